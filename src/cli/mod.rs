@@ -1,0 +1,43 @@
+//! The `rill` command line: `serve`, `download`, `info`.
+//!
+//! Exit codes: 0 done, 2 bad input (usage, malformed torrent or magnet),
+//! 1 any other failure. Errors go to stderr as one line.
+
+use std::ffi::OsString;
+
+pub mod download;
+pub mod info;
+
+/// Run the command line; returns the process exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let args: Vec<String> = match args.into_iter().map(|a| a.into_string()).collect() {
+        Ok(a) => a,
+        Err(_) => return usage_error("arguments must be valid UTF-8"),
+    };
+    match args.first().map(String::as_str) {
+        Some("download") => download::run(&args[1..]),
+        Some("info") => info::run(&args[1..]),
+        Some("-h") | Some("--help") | Some("help") => {
+            println!("{USAGE}");
+            0
+        }
+        Some("-V") | Some("--version") => {
+            println!("rill {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some(other) => usage_error(&format!("unknown command '{other}'")),
+        None => usage_error("no command given"),
+    }
+}
+
+pub const USAGE: &str = "\
+usage:
+  rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME]
+  rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed] [--board NAME]
+  rill info FILE.torrent";
+
+/// Print a usage error and return exit code 2.
+pub fn usage_error(msg: &str) -> i32 {
+    eprintln!("rill: {msg}\n{USAGE}");
+    2
+}

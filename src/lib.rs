@@ -1,0 +1,22 @@
+//! rill: a torrent streaming box for small ARM boards.
+//!
+//! The crate is layered as `../DESIGN.md` describes; each module is one layer
+//! and only talks to the one below it:
+//!
+//! - [`torrent`]: metainfo, magnet links, piece/file layout math (pure).
+//! - [`wire`]: peer-protocol messages and tracker packets (pure parse/emit).
+//! - [`net`]: small network clients of our own (HTTP/1.1 over async-io + rustls).
+//! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
+//! - [`store`]: the spill-to-disk piece store with fast resume.
+//! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
+//! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
+//! - [`cli`]: the `rill` command line.
+
+pub mod board;
+pub mod cli;
+pub mod net;
+pub mod store;
+pub mod swarm;
+pub mod torrent;
+pub mod tracker;
+pub mod wire;

@@ -1,0 +1,18 @@
+//! Wire formats: pure parse/emit of everything that crosses the network.
+//!
+//! No I/O happens here. Every parser takes untrusted bytes, checks every
+//! length before it uses it, and returns a `Result`; nothing panics and no
+//! allocation is sized by a number from the wire before it is checked
+//! against a limit (the smoltcp `wire/` style). Tests sit beside each file.
+
+pub mod extension;
+pub mod handshake;
+pub mod message;
+pub mod metadata;
+pub mod tracker_http;
+pub mod tracker_udp;
+
+pub use extension::ExtHandshake;
+pub use handshake::Handshake;
+pub use message::{Message, WireError, MAX_MESSAGE_LEN};
+pub use metadata::MetadataMsg;
