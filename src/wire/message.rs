@@ -271,16 +271,8 @@ impl Message {
             None => return Ok(None),
         };
         let len = frame_len(prefix)?;
-        // len <= MAX_MESSAGE_LEN (1 MiB), so this fits any usize we build for.
-        let total = match usize::try_from(len).ok().and_then(|l| l.checked_add(4)) {
-            Some(t) => t,
-            None => {
-                return Err(WireError::FrameTooLong {
-                    len,
-                    max: MAX_MESSAGE_LEN,
-                })
-            }
-        };
+        // len <= MAX_MESSAGE_LEN (1 MiB): no overflow on 32- or 64-bit.
+        let total = 4 + len as usize;
         match buf.get(4..total) {
             Some(body) => Ok(Some((Message::decode_body(body)?, total))),
             None => Ok(None),
