@@ -518,12 +518,22 @@ fn large_torrent_smoke() {
 /// completion; no block is requested twice outside endgame.
 #[test]
 fn randomized_swarm_completes() {
+    let (mut dups, mut fails, mut cancels) = (0, 0, 0);
     for seed in 1..=12u64 {
-        simulate(seed);
+        let (d, f, c) = simulate(seed);
+        dups += d;
+        fails += f;
+        cancels += c;
     }
+    // The runs did exercise endgame/stealing, hash failures and cancels.
+    assert!(
+        dups > 0 && fails > 0 && cancels > 0,
+        "{dups} {fails} {cancels}"
+    );
 }
 
-fn simulate(seed: u64) {
+/// Returns (duplicate requests, hash failures, cancels) seen.
+fn simulate(seed: u64) -> (u32, u32, u32) {
     let mut rng = XorShift::new(seed * 7919);
     let n = 20 + rng.below(40) as u32;
     let piece_len = K * (1 + rng.below(4) as u32);
@@ -550,6 +560,7 @@ fn simulate(seed: u64) {
     }
     let mut inflight: Vec<(PeerKey, Block)> = Vec::new();
     let mut failed_once: HashSet<u32> = HashSet::new();
+    let (mut dups, mut cancels) = (0, 0);
     let mut steps = 0;
     while !p.is_complete() {
         steps += 1;
@@ -570,6 +581,7 @@ fn simulate(seed: u64) {
                         "seed {seed}: same block twice at one peer"
                     );
                     let elsewhere = inflight.iter().any(|(_, o)| *o == b);
+                    dups += u32::from(elsewhere);
                     let urgent = seed % 3 == 0 && (n / 2..n / 2 + 3).contains(&b.piece);
                     assert!(
                         !elsewhere || p.in_endgame() || endgame_before || urgent,
@@ -584,6 +596,7 @@ fn simulate(seed: u64) {
                     p.request_failed(peer, b);
                 } else {
                     let cancel = p.block_received(peer, b);
+                    cancels += cancel.len() as u32;
                     inflight.retain(|(o, ob)| !(*ob == b && cancel.contains(o)));
                     if p.piece_received(b.piece) {
                         if rng.below(6) == 0 && failed_once.insert(b.piece) {
@@ -622,4 +635,5 @@ fn simulate(seed: u64) {
         assert!(p.block_received(peer, b).is_empty());
     }
     p.check_invariants();
+    (dups, failed_once.len() as u32, cancels)
 }
