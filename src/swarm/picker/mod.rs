@@ -50,6 +50,8 @@ mod pick;
 mod priorities;
 mod rng;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
