@@ -24,7 +24,11 @@ pub struct StoreConfig {
 
 #[derive(Debug)]
 pub enum StoreError {
-    Io { path: PathBuf, op: &'static str, err: std::io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        err: std::io::Error,
+    },
     Invalid(String),
 }
 
@@ -100,7 +104,12 @@ impl PieceStore {
 
     /// Hand over one received block. Cheap (a copy into RAM); callable on the
     /// network thread.
-    pub fn put_block(&self, _piece: u32, _begin: u32, _data: &[u8]) -> Result<BlockOutcome, StoreError> {
+    pub fn put_block(
+        &self,
+        _piece: u32,
+        _begin: u32,
+        _data: &[u8],
+    ) -> Result<BlockOutcome, StoreError> {
         todo!()
     }
 

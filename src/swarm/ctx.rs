@@ -83,7 +83,10 @@ impl Ctx {
 
     /// Run a task and keep its handle (awaiting it waits for its end;
     /// dropping the handle cancels it).
-    pub fn spawn_task<T: 'static>(&self, fut: impl Future<Output = T> + 'static) -> Option<Task<T>> {
+    pub fn spawn_task<T: 'static>(
+        &self,
+        fut: impl Future<Output = T> + 'static,
+    ) -> Option<Task<T>> {
         self.ex.upgrade().map(|ex| ex.spawn(fut))
     }
 
@@ -128,14 +131,19 @@ impl ConnSlot {
         if half_open {
             ctx.half_open.set(ctx.half_open.get().saturating_add(1));
         }
-        ConnSlot { ctx: ctx.clone(), half_open }
+        ConnSlot {
+            ctx: ctx.clone(),
+            half_open,
+        }
     }
 
     /// The connection is established: it no longer counts as half-open.
     pub fn established(&mut self) {
         if self.half_open {
             self.half_open = false;
-            self.ctx.half_open.set(self.ctx.half_open.get().saturating_sub(1));
+            self.ctx
+                .half_open
+                .set(self.ctx.half_open.get().saturating_sub(1));
         }
     }
 }
@@ -143,7 +151,9 @@ impl ConnSlot {
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         self.established();
-        self.ctx.connections.set(self.ctx.connections.get().saturating_sub(1));
+        self.ctx
+            .connections
+            .set(self.ctx.connections.get().saturating_sub(1));
     }
 }
 
@@ -202,8 +212,14 @@ mod tests {
 
     #[test]
     fn timeout_expires() {
-        let r = smol::block_on(timeout(Duration::from_millis(5), smol::future::pending::<()>()));
+        let r = smol::block_on(timeout(
+            Duration::from_millis(5),
+            smol::future::pending::<()>(),
+        ));
         assert_eq!(r, None);
-        assert_eq!(smol::block_on(timeout(Duration::from_secs(5), async { 3 })), Some(3));
+        assert_eq!(
+            smol::block_on(timeout(Duration::from_secs(5), async { 3 })),
+            Some(3)
+        );
     }
 }

@@ -15,9 +15,14 @@ use smol::Async;
 
 /// Connect to `addr`, from `local` (port chosen by the kernel) if given.
 /// Not bounded in time: wrap it in a timeout.
-pub(crate) async fn connect_from(local: Option<IpAddr>, addr: SocketAddr) -> io::Result<Async<TcpStream>> {
+pub(crate) async fn connect_from(
+    local: Option<IpAddr>,
+    addr: SocketAddr,
+) -> io::Result<Async<TcpStream>> {
     match local {
-        Some(ip) if !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4() => bound_connect(ip, addr).await,
+        Some(ip) if !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4() => {
+            bound_connect(ip, addr).await
+        }
         _ => Async::<TcpStream>::connect(addr).await,
     }
 }
@@ -109,8 +114,14 @@ mod sys {
 
         fn ptr_len(&self) -> (*const c_void, u32) {
             match self {
-                Raw::V4(s) => ((s as *const SockaddrIn).cast(), std::mem::size_of::<SockaddrIn>() as u32),
-                Raw::V6(s) => ((s as *const SockaddrIn6).cast(), std::mem::size_of::<SockaddrIn6>() as u32),
+                Raw::V4(s) => (
+                    (s as *const SockaddrIn).cast(),
+                    std::mem::size_of::<SockaddrIn>() as u32,
+                ),
+                Raw::V6(s) => (
+                    (s as *const SockaddrIn6).cast(),
+                    std::mem::size_of::<SockaddrIn6>() as u32,
+                ),
             }
         }
     }
@@ -120,7 +131,13 @@ mod sys {
     pub(super) fn start_connect(local: SocketAddr, remote: SocketAddr) -> io::Result<TcpStream> {
         let domain = if remote.is_ipv4() { AF_INET } else { AF_INET6 };
         // SAFETY: plain system call; a negative return is an error.
-        let fd = unsafe { socket(c_int::from(domain), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) };
+        let fd = unsafe {
+            socket(
+                c_int::from(domain),
+                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0,
+            )
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }

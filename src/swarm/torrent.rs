@@ -40,7 +40,7 @@ use super::connect::{self, AddrBook};
 use super::ctx::{timeout, Ctx};
 use super::engine::AddOptions;
 use super::metadata::MetadataFetch;
-use super::peer::{self, PeerHas, PeerState};
+use super::peer::{self, PeerState};
 use super::picker::{PeerKey, Picker, Priority};
 use super::pieces::Blame;
 use super::stats::{Meter, Published, TorrentState, TorrentStats};
@@ -137,12 +137,20 @@ impl Torrent {
         for a in &opts.extra_peers {
             book.add(*a, true, now);
         }
-        let phase = if info.is_some() { TorrentState::Checking } else { TorrentState::FetchingMetadata };
+        let phase = if info.is_some() {
+            TorrentState::Checking
+        } else {
+            TorrentState::FetchingMetadata
+        };
         let (info, info_bytes) = match info {
             Some((i, b)) => (Some(i), Some(b)),
             None => (None, None),
         };
-        let fetch = if info.is_none() { Some(MetadataFetch::new(id)) } else { None };
+        let fetch = if info.is_none() {
+            Some(MetadataFetch::new())
+        } else {
+            None
+        };
         let (wake, wake_rx) = smol::channel::unbounded();
         Rc::new(Torrent {
             id,
@@ -207,7 +215,9 @@ impl Torrent {
         }
         let t = self.clone();
         let rx = self.wake_rx.clone();
-        *slot = self.ctx.spawn_task(async move { announce::run(t, rx).await });
+        *slot = self
+            .ctx
+            .spawn_task(async move { announce::run(t, rx).await });
     }
 
     /// The magnet's metadata arrived and matched the info hash.
@@ -224,7 +234,12 @@ impl Torrent {
             if st.stopped || st.info.is_some() {
                 return;
             }
-            info!("{}: got metadata ({} bytes, {} pieces)", info.name, bytes.len(), info.piece_hashes.len());
+            info!(
+                "{}: got metadata ({} bytes, {} pieces)",
+                info.name,
+                bytes.len(),
+                info.piece_hashes.len()
+            );
             st.name = info.name.clone();
             st.fetch = None;
             let n = piece_count(&info);
@@ -248,10 +263,20 @@ impl Torrent {
         };
         let id = self.id;
         let dir = self.opts.out_dir.clone();
-        let resume = self.opts.resume_dir.as_ref().map(|d| d.join(format!("{}.resume", id.to_hex())));
-        let cfg = StoreConfig { inflight_ram: self.ctx.board.inflight_ram, ram_tier: self.ctx.board.ram_tier };
+        let resume = self
+            .opts
+            .resume_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.resume", id.to_hex())));
+        let cfg = StoreConfig {
+            inflight_ram: self.ctx.board.inflight_ram,
+            ram_tier: self.ctx.board.ram_tier,
+        };
         let started = Instant::now();
-        let opened = self.ctx.blocking(move || PieceStore::open(&info, id, &dir, resume, cfg)).await;
+        let opened = self
+            .ctx
+            .blocking(move || PieceStore::open(&info, id, &dir, resume, cfg))
+            .await;
         let store = match opened {
             Ok(s) => Arc::new(s),
             Err(e) => {
@@ -281,7 +306,12 @@ impl Torrent {
             let complete = have.is_full();
             st.was_incomplete = !complete;
             let done_bytes = st.counters.reused;
-            st.data = Some(Data { store, picker, have, done_bytes });
+            st.data = Some(Data {
+                store,
+                picker,
+                have,
+                done_bytes,
+            });
             st.phase = if !complete {
                 TorrentState::Downloading
             } else if self.opts.seed {
@@ -309,7 +339,11 @@ impl Torrent {
             if st.phase.is_done() || st.stopped {
                 return;
             }
-            st.phase = if self.opts.seed { TorrentState::Seeding } else { TorrentState::Complete };
+            st.phase = if self.opts.seed {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Complete
+            };
             info!(
                 "{}: complete: {} bytes from peers in {:.1} s",
                 st.name,
@@ -356,7 +390,10 @@ impl Torrent {
         let task = self.announce_task.borrow_mut().take();
         if let Some(task) = task {
             if timeout(Duration::from_secs(10), task).await.is_none() {
-                warn!("{}: trackers did not answer 'stopped' in time", self.st.borrow().name);
+                warn!(
+                    "{}: trackers did not answer 'stopped' in time",
+                    self.st.borrow().name
+                );
             }
         }
         self.save_resume().await;
@@ -424,14 +461,18 @@ impl Torrent {
                 d.picker.set_now(self.ctx.now_ms());
             }
             peer::tick_all(&mut st, now, secs);
-            if now.duration_since(st.last_choke) >= Duration::from_millis(super::choker::TICK_INTERVAL_MS) {
+            if now.duration_since(st.last_choke)
+                >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
+            {
                 upload::run_choker(&mut st, &self.ctx, now);
             }
             if let Some(f) = &mut st.fetch {
                 f.tick(now);
             }
             super::metadata::request_more(&mut st);
-            st.resume_dirty && !st.resume_saving && now.duration_since(st.last_resume) >= RESUME_EVERY
+            st.resume_dirty
+                && !st.resume_saving
+                && now.duration_since(st.last_resume) >= RESUME_EVERY
         };
         if save {
             let t = self.clone();
@@ -446,7 +487,12 @@ impl Torrent {
         let (stats, info, store) = {
             let st = self.st.borrow();
             let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {
-                (Some(d), Some(i)) => (d.have.count(), d.piece_count(), i.total_length, d.done_bytes),
+                (Some(d), Some(i)) => (
+                    d.have.count(),
+                    d.piece_count(),
+                    i.total_length,
+                    d.done_bytes,
+                ),
                 (None, Some(i)) => (0, piece_count(i), i.total_length, 0),
                 _ => (0, 0, 0, 0),
             };
@@ -466,7 +512,11 @@ impl Torrent {
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
                 elapsed: st.added.elapsed(),
             };
-            (stats, st.info.clone(), st.data.as_ref().map(|d| d.store.clone()))
+            (
+                stats,
+                st.info.clone(),
+                st.data.as_ref().map(|d| d.store.clone()),
+            )
         };
         let id = self.id;
         self.ctx.shared.update(|m| {
