@@ -50,14 +50,7 @@ impl Picker {
     /// priorities first, then pieces already started, then rarest first;
     /// in endgame, blocks outstanding at other peers. `may_start` = whether
     /// a new piece may be started (the store's RAM cap).
-    pub fn pick(
-        &mut self,
-        _peer: PeerKey,
-        _has: &Bitfield,
-        _max: usize,
-        _may_start: bool,
-        _out: &mut Vec<Block>,
-    ) {
+    pub fn pick(&mut self, _peer: PeerKey, _has: &Bitfield, _max: usize, _may_start: bool, _out: &mut Vec<Block>) {
         todo!()
     }
     /// A block arrived from `peer`; returns the other peers that also had it

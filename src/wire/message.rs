@@ -20,36 +20,17 @@ pub enum Message {
     NotInterested,
     Have(u32),
     Bitfield(Vec<u8>),
-    Request {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
-    Piece {
-        index: u32,
-        begin: u32,
-        data: Vec<u8>,
-    },
-    Cancel {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    Request { index: u32, begin: u32, length: u32 },
+    Piece { index: u32, begin: u32, data: Vec<u8> },
+    Cancel { index: u32, begin: u32, length: u32 },
     Port(u16),
     Suggest(u32),
     HaveAll,
     HaveNone,
-    Reject {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    Reject { index: u32, begin: u32, length: u32 },
     AllowedFast(u32),
     /// BEP 10: `id` 0 is the extension handshake.
-    Extended {
-        id: u8,
-        payload: Vec<u8>,
-    },
+    Extended { id: u8, payload: Vec<u8> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,17 +11,9 @@ pub const MAX_METADATA_SIZE: u32 = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetadataMsg {
-    Request {
-        piece: u32,
-    },
-    Data {
-        piece: u32,
-        total_size: u32,
-        data: Vec<u8>,
-    },
-    Reject {
-        piece: u32,
-    },
+    Request { piece: u32 },
+    Data { piece: u32, total_size: u32, data: Vec<u8> },
+    Reject { piece: u32 },
 }
 
 impl MetadataMsg {
