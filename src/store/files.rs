@@ -284,6 +284,11 @@ impl Files {
     pub(crate) fn open_count(&self) -> usize {
         lock(&self.state).open.len()
     }
+
+    #[cfg(test)]
+    pub(crate) fn dirty_count(&self) -> usize {
+        lock(&self.state).dirty.len()
+    }
 }
 
 fn create_parent(path: &Path) -> Result<(), StoreError> {

@@ -51,6 +51,8 @@ mod files;
 mod inflight;
 mod ram_tier;
 mod resume;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
