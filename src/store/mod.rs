@@ -145,6 +145,7 @@ pub struct PieceStore {
     piece_done: Condvar,
     ram: Mutex<RamTier>,
     bytes_written: AtomicU64,
+    hashed_at_open: u32,
 }
 
 /// Lock a mutex, ignoring poisoning: no critical section here leaves its
@@ -232,6 +233,7 @@ impl PieceStore {
             piece_done: Condvar::new(),
             ram: Mutex::new(RamTier::new(cfg.ram_tier)),
             bytes_written: AtomicU64::new(0),
+            hashed_at_open: report.hashed,
             layout,
         })
     }
@@ -252,6 +254,12 @@ impl PieceStore {
     /// Whether the in-flight RAM has room to start another piece.
     pub fn can_start_piece(&self) -> bool {
         lock(&self.inflight).fits(self.layout.piece_length)
+    }
+
+    /// Pieces read and hashed by the check at open (the rest were vouched
+    /// for by the resume file or skipped as absent).
+    pub fn pieces_hashed_at_open(&self) -> u32 {
+        self.hashed_at_open
     }
 
     /// Bytes of unverified blocks held in RAM now.

@@ -521,6 +521,9 @@ fn resume_round_trip_trusts_saved_pieces() {
     std::fs::write(&a, vec![0u8; 40_000]).expect("overwrite");
     let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 2]);
+    // Piece 1 cannot be on disk (sub/c.bin was never created), so nothing
+    // needed hashing.
+    assert_eq!(store.pieces_hashed_at_open(), 0);
     // Saving again gives an identical file.
     let before = std::fs::read(&resume).expect("read resume");
     store.save_resume().expect("save");
@@ -646,6 +649,8 @@ fn check_skips_holes_in_a_large_sparse_file() {
     drop(file);
     let store = open(&info, &tmp.0, None, cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![5, 9]);
+    // Only the piece with data was read; holes cost an lseek each.
+    assert_eq!(store.pieces_hashed_at_open(), 1);
 }
 
 #[test]
