@@ -4,12 +4,18 @@
 //!
 //! Checking must be cheap when little is there: a 40 GB sparse file with 1%
 //! written must not be read in full. So a piece is hashed only if all of its
-//! files exist and are long enough, and one of its regions holds data
+//! files exist and are long enough, none of them is unchanged since the
+//! resume file was saved (same length and mtime: a piece written after the
+//! save changed every file it touches), and one of its regions holds data
 //! (`SEEK_DATA`). A piece lying wholly in holes reads as zeros; it is good
 //! only if its expected hash is the hash of zeros, which is compared without
 //! reading. A piece with some data is read in full (holes read as zeros,
-//! which is the file's content) and hashed. The outcome is exactly what
-//! hashing every byte would give, at the cost of a few `lseek`s per piece.
+//! which is the file's content) and hashed. Without the mtime rule the
+//! outcome is exactly what hashing every byte would give, at the cost of a
+//! few `lseek`s per piece; the mtime rule (it matters on filesystems without
+//! holes, e.g. exFAT, where `SEEK_DATA` sees data everywhere) can only make
+//! the check miss a piece, which is then downloaded again: no rule here can
+//! mark a piece whose bytes do not hash right.
 //!
 //! Work is spread over a bounded number of threads, each with one piece
 //! buffer, so memory is `threads × piece_length`.
@@ -35,7 +41,8 @@ pub(crate) struct CheckReport {
 
 /// What one piece looks like on disk before any reading.
 enum Presence {
-    /// A file is missing or too short: the piece cannot be complete.
+    /// A file is missing, too short or unchanged since the resume was
+    /// saved: the piece cannot have been written.
     Absent,
     /// Every region is a hole: the piece reads as zeros.
     Zeros,
@@ -43,15 +50,27 @@ enum Presence {
     Data,
 }
 
-/// Check `candidates` against `hashes` with up to `threads` threads.
+/// Check `candidates` against `hashes` with up to `threads` threads;
+/// `unchanged[f]` says file `f` was not written since the resume was saved.
 pub(crate) fn check_pieces(
     layout: &Layout,
     hashes: &[[u8; 20]],
     files: &Files,
     candidates: &[u32],
+    unchanged: &[bool],
     threads: u32,
 ) -> CheckReport {
-    let disk_lens: Vec<Option<u64>> = (0..files.count()).map(|f| files.disk_len(f)).collect();
+    if candidates.is_empty() {
+        return CheckReport::default();
+    }
+    // A file unchanged since the save holds no piece written after it:
+    // treat it like a missing one.
+    let disk_lens: Vec<Option<u64>> = (0..files.count())
+        .map(|f| match unchanged.get(f) {
+            Some(true) => None,
+            _ => files.disk_len(f),
+        })
+        .collect();
     let next = AtomicUsize::new(0);
     let report = Mutex::new(CheckReport::default());
     let zero_hashes = ZeroHashes::new(layout);

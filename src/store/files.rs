@@ -23,7 +23,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::resume::FileStamp;
 use super::{lock, StoreError};
+
+/// How long a file must have gone unmodified before its mtime is trusted
+/// to change on the next write (covers FAT's 2 s timestamp granularity).
+pub(crate) const RACY_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Most descriptors the cache keeps open per torrent.
 pub(crate) const MAX_OPEN_FILES: usize = 32;
@@ -104,11 +109,57 @@ impl Files {
 
     /// Length of file `file` on disk, `None` if it is missing.
     pub(crate) fn disk_len(&self, file: usize) -> Option<u64> {
+        self.stamp(file).map(|s| s.length)
+    }
+
+    /// Length and modification time of `file` on disk, `None` if missing.
+    /// An mtime the system cannot give reads as 0 ("unknown").
+    pub(crate) fn stamp(&self, file: usize) -> Option<FileStamp> {
         let path = self.paths.get(file)?;
-        std::fs::metadata(path)
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let mtime = meta
+            .modified()
             .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(0);
+        Some(FileStamp {
+            length: meta.len(),
+            mtime,
+        })
+    }
+
+    /// Stamps for the resume file: each file's torrent length and, if the
+    /// file has that length and has been quiet for [`RACY_MARGIN`], its
+    /// mtime; otherwise mtime 0 ("unknown": check it at the next open).
+    /// The margin is git's "racy timestamp" rule: filesystem clocks are
+    /// coarse (a kernel tick, or 2 s on FAT), so a write right after the
+    /// stamp may leave the mtime unchanged.
+    pub(crate) fn quiet_stamps(&self) -> Vec<FileStamp> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(0);
+        let margin = RACY_MARGIN.as_nanos() as u64;
+        (0..self.count())
+            .map(|i| {
+                let length = self.lengths.get(i).copied().unwrap_or(0);
+                let mtime = self
+                    .stamp(i)
+                    .filter(|s| s.length == length && s.mtime.saturating_add(margin) < now)
+                    .map_or(0, |s| s.mtime);
+                FileStamp { length, mtime }
+            })
+            .collect()
+    }
+
+    /// The file's path, for messages.
+    pub(crate) fn path_display(&self, file: usize) -> String {
+        match self.paths.get(file) {
+            Some(p) => p.display().to_string(),
+            None => format!("file #{file}"),
+        }
     }
 
     /// Write all of `data` at `offset` in `file`, creating and sizing the
@@ -175,11 +226,20 @@ impl Files {
                 let h = self.handle(file, false)?;
                 h.sync_data().map_err(|e| io_err(path, "sync", e))
             });
-            if let Err(e) = done {
-                let mut st = lock(&self.state);
-                st.dirty.insert(file);
-                st.dirty.extend(left);
-                return Err(e);
+            match done {
+                Ok(()) => continue,
+                // Deleted behind our back: nothing to make durable, and the
+                // next open sees the file missing and distrusts its pieces.
+                Err(StoreError::Io { path, err, .. }) if err.kind() == io::ErrorKind::NotFound => {
+                    log::warn!("{} vanished before it was synced", path.display());
+                    continue;
+                }
+                Err(e) => {
+                    let mut st = lock(&self.state);
+                    st.dirty.insert(file);
+                    st.dirty.extend(left);
+                    return Err(e);
+                }
             }
         }
         Ok(())

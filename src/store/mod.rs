@@ -136,7 +136,6 @@ pub struct PieceStore {
     info_hash: InfoHash,
     name: String,
     piece_hashes: Vec<[u8; 20]>,
-    file_lengths: Vec<u64>,
     resume_path: Option<PathBuf>,
     files: Files,
     save: Mutex<()>,
@@ -180,10 +179,16 @@ impl PieceStore {
         let files = Files::new(paths, file_lengths.clone());
         files.create_empty_files()?;
 
-        let mut have = Bitfield::new(layout.piece_count);
-        if let Some(path) = &resume {
-            have = trusted_from_resume(path, info_hash, &layout, &file_lengths, &files);
-        }
+        let Trusted {
+            mut have,
+            unchanged,
+        } = match &resume {
+            Some(path) => trusted_from_resume(path, info_hash, &layout, &file_lengths, &files),
+            None => Trusted {
+                have: Bitfield::new(layout.piece_count),
+                unchanged: vec![false; file_lengths.len()],
+            },
+        };
         let candidates: Vec<u32> = (0..layout.piece_count).filter(|&p| !have.get(p)).collect();
         let started = Instant::now();
         let report = check::check_pieces(
@@ -191,6 +196,7 @@ impl PieceStore {
             &info.piece_hashes,
             &files,
             &candidates,
+            &unchanged,
             cfg.hash_threads,
         );
         for &p in &report.good {
@@ -224,7 +230,6 @@ impl PieceStore {
             info_hash,
             name: info.name.clone(),
             piece_hashes: info.piece_hashes.clone(),
-            file_lengths,
             resume_path: resume,
             files,
             save: Mutex::new(()),
@@ -414,8 +419,15 @@ impl PieceStore {
     /// Blocking.
     pub fn save_resume(&self) -> Result<(), StoreError> {
         let _saving = lock(&self.save);
-        // Snapshot first: every piece in it was written (and its files
-        // marked dirty) before, so the sync below covers it.
+        // File stamps before the snapshot: a piece written after its file's
+        // stamp changes the mtime, so the next open checks it if it is not
+        // in the snapshot (see `check`).
+        let stamps = match self.resume_path {
+            Some(_) => self.files.quiet_stamps(),
+            None => Vec::new(),
+        };
+        // Snapshot before the sync: every piece in it was written (and its
+        // files marked dirty) before, so the sync below covers it.
         let have = self.have();
         self.files.sync_dirty()?;
         let Some(path) = &self.resume_path else {
@@ -423,7 +435,7 @@ impl PieceStore {
         };
         let r = resume::Resume {
             info_hash: self.info_hash,
-            file_lengths: self.file_lengths.clone(),
+            files: stamps,
             have,
         };
         resume::write_atomic(path, &resume::encode(&r))
@@ -465,16 +477,26 @@ impl PieceStore {
     }
 }
 
-/// The pieces a resume file vouches for, or none if it is missing, garbled or
-/// for other data. Pieces of files whose size on disk is wrong are dropped.
+/// What a resume file tells the open: the pieces it vouches for, and which
+/// files nobody wrote to since it was saved (same length and mtime).
+struct Trusted {
+    have: Bitfield,
+    unchanged: Vec<bool>,
+}
+
+/// Read the resume file. Nothing is trusted if it is missing, garbled or
+/// for other data; pieces of files whose size on disk is wrong are dropped.
 fn trusted_from_resume(
     path: &Path,
     info_hash: InfoHash,
     layout: &Layout,
     lengths: &[u64],
     files: &Files,
-) -> Bitfield {
-    let empty = Bitfield::new(layout.piece_count);
+) -> Trusted {
+    let nothing = Trusted {
+        have: Bitfield::new(layout.piece_count),
+        unchanged: vec![false; lengths.len()],
+    };
     let max = resume::encoded_len(layout.piece_count, lengths.len()).unwrap_or(0);
     let r = match resume::load(path, max) {
         Ok(Some(r)) => r,
@@ -483,35 +505,50 @@ fn trusted_from_resume(
                 "no resume file at {}; checking data on disk",
                 path.display()
             );
-            return empty;
+            return nothing;
         }
         Err(why) => {
             log::warn!(
                 "resume file {} is unusable ({why}); ignoring it and checking data on disk",
                 path.display()
             );
-            return empty;
+            return nothing;
         }
     };
-    if r.info_hash != info_hash || r.have.len() != layout.piece_count || r.file_lengths != lengths {
+    let same_files = r.files.len() == lengths.len()
+        && r.files.iter().zip(lengths).all(|(f, &len)| f.length == len);
+    if r.info_hash != info_hash || r.have.len() != layout.piece_count || !same_files {
         log::warn!(
             "resume file {} belongs to other data; ignoring it and checking data on disk",
             path.display()
         );
-        return empty;
+        return nothing;
     }
     let mut have = r.have;
-    for (file, &len) in lengths.iter().enumerate() {
-        if len == 0 || files.disk_len(file) == Some(len) {
+    let mut unchanged = nothing.unchanged;
+    for (file, saved) in r.files.iter().enumerate() {
+        if saved.length == 0 {
             continue;
         }
-        let pieces = layout.file_pieces(file);
-        if pieces.clone().any(|p| have.get(p)) {
-            log::warn!("file #{file} is missing or has the wrong size; checking its pieces again");
-            for p in pieces {
-                have.clear(p);
+        match files.stamp(file) {
+            Some(now) if now.length == saved.length => {
+                if let Some(u) = unchanged.get_mut(file) {
+                    *u = saved.mtime != 0 && now.mtime == saved.mtime;
+                }
+            }
+            _ => {
+                let pieces = layout.file_pieces(file);
+                if pieces.clone().any(|p| have.get(p)) {
+                    log::warn!(
+                        "{} is missing or has the wrong size; checking its pieces again",
+                        files.path_display(file)
+                    );
+                    for p in pieces {
+                        have.clear(p);
+                    }
+                }
             }
         }
     }
-    have
+    Trusted { have, unchanged }
 }

@@ -8,13 +8,15 @@
 //! infohash 20
 //! pieces   4  piece count
 //! files    4  file count
-//! lengths  8 × files   each file's length
+//! stamps   16 × files  each file's length, then its mtime (ns since the
+//!                      epoch, 0 if unknown) when the resume was saved
 //! have     ceil(pieces / 8)   verified bitfield (BEP 3 bit order)
 //! check    20  SHA-1 of everything above
 //! ```
 //!
 //! The trailing SHA-1 catches torn or garbled files; the exact total length
-//! is known from the header before anything is allocated. It is written to a
+//! is known from the header before anything is allocated. The mtimes let the
+//! check at open skip files nobody wrote to since the save (see `check`). It is written to a
 //! temp file, fsynced, renamed over the old one and the directory fsynced
 //! (DESIGN decision 6), so a crash leaves either the old or the new file.
 
@@ -27,34 +29,43 @@ use crate::torrent::{Bitfield, InfoHash};
 
 const MAGIC: &[u8; 8] = b"RILLRSM\n";
 const VERSION: u32 = 1;
-/// Bytes before the file lengths.
+/// Bytes before the file stamps.
 const HEADER: usize = 8 + 4 + 20 + 4 + 4;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Resume {
     pub info_hash: InfoHash,
-    pub file_lengths: Vec<u64>,
+    pub files: Vec<FileStamp>,
     pub have: Bitfield,
+}
+
+/// What a file looked like when the resume was saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    pub length: u64,
+    /// Modification time in ns since the epoch; 0 if unknown or missing.
+    pub mtime: u64,
 }
 
 /// Exact encoded size for this many pieces and files, if it fits in memory.
 pub(crate) fn encoded_len(pieces: u32, files: usize) -> Option<usize> {
     files
-        .checked_mul(8)?
+        .checked_mul(16)?
         .checked_add(HEADER)?
         .checked_add(Bitfield::byte_len(pieces))?
         .checked_add(20)
 }
 
 pub(crate) fn encode(r: &Resume) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encoded_len(r.have.len(), r.file_lengths.len()).unwrap_or(0));
+    let mut out = Vec::with_capacity(encoded_len(r.have.len(), r.files.len()).unwrap_or(0));
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
     out.extend_from_slice(&r.info_hash.0);
     out.extend_from_slice(&r.have.len().to_be_bytes());
-    out.extend_from_slice(&(r.file_lengths.len() as u32).to_be_bytes());
-    for l in &r.file_lengths {
-        out.extend_from_slice(&l.to_be_bytes());
+    out.extend_from_slice(&(r.files.len() as u32).to_be_bytes());
+    for f in &r.files {
+        out.extend_from_slice(&f.length.to_be_bytes());
+        out.extend_from_slice(&f.mtime.to_be_bytes());
     }
     out.extend_from_slice(r.have.as_bytes());
     let check = sha1_smol::Sha1::from(&out).digest().bytes();
@@ -114,15 +125,17 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Resume, String> {
             bytes.len()
         ));
     }
-    let mut file_lengths = Vec::with_capacity(files);
+    let mut stamps = Vec::with_capacity(files);
     for _ in 0..files {
-        file_lengths.push(take_u64(&mut b)?);
+        let length = take_u64(&mut b)?;
+        let mtime = take_u64(&mut b)?;
+        stamps.push(FileStamp { length, mtime });
     }
     let bits = take(&mut b, Bitfield::byte_len(pieces))?;
     let have = Bitfield::from_bytes(bits, pieces).ok_or("bitfield has spare bits set")?;
     Ok(Resume {
         info_hash: InfoHash(ih),
-        file_lengths,
+        files: stamps,
         have,
     })
 }
@@ -186,7 +199,20 @@ mod tests {
         have.set(12);
         Resume {
             info_hash: InfoHash([7; 20]),
-            file_lengths: vec![0, 1 << 40, 5],
+            files: vec![
+                FileStamp {
+                    length: 0,
+                    mtime: 0,
+                },
+                FileStamp {
+                    length: 1 << 40,
+                    mtime: 1_700_000_000_123_456_789,
+                },
+                FileStamp {
+                    length: 5,
+                    mtime: u64::MAX,
+                },
+            ],
             have,
         }
     }
@@ -222,7 +248,7 @@ mod tests {
         // Spare bits set in the bitfield, checksum valid.
         let mut r = encode(&Resume {
             info_hash: InfoHash([1; 20]),
-            file_lengths: vec![],
+            files: vec![],
             have: Bitfield::new(3),
         });
         let n = r.len();

@@ -595,7 +595,14 @@ fn garbage_or_foreign_resume_means_full_check() {
     // A well-formed resume for another torrent claiming everything: ignored.
     let foreign = resume::Resume {
         info_hash: InfoHash([1; 20]),
-        file_lengths: info.files.iter().map(|f| f.length).collect(),
+        files: info
+            .files
+            .iter()
+            .map(|f| resume::FileStamp {
+                length: f.length,
+                mtime: 0,
+            })
+            .collect(),
         have: Bitfield::full(3),
     };
     std::fs::write(&resume, resume::encode(&foreign)).expect("write");
@@ -706,4 +713,57 @@ fn full_disk_leaves_piece_unverified_and_retryable() {
     assert!(!store.has_piece(p));
     store.discard_piece(p);
     assert_eq!(store.inflight_bytes(), 0);
+}
+
+/// Set a file's mtime `secs` seconds into the past.
+fn age(path: &Path, secs: u64) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
+    let t = std::time::SystemTime::now() - Duration::from_secs(secs);
+    f.set_modified(t).expect("set mtime");
+}
+
+#[test]
+fn save_stamps_only_quiet_files_and_open_skips_unchanged_ones() {
+    let tmp = TempDir::new("mtime");
+    let bytes = data(4 * 32 * 1024, 8);
+    let info = torrent(&[("f", bytes.len() as u64)], 32 * 1024, &bytes);
+    let path = info.files[0].path.under(&tmp.0);
+    let resume = tmp.0.join("t.resume");
+    let max = resume::encoded_len(4, 1).expect("len");
+    {
+        let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+        for p in 0..4 {
+            download(&store, &info, &bytes, p);
+        }
+        // Just written: the mtime may not change on the next write yet.
+        store.save_resume().expect("save");
+        let r = resume::load(&resume, max).expect("load").expect("exists");
+        assert_eq!(r.files[0].mtime, 0);
+        // Quiet for an hour: stamped.
+        age(&path, 3600);
+        store.save_resume().expect("save");
+        let r = resume::load(&resume, max).expect("load").expect("exists");
+        assert_eq!(Some(r.files[0]), store.files.stamp(0));
+        assert!(r.files[0].mtime > 0);
+    }
+    // A resume claiming pieces 0 and 1 while the unchanged file also holds
+    // 2 and 3: nothing was written since, so nothing is read (2 and 3 are
+    // merely downloaded again).
+    let mut r = resume::load(&resume, max).expect("load").expect("exists");
+    r.have = Bitfield::new(4);
+    r.have.set(0);
+    r.have.set(1);
+    std::fs::write(&resume, resume::encode(&r)).expect("write");
+    let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+    assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(store.pieces_hashed_at_open(), 0);
+    drop(store);
+    // Once the file's mtime moves, its pieces are checked again.
+    age(&path, 60);
+    let store = open(&info, &tmp.0, Some(resume), cfg());
+    assert!(store.have().is_full());
+    assert_eq!(store.pieces_hashed_at_open(), 2);
 }
