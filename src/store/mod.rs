@@ -7,10 +7,10 @@
 //! file (atomic write: temp, fsync, rename) lets a restart reuse verified data;
 //! an unverified piece is never marked done.
 //!
-//! Parts: [`inflight`] (blocks in RAM), [`files`] (positional file I/O and
-//! the descriptor cache), [`ram_tier`] (verified-piece LRU), [`resume`] (the
-//! resume file format and its atomic write), [`check`] (hashing data found
-//! on disk at open).
+//! Parts: `inflight.rs` (blocks in RAM), `files.rs` (positional file I/O
+//! and the descriptor cache), `ram_tier.rs` (verified-piece LRU),
+//! `resume.rs` (the resume file format and its atomic write), `check.rs`
+//! (hashing data found on disk at open).
 //!
 //! # Shared state
 //!
@@ -26,7 +26,7 @@
 //! 2. `inflight`: the in-flight pieces.
 //! 3. `have`: the verified bitfield (with the `piece_done` condvar).
 //! 4. `ram`: the RAM tier; taken alone.
-//! 5. the file table inside [`files::Files`]; taken alone, never across I/O.
+//! 5. the file table inside `files::Files`; taken alone, never across I/O.
 //!
 //! Invariants:
 //!
@@ -42,7 +42,9 @@
 //! - A file is in the dirty set from its write until a `sync_data` that
 //!   started after the write. `save_resume` snapshots `have` *before* taking
 //!   the dirty set, then syncs, then writes the resume: every piece the
-//!   resume claims is durable (DESIGN decision 6).
+//!   resume claims is durable (DESIGN decision 6). File mtimes for the
+//!   resume are taken before the snapshot too, so a piece missing from the
+//!   snapshot but written later moved its files' mtimes (see `check.rs`).
 //! - A failed write leaves the piece unverified with its blocks in RAM, so
 //!   `verify_piece` can be retried (or the piece discarded).
 
