@@ -54,7 +54,10 @@ impl std::fmt::Display for TrackerError {
 impl std::error::Error for TrackerError {}
 
 /// Announce to one tracker URL (`http://`, `https://` or `udp://`).
-pub async fn announce(_url: &str, _req: &AnnounceRequest) -> Result<AnnounceResponse, TrackerError> {
+pub async fn announce(
+    _url: &str,
+    _req: &AnnounceRequest,
+) -> Result<AnnounceResponse, TrackerError> {
     todo!()
 }
 
@@ -70,7 +73,10 @@ impl TrackerTiers {
     }
 
     /// Announce following BEP 12; the answer of the first tracker that answers.
-    pub async fn announce(&mut self, _req: &AnnounceRequest) -> Result<AnnounceResponse, TrackerError> {
+    pub async fn announce(
+        &mut self,
+        _req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
         todo!()
     }
 }
