@@ -205,6 +205,13 @@ impl Call {
                     forget_id(self.key);
                 }
                 Some(UdpResponse::Error { message, .. }) => return Err(self.failure(message)),
+                Some(UdpResponse::RefusedAnnounce { .. }) => {
+                    return Err(self.failure(
+                        "refused without a reason (an empty announce answer; opentracker \
+                         answers so for torrents it does not track)"
+                            .into(),
+                    ))
+                }
                 _ => {
                     // Perhaps the tracker dropped a stale connection id:
                     // connect afresh on the next attempt.
@@ -276,7 +283,9 @@ impl Call {
                 Ok(resp @ UdpResponse::Connect { .. }) if action == wire::ACTION_CONNECT => {
                     return Ok(Some(resp))
                 }
-                Ok(resp @ UdpResponse::Announce { .. }) if action == wire::ACTION_ANNOUNCE => {
+                Ok(resp @ (UdpResponse::Announce { .. } | UdpResponse::RefusedAnnounce { .. }))
+                    if action == wire::ACTION_ANNOUNCE =>
+                {
                     return Ok(Some(resp))
                 }
                 Ok(_) => log::debug!(

@@ -110,6 +110,9 @@ pub enum UdpResponse {
         /// The tracker's message, lossy UTF-8, trailing NULs trimmed.
         message: String,
     },
+    /// An announce answer cut to its 8-byte header: opentracker's way of
+    /// refusing a torrent it does not track (not in its whitelist).
+    RefusedAnnounce { transaction_id: u32 },
 }
 
 impl UdpResponse {
@@ -117,7 +120,8 @@ impl UdpResponse {
         match self {
             UdpResponse::Connect { transaction_id, .. }
             | UdpResponse::Announce { transaction_id, .. }
-            | UdpResponse::Error { transaction_id, .. } => *transaction_id,
+            | UdpResponse::Error { transaction_id, .. }
+            | UdpResponse::RefusedAnnounce { transaction_id } => *transaction_id,
         }
     }
 }
@@ -176,6 +180,7 @@ pub fn parse_response(buf: &[u8], family: PeerFamily) -> Result<UdpResponse, Udp
             transaction_id,
             connection_id: be_u64(buf, 8).ok_or(short(16))?,
         }),
+        ACTION_ANNOUNCE if buf.len() == 8 => Ok(UdpResponse::RefusedAnnounce { transaction_id }),
         ACTION_ANNOUNCE => {
             let interval = be_u32(buf, 8).ok_or(short(20))?;
             let leechers = be_u32(buf, 12).ok_or(short(20))?;
@@ -296,6 +301,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+
+        assert_eq!(
+            parse_response(&[0, 0, 0, 1, 0, 0, 0, 4], PeerFamily::V4),
+            Ok(UdpResponse::RefusedAnnounce { transaction_id: 4 })
+        );
 
         let mut e = vec![0, 0, 0, 3, 0, 0, 0, 6];
         e.extend_from_slice(b"not authorized\0");
