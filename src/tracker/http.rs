@@ -112,3 +112,104 @@ fn from_http(url: &str, e: HttpError) -> TrackerError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Status and body combinations a well-behaved tracker (the real
+    //! opentracker in tests/tracker_opentracker.rs) never sends, from a
+    //! one-shot std server on 127.0.0.1.
+
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::torrent::InfoHash;
+
+    fn answer_once(response: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!(
+            "http://{}/announce?passkey=secret",
+            l.local_addr().expect("addr")
+        );
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let mut req = Vec::new();
+            let mut b = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+                match s.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&b[..n]),
+                }
+            }
+            s.write_all(response).expect("write");
+            String::from_utf8_lossy(&req).into_owned()
+        });
+        (url, h)
+    }
+
+    fn request() -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash: InfoHash([0x41; 20]),
+            peer_id: *b"-RL0001-httptestpeer",
+            port: 51413,
+            uploaded: 1,
+            downloaded: 2,
+            left: 3,
+            event: Event::Completed,
+            num_want: 25,
+            local_ip: None,
+        }
+    }
+
+    fn run(response: &'static [u8]) -> (Result<AnnounceResponse, TrackerError>, String) {
+        let (url, h) = answer_once(response);
+        let r = smol::block_on(crate::tracker::announce(&url, &request()));
+        (r, h.join().expect("server"))
+    }
+
+    #[test]
+    fn query_and_answer() {
+        let (r, req) = run(b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\nd8:intervali900e12:min intervali5e5:peers6:\x7f\x00\x00\x05\x00\x507:warning1:xe");
+        let r = r.expect("announce");
+        assert_eq!(r.interval, Duration::from_secs(900));
+        assert_eq!(
+            r.min_interval,
+            Some(Duration::from_secs(60)),
+            "clamped up to the floor"
+        );
+        assert_eq!(r.peers, vec!["127.0.0.5:80".parse().expect("addr")]);
+        let line = req.lines().next().unwrap_or("");
+        assert!(line.starts_with("GET /announce?passkey=secret&info_hash=AAAAAAAAAAAAAAAAAAAA&peer_id=-RL0001-httptestpeer&port=51413&uploaded=1&downloaded=2&left=3&compact=1&numwant=25&key="), "{line}");
+        assert!(line.ends_with("&event=completed HTTP/1.1"), "{line}");
+    }
+
+    #[test]
+    fn refusal_with_an_error_status_keeps_the_reason() {
+        let (r, _) = run(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 34\r\n\r\nd14:failure reason12:unregisterede");
+        match r {
+            Err(e @ TrackerError::Failure { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.ends_with("refused the announce: unregistered"),
+                    "{text}"
+                );
+                assert!(!text.contains("secret"), "passkey leaked into: {text}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_status_and_garbage() {
+        let (r, _) = run(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+        assert!(
+            matches!(r, Err(TrackerError::HttpStatus { status: 404, .. })),
+            "{r:?}"
+        );
+        let (r, _) = run(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<html>");
+        assert!(matches!(r, Err(TrackerError::Malformed { .. })), "{r:?}");
+        let (r, _) = run(b"SSH-2.0-OpenSSH\r\n\r\n");
+        assert!(matches!(r, Err(TrackerError::Malformed { .. })), "{r:?}");
+    }
+}
