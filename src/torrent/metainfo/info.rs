@@ -187,8 +187,16 @@ fn file_entries(name: &[u8], raw: Vec<RawFile<'_>>) -> Result<Vec<FileEntry>, Me
         components.clear();
         components.push(name);
         components.extend_from_slice(&file.path);
-        let path = SafePath::from_components(&components)
-            .map_err(|error| MetainfoError::BadPath { file: index, error })?;
+        let path = SafePath::from_components(&components).map_err(|error| {
+            // Count components within `path`, not with the name in front.
+            let error = match error {
+                PathError::ParentDir { index } => PathError::ParentDir {
+                    index: index.saturating_sub(1),
+                },
+                other => other,
+            };
+            MetainfoError::BadPath { file: index, error }
+        })?;
         // The name is exactly one component; the file needs one of its own.
         if path.as_path().components().count() < 2 {
             return Err(MetainfoError::BadPath {

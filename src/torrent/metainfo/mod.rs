@@ -162,7 +162,7 @@ impl std::fmt::Display for MetainfoError {
         match self {
             TooLarge { size, limit } => write!(
                 f,
-                "file is {size} bytes, more than the {limit}-byte limit for a torrent"
+                "input is {size} bytes, more than the {limit}-byte limit for a torrent"
             ),
             Empty => write!(f, "no data (empty file)"),
             Bencode { detail } => write!(f, "not valid bencode: {detail}"),

@@ -22,7 +22,7 @@ fn single_info(len: i64) -> B {
 fn file(len: i64, path: &[&str]) -> B {
     d(vec![
         ("length", B::I(len)),
-        ("path", B::L(path.iter().map(|p| s(p)).collect())),
+        ("path", B::L(path.iter().map(s).collect())),
     ])
 }
 
@@ -409,6 +409,13 @@ fn hostile_paths_are_refused() {
     let bad = |path: &[&str]| info_err(multi_info(vec![file(1, &["ok"]), file(1, path)], 2));
     assert_eq!(
         bad(&["..", "etc"]),
+        MetainfoError::BadPath {
+            file: 1,
+            error: PathError::ParentDir { index: 0 }
+        }
+    );
+    assert_eq!(
+        bad(&["a", "..", "x"]),
         MetainfoError::BadPath {
             file: 1,
             error: PathError::ParentDir { index: 1 }
