@@ -120,23 +120,20 @@ pub fn dict<'o, 's>(
     }
 }
 
-/// A list of byte strings with at most `limit` items (more is an error
-/// reported by the caller through `too_many`).
-pub fn byte_list<'s>(
-    obj: Object<'_, 's>,
+/// Decode a list already checked by a first pass (a slice from
+/// `into_raw`), handing it to `f`.
+pub fn with_list<'s, T>(
+    raw: &'s [u8],
     field: &str,
-    limit: usize,
-    too_many: impl FnOnce() -> MetainfoError,
-) -> Result<Vec<&'s [u8]>, MetainfoError> {
-    let mut l = list(obj, field)?;
-    let mut out = Vec::new();
-    while let Some(item) = l.next_object().map_err(bencode_error)? {
-        if out.len() == limit {
-            return Err(too_many());
-        }
-        out.push(bytes(item, field)?);
-    }
-    Ok(out)
+    f: impl for<'o> FnOnce(&mut ListDecoder<'o, 's>) -> Result<T, MetainfoError>,
+) -> Result<T, MetainfoError> {
+    let mut decoder = Decoder::new(raw).with_max_depth(MAX_DEPTH);
+    let result = match decoder.next_object().map_err(bencode_error)? {
+        Some(Object::List(mut l)) => f(&mut l),
+        Some(other) => Err(wrong_type(field, "a list", &other)),
+        None => Err(MetainfoError::Empty),
+    };
+    result
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use bendy::decoding::Object;
 
-use super::bencode::{bencode_error, byte_list, bytes, dict, int, list, with_dict};
+use super::bencode::{bencode_error, bytes, dict, int, list, with_dict, with_list};
 use super::{FileEntry, Info, MetainfoError};
 use crate::torrent::safe_path::MAX_COMPONENTS;
 use crate::torrent::{PathError, SafePath};
@@ -25,12 +25,6 @@ use crate::torrent::{PathError, SafePath};
 pub const MAX_PIECE_LENGTH: u32 = 64 << 20;
 /// Most files in one torrent.
 pub const MAX_FILES: usize = 100_000;
-
-/// One entry of `info.files` before checking.
-struct RawFile<'s> {
-    length: i64,
-    path: Vec<&'s [u8]>,
-}
 
 impl Info {
     /// Parse a bare bencoded `info` dictionary (as fetched over BEP 9).
@@ -46,7 +40,13 @@ impl Info {
                     b"piece length" => piece_length = Some(int(value, "info.piece length")?),
                     b"pieces" => pieces = Some(bytes(value, "info.pieces")?),
                     b"length" => length = Some(int(value, "info.length")?),
-                    b"files" => files = Some(raw_files(value)?),
+                    b"files" => {
+                        files = Some(
+                            list(value, "info.files")?
+                                .into_raw()
+                                .map_err(bencode_error)?,
+                        )
+                    }
                     b"private" => private = int(value, "info.private")? != 0,
                     _ => {}
                 }
@@ -132,88 +132,111 @@ fn split_hashes(pieces: &[u8]) -> Result<Vec<[u8; 20]>, MetainfoError> {
     Ok(out)
 }
 
-/// Read `info.files` (lengths and raw path components only).
-fn raw_files<'s>(value: Object<'_, 's>) -> Result<Vec<RawFile<'s>>, MetainfoError> {
-    let mut l = list(value, "info.files")?;
+/// Build the entries from the raw `info.files` list (kept as bytes by the
+/// first pass, since `files` sorts before `name`): checked lengths,
+/// cumulative offsets and safe `name/...` paths, one file at a time so a
+/// hostile list costs no more memory than the entries themselves.
+fn file_entries(name: &[u8], files: &[u8]) -> Result<Vec<FileEntry>, MetainfoError> {
     let mut out = Vec::new();
-    while let Some(item) = l.next_object().map_err(bencode_error)? {
-        let index = out.len();
-        if index == MAX_FILES {
-            return Err(MetainfoError::TooManyFiles { limit: MAX_FILES });
-        }
-        let field = |name: &str| format!("info.files[{index}].{name}");
-        let mut d = dict(item, &format!("info.files[{index}]"))?;
-        let (mut length, mut path, mut path_utf8) = (None, None, None);
-        while let Some((key, value)) = d.next_pair().map_err(bencode_error)? {
-            let too_many = || MetainfoError::BadPath {
-                file: index,
-                error: PathError::TooManyComponents,
-            };
-            match key {
-                b"length" => length = Some(int(value, &field("length"))?),
-                b"path" => path = Some(byte_list(value, &field("path"), MAX_COMPONENTS, too_many)?),
-                // Optional extra: if it is malformed, `path` still serves.
-                b"path.utf-8" => {
-                    path_utf8 =
-                        byte_list(value, &field("path.utf-8"), MAX_COMPONENTS, too_many).ok()
-                }
-                _ => {}
+    let mut offset = 0u64;
+    let mut components: Vec<&[u8]> = Vec::new();
+    with_list(files, "info.files", |l| {
+        while let Some(item) = l.next_object().map_err(bencode_error)? {
+            let index = out.len();
+            if index == MAX_FILES {
+                return Err(MetainfoError::TooManyFiles { limit: MAX_FILES });
             }
+            let field = |name: &str| format!("info.files[{index}].{name}");
+            let mut d = dict(item, &format!("info.files[{index}]"))?;
+            let (mut length, mut path, mut path_utf8) = (None, None, None);
+            while let Some((key, value)) = d.next_pair().map_err(bencode_error)? {
+                match key {
+                    b"length" => length = Some(int(value, &field("length"))?),
+                    b"path" => {
+                        path = Some(
+                            list(value, &field("path"))?
+                                .into_raw()
+                                .map_err(bencode_error)?,
+                        )
+                    }
+                    // Optional extra: if it is malformed, `path` still serves.
+                    b"path.utf-8" => {
+                        if let Object::List(l) = value {
+                            path_utf8 = Some(l.into_raw().map_err(bencode_error)?);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let value = length.ok_or_else(|| MetainfoError::Missing {
+                field: field("length"),
+            })?;
+            let length = u64::try_from(value)
+                .map_err(|_| MetainfoError::FileLength { file: index, value })?;
+            let path = path.ok_or_else(|| MetainfoError::Missing {
+                field: field("path"),
+            })?;
+            let utf8_ok =
+                path_utf8.is_some_and(|raw| read_path(raw, index, name, &mut components).is_ok());
+            if !utf8_ok {
+                read_path(path, index, name, &mut components)?;
+            }
+            let path = SafePath::from_components(&components).map_err(|error| {
+                // Count components within `path`, not with the name in front.
+                let error = match error {
+                    PathError::ParentDir { index } => PathError::ParentDir {
+                        index: index.saturating_sub(1),
+                    },
+                    other => other,
+                };
+                MetainfoError::BadPath { file: index, error }
+            })?;
+            // The name is exactly one component; the file needs one of its own.
+            if path.as_path().components().count() < 2 {
+                return Err(MetainfoError::BadPath {
+                    file: index,
+                    error: PathError::Empty,
+                });
+            }
+            out.push(FileEntry {
+                path,
+                length,
+                offset,
+            });
+            offset = offset
+                .checked_add(length)
+                .ok_or(MetainfoError::TotalOverflow)?;
         }
-        let length = length.ok_or_else(|| MetainfoError::Missing {
-            field: field("length"),
-        })?;
-        let path = path_utf8.or(path).ok_or_else(|| MetainfoError::Missing {
-            field: field("path"),
-        })?;
-        out.push(RawFile { length, path });
+        Ok(())
+    })?;
+    if out.is_empty() {
+        return Err(MetainfoError::NoFiles);
     }
     Ok(out)
 }
 
-/// Checked lengths, cumulative offsets and safe `name/...` paths.
-fn file_entries(name: &[u8], raw: Vec<RawFile<'_>>) -> Result<Vec<FileEntry>, MetainfoError> {
-    if raw.is_empty() {
-        return Err(MetainfoError::NoFiles);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut offset = 0u64;
-    let mut components: Vec<&[u8]> = Vec::new();
-    for (index, file) in raw.into_iter().enumerate() {
-        let length = u64::try_from(file.length).map_err(|_| MetainfoError::FileLength {
-            file: index,
-            value: file.length,
-        })?;
-        components.clear();
-        components.push(name);
-        components.extend_from_slice(&file.path);
-        let path = SafePath::from_components(&components).map_err(|error| {
-            // Count components within `path`, not with the name in front.
-            let error = match error {
-                PathError::ParentDir { index } => PathError::ParentDir {
-                    index: index.saturating_sub(1),
-                },
-                other => other,
-            };
-            MetainfoError::BadPath { file: index, error }
-        })?;
-        // The name is exactly one component; the file needs one of its own.
-        if path.as_path().components().count() < 2 {
-            return Err(MetainfoError::BadPath {
-                file: index,
-                error: PathError::Empty,
-            });
+/// `name` followed by the byte strings of a raw path list, into `out`.
+fn read_path<'s>(
+    raw: &'s [u8],
+    file: usize,
+    name: &'s [u8],
+    out: &mut Vec<&'s [u8]>,
+) -> Result<(), MetainfoError> {
+    out.clear();
+    out.push(name);
+    let field = format!("info.files[{file}].path");
+    with_list(raw, &field, |l| {
+        while let Some(item) = l.next_object().map_err(bencode_error)? {
+            if out.len() > MAX_COMPONENTS {
+                return Err(MetainfoError::BadPath {
+                    file,
+                    error: PathError::TooManyComponents,
+                });
+            }
+            out.push(bytes(item, &field)?);
         }
-        out.push(FileEntry {
-            path,
-            length,
-            offset,
-        });
-        offset = offset
-            .checked_add(length)
-            .ok_or(MetainfoError::TotalOverflow)?;
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// No two files on one path, and no file where another needs a directory.

@@ -490,6 +490,26 @@ fn hostile_paths_are_refused() {
 }
 
 #[test]
+fn path_component_count_is_limited_and_bad_utf8_paths_fall_back() {
+    let many: Vec<&str> = vec![""; 5000];
+    assert_eq!(
+        info_err(multi_info(vec![file(1, &many)], 1)),
+        MetainfoError::BadPath {
+            file: 0,
+            error: PathError::TooManyComponents
+        }
+    );
+    // A malformed `path.utf-8` is ignored in favour of `path`.
+    let f = d(vec![
+        ("length", B::I(1)),
+        ("path", B::L(vec![s("plain")])),
+        ("path.utf-8", B::L(vec![B::I(5)])),
+    ]);
+    let m = Metainfo::from_bytes(&torrent(multi_info(vec![f], 1), vec![])).expect("parse");
+    assert_eq!(m.info.files[0].path.as_path(), Path::new("show/plain"));
+}
+
+#[test]
 fn file_count_is_limited() {
     // Written by hand: the tree builder would be slow for 100k entries.
     let mut files = b"l".to_vec();
