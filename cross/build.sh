@@ -21,6 +21,8 @@
 # Environment:
 #   RILL_CROSS_TARGETS  space-separated targets (default: both below)
 #   RILL_CROSS_DIR      cache + target dir (default: <repo>/target/cross)
+#   RILL_CROSS_RUSTFLAGS  extra rustc flags for the targets, e.g.
+#                       "-C target-feature=+crt-static" for a static binary
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -133,7 +135,7 @@ export_target_env() {
     up=$(echo "$t" | tr 'a-z-' 'A-Z_')
     lo=$(echo "$t" | tr '-' '_')
     export "CARGO_TARGET_${up}_LINKER=$gnu-gcc"
-    export "CARGO_TARGET_${up}_RUSTFLAGS=--sysroot=$sysroot/usr"
+    export "CARGO_TARGET_${up}_RUSTFLAGS=--sysroot=$sysroot/usr ${RILL_CROSS_RUSTFLAGS:-}"
     export "CARGO_TARGET_${up}_RUNNER=$qemu -L /usr/$gnu"
     export "CC_${lo}=$gnu-gcc"
     export "AR_${lo}=$gnu-ar"
