@@ -93,6 +93,9 @@ impl VideoEncoder {
     }
 }
 
+/// One board's limits. Every cache and pool in rill sizes itself from
+/// these; get one with [`select`], [`by_name`] or [`detect`] (tests can use
+/// `by_name("generic-x86_64")`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BoardProfile {
     pub name: String,
