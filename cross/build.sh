@@ -89,9 +89,15 @@ apt_download() {
 # Fallback when apt cannot verify the index: fetch the .deb pinned in
 # cross/std-sha256.txt and accept it only if its SHA-256 matches.
 pinned_download() {
-    local version=$1 arch=$2 dir=$3 pin_arch pin_version sha url
-    while read -r pin_arch pin_version sha url; do
+    local version=$1 arch=$2 dir=$3 pin_arch pin_version sha pool base url
+    # The repository apt itself is configured with for the security suite:
+    # no mirror is named here.
+    base=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null \
+        | awk '$2 ~ /-security$/ {print $1; exit}')
+    [ -n "$base" ] || { echo "cross/build.sh: apt has no security repository configured" >&2; return 1; }
+    while read -r pin_arch pin_version sha pool; do
         [ "$pin_arch" = "$arch" ] && [ "$pin_version" = "$version" ] || continue
+        url="${base%/}/$pool"
         echo "== apt could not verify the $arch index; fetching the pinned $url"
         curl -fsS --retry 3 -o "$dir/std-$arch.deb" "$url" || return 1
         if echo "$sha  $dir/std-$arch.deb" | sha256sum -c --quiet -; then
