@@ -10,10 +10,12 @@
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
+//! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
 
 pub mod board;
 pub mod cli;
+pub mod config;
 pub mod net;
 pub mod store;
 pub mod swarm;
