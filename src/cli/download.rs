@@ -161,12 +161,14 @@ fn load_source(src: &str) -> Result<Source, Failure> {
 }
 
 fn fetch_url(url: &str) -> Result<Vec<u8>, Failure> {
-    let resp = smol::block_on(crate::net::http_client::get(
-        url,
-        MAX_TORRENT_BYTES,
-        URL_TIMEOUT,
-    ))
-    .map_err(|e| Failure::Other(format!("fetching {url}: {e}")))?;
+    use crate::net::http_client::{get, HttpError};
+    let resp = smol::block_on(get(url, MAX_TORRENT_BYTES, URL_TIMEOUT)).map_err(|e| match e {
+        // The URL itself is wrong, or what it names is no torrent.
+        HttpError::InvalidUrl(_) | HttpError::BodyTooLarge { .. } => {
+            Failure::Input(format!("{e} (not a torrent)"))
+        }
+        _ => Failure::Other(e.to_string()),
+    })?;
     if resp.status != 200 {
         return Err(Failure::Input(format!(
             "{url}: HTTP status {}, not a torrent",

@@ -53,7 +53,7 @@ fn request(t: &Torrent, event: Event) -> AnnounceRequest {
         left,
         event,
         num_want: if event == Event::Stopped { 0 } else { NUM_WANT },
-        //TMP local_ip: t.ctx.local_ip,
+        local_ip: t.ctx.local_ip,
     }
 }
 

@@ -15,7 +15,6 @@ use log::debug;
 
 use super::ctx::{timeout, ConnSlot, MAX_HALF_OPEN};
 use super::peer::{self, HANDSHAKE_TIMEOUT};
-use super::socket::connect_from;
 use super::stats::TorrentState;
 use super::torrent::Torrent;
 
@@ -180,7 +179,7 @@ async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot) {
     let local = t.ctx.local_ip;
     let (ih, pid) = (t.id.0, t.ctx.peer_id);
     let res = timeout(HANDSHAKE_TIMEOUT, async {
-        let sock = connect_from(local, addr)
+        let sock = crate::net::socket::connect_tcp(addr, local)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         peer::send_handshake(&sock, ih, pid).await?;

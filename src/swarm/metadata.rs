@@ -7,7 +7,7 @@
 //! `ut_metadata` and `metadata_size` in its extension handshake. A reject,
 //! a stall of [`STALL_TIMEOUT`], a disconnect or a hash mismatch moves on to
 //! the next peer; a peer that failed once is not asked again. The SHA-1
-//! check runs on the blocking pool.
+//! check and the parse run on the blocking pool.
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -17,7 +17,7 @@ use log::{debug, warn};
 
 use super::picker::PeerKey;
 use super::torrent::{TState, Torrent};
-use crate::torrent::InfoHash;
+use crate::torrent::{Info, InfoHash};
 use crate::wire::metadata::{piece_len, METADATA_PIECE_LEN};
 use crate::wire::{Message, MetadataMsg};
 
@@ -230,21 +230,28 @@ fn serve(st: &mut TState, key: PeerKey, piece: u32) {
 /// blame its source and try the next peer.
 async fn check_and_use(t: Rc<Torrent>, key: PeerKey, addr: std::net::SocketAddr, bytes: Vec<u8>) {
     let id = t.id;
-    let (ok, bytes) = t
+    let checked = t
         .ctx
-        .blocking(move || (InfoHash::of_info_bytes(&bytes) == id, bytes))
+        .blocking(move || {
+            if InfoHash::of_info_bytes(&bytes) != id {
+                return None;
+            }
+            Some((Info::from_bytes(&bytes), bytes))
+        })
         .await;
-    if ok {
-        t.metadata_ready(bytes).await;
-        return;
+    match checked {
+        Some((Ok(info), bytes)) => t.metadata_ready(info, bytes).await,
+        Some((Err(e), _)) => t.fail(format!("the torrent's metadata is not valid: {e}")),
+        None => {
+            warn!("{id}: metadata from {addr} does not match the info hash; trying another peer");
+            let mut st = t.st.borrow_mut();
+            if let Some(f) = st.fetch.as_mut() {
+                f.checking = false;
+                f.fail(key);
+            }
+            request_more(&mut st);
+        }
     }
-    warn!("{id}: metadata from {addr} does not match the info hash; trying another peer");
-    let mut st = t.st.borrow_mut();
-    if let Some(f) = st.fetch.as_mut() {
-        f.checking = false;
-        f.fail(key);
-    }
-    request_more(&mut st);
 }
 
 #[cfg(test)]

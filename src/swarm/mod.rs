@@ -30,7 +30,6 @@ mod metadata;
 mod peer;
 pub mod picker;
 mod pieces;
-mod socket;
 pub mod stats;
 mod torrent;
 mod upload;

@@ -257,6 +257,22 @@ fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32) -> bool {
     let complete = d.is_complete();
     for p in peers.values_mut() {
         p.send(&Message::Have(piece));
+        // Requests still out for it (endgame, late arrivals) are moot.
+        let moot: Vec<Block> = p
+            .requests
+            .iter()
+            .map(|r| r.0)
+            .filter(|b| b.piece == piece)
+            .collect();
+        for b in moot {
+            p.take_request(&b);
+            p.note_cancelled(b);
+            p.send(&Message::Cancel {
+                index: b.piece,
+                begin: b.begin,
+                length: b.len,
+            });
+        }
     }
     st.resume_dirty = true;
     // Only peers that had this piece can have become uninteresting.

@@ -51,6 +51,9 @@ use crate::torrent::{Bitfield, Info, InfoHash};
 /// Resume file writes at most this often while pieces complete.
 const RESUME_EVERY: Duration = Duration::from_secs(5);
 
+/// Piece ranges with their priority, as the picker takes them.
+pub(crate) type PriorityRanges = Vec<(Range<u32>, Priority)>;
+
 /// The open store and what drives downloading from it.
 pub(crate) struct Data {
     pub store: Arc<PieceStore>,
@@ -100,7 +103,7 @@ pub(crate) struct TState {
     pub blame: Blame,
     pub verifying: HashSet<u32>,
     /// Priorities set before the picker exists.
-    pub pending_priorities: Vec<(u64, Vec<(Range<u32>, Priority)>)>,
+    pub pending_priorities: Vec<(u64, PriorityRanges)>,
     pub counters: Counters,
     pub resume_dirty: bool,
     pub resume_saving: bool,
@@ -121,6 +124,9 @@ pub(crate) struct Torrent {
     wake_rx: Receiver<Wake>,
     announce_task: RefCell<Option<Task<()>>>,
     stopping: Cell<bool>,
+    /// Closed when `stop` has finished (later callers wait on it).
+    stopped_tx: Sender<()>,
+    stopped_rx: Receiver<()>,
 }
 
 impl Torrent {
@@ -152,6 +158,7 @@ impl Torrent {
             None
         };
         let (wake, wake_rx) = smol::channel::unbounded();
+        let (stopped_tx, stopped_rx) = smol::channel::bounded(1);
         Rc::new(Torrent {
             id,
             ctx: ctx.clone(),
@@ -185,6 +192,8 @@ impl Torrent {
             wake_rx,
             announce_task: RefCell::new(None),
             stopping: Cell::new(false),
+            stopped_tx,
+            stopped_rx,
         })
     }
 
@@ -220,15 +229,9 @@ impl Torrent {
             .spawn_task(async move { announce::run(t, rx).await });
     }
 
-    /// The magnet's metadata arrived and matched the info hash.
-    pub async fn metadata_ready(self: Rc<Self>, bytes: Vec<u8>) {
-        let info = match Info::from_bytes(&bytes) {
-            Ok(i) => Arc::new(i),
-            Err(e) => {
-                self.fail(format!("metadata from peers is not a valid torrent: {e}"));
-                return;
-            }
-        };
+    /// The magnet's metadata arrived, matched the info hash and parsed.
+    pub async fn metadata_ready(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
+        let info = Arc::new(info);
         {
             let mut st = self.st.borrow_mut();
             if st.stopped || st.info.is_some() {
@@ -271,6 +274,7 @@ impl Torrent {
         let cfg = StoreConfig {
             inflight_ram: self.ctx.board.inflight_ram,
             ram_tier: self.ctx.board.ram_tier,
+            hash_threads: self.ctx.board.hash_threads,
         };
         let started = Instant::now();
         let opened = self
@@ -373,10 +377,11 @@ impl Torrent {
         self.ctx.spawn(async move { t.stop().await });
     }
 
-    /// Disconnect every peer, announce `stopped`, save resume. Idempotent;
-    /// bounded in time.
+    /// Disconnect every peer, announce `stopped`, save resume. Idempotent
+    /// (a second caller waits for the first to finish); bounded in time.
     pub async fn stop(self: &Rc<Self>) {
         if self.stopping.replace(true) {
+            let _ = self.stopped_rx.recv().await;
             return;
         }
         {
@@ -398,6 +403,7 @@ impl Torrent {
         }
         self.save_resume().await;
         self.publish();
+        self.stopped_tx.close();
     }
 
     /// Write the resume file now (on the blocking pool).
@@ -411,15 +417,24 @@ impl Torrent {
             st.last_resume = Instant::now();
             store
         };
-        if self.opts.resume_dir.is_some() {
-            if let Err(e) = self.ctx.blocking(move || store.save_resume()).await {
-                warn!("{}: cannot save resume data: {e}", self.st.borrow().name);
-            }
+        let dir = self.opts.resume_dir.clone();
+        let saved = self
+            .ctx
+            .blocking(move || {
+                if let Some(d) = dir {
+                    std::fs::create_dir_all(&d)
+                        .map_err(|e| format!("creating {}: {e}", d.display()))?;
+                }
+                store.save_resume().map_err(|e| e.to_string())
+            })
+            .await;
+        if let Err(e) = saved {
+            warn!("{}: cannot save resume data: {e}", self.st.borrow().name);
         }
         self.st.borrow_mut().resume_saving = false;
     }
 
-    pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: Vec<(Range<u32>, Priority)>) {
+    pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: PriorityRanges) {
         let mut st = self.st.borrow_mut();
         match &mut st.data {
             Some(d) => {
@@ -464,7 +479,7 @@ impl Torrent {
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
             {
-                upload::run_choker(&mut st, &self.ctx, now);
+                upload::run_choker(&mut st, &self.ctx, now, true);
             }
             if let Some(f) = &mut st.fetch {
                 f.tick(now);

@@ -5,9 +5,9 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::choker::{ChokeChange, PeerStats};
+use super::choker::{ChokeChange, ChokerConfig, PeerStats};
 use super::ctx::Ctx;
 use super::picker::{Block, PeerKey};
 use super::torrent::{TState, Torrent};
@@ -19,8 +19,6 @@ use crate::wire::Message;
 
 /// Blocks read from the store per trip to the blocking pool.
 const BATCH_BLOCKS: usize = 8;
-/// A newly interested peer triggers a choker round at most this often.
-const EARLY_CHOKE_GAP: Duration = Duration::from_secs(1);
 
 /// Blocks to read and send to one peer.
 pub(crate) struct Batch {
@@ -107,20 +105,22 @@ pub(crate) async fn read_batch(t: &Rc<Torrent>, batch: Batch) -> Result<(Vec<u8>
     res.map_err(|e| format!("reading a block to upload: {e}"))
 }
 
-/// A peer became interested: give it a chance at a free slot now.
+/// A peer became interested: if an upload slot is free, run the choker
+/// now (without closing the period) so it need not wait a whole round.
 pub(crate) fn on_interested(st: &mut TState, ctx: &Ctx) {
-    let now = Instant::now();
+    let slots = ChokerConfig::default().regular_slots + 1;
     let unchoked = st.peers.values().filter(|p| !p.am_choking).count();
-    if unchoked <= super::choker::ChokerConfig::default().regular_slots
-        && now.duration_since(st.last_choke) >= EARLY_CHOKE_GAP
-    {
-        run_choker(st, ctx, now);
+    if unchoked < slots {
+        run_choker(st, ctx, Instant::now(), false);
     }
 }
 
-/// One choker round: measure the period, apply choke/unchoke changes.
-pub(crate) fn run_choker(st: &mut TState, ctx: &Ctx, now: Instant) {
-    st.last_choke = now;
+/// One choker round; a `regular` round (every 10 s) also closes the
+/// measuring period.
+pub(crate) fn run_choker(st: &mut TState, ctx: &Ctx, now: Instant, regular: bool) {
+    if regular {
+        st.last_choke = now;
+    }
     let seeding = matches!(st.phase, TorrentState::Seeding | TorrentState::Complete);
     let stats: Vec<PeerStats> = st
         .peers
@@ -134,9 +134,11 @@ pub(crate) fn run_choker(st: &mut TState, ctx: &Ctx, now: Instant) {
         })
         .collect();
     let changes = st.choker.tick(ctx.now_ms(), seeding, &stats);
-    for p in st.peers.values_mut() {
-        p.period_down = 0;
-        p.period_up = 0;
+    if regular {
+        for p in st.peers.values_mut() {
+            p.period_down = 0;
+            p.period_up = 0;
+        }
     }
     for c in changes {
         match c {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
-use super::state::{PeerHas, PeerState, MAX_OUTBOX};
+use super::state::{PeerHas, PeerState};
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::torrent::{TState, Torrent};
 use crate::swarm::{connect, metadata, pieces, upload};
@@ -188,13 +188,23 @@ fn on_bitfield(st: &mut TState, key: PeerKey, bytes: Vec<u8>) -> Result<(), Stri
     };
     match &mut p.has {
         PeerHas::Known(b) => {
-            if b.count() > 0 {
-                return Err("bitfield after have messages".into());
-            }
-            *b = Bitfield::from_bytes(&bytes, b.len())
+            let new = Bitfield::from_bytes(&bytes, b.len())
                 .ok_or_else(|| format!("bad bitfield for {} pieces", b.len()))?;
-            if let Some(d) = data.as_mut() {
-                d.picker.peer_has_bitfield(b);
+            if b.count() == 0 {
+                *b = new;
+                if let Some(d) = data.as_mut() {
+                    d.picker.peer_has_bitfield(b);
+                }
+            } else {
+                // Out of order (some clients send `Have`s first): add the
+                // new bits, each counted once.
+                for i in new.ones() {
+                    if b.set(i) {
+                        if let Some(d) = data.as_mut() {
+                            d.picker.peer_has_piece(i);
+                        }
+                    }
+                }
             }
         }
         PeerHas::Early { bitfield, .. } => *bitfield = Some(bytes),
@@ -367,11 +377,6 @@ pub(crate) fn tick_all(st: &mut TState, now: Instant, secs: f64) {
         p.pipeline.on_tick(p.down.rate(), p.ext.reqq);
         if now.duration_since(p.last_recv) >= SILENT_LIMIT {
             debug!("{}: silent for {} s", p.addr, SILENT_LIMIT.as_secs());
-            p.close();
-            continue;
-        }
-        if p.outbox_len() > MAX_OUTBOX {
-            debug!("{}: not reading what we send", p.addr);
             p.close();
             continue;
         }

@@ -19,7 +19,7 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
-pub(crate) use state::{PeerHas, PeerState};
+pub(crate) use state::PeerState;
 
 use super::ctx::{timeout, ConnSlot};
 use super::torrent::{piece_count, TState, Torrent};

@@ -57,6 +57,7 @@ impl Pipeline {
         }
     }
 
+    #[cfg(test)]
     pub fn is_snubbed(&self) -> bool {
         self.snubbed
     }
@@ -83,7 +84,7 @@ impl Pipeline {
         } else {
             0
         };
-        self.target = blocks.saturating_add(MIN_DEPTH).clamp(MIN_DEPTH, cap(reqq));
+        self.target = blocks.saturating_add(MIN_DEPTH).min(cap(reqq));
         let ceiling = self
             .target
             .saturating_mul(2)

@@ -24,8 +24,9 @@ use crate::wire::{ExtHandshake, Message};
 const MAX_EARLY_HAVES: usize = 1 << 16;
 /// Allowed-fast pieces we remember per peer (BEP 6 suggests 10).
 const MAX_ALLOWED_FAST: usize = 32;
-/// Encoded control messages waiting for a slow peer before we give up on it.
-pub(crate) const MAX_OUTBOX: usize = 1 << 20;
+/// Encoded control messages waiting for a slow peer before we give up on it
+/// (one message larger than this may still be queued alone).
+const MAX_OUTBOX: usize = 2 << 20;
 /// Blocks whose late arrival we still accept after cancelling them.
 const MAX_CANCELLED: usize = 512;
 
@@ -143,9 +144,16 @@ impl PeerState {
         }
     }
 
-    /// Queue a message for the writer.
+    /// Queue a message for the writer. A peer that lets more than
+    /// `MAX_OUTBOX` bytes pile up (it does not read, or floods us with
+    /// requests for metadata) is dropped.
     pub fn send(&mut self, msg: &Message) {
         if self.closing {
+            return;
+        }
+        if self.outbox.len() > MAX_OUTBOX {
+            log::debug!("{}: not reading what we send", self.addr);
+            self.close();
             return;
         }
         msg.encode(&mut self.outbox);
