@@ -2,9 +2,11 @@
 //! the tracker's interval (at least [`MIN_INTERVAL`]), `completed` as soon
 //! as the download finishes, `stopped` when the torrent stops. Peers from
 //! answers go to the torrent's address book. Failures retry with back-off.
+//! A torrent without any connected peer asks again sooner (30 s, doubling),
+//! since peers that announced after us may never dial us.
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use smol::channel::Receiver;
@@ -23,6 +25,9 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1800);
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `completed`/`stopped` are sent with this bound.
 const FINAL_TIMEOUT: Duration = Duration::from_secs(8);
+/// Without any peer, announce again after this (doubling each time, up
+/// to the tracker's interval, never below its minimum interval).
+const STARVED_FIRST: Duration = Duration::from_secs(30);
 const RETRY_FIRST: Duration = Duration::from_secs(15);
 const RETRY_MAX: Duration = Duration::from_secs(600);
 /// Peers we ask for.
@@ -73,6 +78,7 @@ pub(crate) async fn run(t: Rc<Torrent>, wake: Receiver<Wake>) {
     let mut event = Event::Started;
     let mut announced = false;
     let mut retry = RETRY_FIRST;
+    let mut starved_gap = STARVED_FIRST;
     loop {
         let req = request(&t, event);
         // Regular announces give way to a wake-up; `completed` is sent whole.
@@ -85,6 +91,8 @@ pub(crate) async fn run(t: Rc<Torrent>, wake: Receiver<Wake>) {
             )
             .await
         };
+        // After a good answer, also check earlier whether we found nobody.
+        let mut early = None;
         let delay = match outcome {
             Err(Ok(Wake::Completed)) => {
                 event = Event::Completed;
@@ -112,9 +120,9 @@ pub(crate) async fn run(t: Rc<Torrent>, wake: Receiver<Wake>) {
                 } else {
                     resp.interval
                 };
-                interval
-                    .max(resp.min_interval.unwrap_or_default())
-                    .max(MIN_INTERVAL)
+                let floor = resp.min_interval.unwrap_or_default().max(MIN_INTERVAL);
+                early = Some(starved_gap.max(floor));
+                interval.max(floor)
             }
             Ok(Some(Err(e))) => {
                 warn!("{name}: announce failed: {e}");
@@ -134,15 +142,45 @@ pub(crate) async fn run(t: Rc<Torrent>, wake: Receiver<Wake>) {
             event = Event::None;
         }
         debug!("{name}: next announce in {} s", delay.as_secs());
-        let woke = smol::future::or(async { Some(wake.recv().await) }, async {
-            Timer::after(delay).await;
-            None
-        })
-        .await;
-        match woke {
-            None => {}
-            Some(Ok(Wake::Completed)) => event = Event::Completed,
-            Some(_) => break,
+        let start = Instant::now();
+        let deadline = start + delay;
+        let mut check_at = early.map(|g| start + g);
+        let stop = loop {
+            let until = match check_at {
+                Some(c) if c < deadline => c,
+                _ => deadline,
+            };
+            let woke = smol::future::or(async { Some(wake.recv().await) }, async {
+                Timer::at(until).await;
+                None
+            })
+            .await;
+            match woke {
+                None => {}
+                Some(Ok(Wake::Completed)) => {
+                    event = Event::Completed;
+                    break false;
+                }
+                Some(_) => break true,
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            if check_at.is_some_and(|c| now >= c) {
+                if t.st.borrow().peers.is_empty() {
+                    // Peers that joined after our announce may never dial
+                    // us (transmission does not dial 127.x addresses).
+                    debug!("{name}: no peers; asking the tracker again");
+                    starved_gap = (starved_gap * 2).min(delay);
+                    break false;
+                }
+                starved_gap = STARVED_FIRST;
+                check_at = Some(now + starved_gap);
+            }
+        };
+        if stop {
+            break;
         }
     }
     if announced {

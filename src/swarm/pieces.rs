@@ -313,7 +313,7 @@ fn strike(t: &Rc<Torrent>, st: &mut TState, from: SocketAddr) {
     t.ctx.banned.borrow_mut().insert(from.ip());
     for p in st.peers.values_mut() {
         if p.addr.ip() == from.ip() {
-            p.close();
+            p.close("banned");
         }
     }
 }

@@ -388,7 +388,7 @@ impl Torrent {
             let mut st = self.st.borrow_mut();
             st.stopped = true;
             for p in st.peers.values_mut() {
-                p.close();
+                p.close("torrent stopped");
             }
         }
         let _ = self.wake.try_send(Wake::Stop);

@@ -166,7 +166,7 @@ fn on_have(st: &mut TState, key: PeerKey, piece: u32) -> Result<(), String> {
             if let Some(d) = data.as_mut() {
                 d.picker.peer_has_piece(piece);
                 if d.is_complete() && p.is_seed() {
-                    p.close();
+                    p.close("both complete");
                     return Ok(());
                 }
                 if !p.am_interested && d.picker.wants_piece(piece) {
@@ -362,7 +362,7 @@ pub(crate) fn on_data_ready(st: &mut TState) {
 pub(crate) fn drop_seeds(st: &mut TState) {
     for p in st.peers.values_mut() {
         if p.is_seed() {
-            p.close();
+            p.close("both complete");
         }
     }
 }
@@ -376,8 +376,7 @@ pub(crate) fn tick_all(st: &mut TState, now: Instant, secs: f64) {
         p.up.tick(secs);
         p.pipeline.on_tick(p.down.rate(), p.ext.reqq);
         if now.duration_since(p.last_recv) >= SILENT_LIMIT {
-            debug!("{}: silent for {} s", p.addr, SILENT_LIMIT.as_secs());
-            p.close();
+            p.close("silent for too long");
             continue;
         }
         if now.duration_since(p.last_send) >= KEEPALIVE_AFTER && p.outbox_len() == 0 {

@@ -152,8 +152,7 @@ impl PeerState {
             return;
         }
         if self.outbox.len() > MAX_OUTBOX {
-            log::debug!("{}: not reading what we send", self.addr);
-            self.close();
+            self.close("not reading what we send");
             return;
         }
         msg.encode(&mut self.outbox);
@@ -176,7 +175,10 @@ impl PeerState {
 
     /// Drop the connection: both tasks see the socket close and the
     /// session cleans up.
-    pub fn close(&mut self) {
+    pub fn close(&mut self, why: &str) {
+        if !self.closing {
+            log::debug!("{}: closing: {why}", self.addr);
+        }
         self.closing = true;
         let _ = self.sock.get_ref().shutdown(std::net::Shutdown::Both);
         self.kick();
