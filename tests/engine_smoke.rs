@@ -489,3 +489,96 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
     // Banned peers are never dialled again.
     assert_eq!(evil_conns.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// A running opentracker tracking one hash, killed on drop. Debian's
+/// opentracker only tracks whitelisted hashes (a file in its `-d` dir).
+struct Tracker {
+    _child: Guard,
+    _dir: TempDir,
+    http: u16,
+    udp: u16,
+}
+
+fn opentracker(id: rill::torrent::InfoHash) -> Tracker {
+    let dir = TempDir::new("tracker");
+    fs::write(dir.0.join("whitelist"), id.to_hex() + "\n").unwrap();
+    let http = free_port("127.0.0.1");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Guard(
+        Command::new("opentracker")
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &http.to_string(),
+                "-P",
+                &udp.to_string(),
+            ])
+            .args(["-w", "/whitelist", "-d"])
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("opentracker is installed"),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "opentracker did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Tracker {
+        _child: child,
+        _dir: dir,
+        http,
+        udp,
+    }
+}
+
+#[test]
+fn peers_find_each_other_through_opentracker() {
+    let dir = TempDir::new("trk");
+    let seed_dir = dir.0.join("seed");
+    fs::create_dir_all(&seed_dir).unwrap();
+    let len = 1024 * 1024 + 5;
+    let (bytes, meta, _) = make_torrent(&seed_dir, "song.bin", len);
+    let id = meta.info_hash;
+    let tracker = opentracker(id);
+
+    // The seeder announces over HTTP, the leecher over UDP; nobody is
+    // told the other's address.
+    let mut seed_meta = meta.clone();
+    seed_meta.trackers = vec![vec![format!("http://127.0.0.1:{}/announce", tracker.http)]];
+    let seeder = engine("127.0.0.71");
+    let opts = AddOptions {
+        out_dir: seed_dir.clone(),
+        seed: true,
+        ..AddOptions::default()
+    };
+    seeder
+        .add(Source::Torrent(Box::new(seed_meta)), opts)
+        .unwrap();
+    wait_for(&seeder, id, "seeding", |s| *s == TorrentState::Seeding);
+
+    let mut leech_meta = meta.clone();
+    leech_meta.trackers = vec![vec![format!("udp://127.0.0.1:{}", tracker.udp)]];
+    let out = dir.0.join("out");
+    let leech = engine("127.0.0.72");
+    let opts = AddOptions {
+        out_dir: out.clone(),
+        ..AddOptions::default()
+    };
+    leech
+        .add(Source::Torrent(Box::new(leech_meta)), opts)
+        .unwrap();
+    wait_for(&leech, id, "complete", |s| *s == TorrentState::Complete);
+    assert_eq!(fs::read(out.join("song.bin")).unwrap(), bytes);
+    leech.shutdown();
+    seeder.shutdown();
+}
