@@ -14,6 +14,7 @@
 
 pub mod board;
 pub mod cli;
+pub mod http;
 pub mod net;
 pub mod store;
 pub mod swarm;
