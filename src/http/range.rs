@@ -35,9 +35,11 @@
 //! `bytes=-0` is always unsatisfiable.
 //!
 //! Range handling is defined for GET only (§14.2); a HEAD answers with the
-//! same status and headers a GET would. `If-Range` is not supported: a
-//! caller that receives one may ignore it only by sending the full resource,
-//! i.e. it should skip [`evaluate`] when `If-Range` is present.
+//! same status and headers a GET would. `If-Range` is not evaluated here.
+//! As long as the server sends no validators (`ETag`, `Last-Modified`), no
+//! `If-Range` can match one of ours, and §13.1.5 then says to ignore
+//! `Range`: a request carrying `If-Range` gets [`RangeDecision::Full`]
+//! (the caller skips [`evaluate`]).
 
 use std::cmp::Ordering;
 

@@ -1,11 +1,11 @@
 //! Small JSON (RFC 8259) support for the HTTP API, without serde.
 //!
-//! - Writing ([`write`]): closure-based builders ([`object`], [`array`])
+//! - Writing (`write.rs`): closure-based builders ([`object`], [`array()`])
 //!   whose nesting is balanced by construction, whose keys and strings are
 //!   always escaped and whose numbers are always valid JSON, so a handler
 //!   cannot produce invalid output. Parsed or hand-built [`Value`]s are
 //!   written with [`Value::to_json`].
-//! - Reading ([`parse`]): a bounded parser for request bodies: input size
+//! - Reading (`parse.rs`): a bounded parser for request bodies: input size
 //!   and nesting depth are limited ([`Limits`]), the whole RFC grammar is
 //!   accepted (including `\u` escapes with surrogate pairs), anything else
 //!   is a [`JsonError`] with the byte offset; it never panics.
@@ -21,6 +21,10 @@ mod write;
 
 pub use parse::{parse, parse_with, JsonError, JsonErrorKind, Limits};
 pub use write::{array, object, ArrayWriter, ObjectWriter};
+
+/// The `Content-Type` of JSON responses (RFC 8259 defines no charset
+/// parameter: JSON is UTF-8).
+pub const CONTENT_TYPE: &str = "application/json";
 
 /// A JSON number. Integers that fit are kept exact.
 ///
