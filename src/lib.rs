@@ -9,13 +9,16 @@
 //! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
+//! - [`http`]: pure HTTP pieces for the service: ranges, MIME/DLNA, JSON, auth.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
+//! - [`config`]: the TOML subset reader for profiles and the config file.
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
 
 pub mod board;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod net;
 pub mod store;
 pub mod swarm;
