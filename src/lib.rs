@@ -11,7 +11,6 @@
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`http`]: pure HTTP pieces for the service: ranges, MIME/DLNA, JSON, auth.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
-//! - [`config`]: the TOML subset reader for profiles and the config file.
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
 
