@@ -22,5 +22,6 @@ pub mod error;
 pub mod json;
 pub mod mime;
 pub mod range;
+pub mod stream;
 
 pub use error::ApiError;
