@@ -160,8 +160,10 @@ impl Rill {
 /// Run rill to completion with `args` (bounded by `timeout`), for tests of
 /// its handling of bad input.
 pub fn run(args: &[&str], cwd: &Path, timeout: Duration) -> Result<Output, String> {
+    // Default logging: the one-line contract is about what a user sees.
     let child = Command::new(bin())
         .args(args)
+        .env_remove("RILL_LOG")
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
