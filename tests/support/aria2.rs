@@ -9,6 +9,7 @@
 //! - `max_upload`: `--max-upload-limit` for a slow seeder (resume test);
 //! - `unverified`: `--bt-seed-unverified=true` without `-V` seeds whatever is
 //!   on disk as if complete: given a corrupted copy it is a lying peer.
+//!
 //! A leecher runs with `--seed-time=0` and exits 0 once it has everything.
 
 use super::proc::Proc;

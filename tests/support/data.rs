@@ -17,7 +17,7 @@ pub fn write_random_file(path: &Path, len: u64, seed: u64) {
     }
     let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let mut w = BufWriter::with_capacity(1 << 16, file);
-    let mut state = seed ^ 0x5eed_0f_7111;
+    let mut state = seed ^ 0x005e_ed0f_7111;
     let mut left = len;
     while left > 0 {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -189,8 +189,6 @@ pub fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
         let end = s.find('"')?;
         return Some(&s[..end]);
     }
-    let end = rest
-        .find(|c: char| c == ',' || c == '}' || c == ']')
-        .unwrap_or(rest.len());
+    let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
     Some(rest[..end].trim())
 }
