@@ -9,12 +9,18 @@
 //! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
+//! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
+//! - [`http`]: pure HTTP pieces for the service: ranges, MIME/DLNA, JSON, auth.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
+//! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
 
 pub mod board;
 pub mod cli;
+pub mod config;
+pub mod http;
 pub mod net;
+pub mod reader;
 pub mod store;
 pub mod swarm;
 pub mod torrent;

@@ -1,5 +1,12 @@
-//! Small network clients of our own, over async-io.
-//!
-//! INTERFACE STUB — to be implemented (keep these signatures).
+//! Small network clients of our own, over async-io: URL handling, outgoing
+//! sockets bound to a chosen local IP, an HTTP/1.1 GET client and TLS by
+//! rustls. Used by the tracker clients and to fetch `.torrent` URLs.
 
 pub mod http_client;
+pub mod http_parse;
+pub mod socket;
+pub mod tls;
+pub mod url;
+
+#[cfg(test)]
+mod http_client_tests;

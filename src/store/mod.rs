@@ -1,18 +1,71 @@
 //! The spill-to-disk piece store.
 //!
-//! INTERFACE STUB — to be implemented (keep these signatures; add freely).
-//!
 //! Blocks of in-flight pieces are held in RAM up to a cap; a complete piece is
 //! SHA-1 verified (on the blocking pool, never on the network thread) and then
 //! written with positional writes into the real file layout (sparse files).
 //! A bounded RAM tier keeps recently verified pieces for readers. A resume
 //! file (atomic write: temp, fsync, rename) lets a restart reuse verified data;
 //! an unverified piece is never marked done.
+//!
+//! Parts: `inflight.rs` (blocks in RAM), `files.rs` (positional file I/O
+//! and the descriptor cache), `ram_tier.rs` (verified-piece LRU),
+//! `resume.rs` (the resume file format and its atomic write), `check.rs`
+//! (hashing data found on disk at open).
+//!
+//! # Shared state
+//!
+//! [`PieceStore`] is `Send + Sync`; every mutable part sits behind its own
+//! mutex, held only for bookkeeping: no lock is held while hashing a piece
+//! or doing disk I/O, except `save`, which exists to serialise saves.
+//!
+//! Lock order (take them in this order, never an earlier one while holding a
+//! later one):
+//!
+//! 1. `save`: held for a whole [`PieceStore::save_resume`] (fsyncs, resume
+//!    write). Nothing else takes it, so only concurrent saves wait on it.
+//! 2. `inflight`: the in-flight pieces.
+//! 3. `have`: the verified bitfield (with the `piece_done` condvar).
+//! 4. `ram`: the RAM tier; taken alone.
+//! 5. the file table inside `files::Files`; taken alone, never across I/O.
+//!
+//! Invariants:
+//!
+//! - A piece's `have` bit is set only after all its bytes were written to
+//!   its files (the writes returned) and the files were marked dirty.
+//! - A piece is never both verified and in flight: marking it verified and
+//!   dropping its in-flight entry happen under `inflight` + `have` together,
+//!   and `put_block` checks `have` while holding `inflight`.
+//! - In-flight bytes stay under `StoreConfig::inflight_ram`, except that one
+//!   piece may always be in flight (progress with a tiny cap).
+//! - The RAM tier holds only verified pieces and at most
+//!   `StoreConfig::ram_tier` bytes.
+//! - A file is in the dirty set from its write until a `sync_data` that
+//!   started after the write. `save_resume` snapshots `have` *before* taking
+//!   the dirty set, then syncs, then writes the resume: every piece the
+//!   resume claims is durable (DESIGN decision 6). File mtimes for the
+//!   resume are taken before the snapshot too, so a piece missing from the
+//!   snapshot but written later moved its files' mtimes (see `check.rs`).
+//! - A failed write leaves the piece unverified with its blocks in RAM, so
+//!   `verify_piece` can be retried (or the piece discarded).
+
+mod check;
+mod files;
+mod inflight;
+mod ram_tier;
+mod resume;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::torrent::{Bitfield, Info, InfoHash, Layout};
+
+use files::Files;
+use inflight::{Inflight, Take};
+use ram_tier::RamTier;
 
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -20,11 +73,28 @@ pub struct StoreConfig {
     pub inflight_ram: u64,
     /// Cap on bytes of verified pieces kept in RAM for readers.
     pub ram_tier: u64,
+    /// Threads hashing existing data at open (0 counts as 1).
+    pub hash_threads: u32,
+}
+
+impl Default for StoreConfig {
+    /// Small enough for a Pi Zero; board profiles set the real values.
+    fn default() -> StoreConfig {
+        StoreConfig {
+            inflight_ram: 32 << 20,
+            ram_tier: 16 << 20,
+            hash_threads: 2,
+        }
+    }
 }
 
 #[derive(Debug)]
 pub enum StoreError {
-    Io { path: PathBuf, op: &'static str, err: std::io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        err: std::io::Error,
+    },
     Invalid(String),
 }
 
@@ -63,7 +133,27 @@ pub enum Verdict {
 }
 
 /// Thread-safe (`Send + Sync`); share it with `Arc`.
-pub struct PieceStore {}
+pub struct PieceStore {
+    layout: Layout,
+    info_hash: InfoHash,
+    name: String,
+    piece_hashes: Vec<[u8; 20]>,
+    resume_path: Option<PathBuf>,
+    files: Files,
+    save: Mutex<()>,
+    inflight: Mutex<Inflight>,
+    have: Mutex<Bitfield>,
+    piece_done: Condvar,
+    ram: Mutex<RamTier>,
+    bytes_written: AtomicU64,
+    hashed_at_open: u32,
+}
+
+/// Lock a mutex, ignoring poisoning: no critical section here leaves its
+/// data half-updated when it panics (and release builds abort on panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl PieceStore {
     /// Open the store for a torrent whose files live under `dir` (each file at
@@ -71,69 +161,396 @@ impl PieceStore {
     /// consistent with the files) or else hash-checks whatever data is already
     /// on disk. Blocking: call it off the network thread.
     pub fn open(
-        _info: &Info,
-        _info_hash: InfoHash,
-        _dir: &Path,
-        _resume: Option<PathBuf>,
-        _cfg: StoreConfig,
+        info: &Info,
+        info_hash: InfoHash,
+        dir: &Path,
+        resume: Option<PathBuf>,
+        cfg: StoreConfig,
     ) -> Result<PieceStore, StoreError> {
-        todo!()
+        let layout = Layout::new(info);
+        if info.piece_hashes.len() != layout.piece_count as usize {
+            return Err(StoreError::Invalid(format!(
+                "{}: {} piece hashes for {} pieces",
+                info.name,
+                info.piece_hashes.len(),
+                layout.piece_count
+            )));
+        }
+        let paths = info.files.iter().map(|f| f.path.under(dir)).collect();
+        let file_lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
+        let files = Files::new(paths, file_lengths.clone());
+        files.create_empty_files()?;
+
+        let Trusted {
+            mut have,
+            unchanged,
+        } = match &resume {
+            Some(path) => trusted_from_resume(path, info_hash, &layout, &file_lengths, &files),
+            None => Trusted {
+                have: Bitfield::new(layout.piece_count),
+                unchanged: vec![false; file_lengths.len()],
+            },
+        };
+        let candidates: Vec<u32> = (0..layout.piece_count).filter(|&p| !have.get(p)).collect();
+        let started = Instant::now();
+        let report = check::check_pieces(
+            &layout,
+            &info.piece_hashes,
+            &files,
+            &candidates,
+            &unchanged,
+            cfg.hash_threads,
+        );
+        for &p in &report.good {
+            have.set(p);
+            // Found data may sit only in the page cache (the process died,
+            // the machine did not): sync it before a resume claims it.
+            for sp in layout.spans(p, 0, layout.piece_size(p)) {
+                files.mark_dirty(sp.file);
+            }
+        }
+        if report.hashed > 0 || !report.good.is_empty() {
+            log::info!(
+                "{}: found {} verified pieces on disk ({} hashed, {} ms); {} of {} pieces done",
+                info.name,
+                report.good.len(),
+                report.hashed,
+                started.elapsed().as_millis(),
+                have.count(),
+                layout.piece_count
+            );
+        }
+        if let Some(e) = &report.first_error {
+            log::warn!(
+                "{}: {} pieces could not be checked and will be downloaded again; first error: {e}",
+                info.name,
+                report.errors
+            );
+        }
+
+        Ok(PieceStore {
+            info_hash,
+            name: info.name.clone(),
+            piece_hashes: info.piece_hashes.clone(),
+            resume_path: resume,
+            files,
+            save: Mutex::new(()),
+            inflight: Mutex::new(Inflight::new(cfg.inflight_ram)),
+            have: Mutex::new(have),
+            piece_done: Condvar::new(),
+            ram: Mutex::new(RamTier::new(cfg.ram_tier)),
+            bytes_written: AtomicU64::new(0),
+            hashed_at_open: report.hashed,
+            layout,
+        })
     }
 
     pub fn layout(&self) -> &Layout {
-        todo!()
+        &self.layout
     }
 
     /// Verified pieces (a copy).
     pub fn have(&self) -> Bitfield {
-        todo!()
+        lock(&self.have).clone()
     }
 
-    pub fn has_piece(&self, _piece: u32) -> bool {
-        todo!()
+    pub fn has_piece(&self, piece: u32) -> bool {
+        lock(&self.have).get(piece)
     }
 
     /// Whether the in-flight RAM has room to start another piece.
     pub fn can_start_piece(&self) -> bool {
-        todo!()
+        lock(&self.inflight).fits(self.layout.piece_length)
+    }
+
+    /// Pieces read and hashed by the check at open (the rest were vouched
+    /// for by the resume file or skipped as absent).
+    pub fn pieces_hashed_at_open(&self) -> u32 {
+        self.hashed_at_open
+    }
+
+    /// Bytes of unverified blocks held in RAM now.
+    pub fn inflight_bytes(&self) -> u64 {
+        lock(&self.inflight).bytes()
+    }
+
+    /// Bytes of verified pieces held in the RAM tier now.
+    pub fn ram_tier_bytes(&self) -> u64 {
+        lock(&self.ram).bytes()
     }
 
     /// Hand over one received block. Cheap (a copy into RAM); callable on the
     /// network thread.
-    pub fn put_block(&self, _piece: u32, _begin: u32, _data: &[u8]) -> Result<BlockOutcome, StoreError> {
-        todo!()
+    pub fn put_block(
+        &self,
+        piece: u32,
+        begin: u32,
+        data: &[u8],
+    ) -> Result<BlockOutcome, StoreError> {
+        self.check_piece_index(piece)?;
+        let mut inflight = lock(&self.inflight);
+        let verified = lock(&self.have).get(piece);
+        inflight.put(&self.layout, piece, begin, data, verified)
     }
 
     /// Hash a piece whose blocks are all in RAM; if good write it to the files
     /// and mark it verified, if bad drop it. Blocking (SHA-1 + disk writes).
-    pub fn verify_piece(&self, _piece: u32) -> Result<Verdict, StoreError> {
-        todo!()
+    pub fn verify_piece(&self, piece: u32) -> Result<Verdict, StoreError> {
+        self.check_piece_index(piece)?;
+        if self.has_piece(piece) {
+            return Ok(Verdict::Good);
+        }
+        let taken = lock(&self.inflight).take_for_verify(piece);
+        let buf = match taken {
+            Take::Ready(buf) => buf,
+            Take::Absent => {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece}: no blocks in RAM to verify"
+                )))
+            }
+            Take::Incomplete { received, total } => {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece}: only {received} of {total} blocks received"
+                )))
+            }
+            Take::Busy => {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece}: already being verified"
+                )))
+            }
+        };
+        let good = self.piece_hashes.get(piece as usize)
+            == Some(&sha1_smol::Sha1::from(&buf).digest().bytes());
+        if !good {
+            lock(&self.inflight).remove(piece, true);
+            log::debug!(
+                "{}: piece {piece} failed its hash check; dropped",
+                self.name
+            );
+            return Ok(Verdict::Bad);
+        }
+        if let Err(e) = self.write_piece(piece, &buf) {
+            log::warn!(
+                "{}: piece {piece} verified but not stored ({e}); kept in RAM for a retry",
+                self.name
+            );
+            lock(&self.inflight).restore(piece, buf);
+            return Err(e);
+        }
+        {
+            let mut inflight = lock(&self.inflight);
+            lock(&self.have).set(piece);
+            inflight.remove(piece, true);
+        }
+        self.piece_done.notify_all();
+        lock(&self.ram).insert(piece, Arc::new(buf));
+        Ok(Verdict::Good)
     }
 
     /// Drop the in-flight blocks of a piece (e.g. all its peers vanished).
-    pub fn discard_piece(&self, _piece: u32) {
-        todo!()
+    pub fn discard_piece(&self, piece: u32) {
+        lock(&self.inflight).remove(piece, false);
     }
 
     /// Read verified bytes (RAM tier first, then disk). Blocking.
-    pub fn read(&self, _piece: u32, _begin: u32, _len: u32) -> Result<Vec<u8>, StoreError> {
-        todo!()
+    pub fn read(&self, piece: u32, begin: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        self.check_piece_index(piece)?;
+        let size = self.layout.piece_size(piece);
+        let end = match begin.checked_add(len) {
+            Some(end) if end <= size => end,
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece} (size {size}): read of {len} bytes at {begin} is out of range"
+                )))
+            }
+        };
+        if !self.has_piece(piece) {
+            return Err(StoreError::Invalid(format!(
+                "piece {piece}: not verified, cannot read"
+            )));
+        }
+        if let Some(data) = lock(&self.ram).get(piece) {
+            if let Some(part) = data.get(begin as usize..end as usize) {
+                return Ok(part.to_vec());
+            }
+        }
+        let mut out = vec![0u8; len as usize];
+        for sp in self.layout.spans(piece, begin, len) {
+            let at = sp.piece_offset.checked_sub(begin).map(|a| a as usize);
+            let dst = at.and_then(|a| {
+                a.checked_add(sp.len as usize)
+                    .and_then(|e| out.get_mut(a..e))
+            });
+            let Some(dst) = dst else {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece}: layout span outside the read"
+                )));
+            };
+            self.files.read_at(sp.file, sp.file_offset, dst)?;
+        }
+        Ok(out)
     }
 
     /// Block until `piece` is verified or `timeout` passes; true if verified.
     /// Woken by piece completion (condvar), never by polling.
-    pub fn wait_for_piece(&self, _piece: u32, _timeout: Duration) -> bool {
-        todo!()
+    pub fn wait_for_piece(&self, piece: u32, timeout: Duration) -> bool {
+        if piece >= self.layout.piece_count {
+            return false;
+        }
+        let start = Instant::now();
+        let mut have = lock(&self.have);
+        // Bounded by `timeout`: every turn waits for what is left of it.
+        loop {
+            if have.get(piece) {
+                return true;
+            }
+            let Some(left) = timeout.checked_sub(start.elapsed()) else {
+                return false;
+            };
+            if left.is_zero() {
+                return false;
+            }
+            have = match self.piece_done.wait_timeout(have, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
     }
 
     /// Make verified data durable, then atomically write the resume file.
     /// Blocking.
     pub fn save_resume(&self) -> Result<(), StoreError> {
-        todo!()
+        let _saving = lock(&self.save);
+        // File stamps before the snapshot: a piece written after its file's
+        // stamp changes the mtime, so the next open checks it if it is not
+        // in the snapshot (see `check`).
+        let stamps = match self.resume_path {
+            Some(_) => self.files.quiet_stamps(),
+            None => Vec::new(),
+        };
+        // Snapshot before the sync: every piece in it was written (and its
+        // files marked dirty) before, so the sync below covers it.
+        let have = self.have();
+        self.files.sync_dirty()?;
+        let Some(path) = &self.resume_path else {
+            return Ok(());
+        };
+        let r = resume::Resume {
+            info_hash: self.info_hash,
+            files: stamps,
+            have,
+        };
+        resume::write_atomic(path, &resume::encode(&r))
     }
 
     /// Total bytes written to disk since open (for metrics and SD-card wear).
     pub fn bytes_written(&self) -> u64 {
-        todo!()
+        self.bytes_written.load(Ordering::Relaxed)
     }
+
+    fn check_piece_index(&self, piece: u32) -> Result<(), StoreError> {
+        if piece < self.layout.piece_count {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "piece {piece} out of range ({} pieces)",
+                self.layout.piece_count
+            )))
+        }
+    }
+
+    /// Write a verified piece to its files (a piece may span several).
+    fn write_piece(&self, piece: u32, buf: &[u8]) -> Result<(), StoreError> {
+        for sp in self.layout.spans(piece, 0, self.layout.piece_size(piece)) {
+            let start = sp.piece_offset as usize;
+            let src = start
+                .checked_add(sp.len as usize)
+                .and_then(|end| buf.get(start..end));
+            let Some(src) = src else {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece}: layout span outside the piece"
+                )));
+            };
+            self.files.write_at(sp.file, sp.file_offset, src)?;
+            self.bytes_written
+                .fetch_add(u64::from(sp.len), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// What a resume file tells the open: the pieces it vouches for, and which
+/// files nobody wrote to since it was saved (same length and mtime).
+struct Trusted {
+    have: Bitfield,
+    unchanged: Vec<bool>,
+}
+
+/// Read the resume file. Nothing is trusted if it is missing, garbled or
+/// for other data; pieces of files whose size on disk is wrong are dropped.
+fn trusted_from_resume(
+    path: &Path,
+    info_hash: InfoHash,
+    layout: &Layout,
+    lengths: &[u64],
+    files: &Files,
+) -> Trusted {
+    let nothing = Trusted {
+        have: Bitfield::new(layout.piece_count),
+        unchanged: vec![false; lengths.len()],
+    };
+    let max = resume::encoded_len(layout.piece_count, lengths.len()).unwrap_or(0);
+    let r = match resume::load(path, max) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            log::info!(
+                "no resume file at {}; checking data on disk",
+                path.display()
+            );
+            return nothing;
+        }
+        Err(why) => {
+            log::warn!(
+                "resume file {} is unusable ({why}); ignoring it and checking data on disk",
+                path.display()
+            );
+            return nothing;
+        }
+    };
+    let same_files = r.files.len() == lengths.len()
+        && r.files.iter().zip(lengths).all(|(f, &len)| f.length == len);
+    if r.info_hash != info_hash || r.have.len() != layout.piece_count || !same_files {
+        log::warn!(
+            "resume file {} belongs to other data; ignoring it and checking data on disk",
+            path.display()
+        );
+        return nothing;
+    }
+    let mut have = r.have;
+    let mut unchanged = nothing.unchanged;
+    for (file, saved) in r.files.iter().enumerate() {
+        if saved.length == 0 {
+            continue;
+        }
+        match files.stamp(file) {
+            Some(now) if now.length == saved.length => {
+                if let Some(u) = unchanged.get_mut(file) {
+                    *u = saved.mtime != 0 && now.mtime == saved.mtime;
+                }
+            }
+            _ => {
+                let pieces = layout.file_pieces(file);
+                if pieces.clone().any(|p| have.get(p)) {
+                    log::warn!(
+                        "{} is missing or has the wrong size; checking its pieces again",
+                        files.path_display(file)
+                    );
+                    for p in pieces {
+                        have.clear(p);
+                    }
+                }
+            }
+        }
+    }
+    Trusted { have, unchanged }
 }

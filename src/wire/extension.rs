@@ -1,11 +1,48 @@
-//! The BEP 10 extension handshake dictionary.
+//! The BEP 10 extension handshake dictionary, plus the small bencode
+//! helpers it shares with `metadata.rs` (BEP 9).
 //!
-//! INTERFACE STUB — to be implemented (keep these signatures).
+//! The handshake is the payload of `Message::Extended { id: 0, .. }`: one
+//! bencoded dictionary. We read what we use — `m.ut_metadata` (the peer's
+//! message id for BEP 9, needed to fetch a magnet's info dictionary),
+//! `metadata_size`, `v`, `reqq`, `p` — and ignore every other key, as real
+//! clients send many (`yourip`, `ipv4`, `ipv6`, `e`, `complete_ago`,
+//! `upload_only`, `lt_donthave`/`ut_pex`/`ut_holepunch` in `m`, ...).
+//!
+//! Strictness: the fields the metadata exchange depends on (`m` must be a
+//! dictionary, its `ut_metadata` an id in 0..=255, `metadata_size` in
+//! 1..=MAX_METADATA_SIZE) are errors when wrong, because sizing the
+//! metadata buffer from them must be safe. The hints (`v`, `reqq`, `p`) are
+//! dropped when malformed. Parsing uses bendy with a nesting limit, so deep
+//! nesting cannot exhaust the stack; bendy also rejects unsorted or
+//! duplicate keys, which the spec forbids (libtorrent, Transmission and
+//! aria2 all sort theirs).
 
+use bendy::decoding::{Decoder, Object};
+
+use super::metadata::MAX_METADATA_SIZE;
 use super::WireError;
 
 /// Our id for ut_metadata in the `m` dictionary we send.
 pub const UT_METADATA_ID: u8 = 1;
+
+/// What we send as `v`.
+pub const CLIENT_NAME: &str = concat!(
+    "rill ",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR")
+);
+
+/// What we send as `reqq`: requests we queue per peer before rejecting.
+pub const OUR_REQQ: u32 = 250;
+
+/// Longest `v` we keep (it only goes into logs and the UI).
+const MAX_CLIENT_LEN: usize = 64;
+
+/// Nesting limit for bencode from peers (the handshake needs 2 levels).
+pub(super) const MAX_DEPTH: usize = 8;
+
+const WHAT: &str = "extension handshake";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtHandshake {
@@ -21,10 +58,230 @@ pub struct ExtHandshake {
 }
 
 impl ExtHandshake {
-    pub fn parse(_payload: &[u8]) -> Result<ExtHandshake, WireError> {
-        todo!()
+    /// The handshake we send: ut_metadata as [`UT_METADATA_ID`], our name,
+    /// our request queue length, and the metadata size and listen port when
+    /// we know them (`metadata_size` must be in 1..=MAX_METADATA_SIZE).
+    pub fn ours(metadata_size: Option<u32>, listen_port: Option<u16>) -> ExtHandshake {
+        ExtHandshake {
+            ut_metadata: Some(UT_METADATA_ID),
+            metadata_size,
+            client: Some(CLIENT_NAME.to_string()),
+            reqq: Some(OUR_REQQ),
+            listen_port,
+        }
     }
+
+    /// Parse a peer's handshake. `ut_metadata` is `None` when absent or 0
+    /// (disabled); `reqq` and `listen_port` are `None` when absent, 0 or
+    /// out of range; `client` is cut to 64 bytes with control characters
+    /// replaced.
+    pub fn parse(payload: &[u8]) -> Result<ExtHandshake, WireError> {
+        let mut hs = ExtHandshake::default();
+        let used = for_each_pair(WHAT, payload, |key, value| {
+            match key {
+                b"m" => hs.ut_metadata = parse_m(value)?,
+                b"metadata_size" => {
+                    hs.metadata_size = Some(int_field(
+                        WHAT,
+                        "metadata_size",
+                        value,
+                        1,
+                        MAX_METADATA_SIZE,
+                    )?)
+                }
+                b"v" => hs.client = client_name(value),
+                b"reqq" => hs.reqq = int_field(WHAT, "reqq", value, 1, u32::MAX).ok(),
+                b"p" => hs.listen_port = int_field(WHAT, "p", value, 1, u16::MAX).ok(),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        no_trailing_bytes(WHAT, payload, used)?;
+        Ok(hs)
+    }
+
+    /// Bencode this handshake. `m` is always present (empty when
+    /// `ut_metadata` is `None`); other keys only when set.
     pub fn encode(&self) -> Vec<u8> {
-        todo!()
+        let mut out = Vec::with_capacity(96);
+        // Keys in byte order: m, metadata_size, p, reqq, v.
+        out.push(b'd');
+        put_bytes(&mut out, b"m");
+        out.push(b'd');
+        if let Some(id) = self.ut_metadata {
+            put_bytes(&mut out, b"ut_metadata");
+            put_int(&mut out, i64::from(id));
+        }
+        out.push(b'e');
+        if let Some(size) = self.metadata_size {
+            put_bytes(&mut out, b"metadata_size");
+            put_int(&mut out, i64::from(size));
+        }
+        if let Some(port) = self.listen_port {
+            put_bytes(&mut out, b"p");
+            put_int(&mut out, i64::from(port));
+        }
+        if let Some(reqq) = self.reqq {
+            put_bytes(&mut out, b"reqq");
+            put_int(&mut out, i64::from(reqq));
+        }
+        if let Some(client) = &self.client {
+            put_bytes(&mut out, b"v");
+            put_bytes(&mut out, client.as_bytes());
+        }
+        out.push(b'e');
+        out
     }
 }
+
+/// `m`: the peer's extension ids. Only ut_metadata matters to us.
+fn parse_m(value: Object<'_, '_>) -> Result<Option<u8>, WireError> {
+    let mut dict = match value {
+        Object::Dict(d) => d,
+        _ => {
+            return Err(WireError::WrongType {
+                what: WHAT,
+                key: "m",
+                expected: "a dictionary",
+            })
+        }
+    };
+    let mut id = None;
+    while let Some((key, value)) = dict.next_pair().map_err(bencode_error(WHAT))? {
+        if key == b"ut_metadata" {
+            let v: u8 = int_field(WHAT, "m.ut_metadata", value, 0, u8::MAX)?;
+            id = if v == 0 { None } else { Some(v) };
+        }
+    }
+    Ok(id)
+}
+
+/// `v`, made safe for a log line: bounded, valid UTF-8, no control chars.
+fn client_name(value: Object<'_, '_>) -> Option<String> {
+    match value {
+        Object::Bytes(b) => {
+            let b = b.get(..MAX_CLIENT_LEN).unwrap_or(b);
+            let name = String::from_utf8_lossy(b)
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
+// ---- bencode helpers shared with metadata.rs ----
+
+pub(super) fn bencode_error(what: &'static str) -> impl Fn(bendy::decoding::Error) -> WireError {
+    move |e| WireError::Bencode {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+/// Decode the bencoded dictionary at the front of `payload`, calling `f`
+/// for each key and value in order; returns how many bytes it spans.
+pub(super) fn for_each_pair<'a, F>(
+    what: &'static str,
+    payload: &'a [u8],
+    mut f: F,
+) -> Result<usize, WireError>
+where
+    F: FnMut(&'a [u8], Object<'_, 'a>) -> Result<(), WireError>,
+{
+    let err = bencode_error(what);
+    let mut decoder = Decoder::new(payload).with_max_depth(MAX_DEPTH);
+    let mut dict = match decoder.next_object().map_err(&err)? {
+        Some(Object::Dict(d)) => d,
+        _ => {
+            return Err(WireError::WrongType {
+                what,
+                key: "(top level)",
+                expected: "a dictionary",
+            })
+        }
+    };
+    while let Some((key, value)) = dict.next_pair().map_err(&err)? {
+        f(key, value)?;
+    }
+    Ok(dict.into_raw().map_err(&err)?.len())
+}
+
+pub(super) fn no_trailing_bytes(
+    what: &'static str,
+    payload: &[u8],
+    used: usize,
+) -> Result<(), WireError> {
+    match payload.len().checked_sub(used) {
+        Some(0) => Ok(()),
+        Some(count) => Err(WireError::TrailingBytes { what, count }),
+        // Cannot happen (the dictionary lies inside the payload).
+        None => Err(WireError::TrailingBytes { what, count: 0 }),
+    }
+}
+
+/// The text of an integer value, or `None` for any other bencode type.
+pub(super) fn int_text<'a>(value: Object<'_, 'a>) -> Option<&'a str> {
+    match value {
+        Object::Integer(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// An integer value (as `int_text` gives it) checked to lie in `lo..=hi`.
+pub(super) fn check_int<T>(
+    what: &'static str,
+    key: &'static str,
+    text: Option<&str>,
+    lo: T,
+    hi: T,
+) -> Result<T, WireError>
+where
+    T: TryFrom<i64> + PartialOrd,
+{
+    let text = text.ok_or(WireError::WrongType {
+        what,
+        key,
+        expected: "an integer",
+    })?;
+    text.parse::<i64>()
+        .ok()
+        .and_then(|v| T::try_from(v).ok())
+        .filter(|v| *v >= lo && *v <= hi)
+        .ok_or_else(|| WireError::OutOfRange {
+            what,
+            key,
+            value: text.chars().take(24).collect(),
+        })
+}
+
+/// An integer value in `lo..=hi`.
+pub(super) fn int_field<T>(
+    what: &'static str,
+    key: &'static str,
+    value: Object<'_, '_>,
+    lo: T,
+    hi: T,
+) -> Result<T, WireError>
+where
+    T: TryFrom<i64> + PartialOrd,
+{
+    check_int(what, key, int_text(value), lo, hi)
+}
+
+pub(super) fn put_int(out: &mut Vec<u8>, v: i64) {
+    out.push(b'i');
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.push(b'e');
+}
+
+pub(super) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(b.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(b);
+}
+
+#[cfg(test)]
+#[path = "extension_tests.rs"]
+mod tests;

@@ -1,0 +1,27 @@
+//! Building blocks of `rill serve` that do not need the engine: pure
+//! functions over request headers and bodies, each small and tested beside
+//! its code. The server (tiny_http workers, routing, handlers) composes them.
+//!
+//! - [`range`]: RFC 9110 `Range` evaluation for a resource of known length
+//!   (`200` / `206` / `416` and the `Content-Range` value).
+//! - [`mime`]: `Content-Type` by file extension and the DLNA headers TVs want.
+//! - [`json`]: a JSON writer that cannot emit invalid JSON and a bounded
+//!   RFC 8259 parser (no serde).
+//! - [`auth`]: HTTP Basic credentials check in constant time, and the
+//!   `WWW-Authenticate` challenge.
+//! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
+//! - [`body`]: reading a request body under a hard byte limit.
+//!
+//! Nothing here panics on what a client sends: every function takes the
+//! untrusted header value or byte stream and answers with a value or an
+//! error.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod json;
+pub mod mime;
+pub mod range;
+pub mod stream;
+
+pub use error::ApiError;

@@ -1,0 +1,273 @@
+//! Outgoing connections: the per-torrent address book (where peers come
+//! from, failures, back-off) and the connector that opens new connections
+//! within the limits (half-open count, per-torrent and total peers).
+//!
+//! Back-off: a failed attempt waits `RETRY_BASE * 2^(fails-1)` (capped at
+//! [`RETRY_MAX`]) before the next; an address that fails [`MAX_FAILS`]
+//! times in a row is forgotten unless the user gave it (`--peer`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use super::ctx::{timeout, ConnSlot, MAX_HALF_OPEN};
+use super::peer::{self, HANDSHAKE_TIMEOUT};
+use super::stats::TorrentState;
+use super::torrent::Torrent;
+
+const RETRY_BASE: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+/// Wait before reconnecting to a peer we were connected to.
+const RECONNECT_AFTER: Duration = Duration::from_secs(10);
+const MAX_FAILS: u32 = 6;
+/// Addresses kept per torrent.
+const MAX_ADDRS: usize = 2000;
+
+#[derive(Debug)]
+struct Entry {
+    fails: u32,
+    next_try: Instant,
+    /// Connecting or connected.
+    busy: bool,
+    /// Given by the user: never forgotten.
+    pinned: bool,
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct AddrBook {
+    entries: HashMap<SocketAddr, Entry>,
+}
+
+impl AddrBook {
+    /// Learn an address (from a tracker, a magnet, the user).
+    pub fn add(&mut self, addr: SocketAddr, pinned: bool, now: Instant) {
+        if addr.port() == 0 || addr.ip().is_unspecified() {
+            return;
+        }
+        if let Some(e) = self.entries.get_mut(&addr) {
+            e.pinned |= pinned;
+            return;
+        }
+        if self.entries.len() >= MAX_ADDRS && !pinned {
+            return;
+        }
+        self.entries.insert(
+            addr,
+            Entry {
+                fails: 0,
+                next_try: now,
+                busy: false,
+                pinned,
+            },
+        );
+    }
+
+    /// Up to `n` addresses to try now, fewest failures first.
+    pub fn candidates(
+        &self,
+        now: Instant,
+        n: usize,
+        skip: impl Fn(&SocketAddr) -> bool,
+    ) -> Vec<SocketAddr> {
+        let mut c: Vec<(&SocketAddr, &Entry)> = self
+            .entries
+            .iter()
+            .filter(|(a, e)| !e.busy && e.next_try <= now && !skip(a))
+            .collect();
+        c.sort_by_key(|(_, e)| (e.fails, e.next_try));
+        c.into_iter().take(n).map(|(a, _)| *a).collect()
+    }
+
+    pub fn set_busy(&mut self, addr: SocketAddr) {
+        if let Some(e) = self.entries.get_mut(&addr) {
+            e.busy = true;
+        }
+    }
+
+    /// A peer connected to us and told us its listen address: do not dial it
+    /// while connected.
+    pub fn incoming(&mut self, addr: SocketAddr) {
+        self.add(addr, false, Instant::now());
+        self.set_busy(addr);
+    }
+
+    /// An attempt failed (connect or handshake).
+    pub fn failed(&mut self, addr: SocketAddr, now: Instant) {
+        let Some(e) = self.entries.get_mut(&addr) else {
+            return;
+        };
+        e.busy = false;
+        e.fails = e.fails.saturating_add(1);
+        if e.fails >= MAX_FAILS && !e.pinned {
+            self.entries.remove(&addr);
+            return;
+        }
+        let shift = e.fails.saturating_sub(1).min(16);
+        e.next_try = now + RETRY_BASE.saturating_mul(1u32 << shift).min(RETRY_MAX);
+    }
+
+    /// A connection ended; `useful` if it lasted (no back-off then).
+    pub fn closed(&mut self, addr: SocketAddr, now: Instant, useful: bool) {
+        if useful {
+            if let Some(e) = self.entries.get_mut(&addr) {
+                e.busy = false;
+                e.fails = 0;
+                e.next_try = now + RECONNECT_AFTER;
+            }
+        } else {
+            self.failed(addr, now);
+        }
+    }
+
+    /// Never dial this address again (it is us).
+    pub fn forget(&mut self, addr: SocketAddr) {
+        self.entries.remove(&addr);
+    }
+}
+
+/// Open connections while the limits allow.
+pub(crate) fn connect_more(t: &Rc<Torrent>) {
+    let ctx = &t.ctx;
+    let addrs = {
+        let mut st = t.st.borrow_mut();
+        let active = matches!(
+            st.phase,
+            TorrentState::FetchingMetadata | TorrentState::Downloading | TorrentState::Seeding
+        );
+        if st.stopped || !active {
+            return;
+        }
+        let per_torrent = ctx.board.max_peers_per_torrent.max(1) as usize;
+        let used = st.peers.len() + st.connecting as usize;
+        let global = ctx
+            .board
+            .max_connections
+            .max(1)
+            .saturating_sub(ctx.connections.get());
+        let half_open = MAX_HALF_OPEN.saturating_sub(ctx.half_open.get());
+        let n = per_torrent
+            .saturating_sub(used)
+            .min(global as usize)
+            .min(half_open as usize);
+        if n == 0 {
+            return;
+        }
+        let listen = ctx.listen;
+        let own = |a: &SocketAddr| {
+            ctx.is_banned(a.ip())
+                || (a.port() == listen.port()
+                    && (a.ip() == listen.ip() || Some(a.ip()) == ctx.local_ip))
+        };
+        let addrs = st.book.candidates(std::time::Instant::now(), n, own);
+        for a in &addrs {
+            st.book.set_busy(*a);
+        }
+        st.connecting += addrs.len() as u32;
+        addrs
+    };
+    for a in addrs {
+        let slot = ConnSlot::new(ctx, true);
+        let t2 = t.clone();
+        ctx.spawn(async move { connect_out(t2, a, slot).await });
+    }
+}
+
+async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot) {
+    let local = t.ctx.local_ip;
+    let (ih, pid) = (t.id.0, t.ctx.peer_id);
+    let res = timeout(HANDSHAKE_TIMEOUT, async {
+        let sock = crate::net::socket::connect_tcp(addr, local)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        peer::send_handshake(&sock, ih, pid).await?;
+        let hs = peer::read_handshake(&sock).await?;
+        if hs.info_hash != ih {
+            return Err("handshake for another torrent".to_string());
+        }
+        Ok((sock, hs))
+    })
+    .await;
+    {
+        let mut st = t.st.borrow_mut();
+        st.connecting = st.connecting.saturating_sub(1);
+    }
+    let (sock, hs) = match res {
+        Some(Ok(x)) => x,
+        Some(Err(e)) => {
+            debug!("{addr}: {e}");
+            t.st.borrow_mut().book.failed(addr, Instant::now());
+            return;
+        }
+        None => {
+            debug!("{addr}: connect timed out");
+            t.st.borrow_mut().book.failed(addr, Instant::now());
+            return;
+        }
+    };
+    slot.established();
+    peer::run(t, sock, addr, hs, true, slot).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 2], port))
+    }
+
+    #[test]
+    fn backoff_and_forgetting() {
+        let mut b = AddrBook::default();
+        let t0 = Instant::now();
+        b.add(a(1), false, t0);
+        b.add(a(2), true, t0);
+        b.add(a(0), false, t0);
+        assert_eq!(b.candidates(t0, 10, |_| false).len(), 2);
+        b.set_busy(a(1));
+        assert_eq!(b.candidates(t0, 10, |_| false), vec![a(2)]);
+        b.failed(a(1), t0);
+        assert!(!b.candidates(t0, 10, |_| false).contains(&a(1)));
+        assert!(b.candidates(t0 + RETRY_BASE, 10, |_| false).contains(&a(1)));
+        for _ in 0..MAX_FAILS {
+            b.failed(a(1), t0);
+            b.failed(a(2), t0);
+        }
+        // The tracker's address is gone, the user's stays (backed off).
+        assert!(!b.entries.contains_key(&a(1)));
+        assert!(b.entries.contains_key(&a(2)));
+        assert!(b.candidates(t0 + RETRY_MAX, 10, |_| false).contains(&a(2)));
+        assert!(b.candidates(t0 + RETRY_MAX, 10, |x| *x == a(2)).is_empty());
+    }
+
+    #[test]
+    fn useful_connection_reconnects_soon() {
+        let mut b = AddrBook::default();
+        let t0 = Instant::now();
+        b.add(a(1), false, t0);
+        b.set_busy(a(1));
+        b.closed(a(1), t0, true);
+        assert!(b.candidates(t0, 10, |_| false).is_empty());
+        assert_eq!(
+            b.candidates(t0 + RECONNECT_AFTER, 10, |_| false),
+            vec![a(1)]
+        );
+    }
+
+    #[test]
+    fn book_is_bounded() {
+        let mut b = AddrBook::default();
+        let t0 = Instant::now();
+        for i in 0..(MAX_ADDRS as u32 + 50) {
+            b.add(
+                SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 80)),
+                false,
+                t0,
+            );
+        }
+        assert_eq!(b.entries.len(), MAX_ADDRS);
+    }
+}

@@ -1,0 +1,225 @@
+//! Engine-wide state that lives on the executor thread: limits, bans,
+//! the torrent table, and helpers to spawn tasks and run blocking work.
+//!
+//! # Shared state
+//! Only the executor thread touches a [`Ctx`] (it is `!Send`). Its cells are
+//! borrowed for single statements or short blocks, never across an
+//! `.await`. The executor is held weakly so that dropping it (engine
+//! shutdown) drops every task, and with them every socket.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smol::lock::Semaphore;
+use smol::{LocalExecutor, Task, Timer};
+
+use super::stats::Shared;
+use super::torrent::Torrent;
+use crate::board::BoardProfile;
+use crate::torrent::InfoHash;
+
+/// Connections being set up at once (TCP connect + handshake), all torrents.
+pub(crate) const MAX_HALF_OPEN: u32 = 8;
+
+pub(crate) struct Ctx {
+    ex: Weak<LocalExecutor<'static>>,
+    pub peer_id: [u8; 20],
+    /// Our listen address (its port goes to trackers and peers).
+    pub listen: SocketAddr,
+    /// Source address for outgoing connections (the listen IP unless that
+    /// is unspecified).
+    pub local_ip: Option<IpAddr>,
+    pub board: BoardProfile,
+    /// Gate for the blocking pool (hashing, disk I/O): `hash_threads` permits.
+    io: Arc<Semaphore>,
+    pub torrents: RefCell<HashMap<InfoHash, Rc<Torrent>>>,
+    /// Established plus half-open connections, all torrents.
+    pub connections: Cell<u32>,
+    pub half_open: Cell<u32>,
+    next_key: Cell<u64>,
+    pub shared: Arc<Shared>,
+    /// Peers that sent bad data: never connected to or accepted again.
+    pub banned: RefCell<HashSet<IpAddr>>,
+    pub epoch: Instant,
+}
+
+impl Ctx {
+    pub fn new(
+        ex: Weak<LocalExecutor<'static>>,
+        listen: SocketAddr,
+        board: BoardProfile,
+        shared: Arc<Shared>,
+    ) -> Ctx {
+        let local_ip = Some(listen.ip()).filter(|ip| !ip.is_unspecified());
+        let permits = board.hash_threads.clamp(1, 64) as usize;
+        Ctx {
+            ex,
+            peer_id: new_peer_id(),
+            listen,
+            local_ip,
+            board,
+            io: Arc::new(Semaphore::new(permits)),
+            torrents: RefCell::new(HashMap::new()),
+            connections: Cell::new(0),
+            half_open: Cell::new(0),
+            next_key: Cell::new(1),
+            shared,
+            banned: RefCell::new(HashSet::new()),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Run a task on the executor; it is dropped with the executor.
+    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+        if let Some(ex) = self.ex.upgrade() {
+            ex.spawn(fut).detach();
+        }
+    }
+
+    /// Run a task and keep its handle (awaiting it waits for its end;
+    /// dropping the handle cancels it).
+    pub fn spawn_task<T: 'static>(
+        &self,
+        fut: impl Future<Output = T> + 'static,
+    ) -> Option<Task<T>> {
+        self.ex.upgrade().map(|ex| ex.spawn(fut))
+    }
+
+    /// Run blocking work (hashing, disk) on the blocking pool, at most
+    /// `hash_threads` at a time.
+    pub async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let _permit = self.io.acquire_arc().await;
+        smol::unblock(f).await
+    }
+
+    pub fn new_peer_key(&self) -> u64 {
+        let k = self.next_key.get();
+        self.next_key.set(k.wrapping_add(1));
+        k
+    }
+
+    /// Milliseconds since the engine started (the picker's and choker's clock).
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        self.banned.borrow().contains(&ip)
+    }
+
+    /// Room for one more connection under the board's global limit.
+    pub fn has_connection_room(&self) -> bool {
+        self.connections.get() < self.board.max_connections.max(1)
+    }
+}
+
+/// Counts a connection (established or half-open) against the global limit
+/// for as long as it lives; also released when its task is cancelled.
+pub(crate) struct ConnSlot {
+    ctx: Rc<Ctx>,
+    half_open: bool,
+}
+
+impl ConnSlot {
+    pub fn new(ctx: &Rc<Ctx>, half_open: bool) -> ConnSlot {
+        ctx.connections.set(ctx.connections.get().saturating_add(1));
+        if half_open {
+            ctx.half_open.set(ctx.half_open.get().saturating_add(1));
+        }
+        ConnSlot {
+            ctx: ctx.clone(),
+            half_open,
+        }
+    }
+
+    /// The connection is established: it no longer counts as half-open.
+    pub fn established(&mut self) {
+        if self.half_open {
+            self.half_open = false;
+            self.ctx
+                .half_open
+                .set(self.ctx.half_open.get().saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.established();
+        self.ctx
+            .connections
+            .set(self.ctx.connections.get().saturating_sub(1));
+    }
+}
+
+/// `f`, or `None` if it takes longer than `d`.
+pub(crate) async fn timeout<T>(d: Duration, f: impl Future<Output = T>) -> Option<T> {
+    smol::future::or(async { Some(f.await) }, async {
+        Timer::after(d).await;
+        None
+    })
+    .await
+}
+
+/// `-RL0100-` followed by 12 random characters (BEP 20 style).
+fn new_peer_id() -> [u8; 20] {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(b"-RL0100-");
+    let mut r = random_u64();
+    for (i, b) in id[8..].iter_mut().enumerate() {
+        if i == 6 {
+            r = random_u64();
+        }
+        *b = ALPHABET[(r % ALPHABET.len() as u64) as usize];
+        r /= ALPHABET.len() as u64;
+    }
+    id
+}
+
+/// Random bits from the standard library's per-process hash seed, mixed
+/// with the clock (enough for a peer id; not for cryptography).
+pub(crate) fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_id_has_our_prefix_and_random_tail() {
+        let a = new_peer_id();
+        let b = new_peer_id();
+        assert_eq!(&a[..8], b"-RL0100-");
+        assert!(a[8..].iter().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn timeout_expires() {
+        let r = smol::block_on(timeout(
+            Duration::from_millis(5),
+            smol::future::pending::<()>(),
+        ));
+        assert_eq!(r, None);
+        assert_eq!(
+            smol::block_on(timeout(Duration::from_secs(5), async { 3 })),
+            Some(3)
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The engine's public handle and its command loop.
+//!
+//! [`Engine::start`] binds the listen socket and spawns the executor thread
+//! (`rill-swarm`), which runs a `smol::LocalExecutor`: every torrent, peer,
+//! tracker and timer lives there as a task. The handle is `Send + Sync`;
+//! its methods send a [`Command`] over a channel and, where they return
+//! something, wait for the reply. Snapshots ([`Engine::stats`]) are read
+//! from shared state without a round trip, and [`Engine::wait_change`]
+//! blocks on a condvar until the executor publishes something new.
+
+use std::net::{SocketAddr, TcpListener};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::{debug, info};
+use smol::channel::{Receiver, Sender};
+use smol::{Async, LocalExecutor};
+
+use super::ctx::Ctx;
+use super::listener;
+use super::picker::Priority;
+use super::stats::{Shared, TorrentStats};
+use super::torrent::Torrent;
+use crate::board::BoardProfile;
+use crate::store::PieceStore;
+use crate::torrent::{Info, InfoHash, Magnet, Metainfo};
+
+/// A torrent's id is its info hash.
+pub type TorrentId = InfoHash;
+
+/// Ports tried after a busy default port (`listen_fallback`).
+const FALLBACK_PORTS: u16 = 8;
+/// How long a handle waits for the executor to answer a command.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Where to accept peers. Outgoing connections come from its IP too
+    /// unless it is unspecified (0.0.0.0).
+    pub listen: SocketAddr,
+    /// If the port is busy, try the next [`FALLBACK_PORTS`] ports, then
+    /// any free port.
+    pub listen_fallback: bool,
+    pub board: BoardProfile,
+}
+
+/// What to add: a parsed `.torrent` or a magnet link.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Torrent(Box<Metainfo>),
+    Magnet(Magnet),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// Files land in `out_dir/<name>` (or `out_dir/<name>/...`).
+    pub out_dir: PathBuf,
+    /// Where `<infohash-hex>.resume` lives; `None`: no resume file.
+    pub resume_dir: Option<PathBuf>,
+    /// Peers to connect to besides those trackers and the magnet name.
+    pub extra_peers: Vec<SocketAddr>,
+    /// Keep uploading after completion.
+    pub seed: bool,
+}
+
+#[derive(Debug)]
+pub enum EngineError {
+    Bind {
+        addr: SocketAddr,
+        err: std::io::Error,
+    },
+    Thread(std::io::Error),
+    AlreadyAdded(InfoHash),
+    NotFound(InfoHash),
+    /// The executor thread is gone (shut down, or it failed).
+    Stopped,
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Bind { addr, err } => write!(f, "cannot listen on {addr}: {err}"),
+            EngineError::Thread(e) => write!(f, "cannot start the engine thread: {e}"),
+            EngineError::AlreadyAdded(id) => write!(f, "torrent {id} is already added"),
+            EngineError::NotFound(id) => write!(f, "no torrent {id}"),
+            EngineError::Stopped => f.write_str("the engine has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+enum Command {
+    Add {
+        source: Source,
+        opts: AddOptions,
+        reply: SyncSender<Result<InfoHash, EngineError>>,
+    },
+    SetPriority {
+        id: InfoHash,
+        owner: u64,
+        ranges: Vec<(Range<u32>, Priority)>,
+        reply: SyncSender<Result<(), EngineError>>,
+    },
+    Remove {
+        id: InfoHash,
+        reply: SyncSender<Result<(), EngineError>>,
+    },
+    Shutdown {
+        reply: SyncSender<()>,
+    },
+}
+
+/// The engine handle. Dropping it shuts the engine down.
+pub struct Engine {
+    tx: Sender<Command>,
+    shared: Arc<Shared>,
+    listen: SocketAddr,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Bind the listen socket and start the executor thread.
+    pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        let listener = bind(cfg.listen, cfg.listen_fallback)?;
+        let listen = listener.local_addr().map_err(|err| EngineError::Bind {
+            addr: cfg.listen,
+            err,
+        })?;
+        let listener =
+            Async::new(listener).map_err(|err| EngineError::Bind { addr: listen, err })?;
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = smol::channel::unbounded();
+        let sh = shared.clone();
+        let board = cfg.board;
+        let thread = std::thread::Builder::new()
+            .name("rill-swarm".into())
+            .spawn(move || {
+                let ex = Rc::new(LocalExecutor::new());
+                let ctx = Rc::new(Ctx::new(Rc::downgrade(&ex), listen, board, sh));
+                smol::block_on(ex.run(main_loop(ctx, rx, listener)));
+                // Dropping the executor drops every task and socket.
+                drop(ex);
+            })
+            .map_err(EngineError::Thread)?;
+        info!("listening for peers on {listen}");
+        Ok(Engine {
+            tx,
+            shared,
+            listen,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The address peers can reach us on.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    fn call<T>(&self, make: impl FnOnce(SyncSender<T>) -> Command) -> Result<T, EngineError> {
+        let (reply, rx) = sync_channel(1);
+        self.tx
+            .try_send(make(reply))
+            .map_err(|_| EngineError::Stopped)?;
+        rx.recv_timeout(REPLY_TIMEOUT)
+            .map_err(|_| EngineError::Stopped)
+    }
+
+    /// Add a torrent; it starts at once (checking, or fetching metadata).
+    pub fn add(&self, source: Source, opts: AddOptions) -> Result<TorrentId, EngineError> {
+        self.call(|reply| Command::Add {
+            source,
+            opts,
+            reply,
+        })?
+    }
+
+    /// A snapshot of one torrent.
+    pub fn stats(&self, id: TorrentId) -> Option<TorrentStats> {
+        self.shared
+            .lock()
+            .torrents
+            .get(&id)
+            .map(|p| p.stats.clone())
+    }
+
+    /// Snapshots of every torrent.
+    pub fn list(&self) -> Vec<TorrentStats> {
+        self.shared
+            .lock()
+            .torrents
+            .values()
+            .map(|p| p.stats.clone())
+            .collect()
+    }
+
+    /// The torrent's `info` once known (for file listings and readers).
+    pub fn info(&self, id: TorrentId) -> Option<Arc<Info>> {
+        self.shared
+            .lock()
+            .torrents
+            .get(&id)
+            .and_then(|p| p.info.clone())
+    }
+
+    /// The torrent's piece store once open (for stream readers).
+    pub fn store(&self, id: TorrentId) -> Option<Arc<PieceStore>> {
+        self.shared
+            .lock()
+            .torrents
+            .get(&id)
+            .and_then(|p| p.store.clone())
+    }
+
+    /// Block until something is published after generation `seen` (or
+    /// `timeout` passes); returns the generation to pass next time. Start
+    /// with 0.
+    pub fn wait_change(&self, seen: u64, timeout: Duration) -> u64 {
+        self.shared.wait(seen, timeout)
+    }
+
+    /// Set piece priorities for one owner (a stream reader, a file
+    /// selection); owners combine by maximum. Empty `ranges` clears them.
+    pub fn set_priority(
+        &self,
+        id: TorrentId,
+        owner: u64,
+        ranges: Vec<(Range<u32>, Priority)>,
+    ) -> Result<(), EngineError> {
+        self.call(|reply| Command::SetPriority {
+            id,
+            owner,
+            ranges,
+            reply,
+        })?
+    }
+
+    /// Stop a torrent (announce `stopped`, save resume) and forget it. The
+    /// data stays on disk.
+    pub fn remove(&self, id: TorrentId) -> Result<(), EngineError> {
+        self.call(|reply| Command::Remove { id, reply })?
+    }
+
+    /// Stop every torrent (announce `stopped`, save resume) and end the
+    /// executor thread. Idempotent; bounded in time.
+    pub fn shutdown(&self) {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(thread) = thread else { return };
+        if self.call(|reply| Command::Shutdown { reply }).is_err() {
+            debug!("engine thread did not confirm shutdown");
+        }
+        self.tx.close();
+        let _ = thread.join();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn bind(addr: SocketAddr, fallback: bool) -> Result<TcpListener, EngineError> {
+    let first = match TcpListener::bind(addr) {
+        Ok(l) => return Ok(l),
+        Err(err) => err,
+    };
+    if !fallback || addr.port() == 0 || first.kind() != std::io::ErrorKind::AddrInUse {
+        return Err(EngineError::Bind { addr, err: first });
+    }
+    for i in 1..=FALLBACK_PORTS {
+        let Some(port) = addr.port().checked_add(i) else {
+            break;
+        };
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(addr.ip(), port)) {
+            return Ok(l);
+        }
+    }
+    TcpListener::bind(SocketAddr::new(addr.ip(), 0)).map_err(|err| EngineError::Bind { addr, err })
+}
+
+async fn main_loop(ctx: Rc<Ctx>, rx: Receiver<Command>, listener: Async<TcpListener>) {
+    let c = ctx.clone();
+    ctx.spawn(async move { listener::run(c, listener).await });
+    while let Ok(cmd) = rx.recv().await {
+        match cmd {
+            Command::Add {
+                source,
+                opts,
+                reply,
+            } => {
+                let _ = reply.try_send(add(&ctx, source, opts));
+            }
+            Command::SetPriority {
+                id,
+                owner,
+                ranges,
+                reply,
+            } => {
+                let t = ctx.torrents.borrow().get(&id).cloned();
+                let r = match t {
+                    Some(t) => {
+                        t.set_priority(owner, ranges);
+                        Ok(())
+                    }
+                    None => Err(EngineError::NotFound(id)),
+                };
+                let _ = reply.try_send(r);
+            }
+            Command::Remove { id, reply } => {
+                let t = ctx.torrents.borrow_mut().remove(&id);
+                let r = match t {
+                    Some(t) => {
+                        ctx.shared.update(|m| {
+                            m.remove(&id);
+                        });
+                        ctx.spawn(async move { t.stop().await });
+                        Ok(())
+                    }
+                    None => Err(EngineError::NotFound(id)),
+                };
+                let _ = reply.try_send(r);
+            }
+            Command::Shutdown { reply } => {
+                let all: Vec<Rc<Torrent>> = ctx.torrents.borrow().values().cloned().collect();
+                let tasks: Vec<_> = all
+                    .into_iter()
+                    .filter_map(|t| ctx.spawn_task(async move { t.stop().await }))
+                    .collect();
+                for task in tasks {
+                    task.await;
+                }
+                let _ = reply.try_send(());
+                return;
+            }
+        }
+    }
+}
+
+fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, EngineError> {
+    let (id, name, trackers, info, mut opts) = match source {
+        Source::Torrent(m) => {
+            let m = *m;
+            let bytes: Rc<[u8]> = Rc::from(m.info_bytes);
+            (
+                m.info_hash,
+                m.info.name.clone(),
+                m.trackers,
+                Some((Arc::new(m.info), bytes)),
+                opts,
+            )
+        }
+        Source::Magnet(m) => {
+            let mut opts = opts;
+            opts.extra_peers.extend(m.peers.iter().copied());
+            let name = m
+                .display_name
+                .clone()
+                .unwrap_or_else(|| m.info_hash.to_hex());
+            let trackers = m.trackers.iter().map(|t| vec![t.clone()]).collect();
+            (m.info_hash, name, trackers, None, opts)
+        }
+    };
+    if ctx.torrents.borrow().contains_key(&id) {
+        return Err(EngineError::AlreadyAdded(id));
+    }
+    opts.extra_peers.dedup();
+    info!("adding {name} ({id})");
+    let t = Torrent::new(ctx, id, name, trackers, info, opts);
+    ctx.torrents.borrow_mut().insert(id, t.clone());
+    t.start();
+    Ok(id)
+}

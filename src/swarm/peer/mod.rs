@@ -1,0 +1,248 @@
+//! One peer connection: the handshake, then two loops sharing the socket —
+//! a reader that decodes frames and hands each message to [`handle`], and
+//! a writer that sends queued messages and serves upload requests. When
+//! either ends (error, close, or [`PeerState::close`]) the session removes
+//! the peer from its torrent. A wire error only ends that peer's session,
+//! with a debug log.
+
+mod handle;
+mod pipeline;
+mod state;
+
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+use smol::channel::Receiver;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Async;
+
+pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
+pub(crate) use state::PeerState;
+
+use super::ctx::{timeout, ConnSlot};
+use super::torrent::{piece_count, TState, Torrent};
+use super::upload;
+use crate::wire::handshake::HANDSHAKE_LEN;
+use crate::wire::metadata::MAX_METADATA_SIZE;
+use crate::wire::{ExtHandshake, Handshake, Message};
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+/// A write that makes no progress for this long drops the peer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connect plus handshake must finish within this.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Read the peer's 68-byte handshake.
+pub(crate) async fn read_handshake(sock: &Async<TcpStream>) -> Result<Handshake, String> {
+    let mut buf = [0u8; HANDSHAKE_LEN];
+    let mut s = sock;
+    s.read_exact(&mut buf)
+        .await
+        .map_err(|e| format!("reading handshake: {e}"))?;
+    Handshake::parse(&buf).map_err(|e| e.to_string())
+}
+
+/// Send our handshake for `info_hash`.
+pub(crate) async fn send_handshake(
+    sock: &Async<TcpStream>,
+    info_hash: [u8; 20],
+    peer_id: [u8; 20],
+) -> Result<(), String> {
+    let mut s = sock;
+    s.write_all(&Handshake::new(info_hash, peer_id).encode())
+        .await
+        .map_err(|e| format!("sending handshake: {e}"))
+}
+
+/// Run a connection whose handshakes are done, until it ends.
+pub(crate) async fn run(
+    t: Rc<Torrent>,
+    sock: Async<TcpStream>,
+    addr: SocketAddr,
+    remote: Handshake,
+    outgoing: bool,
+    _slot: ConnSlot,
+) {
+    let sock = Rc::new(sock);
+    let (kick_tx, kick_rx) = smol::channel::bounded(1);
+    let key = t.ctx.new_peer_key();
+    {
+        let mut st = t.st.borrow_mut();
+        if let Err(why) = admit(&t, &st, &remote, addr) {
+            debug!("{addr}: not keeping the connection: {why}");
+            if outgoing && remote.peer_id == t.ctx.peer_id {
+                st.book.forget(addr);
+            } else if outgoing {
+                st.book.closed(addr, Instant::now(), false);
+            }
+            return;
+        }
+        let n = st.info.as_deref().map(piece_count);
+        let mut p = PeerState::new(
+            key,
+            addr,
+            outgoing,
+            remote.peer_id,
+            sock.clone(),
+            kick_tx,
+            n,
+        );
+        p.fast = remote.supports_fast();
+        p.extended = remote.supports_extensions();
+        greet(&t, &st, &mut p);
+        st.peers.insert(key, p);
+    }
+    debug!(
+        "{addr}: connected ({})",
+        if outgoing { "outgoing" } else { "incoming" }
+    );
+    let why = smol::future::or(reader(&t, key, &sock), writer(&t, key, &sock, kick_rx)).await;
+    debug!("{addr}: disconnected: {why}");
+    handle::remove_peer(&t, key);
+}
+
+/// Whether to keep a new connection.
+fn admit(
+    t: &Torrent,
+    st: &TState,
+    remote: &Handshake,
+    addr: SocketAddr,
+) -> Result<(), &'static str> {
+    if st.stopped || st.phase.is_done() && !t.opts.seed {
+        return Err("torrent is not active");
+    }
+    if remote.peer_id == t.ctx.peer_id {
+        return Err("connected to ourselves");
+    }
+    if t.ctx.is_banned(addr.ip()) {
+        return Err("peer is banned");
+    }
+    if st.peers.len() >= t.ctx.board.max_peers_per_torrent.max(1) as usize {
+        return Err("peer limit reached");
+    }
+    if st.peers.values().any(|p| p.peer_id == remote.peer_id) {
+        return Err("already connected to this peer id");
+    }
+    Ok(())
+}
+
+/// First messages: extension handshake, then what we have.
+fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
+    if p.extended {
+        let size = st
+            .info_bytes
+            .as_ref()
+            .and_then(|b| u32::try_from(b.len()).ok())
+            .filter(|&s| s > 0 && s <= MAX_METADATA_SIZE);
+        let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()));
+        p.send(&Message::Extended {
+            id: 0,
+            payload: hs.encode(),
+        });
+    }
+    match &st.data {
+        Some(d) if d.have.count() > 0 => {
+            if d.have.is_full() && p.fast {
+                p.send(&Message::HaveAll);
+            } else {
+                p.send(&Message::Bitfield(d.have.as_bytes().to_vec()));
+            }
+        }
+        _ => {
+            if p.fast {
+                p.send(&Message::HaveNone);
+            }
+        }
+    }
+}
+
+async fn reader(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>) -> String {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut s = sock;
+    loop {
+        let mut used = 0;
+        loop {
+            let rest = buf.get(used..).unwrap_or(&[]);
+            match Message::decode(rest) {
+                Ok(Some((msg, n))) => {
+                    used += n;
+                    if let Err(why) = handle::on_message(t, key, msg) {
+                        return why;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return e.to_string(),
+            }
+        }
+        buf.drain(..used.min(buf.len()));
+        let len = buf.len();
+        buf.resize(len + READ_CHUNK, 0);
+        let n = match s.read(&mut buf[len..]).await {
+            Ok(0) => return "closed by peer".into(),
+            Ok(n) => n,
+            Err(e) => return format!("read: {e}"),
+        };
+        buf.truncate(len + n);
+    }
+}
+
+enum Job {
+    Send(Vec<u8>),
+    Upload(upload::Batch),
+    Wait,
+}
+
+async fn writer(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>, kick: Receiver<()>) -> String {
+    let mut s = sock;
+    loop {
+        let job = {
+            let mut st = t.st.borrow_mut();
+            let Some(p) = st.peers.get_mut(&key) else {
+                return "removed".into();
+            };
+            if p.closing {
+                return "closing".into();
+            }
+            let out = p.take_outbox();
+            if !out.is_empty() {
+                Job::Send(out)
+            } else {
+                match upload::take_batch(&mut st, key) {
+                    Some(batch) => Job::Upload(batch),
+                    None => Job::Wait,
+                }
+            }
+        };
+        let (frames, payload) = match job {
+            Job::Send(b) => (b, 0),
+            Job::Upload(batch) => match upload::read_batch(t, batch).await {
+                Ok(x) => x,
+                Err(why) => return why,
+            },
+            Job::Wait => {
+                if kick.recv().await.is_err() {
+                    return "removed".into();
+                }
+                continue;
+            }
+        };
+        match timeout(WRITE_TIMEOUT, s.write_all(&frames)).await {
+            None => return "write timed out".into(),
+            Some(Err(e)) => return format!("write: {e}"),
+            Some(Ok(())) => {}
+        }
+        let mut st = t.st.borrow_mut();
+        if payload > 0 {
+            st.counters.uploaded = st.counters.uploaded.saturating_add(payload);
+            st.counters.up.add(payload);
+        }
+        if let Some(p) = st.peers.get_mut(&key) {
+            p.last_send = Instant::now();
+            p.up.add(payload);
+            p.period_up = p.period_up.saturating_add(payload);
+        }
+    }
+}

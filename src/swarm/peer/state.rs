@@ -1,0 +1,255 @@
+//! What we know about one connected peer, and how messages to it are
+//! queued for its writer task.
+//!
+//! Lives inside the torrent's `TState::peers` (see `torrent.rs` for the
+//! borrow rules). The writer task drains `outbox` (encoded control
+//! messages) and `uploads` (requests to serve); anything that queues for
+//! it calls [`PeerState::kick`].
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::Instant;
+
+use smol::channel::Sender;
+use smol::Async;
+
+use super::pipeline::Pipeline;
+use crate::swarm::picker::{Block, PeerKey};
+use crate::swarm::stats::Meter;
+use crate::torrent::Bitfield;
+use crate::wire::{ExtHandshake, Message};
+
+/// Largest `Have` list kept for a peer before we know the piece count.
+const MAX_EARLY_HAVES: usize = 1 << 16;
+/// Allowed-fast pieces we remember per peer (BEP 6 suggests 10).
+const MAX_ALLOWED_FAST: usize = 32;
+/// Encoded control messages waiting for a slow peer before we give up on it
+/// (one message larger than this may still be queued alone).
+const MAX_OUTBOX: usize = 2 << 20;
+/// Blocks whose late arrival we still accept after cancelling them.
+const MAX_CANCELLED: usize = 512;
+
+/// The pieces a peer has.
+pub(crate) enum PeerHas {
+    /// We know the piece count (the normal case).
+    Known(Bitfield),
+    /// A magnet without metadata: what the peer said so far.
+    Early {
+        bitfield: Option<Vec<u8>>,
+        haves: Vec<u32>,
+        all: bool,
+    },
+}
+
+impl PeerHas {
+    pub fn known(&self) -> Option<&Bitfield> {
+        match self {
+            PeerHas::Known(b) => Some(b),
+            PeerHas::Early { .. } => None,
+        }
+    }
+}
+
+pub(crate) struct PeerState {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub outgoing: bool,
+    pub peer_id: [u8; 20],
+    /// BEP 6 (fast extension) on both sides.
+    pub fast: bool,
+    /// BEP 10 on both sides.
+    pub extended: bool,
+    /// The peer's extension handshake.
+    pub ext: ExtHandshake,
+    pub has: PeerHas,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    /// Our requests to the peer, oldest first, with when they were sent.
+    pub requests: VecDeque<(Block, Instant)>,
+    /// Blocks we cancelled or gave up on; late data for them is accepted.
+    pub cancelled: VecDeque<Block>,
+    pub pipeline: Pipeline,
+    /// The peer's requests waiting to be served, oldest first.
+    pub uploads: VecDeque<Block>,
+    /// Pieces the peer lets us request while choked (BEP 6).
+    pub allowed_fast: Vec<u32>,
+    pub connected_at: Instant,
+    pub last_recv: Instant,
+    pub last_send: Instant,
+    pub down: Meter,
+    pub up: Meter,
+    /// Block bytes this choker period (reset by the choker).
+    pub period_down: u64,
+    pub period_up: u64,
+    /// Blocks we did not ask for (a few are normal after cancels).
+    pub unsolicited: u32,
+    /// Set when we decided to drop the peer; its tasks are ending.
+    pub closing: bool,
+    sock: Rc<Async<TcpStream>>,
+    kick: Sender<()>,
+    outbox: Vec<u8>,
+}
+
+impl PeerState {
+    pub fn new(
+        key: PeerKey,
+        addr: SocketAddr,
+        outgoing: bool,
+        peer_id: [u8; 20],
+        sock: Rc<Async<TcpStream>>,
+        kick: Sender<()>,
+        piece_count: Option<u32>,
+    ) -> PeerState {
+        let now = Instant::now();
+        PeerState {
+            key,
+            addr,
+            outgoing,
+            peer_id,
+            fast: false,
+            extended: false,
+            ext: ExtHandshake::default(),
+            has: match piece_count {
+                Some(n) => PeerHas::Known(Bitfield::new(n)),
+                None => PeerHas::Early {
+                    bitfield: None,
+                    haves: Vec::new(),
+                    all: false,
+                },
+            },
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            requests: VecDeque::new(),
+            cancelled: VecDeque::new(),
+            pipeline: Pipeline::default(),
+            uploads: VecDeque::new(),
+            allowed_fast: Vec::new(),
+            connected_at: now,
+            last_recv: now,
+            last_send: now,
+            down: Meter::default(),
+            up: Meter::default(),
+            period_down: 0,
+            period_up: 0,
+            unsolicited: 0,
+            closing: false,
+            sock,
+            kick,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Queue a message for the writer. A peer that lets more than
+    /// `MAX_OUTBOX` bytes pile up (it does not read, or floods us with
+    /// requests for metadata) is dropped.
+    pub fn send(&mut self, msg: &Message) {
+        if self.closing {
+            return;
+        }
+        if self.outbox.len() > MAX_OUTBOX {
+            log::debug!("{}: not reading what we send", self.addr);
+            self.close();
+            return;
+        }
+        msg.encode(&mut self.outbox);
+        self.kick();
+    }
+
+    /// Wake the writer task (it looks at `outbox` and `uploads`).
+    pub fn kick(&self) {
+        let _ = self.kick.try_send(());
+    }
+
+    /// Take the queued control messages (for the writer).
+    pub fn take_outbox(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Drop the connection: both tasks see the socket close and the
+    /// session cleans up.
+    pub fn close(&mut self) {
+        self.closing = true;
+        let _ = self.sock.get_ref().shutdown(std::net::Shutdown::Both);
+        self.kick();
+    }
+
+    /// Remember a block we gave up on, so its late arrival is accepted.
+    pub fn note_cancelled(&mut self, b: Block) {
+        if self.cancelled.len() >= MAX_CANCELLED {
+            self.cancelled.pop_front();
+        }
+        self.cancelled.push_back(b);
+    }
+
+    /// Take `b` out of our outstanding requests (or of the cancelled list);
+    /// whether we had asked for it.
+    pub fn take_request(&mut self, b: &Block) -> bool {
+        if let Some(i) = self.requests.iter().position(|(r, _)| r == b) {
+            self.requests.remove(i);
+            return true;
+        }
+        if let Some(i) = self.cancelled.iter().position(|r| r == b) {
+            self.cancelled.remove(i);
+            return true;
+        }
+        false
+    }
+
+    pub fn is_seed(&self) -> bool {
+        match &self.has {
+            PeerHas::Known(b) => b.is_full(),
+            PeerHas::Early { all, .. } => *all,
+        }
+    }
+
+    /// Record an allowed-fast piece (BEP 6), bounded.
+    pub fn add_allowed_fast(&mut self, piece: u32) {
+        if self.allowed_fast.len() < MAX_ALLOWED_FAST && !self.allowed_fast.contains(&piece) {
+            self.allowed_fast.push(piece);
+        }
+    }
+
+    /// Record a `Have` before the piece count is known (bounded).
+    pub fn early_have(&mut self, piece: u32) {
+        if let PeerHas::Early { haves, .. } = &mut self.has {
+            if haves.len() < MAX_EARLY_HAVES {
+                haves.push(piece);
+            }
+        }
+    }
+
+    /// The piece count became known: turn what the peer said into a
+    /// bitfield. A bitfield of the wrong size is dropped (the peer's `Have`s
+    /// still count).
+    pub fn resolve_has(&mut self, n: u32) {
+        let PeerHas::Early {
+            bitfield,
+            haves,
+            all,
+        } = &self.has
+        else {
+            return;
+        };
+        let mut b = if *all {
+            Bitfield::full(n)
+        } else {
+            bitfield
+                .as_ref()
+                .and_then(|bytes| Bitfield::from_bytes(bytes, n))
+                .unwrap_or_else(|| Bitfield::new(n))
+        };
+        for &h in haves {
+            b.set(h);
+        }
+        self.has = PeerHas::Known(b);
+    }
+}

@@ -1,0 +1,546 @@
+//! Per-torrent state on the executor thread and the torrent's lifecycle:
+//! metadata (magnets) → checking (store open) → downloading → seeding or
+//! complete; plus the once-a-second tick (timeouts, rates, choker, resume,
+//! new connections, stats publishing).
+//!
+//! # Shared state and invariants
+//! A [`Torrent`] is shared by `Rc` among its tasks (peer sessions, ticker,
+//! announcer, verifications). All mutable state sits in one
+//! `RefCell<TState>`:
+//! - It is borrowed only in synchronous code and never across an `.await`
+//!   (tasks copy what they need, drop the borrow, await, borrow again and
+//!   re-check that the peer or torrent still exists). No other torrent's
+//!   state is borrowed while holding it.
+//! - `info.is_some()` iff every connected peer's `has` is `PeerHas::Known`
+//!   (sized to the piece count).
+//! - `data.is_some()` iff the store is open; the picker has then counted
+//!   exactly the `Known` bitfields of the connected peers (whole bitfield
+//!   once, each new `Have` bit once, `peer_left` on removal).
+//! - A block is in a peer's `requests` iff the picker records it as
+//!   outstanding at that peer: every `request_failed`, received block and
+//!   endgame cancel removes it from both.
+//! - `verifying` holds the pieces with a verification in flight; a piece is
+//!   never verified twice at once.
+//! - `stopped` is set once; afterwards no connection is made or accepted.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+use smol::channel::{Receiver, Sender};
+use smol::Task;
+
+use super::announce::{self, Wake};
+use super::choker::{Choker, ChokerConfig};
+use super::connect::{self, AddrBook};
+use super::ctx::{timeout, Ctx};
+use super::engine::AddOptions;
+use super::metadata::MetadataFetch;
+use super::peer::{self, PeerState};
+use super::picker::{PeerKey, Picker, Priority};
+use super::pieces::Blame;
+use super::stats::{Meter, Published, TorrentState, TorrentStats};
+use super::upload;
+use crate::store::{PieceStore, StoreConfig};
+use crate::torrent::{Bitfield, Info, InfoHash};
+
+/// Resume file writes at most this often while pieces complete.
+const RESUME_EVERY: Duration = Duration::from_secs(5);
+
+/// Piece ranges with their priority, as the picker takes them.
+pub(crate) type PriorityRanges = Vec<(Range<u32>, Priority)>;
+
+/// The open store and what drives downloading from it.
+pub(crate) struct Data {
+    pub store: Arc<PieceStore>,
+    pub picker: Picker,
+    /// Verified pieces (our copy of the store's, updated on each verdict).
+    pub have: Bitfield,
+    /// Bytes of the verified pieces.
+    pub done_bytes: u64,
+}
+
+impl Data {
+    pub fn piece_count(&self) -> u32 {
+        self.have.len()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// Payload bytes of pieces downloaded and verified this run.
+    pub downloaded: u64,
+    /// Bytes of pieces verified at start (reused from disk).
+    pub reused: u64,
+    pub uploaded: u64,
+    pub down: Meter,
+    pub up: Meter,
+}
+
+pub(crate) struct TState {
+    pub name: String,
+    pub phase: TorrentState,
+    pub trackers: Vec<Vec<String>>,
+    pub info: Option<Arc<Info>>,
+    /// The bencoded `info` dictionary, served to peers over BEP 9.
+    pub info_bytes: Option<Rc<[u8]>>,
+    pub data: Option<Data>,
+    pub fetch: Option<MetadataFetch>,
+    pub peers: HashMap<PeerKey, PeerState>,
+    /// Outgoing connections being set up.
+    pub connecting: u32,
+    pub book: AddrBook,
+    pub choker: Choker,
+    pub last_choke: Instant,
+    pub blame: Blame,
+    pub verifying: HashSet<u32>,
+    /// Priorities set before the picker exists.
+    pub pending_priorities: Vec<(u64, PriorityRanges)>,
+    pub counters: Counters,
+    pub resume_dirty: bool,
+    pub resume_saving: bool,
+    pub last_resume: Instant,
+    pub stopped: bool,
+    /// Whether the torrent was incomplete at start (announce `completed`).
+    pub was_incomplete: bool,
+    pub added: Instant,
+    pub last_tick: Instant,
+}
+
+pub(crate) struct Torrent {
+    pub id: InfoHash,
+    pub ctx: Rc<Ctx>,
+    pub opts: AddOptions,
+    pub st: RefCell<TState>,
+    wake: Sender<Wake>,
+    wake_rx: Receiver<Wake>,
+    announce_task: RefCell<Option<Task<()>>>,
+    stopping: Cell<bool>,
+    /// Closed when `stop` has finished (later callers wait on it).
+    stopped_tx: Sender<()>,
+    stopped_rx: Receiver<()>,
+}
+
+impl Torrent {
+    pub fn new(
+        ctx: &Rc<Ctx>,
+        id: InfoHash,
+        name: String,
+        trackers: Vec<Vec<String>>,
+        info: Option<(Arc<Info>, Rc<[u8]>)>,
+        opts: AddOptions,
+    ) -> Rc<Torrent> {
+        let now = Instant::now();
+        let mut book = AddrBook::default();
+        for a in &opts.extra_peers {
+            book.add(*a, true, now);
+        }
+        let phase = if info.is_some() {
+            TorrentState::Checking
+        } else {
+            TorrentState::FetchingMetadata
+        };
+        let (info, info_bytes) = match info {
+            Some((i, b)) => (Some(i), Some(b)),
+            None => (None, None),
+        };
+        let fetch = if info.is_none() {
+            Some(MetadataFetch::new())
+        } else {
+            None
+        };
+        let (wake, wake_rx) = smol::channel::unbounded();
+        let (stopped_tx, stopped_rx) = smol::channel::bounded(1);
+        Rc::new(Torrent {
+            id,
+            ctx: ctx.clone(),
+            opts,
+            st: RefCell::new(TState {
+                name,
+                phase,
+                trackers,
+                info,
+                info_bytes,
+                data: None,
+                fetch,
+                peers: HashMap::new(),
+                connecting: 0,
+                book,
+                choker: Choker::new(ChokerConfig::default()),
+                last_choke: now,
+                blame: Blame::default(),
+                verifying: HashSet::new(),
+                pending_priorities: Vec::new(),
+                counters: Counters::default(),
+                resume_dirty: false,
+                resume_saving: false,
+                last_resume: now,
+                stopped: false,
+                was_incomplete: false,
+                added: now,
+                last_tick: now,
+            }),
+            wake,
+            wake_rx,
+            announce_task: RefCell::new(None),
+            stopping: Cell::new(false),
+            stopped_tx,
+            stopped_rx,
+        })
+    }
+
+    /// Start the torrent's tasks: a torrent file is checked first; a magnet
+    /// asks trackers and peers for its metadata right away.
+    pub fn start(self: &Rc<Self>) {
+        let t = self.clone();
+        self.ctx.spawn(async move { t.ticker().await });
+        let has_info = self.st.borrow().info.is_some();
+        if has_info {
+            let t = self.clone();
+            self.ctx.spawn(async move { t.check().await });
+        } else {
+            self.start_announcer();
+            connect::connect_more(self);
+        }
+        self.publish();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.st.borrow().stopped
+    }
+
+    fn start_announcer(self: &Rc<Self>) {
+        let mut slot = self.announce_task.borrow_mut();
+        if slot.is_some() || self.is_stopped() {
+            return;
+        }
+        let t = self.clone();
+        let rx = self.wake_rx.clone();
+        *slot = self
+            .ctx
+            .spawn_task(async move { announce::run(t, rx).await });
+    }
+
+    /// The magnet's metadata arrived, matched the info hash and parsed.
+    pub async fn metadata_ready(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
+        let info = Arc::new(info);
+        {
+            let mut st = self.st.borrow_mut();
+            if st.stopped || st.info.is_some() {
+                return;
+            }
+            info!(
+                "{}: got metadata ({} bytes, {} pieces)",
+                info.name,
+                bytes.len(),
+                info.piece_hashes.len()
+            );
+            st.name = info.name.clone();
+            st.fetch = None;
+            let n = piece_count(&info);
+            for p in st.peers.values_mut() {
+                p.resolve_has(n);
+            }
+            st.info = Some(info);
+            st.info_bytes = Some(Rc::from(bytes));
+            st.phase = TorrentState::Checking;
+        }
+        self.publish();
+        self.check().await;
+    }
+
+    /// Open the store (hash-checking data already on disk) on the blocking
+    /// pool, then start downloading or seeding.
+    async fn check(self: Rc<Self>) {
+        let info = match self.st.borrow().info.clone() {
+            Some(i) => i,
+            None => return,
+        };
+        let id = self.id;
+        let dir = self.opts.out_dir.clone();
+        let resume = self
+            .opts
+            .resume_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.resume", id.to_hex())));
+        let cfg = StoreConfig {
+            inflight_ram: self.ctx.board.inflight_ram,
+            ram_tier: self.ctx.board.ram_tier,
+            hash_threads: self.ctx.board.hash_threads,
+        };
+        let started = Instant::now();
+        let opened = self
+            .ctx
+            .blocking(move || PieceStore::open(&info, id, &dir, resume, cfg))
+            .await;
+        let store = match opened {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.fail(format!("cannot open the files: {e}"));
+                return;
+            }
+        };
+        {
+            let mut st = self.st.borrow_mut();
+            if st.stopped {
+                return;
+            }
+            let have = store.have();
+            let layout = store.layout().clone();
+            let mut picker = Picker::new(&layout, &have);
+            for (owner, ranges) in std::mem::take(&mut st.pending_priorities) {
+                picker.set_priority(owner, &ranges);
+            }
+            st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();
+            info!(
+                "{}: checked in {:.1} s: {}/{} pieces already verified on disk",
+                st.name,
+                started.elapsed().as_secs_f64(),
+                have.count(),
+                have.len()
+            );
+            let complete = have.is_full();
+            st.was_incomplete = !complete;
+            let done_bytes = st.counters.reused;
+            st.data = Some(Data {
+                store,
+                picker,
+                have,
+                done_bytes,
+            });
+            st.phase = if !complete {
+                TorrentState::Downloading
+            } else if self.opts.seed {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Complete
+            };
+            peer::on_data_ready(&mut st);
+        }
+        self.publish();
+        let done = self.st.borrow().phase == TorrentState::Complete;
+        if done {
+            self.stop().await;
+            return;
+        }
+        self.start_announcer();
+        connect::connect_more(&self);
+    }
+
+    /// Every piece is verified: announce it, save resume, and either keep
+    /// seeding or stop.
+    pub fn on_complete(self: &Rc<Self>) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.phase.is_done() || st.stopped {
+                return;
+            }
+            st.phase = if self.opts.seed {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Complete
+            };
+            info!(
+                "{}: complete: {} bytes from peers in {:.1} s",
+                st.name,
+                st.counters.downloaded,
+                st.added.elapsed().as_secs_f64()
+            );
+            if self.opts.seed {
+                peer::drop_seeds(&mut st);
+            }
+        }
+        let _ = self.wake.try_send(Wake::Completed);
+        self.publish();
+        let t = self.clone();
+        if self.opts.seed {
+            self.ctx.spawn(async move { t.save_resume().await });
+        } else {
+            self.ctx.spawn(async move { t.stop().await });
+        }
+    }
+
+    /// A failure the torrent cannot continue after (disk, bad metadata).
+    pub fn fail(self: &Rc<Self>, msg: String) {
+        error!("{}: {msg}", self.st.borrow().name);
+        self.st.borrow_mut().phase = TorrentState::Error(msg);
+        self.publish();
+        let t = self.clone();
+        self.ctx.spawn(async move { t.stop().await });
+    }
+
+    /// Disconnect every peer, announce `stopped`, save resume. Idempotent
+    /// (a second caller waits for the first to finish); bounded in time.
+    pub async fn stop(self: &Rc<Self>) {
+        if self.stopping.replace(true) {
+            let _ = self.stopped_rx.recv().await;
+            return;
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            st.stopped = true;
+            for p in st.peers.values_mut() {
+                p.close();
+            }
+        }
+        let _ = self.wake.try_send(Wake::Stop);
+        let task = self.announce_task.borrow_mut().take();
+        if let Some(task) = task {
+            if timeout(Duration::from_secs(10), task).await.is_none() {
+                warn!(
+                    "{}: trackers did not answer 'stopped' in time",
+                    self.st.borrow().name
+                );
+            }
+        }
+        self.save_resume().await;
+        self.publish();
+        self.stopped_tx.close();
+    }
+
+    /// Write the resume file now (on the blocking pool).
+    pub async fn save_resume(self: &Rc<Self>) {
+        let store = {
+            let mut st = self.st.borrow_mut();
+            let Some(d) = &st.data else { return };
+            let store = d.store.clone();
+            st.resume_saving = true;
+            st.resume_dirty = false;
+            st.last_resume = Instant::now();
+            store
+        };
+        let dir = self.opts.resume_dir.clone();
+        let saved = self
+            .ctx
+            .blocking(move || {
+                if let Some(d) = dir {
+                    std::fs::create_dir_all(&d)
+                        .map_err(|e| format!("creating {}: {e}", d.display()))?;
+                }
+                store.save_resume().map_err(|e| e.to_string())
+            })
+            .await;
+        if let Err(e) = saved {
+            warn!("{}: cannot save resume data: {e}", self.st.borrow().name);
+        }
+        self.st.borrow_mut().resume_saving = false;
+    }
+
+    pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: PriorityRanges) {
+        let mut st = self.st.borrow_mut();
+        match &mut st.data {
+            Some(d) => {
+                if ranges.is_empty() {
+                    d.picker.clear_priority(owner);
+                } else {
+                    d.picker.set_priority(owner, &ranges);
+                }
+                peer::refresh_all(&mut st);
+            }
+            None => {
+                st.pending_priorities.retain(|(o, _)| *o != owner);
+                if !ranges.is_empty() {
+                    st.pending_priorities.push((owner, ranges));
+                }
+            }
+        }
+    }
+
+    async fn ticker(self: Rc<Self>) {
+        loop {
+            smol::Timer::after(Duration::from_secs(1)).await;
+            if self.is_stopped() {
+                return;
+            }
+            self.tick();
+        }
+    }
+
+    fn tick(self: &Rc<Self>) {
+        let now = Instant::now();
+        let save = {
+            let mut st = self.st.borrow_mut();
+            let secs = now.duration_since(st.last_tick).as_secs_f64();
+            st.last_tick = now;
+            st.counters.down.tick(secs);
+            st.counters.up.tick(secs);
+            if let Some(d) = &mut st.data {
+                d.picker.set_now(self.ctx.now_ms());
+            }
+            peer::tick_all(&mut st, now, secs);
+            if now.duration_since(st.last_choke)
+                >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
+            {
+                upload::run_choker(&mut st, &self.ctx, now, true);
+            }
+            if let Some(f) = &mut st.fetch {
+                f.tick(now);
+            }
+            super::metadata::request_more(&mut st);
+            st.resume_dirty
+                && !st.resume_saving
+                && now.duration_since(st.last_resume) >= RESUME_EVERY
+        };
+        if save {
+            let t = self.clone();
+            self.ctx.spawn(async move { t.save_resume().await });
+        }
+        connect::connect_more(self);
+        self.publish();
+    }
+
+    /// Copy a stats snapshot to the shared table and wake waiters.
+    pub fn publish(&self) {
+        let (stats, info, store) = {
+            let st = self.st.borrow();
+            let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {
+                (Some(d), Some(i)) => (
+                    d.have.count(),
+                    d.piece_count(),
+                    i.total_length,
+                    d.done_bytes,
+                ),
+                (None, Some(i)) => (0, piece_count(i), i.total_length, 0),
+                _ => (0, 0, 0, 0),
+            };
+            let stats = TorrentStats {
+                id: self.id,
+                name: st.name.clone(),
+                state: st.phase.clone(),
+                pieces_done,
+                pieces_total,
+                total_length,
+                bytes_done,
+                downloaded: st.counters.downloaded,
+                reused: st.counters.reused,
+                uploaded: st.counters.uploaded,
+                download_rate: st.counters.down.rate(),
+                upload_rate: st.counters.up.rate(),
+                peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
+                elapsed: st.added.elapsed(),
+            };
+            (
+                stats,
+                st.info.clone(),
+                st.data.as_ref().map(|d| d.store.clone()),
+            )
+        };
+        let id = self.id;
+        self.ctx.shared.update(|m| {
+            m.insert(id, Published { stats, info, store });
+        });
+    }
+}
+
+/// Number of pieces of a parsed `info` (bounded by its hash list).
+pub(crate) fn piece_count(info: &Info) -> u32 {
+    u32::try_from(info.piece_hashes.len()).unwrap_or(u32::MAX)
+}
