@@ -7,6 +7,11 @@
 //! encrypted"): a real transmission first tries MSE and falls back to a
 //! plain handshake, which rill must survive. transmission unchokes a new
 //! peer only after about 10 s.
+//!
+//! transmission 3.00 never dials 127/8 addresses that a tracker gives it
+//! (it treats them as "martian"): on loopback it only gets incoming
+//! connections. As a leecher it must announce before its seeder does, so
+//! the seeder learns its address and connects to it.
 
 use super::proc::Proc;
 use super::torrent::Torrent;
