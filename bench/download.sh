@@ -90,7 +90,7 @@ case " $CLIENTS " in *" rqbit "*)
     RQ_HELP=$("$RQBIT" --help 2>&1 || true)
     RQ_DL_HELP=$("$RQBIT" download --help 2>&1 || true)
     RQ_GLOBAL=()
-    for opt in --disable-dht --disable-dht-persistence --disable-upnp --disable-upnp-port-forward --disable-lsd; do
+    for opt in --disable-dht --disable-dht-persistence --disable-upnp --disable-upnp-port-forward --disable-lsd --ipv4-only; do
         has_opt "$RQ_HELP" "$opt" && RQ_GLOBAL+=("$opt")
     done
     has_opt "$RQ_HELP" --listen-ip && RQ_GLOBAL+=(--listen-ip "$LEECH_IP")
@@ -102,6 +102,7 @@ case " $CLIENTS " in *" rqbit "*)
     RQ_GLOBAL+=(--http-api-listen-addr "$LEECH_IP:3030")
     RQ_DL=(-e)
     has_opt "$RQ_DL_HELP" --overwrite && RQ_DL+=(--overwrite)
+    has_opt "$RQ_DL_HELP" --disable-http-api && RQ_DL+=(--disable-http-api)
     ;;
 esac
 
