@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# bench/download.sh — download benchmark: rill against aria2c and rqbit.
+#
+# Generates a file (1 GiB by default), makes a torrent, seeds it with aria2c
+# and transmission-daemon through opentracker, all on loopback, then lets
+# each client download it N times (interleaved: rill, aria2, rqbit, rill, ...)
+# under `/usr/bin/time -v`. Every download is checked byte for byte against
+# the source (outside the timing). Prints a markdown table (medians, and
+# ratios against rill) ready to append to docs/benchmarks.md, plus the sizes
+# of the cross-compiled binaries if target/ holds them.
+#
+# Usage: bench/download.sh            (from the repository root)
+# Environment:
+#   BENCH_SIZE_MB=1024     size of the generated file
+#   BENCH_RUNS=3           downloads per client
+#   BENCH_CLIENTS="rill aria2 rqbit"
+#   BENCH_PIECE_LOG2=20    piece size 2^n (mktorrent -l), 1 MiB
+#   BENCH_NET=127.77.0     loopback /24 prefix used for every program
+#   BENCH_DIR=...          work directory (default: a new one in /var/tmp)
+#   BENCH_KEEP=1           keep the work directory
+#   BENCH_TIMEOUT=1800     seconds allowed per download
+#   BENCH_CACHE=~/.cache/rill-bench   where rqbit is installed if missing
+#   RILL_BIN=...           rill binary (default: cargo build --release)
+#
+# Not for CI: it moves gigabytes and wants a quiet machine.
+
+set -euo pipefail
+
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+RUNS=${BENCH_RUNS:-3}
+CLIENTS=${BENCH_CLIENTS:-"rill aria2 rqbit"}
+PIECE_LOG2=${BENCH_PIECE_LOG2:-20}
+NET=${BENCH_NET:-127.77.0}
+TIMEOUT=${BENCH_TIMEOUT:-1800}
+CACHE=${BENCH_CACHE:-$HOME/.cache/rill-bench}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+TRACKER="$NET.1:6969"
+TR_PEER="$NET.2"
+A2_PEER="$NET.3"
+LEECH_IP="$NET.10"          # every client downloads from the same address,
+LEECH_PORT=51010            # so the tracker's peer list does not grow
+NAME="bench-${SIZE_MB}MiB.bin"
+
+die() { echo "download.sh: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+for tool in opentracker transmission-daemon transmission-remote aria2c mktorrent curl /usr/bin/time; do
+    command -v "$tool" >/dev/null || die "missing $tool (Debian packages: opentracker transmission-daemon transmission-cli aria2 mktorrent curl time)"
+done
+
+# --- work directory and cleanup ---------------------------------------------
+WORK=${BENCH_DIR:-$(mktemp -d /var/tmp/rill-bench.XXXXXX)}
+mkdir -p "$WORK"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "${BENCH_KEEP:-}" = 1 ]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+# --- the clients ---------------------------------------------------------------
+has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
+
+case " $CLIENTS " in *" rill "*)
+    if [ -z "${RILL_BIN:-}" ]; then
+        log "building rill (release)"
+        (cd "$ROOT" && cargo build --release --quiet --bin rill)
+        RILL_BIN="$ROOT/target/release/rill"
+    fi
+    [ -x "$RILL_BIN" ] || die "no rill binary at $RILL_BIN"
+    ;;
+esac
+
+RQBIT=""
+case " $CLIENTS " in *" rqbit "*)
+    RQBIT=$(command -v rqbit || true)
+    if [ -z "$RQBIT" ] && [ -x "$CACHE/bin/rqbit" ]; then RQBIT="$CACHE/bin/rqbit"; fi
+    if [ -z "$RQBIT" ]; then
+        log "installing rqbit into $CACHE (takes minutes, once)"
+        cargo install rqbit --locked --root "$CACHE" >&2
+        RQBIT="$CACHE/bin/rqbit"
+    fi
+    # Pass only the options this rqbit version has.
+    RQ_HELP=$("$RQBIT" --help 2>&1 || true)
+    RQ_DL_HELP=$("$RQBIT" download --help 2>&1 || true)
+    RQ_GLOBAL=()
+    for opt in --disable-dht --disable-dht-persistence --disable-upnp --disable-upnp-port-forward --disable-lsd --ipv4-only; do
+        has_opt "$RQ_HELP" "$opt" && RQ_GLOBAL+=("$opt")
+    done
+    has_opt "$RQ_HELP" --listen-ip && RQ_GLOBAL+=(--listen-ip "$LEECH_IP")
+    if has_opt "$RQ_HELP" --listen-port; then
+        RQ_GLOBAL+=(--listen-port "$LEECH_PORT")
+    elif has_opt "$RQ_HELP" --tcp-min-port; then
+        RQ_GLOBAL+=(--tcp-min-port "$LEECH_PORT" --tcp-max-port "$((LEECH_PORT + 1))")
+    fi
+    RQ_GLOBAL+=(--http-api-listen-addr "$LEECH_IP:3030")
+    RQ_DL=(-e)
+    has_opt "$RQ_DL_HELP" --overwrite && RQ_DL+=(--overwrite)
+    has_opt "$RQ_DL_HELP" --disable-http-api && RQ_DL+=(--disable-http-api)
+    ;;
+esac
+
+# --- data, torrent, tracker, seeders -------------------------------------------
+SEED="$WORK/seed"
+mkdir -p "$SEED"
+log "generating $SIZE_MB MiB"
+head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$SEED/$NAME"
+TORRENT="$WORK/$NAME.torrent"
+mktorrent -l "$PIECE_LOG2" -a "http://$TRACKER/announce" -o "$TORRENT" "$SEED/$NAME" >/dev/null
+HASH=$(transmission-show "$TORRENT" 2>/dev/null | awk '/Hash:/ {print $2; exit}')
+[ -n "$HASH" ] || HASH=$(python3 - "$TORRENT" <<'EOF'
+import hashlib, sys
+d = open(sys.argv[1], 'rb').read()
+def skip(i):
+    c = d[i:i+1]
+    if c == b'i': return d.index(b'e', i) + 1
+    if c in (b'l', b'd'):
+        i += 1
+        while d[i:i+1] != b'e': i = skip(i)
+        return i + 1
+    colon = d.index(b':', i)
+    return colon + 1 + int(d[i:colon])
+i = 1
+while d[i:i+1] != b'e':
+    k0 = i; i = skip(i); key = d[k0:i]; v0 = i; i = skip(i)
+    if key == b'4:info': print(hashlib.sha1(d[v0:i]).hexdigest())
+EOF
+)
+[ -n "$HASH" ] || die "cannot compute the info hash"
+
+mkdir -p "$WORK/tracker"
+echo "$HASH" >"$WORK/tracker/whitelist"
+chmod 755 "$WORK/tracker"; chmod 644 "$WORK/tracker/whitelist"
+opentracker -i "${TRACKER%:*}" -p "${TRACKER#*:}" -P "${TRACKER#*:}" -d "$WORK/tracker" -w /whitelist \
+    >"$WORK/tracker.log" 2>&1 &
+PIDS+=($!)
+
+mkdir -p "$WORK/transmission"
+cat >"$WORK/transmission/settings.json" <<EOF
+{"bind-address-ipv4": "$TR_PEER", "peer-port": 51001, "rpc-bind-address": "$TR_PEER",
+ "rpc-port": 9091, "rpc-whitelist-enabled": false, "rpc-host-whitelist-enabled": false,
+ "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+ "port-forwarding-enabled": false, "ratio-limit-enabled": false, "download-dir": "$SEED"}
+EOF
+transmission-daemon -f -g "$WORK/transmission" >"$WORK/transmission.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do transmission-remote "$TR_PEER:9091" -l >/dev/null 2>&1 && break; sleep 0.2; done
+transmission-remote "$TR_PEER:9091" -a "$TORRENT" -w "$SEED" >/dev/null || die "transmission did not take the torrent"
+
+aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
+    --disable-ipv6=true --interface="$A2_PEER" --listen-port=51002 -V --seed-ratio=0 \
+    --summary-interval=0 --dir="$SEED" "$TORRENT" >"$WORK/aria2-seed.log" 2>&1 &
+PIDS+=($!)
+
+log "waiting for both seeders (they check $SIZE_MB MiB first)"
+ENC_HASH=$(sed 's/../%&/g' <<<"$HASH")
+for i in $(seq 600); do
+    SCRAPE=$(curl -s "http://$TRACKER/scrape?info_hash=$ENC_HASH" | tr -c '[:print:]' '.' || true)
+    SEEDERS=$(grep -o '8:completei[0-9]*e' <<<"$SCRAPE" | head -1 | tr -dc '0-9' | sed 's/^8//' || true)
+    [ "${SEEDERS:-0}" -ge 2 ] && break
+    [ "$i" = 600 ] && die "seeders did not announce (see $WORK/*.log; BENCH_KEEP=1 keeps them)"
+    sleep 1
+done
+
+# --- one timed download -----------------------------------------------------------
+# run_client CLIENT RUN: downloads into a fresh directory, appends
+# "client wall_s cpu_s rss_kib" to results.
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+run_client() {
+    local client=$1 run=$2 out="$WORK/out" cmd
+    rm -rf "$out"; mkdir -p "$out"
+    case $client in
+        rill) cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT") ;;
+        aria2) cmd=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
+                    --enable-peer-exchange=false --disable-ipv6=true --interface="$LEECH_IP"
+                    --listen-port="$LEECH_PORT" --seed-time=0 --file-allocation=none
+                    --summary-interval=0 --dir="$out" "$TORRENT") ;;
+        rqbit) cmd=("$RQBIT" "${RQ_GLOBAL[@]}" download "${RQ_DL[@]}" -o "$out" "$TORRENT") ;;
+        *) die "unknown client $client" ;;
+    esac
+    log "run $run: $client"
+    local tfile="$WORK/time-$client-$run.txt"
+    if ! timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${cmd[@]}" >"$WORK/$client-$run.log" 2>&1; then
+        tail -20 "$WORK/$client-$run.log" >&2
+        die "$client failed or timed out in run $run"
+    fi
+    cmp -s "$SEED/$NAME" "$out/$NAME" || die "$client run $run: downloaded file differs from the source"
+    awk -v c="$client" '
+        /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
+        /User time \(seconds\)/ { u = $NF }
+        /System time \(seconds\)/ { s = $NF }
+        /Maximum resident set size/ { r = $NF }
+        END { printf "%s %.2f %.2f %d\n", c, w, u + s, r }' "$tfile" >>"$RESULTS"
+}
+
+for run in $(seq "$RUNS"); do
+    for client in $CLIENTS; do run_client "$client" "$run"; done
+done
+
+# --- report ---------------------------------------------------------------------------
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$RESULTS" | median; }
+
+RILL_W=$(col rill 2); RILL_C=$(col rill 3); RILL_R=$(col rill 4)
+echo
+echo "### Download, $SIZE_MB MiB, 2^$PIECE_LOG2-byte pieces, seeded by aria2c + transmission on loopback ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
+echo
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / rill | CPU / rill | RSS / rill |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for client in $CLIENTS; do
+    W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)
+    awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v mb="$SIZE_MB" \
+        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" '
+        function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr) }'
+done
+echo
+VERSIONS="$(aria2c --version | head -1)"
+[ -n "${RILL_BIN:-}" ] && VERSIONS="$("$RILL_BIN" --version 2>/dev/null | head -1), $VERSIONS"
+[ -n "$RQBIT" ] && VERSIONS="$VERSIONS, $("$RQBIT" --version 2>/dev/null | head -1)"
+echo "Versions: $VERSIONS, $(transmission-daemon -V 2>&1 | head -1) (seeder)."
+
+# --- cross-compiled binary sizes --------------------------------------------------------
+SIZES=""
+for triple in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    for bin in "$ROOT/target/cross/$triple/release/rill" "$ROOT/target/$triple/release/rill"; do
+        [ -f "$bin" ] || continue
+        copy="$WORK/rill-$triple"
+        cp "$bin" "$copy"
+        case $triple in
+            aarch64*) strip_tool=aarch64-linux-gnu-strip ;;
+            *) strip_tool=arm-linux-gnueabihf-strip ;;
+        esac
+        command -v "$strip_tool" >/dev/null && "$strip_tool" "$copy"
+        SIZES="$SIZES| $triple | $(stat -c %s "$copy") |"$'\n'
+        break
+    done
+done
+if [ -n "$SIZES" ]; then
+    echo
+    echo "| target | stripped rill binary, bytes |"
+    echo "|---|---:|"
+    printf '%s' "$SIZES"
+fi

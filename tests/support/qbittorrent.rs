@@ -1,0 +1,120 @@
+//! A real qbittorrent-nox (4.5, libtorrent-rasterbar 2.0), headless.
+//!
+//! Its profile directory holds `qBittorrent/config/qBittorrent.conf`: legal
+//! notice accepted, listening (and announcing) on its own 127.a.b.c, DHT,
+//! LSD, PeX, UPnP and the GeoIP lookup off, Web UI on 127.0.0.1 without
+//! authentication. Torrents are added through the Web API and progress is
+//! read from `/api/v2/torrents/info`. Protocol (TCP + uTP) and encryption
+//! ("prefer encrypted") keep their defaults: that is what users run.
+
+use super::proc::Proc;
+use super::torrent::Torrent;
+use super::{curl, json_field, net, TestEnv, WAIT};
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::process::Command;
+
+pub struct Qbittorrent {
+    peer: SocketAddrV4,
+    api: String,
+    proc: Proc,
+}
+
+impl Qbittorrent {
+    pub fn start(env: &TestEnv, label: &str) -> Qbittorrent {
+        let peer = net::loopback_addr();
+        let web_port = net::free_port();
+        let profile = env.mkdir(&format!("{label}-profile"));
+        let config_dir = profile.join("qBittorrent/config");
+        std::fs::create_dir_all(&config_dir)
+            .unwrap_or_else(|e| env.fail(&format!("mkdir {}: {e}", config_dir.display())));
+        let conf = format!(
+            "[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\\InterfaceAddress={ip}
+Session\\Port={port}
+Session\\DHTEnabled=false
+Session\\LSDEnabled=false
+Session\\PeXEnabled=false
+Session\\AddTorrentPaused=false
+Session\\QueueingSystemEnabled=false
+Session\\GlobalMaxRatio=-1
+
+[Network]
+PortForwardingEnabled=false
+
+[Preferences]
+Connection\\ResolvePeerCountries=false
+General\\Locale=en
+WebUI\\Address=127.0.0.1
+WebUI\\Port={web_port}
+WebUI\\LocalHostAuth=false
+WebUI\\CSRFProtection=false
+WebUI\\HostHeaderValidation=false
+",
+            ip = peer.ip(),
+            port = peer.port(),
+        );
+        std::fs::write(config_dir.join("qBittorrent.conf"), conf)
+            .unwrap_or_else(|e| env.fail(&format!("write qBittorrent.conf: {e}")));
+        env.register_log(
+            &format!("{label} log"),
+            &profile.join("qBittorrent/data/logs/qbittorrent.log"),
+        );
+        let mut cmd = Command::new("qbittorrent-nox");
+        cmd.arg(format!("--profile={}", profile.display()))
+            .arg(format!("--webui-port={web_port}"));
+        let proc = Proc::spawn(env, label, &mut cmd);
+        let mut q = Qbittorrent {
+            peer,
+            api: format!("http://127.0.0.1:{web_port}/api/v2"),
+            proc,
+        };
+        let what = format!("{label} Web API to answer");
+        env.wait_until(&what, WAIT, || {
+            q.proc.check_alive()?;
+            Ok(curl(&[&format!("{}/app/version", q.api)]).is_ok())
+        });
+        q
+    }
+
+    /// The address other peers reach it at.
+    pub fn peer_addr(&self) -> SocketAddrV4 {
+        self.peer
+    }
+
+    /// Add `t`, saving to (or seeding from) `dir`.
+    pub fn add(&mut self, env: &TestEnv, t: &Torrent, dir: &Path) {
+        let url = format!("{}/torrents/add", self.api);
+        let torrent = format!("torrents=@{}", t.file.display());
+        let save = format!("savepath={}", dir.display());
+        match curl(&["-F", &torrent, "-F", &save, &url]) {
+            Ok(body) if body.trim() == "Ok." => {}
+            Ok(body) => env.fail(&format!("qBittorrent refused {}: {body}", t.name)),
+            Err(e) => env.fail(&format!("qBittorrent add {}: {e}", t.name)),
+        }
+    }
+
+    /// Progress (0..=1) and state of `t`.
+    pub fn status(&self, t: &Torrent) -> Result<(f64, String), String> {
+        let url = format!("{}/torrents/info?hashes={}", self.api, t.hex());
+        let info = curl(&[&url])?;
+        let progress = json_field(&info, "progress")
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| format!("no progress for {} in {info}", t.name))?;
+        let state = json_field(&info, "state").unwrap_or_default().to_string();
+        Ok((progress, state))
+    }
+
+    /// Wait until `t` is complete and checked (seeding or stalled seeding).
+    pub fn wait_complete(&mut self, env: &TestEnv, t: &Torrent) {
+        let what = format!("{} to have all of {}", self.proc.label(), t.name);
+        env.wait_until(&what, WAIT, || {
+            self.proc.check_alive()?;
+            let (progress, state) = self.status(t)?;
+            Ok(progress >= 1.0 && state.ends_with("UP") && !state.starts_with("checking"))
+        });
+    }
+}
