@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
+use crate::board::BoardProfile;
 use crate::store::PieceStore;
 use crate::swarm::{Engine, PriorityHandle, TorrentId};
 use window::{Plan, Window};
@@ -68,6 +69,8 @@ pub fn stats() -> ReaderStats {
     }
 }
 
+/// What a reader needs from the configuration ([`ReaderConfig::for_board`]
+/// takes the window bounds from the board profile's `[stream]` section).
 #[derive(Clone, Debug)]
 pub struct ReaderConfig {
     /// Smallest read-ahead window (bytes).
@@ -78,13 +81,27 @@ pub struct ReaderConfig {
     pub wait_timeout: Duration,
 }
 
+/// How long a read waits for a missing piece by default.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ReaderConfig {
+    /// The board's window bounds and [`DEFAULT_WAIT_TIMEOUT`].
+    pub fn for_board(board: &BoardProfile) -> ReaderConfig {
+        ReaderConfig {
+            window_min: board.stream_window_min,
+            window_max: board.stream_window_max,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+        }
+    }
+}
+
 impl Default for ReaderConfig {
-    /// 4 MiB to 64 MiB of window, 60 s per wait.
+    /// 4 MiB to 64 MiB of window, [`DEFAULT_WAIT_TIMEOUT`] per wait.
     fn default() -> Self {
         ReaderConfig {
             window_min: 4 * 1024 * 1024,
             window_max: 64 * 1024 * 1024,
-            wait_timeout: Duration::from_secs(60),
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
         }
     }
 }
@@ -329,5 +346,21 @@ impl Drop for FileReader {
         WINDOW_BYTES.fetch_sub(self.window_reported, Ordering::Relaxed);
         OPEN.fetch_sub(1, Ordering::Relaxed);
         debug!("reader {}: closed at byte {}", self.owner, self.pos);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_every_board() {
+        for name in crate::board::known_names() {
+            let b = crate::board::by_name(name).expect("profile");
+            let c = ReaderConfig::for_board(&b);
+            assert!(c.window_min >= 1024 * 1024, "{name}");
+            assert!(c.window_min <= c.window_max, "{name}");
+            assert_eq!(c.wait_timeout, DEFAULT_WAIT_TIMEOUT);
+        }
     }
 }
