@@ -5,7 +5,7 @@
 //! [`FileReader`], seeks to the range's start and waits (bounded by the
 //! reader's timeout) for the first byte, so a torrent nobody sends becomes
 //! a `504` JSON error instead of a hung response. The body is the reader
-//! limited to the range's length, copied by tiny_http in small chunks
+//! limited to the range's length, read from the store in 64 KiB steps
 //! (memory stays bounded whatever the range) with `Content-Length` set, never
 //! chunked, because TVs and players seek by length. A client that
 //! disconnects makes tiny_http's write fail; the response, and with it the
@@ -16,7 +16,7 @@
 //! `Content-Range` on `206`/`416`, the DLNA headers TVs need to seek, and
 //! `X-Content-Type-Options: nosniff`. Errors are `{"error": "..."}`.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
@@ -25,6 +25,10 @@ use super::range::{self, RangeDecision};
 use super::{json, mime, ApiError};
 use crate::reader::{FileReader, ReaderConfig, ReaderError};
 use crate::swarm::{Engine, TorrentId};
+
+/// Bytes read from the store at a time per stream (the only per-stream
+/// buffer besides tiny_http's socket buffers).
+const BODY_BUFFER: usize = 64 * 1024;
 
 /// Answer one `/stream/ID/N` request (GET or HEAD; ranges, DLNA headers,
 /// errors as JSON). Blocks the calling worker while the body streams; a
@@ -81,8 +85,10 @@ pub fn respond(request: Request, engine: &Engine, id: TorrentId, file: usize, cf
             Ok(r) => r,
             Err(e) => return send_error(request, &e, &[]),
         };
-        let limit = decision.body_len(target.len);
-        let resp = Response::new(status.into(), headers, reader.take(limit), body_len, None)
+        // tiny_http copies in 8 KiB steps; one store read per 64 KiB.
+        let body =
+            BufReader::with_capacity(BODY_BUFFER, reader.take(decision.body_len(target.len)));
+        let resp = Response::new(status.into(), headers, body, body_len, None)
             .with_chunked_threshold(usize::MAX);
         request.respond(resp)
     };
