@@ -5,7 +5,10 @@
 //! - a read at 80% of a file that is not downloaded there returns its bytes
 //!   before the file completes, and the pieces around 80% complete before
 //!   every piece between 10% and 70% (completion order recorded by one
-//!   thread per piece blocked in `PieceStore::wait_for_piece`).
+//!   thread per piece blocked in `PieceStore::wait_for_piece`; the BEP 6
+//!   allowed-fast pieces aria2c offers while it still chokes us excepted);
+//! - a piece nobody sends fails the read with `TimedOut` (a bounded
+//!   wait), and opening a missing torrent or file is refused.
 //!
 //! The tests run one at a time (a lock): they share the process-wide reader
 //! counters, and the machine is small. Every wait is bounded; aria2c is
@@ -371,5 +374,67 @@ fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
     drop(reader);
     wait_complete(&store);
     assert_eq!(fs::read(out.join("film.mp4")).expect("read out"), bytes);
+    e.shutdown();
+}
+
+#[test]
+fn a_piece_nobody_sends_times_out_and_bad_opens_are_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = TempDir::new("nopeer");
+    let seed_dir = dir.0.join("seed");
+    fs::create_dir_all(&seed_dir).expect("mkdir");
+    let (_, meta, _) = make_torrent(&seed_dir, "lonely.mkv", 300 * KIB);
+    let e = engine("127.0.0.87");
+    // The only peer is a port nobody listens on.
+    let dead = format!("127.0.0.88:{}", free_port("127.0.0.88"));
+    let (id, _store) = add_and_open(&e, &meta, &dir.0.join("out"), &dead);
+
+    assert!(matches!(
+        FileReader::open(&e, id, 1, cfg()),
+        Err(rill::reader::ReaderError::NoSuchFile {
+            file: 1,
+            files: 1,
+            ..
+        })
+    ));
+    let other = rill::torrent::InfoHash([7; 20]);
+    assert!(matches!(
+        FileReader::open(&e, other, 0, cfg()),
+        Err(rill::reader::ReaderError::UnknownTorrent(_))
+    ));
+
+    let before = rill::reader::stats();
+    let mut r = FileReader::open(
+        &e,
+        id,
+        0,
+        ReaderConfig {
+            wait_timeout: Duration::from_millis(300),
+            ..cfg()
+        },
+    )
+    .expect("open reader");
+    assert_eq!(rill::reader::stats().open, before.open + 1);
+    r.seek(SeekFrom::Start(100 * KIB as u64)).expect("seek");
+    let err = r
+        .read(&mut [0u8; 100])
+        .expect_err("no peer sends the piece");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(
+        r.position(),
+        100 * KIB as u64,
+        "a failed read does not move"
+    );
+    assert_eq!(
+        r.wait_ready().expect_err("still nobody").kind(),
+        std::io::ErrorKind::TimedOut
+    );
+    let during = rill::reader::stats();
+    assert_eq!(during.timeouts, before.timeouts + 2);
+    assert!(during.window_bytes >= MIB as u64, "{during:?}");
+    drop(r);
+    let after = rill::reader::stats();
+    assert_eq!(after.open, before.open);
+    assert_eq!(after.window_bytes, before.window_bytes);
     e.shutdown();
 }
