@@ -50,6 +50,8 @@ const KNOWN_KEYS: &[&str] = &[
     "media.max_height",
     "media.segment_cache_mib",
     "media.probe_cache_entries",
+    "stream.window_min_mib",
+    "stream.window_max_mib",
 ];
 
 /// libx264 presets, fastest first.
@@ -131,6 +133,10 @@ pub struct BoardProfile {
     pub segment_cache: u64,
     /// Media probe results kept in memory.
     pub probe_cache_entries: u32,
+    /// Smallest read-ahead window of a stream reader (bytes).
+    pub stream_window_min: u64,
+    /// Largest read-ahead window of a stream reader (bytes).
+    pub stream_window_max: u64,
 }
 
 /// Why a profile could not be had.
@@ -244,6 +250,8 @@ impl BoardProfile {
                 doc.get_u32("media.probe_cache_entries"),
                 "media.probe_cache_entries",
             )?,
+            stream_window_min: mib(doc, "stream.window_min_mib")?,
+            stream_window_max: mib(doc, "stream.window_max_mib")?,
         })
     }
 
@@ -276,6 +284,11 @@ impl BoardProfile {
         }
         if self.ram_budget > self.ram_assumed / 2 {
             return Err("ram.budget_mib is more than half of ram.assumed_mib".into());
+        }
+        if self.stream_window_min < MIB || self.stream_window_min > self.stream_window_max {
+            return Err(
+                "stream.window_min_mib must be at least 1 and at most stream.window_max_mib".into(),
+            );
         }
         if !X264_PRESETS.contains(&self.x264_preset.as_str()) {
             return Err(format!(

@@ -240,6 +240,14 @@ impl Engine {
         })?
     }
 
+    /// A `'static`, cloneable handle that only sets priorities: for stream
+    /// readers, which outlive any borrow of the engine.
+    pub fn priority_handle(&self) -> PriorityHandle {
+        PriorityHandle {
+            tx: self.tx.clone(),
+        }
+    }
+
     /// Stop a torrent (announce `stopped`, save resume) and forget it. The
     /// data stays on disk.
     pub fn remove(&self, id: TorrentId) -> Result<(), EngineError> {
@@ -262,6 +270,36 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Sets piece priorities without waiting for the engine: the command is
+/// queued and applied in order (so the latest call wins), and its outcome
+/// is not reported. Made by [`Engine::priority_handle`].
+#[derive(Clone)]
+pub struct PriorityHandle {
+    tx: Sender<Command>,
+}
+
+impl PriorityHandle {
+    /// Like [`Engine::set_priority`], but fire-and-forget; fails only when
+    /// the engine has stopped.
+    pub fn set_priority(
+        &self,
+        id: TorrentId,
+        owner: u64,
+        ranges: Vec<(Range<u32>, Priority)>,
+    ) -> Result<(), EngineError> {
+        // Nobody waits on the reply; the executor's `try_send` just fails.
+        let (reply, _) = sync_channel(1);
+        self.tx
+            .try_send(Command::SetPriority {
+                id,
+                owner,
+                ranges,
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)
     }
 }
 

@@ -34,5 +34,7 @@ pub mod stats;
 mod torrent;
 mod upload;
 
-pub use engine::{AddOptions, Engine, EngineConfig, EngineError, Source, TorrentId};
+pub use engine::{
+    AddOptions, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
+};
 pub use stats::{TorrentState, TorrentStats};

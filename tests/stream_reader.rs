@@ -1,0 +1,440 @@
+//! Stream readers against a real, rate-limited aria2c seeder on loopback:
+//!
+//! - 200 random ranges read through a `FileReader` while the file is still
+//!   downloading all equal the source bytes;
+//! - a read at 80% of a file that is not downloaded there returns its bytes
+//!   before the file completes, and the pieces around 80% complete before
+//!   every piece between 10% and 70% (completion order recorded by one
+//!   thread per piece blocked in `PieceStore::wait_for_piece`; the BEP 6
+//!   allowed-fast pieces aria2c offers while it still chokes us excepted);
+//! - a piece nobody sends fails the read with `TimedOut` (a bounded
+//!   wait), and opening a missing torrent or file is refused.
+//!
+//! The tests run one at a time (a lock): they share the process-wide reader
+//! counters, and the machine is small. Every wait is bounded; aria2c is
+//! killed by a guard; temp dirs are removed on drop.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rill::reader::{FileReader, ReaderConfig};
+use rill::store::PieceStore;
+use rill::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentId};
+use rill::torrent::Metainfo;
+
+const WAIT: Duration = Duration::from_secs(120);
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p =
+            std::env::temp_dir().join(format!("rill-stream-{tag}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// xorshift64: deterministic pseudo-random numbers, so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed | 1);
+    (0..len).map(|_| (r.next() >> 24) as u8).collect()
+}
+
+/// Write `name` (len bytes) into `dir` and make `dir/name.torrent` with
+/// mktorrent (64 KiB pieces).
+fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathBuf) {
+    let bytes = data(len, len as u64);
+    fs::write(dir.join(name), &bytes).expect("write data");
+    let torrent = dir.join(format!("{name}.torrent"));
+    let st = Command::new("mktorrent")
+        .args(["-l", "16", "-o"])
+        .arg(&torrent)
+        .arg(dir.join(name))
+        .stdout(Stdio::null())
+        .status()
+        .expect("mktorrent is installed");
+    assert!(st.success());
+    let meta =
+        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
+    (bytes, meta, torrent)
+}
+
+fn free_port(ip: &str) -> u16 {
+    TcpListener::bind(format!("{ip}:0"))
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// aria2c seeding `torrent` from `dir` on `ip:port`, at most `limit`
+/// (aria2c syntax, e.g. "1M") per second.
+fn aria2c_seed(dir: &Path, torrent: &Path, ip: &str, port: u16, limit: &str) -> Guard {
+    Guard(
+        Command::new("aria2c")
+            .args([
+                "--enable-dht=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                &format!("--interface={ip}"),
+                "-V",
+                "--seed-ratio=0",
+                &format!("--listen-port={port}"),
+                &format!("--max-upload-limit={limit}"),
+                "-d",
+            ])
+            .arg(dir)
+            .arg(torrent)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aria2c is installed"),
+    )
+}
+
+fn engine(ip: &str) -> Engine {
+    let board = rill::board::select(None).expect("board profile");
+    Engine::start(EngineConfig {
+        listen: format!("{ip}:0").parse().expect("addr"),
+        listen_fallback: false,
+        board,
+    })
+    .expect("engine starts")
+}
+
+/// Add the torrent (downloading from `peer`) and wait for its store.
+fn add_and_open(
+    e: &Engine,
+    meta: &Metainfo,
+    out: &Path,
+    peer: &str,
+) -> (TorrentId, Arc<PieceStore>) {
+    let opts = AddOptions {
+        out_dir: out.to_path_buf(),
+        resume_dir: None,
+        extra_peers: vec![peer.parse().expect("peer addr")],
+        seed: false,
+    };
+    let id = e
+        .add(Source::Torrent(Box::new(meta.clone())), opts)
+        .expect("add");
+    let start = Instant::now();
+    let mut gen = 0;
+    loop {
+        if let Some(s) = e.store(id) {
+            return (id, s);
+        }
+        assert!(start.elapsed() < WAIT, "store never opened");
+        gen = e.wait_change(gen, Duration::from_millis(200));
+    }
+}
+
+/// The BEP 6 allowed-fast set a peer offers to `ip` (first `k` pieces).
+fn allowed_fast(ip: [u8; 4], info_hash: &[u8; 20], pieces: u32, k: usize) -> Vec<u32> {
+    let mut x = vec![ip[0], ip[1], ip[2], 0];
+    x.extend_from_slice(info_hash);
+    let k = k.min(pieces as usize);
+    let mut set = Vec::new();
+    while set.len() < k {
+        x = sha1_smol::Sha1::from(&x).digest().bytes().to_vec();
+        for c in x.chunks(4) {
+            if set.len() == k {
+                break;
+            }
+            let y = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+            let index = y % pieces;
+            if !set.contains(&index) {
+                set.push(index);
+            }
+        }
+    }
+    set
+}
+
+fn cfg() -> ReaderConfig {
+    ReaderConfig {
+        window_min: MIB as u64,
+        window_max: 8 * MIB as u64,
+        wait_timeout: Duration::from_secs(60),
+    }
+}
+
+fn wait_complete(store: &PieceStore) {
+    let n = store.layout().piece_count;
+    for p in 0..n {
+        assert!(store.wait_for_piece(p, WAIT), "piece {p} never completed");
+    }
+}
+
+#[test]
+fn random_ranges_while_downloading_equal_the_source() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = TempDir::new("ranges");
+    let seed_dir = dir.0.join("seed");
+    fs::create_dir_all(&seed_dir).expect("mkdir");
+    let len = 6 * MIB + 4321;
+    let (bytes, meta, torrent) = make_torrent(&seed_dir, "movie.mkv", len);
+    let ip = "127.0.0.81";
+    let port = free_port(ip);
+    let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "1M");
+
+    let e = engine("127.0.0.82");
+    let out = dir.0.join("out");
+    let (id, store) = add_and_open(&e, &meta, &out, &format!("{ip}:{port}"));
+    let pieces = store.layout().piece_count;
+    let waits_before = rill::reader::stats().waits;
+
+    let mut reader = FileReader::open(&e, id, 0, cfg()).expect("open reader");
+    assert_eq!(reader.len(), len as u64);
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut during_download = 0;
+    for i in 0..200 {
+        let start = rng.below(len as u64);
+        let want = 1 + rng.below(200 * KIB as u64);
+        let end = (start + want).min(len as u64);
+        // Most ranges on the shared reader (seeks), some on fresh readers
+        // as HTTP requests do.
+        let mut fresh;
+        let r: &mut FileReader = if i % 10 == 0 {
+            fresh = FileReader::open(&e, id, 0, cfg()).expect("open reader");
+            &mut fresh
+        } else {
+            &mut reader
+        };
+        assert_eq!(r.seek(SeekFrom::Start(start)).expect("seek"), start);
+        let mut buf = vec![0u8; (end - start) as usize];
+        r.read_exact(&mut buf).expect("read range");
+        assert!(
+            buf == bytes[start as usize..end as usize],
+            "range {i}: bytes {start}..{end} differ from the source"
+        );
+        if store.have().count() < pieces {
+            during_download += 1;
+        }
+    }
+    // A read at the end of the file returns 0.
+    reader.seek(SeekFrom::End(0)).expect("seek end");
+    assert_eq!(reader.read(&mut [0u8; 16]).expect("read at EOF"), 0);
+    assert!(reader.seek(SeekFrom::Current(-(len as i64) - 1)).is_err());
+    eprintln!("{during_download} of 200 ranges were read before the download completed");
+    assert!(
+        during_download > 0,
+        "every range was read after the download completed"
+    );
+    assert!(rill::reader::stats().waits > waits_before);
+    drop(reader);
+    wait_complete(&store);
+    assert_eq!(fs::read(out.join("movie.mkv")).expect("read out"), bytes);
+    e.shutdown();
+}
+
+#[test]
+fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = TempDir::new("eighty");
+    let seed_dir = dir.0.join("seed");
+    fs::create_dir_all(&seed_dir).expect("mkdir");
+    let len = 16 * MIB;
+    let (bytes, meta, torrent) = make_torrent(&seed_dir, "film.mp4", len);
+    let ip = "127.0.0.83";
+    let port = free_port(ip);
+
+    // The leecher starts before the seeder listens: its first connection
+    // attempt fails and the retry comes seconds later, by when the reader
+    // has told the picker what it needs. So no piece is picked before the
+    // reader's priorities are in place.
+    let e = Arc::new(engine("127.0.0.84"));
+    let out = dir.0.join("out");
+    let (id, store) = add_and_open(&e, &meta, &out, &format!("{ip}:{port}"));
+    let pieces = store.layout().piece_count;
+    let pl = u64::from(store.layout().piece_length);
+    let at = (len as u64) * 8 / 10;
+    let p80 = (at / pl) as u32;
+
+    // One thread per piece of interest, each blocked on piece completion,
+    // stamps the moment its piece is verified.
+    let around: Vec<u32> = (p80..p80 + 4).collect();
+    let middle: Vec<u32> = (pieces / 10..pieces * 7 / 10).collect();
+    let waiters: Vec<_> = around
+        .iter()
+        .chain(middle.iter())
+        .map(|&p| {
+            let s = store.clone();
+            let t = std::thread::Builder::new()
+                .stack_size(64 * KIB)
+                .spawn(move || s.wait_for_piece(p, WAIT).then(Instant::now))
+                .expect("spawn waiter");
+            (p, t)
+        })
+        .collect();
+
+    let waits_before = rill::reader::stats().waits;
+    let (e2, s2) = (e.clone(), store.clone());
+    let reading = std::thread::spawn(move || {
+        let mut r = FileReader::open(&e2, id, 0, cfg()).expect("open reader");
+        r.seek(SeekFrom::Start(at)).expect("seek");
+        let mut buf = vec![0u8; 64 * KIB];
+        r.read_exact(&mut buf).expect("read at 80%");
+        let have = s2.have().count();
+        (r, buf, have)
+    });
+    // The reader is blocked on its piece: its priorities were sent.
+    let start = Instant::now();
+    while rill::reader::stats().waits == waits_before {
+        assert!(start.elapsed() < WAIT, "the reader never waited");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "1M");
+
+    let (reader, buf, have) = reading.join().expect("reader thread");
+    assert!(
+        buf == bytes[at as usize..at as usize + 64 * KIB],
+        "bytes at 80% differ from the source"
+    );
+    assert!(
+        have < pieces,
+        "the read returned only after the whole file was there"
+    );
+    eprintln!("read at 80% done with {have} of {pieces} pieces verified");
+
+    let mut done = Vec::new();
+    for (p, t) in waiters {
+        let when = t
+            .join()
+            .expect("waiter")
+            .unwrap_or_else(|| panic!("piece {p} never completed"));
+        done.push((p, when));
+    }
+    // aria2c offers BEP 6 allowed-fast pieces while it still chokes us;
+    // the engine rightly requests those before the unchoke, so they may
+    // arrive first whatever their priority.
+    let fast = allowed_fast([127, 0, 0, 84], &id.0, pieces, 10);
+    eprintln!("allowed-fast pieces (excluded from the order check): {fast:?}");
+    let last_around = done
+        .iter()
+        .filter(|(p, _)| around.contains(p))
+        .map(|(_, t)| *t)
+        .max()
+        .expect("pieces around 80%");
+    let early: Vec<u32> = done
+        .iter()
+        .filter(|(p, t)| middle.contains(p) && !fast.contains(p) && *t <= last_around)
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(
+        early.is_empty(),
+        "pieces {early:?} (10%..70%) completed before those around 80% ({around:?})"
+    );
+    drop(reader);
+    wait_complete(&store);
+    assert_eq!(fs::read(out.join("film.mp4")).expect("read out"), bytes);
+    e.shutdown();
+}
+
+#[test]
+fn a_piece_nobody_sends_times_out_and_bad_opens_are_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = TempDir::new("nopeer");
+    let seed_dir = dir.0.join("seed");
+    fs::create_dir_all(&seed_dir).expect("mkdir");
+    let (_, meta, _) = make_torrent(&seed_dir, "lonely.mkv", 300 * KIB);
+    let e = engine("127.0.0.87");
+    // The only peer is a port nobody listens on.
+    let dead = format!("127.0.0.88:{}", free_port("127.0.0.88"));
+    let (id, _store) = add_and_open(&e, &meta, &dir.0.join("out"), &dead);
+
+    assert!(matches!(
+        FileReader::open(&e, id, 1, cfg()),
+        Err(rill::reader::ReaderError::NoSuchFile {
+            file: 1,
+            files: 1,
+            ..
+        })
+    ));
+    let other = rill::torrent::InfoHash([7; 20]);
+    assert!(matches!(
+        FileReader::open(&e, other, 0, cfg()),
+        Err(rill::reader::ReaderError::UnknownTorrent(_))
+    ));
+
+    let before = rill::reader::stats();
+    let mut r = FileReader::open(
+        &e,
+        id,
+        0,
+        ReaderConfig {
+            wait_timeout: Duration::from_millis(300),
+            ..cfg()
+        },
+    )
+    .expect("open reader");
+    assert_eq!(rill::reader::stats().open, before.open + 1);
+    r.seek(SeekFrom::Start(100 * KIB as u64)).expect("seek");
+    let err = r
+        .read(&mut [0u8; 100])
+        .expect_err("no peer sends the piece");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(
+        r.position(),
+        100 * KIB as u64,
+        "a failed read does not move"
+    );
+    assert_eq!(
+        r.wait_ready().expect_err("still nobody").kind(),
+        std::io::ErrorKind::TimedOut
+    );
+    let during = rill::reader::stats();
+    assert_eq!(during.timeouts, before.timeouts + 2);
+    assert!(during.window_bytes >= MIB as u64, "{during:?}");
+    drop(r);
+    let after = rill::reader::stats();
+    assert_eq!(after.open, before.open);
+    assert_eq!(after.window_bytes, before.window_bytes);
+    e.shutdown();
+}
