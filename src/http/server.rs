@@ -12,9 +12,11 @@
 //! `413` without reading it. tiny_http then drains what is left of such a
 //! body when the request is dropped, allocating a buffer of the whole
 //! remaining length first; for a declared length over [`DRAIN_CAP`] that
-//! allocation could abort the process, so such a request is answered by
-//! closing the connection instead (the request object is leaked, which
-//! keeps tiny_http from draining it; the client sees the connection reset).
+//! allocation could abort the process (a `Content-Length` of a petabyte is
+//! one line of curl). Such a request is therefore never answered: the
+//! request object is leaked (a few hundred bytes and one idle connection,
+//! like any client that stops talking; tiny_http keeps a thread on it) and
+//! the client gives up by its own timeout.
 //!
 //! # Shared state
 //! Workers share the `tiny_http::Server` (its queue is internally locked),
@@ -227,7 +229,7 @@ fn send(rq: Request, reply: Reply, service: &Service) {
     let unread = rq.body_length().map(|n| n as u64).unwrap_or(0);
     if !reply.body_read && unread > DRAIN_CAP {
         warn!(
-            "http: {} {}: declared body of {unread} bytes refused; closing the connection",
+            "http: {} {}: declared body of {unread} bytes: not answered (see http::server docs)",
             rq.method(),
             rq.url()
         );
