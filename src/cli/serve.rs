@@ -400,6 +400,22 @@ mod tests {
     }
 
     #[test]
+    fn sample_config_and_docs_cover_every_key() {
+        let sample = include_str!("../../docs/rill.example.toml");
+        let doc = Document::parse(sample).unwrap();
+        assert!(doc.unknown_keys(KNOWN_KEYS).is_empty());
+        let s = settings_from(Some(("sample".into(), &doc)), &Flags::default()).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/rill"));
+        let docs = include_str!("../../docs/config.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                docs.contains(&format!("| `{key}` |")),
+                "{key} not in docs/config.md"
+            );
+        }
+    }
+
+    #[test]
     fn bad_settings_are_errors() {
         for text in [
             "listen = 8080",

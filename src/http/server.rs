@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use log::{debug, warn};
+use log::{debug, error, warn};
 use tiny_http::{Header, Method, Request, Response};
 
 use super::api::{self, Reply, Service};
@@ -122,7 +122,15 @@ impl HttpServer {
 fn worker(server: &tiny_http::Server, service: &Service, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv() {
-            Ok(rq) => handle(rq, service),
+            Ok(rq) => {
+                // A panicking handler must not shrink the pool (in builds
+                // that unwind; release builds abort, as the profile says).
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(rq, service)));
+                if r.is_err() {
+                    error!("http: a request handler panicked; the worker goes on");
+                }
+            }
             Err(e) => {
                 if stop.load(Ordering::SeqCst) {
                     break;
