@@ -799,3 +799,56 @@ fn password_covers_everything() {
     assert!(String::from_utf8_lossy(&m.body).contains("rill_http_requests_total{class=\"4xx\"} 8"));
     s.stop_cleanly();
 }
+
+/// A one-piece single-file `.torrent` whose data nobody has.
+fn tiny_torrent(name: &str) -> Vec<u8> {
+    let mut t = format!(
+        "d4:infod6:lengthi16384e4:name{}:{name}12:piece lengthi16384e6:pieces20:",
+        name.len()
+    )
+    .into_bytes();
+    t.extend_from_slice(&[7u8; 20]);
+    t.extend_from_slice(b"ee");
+    t
+}
+
+#[test]
+fn hundred_torrents_come_back_after_restart() {
+    let dir = TempDir::new("hundred");
+    let data_dir = dir.0.join("data");
+    let s = Serve::start(&data_dir, "127.0.8.8", &[]);
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let t = tiny_torrent(&format!("file-{i:03}.bin"));
+        ids.push(Metainfo::from_bytes(&t).unwrap().info_hash.to_hex());
+        let r = request(
+            s.addr,
+            "POST",
+            "/api/torrents",
+            "Content-Type: application/x-bittorrent\r\n",
+            &t,
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    ids.sort();
+    assert_eq!(list_ids(&s), ids);
+    s.stop_cleanly();
+    let started = Instant::now();
+    let s = Serve::start(&data_dir, "127.0.8.8", &[]);
+    // Reported, not asserted (timings belong to bench/).
+    eprintln!(
+        "restart with 100 torrents: ready in {} ms",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(list_ids(&s), ids);
+    let listed = get(s.addr, "/api/torrents").json();
+    for t in listed.as_array().unwrap() {
+        assert_ne!(
+            t.get("state").and_then(|s| s.as_str()),
+            Some("error"),
+            "{t:?}"
+        );
+        assert_eq!(num(t, "size"), 16384);
+    }
+    s.kill9();
+}
