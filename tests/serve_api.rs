@@ -4,13 +4,15 @@
 //! - `api_adds_lists_deletes_and_survives_restarts`: add by upload, by a URL
 //!   (served by a tiny HTTP thread here) and by JSON `uri` = magnet with
 //!   `x.pe`; list; get with files; wait for completion and compare bytes;
-//!   metrics; then with the seeder gone, a clean stop (SIGTERM) and a
-//!   kill -9: the torrents are still listed and complete without a byte
-//!   downloaded; DELETE with `files=1` removes the data for good.
+//!   metrics; then with the seeder gone, kill -9 (right after completion,
+//!   and right after removes) and a clean stop (SIGTERM): the torrents are
+//!   still listed and complete without a byte downloaded; DELETE with
+//!   `files=1` removes the data for good.
 //! - `bad_input_gets_clear_errors`: unknown ids, bad file indexes, garbage
 //!   and oversized uploads, a URL returning HTML, unknown paths, wrong
 //!   methods; the service keeps answering after each.
 //! - `password_covers_everything`: Basic auth from the config file.
+//! - `hundred_torrents_come_back_after_restart`: 100 torrents in, 100 out.
 //!
 //! Every wait is bounded; processes are killed by guards on drop.
 
@@ -589,13 +591,14 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     assert!(written >= total, "{written} < {total}");
     assert!(m.contains("rill_http_requests_total{class=\"2xx\"}"));
 
-    // Without the seeder, a clean stop and a restart: nothing downloaded again.
+    // Without the seeder, kill -9 right after completion and restart:
+    // everything is listed and complete, nothing downloaded again.
     drop(aria);
-    s.stop_cleanly();
+    s.kill9();
     let s = Serve::start(&data_dir, "127.0.8.3", &[]);
     assert_eq!(list_ids(&s), want);
     for id in [&ida, &idb, &idc] {
-        let v = wait_torrent(&s, id, "complete after restart", is_complete);
+        let v = wait_torrent(&s, id, "complete after kill -9", is_complete);
         assert_eq!(num(&v, "downloaded"), 0, "{v:?}");
         assert_eq!(num(&v, "bytes_done"), num(&v, "size"));
     }
@@ -625,6 +628,13 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     let v = wait_torrent(&s, &idc, "clip complete after kill -9", is_complete);
     assert_eq!(num(&v, "downloaded"), 0);
     assert!(!dl.join("album").exists());
+    // A clean stop (SIGTERM, exit 0) and a restart.
+    s.stop_cleanly();
+    let s = Serve::start(&data_dir, "127.0.8.3", &[]);
+    assert_eq!(list_ids(&s), vec![idc.clone()]);
+    let v = wait_torrent(&s, &idc, "clip complete after a clean stop", is_complete);
+    assert_eq!(num(&v, "downloaded"), 0);
+    assert_eq!(fs::read(dl.join("clip.mp4")).unwrap(), c_bytes);
     s.kill9();
 }
 
