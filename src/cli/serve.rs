@@ -94,7 +94,25 @@ pub fn run(args: &[String]) -> i32 {
             return 2;
         }
     };
-    match serve(settings) {
+    // Bad input (exit 2) is found before anything starts.
+    let board = match crate::board::select(settings.board.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("rill: {e}");
+            return 2;
+        }
+    };
+    let auth = match &settings.password {
+        Some(p) => match BasicAuth::new(&settings.user, p) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("rill: {e}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    match serve(settings, board, auth) {
         Ok(()) => 0,
         Err(m) => {
             eprintln!("rill: {m}");
@@ -255,12 +273,7 @@ fn reader_config(board: &BoardProfile) -> ReaderConfig {
     }
 }
 
-fn serve(s: Settings) -> Result<(), String> {
-    let board = crate::board::select(s.board.as_deref()).map_err(|e| e.to_string())?;
-    let auth = match &s.password {
-        Some(p) => Some(BasicAuth::new(&s.user, p).map_err(|e| e.to_string())?),
-        None => None,
-    };
+fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<(), String> {
     let (peer_listen, listen_fallback) = match s.peer_listen {
         Some(a) => (a, false),
         None => (parse_addr("peer_listen", DEFAULT_PEER_LISTEN)?, true),
