@@ -558,6 +558,12 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     assert_eq!(fs::read(dl.join("album/one.flac")).unwrap(), b1);
     assert_eq!(fs::read(dl.join("album/two.flac")).unwrap(), b2);
     assert_eq!(fs::read(dl.join("clip.mp4")).unwrap(), c_bytes);
+    // File indexes the torrent does not have.
+    for bad in ["99", "2", "-1", "x", "18446744073709551616"] {
+        let r = get(s.addr, &format!("/stream/{idb}/{bad}"));
+        assert_eq!(r.status, 404, "{bad}");
+        assert!(!r.error().is_empty());
+    }
     // The magnet's metadata is kept as a .torrent (no fetch after restart).
     let start = Instant::now();
     while !data_dir.join(format!("torrents/{idc}.torrent")).exists() {
@@ -612,6 +618,16 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(!dl.join("album").exists(), "album data still there");
+    // Adding it right back is refused while the old one is stopping.
+    let r = request(
+        s.addr,
+        "POST",
+        "/api/torrents",
+        "Content-Type: application/x-bittorrent\r\n",
+        &fs::read(&tb).unwrap(),
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.headers.contains("Retry-After: "), "{}", r.headers);
     let r = request(s.addr, "DELETE", &format!("/api/torrents/{ida}"), "", b"");
     assert_eq!(r.status, 200);
     assert_eq!(fs::read(dl.join("movie.mkv")).unwrap(), a_bytes);

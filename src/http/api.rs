@@ -165,6 +165,11 @@ fn add_body(
             id
         }
         Ok(Added::Existing(id)) => return torrent_reply(service, id, 200),
+        Err(SessionError::StillStopping { id, retry_after }) => {
+            let e = SessionError::StillStopping { id, retry_after };
+            return Ok(Reply::error(&ApiError::new(409, e.to_string()))
+                .with_header("Retry-After", &retry_after.to_string()));
+        }
         Err(e) => return Err(session_error(e)),
     };
     let status = if service.engine.info(id).is_some() {

@@ -7,7 +7,9 @@
 //!   the engine, then rewrites the session file, all before the HTTP answer
 //!   goes out; so an acknowledged add survives any crash.
 //! - `remove` rewrites the session file first, then stops the torrent and
-//!   deletes its source, resume file and (if asked) its data.
+//!   deletes its source, resume file and (if asked) its data. Adding it
+//!   again is refused for [`CLEANUP_DELAY`] (the old torrent may still be
+//!   stopping, and its last act is saving a resume file).
 //! - `maintain` (called about once a second by a keeper thread) turns a
 //!   magnet whose metadata has arrived into a stored `.torrent` (see
 //!   [`rebuild`]), and repeats the clean-up of removed torrents once the
@@ -62,7 +64,15 @@ pub enum Added {
 #[derive(Debug)]
 pub enum SessionError {
     Files(FilesError),
-    Engine { id: TorrentId, err: EngineError },
+    Engine {
+        id: TorrentId,
+        err: EngineError,
+    },
+    /// The torrent was removed moments ago and is still being stopped.
+    StillStopping {
+        id: TorrentId,
+        retry_after: u64,
+    },
 }
 
 impl fmt::Display for SessionError {
@@ -70,6 +80,10 @@ impl fmt::Display for SessionError {
         match self {
             SessionError::Files(e) => write!(f, "session files: {e}"),
             SessionError::Engine { id, err } => write!(f, "torrent {id}: {err}"),
+            SessionError::StillStopping { id, retry_after } => write!(
+                f,
+                "torrent {id} was just removed and is still stopping; add it again in {retry_after} s"
+            ),
         }
     }
 }
@@ -239,8 +253,15 @@ impl Session {
             }
             return Ok(Added::Existing(id));
         }
-        // A cleanup still pending for an earlier remove must not touch it.
-        inner.cleanups.retain(|c| c.id != id);
+        // Removed moments ago: the engine may still be stopping the old
+        // one, which ends by saving a resume file over the new one's.
+        if let Some(c) = inner.cleanups.iter().find(|c| c.id == id) {
+            let wait = c.due.saturating_duration_since(Instant::now());
+            return Err(SessionError::StillStopping {
+                id,
+                retry_after: wait.as_secs().saturating_add(1),
+            });
+        }
         let (source, source_path, rec, peers) = match input {
             AddInput::Torrent { raw, meta } => {
                 let path = self.dir.torrent_path(id);
