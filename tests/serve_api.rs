@@ -98,6 +98,12 @@ fn api_adds_lists_deletes_and_survives_restarts() {
         &fs::read(&ta).unwrap(),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.headers
+            .contains(&format!("Location: /api/torrents/{ida}")),
+        "{}",
+        r.headers
+    );
     let v = r.json();
     assert_eq!(v.get("id").and_then(|i| i.as_str()), Some(ida.as_str()));
     assert_eq!(v.get("name").and_then(|i| i.as_str()), Some("movie.mkv"));

@@ -177,7 +177,8 @@ fn add_body(
     } else {
         202
     };
-    torrent_reply(service, id, status)
+    Ok(torrent_reply(service, id, status)?
+        .with_header("Location", &format!("/api/torrents/{}", id.to_hex())))
 }
 
 fn torrent_input(raw: Vec<u8>, what: &str) -> Result<AddInput, ApiError> {
