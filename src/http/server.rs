@@ -197,7 +197,10 @@ fn handle(rq: Request, service: &Service) {
             Method::Get => Ok(api::metrics(service)),
             _ => not_allowed(&method, "GET"),
         },
-        _ => Err(ApiError::not_found(format!("no such path: {path}"))),
+        _ => {
+            let shown: String = path.chars().take(200).collect();
+            Err(ApiError::not_found(format!("no such path: {shown}")))
+        }
     };
     send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), service);
 }
