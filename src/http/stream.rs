@@ -8,12 +8,6 @@ use crate::swarm::{Engine, TorrentId};
 /// Answer one `/stream/ID/N` request (GET or HEAD; ranges, DLNA headers,
 /// errors as JSON). Blocks the calling worker while the body streams; a
 /// client that disconnects ends it and releases the reader.
-pub fn respond(
-    _request: tiny_http::Request,
-    _engine: &Engine,
-    _id: TorrentId,
-    _file: usize,
-    _cfg: &ReaderConfig,
-) {
+pub fn respond(_request: tiny_http::Request, _engine: &Engine, _id: TorrentId, _file: usize, _cfg: &ReaderConfig) {
     todo!()
 }
