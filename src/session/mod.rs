@@ -446,6 +446,89 @@ fn prune_dirs(files: &[PathBuf], root: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::swarm::EngineConfig;
+    use crate::torrent::InfoHash;
+
+    fn tiny_torrent(name: &str) -> Vec<u8> {
+        let mut t = format!(
+            "d4:infod6:lengthi100e4:name{}:{name}12:piece lengthi16384e6:pieces20:",
+            name.len()
+        )
+        .into_bytes();
+        t.extend_from_slice(&[9u8; 20]);
+        t.extend_from_slice(b"ee");
+        t
+    }
+
+    #[test]
+    fn restores_what_it_can_and_removes_everything() {
+        let root = std::env::temp_dir().join(format!("rill-session-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = SessionDir::open(&root).unwrap();
+        let good = tiny_torrent("good.bin");
+        let good_id = Metainfo::from_bytes(&good).unwrap().info_hash;
+        let (broken, missing) = (InfoHash([1; 20]), InfoHash([2; 20]));
+        write_atomic(&dir.torrent_path(good_id), &good).unwrap();
+        write_atomic(&dir.torrent_path(broken), b"d4:junk").unwrap();
+        let entries: Vec<Entry> = [good_id, broken, missing]
+            .iter()
+            .map(|&id| Entry { id, added: 7 })
+            .collect();
+        dir.save_entries(&entries).unwrap();
+
+        let engine = Arc::new(
+            Engine::start(EngineConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                listen_fallback: false,
+                board: crate::board::select(None).unwrap(),
+            })
+            .unwrap(),
+        );
+        let s = Session::open(&root, engine.clone(), false).unwrap();
+        assert_eq!(s.list(), vec![(good_id, 7)]);
+        assert!(engine.stats(good_id).is_some());
+
+        let uri = format!("magnet:?xt=urn:btih:{}&dn=m", "cd".repeat(20));
+        let magnet = Magnet::parse(&uri).unwrap();
+        let mid = magnet.info_hash;
+        assert_eq!(
+            s.add(AddInput::Magnet {
+                uri,
+                magnet: magnet.clone()
+            })
+            .unwrap(),
+            Added::New(mid)
+        );
+        assert_eq!(
+            s.add(AddInput::Magnet {
+                uri: String::new(),
+                magnet
+            })
+            .unwrap(),
+            Added::Existing(mid)
+        );
+        assert!(dir.magnet_path(mid).exists());
+        let ids: Vec<InfoHash> = dir.load_entries().unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            vec![good_id, mid],
+            "broken entries dropped at the next save"
+        );
+
+        assert!(s.remove(good_id, true).unwrap());
+        assert!(!s.remove(good_id, true).unwrap());
+        assert!(!dir.torrent_path(good_id).exists());
+        assert!(matches!(
+            s.add(AddInput::Torrent {
+                raw: good.clone(),
+                meta: Box::new(Metainfo::from_bytes(&good).unwrap())
+            }),
+            Err(SessionError::StillStopping { .. })
+        ));
+        assert_eq!(s.list().len(), 1);
+        engine.shutdown();
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn prune_removes_only_empty_dirs_below_root() {
