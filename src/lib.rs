@@ -10,7 +10,9 @@
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
-//! - [`http`]: pure HTTP pieces for the service: ranges, MIME/DLNA, JSON, auth.
+//! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
+//!   pieces under them (ranges, MIME/DLNA, JSON, auth).
+//! - [`session`]: the service's persistent torrent list under the data dir.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
@@ -21,6 +23,7 @@ pub mod config;
 pub mod http;
 pub mod net;
 pub mod reader;
+pub mod session;
 pub mod store;
 pub mod swarm;
 pub mod torrent;

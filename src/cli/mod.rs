@@ -7,6 +7,7 @@ use std::ffi::OsString;
 
 pub mod download;
 pub mod info;
+pub mod serve;
 
 /// Run the command line; returns the process exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
@@ -15,6 +16,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(_) => return usage_error("arguments must be valid UTF-8"),
     };
     match args.first().map(String::as_str) {
+        Some("serve") => serve::run(&args[1..]),
         Some("download") => download::run(&args[1..]),
         Some("info") => info::run(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
@@ -32,7 +34,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 pub const USAGE: &str = "\
 usage:
-  rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME]
+  rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME] [--peer-listen ADDR]
   rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed] [--board NAME]
   rill info FILE.torrent";
 

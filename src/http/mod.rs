@@ -1,6 +1,6 @@
-//! Building blocks of `rill serve` that do not need the engine: pure
-//! functions over request headers and bodies, each small and tested beside
-//! its code. The server (tiny_http workers, routing, handlers) composes them.
+//! The HTTP side of `rill serve`: the server with its handlers, and under
+//! it building blocks that do not need the engine: pure functions over
+//! request headers and bodies, each small and tested beside its code.
 //!
 //! - [`range`]: RFC 9110 `Range` evaluation for a resource of known length
 //!   (`200` / `206` / `416` and the `Content-Range` value).
@@ -11,17 +11,23 @@
 //!   `WWW-Authenticate` challenge.
 //! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
 //! - [`body`]: reading a request body under a hard byte limit.
+//! - [`server`]: the tiny_http worker pool, authentication and routing.
+//! - [`api`]: the JSON API handlers and the shared service state.
+//! - [`metrics`]: `/metrics` in the Prometheus text format.
 //!
 //! Nothing here panics on what a client sends: every function takes the
 //! untrusted header value or byte stream and answers with a value or an
 //! error.
 
+pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
 pub mod json;
+pub mod metrics;
 pub mod mime;
 pub mod range;
+pub mod server;
 pub mod stream;
 
 pub use error::ApiError;

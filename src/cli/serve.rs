@@ -1,0 +1,451 @@
+//! `rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME]
+//! [--peer-listen ADDR]`: the appliance service.
+//!
+//! Starts the engine, re-adds the session's torrents (see
+//! [`crate::session`]), and serves the HTTP API, streams and metrics
+//! ([`crate::http::server`]). Every setting has a default, so no config file
+//! is needed; a TOML config file can set them all (documented in
+//! `docs/config.md`), and command-line flags win over it. Unknown keys in
+//! the file are warned about, not fatal (a typo must not take the box
+//! down); a value of the wrong type is an error naming the line.
+//!
+//! Once ready it prints one line to stdout, which scripts and tests read:
+//! `rill serve: http://<addr>/ (peers on <addr>)`.
+//!
+//! SIGTERM/SIGINT stop it cleanly: HTTP stops taking requests, every
+//! torrent announces `stopped` and saves its resume file, exit 0. A kill -9
+//! loses nothing either: the session is written before an add or remove is
+//! answered, and resume files are saved periodically by the engine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::{error, info, warn, LevelFilter};
+
+use crate::board::BoardProfile;
+use crate::config::toml::Document;
+use crate::http::api::Service;
+use crate::http::auth::BasicAuth;
+use crate::http::server::HttpServer;
+use crate::reader::ReaderConfig;
+use crate::session::Session;
+use crate::swarm::{Engine, EngineConfig};
+
+const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+const DEFAULT_DATA: &str = "./rill-data";
+const DEFAULT_PEER_LISTEN: &str = "0.0.0.0:6881";
+const DEFAULT_USER: &str = "rill";
+/// Default largest upload (and fetched `.torrent`): 16 MiB.
+const DEFAULT_UPLOAD_LIMIT: u64 = 16 << 20;
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 256 * 1024;
+/// How often the session keeper runs.
+const KEEPER_PERIOD: Duration = Duration::from_secs(1);
+
+/// Every key the config file may hold.
+const KNOWN_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "board",
+    "peer_listen",
+    "user",
+    "password",
+    "upload_limit",
+    "seed",
+];
+
+/// The settings after defaults, config file and flags.
+#[derive(Debug, PartialEq)]
+struct Settings {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    board: Option<String>,
+    /// `None`: the default, with fallback to the next free port.
+    peer_listen: Option<SocketAddr>,
+    user: String,
+    password: Option<String>,
+    upload_limit: u64,
+    seed: bool,
+}
+
+/// Command-line flags (each overrides the config file).
+#[derive(Debug, Default, PartialEq)]
+struct Flags {
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    board: Option<String>,
+    peer_listen: Option<String>,
+}
+
+pub fn run(args: &[String]) -> i32 {
+    let flags = match parse_flags(args) {
+        Ok(f) => f,
+        Err(m) => return super::usage_error(&m),
+    };
+    init_logging();
+    let settings = match load_settings(&flags) {
+        Ok(s) => s,
+        Err(m) => {
+            eprintln!("rill: {m}");
+            return 2;
+        }
+    };
+    // Bad input (exit 2) is found before anything starts.
+    let board = match crate::board::select(settings.board.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("rill: {e}");
+            return 2;
+        }
+    };
+    let auth = match &settings.password {
+        Some(p) => match BasicAuth::new(&settings.user, p) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("rill: {e}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    match serve(settings, board, auth) {
+        Ok(()) => 0,
+        Err(m) => {
+            eprintln!("rill: {m}");
+            1
+        }
+    }
+}
+
+fn parse_flags(args: &[String]) -> Result<Flags, String> {
+    let mut f = Flags::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag {
+            "--config" => f.config = Some(PathBuf::from(value()?)),
+            "--listen" => f.listen = Some(value()?),
+            "--data" => f.data = Some(PathBuf::from(value()?)),
+            "--board" => f.board = Some(value()?),
+            "--peer-listen" => f.peer_listen = Some(value()?),
+            _ => return Err(format!("serve: unexpected argument '{arg}'")),
+        }
+    }
+    Ok(f)
+}
+
+fn parse_addr(what: &str, v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| format!("{what} {v:?}: not an IP:PORT address"))
+}
+
+/// Defaults, then the config file, then the flags.
+fn load_settings(flags: &Flags) -> Result<Settings, String> {
+    let doc = match &flags.config {
+        Some(path) => {
+            let text = read_config(path)?;
+            let doc = Document::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            for (key, pos) in doc.unknown_keys(KNOWN_KEYS) {
+                warn!(
+                    "{}: {pos}: unknown setting '{key}' ignored (known: {})",
+                    path.display(),
+                    KNOWN_KEYS.join(", ")
+                );
+            }
+            Some((path.clone(), doc))
+        }
+        None => None,
+    };
+    settings_from(
+        doc.as_ref().map(|(p, d)| (p.display().to_string(), d)),
+        flags,
+    )
+}
+
+fn read_config(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+    let mut text = String::new();
+    f.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("config {}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!("config {}: larger than 256 KiB", path.display()));
+    }
+    Ok(text)
+}
+
+fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Settings, String> {
+    let origin = doc.as_ref().map(|(p, _)| p.clone()).unwrap_or_default();
+    let err = |e: crate::config::toml::TomlError| format!("{origin}: {e}");
+    let mut s = Settings {
+        listen: parse_addr("listen", DEFAULT_LISTEN)?,
+        data_dir: PathBuf::from(DEFAULT_DATA),
+        board: None,
+        peer_listen: None,
+        user: DEFAULT_USER.to_string(),
+        password: None,
+        upload_limit: DEFAULT_UPLOAD_LIMIT,
+        seed: true,
+    };
+    if let Some((_, d)) = &doc {
+        if let Some(v) = d.get_str("listen").map_err(err)? {
+            s.listen = parse_addr(&format!("{origin}: listen"), v)?;
+        }
+        if let Some(v) = d.get_str("data_dir").map_err(err)? {
+            s.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = d.get_str("board").map_err(err)? {
+            if v != "auto" {
+                s.board = Some(v.to_string());
+            }
+        }
+        if let Some(v) = d.get_str("peer_listen").map_err(err)? {
+            s.peer_listen = Some(parse_addr(&format!("{origin}: peer_listen"), v)?);
+        }
+        if let Some(v) = d.get_str("user").map_err(err)? {
+            s.user = v.to_string();
+        }
+        if let Some(v) = d.get_str("password").map_err(err)? {
+            s.password = Some(v.to_string()).filter(|p| !p.is_empty());
+        }
+        if let Some(v) = d.get_u64("upload_limit").map_err(err)? {
+            if v < 1024 {
+                return Err(format!("{origin}: upload_limit {v} is below 1024 bytes"));
+            }
+            s.upload_limit = v;
+        }
+        if let Some(v) = d.get_bool("seed").map_err(err)? {
+            s.seed = v;
+        }
+    }
+    if let Some(v) = &flags.listen {
+        s.listen = parse_addr("--listen", v)?;
+    }
+    if let Some(v) = &flags.data {
+        s.data_dir = v.clone();
+    }
+    if let Some(v) = &flags.board {
+        s.board = Some(v.clone()).filter(|b| b != "auto");
+    }
+    if let Some(v) = &flags.peer_listen {
+        s.peer_listen = Some(parse_addr("--peer-listen", v)?);
+    }
+    Ok(s)
+}
+
+fn init_logging() {
+    let level = std::env::var("RILL_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::Info);
+    let config = simplelog::ConfigBuilder::new()
+        .add_filter_allow_str("rill")
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .build();
+    // Fails only if a logger is already set (tests): keep that one.
+    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+}
+
+/// Stream reader settings from the board: the read-ahead window may take
+/// up to an eighth of the RAM budget, between 4 and 64 MiB.
+fn reader_config(board: &BoardProfile) -> ReaderConfig {
+    const MIB: u64 = 1 << 20;
+    ReaderConfig {
+        window_min: 4 * MIB,
+        window_max: (board.ram_budget / 8).clamp(4 * MIB, 64 * MIB),
+        wait_timeout: Duration::from_secs(30),
+    }
+}
+
+fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<(), String> {
+    let (peer_listen, listen_fallback) = match s.peer_listen {
+        Some(a) => (a, false),
+        None => (parse_addr("peer_listen", DEFAULT_PEER_LISTEN)?, true),
+    };
+    info!(
+        "board '{}': {} HTTP workers; data in {}",
+        board.name,
+        board.http_workers,
+        s.data_dir.display()
+    );
+    let workers = board.http_workers;
+    let reader = reader_config(&board);
+    let engine = Arc::new(
+        Engine::start(EngineConfig {
+            listen: peer_listen,
+            listen_fallback,
+            board,
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let session =
+        Arc::new(Session::open(&s.data_dir, engine.clone(), s.seed).map_err(|e| e.to_string())?);
+    let service = Arc::new(Service {
+        engine: engine.clone(),
+        session: session.clone(),
+        upload_limit: s.upload_limit,
+        reader,
+        auth,
+        http: Default::default(),
+    });
+    let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
+    println!(
+        "rill serve: http://{}/ (peers on {})",
+        server.addr(),
+        engine.listen_addr()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if s.password.is_none() && !server.addr().ip().is_loopback() {
+        info!("no password set: anyone on the network can use this box (see docs/config.md)");
+    }
+
+    let (stop_tx, stop_rx) = channel::<()>();
+    let keeper_session = session.clone();
+    let keeper = std::thread::Builder::new()
+        .name("rill-session".into())
+        .spawn(move || loop {
+            keeper_session.maintain();
+            match stop_rx.recv_timeout(KEEPER_PERIOD) {
+                Err(RecvTimeoutError::Timeout) => {}
+                _ => break,
+            }
+        })
+        .map_err(|e| format!("cannot start the session thread: {e}"))?;
+
+    wait_for_signal();
+    info!("stopping: saving resume data");
+    server.stop(Duration::from_secs(2));
+    let _ = stop_tx.send(());
+    let _ = keeper.join();
+    session.maintain();
+    engine.shutdown();
+    info!("stopped");
+    Ok(())
+}
+
+/// Block until SIGTERM or SIGINT. If signals cannot be registered, block
+/// forever: the service is still safe to kill (see the module docs).
+fn wait_for_signal() {
+    use async_signal::{Signal, Signals};
+    use smol::stream::StreamExt;
+    match Signals::new([Signal::Term, Signal::Int]) {
+        Ok(mut signals) => {
+            if let Some(Ok(sig)) = smol::block_on(signals.next()) {
+                info!("got {sig:?}");
+            }
+        }
+        Err(e) => {
+            error!("cannot listen for SIGTERM/SIGINT ({e}); stop with kill -9 (nothing is lost)");
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_without_config() {
+        let s = settings_from(None, &Flags::default()).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("./rill-data"));
+        assert_eq!(s.board, None);
+        assert_eq!(s.peer_listen, None);
+        assert_eq!(s.password, None);
+        assert_eq!(s.upload_limit, 16 << 20);
+        assert!(s.seed);
+    }
+
+    #[test]
+    fn config_then_flags() {
+        let doc = Document::parse(
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/rill\"\nboard = \"pi4\"\n\
+             peer_listen = \"0.0.0.0:7000\"\nuser = \"me\"\npassword = \"pw\"\n\
+             upload_limit = 2048\nseed = false\n",
+        )
+        .unwrap();
+        let s = settings_from(Some(("c.toml".into(), &doc)), &Flags::default()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("/srv/rill"));
+        assert_eq!(s.board.as_deref(), Some("pi4"));
+        assert_eq!(s.peer_listen, Some("0.0.0.0:7000".parse().unwrap()));
+        assert_eq!((s.user.as_str(), s.password.as_deref()), ("me", Some("pw")));
+        assert_eq!(s.upload_limit, 2048);
+        assert!(!s.seed);
+        let flags = parse_flags(&args(&[
+            "--listen",
+            "127.0.0.2:1",
+            "--data=/d",
+            "--board",
+            "auto",
+            "--peer-listen=127.0.0.3:2",
+        ]))
+        .unwrap();
+        let s = settings_from(Some(("c.toml".into(), &doc)), &flags).unwrap();
+        assert_eq!(s.listen, "127.0.0.2:1".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("/d"));
+        assert_eq!(s.board, None);
+        assert_eq!(s.peer_listen, Some("127.0.0.3:2".parse().unwrap()));
+    }
+
+    #[test]
+    fn sample_config_and_docs_cover_every_key() {
+        let sample = include_str!("../../docs/rill.example.toml");
+        let doc = Document::parse(sample).unwrap();
+        assert!(doc.unknown_keys(KNOWN_KEYS).is_empty());
+        let s = settings_from(Some(("sample".into(), &doc)), &Flags::default()).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/rill"));
+        let docs = include_str!("../../docs/config.md");
+        for key in KNOWN_KEYS {
+            assert!(
+                docs.contains(&format!("| `{key}` |")),
+                "{key} not in docs/config.md"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        for text in [
+            "listen = 8080",
+            "listen = \"nonsense\"",
+            "upload_limit = -1",
+            "upload_limit = 10",
+            "seed = \"yes\"",
+            "peer_listen = \"1.2.3.4\"",
+        ] {
+            let doc = Document::parse(text).unwrap();
+            let e = settings_from(Some(("c.toml".into(), &doc)), &Flags::default());
+            assert!(e.is_err(), "{text}");
+            assert!(e.unwrap_err().starts_with("c.toml"), "{text}");
+        }
+        for bad in [&["--listen"][..], &["--bogus"], &["x"], &["--listen=nope"]] {
+            let r = parse_flags(&args(bad)).and_then(|f| settings_from(None, &f));
+            assert!(r.is_err(), "{bad:?}");
+        }
+    }
+}

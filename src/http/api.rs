@@ -1,0 +1,474 @@
+//! The JSON API of `rill serve` (`/api/torrents...`) and the shared
+//! [`Service`] state the HTTP workers answer from. The contract is in
+//! DESIGN.md; `docs/api.md` documents it as implemented.
+//!
+//! Adding takes a `.torrent` (`Content-Type: application/x-bittorrent`), a
+//! magnet URI or an http(s) URL as text, or JSON `{"uri": "..."}`. The body
+//! is read under the upload limit (checked against `Content-Length` before
+//! a byte is read); a URL is fetched with our HTTP client under the same
+//! size cap. What the body or the URL turns out to be is decided by
+//! [`classify`], a pure function. Adding a torrent that is already there
+//! answers `200` with the existing torrent (a phone tapping "add" twice is
+//! not an error).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::{info, warn};
+use tiny_http::Request;
+
+use super::auth::BasicAuth;
+use super::body::read_body;
+use super::error::ApiError;
+use super::json::{self, ObjectWriter};
+use super::metrics::{self, HttpCounters};
+use crate::reader::ReaderConfig;
+use crate::session::{AddInput, Added, Session, SessionError};
+use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
+use crate::torrent::{Info, Layout, Magnet, Metainfo};
+
+/// How long fetching a `.torrent` by URL may take.
+const URL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the workers share.
+pub struct Service {
+    pub engine: Arc<Engine>,
+    pub session: Arc<Session>,
+    /// Largest request body (and fetched `.torrent`) accepted, in bytes.
+    pub upload_limit: u64,
+    pub reader: ReaderConfig,
+    pub auth: Option<BasicAuth>,
+    pub http: HttpCounters,
+}
+
+/// A response to write.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    /// The handler read the request body (see `server` on draining).
+    pub body_read: bool,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: json::CONTENT_TYPE,
+            body: body.into_bytes(),
+            headers: Vec::new(),
+            body_read: false,
+        }
+    }
+
+    pub fn error(e: &ApiError) -> Reply {
+        Reply::json(e.status, e.body())
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// What an add request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Requested {
+    Torrent(Vec<u8>),
+    Magnet(String),
+    Url(String),
+}
+
+const WHAT_TO_SEND: &str = "send a .torrent (Content-Type: application/x-bittorrent), \
+     a magnet URI or http(s) URL as text, or JSON {\"uri\": \"...\"}";
+
+/// Decide what an add body is, from its `Content-Type` and bytes.
+pub fn classify(content_type: Option<&str>, body: &[u8]) -> Result<Requested, ApiError> {
+    let ct = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "the body is empty: {WHAT_TO_SEND}"
+        )));
+    }
+    if ct == "application/x-bittorrent" || (first == Some(b'd') && looks_bencoded(body)) {
+        return Ok(Requested::Torrent(body.to_vec()));
+    }
+    if ct == "application/json" || first == Some(b'{') {
+        let v = json::parse(body)?;
+        let uri = v
+            .get("uri")
+            .and_then(|u| u.as_str())
+            .ok_or_else(|| ApiError::bad_request("JSON body needs a string member \"uri\""))?;
+        return classify_text(uri);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request(format!("the body is not a torrent: {WHAT_TO_SEND}")))?;
+    classify_text(text)
+}
+
+/// A `.torrent` starts with a dictionary whose first keys are short strings.
+fn looks_bencoded(body: &[u8]) -> bool {
+    body.len() > 2 && body.get(1).is_some_and(|b| b.is_ascii_digit())
+}
+
+fn classify_text(text: &str) -> Result<Requested, ApiError> {
+    let t = text.trim();
+    let lower: String = t.chars().take(8).collect::<String>().to_ascii_lowercase();
+    if lower.starts_with("magnet:") {
+        Ok(Requested::Magnet(t.to_string()))
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        Ok(Requested::Url(t.to_string()))
+    } else {
+        Err(ApiError::bad_request(format!(
+            "the body is not a torrent: {WHAT_TO_SEND}"
+        )))
+    }
+}
+
+/// `POST /api/torrents`.
+pub fn add(rq: &mut Request, service: &Service) -> Result<Reply, ApiError> {
+    let limit = service.upload_limit;
+    let declared = rq.body_length().map(|n| n as u64);
+    if let Some(n) = declared.filter(|&n| n > limit) {
+        return Err(ApiError::payload_too_large(format!(
+            "request body of {n} bytes is over the {limit}-byte upload limit"
+        )));
+    }
+    let content_type = super::server::header(rq, "Content-Type").map(str::to_string);
+    let body = read_body(rq.as_reader(), declared, limit);
+    let mut reply = add_body(content_type.as_deref(), body, service)?;
+    reply.body_read = true;
+    Ok(reply)
+}
+
+fn add_body(
+    content_type: Option<&str>,
+    body: Result<Vec<u8>, super::body::BodyError>,
+    service: &Service,
+) -> Result<Reply, ApiError> {
+    let input = match classify(content_type, &body?)? {
+        Requested::Torrent(raw) => torrent_input(raw, "the upload")?,
+        Requested::Magnet(uri) => {
+            let magnet = Magnet::parse(&uri).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            AddInput::Magnet { uri, magnet }
+        }
+        Requested::Url(url) => torrent_input(fetch(&url, service.upload_limit)?, "the URL")?,
+    };
+    let id = match service.session.add(input) {
+        Ok(Added::New(id)) => {
+            info!("api: added torrent {id}");
+            id
+        }
+        Ok(Added::Existing(id)) => return torrent_reply(service, id, 200),
+        Err(SessionError::StillStopping { id, retry_after }) => {
+            let e = SessionError::StillStopping { id, retry_after };
+            return Ok(Reply::error(&ApiError::new(409, e.to_string()))
+                .with_header("Retry-After", &retry_after.to_string()));
+        }
+        Err(e) => return Err(session_error(e)),
+    };
+    let status = if service.engine.info(id).is_some() {
+        201
+    } else {
+        202
+    };
+    Ok(torrent_reply(service, id, status)?
+        .with_header("Location", &format!("/api/torrents/{}", id.to_hex())))
+}
+
+fn torrent_input(raw: Vec<u8>, what: &str) -> Result<AddInput, ApiError> {
+    let meta = Metainfo::from_bytes(&raw)
+        .map_err(|e| ApiError::bad_request(format!("{what} is not a valid .torrent: {e}")))?;
+    Ok(AddInput::Torrent {
+        raw,
+        meta: Box::new(meta),
+    })
+}
+
+/// Fetch a `.torrent` by URL; anything but a torrent is a `400`.
+fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+    use crate::net::http_client::{get, HttpError};
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    let resp = smol::block_on(get(url, cap, URL_TIMEOUT)).map_err(|e| match e {
+        HttpError::InvalidUrl(_) => ApiError::bad_request(e.to_string()),
+        HttpError::BodyTooLarge { .. } => ApiError::bad_request(format!(
+            "the URL returned more than {limit} bytes, not a torrent"
+        )),
+        _ => ApiError::new(502, format!("fetching the URL failed: {e}")),
+    })?;
+    if resp.status != 200 {
+        return Err(ApiError::bad_request(format!(
+            "the URL answered HTTP status {}, not a torrent",
+            resp.status
+        )));
+    }
+    if Metainfo::from_bytes(&resp.body).is_err() {
+        let got = resp.content_type.as_deref().unwrap_or("no Content-Type");
+        return Err(ApiError::bad_request(format!(
+            "the URL did not return a torrent (got {got})"
+        )));
+    }
+    Ok(resp.body)
+}
+
+fn session_error(e: SessionError) -> ApiError {
+    match &e {
+        SessionError::Engine {
+            err: EngineError::Stopped,
+            ..
+        } => ApiError::service_unavailable("the engine is shutting down"),
+        _ => {
+            warn!("api: {e}");
+            ApiError::internal(format!("cannot add the torrent: {e}"))
+        }
+    }
+}
+
+fn torrent_reply(service: &Service, id: TorrentId, status: u16) -> Result<Reply, ApiError> {
+    let body = json::object(|o| write_torrent(o, service, id, true));
+    Ok(Reply::json(status, body))
+}
+
+/// `GET /api/torrents`.
+pub fn list(service: &Service) -> Result<Reply, ApiError> {
+    let ids = service.session.list();
+    let body = json::array(|a| {
+        for (id, _) in &ids {
+            a.object(|o| write_torrent(o, service, *id, false));
+        }
+    });
+    Ok(Reply::json(200, body))
+}
+
+/// `GET /api/torrents/ID`.
+pub fn get(service: &Service, id: TorrentId) -> Result<Reply, ApiError> {
+    if !service.session.contains(id) {
+        return Err(ApiError::not_found(format!("no torrent {id}")));
+    }
+    torrent_reply(service, id, 200)
+}
+
+/// `DELETE /api/torrents/ID[?files=1]`.
+pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, ApiError> {
+    let files = query
+        .split('&')
+        .any(|kv| matches!(kv.split_once('='), Some(("files", "1" | "true" | "yes"))));
+    match service.session.remove(id, files) {
+        Ok(true) => {
+            info!(
+                "api: removed torrent {id}{}",
+                if files { " and its data" } else { "" }
+            );
+            Ok(Reply::json(
+                200,
+                json::object(|o| {
+                    o.str("id", &id.to_hex())
+                        .bool("removed", true)
+                        .bool("data_deleted", files);
+                }),
+            ))
+        }
+        Ok(false) => Err(ApiError::not_found(format!("no torrent {id}"))),
+        Err(e) => {
+            warn!("api: removing {id}: {e}");
+            Err(ApiError::internal(format!(
+                "cannot remove the torrent: {e}"
+            )))
+        }
+    }
+}
+
+/// `GET /metrics`.
+pub fn metrics(service: &Service) -> Reply {
+    let stats: Vec<_> = service
+        .session
+        .list()
+        .into_iter()
+        .filter_map(|(id, _)| service.engine.stats(id))
+        .collect();
+    let page = metrics::render(&stats, service.session.bytes_written(), &service.http);
+    Reply {
+        status: 200,
+        content_type: metrics::CONTENT_TYPE,
+        body: page.into_bytes(),
+        headers: Vec::new(),
+        body_read: false,
+    }
+}
+
+fn state_name(s: &TorrentState) -> &'static str {
+    match s {
+        TorrentState::FetchingMetadata => "fetching_metadata",
+        TorrentState::Checking => "checking",
+        TorrentState::Downloading => "downloading",
+        TorrentState::Seeding => "seeding",
+        TorrentState::Complete => "complete",
+        TorrentState::Error(_) => "error",
+    }
+}
+
+/// One torrent's members; with `files`, its file list.
+fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, files: bool) {
+    o.str("id", &id.to_hex());
+    let added = service.session.added_at(id).unwrap_or(0);
+    match service.engine.stats(id) {
+        Some(s) => {
+            o.str("name", &s.name)
+                .str("state", state_name(&s.state))
+                .u64("size", s.total_length)
+                .f64("progress", s.progress())
+                .u64("bytes_done", s.bytes_done)
+                .u64("pieces_done", u64::from(s.pieces_done))
+                .u64("pieces_total", u64::from(s.pieces_total))
+                .f64("download_rate", s.download_rate.round())
+                .f64("upload_rate", s.upload_rate.round())
+                .u64("downloaded", s.downloaded)
+                .u64("uploaded", s.uploaded)
+                .u64("peers", u64::from(s.peers));
+            match &s.state {
+                TorrentState::Error(e) => o.str("error", e),
+                _ => o.null("error"),
+            };
+        }
+        None => {
+            o.str("state", "error")
+                .str("error", "not running (see the log)");
+        }
+    }
+    o.u64("added", added);
+    if files {
+        let info = service.engine.info(id);
+        let done = per_file_done(service, id, info.as_deref());
+        o.array("files", |a| {
+            let Some(info) = &info else { return };
+            for (i, f) in info.files.iter().enumerate() {
+                a.object(|fo| {
+                    fo.u64("index", i as u64)
+                        .str("path", &f.path.as_path().to_string_lossy())
+                        .u64("length", f.length)
+                        .u64("bytes_done", done.get(i).copied().unwrap_or(0))
+                        .str("stream", &format!("/stream/{}/{i}", id.to_hex()));
+                });
+            }
+        });
+    }
+}
+
+/// Verified bytes of each file, from the store's bitfield and the layout.
+fn per_file_done(service: &Service, id: TorrentId, info: Option<&Info>) -> Vec<u64> {
+    let Some(info) = info else {
+        return Vec::new();
+    };
+    match service.engine.store(id) {
+        Some(store) => {
+            let have = store.have();
+            file_bytes_done(store.layout(), |p| have.get(p))
+        }
+        None => {
+            let done = service.engine.stats(id).is_some_and(|s| s.state.is_done());
+            info.files
+                .iter()
+                .map(|f| if done { f.length } else { 0 })
+                .collect()
+        }
+    }
+}
+
+/// For each file: the bytes of it that lie in pieces `have` says are done.
+pub fn file_bytes_done(layout: &Layout, have: impl Fn(u32) -> bool) -> Vec<u64> {
+    let pl = u64::from(layout.piece_length);
+    layout
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, &(off, len))| {
+            let end = off.saturating_add(len);
+            layout
+                .file_pieces(i)
+                .filter(|&p| have(p))
+                .map(|p| {
+                    let ps = u64::from(p).saturating_mul(pl);
+                    let pe = ps.saturating_add(u64::from(layout.piece_size(p)));
+                    pe.min(end).saturating_sub(ps.max(off))
+                })
+                .fold(0u64, u64::saturating_add)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_bodies() {
+        let t = b"d8:announce1:x4:infod4:name1:aee".to_vec();
+        assert_eq!(
+            classify(Some("application/x-bittorrent"), b"xx").unwrap(),
+            Requested::Torrent(b"xx".to_vec())
+        );
+        assert_eq!(
+            classify(Some("application/x-www-form-urlencoded"), &t).unwrap(),
+            Requested::Torrent(t.clone())
+        );
+        assert_eq!(
+            classify(None, b"  magnet:?xt=urn:btih:abc\n").unwrap(),
+            Requested::Magnet("magnet:?xt=urn:btih:abc".into())
+        );
+        assert_eq!(
+            classify(Some("text/plain; charset=utf-8"), b"HTTPS://x/y.torrent").unwrap(),
+            Requested::Url("HTTPS://x/y.torrent".into())
+        );
+        assert_eq!(
+            classify(Some("application/json"), br#"{"uri":"http://h/t"}"#).unwrap(),
+            Requested::Url("http://h/t".into())
+        );
+        assert_eq!(
+            classify(None, br#" {"uri":"magnet:?x"}"#).unwrap(),
+            Requested::Magnet("magnet:?x".into())
+        );
+        for (ct, bad) in [
+            (None, &b""[..]),
+            (None, b"   \n"),
+            (None, b"hello"),
+            (None, b"\xff\xfe\x00"),
+            (Some("application/json"), b"{\"uri\": 5}"),
+            (Some("application/json"), b"{\"url\": \"http://x\"}"),
+            (Some("application/json"), b"{"),
+            (None, b"{\"uri\": \"ftp://x\"}"),
+            (None, b"d"),
+            (None, b"dx"),
+        ] {
+            let e = classify(ct, bad).unwrap_err();
+            assert_eq!(e.status, 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn per_file_bytes_follow_the_bitfield() {
+        // Pieces of 10 bytes; files of 15, 0, 12 and 3 bytes (30 bytes, 3 pieces).
+        let layout = Layout {
+            piece_length: 10,
+            total_length: 30,
+            piece_count: 3,
+            files: vec![(0, 15), (15, 0), (15, 12), (27, 3)],
+        };
+        assert_eq!(file_bytes_done(&layout, |_| true), vec![15, 0, 12, 3]);
+        assert_eq!(file_bytes_done(&layout, |_| false), vec![0, 0, 0, 0]);
+        assert_eq!(file_bytes_done(&layout, |p| p == 1), vec![5, 0, 5, 0]);
+        assert_eq!(file_bytes_done(&layout, |p| p == 2), vec![0, 0, 7, 3]);
+        // A layout with nonsense does not panic.
+        let odd = Layout {
+            piece_length: 0,
+            total_length: u64::MAX,
+            piece_count: 2,
+            files: vec![(u64::MAX - 1, 5)],
+        };
+        let _ = file_bytes_done(&odd, |_| true);
+    }
+}

@@ -1,0 +1,225 @@
+//! `GET /metrics`: the service's numbers in the Prometheus text format
+//! (version 0.0.4), and the HTTP request counters the server keeps.
+//!
+//! Per torrent (labels `id` and `name`): download and upload rate, peers,
+//! pieces done and total, bytes downloaded and uploaded this run.
+//! Process-wide: bytes written to disk (SD-card wear), torrents, and HTTP
+//! requests by status class. Label values are escaped as the format says
+//! (`\\`, `\"`, `\n`), so a torrent name cannot break the output.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::swarm::TorrentStats;
+
+/// The Content-Type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Counters of answered HTTP requests by status class. `/stream`
+/// responses are written by the stream handler, whose status the server
+/// does not see: they are counted apart.
+#[derive(Default)]
+pub struct HttpCounters {
+    /// Index 0..=4 for 1xx..5xx.
+    by_class: [AtomicU64; 5],
+    streams: AtomicU64,
+}
+
+impl HttpCounters {
+    pub fn record(&self, status: u16) {
+        let class = usize::from(status / 100).saturating_sub(1).min(4);
+        if let Some(c) = self.by_class.get(class) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn record_stream(&self) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Escape a label value: backslash, double quote and line feed.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A per-torrent metric: name, type, help, and how to read it.
+type TorrentMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TorrentStats) -> f64,
+);
+
+const TORRENT_METRICS: &[TorrentMetric] = &[
+    (
+        "rill_torrent_download_rate_bytes",
+        "gauge",
+        "Payload bytes per second received from peers.",
+        |s| s.download_rate,
+    ),
+    (
+        "rill_torrent_upload_rate_bytes",
+        "gauge",
+        "Payload bytes per second sent to peers.",
+        |s| s.upload_rate,
+    ),
+    ("rill_torrent_peers", "gauge", "Connected peers.", |s| {
+        f64::from(s.peers)
+    }),
+    (
+        "rill_torrent_pieces_done",
+        "gauge",
+        "Verified pieces.",
+        |s| f64::from(s.pieces_done),
+    ),
+    (
+        "rill_torrent_pieces_total",
+        "gauge",
+        "Pieces in the torrent (0 while the metadata is unknown).",
+        |s| f64::from(s.pieces_total),
+    ),
+    (
+        "rill_torrent_downloaded_bytes_total",
+        "counter",
+        "Payload bytes downloaded and verified since the service started.",
+        |s| s.downloaded as f64,
+    ),
+    (
+        "rill_torrent_uploaded_bytes_total",
+        "counter",
+        "Payload bytes uploaded since the service started.",
+        |s| s.uploaded as f64,
+    ),
+];
+
+/// Render the whole page. `torrents` are the session's torrents.
+pub fn render(torrents: &[TorrentStats], disk_written: u64, http: &HttpCounters) -> String {
+    let mut out = String::with_capacity(1024 + torrents.len() * 700);
+    for (name, kind, help, read) in TORRENT_METRICS {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in torrents {
+            let _ = writeln!(
+                out,
+                "{name}{{id=\"{}\",name=\"{}\"}} {}",
+                s.id.to_hex(),
+                escape_label(&s.name),
+                number(read(s))
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rill_torrents Torrents in the session.\n# TYPE rill_torrents gauge\nrill_torrents {}",
+        torrents.len()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP rill_disk_written_bytes_total Bytes written to disk since the service started.\n\
+         # TYPE rill_disk_written_bytes_total counter\nrill_disk_written_bytes_total {disk_written}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP rill_http_requests_total HTTP requests answered, by status class (streams apart).\n\
+         # TYPE rill_http_requests_total counter"
+    );
+    for (i, c) in http.by_class.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "rill_http_requests_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            c.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "rill_http_requests_total{{class=\"stream\"}} {}",
+        http.streams.load(Ordering::Relaxed)
+    );
+    out
+}
+
+/// A sample value: integers without a fraction, never NaN/inf surprises.
+fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return "0".into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::TorrentState;
+    use crate::torrent::InfoHash;
+    use std::time::Duration;
+
+    fn stats(name: &str) -> TorrentStats {
+        TorrentStats {
+            id: InfoHash([0xab; 20]),
+            name: name.into(),
+            state: TorrentState::Downloading,
+            pieces_done: 3,
+            pieces_total: 10,
+            total_length: 100,
+            bytes_done: 30,
+            downloaded: 30,
+            reused: 0,
+            uploaded: 7,
+            download_rate: 1234.5,
+            upload_rate: 0.0,
+            peers: 2,
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn escapes_labels() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(escape_label("plain ✓"), "plain ✓");
+    }
+
+    #[test]
+    fn renders_every_metric_with_escaped_names() {
+        let http = HttpCounters::default();
+        http.record(200);
+        http.record(201);
+        http.record(404);
+        http.record(999);
+        http.record(0);
+        http.record_stream();
+        let page = render(&[stats("evil\"}\nname")], 4096, &http);
+        let id = "ab".repeat(20);
+        assert!(page.contains(&format!(
+            "rill_torrent_download_rate_bytes{{id=\"{id}\",name=\"evil\\\"}}\\nname\"}} 1234.500"
+        )));
+        assert!(page.contains(&format!(
+            "rill_torrent_pieces_done{{id=\"{id}\",name=\"evil\\\"}}\\nname\"}} 3"
+        )));
+        assert!(page.contains("rill_disk_written_bytes_total 4096\n"));
+        assert!(page.contains("rill_http_requests_total{class=\"2xx\"} 2\n"));
+        assert!(page.contains("rill_http_requests_total{class=\"4xx\"} 1\n"));
+        assert!(page.contains("rill_http_requests_total{class=\"5xx\"} 1\n"));
+        assert!(page.contains("rill_http_requests_total{class=\"1xx\"} 1\n"));
+        assert!(page.contains("rill_http_requests_total{class=\"stream\"} 1\n"));
+        // Every sample line is `name{labels} value` or `name value`, one per line.
+        for line in page.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        assert_eq!(number(f64::NAN), "0");
+    }
+}

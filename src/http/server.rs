@@ -1,0 +1,263 @@
+//! The HTTP server of `rill serve`: tiny_http with a fixed pool of worker
+//! threads (the board profile's `http_workers`), each taking requests with
+//! `recv()` and answering them one at a time: authentication, routing, and
+//! the JSON error responses. The handlers live in [`super::api`] (the JSON
+//! API), [`super::metrics`] and [`super::stream`].
+//!
+//! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
+//! a known path with another method is `405` with `Allow`.
+//!
+//! A request whose declared body is over the upload limit is answered
+//! `413` without reading it. tiny_http then drains what is left of such a
+//! body when the request is dropped, allocating a buffer of the whole
+//! remaining length first; for a declared length over [`DRAIN_CAP`] that
+//! allocation could abort the process (a `Content-Length` of a petabyte is
+//! one line of curl). Such a request is therefore never answered: the
+//! request object is leaked (a few hundred bytes and one idle connection,
+//! like any client that stops talking; tiny_http keeps a thread on it) and
+//! the client gives up by its own timeout.
+//!
+//! # Shared state
+//! Workers share the `tiny_http::Server` (its queue is internally locked),
+//! the [`Service`] (immutable apart from its own locks) and a stop flag.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::{debug, error, warn};
+use tiny_http::{Header, Method, Request, Response};
+
+use super::api::{self, Reply, Service};
+use super::auth;
+use super::error::ApiError;
+use crate::torrent::InfoHash;
+
+/// Largest remaining body tiny_http is allowed to drain after an answer
+/// (its drain allocates the whole remaining length at once).
+pub const DRAIN_CAP: u64 = 64 << 20;
+
+#[derive(Debug)]
+pub struct ServerError {
+    pub addr: SocketAddr,
+    pub cause: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot serve HTTP on {}: {}", self.addr, self.cause)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+pub struct HttpServer {
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl HttpServer {
+    /// Bind `listen` and start `workers` threads (at least one).
+    pub fn start(
+        listen: SocketAddr,
+        workers: u32,
+        service: Arc<Service>,
+    ) -> Result<HttpServer, ServerError> {
+        let server = tiny_http::Server::http(listen).map_err(|e| ServerError {
+            addr: listen,
+            cause: e.to_string(),
+        })?;
+        let addr = server.server_addr().to_ip().unwrap_or(listen);
+        let server = Arc::new(server);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        for i in 0..workers.max(1) {
+            let (server, service, stop) = (server.clone(), service.clone(), stop.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("rill-http-{i}"))
+                .spawn(move || worker(&server, &service, &stop))
+                .map_err(|e| ServerError {
+                    addr,
+                    cause: format!("cannot start a worker thread: {e}"),
+                })?;
+            handles.push(h);
+        }
+        Ok(HttpServer {
+            server,
+            stop,
+            workers: handles,
+            addr,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop taking requests. Workers finish the request they are on; those
+    /// streaming a body are not waited for longer than `grace`.
+    pub fn stop(self, grace: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        let deadline = std::time::Instant::now() + grace;
+        for h in self.workers {
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn worker(server: &tiny_http::Server, service: &Service, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        match server.recv() {
+            Ok(rq) => {
+                // A panicking handler must not shrink the pool (in builds
+                // that unwind; release builds abort, as the profile says).
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(rq, service)));
+                if r.is_err() {
+                    error!("http: a request handler panicked; the worker goes on");
+                }
+            }
+            Err(e) => {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                warn!("http: accepting a request failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// A request header's value.
+pub fn header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn handle(rq: Request, service: &Service) {
+    debug!("http: {} {}", rq.method(), rq.url());
+    if let Some(auth) = &service.auth {
+        if !auth.check(header(&rq, "Authorization")) {
+            let challenge = auth::challenge("rill");
+            let reply =
+                Reply::error(&ApiError::unauthorized()).with_header("WWW-Authenticate", &challenge);
+            return send(rq, reply, service);
+        }
+    }
+    let url = rq.url().to_string();
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (url.as_str(), ""),
+    };
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    let method = rq.method().clone();
+    let reply = match parts.as_slice() {
+        ["api", "torrents"] => match method {
+            Method::Get => api::list(service),
+            Method::Post => {
+                let mut rq = rq;
+                let r = api::add(&mut rq, service);
+                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+            }
+            _ => not_allowed(&method, "GET, POST"),
+        },
+        ["api", "torrents", id] => match (method, parse_id(id)) {
+            (Method::Get, Ok(id)) => api::get(service, id),
+            (Method::Delete, Ok(id)) => api::delete(service, id, query),
+            (Method::Get | Method::Delete, Err(e)) => Err(e),
+            (m, _) => not_allowed(&m, "GET, DELETE"),
+        },
+        ["stream", id, n] => match method {
+            Method::Get | Method::Head => match stream_target(service, id, n) {
+                Ok((id, file)) => {
+                    service.http.record_stream();
+                    return super::stream::respond(rq, &service.engine, id, file, &service.reader);
+                }
+                Err(e) => Err(e),
+            },
+            _ => not_allowed(&method, "GET, HEAD"),
+        },
+        ["metrics"] => match method {
+            Method::Get => Ok(api::metrics(service)),
+            _ => not_allowed(&method, "GET"),
+        },
+        _ => {
+            let shown: String = path.chars().take(200).collect();
+            Err(ApiError::not_found(format!("no such path: {shown}")))
+        }
+    };
+    send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), service);
+}
+
+fn not_allowed(method: &Method, allow: &str) -> Result<Reply, ApiError> {
+    Ok(Reply::error(&ApiError::method_not_allowed(method.as_str())).with_header("Allow", allow))
+}
+
+fn parse_id(s: &str) -> Result<InfoHash, ApiError> {
+    InfoHash::from_hex(s)
+        .ok_or_else(|| ApiError::not_found(format!("no torrent {s:?} (ids are 40 hex digits)")))
+}
+
+/// Check a `/stream/ID/N` target before handing it to the stream handler.
+fn stream_target(service: &Service, id: &str, n: &str) -> Result<(InfoHash, usize), ApiError> {
+    let id = parse_id(id)?;
+    if !service.session.contains(id) {
+        return Err(ApiError::not_found(format!("no torrent {id}")));
+    }
+    let file: usize = n
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no file {n:?} in torrent {id}")))?;
+    if let Some(info) = service.engine.info(id) {
+        if file >= info.files.len() {
+            return Err(ApiError::not_found(format!(
+                "torrent {id} has no file {file} (it has {})",
+                info.files.len()
+            )));
+        }
+    }
+    Ok((id, file))
+}
+
+/// Write `reply`, counting it; see the module docs for oversized bodies.
+fn send(rq: Request, reply: Reply, service: &Service) {
+    service.http.record(reply.status);
+    let unread = rq.body_length().map(|n| n as u64).unwrap_or(0);
+    if !reply.body_read && unread > DRAIN_CAP {
+        warn!(
+            "http: {} {}: declared body of {unread} bytes: not answered (see http::server docs)",
+            rq.method(),
+            rq.url()
+        );
+        std::mem::forget(rq);
+        return;
+    }
+    let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
+    let mut headers = reply.headers;
+    headers.push(("Content-Type".into(), reply.content_type.into()));
+    headers.push(("Cache-Control".into(), "no-store".into()));
+    for (k, v) in headers {
+        match Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            Ok(h) => resp = resp.with_header(h),
+            Err(()) => warn!("http: dropping unencodable header {k}"),
+        }
+    }
+    if let Err(e) = rq.respond(resp) {
+        debug!("http: writing a response failed: {e}");
+    }
+}

@@ -1,0 +1,392 @@
+//! Helpers for `tests/serve_api.rs`: temp dirs and process guards, a
+//! minimal HTTP client, and fixtures (opentracker, a one-file HTTP server,
+//! a running `rill serve`). Every wait is bounded; processes die on drop.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill::http::json::{self, Value};
+use rill::torrent::{InfoHash, Metainfo};
+
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p =
+            std::env::temp_dir().join(format!("rill-serve-{tag}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port(ip: &str) -> u16 {
+    TcpListener::bind(format!("{ip}:0"))
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// `mktorrent` (16 KiB pieces) of `target` into `out`.
+pub fn mktorrent(target: &Path, out: &Path, announce: &str) -> Metainfo {
+    let st = Command::new("mktorrent")
+        .args(["-l", "16", "-a", announce, "-o"])
+        .arg(out)
+        .arg(target)
+        .stdout(Stdio::null())
+        .status()
+        .expect("mktorrent is installed");
+    assert!(st.success());
+    Metainfo::from_bytes(&fs::read(out).expect("read torrent")).expect("parse torrent")
+}
+
+// ---- a minimal HTTP client ----------------------------------------------
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        json::parse(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn error(&self) -> String {
+        self.json()
+            .get("error")
+            .and_then(|e| e.as_str())
+            .expect("an error message")
+            .to_string()
+    }
+}
+
+/// One request on its own connection; `head` holds extra header lines.
+pub fn request(addr: SocketAddr, method: &str, path: &str, head: &str, body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}");
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    Resp {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> Resp {
+    request(addr, "GET", path, "", b"")
+}
+
+// ---- fixtures ------------------------------------------------------------
+
+/// A running opentracker tracking only the given hashes.
+pub struct Tracker {
+    _child: Guard,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Tracker {
+    pub fn start(port: u16, hashes: &[InfoHash]) -> Tracker {
+        let dir = TempDir::new("tracker");
+        let list: String = hashes.iter().map(|h| h.to_hex() + "\n").collect();
+        fs::write(dir.0.join("whitelist"), list).unwrap();
+        let child = Command::new("opentracker")
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-w",
+                "/whitelist",
+                "-d",
+            ])
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("opentracker is installed");
+        let t = Tracker {
+            _child: Guard(child),
+            port,
+            _dir: dir,
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "opentracker did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t
+    }
+
+    /// Seeders the tracker knows for `h` (from its scrape).
+    pub fn seeders(&self, h: InfoHash) -> u64 {
+        let q: String = h.0.iter().map(|b| format!("%{b:02x}")).collect();
+        let addr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        let r = get(addr, &format!("/scrape?info_hash={q}"));
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        body.split("8:completei")
+            .nth(1)
+            .and_then(|s| s.split('e').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// A tiny HTTP server answering every request with one fixed body.
+pub struct FileServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl FileServer {
+    pub fn start(ip: &str, content_type: &'static str, body: Vec<u8>) -> FileServer {
+        let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut c) = conn else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&body);
+            }
+        });
+        FileServer { addr, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+/// A running `rill serve`, its HTTP address, and its log file.
+pub struct Serve {
+    child: Guard,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Serve {
+    pub fn start(data: &Path, ip: &str, extra: &[&str]) -> Serve {
+        let n = fs::read_dir(data.parent().expect("parent"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let log = data.with_extension(format!("log{n}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args([
+                "--listen",
+                &format!("{ip}:0"),
+                "--peer-listen",
+                &format!("{ip}:0"),
+            ])
+            .args(extra)
+            .env("RILL_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(fs::File::create(&log).unwrap()))
+            .spawn()
+            .expect("run rill serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let child = Guard(child);
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("rill serve did not start; log:\n{}", read_log(&log)));
+        let addr = line
+            .strip_prefix("rill serve: http://")
+            .and_then(|l| l.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log:\n{}", read_log(&log)));
+        Serve { child, addr, log }
+    }
+
+    /// SIGTERM, then wait (bounded) for exit 0.
+    pub fn stop_cleanly(mut self) {
+        let pid = self.child.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}; log:\n{}", read_log(&self.log));
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+    }
+}
+
+pub fn read_log(p: &Path) -> String {
+    let s = fs::read_to_string(p).unwrap_or_default();
+    let tail: Vec<&str> = s.lines().rev().take(60).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// GET a torrent until `done` holds for it; panic after WAIT.
+pub fn wait_torrent(s: &Serve, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let r = get(s.addr, &format!("/api/torrents/{id}"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_ne!(
+            v.get("state").and_then(|s| s.as_str()),
+            Some("error"),
+            "{v:?}"
+        );
+        if done(&v) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "timed out waiting for {what}: {v:?}\nlog:\n{}",
+            read_log(&s.log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn is_complete(v: &Value) -> bool {
+    matches!(
+        v.get("state").and_then(|s| s.as_str()),
+        Some("seeding") | Some("complete")
+    )
+}
+
+pub fn num(v: &Value, key: &str) -> u64 {
+    v.get(key)
+        .and_then(|n| n.as_u64())
+        .unwrap_or_else(|| panic!("{key} in {v:?}"))
+}
+
+pub fn list_ids(s: &Serve) -> Vec<String> {
+    let r = get(s.addr, "/api/torrents");
+    assert_eq!(r.status, 200);
+    let mut ids: Vec<String> = r
+        .json()
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|t| t.get("id").and_then(|i| i.as_str()).unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub fn tiny_torrent(name: &str) -> Vec<u8> {
+    let mut t = format!(
+        "d4:infod6:lengthi16384e4:name{}:{name}12:piece lengthi16384e6:pieces20:",
+        name.len()
+    )
+    .into_bytes();
+    t.extend_from_slice(&[7u8; 20]);
+    t.extend_from_slice(b"ee");
+    t
+}
