@@ -35,11 +35,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
 pub const USAGE: &str = "\
 usage:
   rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME] [--peer-listen ADDR]
-  rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed] [--board NAME]
+  rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--listen ADDR] [--seed] [--board NAME]
   rill info FILE.torrent";
 
-/// Print a usage error and return exit code 2.
+/// Print a one-line usage error and return exit code 2.
 pub fn usage_error(msg: &str) -> i32 {
-    eprintln!("rill: {msg}\n{USAGE}");
+    eprintln!("rill: {msg} (see rill --help)");
     2
 }
