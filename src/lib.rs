@@ -12,6 +12,7 @@
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
 //! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
 //!   pieces under them (ranges, MIME/DLNA, JSON, auth).
+//! - [`dlna`]: the DLNA/UPnP media server (SSDP discovery, ContentDirectory).
 //! - [`session`]: the service's persistent torrent list under the data dir.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
@@ -20,6 +21,7 @@
 pub mod board;
 pub mod cli;
 pub mod config;
+pub mod dlna;
 pub mod http;
 pub mod net;
 pub mod reader;

@@ -55,6 +55,9 @@ const KNOWN_KEYS: &[&str] = &[
     "password",
     "upload_limit",
     "seed",
+    "dlna",
+    "dlna_name",
+    "dlna_interface",
 ];
 
 /// The settings after defaults, config file and flags.
@@ -69,6 +72,7 @@ struct Settings {
     password: Option<String>,
     upload_limit: u64,
     seed: bool,
+    dlna: crate::dlna::DlnaSettings,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -200,6 +204,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         password: None,
         upload_limit: DEFAULT_UPLOAD_LIMIT,
         seed: true,
+        dlna: Default::default(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -231,6 +236,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_bool("seed").map_err(err)? {
             s.seed = v;
         }
+        s.dlna = crate::dlna::DlnaSettings::from_config(d, &origin)?;
     }
     if let Some(v) = &flags.listen {
         s.listen = parse_addr("--listen", v)?;
@@ -296,6 +302,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     );
     let session =
         Arc::new(Session::open(&s.data_dir, engine.clone(), s.seed).map_err(|e| e.to_string())?);
+    let dlna = crate::dlna::prepare(&s.dlna, &s.data_dir, s.password.is_some());
     let service = Arc::new(Service {
         engine: engine.clone(),
         session: session.clone(),
@@ -303,6 +310,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         reader,
         auth,
         http: Default::default(),
+        dlna: dlna.clone(),
     });
     let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
     println!(
@@ -310,6 +318,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         server.addr(),
         engine.listen_addr()
     );
+    let ssdp = dlna.and_then(|d| crate::dlna::announce(&d, server.addr(), &s.dlna));
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if s.password.is_none() && !server.addr().ip().is_loopback() {
@@ -331,6 +340,9 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
 
     wait_for_signal();
     info!("stopping: saving resume data");
+    if let Some(a) = ssdp {
+        a.stop();
+    }
     server.stop(Duration::from_secs(2));
     let _ = stop_tx.send(());
     let _ = keeper.join();

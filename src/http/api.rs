@@ -39,6 +39,8 @@ pub struct Service {
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
     pub http: HttpCounters,
+    /// The DLNA media server's identity; `None` when DLNA is off.
+    pub dlna: Option<Arc<crate::dlna::Device>>,
 }
 
 /// A response to write.

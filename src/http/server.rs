@@ -5,7 +5,8 @@
 //! API), [`super::metrics`] and [`super::stream`].
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
-//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET), `/dlna/...` (handed to
+//! [`crate::dlna::http`] when DLNA is on). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //!
 //! A request whose declared body is over the upload limit is answered
@@ -192,6 +193,14 @@ fn handle(rq: Request, service: &Service) {
                 Err(e) => Err(e),
             },
             _ => not_allowed(&method, "GET, HEAD"),
+        },
+        ["dlna", rest @ ..] => match &service.dlna {
+            Some(device) => {
+                let mut rq = rq;
+                let r = crate::dlna::http::handle(&mut rq, service, device, rest);
+                return send(rq, r, service);
+            }
+            None => Err(ApiError::not_found("DLNA is off (see docs/dlna.md)")),
         },
         ["metrics"] => match method {
             Method::Get => Ok(api::metrics(service)),

@@ -1,0 +1,502 @@
+//! ContentDirectory:1 Browse over rill's torrents, as DIDL-Lite.
+//!
+//! The tree is two levels deep: the root `0` holds one container per
+//! torrent that has playable files (object id: the info hash in hex), and
+//! each container holds one item per video, audio or image file (object
+//! id `HASH/N`, `N` the file index). Items carry their size and up to two
+//! `res` elements, best first:
+//!
+//! 1. the file's bytes at `/stream/HASH/N`, with the protocolInfo the
+//!    `/stream` response's own DLNA headers carry (`DLNA.ORG_OP=01`: byte
+//!    seeks, which Samsung and LG TVs need to offer a seek bar; `CI=0`);
+//! 2. for video, the remuxed/transcoded variant: the HLS playlist at
+//!    `/hls/HASH/N/index.m3u8` (DESIGN.md's contract), marked
+//!    `DLNA.ORG_CI=1` (converted) and `OP=00` (it seeks by playlist, not
+//!    by bytes), for TVs that cannot play the container or codecs.
+//!
+//! Duration and resolution are not given: they need the media probe, and
+//! a made-up value is worse than none to a TV.
+//!
+//! Everything here is pure: [`Library`] is a snapshot the HTTP side takes
+//! from the session, so a browse sees one consistent state. Paging follows
+//! the spec: `StartingIndex`, `RequestedCount` (0: all, capped at
+//! [`MAX_RETURNED`]), and `TotalMatches` always counts every child.
+
+use super::soap::UpnpError;
+use super::xml::escape;
+use crate::http::mime::{self, MediaClass};
+
+/// Most objects in one Browse answer; clients page for more.
+pub const MAX_RETURNED: usize = 500;
+
+/// A playable file of a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaFile {
+    /// The file index in the torrent.
+    pub index: usize,
+    /// Path inside the torrent, `/`-separated.
+    pub path: String,
+    pub length: u64,
+}
+
+/// A torrent with its playable files (in torrent order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Torrent {
+    /// Info hash, lowercase hex.
+    pub id: String,
+    pub name: String,
+    pub files: Vec<MediaFile>,
+}
+
+/// What the tree shows: torrents in the order the session lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Library {
+    pub torrents: Vec<Torrent>,
+}
+
+/// Whether a file is offered to renderers at all.
+pub fn is_playable(path: &str) -> bool {
+    matches!(
+        mime::media_type(path).class,
+        MediaClass::Video | MediaClass::Audio | MediaClass::Image
+    )
+}
+
+impl Library {
+    /// Add a torrent, keeping only its playable files; one without any is
+    /// left out. `files` is (index, path, length).
+    pub fn push(
+        &mut self,
+        id: String,
+        name: String,
+        files: impl Iterator<Item = (usize, String, u64)>,
+    ) {
+        let files: Vec<MediaFile> = files
+            .filter(|(_, p, _)| is_playable(p))
+            .map(|(index, path, length)| MediaFile {
+                index,
+                path,
+                length,
+            })
+            .collect();
+        if !files.is_empty() {
+            self.torrents.push(Torrent { id, name, files });
+        }
+    }
+
+    /// `SystemUpdateID`: changes whenever the tree does (a hash of every
+    /// object id), so TVs know to browse again.
+    pub fn update_id(&self) -> u32 {
+        let mut h = sha1_smol::Sha1::new();
+        for t in &self.torrents {
+            h.update(t.id.as_bytes());
+            for f in &t.files {
+                h.update(&(f.index as u64).to_le_bytes());
+            }
+        }
+        let d = h.digest().bytes();
+        u32::from_le_bytes([d[0], d[1], d[2], d[3]])
+    }
+
+    fn torrent(&self, id: &str) -> Option<&Torrent> {
+        self.torrents.iter().find(|t| t.id == id)
+    }
+}
+
+/// `BrowseFlag`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrowseFlag {
+    Metadata,
+    DirectChildren,
+}
+
+impl BrowseFlag {
+    pub fn parse(s: &str) -> Result<BrowseFlag, UpnpError> {
+        match s.trim() {
+            "BrowseMetadata" => Ok(BrowseFlag::Metadata),
+            "BrowseDirectChildren" => Ok(BrowseFlag::DirectChildren),
+            _ => Err(UpnpError::bad_value("BrowseFlag")),
+        }
+    }
+}
+
+/// A Browse answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Browsed {
+    pub didl: String,
+    pub returned: u32,
+    pub total: u32,
+    pub update_id: u32,
+}
+
+/// What an object id names.
+enum Object<'a> {
+    Root,
+    Container(&'a Torrent),
+    Item(&'a Torrent, &'a MediaFile),
+}
+
+fn find<'a>(lib: &'a Library, object_id: &str) -> Result<Object<'a>, UpnpError> {
+    let no_such = || UpnpError::new(701, "No such object");
+    if object_id == "0" {
+        return Ok(Object::Root);
+    }
+    let (tid, file) = match object_id.split_once('/') {
+        Some((t, n)) => (t, Some(n)),
+        None => (object_id, None),
+    };
+    let t = lib.torrent(tid).ok_or_else(no_such)?;
+    match file {
+        None => Ok(Object::Container(t)),
+        Some(n) => {
+            let n: usize = n.parse().map_err(|_| no_such())?;
+            let f = t.files.iter().find(|f| f.index == n).ok_or_else(no_such)?;
+            Ok(Object::Item(t, f))
+        }
+    }
+}
+
+/// Answer a Browse. `base` is `http://host:port` as the TV reached us;
+/// `root_title` the root container's title (the friendly name).
+pub fn browse(
+    lib: &Library,
+    object_id: &str,
+    flag: BrowseFlag,
+    start: u32,
+    count: u32,
+    base: &str,
+    root_title: &str,
+) -> Result<Browsed, UpnpError> {
+    let object = find(lib, object_id)?;
+    let mut didl = String::from(DIDL_START);
+    let (returned, total) = match flag {
+        BrowseFlag::Metadata => {
+            match object {
+                Object::Root => container(&mut didl, "0", "-1", root_title, lib.torrents.len()),
+                Object::Container(t) => container(&mut didl, &t.id, "0", &t.name, t.files.len()),
+                Object::Item(t, f) => item(&mut didl, t, f, base),
+            }
+            (1, 1)
+        }
+        BrowseFlag::DirectChildren => {
+            let total = match object {
+                Object::Root => lib.torrents.len(),
+                Object::Container(t) => t.files.len(),
+                Object::Item(..) => 0,
+            };
+            let from = usize::try_from(start).unwrap_or(usize::MAX).min(total);
+            let want = match usize::try_from(count).unwrap_or(usize::MAX) {
+                0 => MAX_RETURNED,
+                n => n.min(MAX_RETURNED),
+            };
+            let to = from.saturating_add(want).min(total);
+            match object {
+                Object::Root => {
+                    for t in lib.torrents.get(from..to).unwrap_or(&[]) {
+                        container(&mut didl, &t.id, "0", &t.name, t.files.len());
+                    }
+                }
+                Object::Container(t) => {
+                    for f in t.files.get(from..to).unwrap_or(&[]) {
+                        item(&mut didl, t, f, base);
+                    }
+                }
+                Object::Item(..) => {}
+            }
+            (to - from, total)
+        }
+    };
+    didl.push_str("</DIDL-Lite>");
+    Ok(Browsed {
+        didl,
+        returned: u32::try_from(returned).unwrap_or(u32::MAX),
+        total: u32::try_from(total).unwrap_or(u32::MAX),
+        update_id: lib.update_id(),
+    })
+}
+
+const DIDL_START: &str = "<DIDL-Lite xmlns=\"urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/\" \
+     xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+     xmlns:upnp=\"urn:schemas-upnp-org:metadata-1-0/upnp/\" \
+     xmlns:dlna=\"urn:schemas-dlna-org:metadata-1-0/\">";
+
+fn container(out: &mut String, id: &str, parent: &str, title: &str, children: usize) {
+    out.push_str(&format!(
+        "<container id=\"{}\" parentID=\"{}\" restricted=\"1\" searchable=\"0\" childCount=\"{children}\">\
+         <dc:title>{}</dc:title><upnp:class>object.container.storageFolder</upnp:class></container>",
+        escape(id),
+        escape(parent),
+        escape(title)
+    ));
+}
+
+/// `protocolInfo` of the direct stream: the same fourth field as the
+/// `contentFeatures.dlna.org` header of `/stream`.
+pub fn direct_protocol_info(path: &str) -> String {
+    let ty = mime::media_type(path);
+    format!(
+        "http-get:*:{}:{}",
+        ty.mime,
+        mime::content_features(ty.class, ty.dlna_profile)
+    )
+}
+
+/// `protocolInfo` of the HLS variant (converted, seeks by playlist).
+pub const HLS_PROTOCOL_INFO: &str = "http-get:*:application/vnd.apple.mpegurl:\
+     DLNA.ORG_OP=00;DLNA.ORG_CI=1;DLNA.ORG_FLAGS=01700000000000000000000000000000";
+
+fn item(out: &mut String, t: &Torrent, f: &MediaFile, base: &str) {
+    let ty = mime::media_type(&f.path);
+    let class = match ty.class {
+        MediaClass::Video => "object.item.videoItem",
+        MediaClass::Audio => "object.item.audioItem.musicTrack",
+        _ => "object.item.imageItem.photo",
+    };
+    let title = f.path.rsplit('/').next().unwrap_or(&f.path);
+    out.push_str(&format!(
+        "<item id=\"{}/{}\" parentID=\"{}\" restricted=\"1\"><dc:title>{}</dc:title>\
+         <upnp:class>{class}</upnp:class>\
+         <res protocolInfo=\"{}\" size=\"{}\">{}</res>",
+        escape(&t.id),
+        f.index,
+        escape(&t.id),
+        escape(title),
+        escape(&direct_protocol_info(&f.path)),
+        f.length,
+        escape(&format!("{base}/stream/{}/{}", t.id, f.index)),
+    ));
+    if ty.class == MediaClass::Video {
+        out.push_str(&format!(
+            "<res protocolInfo=\"{}\">{}</res>",
+            escape(HLS_PROTOCOL_INFO),
+            escape(&format!("{base}/hls/{}/{}/index.m3u8", t.id, f.index)),
+        ));
+    }
+    out.push_str("</item>");
+}
+
+/// ConnectionManager `GetProtocolInfo` `Source`: every format we serve.
+pub fn source_protocol_info() -> String {
+    let mut mimes: Vec<&str> = Vec::new();
+    for ext in [
+        "mp4", "m4v", "mkv", "webm", "avi", "mov", "ts", "mpg", "wmv", "mp3", "flac", "aac", "m4a",
+        "ogg", "wav", "jpg", "png",
+    ] {
+        let m = mime::media_type(&format!("x.{ext}")).mime;
+        if !mimes.contains(&m) {
+            mimes.push(m);
+        }
+    }
+    let mut v: Vec<String> = mimes.iter().map(|m| format!("http-get:*:{m}:*")).collect();
+    v.push("http-get:*:application/vnd.apple.mpegurl:*".to_string());
+    v.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::xml;
+    use super::*;
+
+    const A: &str = "7cf573b5e8cf5edea8fb3197500c0d0725125bc9";
+    const B: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn lib() -> Library {
+        let mut l = Library::default();
+        l.push(
+            A.into(),
+            "Tom & Jerry <1940>".into(),
+            vec![
+                (
+                    0,
+                    "Tom & Jerry <1940>/a \"quoted\" 'name'.mkv".to_string(),
+                    1500,
+                ),
+                (1, "Tom & Jerry <1940>/info.nfo".to_string(), 10),
+                (2, "Tom & Jerry <1940>/sub/song.mp3".to_string(), 99),
+            ]
+            .into_iter(),
+        );
+        l.push(
+            B.into(),
+            "docs".into(),
+            vec![(0, "docs/readme.txt".to_string(), 5)].into_iter(),
+        );
+        l
+    }
+
+    fn well_formed(didl: &str) {
+        let t = xml::tokenize(didl).unwrap();
+        xml::check_nesting(&t, 8).unwrap();
+    }
+
+    #[test]
+    fn root_lists_torrents_with_media() {
+        let l = lib();
+        assert_eq!(l.torrents.len(), 1, "a torrent without media is left out");
+        let r = browse(
+            &l,
+            "0",
+            BrowseFlag::DirectChildren,
+            0,
+            0,
+            "http://h:1",
+            "rill",
+        )
+        .unwrap();
+        assert_eq!((r.returned, r.total), (1, 1));
+        well_formed(&r.didl);
+        assert!(r
+            .didl
+            .contains(&format!("<container id=\"{A}\" parentID=\"0\"")));
+        assert!(r.didl.contains("childCount=\"2\""));
+        assert!(r
+            .didl
+            .contains("<dc:title>Tom &amp; Jerry &lt;1940&gt;</dc:title>"));
+        let m = browse(
+            &l,
+            "0",
+            BrowseFlag::Metadata,
+            0,
+            0,
+            "http://h:1",
+            "My <box>",
+        )
+        .unwrap();
+        assert!(m.didl.contains("<container id=\"0\" parentID=\"-1\""));
+        assert!(m.didl.contains("My &lt;box&gt;"));
+        assert_eq!(r.update_id, l.update_id());
+    }
+
+    #[test]
+    fn container_lists_items_with_res() {
+        let l = lib();
+        let r = browse(
+            &l,
+            A,
+            BrowseFlag::DirectChildren,
+            0,
+            0,
+            "http://10.0.0.2:8080",
+            "r",
+        )
+        .unwrap();
+        assert_eq!((r.returned, r.total), (2, 2));
+        well_formed(&r.didl);
+        let d = &r.didl;
+        assert!(d.contains(&format!(
+            "<item id=\"{A}/0\" parentID=\"{A}\" restricted=\"1\">"
+        )));
+        assert!(d.contains("<dc:title>a &quot;quoted&quot; &apos;name&apos;.mkv</dc:title>"));
+        assert!(d.contains("object.item.videoItem"));
+        assert!(d.contains(
+            "<res protocolInfo=\"http-get:*:video/x-matroska:DLNA.ORG_OP=01;DLNA.ORG_CI=0;\
+             DLNA.ORG_FLAGS=01700000000000000000000000000000\" size=\"1500\">\
+             http://10.0.0.2:8080/stream/7cf573b5e8cf5edea8fb3197500c0d0725125bc9/0</res>"
+        ));
+        assert!(d.contains(&format!("http://10.0.0.2:8080/hls/{A}/0/index.m3u8</res>")));
+        assert!(d.contains(&format!("<item id=\"{A}/2\"")));
+        assert!(d.contains("object.item.audioItem.musicTrack"));
+        assert!(d.contains("DLNA.ORG_PN=MP3;"));
+        assert!(!d.contains("info.nfo"));
+        assert_eq!(d.matches("/hls/").count(), 1, "no HLS variant for audio");
+        let m = browse(
+            &l,
+            &format!("{A}/2"),
+            BrowseFlag::Metadata,
+            0,
+            0,
+            "http://h",
+            "r",
+        )
+        .unwrap();
+        assert_eq!((m.returned, m.total), (1, 1));
+        assert!(m.didl.contains("song.mp3"));
+        let c = browse(&l, A, BrowseFlag::Metadata, 0, 0, "http://h", "r").unwrap();
+        assert!(c
+            .didl
+            .contains(&format!("<container id=\"{A}\" parentID=\"0\"")));
+    }
+
+    #[test]
+    fn paging() {
+        let mut l = Library::default();
+        let files = (0..7).map(|i| (i, format!("t/{i}.mp4"), 1));
+        l.push(A.into(), "t".into(), files);
+        let page = |start, count| {
+            browse(
+                &l,
+                A,
+                BrowseFlag::DirectChildren,
+                start,
+                count,
+                "http://h",
+                "r",
+            )
+            .unwrap()
+        };
+        let p = page(2, 3);
+        assert_eq!((p.returned, p.total), (3, 7));
+        assert!(p.didl.contains("2.mp4") && p.didl.contains("4.mp4") && !p.didl.contains("5.mp4"));
+        assert_eq!((page(5, 0).returned, page(5, 100).returned), (2, 2));
+        assert_eq!(page(7, 1).returned, 0);
+        assert_eq!(page(u32::MAX, u32::MAX).returned, 0);
+        well_formed(&page(99, 1).didl);
+    }
+
+    #[test]
+    fn unknown_objects_and_flags() {
+        let l = lib();
+        for id in [
+            "",
+            "1",
+            "-1",
+            A.to_uppercase().as_str(),
+            &format!("{A}/1"),
+            &format!("{A}/9"),
+            &format!("{A}/x"),
+            &format!("{A}/0/0"),
+            B,
+        ] {
+            let e = browse(&l, id, BrowseFlag::Metadata, 0, 0, "http://h", "r").unwrap_err();
+            assert_eq!(e.code, 701, "{id:?}");
+        }
+        assert_eq!(BrowseFlag::parse("Browse").unwrap_err().code, 600);
+        assert_eq!(
+            BrowseFlag::parse(" BrowseMetadata ").unwrap(),
+            BrowseFlag::Metadata
+        );
+        let r = browse(
+            &l,
+            &format!("{A}/0"),
+            BrowseFlag::DirectChildren,
+            0,
+            0,
+            "http://h",
+            "r",
+        )
+        .unwrap();
+        assert_eq!((r.returned, r.total), (0, 0));
+    }
+
+    #[test]
+    fn update_id_follows_the_tree() {
+        let a = lib();
+        let mut b = lib();
+        assert_eq!(a.update_id(), b.update_id());
+        b.push(
+            B.into(),
+            "more".into(),
+            vec![(3, "more/x.avi".to_string(), 1)].into_iter(),
+        );
+        assert_ne!(a.update_id(), b.update_id());
+    }
+
+    #[test]
+    fn protocol_infos() {
+        let s = source_protocol_info();
+        assert!(s.starts_with("http-get:*:video/mp4:*,"));
+        assert!(s.contains("http-get:*:video/x-matroska:*"));
+        assert_eq!(s.matches("image/jpeg").count(), 1);
+        assert!(direct_protocol_info("a.mp3").contains("DLNA.ORG_PN=MP3;DLNA.ORG_OP=01"));
+    }
+}

@@ -1,0 +1,282 @@
+//! DLNA/UPnP MediaServer: TVs and media players on the LAN find rill by
+//! themselves, browse its torrents and play their files.
+//!
+//! - [`ssdp`]: SSDP messages (parse M-SEARCH, build answers and NOTIFYs), pure.
+//! - [`announce`]: the UDP thread on 239.255.255.250:1900.
+//! - [`description`]: device description and the two service descriptions.
+//! - [`content`]: ContentDirectory Browse over the torrents, as DIDL-Lite.
+//! - [`soap`], [`xml`]: reading control calls and writing answers and faults.
+//! - [`http`]: the `/dlna/...` routes the HTTP server hands over.
+//!
+//! On by default (`dlna = false` turns it off). With a password set, DLNA
+//! stays off: TVs cannot send HTTP Basic credentials, so they could browse
+//! but never play, and the password's promise (every path needs it) would
+//! break for the browse routes. `docs/dlna.md` has the details.
+//!
+//! The device's UUID is generated once and kept in `<data_dir>/dlna-uuid`,
+//! so a TV keeps recognising the box across restarts.
+
+pub mod announce;
+pub mod content;
+pub mod description;
+pub mod http;
+pub mod soap;
+pub mod ssdp;
+pub mod xml;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use log::{info, warn};
+
+use crate::config::toml::Document;
+
+/// The config keys this module reads.
+pub const CONFIG_KEYS: &[&str] = &["dlna", "dlna_name", "dlna_interface"];
+/// File under the data dir holding the device UUID.
+const UUID_FILE: &str = "dlna-uuid";
+
+/// The DLNA settings of `rill serve`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DlnaSettings {
+    pub enabled: bool,
+    /// Friendly name; `None`: `rill on <hostname>`.
+    pub name: Option<String>,
+    /// IPv4 address of the interface to announce on.
+    pub interface: Option<Ipv4Addr>,
+}
+
+impl Default for DlnaSettings {
+    fn default() -> Self {
+        DlnaSettings {
+            enabled: true,
+            name: None,
+            interface: None,
+        }
+    }
+}
+
+impl DlnaSettings {
+    /// Read `dlna`, `dlna_name` and `dlna_interface` from a config file;
+    /// errors name `origin` (the file) and the line.
+    pub fn from_config(doc: &Document, origin: &str) -> Result<DlnaSettings, String> {
+        let err = |e: crate::config::toml::TomlError| format!("{origin}: {e}");
+        let mut s = DlnaSettings::default();
+        if let Some(v) = doc.get_bool("dlna").map_err(err)? {
+            s.enabled = v;
+        }
+        if let Some(v) = doc.get_str("dlna_name").map_err(err)? {
+            let v = v.trim();
+            if v.is_empty() || v.chars().count() > 64 {
+                return Err(format!("{origin}: dlna_name must be 1 to 64 characters"));
+            }
+            s.name = Some(v.to_string());
+        }
+        if let Some(v) = doc.get_str("dlna_interface").map_err(err)? {
+            let ip = v
+                .parse()
+                .map_err(|_| format!("{origin}: dlna_interface {v:?}: not an IPv4 address"))?;
+            s.interface = Some(ip);
+        }
+        Ok(s)
+    }
+}
+
+/// Who the box is on the LAN.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub uuid: String,
+    pub name: String,
+}
+
+/// The device to serve, or `None` when DLNA is off (by config, because a
+/// password is set, or because the UUID cannot be kept; each is logged).
+pub fn prepare(s: &DlnaSettings, data_dir: &Path, password_set: bool) -> Option<Arc<Device>> {
+    if !s.enabled {
+        return None;
+    }
+    if password_set {
+        warn!(
+            "dlna: off because a password is set (TVs cannot send credentials); \
+             set dlna = false to silence this (see docs/dlna.md)"
+        );
+        return None;
+    }
+    let uuid = match load_or_create_uuid(data_dir) {
+        Ok(u) => u,
+        Err(e) => {
+            warn!("dlna: off: {e}");
+            return None;
+        }
+    };
+    let name = s.name.clone().unwrap_or_else(default_name);
+    Some(Arc::new(Device { uuid, name }))
+}
+
+/// Start announcing `device` for the HTTP server at `http`. A failure
+/// (port 1900 unusable, no multicast) is logged: browsing by URL still
+/// works, only discovery does not.
+pub fn announce(
+    device: &Device,
+    http: SocketAddr,
+    s: &DlnaSettings,
+) -> Option<announce::Announcer> {
+    let cfg = announce::AnnounceConfig {
+        uuid: device.uuid.clone(),
+        http,
+        interface: s.interface,
+    };
+    match announce::Announcer::start(cfg) {
+        Ok(a) => {
+            info!("dlna: media server \"{}\" is on", device.name);
+            Some(a)
+        }
+        Err(e) => {
+            warn!("dlna: cannot use UDP port 1900 for discovery ({e}); TVs will not find the box");
+            None
+        }
+    }
+}
+
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().take(40).collect();
+    if host.is_empty() {
+        "rill".to_string()
+    } else {
+        format!("rill on {host}")
+    }
+}
+
+/// Whether `s` is a UUID in its 8-4-4-4-12 lowercase hex form.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
+            g.len() == n
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// A random (version 4) UUID from what differs between boxes and starts:
+/// the clock, the process, the data dir and the boot id, hashed.
+fn new_uuid(data_dir: &Path) -> String {
+    let mut h = sha1_smol::Sha1::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.update(&now.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(data_dir.as_os_str().as_encoded_bytes());
+    h.update(
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    h.update(default_name().as_bytes());
+    let mut b = h.digest().bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().take(16).map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The UUID kept in the data dir, made (and saved atomically) if missing
+/// or unreadable.
+pub fn load_or_create_uuid(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join(UUID_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let t = text.trim();
+        if is_uuid(t) {
+            return Ok(t.to_string());
+        }
+        warn!(
+            "dlna: {} does not hold a UUID; making a new one",
+            path.display()
+        );
+    }
+    let uuid = new_uuid(data_dir);
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    crate::session::files::write_atomic(&path, format!("{uuid}\n").as_bytes())
+        .map_err(|e| format!("cannot save the device UUID: {e}"))?;
+    Ok(uuid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_is_made_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("rill-dlna-uuid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = load_or_create_uuid(&dir).unwrap();
+        assert!(is_uuid(&a), "{a}");
+        assert_eq!(&a[14..15], "4");
+        assert_eq!(load_or_create_uuid(&dir).unwrap(), a);
+        std::fs::write(dir.join(UUID_FILE), "garbage").unwrap();
+        let b = load_or_create_uuid(&dir).unwrap();
+        assert!(is_uuid(&b) && b != a);
+        let _ = std::fs::remove_dir_all(&dir);
+        for bad in [
+            "",
+            "x",
+            "4d696e69-444c-164e-9d41-b827eb96c6c",
+            "4D696E69-444C-164E-9D41-B827EB96C6C2",
+        ] {
+            assert!(!is_uuid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_from_config() {
+        let doc = Document::parse("").unwrap();
+        assert_eq!(
+            DlnaSettings::from_config(&doc, "c").unwrap(),
+            DlnaSettings::default()
+        );
+        let doc = Document::parse(
+            "dlna = false\ndlna_name = \"Living room\"\ndlna_interface = \"192.168.1.5\"\n",
+        )
+        .unwrap();
+        let s = DlnaSettings::from_config(&doc, "c").unwrap();
+        assert!(!s.enabled);
+        assert_eq!(s.name.as_deref(), Some("Living room"));
+        assert_eq!(s.interface, Some(Ipv4Addr::new(192, 168, 1, 5)));
+        for bad in [
+            "dlna = 1",
+            "dlna_name = \"\"",
+            "dlna_interface = \"eth0\"",
+            "dlna_interface = \"::1\"",
+        ] {
+            let doc = Document::parse(bad).unwrap();
+            let e = DlnaSettings::from_config(&doc, "c.toml").unwrap_err();
+            assert!(e.starts_with("c.toml"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn disabled_or_password_means_no_device() {
+        let dir = std::env::temp_dir().join(format!("rill-dlna-prep-{}", std::process::id()));
+        let off = DlnaSettings {
+            enabled: false,
+            ..Default::default()
+        };
+        assert!(prepare(&off, &dir, false).is_none());
+        assert!(prepare(&DlnaSettings::default(), &dir, true).is_none());
+        let d = prepare(&DlnaSettings::default(), &dir, false).unwrap();
+        assert!(d.name.starts_with("rill"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
