@@ -1,0 +1,475 @@
+//! DLNA end to end: a real UPnP control point finds `rill serve`, browses
+//! to a video and the video's URL plays.
+//!
+//! Multicast needs a network where 239.255.255.250 is routed, which the
+//! host's loopback may not be and which must not touch the host's real
+//! network. So the test makes its own network namespace (`ip netns add`,
+//! needs root): loopback up with multicast on and a route for
+//! 239.0.0.0/8, then runs itself again inside it (`ip netns exec NS
+//! <this test binary> --exact <test>` with [`INNER`] set). Inside:
+//!
+//! - aria2c seeds a two-file torrent (an H.264/AAC MP4 made by ffmpeg, and
+//!   an `.nfo`) on 127.0.0.2; `rill serve` gets it as a magnet with `x.pe`;
+//! - a UDP socket joined to the group sees rill's `NOTIFY ssdp:alive`;
+//! - `tests/dlna/browse.py` (async-upnp-client, installed by `.ci/run`)
+//!   sends M-SEARCH, fetches the description and SCPDs, browses root →
+//!   torrent → items (and their metadata, a page, GetProtocolInfo), and
+//!   prints each item's `res`;
+//! - the MP4 item's URL answers with the DLNA headers and `ffprobe` reads
+//!   it (codec, size, duration); the `.nfo` is not offered;
+//! - SIGTERM: rill says `ssdp:byebye` and exits 0;
+//! - a second `rill serve` with `dlna = false` has no `/dlna/` routes.
+//!
+//! Without root the test says so on stderr and passes without running
+//! (CI runs as root). Every wait is bounded; processes die on drop.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rill::http::json;
+use rill::torrent::Metainfo;
+
+/// Set in the environment of the run inside the namespace.
+const INNER: &str = "RILL_DLNA_TEST_INNER";
+/// Printed by the inner run when every check passed.
+const PASSED: &str = "DLNA-END-TO-END-PASSED";
+const TEST_NAME: &str = "tv_discovers_browses_and_plays";
+const WAIT: Duration = Duration::from_secs(90);
+const NAME: &str = "Tom & Jerry's Show";
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p =
+            std::env::temp_dir().join(format!("rill-dlna-{tag}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A network namespace, deleted on drop.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Run `cmd` to completion within `limit`; its output.
+fn run(cmd: &mut Command, limit: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => panic!("{shown}: {e}"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{shown} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Run a helper that must succeed; its stdout.
+fn must(cmd: &mut Command, limit: Duration) -> String {
+    let shown = format!("{cmd:?}");
+    let out = run(cmd, limit);
+    assert!(
+        out.status.success(),
+        "{shown}: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn tv_discovers_browses_and_plays() {
+    if std::env::var_os(INNER).is_some() {
+        inside_namespace();
+        println!("{PASSED}");
+        return;
+    }
+    if !is_root() {
+        eprintln!("tests/dlna.rs: not root: cannot make a network namespace; DLNA test not run");
+        return;
+    }
+    let ns = Netns(format!("rill-dlna-{}", std::process::id()));
+    must(Command::new("ip").args(["netns", "add", &ns.0]), WAIT);
+    for args in [
+        &["link", "set", "lo", "up"][..],
+        &["link", "set", "lo", "multicast", "on"],
+        &[
+            "route",
+            "add",
+            "239.0.0.0/8",
+            "dev",
+            "lo",
+            "src",
+            "127.0.0.1",
+        ],
+    ] {
+        must(
+            Command::new("ip")
+                .args(["netns", "exec", &ns.0, "ip"])
+                .args(args),
+            WAIT,
+        );
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = run(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.0])
+            .arg(exe)
+            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+            .env(INNER, "1"),
+        Duration::from_secs(300),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success() && stdout.contains(PASSED),
+        "the run inside namespace {} failed ({})",
+        ns.0,
+        out.status
+    );
+}
+
+/// Everything below runs inside the namespace.
+fn inside_namespace() {
+    let dir = TempDir::new("e2e");
+    let src = dir.0.join("src");
+    let content = src.join(NAME);
+    fs::create_dir_all(&content).unwrap();
+    let video = content.join("clip.mp4");
+    must(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=320x240:rate=25")
+            .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "6"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
+            .arg(&video),
+        WAIT,
+    );
+    fs::write(content.join("info.nfo"), "not a video\n").unwrap();
+    let torrent = dir.0.join("t.torrent");
+    must(
+        Command::new("mktorrent")
+            .args(["-l", "15", "-a", "http://127.0.0.1:9/announce", "-o"])
+            .arg(&torrent)
+            .arg(&content),
+        WAIT,
+    );
+    let meta = Metainfo::from_bytes(&fs::read(&torrent).unwrap()).expect("torrent parses");
+    let id = meta.info_hash.to_hex();
+
+    let seeder = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 6881);
+    let aria_log = dir.0.join("aria2.log");
+    let _aria = Guard(
+        Command::new("aria2c")
+            .args([
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--disable-ipv6=true",
+                "--summary-interval=0",
+                "--interface=127.0.0.2",
+                "--listen-port=6881",
+                "-V",
+                "--seed-ratio=0",
+            ])
+            .arg(format!("--dir={}", src.display()))
+            .arg(&torrent)
+            .stdout(Stdio::from(fs::File::create(&aria_log).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aria2c is installed"),
+    );
+    wait_until("aria2c to listen", || {
+        std::net::TcpStream::connect_timeout(&seeder.into(), Duration::from_secs(1)).is_ok()
+    });
+
+    let group = join_group();
+    let data = dir.0.join("data");
+    let (mut rill, base) = start_serve(&data, &dir.0.join("rill.log"), None);
+    let uuid = fs::read_to_string(data.join("dlna-uuid")).expect("dlna-uuid written");
+    let uuid = uuid.trim().to_string();
+    let alive = wait_notify(&group, &uuid, "ssdp:alive");
+    assert!(
+        alive.contains(&format!("LOCATION: {base}/dlna/description.xml")),
+        "{alive}"
+    );
+
+    let magnet = format!("magnet:?xt=urn:btih:{id}&dn=show&x.pe={seeder}");
+    must(
+        Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "10", "-d", &magnet])
+            .arg(format!("{base}/api/torrents")),
+        WAIT,
+    );
+    wait_until("the torrent's metadata", || {
+        let out = run(
+            Command::new("curl")
+                .args(["-sS", "--max-time", "5"])
+                .arg(format!("{base}/api/torrents/{id}")),
+            WAIT,
+        );
+        json::parse(&out.stdout)
+            .ok()
+            .and_then(|v| {
+                v.get("files")
+                    .and_then(|f| f.as_array())
+                    .map(|f| f.len() == 2)
+            })
+            .unwrap_or(false)
+    });
+
+    // The control point: discovery, description, browse.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dlna/browse.py");
+    let out = run(
+        Command::new("python3")
+            .arg(&script)
+            .args([&uuid, NAME, "2"]),
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("browse.py:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.lines().any(|l| l == "OK"),
+        "browse.py failed"
+    );
+    assert!(text.contains(&format!("LOCATION {base}/dlna/description.xml")));
+    let items: Vec<Vec<&str>> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ITEM "))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(items.len(), 1, "only the video is an item: {items:?}");
+    let item = &items[0];
+    assert_eq!(item[0], "clip.mp4");
+    let url = item[1];
+    assert!(url.starts_with(&format!("{base}/stream/{id}/")), "{url}");
+    assert!(
+        item[2].starts_with("http-get:*:video/mp4:DLNA.ORG_OP=01;DLNA.ORG_CI=0;"),
+        "{}",
+        item[2]
+    );
+    assert_eq!(item[3], fs::metadata(&video).unwrap().len().to_string());
+    assert!(
+        text.contains(&format!("{base}/hls/{id}/")),
+        "the HLS variant is listed"
+    );
+
+    // The URL plays: DLNA headers for seeking, and ffprobe reads it.
+    let head = must(
+        Command::new("curl").args(["-sS", "--fail", "--max-time", "20", "-I", url]),
+        WAIT,
+    );
+    assert!(head.contains("transferMode.dlna.org: Streaming"), "{head}");
+    assert!(head.contains("DLNA.ORG_OP=01"), "{head}");
+    assert!(head.contains("Accept-Ranges: bytes"), "{head}");
+    let probe = must(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name,width,height",
+            "-of",
+            "default=noprint_wrappers=1",
+            url,
+        ]),
+        Duration::from_secs(120),
+    );
+    println!("ffprobe:\n{probe}");
+    assert!(
+        probe.contains("codec_name=h264") && probe.contains("codec_name=aac"),
+        "{probe}"
+    );
+    assert!(
+        probe.contains("width=320") && probe.contains("height=240"),
+        "{probe}"
+    );
+    let duration: f64 = probe
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|d| d.parse().ok())
+        .expect("a duration");
+    assert!((5.5..6.5).contains(&duration), "{duration}");
+
+    // SIGTERM: byebye, clean exit.
+    must(
+        Command::new("kill").args(["-TERM", &rill.0.id().to_string()]),
+        WAIT,
+    );
+    wait_notify(&group, &uuid, "ssdp:byebye");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = rill.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < WAIT, "rill serve did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "rill serve exited with {status}");
+
+    // Switched off by the config: no routes.
+    let cfg = dir.0.join("off.toml");
+    fs::write(&cfg, "dlna = false\n").unwrap();
+    let (_off, base) = start_serve(&dir.0.join("data-off"), &dir.0.join("off.log"), Some(&cfg));
+    let out = run(
+        Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+            ])
+            .arg(format!("{base}/dlna/description.xml")),
+        WAIT,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+    assert!(!dir.0.join("data-off/dlna-uuid").exists());
+}
+
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `rill serve` on 127.0.0.1 (any port); its guard and `http://ADDR`.
+fn start_serve(data: &Path, log: &Path, config: Option<&Path>) -> (Guard, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+    cmd.arg("serve").arg("--data").arg(data);
+    cmd.args(["--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.3:0"]);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
+        .env("RILL_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(fs::File::create(log).unwrap()))
+        .spawn()
+        .expect("run rill serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = Guard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("rill serve started");
+    let addr = line
+        .strip_prefix("rill serve: http://")
+        .and_then(|l| l.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (guard, format!("http://{addr}"))
+}
+
+/// A socket on port 1900 (shared, as rill's is) joined to the SSDP group.
+fn join_group() -> UdpSocket {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let fd: OwnedFd = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true).expect("SO_REUSEADDR");
+    rustix::net::bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 1900)).expect("bind 1900");
+    let s = UdpSocket::from(fd);
+    s.join_multicast_v4(&Ipv4Addr::new(239, 255, 255, 250), &Ipv4Addr::UNSPECIFIED)
+        .expect("join 239.255.255.250");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s
+}
+
+/// Wait for a `NOTIFY` of `uuid`'s root device with `NTS: nts`; its text.
+fn wait_notify(group: &UdpSocket, uuid: &str, nts: &str) -> String {
+    let usn = format!("USN: uuid:{uuid}::upnp:rootdevice\r\n");
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Ok((n, _)) = group.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with("NOTIFY * HTTP/1.1")
+                && text.contains(&usn)
+                && text.contains(&format!("NTS: {nts}\r\n"))
+            {
+                return text;
+            }
+        }
+    }
+    panic!("no NOTIFY {nts} from uuid:{uuid} within 30 s");
+}
