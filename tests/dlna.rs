@@ -17,6 +17,7 @@
 //!   prints each item's `res`;
 //! - the MP4 item's URL answers with the DLNA headers and `ffprobe` reads
 //!   it (codec, size, duration); the `.nfo` is not offered;
+//! - malformed, oversized and wrong control calls get SOAP faults;
 //! - SIGTERM: rill says `ssdp:byebye` and exits 0;
 //! - a second `rill serve` with `dlna = false` has no `/dlna/` routes.
 //!
@@ -320,6 +321,8 @@ fn inside_namespace() {
         "the HLS variant is listed"
     );
 
+    bad_control_requests_are_faults(&base);
+
     // The URL plays: DLNA headers for seeking, and ffprobe reads it.
     let head = must(
         Command::new("curl").args(["-sS", "--fail", "--max-time", "20", "-I", url]),
@@ -392,6 +395,75 @@ fn inside_namespace() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
     assert!(!dir.0.join("data-off/dlna-uuid").exists());
+}
+
+/// `curl` with `args` against `url`: (status, body).
+fn http(args: &[&str], url: &str) -> (String, String) {
+    let out = run(
+        Command::new("curl")
+            .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+            .args(args)
+            .arg(url),
+        WAIT,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_string(), body.to_string())
+}
+
+/// Malformed and wrong control calls get SOAP faults; the service goes on.
+fn bad_control_requests_are_faults(base: &str) {
+    let control = format!("{base}/dlna/control/ContentDirectory");
+    let browse = |object: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+             <s:Body><u:Browse xmlns:u=\"urn:schemas-upnp-org:service:ContentDirectory:1\">\
+             <ObjectID>{object}</ObjectID><BrowseFlag>BrowseMetadata</BrowseFlag><Filter>*</Filter>\
+             <StartingIndex>0</StartingIndex><RequestedCount>0</RequestedCount><SortCriteria/>\
+             </u:Browse></s:Body></s:Envelope>"
+        )
+    };
+    let action = "SOAPACTION: \"urn:schemas-upnp-org:service:ContentDirectory:1#Browse\"";
+    let big = "x".repeat(70_000);
+    let cases: [(&str, String, &str); 5] = [
+        (action, "<s:Envelope><s:Body><u:Browse>".to_string(), "402"),
+        (
+            action,
+            "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>".to_string(),
+            "402",
+        ),
+        (action, browse("no-such-object"), "701"),
+        (
+            "SOAPACTION: \"urn:schemas-upnp-org:service:ContentDirectory:1#Search\"",
+            browse("0"),
+            "401",
+        ),
+        (action, big, "402"),
+    ];
+    for (header, body, code) in cases {
+        let (status, answer) = http(&["-H", header, "--data-binary", &body], &control);
+        assert_eq!(status, "500", "{answer}");
+        assert!(
+            answer.contains(&format!("<errorCode>{code}</errorCode>")),
+            "{answer}"
+        );
+    }
+    let (status, answer) = http(&["-H", action, "--data-binary", &browse("0")], &control);
+    assert_eq!(status, "200", "{answer}");
+    assert!(
+        answer.contains("&lt;container id=&quot;0&quot; parentID=&quot;-1&quot;"),
+        "{answer}"
+    );
+    assert_eq!(http(&[], &control).0, "405");
+    assert_eq!(http(&[], &format!("{base}/dlna/nope")).0, "404");
+    assert_eq!(
+        http(
+            &["-X", "SUBSCRIBE"],
+            &format!("{base}/dlna/event/ContentDirectory")
+        )
+        .0,
+        "501"
+    );
 }
 
 fn wait_until(what: &str, mut check: impl FnMut() -> bool) {

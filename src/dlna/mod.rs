@@ -24,7 +24,7 @@ pub mod soap;
 pub mod ssdp;
 pub mod xml;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -122,10 +122,18 @@ pub fn announce(
     http: SocketAddr,
     s: &DlnaSettings,
 ) -> Option<announce::Announcer> {
+    // A box serving only on loopback announces only on loopback: nothing
+    // on the LAN could reach the URLs (and tests stay off the LAN).
+    let interface = match (s.interface, http.ip()) {
+        (Some(ip), _) => Some(ip),
+        (None, IpAddr::V4(ip)) if ip.is_loopback() => Some(ip),
+        (None, ip) if ip.is_loopback() => Some(Ipv4Addr::LOCALHOST),
+        (None, _) => None,
+    };
     let cfg = announce::AnnounceConfig {
         uuid: device.uuid.clone(),
         http,
-        interface: s.interface,
+        interface,
     };
     match announce::Announcer::start(cfg) {
         Ok(a) => {
