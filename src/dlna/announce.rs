@@ -1,7 +1,7 @@
 //! The SSDP socket: one thread (`rill-ssdp`) on UDP port 1900, joined to
 //! 239.255.255.250 on the configured interface, that answers `M-SEARCH`
 //! with unicast responses and announces the device with `NOTIFY
-//! ssdp:alive` at start and every half `max-age`, and `ssdp:byebye` when
+//! ssdp:alive` at start (twice) and every half `max-age`, and `ssdp:byebye` when
 //! stopped. The messages are built by [`super::ssdp`].
 //!
 //! The socket is made with `rustix` so `SO_REUSEADDR` can be set before
@@ -39,6 +39,8 @@ pub const MAX_AGE: u32 = 1800;
 const MAX_ANSWERS_PER_SEC: u32 = 100;
 /// Multicast TTL (UDA 1.1 recommends 2).
 const TTL: u32 = 2;
+/// When the first `ssdp:alive` round is sent again.
+const REPEAT_AFTER: Duration = Duration::from_secs(2);
 /// How long a receive waits before the thread checks its stop flag.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -220,6 +222,8 @@ fn run(socket: UdpSocket, cfg: &AnnounceConfig, stop: &AtomicBool) {
     let period = Duration::from_secs(u64::from(MAX_AGE / 2));
     send_notifies(&socket, cfg, true);
     let mut last_notify = Instant::now();
+    // UDP may lose the first round: UDA asks for it to be repeated.
+    let mut repeat = true;
     let mut budget = Budget {
         left: MAX_ANSWERS_PER_SEC,
         since: Instant::now(),
@@ -241,6 +245,10 @@ fn run(socket: UdpSocket, cfg: &AnnounceConfig, stop: &AtomicBool) {
                 warn!("ssdp: receiving: {e}");
                 std::thread::sleep(POLL);
             }
+        }
+        if repeat && last_notify.elapsed() >= REPEAT_AFTER {
+            send_notifies(&socket, cfg, true);
+            repeat = false;
         }
         if last_notify.elapsed() >= period {
             send_notifies(&socket, cfg, true);
