@@ -180,6 +180,7 @@ impl Session {
 
     fn options(&self, extra_peers: Vec<SocketAddr>) -> AddOptions {
         AddOptions {
+            disk_cache: None,
             out_dir: self.dir.downloads.clone(),
             resume_dir: Some(self.dir.resume.clone()),
             extra_peers,

@@ -277,9 +277,13 @@ impl Torrent {
             hash_threads: self.ctx.board.hash_threads,
         };
         let started = Instant::now();
+        let cache = self.opts.disk_cache.clone();
         let opened = self
             .ctx
-            .blocking(move || PieceStore::open(&info, id, &dir, resume, cfg))
+            .blocking(move || match cache {
+                Some(c) => PieceStore::open_cached(&info, id, c, cfg),
+                None => PieceStore::open(&info, id, &dir, resume, cfg),
+            })
             .await;
         let store = match opened {
             Ok(s) => Arc::new(s),
@@ -475,6 +479,7 @@ impl Torrent {
             if let Some(d) = &mut st.data {
                 d.picker.set_now(self.ctx.now_ms());
             }
+            super::pieces::drop_evicted(&mut st);
             peer::tick_all(&mut st, now, secs);
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
