@@ -3,13 +3,17 @@
 //!
 //! Per torrent (labels `id` and `name`): download and upload rate, peers,
 //! pieces done and total, bytes downloaded and uploaded this run.
-//! Process-wide: bytes written to disk (SD-card wear), torrents, and HTTP
-//! requests by status class. Label values are escaped as the format says
-//! (`\\`, `\"`, `\n`), so a torrent name cannot break the output.
+//! Process-wide: bytes written to disk (SD-card wear), torrents, HTTP
+//! requests by status class and busy workers, the stream readers (open,
+//! their read-ahead windows, waits for pieces and waits that timed out)
+//! and, in storage mode `stream`, the disk cache. Label values are escaped
+//! as the format says (`\\`, `\"`, `\n`), so a torrent name cannot break
+//! the output.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::reader::ReaderStats;
 use crate::swarm::TorrentStats;
 
 /// The Content-Type of the text format.
@@ -23,6 +27,26 @@ pub struct HttpCounters {
     /// Index 0..=4 for 1xx..5xx.
     by_class: [AtomicU64; 5],
     streams: AtomicU64,
+    /// Workers handling a request now.
+    busy: AtomicU64,
+}
+
+/// Counts a worker as busy while alive ([`HttpCounters::busy`]).
+pub struct Busy<'a>(&'a AtomicU64);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Process-wide numbers besides the torrents and the HTTP counters.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    pub disk_written: u64,
+    pub readers: ReaderStats,
+    /// Storage mode `stream`: cache bytes used, its limit, evictions.
+    pub cache: Option<(u64, u64, u64)>,
 }
 
 impl HttpCounters {
@@ -35,6 +59,12 @@ impl HttpCounters {
 
     pub fn record_stream(&self) {
         self.streams.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mark the calling worker busy until the guard drops.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(&self.busy)
     }
 }
 
@@ -103,7 +133,8 @@ const TORRENT_METRICS: &[TorrentMetric] = &[
 ];
 
 /// Render the whole page. `torrents` are the session's torrents.
-pub fn render(torrents: &[TorrentStats], disk_written: u64, http: &HttpCounters) -> String {
+pub fn render(torrents: &[TorrentStats], extra: &Extra, http: &HttpCounters) -> String {
+    let disk_written = extra.disk_written;
     let mut out = String::with_capacity(1024 + torrents.len() * 700);
     for (name, kind, help, read) in TORRENT_METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -145,6 +176,65 @@ pub fn render(torrents: &[TorrentStats], disk_written: u64, http: &HttpCounters)
         "rill_http_requests_total{{class=\"stream\"}} {}",
         http.streams.load(Ordering::Relaxed)
     );
+    let r = &extra.readers;
+    let mut simple = vec![
+        (
+            "rill_http_workers_busy",
+            "gauge",
+            "HTTP workers handling a request (streams included).",
+            http.busy.load(Ordering::Relaxed),
+        ),
+        (
+            "rill_stream_readers",
+            "gauge",
+            "Open stream readers.",
+            r.open,
+        ),
+        (
+            "rill_stream_window_bytes",
+            "gauge",
+            "Sum of the read-ahead windows of the open stream readers.",
+            r.window_bytes,
+        ),
+        (
+            "rill_stream_waits_total",
+            "counter",
+            "Stream reads that had to wait for a piece.",
+            r.waits,
+        ),
+        (
+            "rill_stream_stalls_total",
+            "counter",
+            "Waits for a piece that timed out (the client got an error).",
+            r.timeouts,
+        ),
+    ];
+    if let Some((used, limit, evictions)) = extra.cache {
+        simple.push((
+            "rill_stream_cache_bytes",
+            "gauge",
+            "Bytes in the stream-mode disk cache.",
+            used,
+        ));
+        simple.push((
+            "rill_stream_cache_limit_bytes",
+            "gauge",
+            "Limit of the stream-mode disk cache.",
+            limit,
+        ));
+        simple.push((
+            "rill_stream_cache_evictions_total",
+            "counter",
+            "Pieces evicted from the stream-mode disk cache.",
+            evictions,
+        ));
+    }
+    for (name, kind, help, v) in simple {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
     out
 }
 
@@ -201,7 +291,29 @@ mod tests {
         http.record(999);
         http.record(0);
         http.record_stream();
-        let page = render(&[stats("evil\"}\nname")], 4096, &http);
+        let busy = http.busy();
+        let extra = Extra {
+            disk_written: 4096,
+            readers: ReaderStats {
+                open: 2,
+                waits: 5,
+                timeouts: 1,
+                window_bytes: 8 << 20,
+            },
+            cache: Some((100, 200, 3)),
+        };
+        let page = render(&[stats("evil\"}\nname")], &extra, &http);
+        drop(busy);
+        assert!(page.contains("rill_http_workers_busy 1\n"));
+        assert!(page.contains("rill_stream_readers 2\n"));
+        assert!(page.contains("rill_stream_window_bytes 8388608\n"));
+        assert!(page.contains("rill_stream_waits_total 5\n"));
+        assert!(page.contains("rill_stream_stalls_total 1\n"));
+        assert!(page.contains("rill_stream_cache_bytes 100\n"));
+        assert!(page.contains("rill_stream_cache_evictions_total 3\n"));
+        let plain = render(&[], &Extra::default(), &http);
+        assert!(plain.contains("rill_http_workers_busy 0\n"));
+        assert!(!plain.contains("rill_stream_cache_bytes"));
         let id = "ab".repeat(20);
         assert!(page.contains(&format!(
             "rill_torrent_download_rate_bytes{{id=\"{id}\",name=\"evil\\\"}}\\nname\"}} 1234.500"
