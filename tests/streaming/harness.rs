@@ -117,7 +117,8 @@ pub struct Serve {
 
 impl Serve {
     /// Start `rill serve` on a fresh loopback IP with the config `extra`
-    /// (TOML lines) added to listen, data dir and board.
+    /// (TOML lines) added to listen and data dir (board `generic-x86_64`
+    /// unless `extra` names one).
     pub fn start(root: &Path, label: &str, extra: &str) -> Serve {
         let ip = net::loopback_ip();
         let data = root.join(format!("{label}-data"));
@@ -126,9 +127,13 @@ impl Serve {
         fs::write(
             &config,
             format!(
-                "listen = \"{ip}:0\"\npeer_listen = \"{ip}:0\"\ndata_dir = \"{}\"\n\
-                 board = \"generic-x86_64\"\n{extra}\n",
-                data.display()
+                "listen = \"{ip}:0\"\npeer_listen = \"{ip}:0\"\ndata_dir = \"{}\"\n{}{extra}\n",
+                data.display(),
+                if extra.contains("board = ") {
+                    ""
+                } else {
+                    "board = \"generic-x86_64\"\n"
+                }
             ),
         )
         .expect("config");
