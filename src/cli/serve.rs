@@ -271,7 +271,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
             };
         }
         if let Some(v) = d.get_u64("stream_cache_mib").map_err(err)? {
-            if v < MIN_STREAM_CACHE_MIB || v > u64::MAX >> 20 {
+            if !(MIN_STREAM_CACHE_MIB..=u64::MAX >> 20).contains(&v) {
                 return Err(format!(
                     "{origin}: stream_cache_mib {v} is below {MIN_STREAM_CACHE_MIB} (or absurdly large)"
                 ));
