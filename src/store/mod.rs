@@ -30,6 +30,11 @@
 //! 4. `ram`: the RAM tier; taken alone.
 //! 5. the file table inside `files::Files`; taken alone, never across I/O.
 //!
+//! In storage mode `stream` the disk cache's lock (`cache::DiskCache`) comes
+//! before `have`: an eviction clears the evicted piece's `have` bit while
+//! holding it. The store calls into the cache only while holding none of
+//! its own locks.
+//!
 //! Invariants:
 //!
 //! - A piece's `have` bit is set only after all its bytes were written to
