@@ -63,8 +63,7 @@ pub const STREAM_MODE_OWNER: u64 = 1;
 pub struct SessionOptions {
     /// Keep uploading complete torrents.
     pub seed: bool,
-    /// Storage mode `stream`: verified pieces go to this bounded cache and
-    /// only what readers want is downloaded. `None`: mode `keep`.
+    /// Storage mode `stream` (see the module docs); `None`: mode `keep`.
     pub disk_cache: Option<Arc<DiskCache>>,
 }
 
@@ -225,8 +224,7 @@ impl Session {
         }
     }
 
-    /// Add to the engine; in storage mode `stream` with the `Skip` base
-    /// priority set before the store opens (so nothing is fetched unread).
+    /// Add to the engine (in mode `stream` with the `Skip` base priority).
     fn engine_add(&self, source: Source, peers: Vec<SocketAddr>) -> Result<(), EngineError> {
         let id = self.engine.add(source, self.options(peers))?;
         if self.disk_cache.is_some() {
