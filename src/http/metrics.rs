@@ -10,11 +10,14 @@
 //! as the format says (`\\`, `\"`, `\n`), so a torrent name cannot break
 //! the output.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::reader::ReaderStats;
 use crate::swarm::TorrentStats;
+use crate::torrent::InfoHash;
 
 /// The Content-Type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -29,6 +32,31 @@ pub struct HttpCounters {
     streams: AtomicU64,
     /// Workers handling a request now.
     busy: AtomicU64,
+    /// Stream bodies being sent now, per torrent (no entry at zero).
+    open_streams: Mutex<HashMap<InfoHash, u64>>,
+}
+
+/// Counts an open stream of a torrent while alive
+/// ([`HttpCounters::record_stream`]).
+pub struct OpenStream<'a> {
+    counters: &'a HttpCounters,
+    id: InfoHash,
+}
+
+impl Drop for OpenStream<'_> {
+    fn drop(&mut self) {
+        let mut open = self
+            .counters
+            .open_streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// Counts a worker as busy while alive ([`HttpCounters::busy`]).
@@ -57,8 +85,18 @@ impl HttpCounters {
         }
     }
 
-    pub fn record_stream(&self) {
+    /// Count a stream request of torrent `id`; it is open until the guard
+    /// drops.
+    pub fn record_stream(&self, id: InfoHash) -> OpenStream<'_> {
         self.streams.fetch_add(1, Ordering::Relaxed);
+        let mut open = self.open_streams.lock().unwrap_or_else(|e| e.into_inner());
+        *open.entry(id).or_insert(0) += 1;
+        OpenStream { counters: self, id }
+    }
+
+    fn open_streams(&self, id: InfoHash) -> u64 {
+        let open = self.open_streams.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&id).copied().unwrap_or(0)
     }
 
     /// Mark the calling worker busy until the guard drops.
@@ -147,6 +185,20 @@ pub fn render(torrents: &[TorrentStats], extra: &Extra, http: &HttpCounters) -> 
                 number(read(s))
             );
         }
+    }
+    let name = "rill_torrent_streams";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Stream bodies of the torrent being sent now.\n# TYPE {name} gauge"
+    );
+    for s in torrents {
+        let _ = writeln!(
+            out,
+            "{name}{{id=\"{}\",name=\"{}\"}} {}",
+            s.id.to_hex(),
+            escape_label(&s.name),
+            http.open_streams(s.id)
+        );
     }
     let _ = writeln!(
         out,
@@ -290,7 +342,7 @@ mod tests {
         http.record(404);
         http.record(999);
         http.record(0);
-        http.record_stream();
+        let stream = http.record_stream(InfoHash([0xab; 20]));
         let busy = http.busy();
         let extra = Extra {
             disk_written: 4096,
@@ -304,6 +356,14 @@ mod tests {
         };
         let page = render(&[stats("evil\"}\nname")], &extra, &http);
         drop(busy);
+        let id = "ab".repeat(20);
+        assert!(page.contains(&format!(
+            "rill_torrent_streams{{id=\"{id}\",name=\"evil\\\"}}\\nname\"}} 1\n"
+        )));
+        drop(stream);
+        assert!(render(&[stats("x")], &extra, &http).contains(&format!(
+            "rill_torrent_streams{{id=\"{id}\",name=\"x\"}} 0\n"
+        )));
         assert!(page.contains("rill_http_workers_busy 1\n"));
         assert!(page.contains("rill_stream_readers 2\n"));
         assert!(page.contains("rill_stream_window_bytes 8388608\n"));

@@ -196,7 +196,7 @@ fn handle(rq: Request, service: &Service) {
         ["stream", id, n] => match method {
             Method::Get | Method::Head => match stream_target(service, id, n) {
                 Ok((id, file)) => {
-                    service.http.record_stream();
+                    let _open = service.http.record_stream(id);
                     return super::stream::respond(rq, &service.engine, id, file, &service.reader);
                 }
                 Err(e) => Err(e),
@@ -251,7 +251,7 @@ fn stream_by_token(rq: Request, service: &Service, token: &str) {
         Method::Get | Method::Head => match service.tokens.check(token) {
             Some((id, file)) => match stream_target(service, &id.to_hex(), &file.to_string()) {
                 Ok((id, file)) => {
-                    service.http.record_stream();
+                    let _open = service.http.record_stream(id);
                     return super::stream::respond(rq, &service.engine, id, file, &service.reader);
                 }
                 Err(e) => Err(e),

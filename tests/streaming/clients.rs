@@ -30,6 +30,11 @@ fn settle(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// The per-torrent open streams gauge of the test's torrent.
+fn streams_of(id: &str) -> String {
+    format!("rill_torrent_streams{{id=\"{id}\",name=\"album\"}}")
+}
+
 /// Start one slow `curl` per file, wait until all eight are being served,
 /// then kill every one of them.
 fn round(serve: &Serve, id: &str) {
@@ -48,6 +53,7 @@ fn round(serve: &Serve, id: &str) {
     let all_busy = settle(WAIT, || {
         serve.metric("rill_stream_readers") >= FILES as u64
             && serve.metric("rill_http_workers_busy") > FILES as u64
+            && serve.metric(&streams_of(id)) == FILES as u64
     });
     assert!(
         all_busy,
@@ -98,6 +104,7 @@ fn eight_killed_clients_give_back_workers_and_memory() {
             serve.metric("rill_http_workers_busy") == idle_busy
                 && serve.metric("rill_stream_readers") == 0
                 && serve.metric("rill_stream_window_bytes") == 0
+                && serve.metric(&streams_of(&id)) == 0
         });
         assert!(
             back,
