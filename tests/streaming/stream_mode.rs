@@ -127,4 +127,28 @@ fn torrent_twice_the_cache_streams_start_to_end_within_it() {
     assert_eq!(again.body, &bytes[..1_000_000]);
     assert!(dir_bytes(&cache_dir) <= CACHE_MIB * MIB);
     assert!(!tail(&serve.log).contains("panicked"));
+
+    // kill -9 and restart without the seeder: the cached pieces come back
+    // (hashed again), nothing else is claimed, and the cached tail streams
+    // through the same token URL (the key survived).
+    drop(serve);
+    drop(seeder);
+    let pieces_dir = cache_dir.join(&id);
+    let files = std::fs::read_dir(&pieces_dir).expect("piece files").count() as u64;
+    let serve = Serve::start(
+        root,
+        "rill",
+        &format!("storage = \"stream\"\nstream_cache_mib = {CACHE_MIB}\npassword = \"pw\""),
+    );
+    let t = serve.wait_files(&id);
+    let done = t.get("pieces_done").and_then(Value::as_u64).unwrap_or(0);
+    assert_eq!(
+        done, files,
+        "restart claims {done} pieces, {files} files cached"
+    );
+    let from = bytes.len() - 1_000_000;
+    let range = format!("Range: bytes={from}-\r\n");
+    let tail_bytes = request(serve.addr, "GET", &url, &range, b"");
+    assert_eq!(tail_bytes.status, 206, "{}", tail_bytes.headers);
+    assert_eq!(tail_bytes.body, &bytes[from..]);
 }
