@@ -15,11 +15,16 @@
 //!   sends M-SEARCH, fetches the description and SCPDs, browses root →
 //!   torrent → items (and their metadata, a page, GetProtocolInfo), and
 //!   prints each item's `res`;
-//! - the MP4 item's URL answers with the DLNA headers and `ffprobe` reads
-//!   it (codec, size, duration); the `.nfo` is not offered;
+//! - the MP4 item's URL (its per-file token URL) answers with the DLNA
+//!   headers and `ffprobe` reads it (codec, size, duration); the `.nfo` is
+//!   not offered;
 //! - malformed, oversized and wrong control calls get SOAP faults;
 //! - SIGTERM: rill says `ssdp:byebye` and exits 0;
-//! - a second `rill serve` with `dlna = false` has no `/dlna/` routes.
+//! - all that again with a password and `dlna = true`: discovery, browse
+//!   and the item URL need no credentials, the API still does, and the
+//!   HLS variant (which needs them) is not offered;
+//! - `dlna = false`, or a password without `dlna = true`: no `/dlna/`
+//!   routes (`404`, `401`) and no device UUID.
 //!
 //! Without root the test says so on stderr and passes without running
 //! (CI runs as root). Every wait is bounded; processes die on drop.
@@ -187,8 +192,26 @@ fn tv_discovers_browses_and_plays() {
     );
 }
 
+/// What both runs of `rill serve` share: the seeded torrent and the group.
+struct Fixture {
+    dir: TempDir,
+    id: String,
+    video_len: u64,
+    seeder: SocketAddrV4,
+    group: UdpSocket,
+    _aria: Guard,
+}
+
 /// Everything below runs inside the namespace.
 fn inside_namespace() {
+    let fx = fixture();
+    serve_and_play(&fx, None);
+    serve_and_play(&fx, Some("secret"));
+    switched_off(&fx);
+}
+
+/// The media, its torrent, aria2c seeding it on 127.0.0.2, the group.
+fn fixture() -> Fixture {
     let dir = TempDir::new("e2e");
     let src = dir.0.join("src");
     let content = src.join(NAME);
@@ -199,15 +222,8 @@ fn inside_namespace() {
             .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
             .arg("testsrc2=size=320x240:rate=25")
             .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "6"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-c:a",
-                "aac",
-                "-shortest",
-            ])
+            .args(["-c:v", "libx264", "-preset", "ultrafast"])
+            .args(["-c:a", "aac", "-shortest"])
             .arg(&video),
         WAIT,
     );
@@ -221,11 +237,8 @@ fn inside_namespace() {
         WAIT,
     );
     let meta = Metainfo::from_bytes(&fs::read(&torrent).unwrap()).expect("torrent parses");
-    let id = meta.info_hash.to_hex();
-
     let seeder = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 6881);
-    let aria_log = dir.0.join("aria2.log");
-    let _aria = Guard(
+    let aria = Guard(
         Command::new("aria2c")
             .args([
                 "--enable-dht=false",
@@ -241,7 +254,9 @@ fn inside_namespace() {
             ])
             .arg(format!("--dir={}", src.display()))
             .arg(&torrent)
-            .stdout(Stdio::from(fs::File::create(&aria_log).unwrap()))
+            .stdout(Stdio::from(
+                fs::File::create(dir.0.join("aria2.log")).unwrap(),
+            ))
             .stderr(Stdio::null())
             .spawn()
             .expect("aria2c is installed"),
@@ -249,33 +264,57 @@ fn inside_namespace() {
     wait_until("aria2c to listen", || {
         std::net::TcpStream::connect_timeout(&seeder.into(), Duration::from_secs(1)).is_ok()
     });
+    Fixture {
+        id: meta.info_hash.to_hex(),
+        video_len: fs::metadata(&video).unwrap().len(),
+        seeder,
+        group: join_group(),
+        dir,
+        _aria: aria,
+    }
+}
 
-    let group = join_group();
-    let data = dir.0.join("data");
-    let (mut rill, base) = start_serve(&data, &dir.0.join("rill.log"), None);
+/// One `rill serve` (open, or with `password` and `dlna = true`): NOTIFY,
+/// add the magnet, the control point browses, the item's URL plays
+/// without credentials, SIGTERM says byebye.
+fn serve_and_play(fx: &Fixture, password: Option<&str>) {
+    let tag = if password.is_some() {
+        "password"
+    } else {
+        "open"
+    };
+    let data = fx.dir.0.join(format!("data-{tag}"));
+    let cfg = fx.dir.0.join(format!("{tag}.toml"));
+    let text = match password {
+        Some(p) => format!("password = \"{p}\"\ndlna = true\n"),
+        None => String::new(),
+    };
+    fs::write(&cfg, text).unwrap();
+    let log = fx.dir.0.join(format!("{tag}.log"));
+    let (mut rill, base) = start_serve(&data, &log, &cfg);
+    let user = password.map(|p| format!("rill:{p}"));
+    let creds: Vec<&str> = match &user {
+        Some(u) => vec!["-u", u],
+        None => Vec::new(),
+    };
     let uuid = fs::read_to_string(data.join("dlna-uuid")).expect("dlna-uuid written");
     let uuid = uuid.trim().to_string();
-    let alive = wait_notify(&group, &uuid, "ssdp:alive");
+    let alive = wait_notify(&fx.group, &uuid, "ssdp:alive");
     assert!(
         alive.contains(&format!("LOCATION: {base}/dlna/description.xml")),
         "{alive}"
     );
 
-    let magnet = format!("magnet:?xt=urn:btih:{id}&dn=show&x.pe={seeder}");
-    must(
-        Command::new("curl")
-            .args(["-sS", "--fail", "--max-time", "10", "-d", &magnet])
-            .arg(format!("{base}/api/torrents")),
-        WAIT,
+    let id = &fx.id;
+    let magnet = format!("magnet:?xt=urn:btih:{id}&dn=show&x.pe={}", fx.seeder);
+    let added = http(
+        &[&creds[..], &["-d", &magnet]].concat(),
+        &format!("{base}/api/torrents"),
     );
+    assert!(added.0 == "201" || added.0 == "202", "{added:?}");
     wait_until("the torrent's metadata", || {
-        let out = run(
-            Command::new("curl")
-                .args(["-sS", "--max-time", "5"])
-                .arg(format!("{base}/api/torrents/{id}")),
-            WAIT,
-        );
-        json::parse(&out.stdout)
+        let (_, body) = http(&creds, &format!("{base}/api/torrents/{id}"));
+        json::parse(body.as_bytes())
             .ok()
             .and_then(|v| {
                 v.get("files")
@@ -284,6 +323,9 @@ fn inside_namespace() {
             })
             .unwrap_or(false)
     });
+    if password.is_some() {
+        assert_eq!(http(&[], &format!("{base}/api/torrents")).0, "401");
+    }
 
     // The control point: discovery, description, browse.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dlna/browse.py");
@@ -294,7 +336,10 @@ fn inside_namespace() {
         Duration::from_secs(120),
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    println!("browse.py:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    println!(
+        "browse.py ({tag}):\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         out.status.success() && text.lines().any(|l| l == "OK"),
         "browse.py failed"
@@ -309,21 +354,26 @@ fn inside_namespace() {
     let item = &items[0];
     assert_eq!(item[0], "clip.mp4");
     let url = item[1];
-    assert!(url.starts_with(&format!("{base}/stream/{id}/")), "{url}");
+    let token_url = url.starts_with(&format!("{base}/s/{id}-0-")) && url.ends_with("/clip.mp4");
+    assert!(token_url, "{url}");
     assert!(
         item[2].starts_with("http-get:*:video/mp4:DLNA.ORG_OP=01;DLNA.ORG_CI=0;"),
         "{}",
         item[2]
     );
-    assert_eq!(item[3], fs::metadata(&video).unwrap().len().to_string());
-    assert!(
-        text.contains(&format!("{base}/hls/{id}/")),
-        "the HLS variant is listed"
+    assert_eq!(item[3], fx.video_len.to_string());
+    let hls = text.contains(&format!("{base}/hls/{id}/0/index.m3u8"));
+    assert_eq!(
+        hls,
+        password.is_none(),
+        "HLS variant only without a password"
     );
 
-    bad_control_requests_are_faults(&base);
+    if password.is_none() {
+        bad_control_requests_are_faults(&base);
+    }
 
-    // The URL plays: DLNA headers for seeking, and ffprobe reads it.
+    // The URL plays without credentials: DLNA headers, and ffprobe reads it.
     let head = must(
         Command::new("curl").args(["-sS", "--fail", "--max-time", "20", "-I", url]),
         WAIT,
@@ -343,7 +393,7 @@ fn inside_namespace() {
         ]),
         Duration::from_secs(120),
     );
-    println!("ffprobe:\n{probe}");
+    println!("ffprobe ({tag}):\n{probe}");
     assert!(
         probe.contains("codec_name=h264") && probe.contains("codec_name=aac"),
         "{probe}"
@@ -364,7 +414,7 @@ fn inside_namespace() {
         Command::new("kill").args(["-TERM", &rill.0.id().to_string()]),
         WAIT,
     );
-    wait_notify(&group, &uuid, "ssdp:byebye");
+    wait_notify(&fx.group, &uuid, "ssdp:byebye");
     let start = Instant::now();
     let status = loop {
         if let Some(s) = rill.0.try_wait().unwrap() {
@@ -374,27 +424,23 @@ fn inside_namespace() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "rill serve exited with {status}");
+}
 
-    // Switched off by the config: no routes.
-    let cfg = dir.0.join("off.toml");
-    fs::write(&cfg, "dlna = false\n").unwrap();
-    let (_off, base) = start_serve(&dir.0.join("data-off"), &dir.0.join("off.log"), Some(&cfg));
-    let out = run(
-        Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "10",
-            ])
-            .arg(format!("{base}/dlna/description.xml")),
-        WAIT,
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
-    assert!(!dir.0.join("data-off/dlna-uuid").exists());
+/// `dlna = false`, or a password without `dlna = true`: no DLNA at all.
+fn switched_off(fx: &Fixture) {
+    for (tag, text, code) in [
+        ("off", "dlna = false\n", "404"),
+        ("guarded", "password = \"secret\"\n", "401"),
+    ] {
+        let cfg = fx.dir.0.join(format!("{tag}.toml"));
+        fs::write(&cfg, text).unwrap();
+        let data = fx.dir.0.join(format!("data-{tag}"));
+        let log = fx.dir.0.join(format!("{tag}.log"));
+        let (_rill, base) = start_serve(&data, &log, &cfg);
+        let url = format!("{base}/dlna/description.xml");
+        assert_eq!(http(&[], &url).0, code, "{tag}");
+        assert!(!data.join("dlna-uuid").exists(), "{tag}");
+    }
 }
 
 /// `curl` with `args` against `url`: (status, body).
@@ -474,14 +520,13 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// `rill serve` on 127.0.0.1 (any port); its guard and `http://ADDR`.
-fn start_serve(data: &Path, log: &Path, config: Option<&Path>) -> (Guard, String) {
+/// `rill serve` on 127.0.0.1 (any port) with `config`; its guard and
+/// `http://ADDR`.
+fn start_serve(data: &Path, log: &Path, config: &Path) -> (Guard, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
     cmd.arg("serve").arg("--data").arg(data);
     cmd.args(["--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.3:0"]);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
+    cmd.arg("--config").arg(config);
     let mut child = cmd
         .env("RILL_LOG", "debug")
         .stdout(Stdio::piped())

@@ -6,10 +6,13 @@
 //! id `HASH/N`, `N` the file index). Items carry their size and up to two
 //! `res` elements, best first:
 //!
-//! 1. the file's bytes at `/stream/HASH/N`, with the protocolInfo the
-//!    `/stream` response's own DLNA headers carry (`DLNA.ORG_OP=01`: byte
+//! 1. the file's bytes at its per-file token URL `/s/TOKEN/NAME` (the
+//!    same handler as `/stream/HASH/N`, but it needs no password and ends
+//!    in the file name, which some TVs look at), with the protocolInfo the
+//!    stream response's own DLNA headers carry (`DLNA.ORG_OP=01`: byte
 //!    seeks, which Samsung and LG TVs need to offer a seek bar; `CI=0`);
-//! 2. for video, the remuxed/transcoded variant: the HLS playlist at
+//! 2. for video, when the HLS routes are reachable without a password, the
+//!    remuxed/transcoded variant: the HLS playlist at
 //!    `/hls/HASH/N/index.m3u8` (DESIGN.md's contract), marked
 //!    `DLNA.ORG_CI=1` (converted) and `OP=00` (it seeks by playlist, not
 //!    by bytes), for TVs that cannot play the container or codecs.
@@ -37,6 +40,8 @@ pub struct MediaFile {
     /// Path inside the torrent, `/`-separated.
     pub path: String,
     pub length: u64,
+    /// URL path of its bytes (`/s/TOKEN/NAME`), already percent-encoded.
+    pub stream: String,
 }
 
 /// A torrent with its playable files (in torrent order).
@@ -52,6 +57,8 @@ pub struct Torrent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Library {
     pub torrents: Vec<Torrent>,
+    /// Offer the HLS variant of videos (false when a password guards it).
+    pub hls: bool,
 }
 
 /// Whether a file is offered to renderers at all.
@@ -64,21 +71,9 @@ pub fn is_playable(path: &str) -> bool {
 
 impl Library {
     /// Add a torrent, keeping only its playable files; one without any is
-    /// left out. `files` is (index, path, length).
-    pub fn push(
-        &mut self,
-        id: String,
-        name: String,
-        files: impl Iterator<Item = (usize, String, u64)>,
-    ) {
-        let files: Vec<MediaFile> = files
-            .filter(|(_, p, _)| is_playable(p))
-            .map(|(index, path, length)| MediaFile {
-                index,
-                path,
-                length,
-            })
-            .collect();
+    /// left out.
+    pub fn push(&mut self, id: String, name: String, files: impl Iterator<Item = MediaFile>) {
+        let files: Vec<MediaFile> = files.filter(|f| is_playable(&f.path)).collect();
         if !files.is_empty() {
             self.torrents.push(Torrent { id, name, files });
         }
@@ -174,7 +169,7 @@ pub fn browse(
             match object {
                 Object::Root => container(&mut didl, "0", "-1", root_title, lib.torrents.len()),
                 Object::Container(t) => container(&mut didl, &t.id, "0", &t.name, t.files.len()),
-                Object::Item(t, f) => item(&mut didl, t, f, base),
+                Object::Item(t, f) => item(&mut didl, t, f, base, lib.hls),
             }
             (1, 1)
         }
@@ -198,7 +193,7 @@ pub fn browse(
                 }
                 Object::Container(t) => {
                     for f in t.files.get(from..to).unwrap_or(&[]) {
-                        item(&mut didl, t, f, base);
+                        item(&mut didl, t, f, base, lib.hls);
                     }
                 }
                 Object::Item(..) => {}
@@ -245,7 +240,7 @@ pub fn direct_protocol_info(path: &str) -> String {
 pub const HLS_PROTOCOL_INFO: &str = "http-get:*:application/vnd.apple.mpegurl:\
      DLNA.ORG_OP=00;DLNA.ORG_CI=1;DLNA.ORG_FLAGS=01700000000000000000000000000000";
 
-fn item(out: &mut String, t: &Torrent, f: &MediaFile, base: &str) {
+fn item(out: &mut String, t: &Torrent, f: &MediaFile, base: &str, hls: bool) {
     let ty = mime::media_type(&f.path);
     let class = match ty.class {
         MediaClass::Video => "object.item.videoItem",
@@ -263,9 +258,9 @@ fn item(out: &mut String, t: &Torrent, f: &MediaFile, base: &str) {
         escape(title),
         escape(&direct_protocol_info(&f.path)),
         f.length,
-        escape(&format!("{base}/stream/{}/{}", t.id, f.index)),
+        escape(&format!("{base}{}", f.stream)),
     ));
-    if ty.class == MediaClass::Video {
+    if hls && ty.class == MediaClass::Video {
         out.push_str(&format!(
             "<res protocolInfo=\"{}\">{}</res>",
             escape(HLS_PROTOCOL_INFO),
@@ -300,26 +295,35 @@ mod tests {
     const A: &str = "7cf573b5e8cf5edea8fb3197500c0d0725125bc9";
     const B: &str = "0123456789abcdef0123456789abcdef01234567";
 
+    /// A file as the HTTP side makes it (a token-like stream path).
+    fn f(index: usize, path: &str, length: u64) -> MediaFile {
+        MediaFile {
+            index,
+            path: path.to_string(),
+            length,
+            stream: format!("/s/tok-{index}/{}", path.rsplit('/').next().unwrap_or(path)),
+        }
+    }
+
     fn lib() -> Library {
-        let mut l = Library::default();
+        let mut l = Library {
+            hls: true,
+            ..Library::default()
+        };
         l.push(
             A.into(),
             "Tom & Jerry <1940>".into(),
             vec![
-                (
-                    0,
-                    "Tom & Jerry <1940>/a \"quoted\" 'name'.mkv".to_string(),
-                    1500,
-                ),
-                (1, "Tom & Jerry <1940>/info.nfo".to_string(), 10),
-                (2, "Tom & Jerry <1940>/sub/song.mp3".to_string(), 99),
+                f(0, "Tom & Jerry <1940>/a \"quoted\" 'name'.mkv", 1500),
+                f(1, "Tom & Jerry <1940>/info.nfo", 10),
+                f(2, "Tom & Jerry <1940>/sub/song.mp3", 99),
             ]
             .into_iter(),
         );
         l.push(
             B.into(),
             "docs".into(),
-            vec![(0, "docs/readme.txt".to_string(), 5)].into_iter(),
+            vec![f(0, "docs/readme.txt", 5)].into_iter(),
         );
         l
     }
@@ -391,7 +395,7 @@ mod tests {
         assert!(d.contains(
             "<res protocolInfo=\"http-get:*:video/x-matroska:DLNA.ORG_OP=01;DLNA.ORG_CI=0;\
              DLNA.ORG_FLAGS=01700000000000000000000000000000\" size=\"1500\">\
-             http://10.0.0.2:8080/stream/7cf573b5e8cf5edea8fb3197500c0d0725125bc9/0</res>"
+             http://10.0.0.2:8080/s/tok-0/a &quot;quoted&quot; &apos;name&apos;.mkv</res>"
         ));
         assert!(d.contains(&format!("http://10.0.0.2:8080/hls/{A}/0/index.m3u8</res>")));
         assert!(d.contains(&format!("<item id=\"{A}/2\"")));
@@ -399,6 +403,21 @@ mod tests {
         assert!(d.contains("DLNA.ORG_PN=MP3;"));
         assert!(!d.contains("info.nfo"));
         assert_eq!(d.matches("/hls/").count(), 1, "no HLS variant for audio");
+        let guarded = Library {
+            hls: false,
+            ..lib()
+        };
+        let g = browse(
+            &guarded,
+            A,
+            BrowseFlag::DirectChildren,
+            0,
+            0,
+            "http://h",
+            "r",
+        )
+        .unwrap();
+        assert!(!g.didl.contains("/hls/") && g.didl.contains("/s/tok-0/"));
         let m = browse(
             &l,
             &format!("{A}/2"),
@@ -420,7 +439,7 @@ mod tests {
     #[test]
     fn paging() {
         let mut l = Library::default();
-        let files = (0..7).map(|i| (i, format!("t/{i}.mp4"), 1));
+        let files = (0..7).map(|i| f(i, &format!("t/{i}.mp4"), 1));
         l.push(A.into(), "t".into(), files);
         let page = |start, count| {
             browse(
@@ -486,7 +505,7 @@ mod tests {
         b.push(
             B.into(),
             "more".into(),
-            vec![(3, "more/x.avi".to_string(), 1)].into_iter(),
+            vec![f(3, "more/x.avi", 1)].into_iter(),
         );
         assert_ne!(a.update_id(), b.update_id());
     }

@@ -8,6 +8,9 @@
 //! | `POST /dlna/control/ConnectionManager` | GetProtocolInfo, GetCurrentConnectionIDs, GetCurrentConnectionInfo |
 //! | `SUBSCRIBE`, `UNSUBSCRIBE /dlna/event/...` | `501`: eventing is not implemented (TVs browse again on their own) |
 //!
+//! These routes need no password even when one is set (DLNA is then on
+//! only if the config says `dlna = true`): TVs cannot send credentials.
+//!
 //! Control requests read at most [`soap::MAX_BODY`] bytes; every failure
 //! after that is a SOAP fault (HTTP 500 with a UPnP error code). Item URLs
 //! are absolute, built from the request's `Host` (the address the TV used
@@ -16,12 +19,13 @@
 use log::debug;
 use tiny_http::{Method, Request};
 
-use super::content::{self, BrowseFlag, Library};
+use super::content::{self, BrowseFlag, Library, MediaFile};
 use super::description as desc;
 use super::soap::{self, Call, UpnpError};
 use super::ssdp::{CONNECTION_MANAGER, CONTENT_DIRECTORY};
 use super::Device;
 use crate::http::api::{Reply, Service};
+use crate::http::auth::encode_segment;
 use crate::http::body::read_body;
 use crate::http::server::header;
 use crate::http::ApiError;
@@ -215,16 +219,31 @@ fn valid_host(h: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
-/// The tree as the session holds it now (torrents whose metadata is known).
+/// The tree as the session holds it now (torrents whose metadata is
+/// known). Items point at the per-file token URLs, which work with or
+/// without a password; the HLS variant only when no password guards it.
 fn library(service: &Service) -> Library {
-    let mut lib = Library::default();
+    let mut lib = Library {
+        torrents: Vec::new(),
+        hls: service.auth.is_none(),
+    };
     for (id, _) in service.session.list() {
         if let Some(info) = service.engine.info(id) {
-            let files = info
-                .files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (i, f.path.as_path().to_string_lossy().into_owned(), f.length));
+            let files = info.files.iter().enumerate().map(|(i, f)| {
+                let path = f.path.as_path();
+                let name = path.file_name().map(|n| n.to_string_lossy());
+                let stream = format!(
+                    "/s/{}/{}",
+                    service.tokens.token(id, i),
+                    encode_segment(name.as_deref().unwrap_or("file"))
+                );
+                MediaFile {
+                    index: i,
+                    path: path.to_string_lossy().into_owned(),
+                    length: f.length,
+                    stream,
+                }
+            });
             lib.push(id.to_hex(), info.name.clone(), files);
         }
     }

@@ -8,10 +8,11 @@
 //! - [`soap`], [`xml`]: reading control calls and writing answers and faults.
 //! - [`http`]: the `/dlna/...` routes the HTTP server hands over.
 //!
-//! On by default (`dlna = false` turns it off). With a password set, DLNA
-//! stays off: TVs cannot send HTTP Basic credentials, so they could browse
-//! but never play, and the password's promise (every path needs it) would
-//! break for the browse routes. `docs/dlna.md` has the details.
+//! On by default (`dlna = false` turns it off). TVs cannot send HTTP Basic
+//! credentials, so the `/dlna/` routes need none and items point at the
+//! per-file token URLs (`/s/TOKEN/NAME`). With a password set that would
+//! open the box's media to the whole LAN, so DLNA then stays off unless the
+//! config says `dlna = true` explicitly. `docs/dlna.md` has the details.
 //!
 //! The device's UUID is generated once and kept in `<data_dir>/dlna-uuid`,
 //! so a TV keeps recognising the box across restarts.
@@ -40,7 +41,9 @@ const UUID_FILE: &str = "dlna-uuid";
 /// The DLNA settings of `rill serve`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DlnaSettings {
-    pub enabled: bool,
+    /// `dlna` as the config file says it; `None` (not set) means on,
+    /// unless a password is set.
+    pub enabled: Option<bool>,
     /// Friendly name; `None`: `rill on <hostname>`.
     pub name: Option<String>,
     /// IPv4 address of the interface to announce on.
@@ -50,7 +53,7 @@ pub struct DlnaSettings {
 impl Default for DlnaSettings {
     fn default() -> Self {
         DlnaSettings {
-            enabled: true,
+            enabled: None,
             name: None,
             interface: None,
         }
@@ -64,7 +67,7 @@ impl DlnaSettings {
         let err = |e: crate::config::toml::TomlError| format!("{origin}: {e}");
         let mut s = DlnaSettings::default();
         if let Some(v) = doc.get_bool("dlna").map_err(err)? {
-            s.enabled = v;
+            s.enabled = Some(v);
         }
         if let Some(v) = doc.get_str("dlna_name").map_err(err)? {
             let v = v.trim();
@@ -91,17 +94,23 @@ pub struct Device {
 }
 
 /// The device to serve, or `None` when DLNA is off (by config, because a
-/// password is set, or because the UUID cannot be kept; each is logged).
+/// password is set and `dlna = true` is not, or because the UUID cannot be
+/// kept; each is logged).
 pub fn prepare(s: &DlnaSettings, data_dir: &Path, password_set: bool) -> Option<Arc<Device>> {
-    if !s.enabled {
-        return None;
-    }
-    if password_set {
-        warn!(
-            "dlna: off because a password is set (TVs cannot send credentials); \
-             set dlna = false to silence this (see docs/dlna.md)"
-        );
-        return None;
+    match (s.enabled, password_set) {
+        (Some(false), _) => return None,
+        (None, true) => {
+            warn!(
+                "dlna: off because a password is set; with dlna = true, TVs on the LAN \
+                 can browse and play every file without it (see docs/dlna.md)"
+            );
+            return None;
+        }
+        (Some(true), true) => info!(
+            "dlna: on with a password set (dlna = true): the DLNA routes and the \
+             files' stream links need no password"
+        ),
+        _ => {}
     }
     let uuid = match load_or_create_uuid(data_dir) {
         Ok(u) => u,
@@ -259,7 +268,7 @@ mod tests {
         )
         .unwrap();
         let s = DlnaSettings::from_config(&doc, "c").unwrap();
-        assert!(!s.enabled);
+        assert_eq!(s.enabled, Some(false));
         assert_eq!(s.name.as_deref(), Some("Living room"));
         assert_eq!(s.interface, Some(Ipv4Addr::new(192, 168, 1, 5)));
         for bad in [
@@ -275,14 +284,19 @@ mod tests {
     }
 
     #[test]
-    fn disabled_or_password_means_no_device() {
+    fn off_by_config_or_by_password_without_opt_in() {
         let dir = std::env::temp_dir().join(format!("rill-dlna-prep-{}", std::process::id()));
         let off = DlnaSettings {
-            enabled: false,
+            enabled: Some(false),
             ..Default::default()
         };
         assert!(prepare(&off, &dir, false).is_none());
         assert!(prepare(&DlnaSettings::default(), &dir, true).is_none());
+        let on = DlnaSettings {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        assert!(prepare(&on, &dir, true).is_some());
         let d = prepare(&DlnaSettings::default(), &dir, false).unwrap();
         assert!(d.name.starts_with("rill"));
         let _ = std::fs::remove_dir_all(&dir);

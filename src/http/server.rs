@@ -9,8 +9,8 @@
 //! [`crate::dlna::http`] when DLNA is on). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //!
-//! `/s/TOKEN/NAME` (GET, HEAD) is the one route answered without Basic
-//! credentials: the token ([`auth::StreamTokens`]) names and authorises
+//! `/s/TOKEN/NAME` (GET, HEAD) and, when DLNA is on, `/dlna/...` are the
+//! routes answered without Basic credentials: the token ([`auth::StreamTokens`]) names and authorises
 //! exactly one file, for TVs that cannot send a password. A token that is
 //! not genuine is a plain `404`.
 //!
@@ -163,6 +163,14 @@ fn handle(rq: Request, service: &Service) {
         let token = rest.split(['/', '?']).next().unwrap_or("").to_string();
         return stream_by_token(rq, service, &token);
     }
+    if let (Some(device), Some(rest)) = (&service.dlna, rq.url().strip_prefix("/dlna/")) {
+        // No credentials: TVs cannot send them (see docs/dlna.md).
+        let path = rest.split('?').next().unwrap_or("").to_string();
+        let parts: Vec<&str> = path.split('/').collect();
+        let mut rq = rq;
+        let r = crate::dlna::http::handle(&mut rq, service, device, &parts);
+        return send(rq, r, service);
+    }
     if let Some(auth) = &service.auth {
         if !auth.check(header(&rq, "Authorization")) {
             let challenge = auth::challenge("rill");
@@ -204,14 +212,7 @@ fn handle(rq: Request, service: &Service) {
             },
             _ => not_allowed(&method, "GET, HEAD"),
         },
-        ["dlna", rest @ ..] => match &service.dlna {
-            Some(device) => {
-                let mut rq = rq;
-                let r = crate::dlna::http::handle(&mut rq, service, device, rest);
-                return send(rq, r, service);
-            }
-            None => Err(ApiError::not_found("DLNA is off (see docs/dlna.md)")),
-        },
+        ["dlna", ..] => Err(ApiError::not_found("DLNA is off (see docs/dlna.md)")),
         ["metrics"] => match method {
             Method::Get => Ok(api::metrics(service)),
             _ => not_allowed(&method, "GET"),
