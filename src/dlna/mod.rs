@@ -33,13 +33,11 @@ use log::{info, warn};
 
 use crate::config::toml::Document;
 
-/// The config keys this module reads.
-pub const CONFIG_KEYS: &[&str] = &["dlna", "dlna_name", "dlna_interface"];
 /// File under the data dir holding the device UUID.
 const UUID_FILE: &str = "dlna-uuid";
 
-/// The DLNA settings of `rill serve`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The DLNA settings of `rill serve` (default: on, unless a password is set).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DlnaSettings {
     /// `dlna` as the config file says it; `None` (not set) means on,
     /// unless a password is set.
@@ -48,16 +46,6 @@ pub struct DlnaSettings {
     pub name: Option<String>,
     /// IPv4 address of the interface to announce on.
     pub interface: Option<Ipv4Addr>,
-}
-
-impl Default for DlnaSettings {
-    fn default() -> Self {
-        DlnaSettings {
-            enabled: None,
-            name: None,
-            interface: None,
-        }
-    }
 }
 
 impl DlnaSettings {
