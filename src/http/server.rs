@@ -212,7 +212,10 @@ fn handle(rq: Request, service: &Service) {
             },
             _ => not_allowed(&method, "GET, HEAD"),
         },
-        ["dlna", ..] => Err(ApiError::not_found("DLNA is off (see docs/dlna.md)")),
+        ["dlna", ..] => Err(ApiError::not_found(match service.dlna {
+            Some(_) => "no such DLNA path",
+            None => "DLNA is off (see docs/dlna.md)",
+        })),
         ["metrics"] => match method {
             Method::Get => Ok(api::metrics(service)),
             _ => not_allowed(&method, "GET"),
