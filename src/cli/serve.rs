@@ -31,6 +31,7 @@ use crate::http::api::Service;
 use crate::http::auth::BasicAuth;
 use crate::http::server::HttpServer;
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::Session;
 use crate::swarm::{Engine, EngineConfig};
 
@@ -296,6 +297,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     );
     let session =
         Arc::new(Session::open(&s.data_dir, engine.clone(), s.seed).map_err(|e| e.to_string())?);
+    let positions = Positions::open(&s.data_dir).map_err(|e| e.to_string())?;
     let service = Arc::new(Service {
         engine: engine.clone(),
         session: session.clone(),
@@ -303,6 +305,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         reader,
         auth,
         http: Default::default(),
+        positions: positions.clone(),
     });
     let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
     println!(
@@ -332,6 +335,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     wait_for_signal();
     info!("stopping: saving resume data");
     server.stop(Duration::from_secs(2));
+    positions.shutdown();
     let _ = stop_tx.send(());
     let _ = keeper.join();
     session.maintain();

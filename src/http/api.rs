@@ -23,6 +23,7 @@ use super::error::ApiError;
 use super::json::{self, ObjectWriter};
 use super::metrics::{self, HttpCounters};
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{AddInput, Added, Session, SessionError};
 use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
 use crate::torrent::{Info, Layout, Magnet, Metainfo};
@@ -39,6 +40,8 @@ pub struct Service {
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
     pub http: HttpCounters,
+    /// Watch positions for the web UI's resume.
+    pub positions: Arc<Positions>,
 }
 
 /// A response to write.
@@ -260,6 +263,7 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
         .any(|kv| matches!(kv.split_once('='), Some(("files", "1" | "true" | "yes"))));
     match service.session.remove(id, files) {
         Ok(true) => {
+            service.positions.forget(id);
             info!(
                 "api: removed torrent {id}{}",
                 if files { " and its data" } else { "" }

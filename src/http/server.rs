@@ -5,7 +5,8 @@
 //! API), [`super::metrics`] and [`super::stream`].
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
-//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET); the web UI's files, its
+//! positions API and the M3U playlists ([`super::ui`], [`super::playlist`]). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //!
 //! A request whose declared body is over the upload limit is answered
@@ -167,6 +168,11 @@ fn handle(rq: Request, service: &Service) {
     };
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let method = rq.method().clone();
+    if matches!(method, Method::Get | Method::Head) {
+        if let Some(r) = super::ui::file(path) {
+            return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+        }
+    }
     let reply = match parts.as_slice() {
         ["api", "torrents"] => match method {
             Method::Get => api::list(service),
@@ -182,6 +188,29 @@ fn handle(rq: Request, service: &Service) {
             (Method::Delete, Ok(id)) => api::delete(service, id, query),
             (Method::Get | Method::Delete, Err(e)) => Err(e),
             (m, _) => not_allowed(&m, "GET, DELETE"),
+        },
+        ["api", "torrents", id, "files", n, "position"] => match (method, parse_id(id)) {
+            (Method::Get, Ok(id)) => super::ui::position_get(service, id, n),
+            (Method::Put, Ok(id)) => {
+                let mut rq = rq;
+                let r = super::ui::position_put(&mut rq, service, id, n);
+                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+            }
+            (Method::Get | Method::Put, Err(e)) => Err(e),
+            (m, _) => not_allowed(&m, "GET, PUT"),
+        },
+        ["api", "positions"] => match method {
+            Method::Get => super::ui::positions_list(service),
+            _ => not_allowed(&method, "GET"),
+        },
+        ["playlist.m3u"] | ["playlist", _] => match (method, parts.get(1)) {
+            (Method::Get, None) => super::playlist::respond(service, None, header(&rq, "Host")),
+            (Method::Get, Some(f)) => match f.strip_suffix(".m3u").map(parse_id) {
+                Some(Ok(id)) => super::playlist::respond(service, Some(id), header(&rq, "Host")),
+                Some(Err(e)) => Err(e),
+                None => Err(ApiError::not_found("playlists are /playlist/ID.m3u")),
+            },
+            (m, _) => not_allowed(&m, "GET"),
         },
         ["stream", id, n] => match method {
             Method::Get | Method::Head => match stream_target(service, id, n) {
