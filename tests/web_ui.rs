@@ -79,8 +79,16 @@ fn ui_playlists_and_positions() {
     // The UI and its files.
     let r = get(s.addr, "/");
     assert_eq!(r.status, 200);
-    assert!(r.headers.contains("Content-Type: text/html"), "{}", r.headers);
-    assert!(r.headers.contains("Content-Security-Policy"), "{}", r.headers);
+    assert!(
+        r.headers.contains("Content-Type: text/html"),
+        "{}",
+        r.headers
+    );
+    assert!(
+        r.headers.contains("Content-Security-Policy"),
+        "{}",
+        r.headers
+    );
     let page = text(&r);
     assert!(page.contains("<title>rill</title>") && page.contains("/ui/app.js"));
     for path in ["/ui/app.js", "/ui/style.css", "/ui/icon.svg"] {
@@ -160,9 +168,15 @@ fn ui_playlists_and_positions() {
     );
     let r = get(s.addr, &format!("/playlist/{notes_id}.m3u"));
     assert_eq!(text(&r), "#EXTM3U\n");
-    assert_eq!(get(s.addr, &format!("/playlist/{}.m3u", "ab".repeat(20))).status, 404);
+    assert_eq!(
+        get(s.addr, &format!("/playlist/{}.m3u", "ab".repeat(20))).status,
+        404
+    );
     assert_eq!(get(s.addr, "/playlist/nothing").status, 404);
-    assert_eq!(request(s.addr, "POST", "/playlist.m3u", "", b"").status, 405);
+    assert_eq!(
+        request(s.addr, "POST", "/playlist.m3u", "", b"").status,
+        405
+    );
 
     // Positions: default, round trip, bad input.
     assert_eq!(seconds(&s, &clip_id, 0), 0.0);
@@ -174,8 +188,14 @@ fn ui_playlists_and_positions() {
         assert_eq!(r.status, 400, "{bad}: {}", text(&r));
         assert!(!r.error().is_empty());
     }
-    assert_eq!(put_position(&s, &clip_id, 1, r#"{"seconds": 1}"#).status, 404);
-    assert_eq!(put_position(&s, &"cd".repeat(20), 0, r#"{"seconds": 1}"#).status, 404);
+    assert_eq!(
+        put_position(&s, &clip_id, 1, r#"{"seconds": 1}"#).status,
+        404
+    );
+    assert_eq!(
+        put_position(&s, &"cd".repeat(20), 0, r#"{"seconds": 1}"#).status,
+        404
+    );
     let big = format!(r#"{{"seconds": 1, "pad": "{}"}}"#, "x".repeat(5000));
     assert_eq!(put_position(&s, &clip_id, 0, &big).status, 413);
     assert_eq!(
@@ -202,13 +222,19 @@ fn ui_playlists_and_positions() {
         recent[1].get("path").and_then(|v| v.as_str()),
         Some("clip.mp4")
     );
-    assert_eq!(recent[1].get("duration").and_then(|v| v.as_f64()), Some(60.0));
+    assert_eq!(
+        recent[1].get("duration").and_then(|v| v.as_f64()),
+        Some(60.0)
+    );
 
     // kill -9 once the debounce has passed: kept.
     let file = data_dir.join("positions");
     let start = Instant::now();
     while !fs::read_to_string(&file).is_ok_and(|t| t.contains("30.250")) {
-        assert!(start.elapsed() < Duration::from_secs(30), "positions never written");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "positions never written"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     s.kill9();
@@ -216,16 +242,28 @@ fn ui_playlists_and_positions() {
     assert_eq!(seconds(&s, &clip_id, 0), 12.5);
     assert_eq!(seconds(&s, &show_id, 1), 30.25);
     // A clean stop right after a report writes it.
-    assert_eq!(put_position(&s, &clip_id, 0, r#"{"seconds": 42}"#).status, 200);
+    assert_eq!(
+        put_position(&s, &clip_id, 0, r#"{"seconds": 42}"#).status,
+        200
+    );
     s.stop_cleanly();
     s = Serve::start(&data_dir, "127.0.12.1", &[]);
     assert_eq!(seconds(&s, &clip_id, 0), 42.0);
     // Removing a torrent forgets its positions.
-    let r = request(s.addr, "DELETE", &format!("/api/torrents/{clip_id}"), "", b"");
+    let r = request(
+        s.addr,
+        "DELETE",
+        &format!("/api/torrents/{clip_id}"),
+        "",
+        b"",
+    );
     assert_eq!(r.status, 200);
     let recent = get(s.addr, "/api/positions").json();
     assert_eq!(recent.as_array().unwrap().len(), 1);
-    assert_eq!(get(s.addr, &format!("/api/torrents/{clip_id}/files/0/position")).status, 404);
+    assert_eq!(
+        get(s.addr, &format!("/api/torrents/{clip_id}/files/0/position")).status,
+        404
+    );
     s.stop_cleanly();
 }
 
@@ -302,7 +340,11 @@ fn seeded_clip(dir: &Path, seeder_ip: &str, secs: u32) -> SeededClip {
 }
 
 /// Run `cmd` to its end, at most `limit`; returns (status, stdout+stderr).
-fn run_bounded(cmd: &mut Command, out: &Path, limit: Duration) -> (std::process::ExitStatus, String) {
+fn run_bounded(
+    cmd: &mut Command,
+    out: &Path,
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
     let log = fs::File::create(out).unwrap();
     let child = cmd
         .stdin(Stdio::null())
@@ -357,11 +399,19 @@ fn mpv_plays_the_playlist() {
         &dir.0.join("mpv.log"),
         Duration::from_secs(120),
     );
-    assert!(status.success(), "mpv: {status}\n{out}\nrill:\n{}", read_log(&s.log));
+    assert!(
+        status.success(),
+        "mpv: {status}\n{out}\nrill:\n{}",
+        read_log(&s.log)
+    );
     let first = format!("PLAYING http://{}/stream/{id}/0", s.addr);
     assert!(out.contains(&first), "{out}");
     assert!(out.contains("h264") && out.contains("aac"), "{out}");
-    assert!(mpv_played(&out) >= 4, "played {} s:\n{out}", mpv_played(&out));
+    assert!(
+        mpv_played(&out) >= 4,
+        "played {} s:\n{out}",
+        mpv_played(&out)
+    );
     // Playing through rill did not upset the download.
     let v = wait_torrent(&s, &id, "clip.mp4 complete", is_complete);
     assert_eq!(num(&v, "bytes_done"), num(&v, "size"));
@@ -382,7 +432,11 @@ fn browser_ui() {
     let dir = TempDir::new("webui-browser");
     let clip = seeded_clip(&dir.0, "127.0.12.5", 60);
     let s = Serve::start(&dir.0.join("data"), "127.0.12.4", &[]);
-    let html = FileServer::start("127.0.12.6", "text/html", b"<html>not a torrent</html>".to_vec());
+    let html = FileServer::start(
+        "127.0.12.6",
+        "text/html",
+        b"<html>not a torrent</html>".to_vec(),
+    );
     let shots = match std::env::var_os("RILL_SCREENSHOTS") {
         Some(d) => PathBuf::from(d),
         None => dir.0.join("screenshots"),

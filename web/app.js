@@ -148,7 +148,7 @@ function renderTorrents() {
     const stats = el('p', { class: 'stats' },
       el('span', { class: 'badge state-' + t.state, text: st }),
       el('span', { text: pct + '% of ' + fmtBytes(t.size) }),
-      el('span', { text: '↓ ' + fmtBytes(t.download_rate) + '/s' }),
+      (t.state === 'seeding' || t.state === 'complete') ? null : el('span', { text: '↓ ' + fmtBytes(t.download_rate) + '/s' }),
       el('span', { text: '↑ ' + fmtBytes(t.upload_rate) + '/s' }),
       el('span', { text: t.peers + (t.peers === 1 ? ' peer' : ' peers') }));
     const err = t.error ? el('p', { class: 'error-text', text: t.error }) : null;
@@ -327,6 +327,7 @@ async function openPlayer(id, file) {
   player.id = id; player.file = file; player.audio = 0; player.subtitle = -1; player.media = null;
   showView('player');
   playerError('');
+  setWaiting(true); // says why until the first frame: metadata, peers, ffmpeg
   let t;
   try {
     t = (await api('/api/torrents/' + id)).body;
@@ -366,6 +367,7 @@ async function openPlayer(id, file) {
 }
 
 function offerResume(at, yes, no) {
+  setWaiting(false);
   $('resume-text').textContent = 'You stopped at ' + fmtTime(at) + '.';
   $('resume').hidden = false;
   $('resume-yes').textContent = 'Resume from ' + fmtTime(at);
@@ -407,6 +409,7 @@ function setMode(mode) {
 
 async function startPlayback(direct, media, at) {
   const video = $('video');
+  setWaiting(true);
   if (direct && player.audio === 0 && player.subtitle < 0) {
     setMode('direct');
     video.src = '/stream/' + player.id + '/' + player.file;
@@ -576,7 +579,7 @@ function wirePlayer() {
   v.addEventListener('stalled', () => { if (v.readyState < 3) setWaiting(true); });
   v.addEventListener('playing', () => setWaiting(false));
   v.addEventListener('canplay', () => setWaiting(false));
-  v.addEventListener('volumechange', () => { $('mute').textContent = v.muted ? '🔇' : '🔊'; });
+  v.addEventListener('volumechange', () => { $('mute').setAttribute('aria-pressed', String(v.muted)); });
   v.addEventListener('error', () => {
     const e = v.error;
     if (!e || player.id === null || player.hls) return;

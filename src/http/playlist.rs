@@ -102,11 +102,20 @@ fn items(service: &Service, ids: &[InfoHash]) -> Vec<Item> {
 }
 
 /// `GET /playlist.m3u` (`id` = `None`) or `GET /playlist/ID.m3u`.
-pub fn respond(service: &Service, id: Option<InfoHash>, host: Option<&str>) -> Result<Reply, ApiError> {
+pub fn respond(
+    service: &Service,
+    id: Option<InfoHash>,
+    host: Option<&str>,
+) -> Result<Reply, ApiError> {
     let ids: Vec<InfoHash> = match id {
         Some(id) if service.session.contains(id) => vec![id],
         Some(id) => return Err(ApiError::not_found(format!("no torrent {id}"))),
-        None => service.session.list().into_iter().map(|(id, _)| id).collect(),
+        None => service
+            .session
+            .list()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
     };
     let text = build(&base_url(host), &items(service, &ids));
     Ok(Reply {

@@ -59,22 +59,21 @@ fn asset(content_type: &'static str, body: &[u8]) -> Reply {
 
 /// The UI file at `path`, if it is one (`GET` and `HEAD` only).
 pub fn file(path: &str) -> Option<Result<Reply, ApiError>> {
-    let reply = match path {
-        "/" | "/index.html" => asset("text/html; charset=utf-8", INDEX_HTML.as_bytes())
-            .with_header("Content-Security-Policy", CSP)
-            .with_header("Referrer-Policy", "no-referrer"),
-        "/ui/app.js" => asset("text/javascript; charset=utf-8", APP_JS.as_bytes()),
-        "/ui/style.css" => asset("text/css; charset=utf-8", STYLE_CSS.as_bytes()),
-        "/ui/icon.svg" | "/favicon.ico" => asset("image/svg+xml", ICON_SVG.as_bytes()),
-        "/ui/hls.min.js" if has_hls_js() => asset("text/javascript; charset=utf-8", HLS_JS),
-        "/ui/hls.min.js" => {
-            return Some(Err(ApiError::not_found(
+    let reply =
+        match path {
+            "/" | "/index.html" => asset("text/html; charset=utf-8", INDEX_HTML.as_bytes())
+                .with_header("Content-Security-Policy", CSP)
+                .with_header("Referrer-Policy", "no-referrer"),
+            "/ui/app.js" => asset("text/javascript; charset=utf-8", APP_JS.as_bytes()),
+            "/ui/style.css" => asset("text/css; charset=utf-8", STYLE_CSS.as_bytes()),
+            "/ui/icon.svg" | "/favicon.ico" => asset("image/svg+xml", ICON_SVG.as_bytes()),
+            "/ui/hls.min.js" if has_hls_js() => asset("text/javascript; charset=utf-8", HLS_JS),
+            "/ui/hls.min.js" => return Some(Err(ApiError::not_found(
                 "this build of rill has no hls.js (run `npm ci` in web/ before `cargo build`); \
                  the UI uses the browser's native HLS",
-            )))
-        }
-        _ => return None,
-    };
+            ))),
+            _ => return None,
+        };
     Some(Ok(reply))
 }
 
@@ -194,7 +193,10 @@ mod tests {
 
     #[test]
     fn position_bodies() {
-        assert_eq!(parse_position(br#"{"seconds": 12.5}"#).unwrap(), (12.5, None));
+        assert_eq!(
+            parse_position(br#"{"seconds": 12.5}"#).unwrap(),
+            (12.5, None)
+        );
         assert_eq!(
             parse_position(br#"{"seconds": 3, "duration": 60.25}"#).unwrap(),
             (3.0, Some(60.25))
@@ -224,7 +226,10 @@ mod tests {
         assert_eq!(r.status, 200);
         assert!(r.content_type.starts_with("text/html"));
         assert!(String::from_utf8_lossy(&r.body).contains("/ui/app.js"));
-        assert!(r.headers.iter().any(|(k, _)| k == "Content-Security-Policy"));
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, _)| k == "Content-Security-Policy"));
         assert!(file("/ui/app.js").unwrap().is_ok());
         assert!(file("/ui/style.css").unwrap().is_ok());
         assert!(file("/ui/nope.js").is_none());
