@@ -267,45 +267,77 @@ fn ui_playlists_and_positions() {
     s.stop_cleanly();
 }
 
-// ---- a seeded H.264/AAC MP4 ----------------------------------------------
+// ---- seeded media -----------------------------------------------------------
 
-/// A test-pattern MP4 (H.264 + AAC, `moov` first) of `secs` seconds.
-fn make_mp4(path: &Path, secs: u32) {
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+/// A test-pattern video of `secs` seconds, by extension: `.mp4` is H.264 +
+/// AAC with `moov` first; `.mkv` is H.264 with two AAC tracks (English 440
+/// Hz, French 880 Hz) and an English SRT subtitle track.
+fn make_media(path: &Path, secs: u32) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    if path.extension().is_some_and(|e| e == "mkv") {
+        let srt = path.with_extension("srt");
+        fs::write(
+            &srt,
+            "1\n00:00:00,500 --> 00:00:09,000\nHello from rill\n\n\
+             2\n00:00:10,000 --> 00:00:19,000\nSecond line\n",
+        )
+        .unwrap();
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=880:sample_rate=44100"])
+            .arg("-i")
+            .arg(&srt)
+            .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s"])
+            .args([
+                "-metadata:s:a:0",
+                "language=eng",
+                "-metadata:s:a:1",
+                "language=fra",
+            ])
+            .args(["-metadata:s:s:0", "language=eng", "-c:s", "srt"]);
+    } else {
+        cmd.args(["-movflags", "+faststart"]);
+    }
+    let st = cmd
         .args(["-t", &secs.to_string()])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "50"])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
-        .args(["-movflags", "+faststart"])
         .arg(path)
         .stdin(Stdio::null())
         .status()
         .expect("ffmpeg is installed");
-    assert!(st.success(), "ffmpeg failed");
+    assert!(st.success(), "ffmpeg failed for {}", path.display());
+    if path.extension().is_some_and(|e| e == "mkv") {
+        fs::remove_file(path.with_extension("srt")).unwrap();
+    }
 }
 
-/// An MP4 seeded by aria2c on `seeder_ip`, known to an opentracker.
-struct SeededClip {
-    torrent: PathBuf,
-    meta: Metainfo,
+/// Single-file torrents seeded by one aria2c on `seeder_ip`, known to an
+/// opentracker: `(.torrent path, metainfo)` in the order asked.
+struct Seeded {
+    torrents: Vec<(PathBuf, Metainfo)>,
     _tracker: Tracker,
     _seeder: Guard,
 }
 
-fn seeded_clip(dir: &Path, seeder_ip: &str, secs: u32) -> SeededClip {
+fn seeded(dir: &Path, seeder_ip: &str, files: &[(&str, u32)]) -> Seeded {
     let seed = dir.join("seed");
     fs::create_dir_all(&seed).unwrap();
-    make_mp4(&seed.join("clip.mp4"), secs);
     let tport = free_port("127.0.0.1");
-    let torrent = dir.join("clip.torrent");
-    let meta = mktorrent(
-        &seed.join("clip.mp4"),
-        &torrent,
-        &format!("http://127.0.0.1:{tport}/announce"),
-    );
-    let tracker = Tracker::start(tport, &[meta.info_hash]);
+    let mut torrents = Vec::new();
+    for (name, secs) in files {
+        make_media(&seed.join(name), *secs);
+        let torrent = dir.join(format!("{name}.torrent"));
+        let meta = mktorrent(
+            &seed.join(name),
+            &torrent,
+            &format!("http://127.0.0.1:{tport}/announce"),
+        );
+        torrents.push((torrent, meta));
+    }
+    let hashes: Vec<_> = torrents.iter().map(|(_, m)| m.info_hash).collect();
+    let tracker = Tracker::start(tport, &hashes);
     let port = free_port(seeder_ip);
     let seeder = Guard(
         Command::new("aria2c")
@@ -320,20 +352,21 @@ fn seeded_clip(dir: &Path, seeder_ip: &str, secs: u32) -> SeededClip {
             .arg(format!("--listen-port={port}"))
             .arg("-d")
             .arg(&seed)
-            .arg(&torrent)
+            .args(torrents.iter().map(|(t, _)| t))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("aria2c is installed"),
     );
     let start = Instant::now();
-    while tracker.seeders(meta.info_hash) == 0 {
-        assert!(start.elapsed() < WAIT, "aria2c never announced");
-        std::thread::sleep(Duration::from_millis(200));
+    for h in hashes {
+        while tracker.seeders(h) == 0 {
+            assert!(start.elapsed() < WAIT, "aria2c never announced");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
-    SeededClip {
-        torrent,
-        meta,
+    Seeded {
+        torrents,
         _tracker: tracker,
         _seeder: seeder,
     }
@@ -386,10 +419,11 @@ fn mpv_played(output: &str) -> u64 {
 #[test]
 fn mpv_plays_the_playlist() {
     let dir = TempDir::new("webui-mpv");
-    let clip = seeded_clip(&dir.0, "127.0.12.3", 20);
+    let swarm = seeded(&dir.0, "127.0.12.3", &[("clip.mp4", 20)]);
+    let clip = &swarm.torrents[0];
     let s = Serve::start(&dir.0.join("data"), "127.0.12.2", &[]);
-    let id = add_torrent(&s, &fs::read(&clip.torrent).unwrap());
-    assert_eq!(id, clip.meta.info_hash.to_hex());
+    let id = add_torrent(&s, &fs::read(&clip.0).unwrap());
+    assert_eq!(id, clip.1.info_hash.to_hex());
     let url = format!("http://{}/playlist.m3u", s.addr);
     let (status, out) = run_bounded(
         Command::new("mpv")
@@ -430,7 +464,12 @@ fn browser_ui() {
         "Debian's chromium is missing: apt-get install chromium"
     );
     let dir = TempDir::new("webui-browser");
-    let clip = seeded_clip(&dir.0, "127.0.12.5", 60);
+    let swarm = seeded(
+        &dir.0,
+        "127.0.12.5",
+        &[("clip.mp4", 60), ("tracks.mkv", 20)],
+    );
+    let (clip, tracks) = (&swarm.torrents[0], &swarm.torrents[1]);
     let s = Serve::start(&dir.0.join("data"), "127.0.12.4", &[]);
     let html = FileServer::start(
         "127.0.12.6",
@@ -449,9 +488,11 @@ fn browser_ui() {
             .arg(web.join("tests/ui.mjs"))
             .current_dir(&web)
             .env("RILL_URL", format!("http://{}/", s.addr))
-            .env("RILL_TORRENT", &clip.torrent)
+            .env("RILL_TORRENT", &clip.0)
             .env("RILL_OTHER_TORRENT", &other)
-            .env("RILL_ID", clip.meta.info_hash.to_hex())
+            .env("RILL_TRACKS_TORRENT", &tracks.0)
+            .env("RILL_TRACKS_ID", tracks.1.info_hash.to_hex())
+            .env("RILL_ID", clip.1.info_hash.to_hex())
             .env("RILL_HTML_URL", html.url("/page.torrent"))
             .env("RILL_SHOTS", &shots),
         &dir.0.join("browser.log"),

@@ -288,7 +288,7 @@ async function renderFiles(id, focus) {
 const player = {
   id: null, file: null, path: '', mode: null, hls: null, media: null,
   audio: 0, subtitle: -1, lastSaved: 0, statusTimer: null, waiting: false,
-  hlsLoading: false, duration: 0,
+  hlsLoading: false, src: '',
 };
 // What tests (and curious people) can read back.
 window.rillPlayer = {
@@ -299,6 +299,7 @@ window.rillPlayer = {
       backBufferLength: c.backBufferLength, live: !!live };
   },
   get mode() { return player.mode; },
+  get src() { return player.src; },
   get hlsJs() { return typeof window.Hls === 'function' ? window.Hls.version : null; },
 };
 
@@ -345,25 +346,30 @@ async function openPlayer(id, file) {
   player.path = f.path;
   $('player-title').textContent = baseName(f.path);
   document.title = baseName(f.path) + ' · rill';
-  // Probe in the background: track menus and the duration; an error here
-  // only means HLS is not available for this file.
+  // The probe (track menus, duration, HLS) can take long on a file that is
+  // still downloading: direct play does not wait for it.
+  fillTracks(null);
   const probe = api('/api/torrents/' + id + '/files/' + file + '/media').then((r) => r.body, (e) => ({ error: e.message }));
-  const pos = api('/api/torrents/' + id + '/files/' + file + '/position').then((r) => r.body, () => null);
-  const [media, saved] = await Promise.all([probe, pos]);
+  probe.then((media) => {
+    if (player.id !== id || player.file !== file) return;
+    player.media = media && !media.error ? media : null;
+    fillTracks(player.media);
+  });
+  const saved = await api('/api/torrents/' + id + '/files/' + file + '/position').then((r) => r.body, () => null);
   if (player.id !== id || player.file !== file) return;
-  player.media = media && !media.error ? media : null;
-  fillTracks(media);
   const type = DIRECT[ext(f.path)];
   const video = $('video');
   // rill.forceHls=1 (localStorage) skips direct play: for TVs that claim
   // more than they play, and for the tests.
   const direct = type && video.canPlayType(type) !== '' && localStorage.getItem('rill.forceHls') !== '1';
   const start = saved && saved.seconds > 5 && !(saved.duration && saved.seconds > saved.duration - 15) ? saved.seconds : 0;
-  if (start > 0) {
-    offerResume(start, () => startPlayback(direct, media, start), () => startPlayback(direct, media, 0));
-  } else {
-    startPlayback(direct, media, 0);
-  }
+  const go = async (at) => {
+    const media = direct ? player.media : await probe;
+    if (player.id !== id || player.file !== file) return;
+    startPlayback(direct, media, at);
+  };
+  if (start > 0) offerResume(start, () => go(start), () => go(0));
+  else go(0);
 }
 
 function offerResume(at, yes, no) {
@@ -399,7 +405,13 @@ function trackLabel(tr, fallback) {
 function hlsUrl() {
   let u = '/hls/' + player.id + '/' + player.file + '/index.m3u8?audio=' + player.audio;
   if (player.subtitle >= 0) u += '&subtitle=' + player.subtitle;
+  player.src = u;
   return u;
+}
+
+function streamUrl() {
+  player.src = '/stream/' + player.id + '/' + player.file;
+  return player.src;
 }
 
 function setMode(mode) {
@@ -412,7 +424,7 @@ async function startPlayback(direct, media, at) {
   setWaiting(true);
   if (direct && player.audio === 0 && player.subtitle < 0) {
     setMode('direct');
-    video.src = '/stream/' + player.id + '/' + player.file;
+    video.src = streamUrl();
     if (at > 0) video.currentTime = at;
     tryPlay();
     return;
@@ -423,7 +435,7 @@ async function startPlayback(direct, media, at) {
     playerError('This browser may not play ' + (ext(player.path) || 'this file') +
       ' directly and the server could not prepare it (' + ((media && media.error) || 'no media info') + '). Trying the original file…');
     setMode('direct');
-    video.src = '/stream/' + player.id + '/' + player.file;
+    video.src = streamUrl();
     if (at > 0) video.currentTime = at;
     tryPlay();
     return;
@@ -435,6 +447,13 @@ async function startPlayback(direct, media, at) {
     player.hls = hls;
     hls.on(window.Hls.Events.FRAG_LOADING, () => { player.hlsLoading = true; });
     hls.on(window.Hls.Events.FRAG_LOADED, () => { player.hlsLoading = false; });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
+      // The playlist carries only the chosen subtitle track: show it.
+      if (player.subtitle >= 0 && hls.subtitleTracks.length > 0) {
+        hls.subtitleDisplay = true;
+        hls.subtitleTrack = 0;
+      }
+    });
     hls.on(window.Hls.Events.ERROR, (_, d) => {
       if (!d.fatal) return;
       const code = d.response && d.response.code;
