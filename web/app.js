@@ -207,10 +207,6 @@ async function addBody(body, contentType, what) {
 
 function addFile(file) {
   if (!file) return;
-  if (file.size > 16 * 1024 * 1024) {
-    say('Could not add ' + file.name + ': it is too large to be a .torrent file', 'error');
-    return;
-  }
   addBody(file, 'application/x-bittorrent', file.name);
 }
 

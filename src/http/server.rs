@@ -279,7 +279,12 @@ fn send(rq: Request, reply: Reply, service: &Service) {
     let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
     let mut headers = reply.headers;
     headers.push(("Content-Type".into(), reply.content_type.into()));
-    headers.push(("Cache-Control".into(), "no-store".into()));
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("Cache-Control"))
+    {
+        headers.push(("Cache-Control".into(), "no-store".into()));
+    }
     for (k, v) in headers {
         match Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             Ok(h) => resp = resp.with_header(h),

@@ -12,6 +12,9 @@
 //!   [`crate::session::positions`]; `GET /api/positions` lists the most
 //!   recent ones for the "continue watching" row.
 //!
+//! Every answer is `Cache-Control: no-store` (the server's default) but
+//! hls.js, which may be cached for an hour.
+//!
 //! Pages are served with a Content-Security-Policy that allows only this
 //! origin's scripts and styles (torrent names are shown as text, never as
 //! HTML, but a policy catches what a mistake would let through); hls.js
@@ -67,7 +70,9 @@ pub fn file(path: &str) -> Option<Result<Reply, ApiError>> {
             "/ui/app.js" => asset("text/javascript; charset=utf-8", APP_JS.as_bytes()),
             "/ui/style.css" => asset("text/css; charset=utf-8", STYLE_CSS.as_bytes()),
             "/ui/icon.svg" | "/favicon.ico" => asset("image/svg+xml", ICON_SVG.as_bytes()),
-            "/ui/hls.min.js" if has_hls_js() => asset("text/javascript; charset=utf-8", HLS_JS),
+            // 620 KB that changes only with the binary: cached for an hour.
+            "/ui/hls.min.js" if has_hls_js() => asset("text/javascript; charset=utf-8", HLS_JS)
+                .with_header("Cache-Control", "max-age=3600"),
             "/ui/hls.min.js" => return Some(Err(ApiError::not_found(
                 "this build of rill has no hls.js (run `npm ci` in web/ before `cargo build`); \
                  the UI uses the browser's native HLS",
