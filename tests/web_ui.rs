@@ -7,6 +7,9 @@
 //!   `Host` header; a position PUT reads back, survives kill -9 (once the
 //!   debounce has passed) and a clean stop (at once), and goes with its
 //!   torrent.
+//! - `playlist_with_a_password_uses_token_urls`: with a password the UI
+//!   and lists need credentials, and the list's URLs are token URLs that
+//!   play without them (players do not pass credentials on).
 //! - `mpv_plays_the_playlist`: an H.264/AAC MP4 made by ffmpeg, seeded by
 //!   aria2c behind opentracker; mpv opens `/playlist.m3u` and plays the
 //!   first item for 5 s.
@@ -264,6 +267,53 @@ fn ui_playlists_and_positions() {
         get(s.addr, &format!("/api/torrents/{clip_id}/files/0/position")).status,
         404
     );
+    s.stop_cleanly();
+}
+
+#[test]
+fn playlist_with_a_password_uses_token_urls() {
+    let dir = TempDir::new("webui-auth");
+    let config = dir.0.join("rill.toml");
+    fs::write(&config, "user = \"me\"\npassword = \"s3cret\"\n").unwrap();
+    let s = Serve::start(
+        &dir.0.join("data"),
+        "127.0.12.7",
+        &["--config", config.to_str().unwrap()],
+    );
+    // "me:s3cret" in base64.
+    let creds = "Authorization: Basic bWU6czNjcmV0\r\n";
+    assert_eq!(get(s.addr, "/").status, 401);
+    assert_eq!(get(s.addr, "/playlist.m3u").status, 401);
+    assert_eq!(request(s.addr, "GET", "/", creds, b"").status, 200);
+    let r = request(
+        s.addr,
+        "POST",
+        "/api/torrents",
+        &format!("{creds}Content-Type: application/x-bittorrent\r\n"),
+        &tiny_torrent("film.mkv"),
+    );
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let id = r
+        .json()
+        .get("id")
+        .and_then(|i| i.as_str())
+        .unwrap()
+        .to_string();
+    let r = request(s.addr, "GET", "/playlist.m3u", creds, b"");
+    assert_eq!(r.status, 200);
+    let m3u = text(&r);
+    let base = format!("http://{}", s.addr);
+    let url = m3u
+        .lines()
+        .find(|l| l.starts_with(&format!("{base}/s/{id}-0-")))
+        .unwrap_or_else(|| panic!("no token URL in\n{m3u}"));
+    assert!(url.ends_with("/film.mkv"), "{url}");
+    assert!(!m3u.contains("/stream/"), "{m3u}");
+    // The token URL answers without credentials (the bytes are not there:
+    // nobody seeds, so only HEAD, which needs no data).
+    let path = url.strip_prefix(&base).unwrap();
+    let r = request(s.addr, "HEAD", path, "", b"");
+    assert_eq!(r.status, 200, "{}", r.headers);
     s.stop_cleanly();
 }
 

@@ -3,7 +3,10 @@
 //!
 //! Each file is an `#EXTINF:-1,<title>` line and the absolute URL of its
 //! bytes (`/stream/ID/N`), built from the request's `Host` header so the
-//! list works from whichever address the player used. The HLS variant of a
+//! list works from whichever address the player used. With a password set,
+//! the URL is the file's token URL (`/s/TOKEN/NAME`, see
+//! [`super::auth::StreamTokens`]) instead: players fetch the list with
+//! credentials in its URL but do not pass them on to the entries. The HLS variant of a
 //! video follows as a comment line (`# HLS: <url>`): players skip comments,
 //! so the list plays each file once, and a person can still copy the HLS
 //! URL for a player that cannot demux the original container.
@@ -14,6 +17,7 @@
 //! or address falls back to a relative-free placeholder ([`base_url`]).
 
 use super::api::{Reply, Service};
+use super::auth::encode_segment;
 use super::error::ApiError;
 use super::mime::{media_type, MediaClass};
 use crate::torrent::InfoHash;
@@ -29,6 +33,8 @@ pub struct Item {
     /// The file's path in the torrent (`/`-separated, starting with its name).
     pub path: String,
     pub class: MediaClass,
+    /// The URL path of its bytes (`/stream/ID/N` or a token URL).
+    pub url: String,
 }
 
 /// `http://HOST` from a request's `Host` header. Only host-name and address
@@ -71,7 +77,7 @@ pub fn build(base: &str, items: &[Item]) -> String {
     for it in items {
         let id = it.id.to_hex();
         out.push_str(&format!("#EXTINF:-1,{}\n", title(&it.path)));
-        out.push_str(&format!("{base}/stream/{id}/{}\n", it.index));
+        out.push_str(&format!("{base}{}\n", it.url));
         if it.class == MediaClass::Video {
             out.push_str(&format!("# HLS: {base}/hls/{id}/{}/index.m3u8\n", it.index));
         }
@@ -88,14 +94,26 @@ fn items(service: &Service, ids: &[InfoHash]) -> Vec<Item> {
         };
         for (index, f) in info.files.iter().enumerate() {
             let path = f.path.as_path().to_string_lossy().into_owned();
-            if let Some(class) = playable(&path) {
-                out.push(Item {
-                    id,
-                    index,
-                    path,
-                    class,
-                });
-            }
+            let Some(class) = playable(&path) else {
+                continue;
+            };
+            let url = if service.auth.is_some() {
+                let name = f.path.as_path().file_name().map(|n| n.to_string_lossy());
+                let token = service.tokens.token(id, index);
+                format!(
+                    "/s/{token}/{}",
+                    encode_segment(name.as_deref().unwrap_or("file"))
+                )
+            } else {
+                format!("/stream/{}/{index}", id.to_hex())
+            };
+            out.push(Item {
+                id,
+                index,
+                path,
+                class,
+                url,
+            });
         }
     }
     out
@@ -141,12 +159,14 @@ mod tests {
                 index: 0,
                 path: "Show/episode 1.mkv".into(),
                 class: MediaClass::Video,
+                url: format!("/stream/{hex}/0"),
             },
             Item {
                 id: a,
                 index: 3,
                 path: "Show/theme.flac".into(),
                 class: MediaClass::Audio,
+                url: format!("/s/{hex}-3-00/theme.flac"),
             },
         ];
         let text = build("http://192.168.1.5:8080", &items);
@@ -156,7 +176,7 @@ mod tests {
              http://192.168.1.5:8080/stream/{hex}/0\n\
              # HLS: http://192.168.1.5:8080/hls/{hex}/0/index.m3u8\n\
              #EXTINF:-1,Show/theme.flac\n\
-             http://192.168.1.5:8080/stream/{hex}/3\n"
+             http://192.168.1.5:8080/s/{hex}-3-00/theme.flac\n"
         );
         assert_eq!(text, want);
         assert_eq!(build("http://x", &[]), "#EXTM3U\n");
@@ -169,6 +189,7 @@ mod tests {
             index: 0,
             path: "a\n#EXTINF:-1,evil\r\nhttp://evil/\u{0}.mp4".into(),
             class: MediaClass::Video,
+            url: "/stream/x/0".into(),
         };
         let text = build("http://h", &[it]);
         // Exactly one entry: the name cannot start lines of its own.
