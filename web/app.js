@@ -472,6 +472,10 @@ async function startPlayback(direct, media, at) {
 }
 
 function tryPlay() {
+  // Keep the remote useful: focus lands on play/pause (arrows then seek
+  // or move between the controls).
+  const a = document.activeElement;
+  if (!a || a === document.body || a.closest('[hidden]') || !$('player').contains(a)) $('play').focus();
   const p = $('video').play();
   if (p && p.catch) p.catch(() => { /* autoplay refused: the play button works */ });
 }

@@ -13,6 +13,7 @@
 // Prints PASS/PENDING lines; exits non-zero on the first failure.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 
 const env = (k) => {
   const v = process.env[k];
@@ -108,8 +109,16 @@ try {
   await page.setInputFiles('#upload', TORRENT);
   await page.waitForSelector(`#torrents .card[data-id="${ID}"]`);
   ok((await page.textContent('#message')).includes('Added clip.mp4'), 'upload adds the torrent and says so');
-  await page.setInputFiles('#upload', OTHER);
+  // The second one is dropped on the page, as from a file manager.
+  const otherBytes = [...readFileSync(OTHER)];
+  await page.evaluate((bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], 'other.torrent', { type: 'application/x-bittorrent' }));
+    document.body.dispatchEvent(new DragEvent('dragenter', { bubbles: true, dataTransfer: dt }));
+    document.body.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, otherBytes);
   await page.waitForFunction(() => document.querySelectorAll('#torrents .card').length === 2);
+  ok(await page.isHidden('#drop'), 'a dropped .torrent is added');
   await page.waitForFunction((id) => {
     const bar = document.querySelector(`#torrents .card[data-id="${id}"] .bar`);
     return bar && Number(bar.getAttribute('aria-valuenow')) > 0;
@@ -288,6 +297,16 @@ try {
     ok(shown, 'the chosen subtitles are shown');
     await page.evaluate(() => { location.hash = '#/'; });
   }
+
+  // ---------------- TV-sized (1920x1080) ----------------
+  const tv = await newPage({ width: 1920, height: 1080 });
+  await tv.goto(URL_);
+  await tv.waitForSelector(`#torrents .card[data-id="${ID}"]`);
+  await tv.focus('#add-uri');
+  await tv.keyboard.press('ArrowDown');
+  await shot(tv, 'tv-home');
+  const tvFont = await tv.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+  ok(tvFont >= 24, 'TV-sized screens get larger text', tvFont);
 
   // ---------------- phone ----------------
   const phone = await newPage({ width: 390, height: 844 }, true);
