@@ -499,6 +499,7 @@ function teardownMedia() {
 }
 
 function closePlayer(navigate) {
+  const id = player.id;
   if (player.id !== null) savePosition(true);
   teardownMedia();
   $('resume').hidden = true;
@@ -509,7 +510,7 @@ function closePlayer(navigate) {
   setMode(null);
   document.title = 'rill';
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
-  if (navigate) history.length > 1 ? history.back() : (location.hash = '#/');
+  if (navigate) goBack(id === null ? '#/' : '#/t/' + id);
 }
 
 function savePosition(force) {
@@ -644,7 +645,7 @@ function onKey(e) {
     }
     if (isBack && !(tag === 'SELECT')) { e.preventDefault(); closePlayer(true); return; }
   } else if (isBack && !typing && state.view === 'files') {
-    e.preventDefault(); location.hash = '#/'; return;
+    e.preventDefault(); goBack('#/'); return;
   }
   if (typing && (e.key === 'ArrowLeft' || e.key === 'ArrowRight')) return;
   const dir = { ArrowUp: 'up', ArrowDown: 'down', ArrowLeft: 'left', ArrowRight: 'right' }[e.key];
@@ -683,6 +684,29 @@ function moveFocus(dir) {
 }
 
 // ---------- views and routing ------------------------------------------------
+
+// Back within the app: to the previous view when it is the one above this
+// one (home > files > player), else to that view in place of this one,
+// never off the page. `views` mirrors the history entries this page made.
+const views = [location.hash || '#/'];
+let replacing = false;
+function goBack(up) {
+  if (views.length > 1 && views[views.length - 2] === up) {
+    history.back();
+  } else {
+    replacing = true;
+    location.replace(up);
+  }
+}
+function onHashChange() {
+  const h = location.hash || '#/';
+  if (replacing) views[views.length - 1] = h;
+  else if (views.length > 1 && views[views.length - 2] === h) views.pop();
+  else views.push(h);
+  replacing = false;
+  if (views.length > 100) views.shift();
+  route();
+}
 
 function showView(v) {
   state.view = v;
@@ -728,7 +752,7 @@ function wireHome() {
   $('upload-label').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('upload').click(); }
   });
-  $('files-back').addEventListener('click', () => { location.hash = '#/'; });
+  $('files-back').addEventListener('click', () => goBack('#/'));
   $('delete-dialog').addEventListener('close', onDeleteClosed);
   $('settings-button').addEventListener('click', () => {
     $('buffer-setting').value = String(forwardBuffer());
@@ -761,7 +785,7 @@ function start() {
   wireHome();
   wirePlayer();
   document.addEventListener('keydown', onKey);
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', onHashChange);
   // Live progress: poll while the page is visible.
   state.timer = setInterval(() => {
     if (!document.hidden && state.view === 'home') refresh();
