@@ -5,9 +5,12 @@
 //! API), [`super::metrics`] and [`super::stream`].
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
-//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET); the web UI's files, its
-//! positions API and the M3U playlists ([`super::ui`], [`super::playlist`]). Any other path is `404`;
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
+//! The web UI's files, its positions API (`/api/positions`,
+//! `/api/torrents/ID/files/N/position`) and the M3U playlists
+//! (`/playlist.m3u`, `/playlist/ID.m3u`) are in [`super::ui`] and
+//! [`super::playlist`].
 //!
 //! `/s/TOKEN/NAME` (GET, HEAD) is the one route answered without Basic
 //! credentials: the token ([`auth::StreamTokens`]) names and authorises
