@@ -38,6 +38,7 @@ use crate::http::api::Service;
 use crate::http::auth::{BasicAuth, StreamTokens};
 use crate::http::server::HttpServer;
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{Session, SessionOptions};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineConfig};
@@ -373,6 +374,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     let tokens = StreamTokens::load_or_create(&s.data_dir.join("stream_secret"))
         .map_err(|e| e.to_string())?;
     let dlna = crate::dlna::prepare(&s.dlna, &s.data_dir, s.password.is_some());
+    let positions = Positions::open(&s.data_dir).map_err(|e| e.to_string())?;
     let service = Arc::new(Service {
         engine: engine.clone(),
         session: session.clone(),
@@ -381,6 +383,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         auth,
         http: Default::default(),
         dlna: dlna.clone(),
+        positions: positions.clone(),
         tokens,
         disk_cache,
     });
@@ -416,6 +419,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         a.stop();
     }
     server.stop(Duration::from_secs(2));
+    positions.shutdown();
     let _ = stop_tx.send(());
     let _ = keeper.join();
     session.maintain();

@@ -23,6 +23,7 @@ use super::error::ApiError;
 use super::json::{self, ObjectWriter};
 use super::metrics::{self, HttpCounters};
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{AddInput, Added, Session, SessionError};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
@@ -42,6 +43,8 @@ pub struct Service {
     pub http: HttpCounters,
     /// The DLNA media server's identity; `None` when DLNA is off.
     pub dlna: Option<Arc<crate::dlna::Device>>,
+    /// Watch positions for the web UI's resume.
+    pub positions: Arc<Positions>,
     /// Per-file stream URLs that need no credentials (`/s/TOKEN/NAME`).
     pub tokens: StreamTokens,
     /// Storage mode `stream`: the disk cache (for `/metrics`).
@@ -267,6 +270,7 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
         .any(|kv| matches!(kv.split_once('='), Some(("files", "1" | "true" | "yes"))));
     match service.session.remove(id, files) {
         Ok(true) => {
+            service.positions.forget(id);
             info!(
                 "api: removed torrent {id}{}",
                 if files { " and its data" } else { "" }
