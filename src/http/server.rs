@@ -14,9 +14,11 @@
 //! [`super::playlist`].
 //!
 //! `/s/TOKEN/NAME` (GET, HEAD) and, when DLNA is on, `/dlna/...` are the
-//! routes answered without Basic credentials: the token ([`auth::StreamTokens`]) names and authorises
-//! exactly one file, for TVs that cannot send a password. A token that is
-//! not genuine is a plain `404`.
+//! routes answered without Basic credentials: the token
+//! ([`auth::StreamTokens`]) names and authorises exactly one file, for TVs
+//! that cannot send a password; a token that is not genuine is a plain
+//! `404`. The DLNA routes list the files with their token URLs (see
+//! `docs/dlna.md` for why DLNA then needs `dlna = true`).
 //!
 //! A request whose declared body is over the upload limit is answered
 //! `413` without reading it. tiny_http then drains what is left of such a
