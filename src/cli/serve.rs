@@ -55,6 +55,8 @@ const KNOWN_KEYS: &[&str] = &[
     "password",
     "upload_limit",
     "seed",
+    "ffmpeg",
+    "ffprobe",
 ];
 
 /// The settings after defaults, config file and flags.
@@ -69,6 +71,8 @@ struct Settings {
     password: Option<String>,
     upload_limit: u64,
     seed: bool,
+    /// ffmpeg and ffprobe binaries (HLS).
+    tools: crate::media::Tools,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -200,6 +204,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         password: None,
         upload_limit: DEFAULT_UPLOAD_LIMIT,
         seed: true,
+        tools: crate::media::Tools::default(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -230,6 +235,12 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         }
         if let Some(v) = d.get_bool("seed").map_err(err)? {
             s.seed = v;
+        }
+        if let Some(v) = d.get_str("ffmpeg").map_err(err)? {
+            s.tools.ffmpeg = PathBuf::from(v);
+        }
+        if let Some(v) = d.get_str("ffprobe").map_err(err)? {
+            s.tools.ffprobe = PathBuf::from(v);
         }
     }
     if let Some(v) = &flags.listen {
@@ -286,6 +297,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     );
     let workers = board.http_workers;
     let reader = reader_config(&board);
+    let hls_board = board.clone();
     let engine = Arc::new(
         Engine::start(EngineConfig {
             listen: peer_listen,
@@ -296,6 +308,19 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     );
     let session =
         Arc::new(Session::open(&s.data_dir, engine.clone(), s.seed).map_err(|e| e.to_string())?);
+    let hls_cfg = crate::hls::HlsConfig::new(
+        &hls_board,
+        s.tools.clone(),
+        s.data_dir.clone(),
+        session.downloads_dir().to_path_buf(),
+    );
+    let hls = match crate::hls::Hls::start(hls_cfg, engine.clone()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            error!("HLS is off: {e}");
+            None
+        }
+    };
     let service = Arc::new(Service {
         engine: engine.clone(),
         session: session.clone(),
@@ -303,6 +328,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         reader,
         auth,
         http: Default::default(),
+        hls: hls.clone(),
     });
     let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
     println!(
@@ -335,6 +361,9 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     let _ = stop_tx.send(());
     let _ = keeper.join();
     session.maintain();
+    if let Some(h) = &hls {
+        h.shutdown();
+    }
     engine.shutdown();
     info!("stopped");
     Ok(())
@@ -385,7 +414,7 @@ mod tests {
         let doc = Document::parse(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/rill\"\nboard = \"pi4\"\n\
              peer_listen = \"0.0.0.0:7000\"\nuser = \"me\"\npassword = \"pw\"\n\
-             upload_limit = 2048\nseed = false\n",
+             upload_limit = 2048\nseed = false\nffmpeg = \"/opt/ff/ffmpeg\"\n",
         )
         .unwrap();
         let s = settings_from(Some(("c.toml".into(), &doc)), &Flags::default()).unwrap();
@@ -396,6 +425,8 @@ mod tests {
         assert_eq!((s.user.as_str(), s.password.as_deref()), ("me", Some("pw")));
         assert_eq!(s.upload_limit, 2048);
         assert!(!s.seed);
+        assert_eq!(s.tools.ffmpeg, PathBuf::from("/opt/ff/ffmpeg"));
+        assert_eq!(s.tools.ffprobe, PathBuf::from("ffprobe"));
         let flags = parse_flags(&args(&[
             "--listen",
             "127.0.0.2:1",

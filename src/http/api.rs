@@ -39,6 +39,8 @@ pub struct Service {
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
     pub http: HttpCounters,
+    /// HLS and media probing (`None` if it could not start).
+    pub hls: Option<Arc<crate::hls::Hls>>,
 }
 
 /// A response to write.
@@ -260,6 +262,9 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
         .any(|kv| matches!(kv.split_once('='), Some(("files", "1" | "true" | "yes"))));
     match service.session.remove(id, files) {
         Ok(true) => {
+            if let Some(hls) = &service.hls {
+                hls.forget_torrent(id);
+            }
             info!(
                 "api: removed torrent {id}{}",
                 if files { " and its data" } else { "" }
@@ -291,7 +296,10 @@ pub fn metrics(service: &Service) -> Reply {
         .into_iter()
         .filter_map(|(id, _)| service.engine.stats(id))
         .collect();
-    let page = metrics::render(&stats, service.session.bytes_written(), &service.http);
+    let mut page = metrics::render(&stats, service.session.bytes_written(), &service.http);
+    if let Some(hls) = &service.hls {
+        hls.render_metrics(&mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,

@@ -5,7 +5,8 @@
 //! API), [`super::metrics`] and [`super::stream`].
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
-//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET), and the HLS routes
+//! (`/api/torrents/ID/files/N/media`, `/hls/...`: see [`crate::hls::http`]). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //!
 //! A request whose declared body is over the upload limit is answered
@@ -193,6 +194,11 @@ fn handle(rq: Request, service: &Service) {
             },
             _ => not_allowed(&method, "GET, HEAD"),
         },
+        ["api", "torrents", id, "files", n, "media"] => match method {
+            Method::Get => crate::hls::http::media(service, id, n),
+            _ => not_allowed(&method, "GET"),
+        },
+        ["hls", rest @ ..] => return crate::hls::http::handle(rq, service, rest, query),
         ["metrics"] => match method {
             Method::Get => Ok(api::metrics(service)),
             _ => not_allowed(&method, "GET"),

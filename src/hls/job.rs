@@ -1,0 +1,208 @@
+//! One ffmpeg process making the segments of one variant, from a start
+//! segment onwards.
+//!
+//! ffmpeg writes each segment into the job's own `tmp-<job>` directory and
+//! announces it on stdout (`-segment_list pipe:1`, CSV `name,start,end`)
+//! once it is complete; the job's stdout thread then renames it into the
+//! variant directory (atomic: a reader of an older copy keeps its inode)
+//! and hands it to the `on_segment` callback. The stderr thread reads
+//! `-progress` lines (`out_time_us`, `speed`) so the watchdog can tell a
+//! job that moves from one that does not, and keeps ffmpeg's last error
+//! line for the error message.
+//!
+//! Dropping a [`Job`] kills and reaps its ffmpeg and removes its
+//! temporary directory.
+//!
+//! # Shared state
+//! [`Progress`] is atomics plus one mutex for the last error line; the
+//! threads write it, the watchdog and metrics read it. No lock is held
+//! while calling `on_segment`.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use log::{debug, warn};
+
+use super::playlist::parse_segment_name;
+
+/// What a running job has done (shared with its reader threads).
+pub struct Progress {
+    /// The next segment number the job will finish.
+    pub next: AtomicUsize,
+    /// ffmpeg's `out_time_us`.
+    pub out_time_us: AtomicU64,
+    /// ffmpeg's `speed`, in thousandths.
+    pub speed_milli: AtomicU64,
+    /// Milliseconds since `epoch` of the last sign of life (progress
+    /// that moved, or a segment).
+    pub last_alive_ms: AtomicU64,
+    /// stdout closed: ffmpeg finished or died.
+    pub ended: AtomicBool,
+    pub last_error: Mutex<String>,
+    epoch: Instant,
+}
+
+impl Progress {
+    fn alive(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_alive_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last sign of life.
+    pub fn quiet_for(&self) -> std::time::Duration {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        std::time::Duration::from_millis(
+            now.saturating_sub(self.last_alive_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    pub fn error(&self) -> String {
+        self.last_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+}
+
+pub struct Job {
+    pub id: u64,
+    /// The first segment this job makes.
+    pub first: usize,
+    pub progress: Arc<Progress>,
+    child: Child,
+    tmp: PathBuf,
+    pub started: Instant,
+}
+
+impl Job {
+    /// Start `ffmpeg args` (see [`crate::media::plan::Plan::ffmpeg_args`],
+    /// whose output directory must be `tmp`); finished segments are moved
+    /// into `dir` and passed to `on_segment(number, bytes)`.
+    pub fn start(
+        id: u64,
+        ffmpeg: &std::path::Path,
+        args: &[String],
+        first: usize,
+        dir: PathBuf,
+        tmp: PathBuf,
+        on_segment: Box<dyn Fn(usize, u64) + Send>,
+    ) -> Result<Job, String> {
+        fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut child = Command::new(ffmpeg)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                let _ = fs::remove_dir_all(&tmp);
+                format!(
+                    "cannot run {} ({e}); install ffmpeg or set `ffmpeg` in the config",
+                    ffmpeg.display()
+                )
+            })?;
+        let progress = Arc::new(Progress {
+            next: AtomicUsize::new(first),
+            out_time_us: AtomicU64::new(0),
+            speed_milli: AtomicU64::new(0),
+            last_alive_ms: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            last_error: Mutex::new(String::new()),
+            epoch: Instant::now(),
+        });
+        progress.alive();
+        if let Some(out) = child.stdout.take() {
+            let (p, dir, tmp) = (progress.clone(), dir, tmp.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("rill-hls-job-{id}"))
+                .spawn(move || {
+                    for line in BufReader::new(out.take(1 << 24)).lines() {
+                        let Ok(line) = line else { break };
+                        let name = line.split(',').next().unwrap_or("");
+                        let Some(n) = parse_segment_name(name) else {
+                            continue;
+                        };
+                        let (from, to) = (tmp.join(name), dir.join(name));
+                        let size = fs::metadata(&from).map(|m| m.len()).unwrap_or(0);
+                        match fs::rename(&from, &to) {
+                            Ok(()) => {
+                                p.next.store(n + 1, Ordering::SeqCst);
+                                p.alive();
+                                on_segment(n, size);
+                            }
+                            Err(e) => warn!("hls job {id}: moving {}: {e}", from.display()),
+                        }
+                    }
+                    p.ended.store(true, Ordering::SeqCst);
+                    on_segment(usize::MAX, 0);
+                });
+            if let Err(e) = spawned {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("cannot start a thread: {e}"));
+            }
+        }
+        if let Some(err) = child.stderr.take() {
+            let p = progress.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("rill-hls-err-{id}"))
+                .spawn(move || {
+                    for line in BufReader::new(err).lines() {
+                        let Ok(line) = line else { break };
+                        if let Some(v) = line.strip_prefix("out_time_us=") {
+                            if let Ok(us) = v.trim().parse::<u64>() {
+                                if us != p.out_time_us.swap(us, Ordering::Relaxed) {
+                                    p.alive();
+                                }
+                            }
+                        } else if let Some(v) = line.strip_prefix("speed=") {
+                            let x = v.trim().trim_end_matches('x').parse::<f64>().unwrap_or(0.0);
+                            if x.is_finite() && x >= 0.0 {
+                                p.speed_milli.store((x * 1000.0) as u64, Ordering::Relaxed);
+                            }
+                        } else if !line.contains('=') && !line.trim().is_empty() {
+                            debug!("ffmpeg job {id}: {line}");
+                            if let Ok(mut e) = p.last_error.lock() {
+                                *e = line.chars().take(300).collect();
+                            }
+                        }
+                    }
+                });
+        }
+        Ok(Job {
+            id,
+            first,
+            progress,
+            child,
+            tmp,
+            started: Instant::now(),
+        })
+    }
+
+    /// The next segment number it will finish.
+    pub fn next(&self) -> usize {
+        self.progress.next.load(Ordering::SeqCst)
+    }
+
+    /// `Some(success)` once ffmpeg has exited.
+    pub fn exited(&mut self) -> Option<bool> {
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(st.success()),
+            Ok(None) => None,
+            Err(_) => Some(false),
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.tmp);
+    }
+}
