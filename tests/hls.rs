@@ -164,14 +164,21 @@ fn variant_of(master: &str) -> String {
 fn probe_segment(env: &TestEnv, path: &Path) -> (f64, f64, String) {
     let p = path.to_str().unwrap();
     let v = tool(env, &["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=start_time,duration", "-of", "csv=p=0", p]);
-    let mut it = v.trim().split(',');
+    let mut it = v.lines().next().unwrap_or("").trim().split(',');
     let start: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
     let dur: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
     let codecs = tool(env, &["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", p]);
     // Decodes without errors.
     let errs = tool(env, &["ffmpeg", "-v", "error", "-i", p, "-f", "null", "-"]);
     assert!(errs.trim().is_empty(), "decoding {p}: {errs}");
-    (start, dur, codecs.split_whitespace().collect::<Vec<_>>().join(","))
+    // MPEG-TS lists each stream under its program too: keep each once.
+    let mut names: Vec<&str> = Vec::new();
+    for c in codecs.split_whitespace() {
+        if !names.contains(&c) {
+            names.push(c);
+        }
+    }
+    (start, dur, names.join(","))
 }
 
 /// Add `t` by magnet with the seeder as peer; wait for its metadata.

@@ -337,23 +337,20 @@ impl Hls {
                 }
             }
         }
-        // An MP4's index has every packet's time and key flag, so its
-        // on-disk copy can be scanned even with holes (the probe fetched
-        // the index through the source). Other containers are scanned
-        // through the source, which waits for the data.
-        let mut input = self.input(id, file, 0);
-        if m.is_mp4() && input.starts_with("http://") {
-            if let Some(info) = self.engine.info(id) {
-                if let Some(f) = info.files.get(file) {
-                    input = f.path.under(&self.cfg.downloads).display().to_string();
-                }
-            }
-        }
+        // An MP4's index (read with the probe) has every sample's time and
+        // key flag: no sample data needed, so a partial file is fine.
+        // Other containers are scanned packet by packet through the
+        // source, which waits for the data (docs/hls.md).
+        let input = self.input(id, file, 0);
         self.stats.keyframe_scans.fetch_add(1, Ordering::Relaxed);
-        let mut result = probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT);
-        let url = self.source.url(id, file, 0);
-        if result.is_err() && input != url {
-            result = probe::keyframes(&self.cfg.tools, &url, SCAN_TIMEOUT);
+        let video = m.video.first().map(|v| v.index).unwrap_or(0);
+        let mut result = if m.is_mp4() {
+            probe::index_keyframes(&self.cfg.tools, &input, video, PROBE_TIMEOUT)
+        } else {
+            probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT)
+        };
+        if m.is_mp4() && result.is_err() {
+            result = probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT);
         }
         let mut st = self.lock();
         let out = match result {

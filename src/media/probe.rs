@@ -118,6 +118,87 @@ pub fn keyframes(tools: &Tools, input: &str, timeout: Duration) -> Result<Vec<f6
     Ok(keys)
 }
 
+/// Keyframe times of an MP4/MOV's video stream `stream` from its index
+/// alone: ffprobe's trace log lists every index entry (`AVIndex stream S,
+/// sample N, offset O, dts D, ..., keyframe 1`) while it reads the `moov`,
+/// so no sample data is read (works on a partial file). Times are
+/// `(dts - first dts) * time_base + start_time`: exact for streams
+/// without B-frames, within the constant reorder delay otherwise.
+pub fn index_keyframes(
+    tools: &Tools,
+    input: &str,
+    stream: u32,
+    timeout: Duration,
+) -> Result<Vec<f64>, ProbeError> {
+    let mut cmd = Command::new(&tools.ffprobe);
+    cmd.args(["-v", "trace", "-select_streams", &stream.to_string()])
+        .args(["-show_entries", "stream=time_base,start_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(input);
+    let dts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = dts.clone();
+    let mut stream_line = String::new();
+    run_with_stderr(
+        &mut cmd,
+        &tools.ffprobe,
+        input,
+        timeout,
+        |l| {
+            if stream_line.is_empty() {
+                stream_line = String::from_utf8_lossy(l).into_owned();
+            }
+        },
+        move |l| {
+            if let Some(d) = parse_index_line(l, stream) {
+                if let Ok(mut v) = sink.lock() {
+                    if v.len() < MAX_KEYFRAMES {
+                        v.push(d);
+                    }
+                }
+            }
+        },
+    )?;
+    let bad = |reason: &str| ProbeError::BadOutput {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
+    let (tb, start) = stream_line
+        .trim()
+        .split_once(',')
+        .ok_or_else(|| bad("no time base"))?;
+    let tb = parse_rate(tb).ok_or_else(|| bad("bad time base"))?;
+    let start: f64 = start.parse().unwrap_or(0.0);
+    let mut dts = dts.lock().map(|v| v.clone()).unwrap_or_default();
+    dts.sort_unstable();
+    let first = *dts
+        .first()
+        .ok_or_else(|| bad("no keyframes in the index"))?;
+    Ok(dts
+        .iter()
+        .map(|d| (d.saturating_sub(first)) as f64 * tb + start.max(0.0))
+        .collect())
+}
+
+/// The dts of a keyframe entry of `stream` in an `AVIndex` trace line.
+pub fn parse_index_line(line: &[u8], stream: u32) -> Option<i64> {
+    let text = std::str::from_utf8(line).ok()?;
+    let rest = text.split_once("AVIndex stream ")?.1;
+    let mut fields = rest.split(", ");
+    if fields.next()?.parse::<u32>().ok()? != stream {
+        return None;
+    }
+    let mut dts = None;
+    let mut key = false;
+    for f in fields {
+        if let Some(v) = f.strip_prefix("dts ") {
+            dts = v.parse::<i64>().ok();
+        } else if let Some(v) = f.strip_prefix("keyframe ") {
+            key = v.trim() == "1";
+        }
+    }
+    dts.filter(|_| key)
+}
+
 /// One `pts_time,flags` line: the time if the packet is a keyframe.
 pub fn parse_keyframe_line(line: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(line).ok()?.trim();
@@ -136,7 +217,19 @@ pub fn run(
     tool: &Path,
     input: &str,
     timeout: Duration,
+    on_line: impl FnMut(&[u8]),
+) -> Result<(), ProbeError> {
+    run_with_stderr(cmd, tool, input, timeout, on_line, |_| {})
+}
+
+/// [`run`], also giving each stderr line to `on_err` (in another thread).
+pub fn run_with_stderr(
+    cmd: &mut Command,
+    tool: &Path,
+    input: &str,
+    timeout: Duration,
     mut on_line: impl FnMut(&[u8]),
+    mut on_err: impl FnMut(&[u8]) + Send + 'static,
 ) -> Result<(), ProbeError> {
     let tool_name = tool.display().to_string();
     let mut child = cmd
@@ -151,13 +244,21 @@ pub fn run(
     let stderr = child.stderr.take();
     let err_thread = std::thread::spawn(move || {
         let mut tail = Vec::new();
-        if let Some(mut s) = stderr {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
+        if let Some(s) = stderr {
+            let mut r = BufReader::new(s);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match (&mut r).take(64 * 1024).read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
                 }
-                tail.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+                let l = line.strip_suffix(b"\n").unwrap_or(&line);
+                on_err(l);
+                if !l.starts_with(b"[") || !l.contains(&b'@') {
+                    tail.extend_from_slice(l);
+                    tail.push(b'\n');
+                }
                 if tail.len() > 2 * STDERR_TAIL {
                     tail.drain(..tail.len() - STDERR_TAIL);
                 }
@@ -441,6 +542,23 @@ mod tests {
         assert_eq!(parse_keyframe_line(b"inf,K_"), None);
         assert_eq!(parse_keyframe_line(b"\xff,K"), None);
         assert_eq!(parse_keyframe_line(b""), None);
+    }
+
+    #[test]
+    fn index_lines() {
+        let l = b"[mov,mp4 @ 0x55] AVIndex stream 0, sample 56, offset 43149, dts 28672, size 12419, distance 0, keyframe 1";
+        assert_eq!(parse_index_line(l, 0), Some(28672));
+        assert_eq!(parse_index_line(l, 1), None);
+        let nk = b"[mov] AVIndex stream 0, sample 57, offset 1, dts 29184, size 1, distance 1, keyframe 0";
+        assert_eq!(parse_index_line(nk, 0), None);
+        for bad in [
+            &b""[..],
+            b"AVIndex stream x, dts 5, keyframe 1",
+            b"AVIndex stream 0, dts zz, keyframe 1",
+            b"\xff",
+        ] {
+            assert_eq!(parse_index_line(bad, 0), None);
+        }
     }
 
     #[test]
