@@ -363,6 +363,30 @@ fn copy_while_downloading() {
     );
     assert_eq!(metric(&m, "rill_hls_probes_total"), 1.0);
 
+    // The watchdog: ffmpeg killed mid-job is restarted from the last
+    // finished segment, and the next segment still comes.
+    let status = get_ok(&env, &format!("{base}status")).text();
+    let pid = json_field(&status, "pid")
+        .unwrap_or_else(|| env.fail(&format!("no running job while downloading: {status}")));
+    tool(&env, &["kill", "-KILL", pid]);
+    env.wait_until(
+        "the watchdog to restart ffmpeg",
+        Duration::from_secs(15),
+        || {
+            let m = get_ok(&env, &s.url("/metrics")).text();
+            Ok(metric(&m, "rill_hls_job_restarts_total") >= 1.0)
+        },
+    );
+    let r = get_ok(&env, &format!("{base}{}", list[2].0));
+    let p = seg_dir.join("after-kill.ts");
+    std::fs::write(&p, &r.body).unwrap();
+    let (start, _, codecs) = probe_segment(&env, &p);
+    assert_eq!(codecs, "h264,aac");
+    assert!(
+        (start - starts[2]).abs() < 0.1,
+        "segment 2 starts at {start}"
+    );
+
     // (3) A segment at 70%, before it exists.
     let n = list.len() * 7 / 10;
     let on_disk = data.join(format!("hls/{}/0/v0c-a1c/{n:05}.ts", t.hex()));

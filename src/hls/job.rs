@@ -10,6 +10,11 @@
 //! job that moves from one that does not, and keeps ffmpeg's last error
 //! line for the error message.
 //!
+//! The read-ahead is bounded by pausing ffmpeg (SIGSTOP) when it is far
+//! enough ahead of what the player asked for, and continuing it (SIGCONT)
+//! when the player comes closer ([`Job::set_paused`], driven by the
+//! watchdog in [`super`]).
+//!
 //! Dropping a [`Job`] kills and reaps its ffmpeg and removes its
 //! temporary directory.
 //!
@@ -48,7 +53,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn alive(&self) {
+    /// Note a sign of life (also after a pause ends).
+    pub fn alive(&self) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_alive_ms.store(ms, Ordering::Relaxed);
     }
@@ -77,6 +83,8 @@ pub struct Job {
     child: Child,
     tmp: PathBuf,
     pub started: Instant,
+    /// Stopped with SIGSTOP because it is far enough ahead of the player.
+    paused: bool,
 }
 
 impl Job {
@@ -181,12 +189,43 @@ impl Job {
             child,
             tmp,
             started: Instant::now(),
+            paused: false,
         })
     }
 
     /// The next segment number it will finish.
     pub fn next(&self) -> usize {
         self.progress.next.load(Ordering::SeqCst)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Stop (SIGSTOP) or continue (SIGCONT) ffmpeg: the read-ahead bound.
+    /// A paused ffmpeg reads nothing more from its source.
+    pub fn set_paused(&mut self, pause: bool) {
+        if pause == self.paused {
+            return;
+        }
+        let sig = if pause { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            self.paused = pause;
+            self.progress.alive();
+        } else {
+            warn!("hls job {}: kill {sig} failed", self.id);
+        }
     }
 
     /// `Some(success)` once ffmpeg has exited.

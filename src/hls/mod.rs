@@ -17,7 +17,9 @@
 //! keeping every segment made so far. At most `ffmpeg_jobs` jobs run; the
 //! least recently used one gives way.
 //!
-//! The watchdog thread (every second) stops jobs nobody asked for in
+//! The watchdog thread (every second) bounds the read-ahead (a job more
+//! than [`READ_AHEAD`] segments ahead of the player is paused, see
+//! [`job`]), stops jobs nobody asked for in
 //! [`IDLE_TIMEOUT`], tells a job *waiting for torrent data* (a read of
 //! its source blocked in the reader: ffmpeg stays alive, status
 //! `buffering`) from a job that is *stuck* (no progress for
@@ -64,6 +66,9 @@ use source::Source;
 pub const TARGET: f64 = 6.0;
 /// A running job is kept when the asked segment is this close ahead.
 pub const AHEAD: usize = 3;
+/// A job this many segments ahead of the last one asked for is paused
+/// (the bounded read-ahead); it continues at half that.
+pub const READ_AHEAD: usize = 8;
 /// A job nobody asked a segment of for this long is stopped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A job with no progress and no blocked read for this long is stuck.
@@ -551,6 +556,10 @@ impl Hls {
         };
         if !covered {
             self.start_job(st, key, n)?;
+        } else if let Some(j) = &mut v.job {
+            if j.is_paused() && j.next() <= n + READ_AHEAD / 2 {
+                j.set_paused(false);
+            }
         }
         Ok(())
     }
@@ -738,6 +747,7 @@ impl Hls {
                             .opt_str("error", v.error.as_deref());
                         if let Some(j) = &v.job {
                             o.u64("job", j.id)
+                                .u64("pid", u64::from(j.pid()))
                                 .u64("first", j.first as u64)
                                 .u64("next", j.next() as u64)
                                 .f64(
@@ -898,7 +908,16 @@ impl Hls {
             let exited = job.exited();
             let next = job.next();
             let made_some = next > job.first;
+            if exited.is_none() && v.last_used.elapsed() <= IDLE_TIMEOUT {
+                // The bounded read-ahead.
+                if !job.is_paused() && next > v.last_asked + READ_AHEAD {
+                    job.set_paused(true);
+                } else if job.is_paused() && next <= v.last_asked + READ_AHEAD / 2 {
+                    job.set_paused(false);
+                }
+            }
             let stuck = exited.is_none()
+                && !job.is_paused()
                 && job.progress.quiet_for() > STALL_TIMEOUT
                 && !self
                     .source
