@@ -228,12 +228,13 @@ impl Job {
         }
     }
 
-    /// `Some(success)` once ffmpeg has exited.
-    pub fn exited(&mut self) -> Option<bool> {
+    /// Once ffmpeg has exited: `Ok` for success, else how it ended.
+    pub fn exited(&mut self) -> Option<Result<(), String>> {
         match self.child.try_wait() {
-            Ok(Some(st)) => Some(st.success()),
+            Ok(Some(st)) if st.success() => Some(Ok(())),
+            Ok(Some(st)) => Some(Err(st.to_string())),
             Ok(None) => None,
-            Err(_) => Some(false),
+            Err(e) => Some(Err(e.to_string())),
         }
     }
 }
