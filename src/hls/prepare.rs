@@ -14,8 +14,9 @@ use super::{
 };
 use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
-use crate::media::probe;
 use crate::media::MediaInfo;
+use crate::media::{mkv, probe};
+use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::TorrentId;
 
 impl Hls {
@@ -104,15 +105,24 @@ impl Hls {
         }
         // An MP4's index (read with the probe) has every sample's time and
         // key flag: no sample data needed, so a partial file is fine.
-        // Other containers are scanned packet by packet through the
-        // source, which waits for the data (docs/hls.md).
+        // A Matroska file's Cues list its keyframes: read with a reader
+        // (head and Cues only). Other containers, and MKVs without cues,
+        // are scanned packet by packet through the source, which waits for
+        // the data (docs/hls.md).
         let input = self.input(id, file, 0);
         self.stats.keyframe_scans.fetch_add(1, Ordering::Relaxed);
         let video = m.video.first().map(|v| v.index).unwrap_or(0);
-        let mut result = if m.is_mp4() {
-            probe::index_keyframes(&self.cfg.tools, &input, video, PROBE_TIMEOUT)
+        let cues = if m.is_matroska() {
+            self.matroska_cues(id, file)
         } else {
-            probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT)
+            None
+        };
+        let mut result = match cues {
+            Some(k) => Ok(k),
+            None if m.is_mp4() => {
+                probe::index_keyframes(&self.cfg.tools, &input, video, PROBE_TIMEOUT)
+            }
+            None => probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT),
         };
         if m.is_mp4() && result.is_err() {
             result = probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT);
@@ -133,6 +143,32 @@ impl Hls {
         drop(st);
         self.changed.notify_all();
         out
+    }
+
+    /// Keyframe times from a Matroska file's Cues, read through a stream
+    /// reader (which waits for just those pieces); `None` without cues.
+    fn matroska_cues(&self, id: TorrentId, file: usize) -> Option<Vec<f64>> {
+        let len = self.engine.info(id)?.files.get(file)?.length;
+        let cfg = ReaderConfig {
+            wait_timeout: PROBE_TIMEOUT,
+            ..ReaderConfig::default()
+        };
+        let mut reader = match FileReader::open(&self.engine, id, file, cfg) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("hls: reading the cues of file {file} of {id}: {e}");
+                return None;
+            }
+        };
+        let keys = mkv::cue_keyframes(&mut reader, len);
+        match &keys {
+            Some(k) => info!(
+                "hls: {} keyframes of file {file} of {id} from its cues",
+                k.len()
+            ),
+            None => info!("hls: file {file} of {id} has no usable cues; scanning its packets"),
+        }
+        keys
     }
 
     /// Make sure the variant for `choice` exists; its name and plan.

@@ -4,6 +4,7 @@
 //! - [`probe`]: runs `ffprobe` on a seekable input (a local path, or the
 //!   loopback URL [`crate::hls`] serves a partial file on) and parses its
 //!   JSON into a [`MediaInfo`]; also lists video keyframe times.
+//! - [`mkv`]: keyframe times of a Matroska file from its Cues alone.
 //! - [`cache`]: the persistent, bounded probe cache (info hash + file
 //!   index → [`MediaInfo`]), so a restart probes nothing twice.
 //! - [`plan`]: the per-request decision: copy or re-encode video, copy or
@@ -14,6 +15,7 @@
 //! ([`MediaInfo::from_json`] reads it back).
 
 pub mod cache;
+pub mod mkv;
 pub mod plan;
 pub mod probe;
 
@@ -106,6 +108,13 @@ impl MediaInfo {
     /// key flag)?
     pub fn is_mp4(&self) -> bool {
         self.container.split(',').any(|c| c == "mp4" || c == "mov")
+    }
+
+    /// Is the container Matroska or WebM?
+    pub fn is_matroska(&self) -> bool {
+        self.container
+            .split(',')
+            .any(|c| c == "matroska" || c == "webm")
     }
 
     /// The JSON of `/media` and of the probe cache file.
