@@ -15,6 +15,12 @@
 //!   re-encoded to H.264 + AAC.
 //! - `missing_ffmpeg`: ffmpeg/ffprobe paths that do not exist: the HLS
 //!   endpoints answer a JSON error naming them, `/stream` works (8).
+//! - `failing_ffmpeg_is_bounded`: an ffmpeg that always fails is restarted
+//!   three times, then the variant answers a clear error.
+//! - Also in `copy_while_downloading`: ffmpeg killed mid-job is restarted
+//!   by the watchdog from the last finished segment; in
+//!   `mkv_tracks_and_reencode`: the MKV's playlist comes from its Cues
+//!   while downloading, and removing the torrent removes its segments.
 //!
 //! (6, the segment cache's bounds, is a unit test in `src/hls/cache.rs`.)
 //! Needs ffmpeg, ffprobe, aria2c, mktorrent, curl and mpv.
@@ -695,4 +701,58 @@ fn missing_ffmpeg() {
     }
     let r = get_ok(&env, &s.url(&format!("/stream/{}/0", t.hex())));
     assert_eq!(r.body, std::fs::read(&file).unwrap(), "/stream still works");
+}
+
+#[test]
+fn failing_ffmpeg_is_bounded() {
+    let env = TestEnv::new("hls-false");
+    let content = env.mkdir("content");
+    let clip = content.join("clip.mp4");
+    let mut args = SRC.to_vec();
+    args.extend([
+        "-t",
+        "8",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+    ]);
+    ffmpeg_make(&env, &clip, &args);
+    let t = make_torrent(&env, &clip, 15, "http://127.0.0.1:1/announce");
+    let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
+    // A real ffprobe, but an "ffmpeg" that always fails.
+    let config = env.path("rill.toml");
+    std::fs::write(&config, "ffmpeg = \"/bin/false\"\n").unwrap();
+    let data = env.mkdir("rill");
+    let s = Serve::start(&env, "rill", &data, Some(&config));
+    add(&env, &s, &t, &seeder);
+    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let variant = variant_of(&get_ok(&env, &format!("{base}index.m3u8")).text());
+    let list = segments(&get_ok(&env, &format!("{base}{variant}")).text());
+    let r = get(&env, &format!("{base}{}", list[0].0));
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(
+        r.text().contains("ffmpeg failed 3 times in a row"),
+        "{}",
+        r.text()
+    );
+    let m = get_ok(&env, &s.url("/metrics")).text();
+    assert_eq!(metric(&m, "rill_hls_job_failures_total"), 1.0, "{m}");
+    assert_eq!(metric(&m, "rill_hls_job_restarts_total"), 3.0, "{m}");
+    assert_eq!(
+        metric(&m, "rill_hls_jobs_started_total{video=\"copy\"}"),
+        4.0,
+        "{m}"
+    );
+    // The error stays (no further attempts) and the playlist says so.
+    let r = get(&env, &format!("{base}{}", list[0].0));
+    assert_eq!(r.status, 502);
+    let pl = get_ok(&env, &format!("{base}{variant}"));
+    assert!(
+        pl.headers.contains("X-Rill-Job-State: error"),
+        "{}",
+        pl.headers
+    );
 }

@@ -111,6 +111,29 @@ impl Hls {
         if let Some(e) = &v.error {
             return Err(ApiError::new(502, e.clone()));
         }
+        // A job that ended is accounted for here too, so a crashing ffmpeg
+        // is not restarted by every waiting request without a bound.
+        let ended = v.job.as_mut().and_then(|j| {
+            let end = j.exited()?;
+            Some((j.id, j.first, j.next(), end, j.progress.error()))
+        });
+        if let Some((old, first, next, end, said)) = ended {
+            v.job = None;
+            self.source.forget_job(old);
+            let made_some = next > first;
+            if end.is_err() || !made_some {
+                let reason = format!(
+                    "ffmpeg ended ({}) {}",
+                    end.err()
+                        .unwrap_or_else(|| "without making a segment".into()),
+                    said
+                );
+                if let Some(e) = self.count_failure(v, key, &reason, made_some) {
+                    return Err(ApiError::new(502, e));
+                }
+                self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let covered = match &mut v.job {
             Some(j) => {
                 j.exited().is_none()
@@ -128,6 +151,29 @@ impl Hls {
             }
         }
         Ok(())
+    }
+
+    /// Count a job failure; after [`MAX_RESTARTS`] in a row without a new
+    /// segment the variant is given up: its error is returned.
+    fn count_failure(
+        &self,
+        v: &mut Variant,
+        key: &VariantKey,
+        reason: &str,
+        made_some: bool,
+    ) -> Option<String> {
+        v.restarts = if made_some { 1 } else { v.restarts + 1 };
+        if v.restarts <= MAX_RESTARTS {
+            return None;
+        }
+        warn!(
+            "hls: {} of file {} of {}: giving up after {MAX_RESTARTS} restarts: {reason}",
+            key.2, key.1, key.0
+        );
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        let e = format!("ffmpeg failed {MAX_RESTARTS} times in a row; last: {reason}");
+        v.error = Some(e.clone());
+        Some(e)
     }
 
     /// (Re)start the job of `key` at segment `first`, making room under
@@ -270,16 +316,7 @@ impl Hls {
             let old = job.id;
             v.job = None;
             self.source.forget_job(old);
-            v.restarts = if made_some { 1 } else { v.restarts + 1 };
-            if v.restarts > MAX_RESTARTS {
-                warn!(
-                    "hls: {} of file {} of {}: giving up after {MAX_RESTARTS} restarts: {reason}",
-                    key.2, key.1, key.0
-                );
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                v.error = Some(format!(
-                    "ffmpeg failed {MAX_RESTARTS} times in a row; last: {reason}"
-                ));
+            if self.count_failure(v, &key, &reason, made_some).is_some() {
                 continue;
             }
             if next >= v.starts.len() {
