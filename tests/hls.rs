@@ -277,7 +277,7 @@ fn copy_while_downloading() {
     let mut args = SRC.to_vec();
     args.extend([
         "-t",
-        "60",
+        "90",
         "-c:v",
         "libx264",
         "-preset",
@@ -297,7 +297,7 @@ fn copy_while_downloading() {
     ffmpeg_make(&env, &movie, &args);
     let t = make_torrent(&env, &movie, 16, "http://127.0.0.1:1/announce");
     let opts = SeedOpts {
-        max_upload: Some("300K".into()),
+        max_upload: Some("400K".into()),
         ..SeedOpts::default()
     };
     let seeder = Aria2::seed(&env, "seeder", &t, &content, &opts);
@@ -317,7 +317,7 @@ fn copy_while_downloading() {
         "{media}"
     );
     let duration: f64 = json_field(&media, "duration").unwrap().parse().unwrap();
-    assert!((duration - 60.0).abs() < 0.5, "{media}");
+    assert!((duration - 90.0).abs() < 0.5, "{media}");
 
     // (1) Playlist and first segments while the file is partial.
     let master = get_ok(&env, &format!("{base}index.m3u8")).text();
@@ -369,35 +369,30 @@ fn copy_while_downloading() {
     );
     assert_eq!(metric(&m, "rill_hls_probes_total"), 1.0);
 
-    // The watchdog: ffmpeg killed mid-job is restarted from the last
-    // finished segment, and the next segment still comes.
-    let status = get_ok(&env, &format!("{base}status")).text();
-    let pid = json_field(&status, "pid")
-        .unwrap_or_else(|| env.fail(&format!("no running job while downloading: {status}")));
-    tool(&env, &["kill", "-KILL", pid]);
-    env.wait_until(
-        "the watchdog to restart ffmpeg",
-        Duration::from_secs(15),
-        || {
-            let m = get_ok(&env, &s.url("/metrics")).text();
-            Ok(metric(&m, "rill_hls_job_restarts_total") >= 1.0)
-        },
-    );
-    let r = get_ok(&env, &format!("{base}{}", list[2].0));
-    let p = seg_dir.join("after-kill.ts");
-    std::fs::write(&p, &r.body).unwrap();
-    let (start, _, codecs) = probe_segment(&env, &p);
-    assert_eq!(codecs, "h264,aac");
-    assert!(
-        (start - starts[2]).abs() < 0.1,
-        "segment 2 starts at {start}"
-    );
+    // The read-ahead is bounded: the job stops READ_AHEAD (4) segments
+    // past the last one asked for (1) and waits.
+    let mut paused_at = 0usize;
+    env.wait_until("the job to pause ahead of the player", WAIT, || {
+        let st = get_ok(&env, &format!("{base}status")).text();
+        paused_at = json_field(&st, "next")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok(st.contains("\"state\":\"paused\"") && (6..=7).contains(&paused_at))
+    });
 
     // (3) A segment at 70%, before it exists.
-    let n = list.len() * 7 / 10;
+    // (Past what the paused job would make next, so ffmpeg restarts there.)
+    let n = (list.len() * 7 / 10).max(paused_at + 4);
+    assert!(n + 1 < list.len(), "{n} of {}", list.len());
     let on_disk = data.join(format!("hls/{}/0/v0c-a1c/{n:05}.ts", t.hex()));
     assert!(!on_disk.exists(), "segment {n} already made");
     let r = get_ok(&env, &format!("{base}{}", list[n].0));
+    let m = get_ok(&env, &s.url("/metrics")).text();
+    assert_eq!(
+        metric(&m, "rill_hls_jobs_started_total{video=\"copy\"}"),
+        2.0,
+        "{m}"
+    );
     let p70 = seg_dir.join("70.ts");
     std::fs::write(&p70, &r.body).unwrap();
     let (start, dur, codecs) = probe_segment(&env, &p70);
@@ -411,6 +406,32 @@ fn copy_while_downloading() {
         (dur - list[n].1).abs() < 0.1,
         "segment {n}: {dur} vs {}",
         list[n].1
+    );
+
+    // The watchdog: ffmpeg killed mid-job (the one making segment n and
+    // on) is restarted from the last finished segment; the next segment
+    // still comes.
+    let status = get_ok(&env, &format!("{base}status")).text();
+    let pid = json_field(&status, "pid")
+        .unwrap_or_else(|| env.fail(&format!("no running job while downloading: {status}")));
+    tool(&env, &["kill", "-KILL", pid]);
+    env.wait_until(
+        "the watchdog to restart ffmpeg",
+        Duration::from_secs(15),
+        || {
+            let m = get_ok(&env, &s.url("/metrics")).text();
+            Ok(metric(&m, "rill_hls_job_restarts_total") >= 1.0)
+        },
+    );
+    let r = get_ok(&env, &format!("{base}{}", list[n + 1].0));
+    let p = seg_dir.join("after-kill.ts");
+    std::fs::write(&p, &r.body).unwrap();
+    let (start, _, codecs) = probe_segment(&env, &p);
+    assert_eq!(codecs, "h264,aac");
+    assert!(
+        (start - starts[n + 1]).abs() < 0.1,
+        "segment {} starts at {start}",
+        n + 1
     );
 
     // (2) Every segment matches its EXTINF; together they are the duration.

@@ -16,6 +16,8 @@
 //! message names the binary and the config key that sets its path.
 
 use std::fs::File;
+use std::io::Read;
+use std::sync::Arc;
 
 use log::debug;
 use tiny_http::{Header, Request, Response};
@@ -128,7 +130,7 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
             service,
             e.status,
             json::CONTENT_TYPE,
-            e.body().into_bytes(),
+            Arc::new(e.body()),
             &[("Allow", "GET")],
         );
     }
@@ -136,7 +138,7 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
         Ok(Answer::Text(ct, body, state)) => {
             let extra: Vec<(&str, &str)> =
                 state.map(|s| ("X-Rill-Job-State", s)).into_iter().collect();
-            send(rq, service, 200, ct, body.into_bytes(), &extra)
+            send(rq, service, 200, ct, body, &extra)
         }
         Ok(Answer::File(f, ct, immutable)) => {
             let len = f
@@ -176,14 +178,33 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
             service,
             e.status,
             json::CONTENT_TYPE,
-            e.body().into_bytes(),
+            Arc::new(e.body()),
             &[],
         ),
     }
 }
 
+/// The bytes of a shared text, read without copying the whole of it.
+struct SharedText {
+    text: Arc<String>,
+    pos: usize,
+}
+
+impl Read for SharedText {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.text.as_bytes().get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 enum Answer {
-    Text(&'static str, String, Option<&'static str>),
+    /// A text; playlists are shared with the variant, not copied.
+    Text(&'static str, Arc<String>, Option<&'static str>),
     File(File, &'static str, bool),
 }
 
@@ -201,12 +222,12 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
     match tail {
         ["index.m3u8"] => Ok(Answer::Text(
             M3U8,
-            master(hls, id, file, choice(query)?)?,
+            Arc::new(master(hls, id, file, choice(query)?)?),
             None,
         )),
         ["status"] => Ok(Answer::Text(
             json::CONTENT_TYPE,
-            hls.status_json(id, file),
+            Arc::new(hls.status_json(id, file)),
             None,
         )),
         ["sub", name] => {
@@ -222,7 +243,7 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                     }
                     Ok(Answer::Text(
                         M3U8,
-                        playlist::render_subtitle(m.duration, &format!("{i}.vtt")),
+                        Arc::new(playlist::render_subtitle(m.duration, &format!("{i}.vtt"))),
                         None,
                     ))
                 }
@@ -240,7 +261,7 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                 .filter(|v| valid_variant(v))
                 .ok_or_else(|| ApiError::not_found(format!("no playlist {name:?}")))?;
             let (text, state) = hls.media_playlist(id, file, variant)?;
-            Ok(Answer::Text(M3U8, text.as_str().to_string(), Some(state)))
+            Ok(Answer::Text(M3U8, text, Some(state)))
         }
         [variant, seg] if valid_variant(variant) => {
             let n = playlist::parse_segment_name(seg)
@@ -265,11 +286,13 @@ fn send(
     service: &Service,
     status: u16,
     ct: &str,
-    body: Vec<u8>,
+    body: Arc<String>,
     extra: &[(&str, &str)],
 ) {
     service.http.record(status);
-    let mut resp = Response::from_data(body).with_status_code(status);
+    let len = body.len();
+    let reader = SharedText { text: body, pos: 0 };
+    let mut resp = Response::new(status.into(), Vec::new(), reader, Some(len), None);
     let base = [
         ("Content-Type", ct),
         ("Cache-Control", "no-store"),

@@ -10,10 +10,12 @@
 //! job that moves from one that does not, and keeps ffmpeg's last error
 //! line for the error message.
 //!
-//! The read-ahead is bounded by pausing ffmpeg (SIGSTOP) when it is far
-//! enough ahead of what the player asked for, and continuing it (SIGCONT)
-//! when the player comes closer ([`Job::set_paused`], driven by the
-//! watchdog in [`super`]).
+//! The read-ahead is bounded by holding the job's reads from its source
+//! when it is far enough ahead of what the player asked for (ffmpeg then
+//! blocks on its input) and releasing them when the player comes closer
+//! ([`Job::set_paused`], driven by the watchdog in [`super`]). Not SIGSTOP:
+//! a stopped ffmpeg would outlive a rill killed with -9; a blocked one
+//! sees its input connection close and exits.
 //!
 //! Dropping a [`Job`] kills and reaps its ffmpeg and removes its
 //! temporary directory.
@@ -34,6 +36,7 @@ use std::time::Instant;
 use log::{debug, warn};
 
 use super::playlist::parse_segment_name;
+use super::source::JobIo;
 
 /// What a running job has done (shared with its reader threads).
 pub struct Progress {
@@ -83,21 +86,23 @@ pub struct Job {
     child: Child,
     tmp: PathBuf,
     pub started: Instant,
-    /// Stopped with SIGSTOP because it is far enough ahead of the player.
+    /// Its reads are held: it is far enough ahead of the player.
     paused: bool,
+    io: Arc<JobIo>,
 }
 
 impl Job {
     /// Start `ffmpeg args` (see [`crate::media::plan::Plan::ffmpeg_args`],
     /// whose output directory must be `tmp`); finished segments are moved
-    /// into `dir` and passed to `on_segment(number, bytes)`.
+    /// into `dir` and passed to `on_segment(number, bytes)`; `io` is the
+    /// job's source accounting (and read hold).
     pub fn start(
         id: u64,
         ffmpeg: &std::path::Path,
         args: &[String],
         first: usize,
-        dir: PathBuf,
-        tmp: PathBuf,
+        (dir, tmp): (PathBuf, PathBuf),
+        io: Arc<JobIo>,
         on_segment: Box<dyn Fn(usize, u64) + Send>,
     ) -> Result<Job, String> {
         fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
@@ -190,6 +195,7 @@ impl Job {
             tmp,
             started: Instant::now(),
             paused: false,
+            io,
         })
     }
 
@@ -202,34 +208,41 @@ impl Job {
         self.child.id()
     }
 
+    /// Its source reads (is it waiting for torrent data?).
+    pub fn io(&self) -> &JobIo {
+        &self.io
+    }
+
     pub fn is_paused(&self) -> bool {
         self.paused
     }
 
-    /// Stop (SIGSTOP) or continue (SIGCONT) ffmpeg: the read-ahead bound.
-    /// A paused ffmpeg reads nothing more from its source.
+    /// Hold or release ffmpeg's reads: the read-ahead bound.
     pub fn set_paused(&mut self, pause: bool) {
-        if pause == self.paused {
-            return;
-        }
-        let sig = if pause { "-STOP" } else { "-CONT" };
-        let ok = Command::new("kill")
-            .arg(sig)
-            .arg(self.child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
+        if pause != self.paused {
             self.paused = pause;
+            self.io.set_hold(pause);
             self.progress.alive();
-        } else {
-            warn!("hls job {}: kill {sig} failed", self.id);
         }
     }
 
-    /// Once ffmpeg has exited: `Ok` for success, else how it ended.
+    /// Once ffmpeg has exited: `Ok` for success, else how it ended. A
+    /// job whose output has closed is reaped here (waiting at most 2 s),
+    /// so "ended" and "exited" never disagree.
     pub fn exited(&mut self) -> Option<Result<(), String>> {
+        if self.progress.ended.load(Ordering::SeqCst) {
+            for _ in 0..200 {
+                match self.child.try_wait() {
+                    Ok(Some(st)) if st.success() => return Some(Ok(())),
+                    Ok(Some(st)) => return Some(Err(st.to_string())),
+                    Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                    Err(e) => return Some(Err(e.to_string())),
+                }
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            return Some(Err("closed its output but kept running".into()));
+        }
         match self.child.try_wait() {
             Ok(Some(st)) if st.success() => Some(Ok(())),
             Ok(Some(st)) => Some(Err(st.to_string())),
@@ -241,6 +254,7 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        self.io.set_hold(false);
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.tmp);

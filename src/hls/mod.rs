@@ -73,7 +73,7 @@ pub const TARGET: f64 = 6.0;
 pub const AHEAD: usize = 3;
 /// A job this many segments ahead of the last one asked for is paused
 /// (the bounded read-ahead); it continues at half that.
-pub const READ_AHEAD: usize = 8;
+pub const READ_AHEAD: usize = 4;
 /// A job nobody asked a segment of for this long is stopped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A job with no progress and no blocked read for this long is stuck.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use super::job::Job;
 use super::{
@@ -23,12 +23,8 @@ impl Hls {
         match (&v.error, &v.job) {
             (Some(_), _) => "error",
             (None, None) => "idle",
-            (None, Some(j))
-                if self
-                    .source
-                    .job_io(j.id)
-                    .waiting(self.source.epoch(), Duration::from_secs(1)) =>
-            {
+            (None, Some(j)) if j.is_paused() => "paused",
+            (None, Some(j)) if j.io().waiting(self.source.epoch(), Duration::from_secs(1)) => {
                 "buffering"
             }
             (None, Some(_)) => "running",
@@ -115,11 +111,10 @@ impl Hls {
         // is not restarted by every waiting request without a bound.
         let ended = v.job.as_mut().and_then(|j| {
             let end = j.exited()?;
-            Some((j.id, j.first, j.next(), end, j.progress.error()))
+            Some((j.first, j.next(), end, j.progress.error()))
         });
-        if let Some((old, first, next, end, said)) = ended {
+        if let Some((first, next, end, said)) = ended {
             v.job = None;
-            self.source.forget_job(old);
             let made_some = next > first;
             if end.is_err() || !made_some {
                 let reason = format!(
@@ -135,12 +130,7 @@ impl Hls {
             }
         }
         let covered = match &mut v.job {
-            Some(j) => {
-                j.exited().is_none()
-                    && !j.progress.ended.load(Ordering::SeqCst)
-                    && j.first <= n
-                    && n <= j.next() + AHEAD
-            }
+            Some(j) => j.exited().is_none() && j.first <= n && n <= j.next() + AHEAD,
             None => false,
         };
         if !covered {
@@ -209,7 +199,11 @@ impl Hls {
             .variants
             .get_mut(key)
             .ok_or_else(|| ApiError::not_found(format!("no variant {name:?}")))?;
-        let input = self.input(id, file, job_id);
+        // Jobs always read through the source, complete files too: that is
+        // where the read-ahead is held, and a source connection ends when
+        // rill does, so ffmpeg never outlives it.
+        let input = self.source.url(id, file, job_id);
+        let io = self.source.job_io(job_id);
         let dir = self
             .segs()
             .root()
@@ -245,8 +239,8 @@ impl Hls {
             &self.cfg.tools.ffmpeg,
             &args,
             first,
-            dir,
-            tmp,
+            (dir, tmp),
+            io,
             on_segment,
         )
         .map_err(|e| {
@@ -277,17 +271,24 @@ impl Hls {
             if exited.is_none() && v.last_used.elapsed() <= IDLE_TIMEOUT {
                 // The bounded read-ahead.
                 if !job.is_paused() && next > v.last_asked + READ_AHEAD {
+                    debug!(
+                        "hls: job {} paused at segment {next} (player at {})",
+                        job.id, v.last_asked
+                    );
                     job.set_paused(true);
                 } else if job.is_paused() && next <= v.last_asked + READ_AHEAD / 2 {
+                    debug!(
+                        "hls: job {} continues at segment {next} (player at {})",
+                        job.id, v.last_asked
+                    );
                     job.set_paused(false);
                 }
             }
             let stuck = exited.is_none()
                 && !job.is_paused()
                 && job.progress.quiet_for() > STALL_TIMEOUT
-                && !self
-                    .source
-                    .job_io(job.id)
+                && !job
+                    .io()
                     .waiting(self.source.epoch(), Duration::from_secs(2));
             let reason = match exited {
                 Some(Ok(())) => {
@@ -304,7 +305,6 @@ impl Hls {
                 }
                 None if v.last_used.elapsed() > IDLE_TIMEOUT => {
                     info!("hls: job {} of {} idle, stopped", job.id, key.2);
-                    self.source.forget_job(job.id);
                     v.job = None;
                     continue;
                 }
@@ -315,7 +315,6 @@ impl Hls {
             };
             let old = job.id;
             v.job = None;
-            self.source.forget_job(old);
             if self.count_failure(v, &key, &reason, made_some).is_some() {
                 continue;
             }

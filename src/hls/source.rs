@@ -17,18 +17,22 @@
 //! the watchdog can see a job *waiting for torrent data* (a read blocked
 //! in the reader) apart from a job that is stuck ([`JobIo`]).
 //!
+//! A job's reads can be held ([`JobIo::set_hold`]): that is how the
+//! read-ahead is bounded (see `hls::job`).
+//!
 //! Reads wait for pieces up to [`READ_WAIT`]: a starved torrent keeps
 //! ffmpeg waiting on a live connection instead of failing it.
 //!
 //! # Shared state
-//! `jobs` maps job numbers to their [`JobIo`] (atomics only); it is locked
-//! for lookups and inserts, never while reading.
+//! `jobs` maps job numbers to their [`JobIo`] (atomics and the hold's own
+//! mutex); it is locked for lookups and inserts, never while reading. A
+//! reader blocks on a hold only with the hold's mutex (no other lock).
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
@@ -42,9 +46,15 @@ use crate::torrent::InfoHash;
 /// How long one read from the source waits for a missing piece.
 pub const READ_WAIT: Duration = Duration::from_secs(600);
 
-/// What a job's reads are doing (for the watchdog and metrics).
+/// What a job's reads are doing (for the watchdog and metrics), and the
+/// hold that pauses them (the bounded read-ahead).
 #[derive(Default)]
 pub struct JobIo {
+    /// While true, reads wait before touching the file: ffmpeg blocks on
+    /// its input and makes nothing more. A blocked ffmpeg still notices
+    /// when rill goes away (its connection closes), unlike a stopped one.
+    hold: Mutex<bool>,
+    released: Condvar,
     /// Milliseconds since `epoch` at which the current read began, 0 when
     /// no read is in progress.
     reading_since: AtomicU64,
@@ -55,6 +65,21 @@ pub struct JobIo {
 }
 
 impl JobIo {
+    /// Hold (`true`) or release the job's reads.
+    pub fn set_hold(&self, hold: bool) {
+        let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        *h = hold;
+        self.released.notify_all();
+    }
+
+    /// Block while held.
+    fn wait_released(&self) {
+        let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        while *h {
+            h = self.released.wait(h).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     /// A read has been blocked for more than `min` (waiting for pieces).
     pub fn waiting(&self, epoch: Instant, min: Duration) -> bool {
         let since = self.reading_since.load(Ordering::Relaxed);
@@ -82,6 +107,7 @@ struct Tracked<R> {
 
 impl<R: Read> Read for Tracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.wait_released();
         let start = ms(self.epoch);
         self.io.reading_since.store(start, Ordering::Relaxed);
         let r = self.inner.read(buf);
@@ -101,7 +127,7 @@ impl<R: Read> Read for Tracked<R> {
 pub struct Source {
     addr: SocketAddr,
     token: String,
-    jobs: Mutex<HashMap<u64, Arc<JobIo>>>,
+    jobs: Mutex<HashMap<u64, Weak<JobIo>>>,
     /// Totals over all jobs (stalls and bytes, for metrics).
     pub all: Arc<JobIo>,
     epoch: Instant,
@@ -148,15 +174,19 @@ impl Source {
         )
     }
 
-    /// The read accounting of job `job` (made on first use).
+    /// The read accounting of job `job` (made on first use). The map
+    /// keeps it only while someone (the job) holds it.
     pub fn job_io(&self, job: u64) -> Arc<JobIo> {
         let mut g = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        g.entry(job).or_default().clone()
-    }
-
-    pub fn forget_job(&self, job: u64) {
-        let mut g = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        g.remove(&job);
+        if let Some(io) = g.get(&job).and_then(Weak::upgrade) {
+            return io;
+        }
+        if g.len() >= 64 {
+            g.retain(|_, w| w.strong_count() > 0);
+        }
+        let io = Arc::new(JobIo::default());
+        g.insert(job, Arc::downgrade(&io));
+        io
     }
 
     pub fn epoch(&self) -> Instant {

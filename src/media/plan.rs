@@ -195,6 +195,10 @@ impl Plan {
         if start > 0.0 {
             push(&["-ss", &secs(start)]);
         }
+        if self.video == VideoMode::Encode {
+            // Decoder threads too: each costs frame buffers (RAM).
+            push(&["-threads", &enc.threads.to_string()]);
+        }
         push(&["-i", input, "-copyts"]);
         let vmap = format!("0:{}", self.video_stream);
         match (self.video, self.burn) {
