@@ -231,15 +231,18 @@ impl Hls {
         self.lock().variants.clear();
     }
 
-    /// What ffmpeg reads for `file` of `id`: the path once the file is
-    /// complete, else the loopback source for job `job`.
+    /// What ffprobe reads for `file` of `id`: the path once the file is
+    /// complete and whole on disk, else the loopback source for job `job`.
     fn input(&self, id: TorrentId, file: usize, job: u64) -> String {
         if let (Some(info), Some(store)) = (self.engine.info(id), self.engine.store(id)) {
             let have = store.have();
             let done = file_bytes_done(store.layout(), |p| have.get(p));
             if let (Some(f), Some(d)) = (info.files.get(file), done.get(file)) {
-                if *d == f.length {
-                    return f.path.under(&self.cfg.downloads).display().to_string();
+                // In storage mode `stream` there is no whole file on disk.
+                let path = f.path.under(&self.cfg.downloads);
+                let on_disk = std::fs::metadata(&path).is_ok_and(|m| m.len() == f.length);
+                if *d == f.length && on_disk {
+                    return path.display().to_string();
                 }
             }
         }
