@@ -123,7 +123,11 @@ fn master(hls: &Hls, id: TorrentId, file: usize, c: Choice) -> Result<String, Ap
 
 /// Handle `/hls/<rest...>` (`rest` = the path parts after `hls`).
 pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
-    if *rq.method() != tiny_http::Method::Get {
+    // HEAD is answered like GET without the body (tiny_http drops it).
+    if !matches!(
+        rq.method(),
+        tiny_http::Method::Get | tiny_http::Method::Head
+    ) {
         let e = ApiError::method_not_allowed(rq.method().as_str());
         return send(
             rq,
@@ -131,7 +135,7 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
             e.status,
             json::CONTENT_TYPE,
             Arc::new(e.body()),
-            &[("Allow", "GET")],
+            &[("Allow", "GET, HEAD")],
         );
     }
     match route(service, rest, query) {
