@@ -29,7 +29,8 @@
 //! [`STALL_TIMEOUT`] and no blocked read) or *died* (exit status), and
 //! restarts the latter two from the last finished segment, at most
 //! [`MAX_RESTARTS`] times in a row; then the variant answers a clear error.
-//! It also applies the segment cache's age limit.
+//! It also applies the segment cache's age limit and keeps the variant and
+//! keyframe maps under [`MAX_VARIANTS`] (least recently used out).
 //!
 //! # Shared state and lock order
 //! `state` (variants, keyframe scans, probes in flight) and `segs` (the
@@ -67,6 +68,8 @@ use cache::SegmentCache;
 use job::Job;
 use source::Source;
 
+/// Variants (and keyframe lists) kept in memory beyond those with jobs.
+pub const MAX_VARIANTS: usize = 64;
 /// Segment length aimed at (seconds).
 pub const TARGET: f64 = 6.0;
 /// A running job is kept when the asked segment is this close ahead.
@@ -138,7 +141,7 @@ pub struct Stats {
 enum Scan {
     Running,
     Ready(Arc<Vec<f64>>),
-    Failed(String),
+    Failed(ApiError),
 }
 
 type FileKey = (TorrentId, usize);
@@ -279,6 +282,35 @@ impl Hls {
     }
 }
 
+impl Hls {
+    /// Keep the in-memory maps bounded: beyond [`MAX_VARIANTS`], variants
+    /// without a job go, least recently used first, and keyframe lists of
+    /// files without a variant go (both are rebuilt on demand).
+    fn trim(&self) {
+        let mut st = self.lock();
+        let State {
+            scans, variants, ..
+        } = &mut *st;
+        if variants.len() > MAX_VARIANTS {
+            let mut idle: Vec<(Instant, VariantKey)> = variants
+                .iter()
+                .filter(|(_, v)| v.job.is_none())
+                .map(|(k, v)| (v.last_used, k.clone()))
+                .collect();
+            idle.sort();
+            let excess = variants.len() - MAX_VARIANTS;
+            for (_, k) in idle.into_iter().take(excess) {
+                variants.remove(&k);
+            }
+        }
+        if scans.len() > MAX_VARIANTS {
+            scans.retain(|f, s| {
+                matches!(s, Scan::Running) || variants.keys().any(|v| v.0 == f.0 && v.1 == f.1)
+            });
+        }
+    }
+}
+
 fn watchdog(hls: Weak<Hls>) {
     let mut round = 0u64;
     loop {
@@ -288,6 +320,7 @@ fn watchdog(hls: Weak<Hls>) {
         round += 1;
         if round % 10 == 0 {
             h.segs().sweep(SystemTime::now());
+            h.trim();
         }
     }
 }

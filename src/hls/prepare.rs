@@ -72,37 +72,55 @@ impl Hls {
         }
     }
 
-    /// Keyframe times of a file's video (one scan per file per run).
+    /// Keyframe times of a file's video (one scan per file per run, in
+    /// its own thread: a request waits at most [`PREPARE_WAIT`] for it;
+    /// a failed scan is tried again by the next request).
     pub(super) fn keyframes(
         &self,
         id: TorrentId,
         file: usize,
-        m: &MediaInfo,
+        m: &Arc<MediaInfo>,
     ) -> Result<Arc<Vec<f64>>, ApiError> {
         let deadline = Instant::now() + PREPARE_WAIT;
-        {
-            let mut st = self.lock();
-            loop {
-                match st.scans.get(&(id, file)) {
-                    Some(Scan::Ready(k)) => return Ok(k.clone()),
-                    Some(Scan::Failed(e)) => return Err(ApiError::new(502, e.clone())),
-                    Some(Scan::Running) if Instant::now() >= deadline => {
-                        return Err(preparing("finding the video's keyframes"))
+        let mut st = self.lock();
+        loop {
+            match st.scans.get(&(id, file)) {
+                Some(Scan::Ready(k)) => return Ok(k.clone()),
+                Some(Scan::Failed(e)) => {
+                    let e = e.clone();
+                    st.scans.remove(&(id, file));
+                    return Err(e);
+                }
+                Some(Scan::Running) if Instant::now() >= deadline => {
+                    return Err(preparing("finding the video's keyframes"))
+                }
+                Some(Scan::Running) => {
+                    st = self
+                        .changed
+                        .wait_timeout(st, Duration::from_millis(500))
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+                None => {
+                    let me = self
+                        .me
+                        .upgrade()
+                        .ok_or_else(|| ApiError::service_unavailable("shutting down"))?;
+                    let m = m.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("rill-hls-scan".into())
+                        .spawn(move || me.scan_keyframes(id, file, &m));
+                    if let Err(e) = spawned {
+                        return Err(ApiError::internal(format!("cannot start a thread: {e}")));
                     }
-                    Some(Scan::Running) => {
-                        st = self
-                            .changed
-                            .wait_timeout(st, Duration::from_millis(500))
-                            .map(|(g, _)| g)
-                            .unwrap_or_else(|p| p.into_inner().0);
-                    }
-                    None => {
-                        st.scans.insert((id, file), Scan::Running);
-                        break;
-                    }
+                    st.scans.insert((id, file), Scan::Running);
                 }
             }
         }
+    }
+
+    /// The scan itself (see [`Hls::keyframes`]); records the outcome.
+    fn scan_keyframes(&self, id: TorrentId, file: usize, m: &MediaInfo) {
         // An MP4's index (read with the probe) has every sample's time and
         // key flag: no sample data needed, so a partial file is fine.
         // A Matroska file's Cues list its keyframes: read with a reader
@@ -127,22 +145,15 @@ impl Hls {
         if m.is_mp4() && result.is_err() {
             result = probe::keyframes(&self.cfg.tools, &input, SCAN_TIMEOUT);
         }
-        let mut st = self.lock();
-        let out = match result {
-            Ok(k) => {
-                let k = Arc::new(k);
-                st.scans.insert((id, file), Scan::Ready(k.clone()));
-                Ok(k)
-            }
+        let outcome = match result {
+            Ok(k) => Scan::Ready(Arc::new(k)),
             Err(e) => {
                 warn!("hls: keyframes of file {file} of {id}: {e}");
-                st.scans.insert((id, file), Scan::Failed(e.to_string()));
-                Err(tool_error(&e))
+                Scan::Failed(tool_error(&e))
             }
         };
-        drop(st);
+        self.lock().scans.insert((id, file), outcome);
         self.changed.notify_all();
-        out
     }
 
     /// Keyframe times from a Matroska file's Cues, read through a stream
