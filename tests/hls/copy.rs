@@ -1,5 +1,6 @@
 //! (1), (2), (3), (5), (7) and the watchdog and read-ahead: an H.264+AAC
-//! MP4 with its index at the end, seeded slowly (see `main.rs`).
+//! MP4 with its index at the end, seeded slowly (see `main.rs`); and HLS
+//! in storage mode `stream` (no whole file on disk).
 
 use std::process::Command;
 use std::time::Duration;
@@ -244,4 +245,40 @@ fn copy_while_downloading() {
         metric(&m, "rill_hls_segment_cache_segments") >= list.len() as f64,
         "{m}"
     );
+}
+
+#[test]
+fn storage_mode_stream() {
+    // No whole file on disk: everything goes through the source, which
+    // reads the bounded piece cache.
+    let env = TestEnv::new("hls-streammode");
+    let content = env.mkdir("content");
+    let clip = content.join("clip.mp4");
+    let mut args = SRC.to_vec();
+    args.extend(["-t", "20", "-c:v", "libx264", "-preset", "ultrafast"]);
+    args.extend(["-g", "48", "-c:a", "aac"]);
+    ffmpeg_make(&env, &clip, &args);
+    let t = make_torrent(&env, &clip, 15, "http://127.0.0.1:1/announce");
+    let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
+    let config = env.path("rill.toml");
+    std::fs::write(&config, "storage = \"stream\"\nstream_cache_mib = 64\n").unwrap();
+    let data = env.mkdir("rill");
+    let s = Serve::start(&env, "rill", &data, Some(&config));
+    add(&env, &s, &t, &seeder);
+    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let variant = variant_of(&get_ok(&env, &format!("{base}index.m3u8")).text());
+    assert_eq!(variant, "v0c-a1c.m3u8");
+    let list = segments(&get_ok(&env, &format!("{base}{variant}")).text());
+    assert!(list.len() >= 3, "{list:?}");
+    let mut start = 0.0;
+    for (i, (uri, extinf)) in list.iter().enumerate() {
+        let p = env.path(&format!("segs/{i}.ts"));
+        std::fs::write(&p, get_ok(&env, &format!("{base}{uri}")).body).unwrap();
+        let (s0, dur, codecs) = probe_segment(&env, &p);
+        assert_eq!(codecs, "h264,aac");
+        assert!((dur - extinf).abs() < 0.1, "segment {i}: {dur} vs {extinf}");
+        assert!((s0 - start).abs() < 0.1, "segment {i} starts at {s0}");
+        start += extinf;
+    }
+    assert!(!data.join("downloads/clip.mp4").exists());
 }
