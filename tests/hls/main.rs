@@ -13,6 +13,8 @@
 //!   second audio track and the subtitle are selectable, AC-3 becomes AAC
 //!   while the video is copied (4); an MPEG-4 Part 2 + AC-3 file is
 //!   re-encoded to H.264 + AAC.
+//! - `storage_mode_stream`: HLS with no whole file on disk (storage mode
+//!   `stream`): every segment matches its EXTINF.
 //! - `missing_ffmpeg`: ffmpeg/ffprobe paths that do not exist: the HLS
 //!   endpoints answer a JSON error naming them, `/stream` works (8).
 //! - `failing_ffmpeg_is_bounded`: an ffmpeg that always fails is restarted
