@@ -85,7 +85,6 @@ pub struct Job {
     pub progress: Arc<Progress>,
     child: Child,
     tmp: PathBuf,
-    pub started: Instant,
     /// Its reads are held: it is far enough ahead of the player.
     paused: bool,
     io: Arc<JobIo>,
@@ -193,7 +192,6 @@ impl Job {
             progress,
             child,
             tmp,
-            started: Instant::now(),
             paused: false,
             io,
         })

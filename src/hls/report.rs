@@ -44,7 +44,9 @@ impl Hls {
                                 .f64(
                                     "speed",
                                     j.progress.speed_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-                                );
+                                )
+                                .u64("read_bytes", j.io().bytes.load(Ordering::Relaxed))
+                                .u64("stalls", j.io().stalls.load(Ordering::Relaxed));
                         }
                     });
                 }
@@ -184,6 +186,11 @@ impl Hls {
             out,
             "# HELP rill_hls_source_stalls_total Reads by ffmpeg that waited over a second for torrent data.\n# TYPE rill_hls_source_stalls_total counter\nrill_hls_source_stalls_total {}",
             self.source.all.stalls.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rill_hls_source_bytes_total Bytes ffmpeg and ffprobe read from torrent files.\n# TYPE rill_hls_source_bytes_total counter\nrill_hls_source_bytes_total {}",
+            self.source.all.bytes.load(Ordering::Relaxed)
         );
     }
 }
