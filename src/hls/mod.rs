@@ -36,8 +36,11 @@
 //! `state` (variants, keyframe scans, probes in flight) and `segs` (the
 //! segment cache) are separate mutexes; when both are needed `state` is
 //! taken first, and job threads take `segs` alone, then notify `changed`
-//! (the condvar paired with `state`). Counters are atomics. ffmpeg and
-//! ffprobe never run with a lock held.
+//! (the condvar paired with `state`). The probe cache's and the source's
+//! own locks are taken last (under `state` at most) and never hold
+//! another. Counters are atomics. ffmpeg is started under `state` (a
+//! spawn), and a job whose output closed is reaped under it (at most 2 s);
+//! nothing waits for ffprobe or ffmpeg to finish with a lock held.
 
 pub mod cache;
 pub mod http;
