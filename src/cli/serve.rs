@@ -38,6 +38,7 @@ use crate::http::api::Service;
 use crate::http::auth::{BasicAuth, StreamTokens};
 use crate::http::server::HttpServer;
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{Session, SessionOptions};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineConfig};
@@ -378,6 +379,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         Arc::new(Session::open_with(&s.data_dir, engine.clone(), opts).map_err(|e| e.to_string())?);
     let tokens = StreamTokens::load_or_create(&s.data_dir.join("stream_secret"))
         .map_err(|e| e.to_string())?;
+    let positions = Positions::open(&s.data_dir).map_err(|e| e.to_string())?;
     let hls_cfg = crate::hls::HlsConfig::new(
         &hls_board,
         s.tools.clone(),
@@ -398,6 +400,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         reader,
         auth,
         http: Default::default(),
+        positions: positions.clone(),
         tokens,
         disk_cache,
         hls: hls.clone(),
@@ -430,6 +433,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     wait_for_signal();
     info!("stopping: saving resume data");
     server.stop(Duration::from_secs(2));
+    positions.shutdown();
     let _ = stop_tx.send(());
     let _ = keeper.join();
     session.maintain();

@@ -23,6 +23,7 @@ use super::error::ApiError;
 use super::json::{self, ObjectWriter};
 use super::metrics::{self, HttpCounters};
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{AddInput, Added, Session, SessionError};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
@@ -40,6 +41,8 @@ pub struct Service {
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
     pub http: HttpCounters,
+    /// Watch positions for the web UI's resume.
+    pub positions: Arc<Positions>,
     /// Per-file stream URLs that need no credentials (`/s/TOKEN/NAME`).
     pub tokens: StreamTokens,
     /// Storage mode `stream`: the disk cache (for `/metrics`).
@@ -267,6 +270,7 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
         .any(|kv| matches!(kv.split_once('='), Some(("files", "1" | "true" | "yes"))));
     match service.session.remove(id, files) {
         Ok(true) => {
+            service.positions.forget(id);
             if let Some(hls) = &service.hls {
                 hls.forget_torrent(id);
             }
