@@ -2,8 +2,9 @@
 //!
 //! - `GET /api/torrents/ID/files/N/media`: the probe result ([`media`]).
 //! - `GET /hls/ID/N/index.m3u8[?audio=A&subtitle=S&hevc=1]`: the master
-//!   playlist: one variant (the plan for that choice) and a WebVTT
-//!   rendition per text subtitle, the chosen one the default.
+//!   playlist: one variant (the plan for that choice) and WebVTT
+//!   renditions: only the chosen text subtitle (the default) if one is
+//!   chosen, else every text subtitle (none by default).
 //! - `GET /hls/ID/N/<variant>.m3u8`: the variant's VOD media playlist,
 //!   with `X-Rill-Job-State: idle|running|buffering|error`.
 //! - `GET /hls/ID/N/<variant>/<NNNNN>.ts`: a segment, made on demand;
@@ -88,7 +89,19 @@ fn master(hls: &Hls, id: TorrentId, file: usize, c: Choice) -> Result<String, Ap
     let (name, plan, m) = hls.variant(id, file, c)?;
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     let mut has_subs = false;
-    for (i, s) in m.subtitles.iter().enumerate().filter(|(_, s)| s.is_text()) {
+    // A chosen text subtitle is the only rendition (so a player shows
+    // exactly that one); without a choice every text subtitle is offered,
+    // none by default. A chosen bitmap subtitle is burned in instead.
+    let offered = |i: usize| match c.subtitle {
+        Some(chosen) => plan.text_subtitle == Some(i) && chosen == i,
+        None => true,
+    };
+    for (i, s) in m
+        .subtitles
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.is_text() && offered(*i))
+    {
         has_subs = true;
         let chosen = plan.text_subtitle == Some(i);
         let label = s
