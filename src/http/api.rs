@@ -49,6 +49,8 @@ pub struct Service {
     pub tokens: StreamTokens,
     /// Storage mode `stream`: the disk cache (for `/metrics`).
     pub disk_cache: Option<Arc<DiskCache>>,
+    /// HLS and media probing (`None` if it could not start).
+    pub hls: Option<Arc<crate::hls::Hls>>,
 }
 
 /// A response to write.
@@ -271,6 +273,9 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
     match service.session.remove(id, files) {
         Ok(true) => {
             service.positions.forget(id);
+            if let Some(hls) = &service.hls {
+                hls.forget_torrent(id);
+            }
             info!(
                 "api: removed torrent {id}{}",
                 if files { " and its data" } else { "" }
@@ -310,7 +315,10 @@ pub fn metrics(service: &Service) -> Reply {
             .as_ref()
             .map(|c| (c.used(), c.limit(), c.evictions())),
     };
-    let page = metrics::render(&stats, &extra, &service.http);
+    let mut page = metrics::render(&stats, &extra, &service.http);
+    if let Some(hls) = &service.hls {
+        hls.render_metrics(&mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,

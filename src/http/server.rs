@@ -5,8 +5,10 @@
 //! API), [`super::metrics`] and [`super::stream`].
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
-//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET), `/dlna/...` (handed to
-//! [`crate::dlna::http`] when DLNA is on). Any other path is `404`;
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET), the HLS routes
+//! (`/api/torrents/ID/files/N/media`, `/hls/...`: see [`crate::hls::http`])
+//! and `/dlna/...` (handed to [`crate::dlna::http`] when DLNA is on). Any
+//! other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //! The web UI's files, its positions API (`/api/positions`,
 //! `/api/torrents/ID/files/N/position`) and the M3U playlists
@@ -250,6 +252,11 @@ fn handle(rq: Request, service: &Service) {
             Some(_) => "no such DLNA path",
             None => "DLNA is off (see docs/dlna.md)",
         })),
+        ["api", "torrents", id, "files", n, "media"] => match method {
+            Method::Get => crate::hls::http::media(service, id, n),
+            _ => not_allowed(&method, "GET"),
+        },
+        ["hls", rest @ ..] => return crate::hls::http::handle(rq, service, rest, query),
         ["metrics"] => match method {
             Method::Get => Ok(api::metrics(service)),
             _ => not_allowed(&method, "GET"),
