@@ -18,6 +18,8 @@
 //! - the MP4 item's URL (its per-file token URL) answers with the DLNA
 //!   headers and `ffprobe` reads it (codec, size, duration); the `.nfo` is
 //!   not offered;
+//! - the HLS variant plays too, and once probed the item has its duration
+//!   and resolution;
 //! - malformed, oversized and wrong control calls get SOAP faults;
 //! - SIGTERM: rill says `ssdp:byebye` and exits 0;
 //! - all that again with a password and `dlna = true`: discovery, browse
@@ -371,6 +373,7 @@ fn serve_and_play(fx: &Fixture, password: Option<&str>) {
 
     if password.is_none() {
         bad_control_requests_are_faults(&base);
+        hls_variant_and_probe(&base, id, &text);
     }
 
     // The URL plays without credentials: DLNA headers, and ffprobe reads it.
@@ -455,6 +458,39 @@ fn http(args: &[&str], url: &str) -> (String, String) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.to_string(), body.to_string())
+}
+
+/// The item's second `res` (the HLS variant) plays too, and once the file
+/// was probed (here by `/media`), Browse gives its duration and resolution.
+fn hls_variant_and_probe(base: &str, id: &str, browsed: &str) {
+    let alt = browsed
+        .lines()
+        .find_map(|l| l.strip_prefix("ALT clip.mp4\t"))
+        .and_then(|l| l.split('\t').next())
+        .expect("an HLS variant");
+    let probe = must(
+        Command::new("ffprobe").args(["-v", "error", "-show_entries", "stream=codec_name", alt]),
+        Duration::from_secs(180),
+    );
+    assert!(probe.contains("codec_name=h264"), "{probe}");
+    let media = http(&[], &format!("{base}/api/torrents/{id}/files/0/media"));
+    assert_eq!(media.0, "200", "{media:?}");
+    let body = format!(
+        "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+         <s:Body><u:Browse xmlns:u=\"urn:schemas-upnp-org:service:ContentDirectory:1\">\
+         <ObjectID>{id}/0</ObjectID><BrowseFlag>BrowseMetadata</BrowseFlag><Filter>*</Filter>\
+         <StartingIndex>0</StartingIndex><RequestedCount>0</RequestedCount><SortCriteria/>\
+         </u:Browse></s:Body></s:Envelope>"
+    );
+    let action = "SOAPACTION: \"urn:schemas-upnp-org:service:ContentDirectory:1#Browse\"";
+    let control = format!("{base}/dlna/control/ContentDirectory");
+    let (status, answer) = http(&["-H", action, "--data-binary", &body], &control);
+    assert_eq!(status, "200", "{answer}");
+    assert!(answer.contains(" duration=&quot;0:00:06."), "{answer}");
+    assert!(
+        answer.contains(" resolution=&quot;320x240&quot;"),
+        "{answer}"
+    );
 }
 
 /// Malformed and wrong control calls get SOAP faults; the service goes on.

@@ -17,8 +17,10 @@
 //!    `DLNA.ORG_CI=1` (converted) and `OP=00` (it seeks by playlist, not
 //!    by bytes), for TVs that cannot play the container or codecs.
 //!
-//! Duration and resolution are not given: they need the media probe, and
-//! a made-up value is worse than none to a TV.
+//! Duration and resolution come from the media probe cache when the file
+//! was probed before (played in the web UI or over HLS); otherwise they
+//! are left out, never guessed: a wrong duration breaks seeking on TVs,
+//! and a Browse must not wait for ffprobe.
 //!
 //! Everything here is pure: [`Library`] is a snapshot the HTTP side takes
 //! from the session, so a browse sees one consistent state. Paging follows
@@ -33,7 +35,7 @@ use crate::http::mime::{self, MediaClass};
 pub const MAX_RETURNED: usize = 500;
 
 /// A playable file of a torrent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MediaFile {
     /// The file index in the torrent.
     pub index: usize,
@@ -42,10 +44,53 @@ pub struct MediaFile {
     pub length: u64,
     /// URL path of its bytes (`/s/TOKEN/NAME`), already percent-encoded.
     pub stream: String,
+    /// From the probe cache, when the file was probed before.
+    pub probe: Option<Probed>,
+}
+
+/// What a probe found that a TV shows: duration and video resolution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probed {
+    /// Seconds.
+    pub duration: f64,
+    /// Width and height of the first video track.
+    pub resolution: Option<(u32, u32)>,
+}
+
+/// A `res@duration` value, `H:MM:SS.mmm`; `None` for a duration that is
+/// not a positive finite number below ten million seconds.
+pub fn format_duration(secs: f64) -> Option<String> {
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e7) {
+        return None;
+    }
+    let ms = (secs * 1000.0).round() as u64;
+    Some(format!(
+        "{}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    ))
+}
+
+/// The `duration` and `resolution` attributes of a `res` (with a leading
+/// space each), empty when unknown.
+fn probe_attrs(p: Option<&Probed>) -> String {
+    let Some(p) = p else {
+        return String::new();
+    };
+    let mut s = String::new();
+    if let Some(d) = format_duration(p.duration) {
+        s.push_str(&format!(" duration=\"{d}\""));
+    }
+    if let Some((w, h)) = p.resolution.filter(|&(w, h)| w > 0 && h > 0) {
+        s.push_str(&format!(" resolution=\"{w}x{h}\""));
+    }
+    s
 }
 
 /// A torrent with its playable files (in torrent order).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Torrent {
     /// Info hash, lowercase hex.
     pub id: String,
@@ -54,7 +99,7 @@ pub struct Torrent {
 }
 
 /// What the tree shows: torrents in the order the session lists them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Library {
     pub torrents: Vec<Torrent>,
     /// Offer the HLS variant of videos (false when a password guards it).
@@ -248,10 +293,11 @@ fn item(out: &mut String, t: &Torrent, f: &MediaFile, base: &str, hls: bool) {
         _ => "object.item.imageItem.photo",
     };
     let title = f.path.rsplit('/').next().unwrap_or(&f.path);
+    let attrs = probe_attrs(f.probe.as_ref());
     out.push_str(&format!(
         "<item id=\"{}/{}\" parentID=\"{}\" restricted=\"1\"><dc:title>{}</dc:title>\
          <upnp:class>{class}</upnp:class>\
-         <res protocolInfo=\"{}\" size=\"{}\">{}</res>",
+         <res protocolInfo=\"{}\" size=\"{}\"{attrs}>{}</res>",
         escape(&t.id),
         f.index,
         escape(&t.id),
@@ -262,7 +308,7 @@ fn item(out: &mut String, t: &Torrent, f: &MediaFile, base: &str, hls: bool) {
     ));
     if hls && ty.class == MediaClass::Video {
         out.push_str(&format!(
-            "<res protocolInfo=\"{}\">{}</res>",
+            "<res protocolInfo=\"{}\"{attrs}>{}</res>",
             escape(HLS_PROTOCOL_INFO),
             escape(&format!("{base}/hls/{}/{}/index.m3u8", t.id, f.index)),
         ));
@@ -302,6 +348,7 @@ mod tests {
             path: path.to_string(),
             length,
             stream: format!("/s/tok-{index}/{}", path.rsplit('/').next().unwrap_or(path)),
+            probe: None,
         }
     }
 
@@ -508,6 +555,54 @@ mod tests {
             vec![f(3, "more/x.avi", 1)].into_iter(),
         );
         assert_ne!(a.update_id(), b.update_id());
+    }
+
+    #[test]
+    fn duration_and_resolution_from_a_probe() {
+        assert_eq!(format_duration(6.0).as_deref(), Some("0:00:06.000"));
+        assert_eq!(format_duration(5025.4567).as_deref(), Some("1:23:45.457"));
+        assert_eq!(format_duration(360_000.0).as_deref(), Some("100:00:00.000"));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e7] {
+            assert_eq!(format_duration(bad), None, "{bad}");
+        }
+        let mut l = Library {
+            hls: true,
+            ..Library::default()
+        };
+        let mut probed = f(0, "t/a.mkv", 10);
+        probed.probe = Some(Probed {
+            duration: 5025.4567,
+            resolution: Some((1920, 1080)),
+        });
+        let mut audio = f(1, "t/b.flac", 10);
+        audio.probe = Some(Probed {
+            duration: 61.0,
+            resolution: None,
+        });
+        let mut broken = f(2, "t/c.mp4", 10);
+        broken.probe = Some(Probed {
+            duration: f64::NAN,
+            resolution: Some((0, 0)),
+        });
+        l.push(
+            A.into(),
+            "t".into(),
+            vec![probed, audio, broken].into_iter(),
+        );
+        let r = browse(&l, A, BrowseFlag::DirectChildren, 0, 0, "http://h", "r").unwrap();
+        well_formed(&r.didl);
+        let d = &r.didl;
+        assert_eq!(
+            d.matches("size=\"10\" duration=\"1:23:45.457\" resolution=\"1920x1080\">")
+                .count(),
+            1
+        );
+        assert!(d.contains("DLNA.ORG_FLAGS=01700000000000000000000000000000\" duration=\"1:23:45.457\" resolution=\"1920x1080\">http://h/hls/"));
+        assert!(d.contains("size=\"10\" duration=\"0:01:01.000\">http://h/s/tok-1/b.flac"));
+        assert!(
+            d.contains("size=\"10\">http://h/s/tok-2/c.mp4"),
+            "no made-up values"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use log::debug;
 use tiny_http::{Method, Request};
 
-use super::content::{self, BrowseFlag, Library, MediaFile};
+use super::content::{self, BrowseFlag, Library, MediaFile, Probed};
 use super::description as desc;
 use super::soap::{self, Call, UpnpError};
 use super::ssdp::{CONNECTION_MANAGER, CONTENT_DIRECTORY};
@@ -222,6 +222,7 @@ fn valid_host(h: &str) -> bool {
 /// The tree as the session holds it now (torrents whose metadata is
 /// known). Items point at the per-file token URLs, which work with or
 /// without a password; the HLS variant only when no password guards it.
+/// Duration and resolution come from the probe cache only.
 fn library(service: &Service) -> Library {
     let mut lib = Library {
         torrents: Vec::new(),
@@ -237,11 +238,16 @@ fn library(service: &Service) -> Library {
                     service.tokens.token(id, i),
                     encode_segment(name.as_deref().unwrap_or("file"))
                 );
+                let probe = service.hls.as_ref().and_then(|h| h.cached_media(id, i));
                 MediaFile {
                     index: i,
                     path: path.to_string_lossy().into_owned(),
                     length: f.length,
                     stream,
+                    probe: probe.map(|m| Probed {
+                        duration: m.duration,
+                        resolution: m.video.first().map(|v| (v.width, v.height)),
+                    }),
                 }
             });
             lib.push(id.to_hex(), info.name.clone(), files);

@@ -273,6 +273,12 @@ impl Hls {
         Ok(())
     }
 
+    /// The probe result of a file if it is cached, without probing: for
+    /// listings (DLNA Browse) that must not wait for ffprobe.
+    pub fn cached_media(&self, id: TorrentId, file: usize) -> Option<Arc<crate::media::MediaInfo>> {
+        self.probes.get((id, u32::try_from(file).ok()?))
+    }
+
     /// A removed torrent: stop its jobs, delete its segments and probes.
     pub fn forget_torrent(&self, id: TorrentId) {
         {
