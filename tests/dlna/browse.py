@@ -96,7 +96,6 @@ async def main():
     info = await cm.action("GetProtocolInfo").async_call()
     if "http-get:*:video/mp4:*" not in info["Source"]:
         fail(f"GetProtocolInfo Source: {info['Source']}")
-    await requester.async_close() if hasattr(requester, "async_close") else None
     print("OK", flush=True)
 
 
