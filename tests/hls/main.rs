@@ -30,8 +30,7 @@
 //! (6, the segment cache's bounds, is a unit test in `src/hls/cache.rs`.)
 //! Needs ffmpeg, ffprobe, aria2c, mktorrent, curl and mpv.
 
-#[path = "../support/mod.rs"]
-mod support;
+use rill_testkit as support;
 
 mod copy;
 mod errors;
