@@ -9,7 +9,8 @@
 //! <this test binary> --exact <test>` with [`INNER`] set). Inside:
 //!
 //! - aria2c seeds a two-file torrent (an H.264/AAC MP4 made by ffmpeg, and
-//!   an `.nfo`) on 127.0.0.2; `rill serve` gets it as a magnet with `x.pe`;
+//!   an `.nfo`) on its own 127.a.b.c (the tests/support harness);
+//!   `rill serve` gets it as a magnet with `x.pe`;
 //! - a UDP socket joined to the group sees rill's `NOTIFY ssdp:alive`;
 //! - `tests/dlna/browse.py` (async-upnp-client, installed by `.ci/run`)
 //!   sends M-SEARCH, fetches the description and SCPDs, browses root →
@@ -40,7 +41,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::http::json;
-use rill::torrent::Metainfo;
+use rill_testkit::aria2::{Aria2, SeedOpts};
+use rill_testkit::torrent::make_torrent;
+use rill_testkit::TestEnv;
 
 /// Set in the environment of the run inside the namespace.
 const INNER: &str = "RILL_DLNA_TEST_INNER";
@@ -49,28 +52,6 @@ const PASSED: &str = "DLNA-END-TO-END-PASSED";
 const TEST_NAME: &str = "tv_discovers_browses_and_plays";
 const WAIT: Duration = Duration::from_secs(90);
 const NAME: &str = "Tom & Jerry's Show";
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("rill-dlna-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child process killed (and reaped) on drop.
 struct Guard(Child);
@@ -196,12 +177,19 @@ fn tv_discovers_browses_and_plays() {
 
 /// What both runs of `rill serve` share: the seeded torrent and the group.
 struct Fixture {
-    dir: TempDir,
+    env: TestEnv,
     id: String,
     video_len: u64,
     seeder: SocketAddrV4,
     group: UdpSocket,
-    _aria: Guard,
+    _aria: Aria2,
+}
+
+impl Fixture {
+    /// A path in the test's directory.
+    fn path(&self, rel: &str) -> PathBuf {
+        self.env.root().join(rel)
+    }
 }
 
 /// Everything below runs inside the namespace.
@@ -212,12 +200,10 @@ fn inside_namespace() {
     switched_off(&fx);
 }
 
-/// The media, its torrent, aria2c seeding it on 127.0.0.2, the group.
+/// The media, its torrent, aria2c seeding it (tests/support), the group.
 fn fixture() -> Fixture {
-    let dir = TempDir::new("e2e");
-    let src = dir.0.join("src");
-    let content = src.join(NAME);
-    fs::create_dir_all(&content).unwrap();
+    let env = TestEnv::new("dlna");
+    let content = env.mkdir(&format!("src/{NAME}"));
     let video = content.join("clip.mp4");
     must(
         Command::new("ffmpeg")
@@ -230,48 +216,20 @@ fn fixture() -> Fixture {
         WAIT,
     );
     fs::write(content.join("info.nfo"), "not a video\n").unwrap();
-    let torrent = dir.0.join("t.torrent");
-    must(
-        Command::new("mktorrent")
-            .args(["-l", "15", "-a", "http://127.0.0.1:9/announce", "-o"])
-            .arg(&torrent)
-            .arg(&content),
-        WAIT,
+    let torrent = make_torrent(&env, &content, 15, "http://127.0.0.1:9/announce");
+    let aria = Aria2::seed(
+        &env,
+        "aria2c",
+        &torrent,
+        &env.path("src"),
+        &SeedOpts::default(),
     );
-    let meta = Metainfo::from_bytes(&fs::read(&torrent).unwrap()).expect("torrent parses");
-    let seeder = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 6881);
-    let aria = Guard(
-        Command::new("aria2c")
-            .args([
-                "--enable-dht=false",
-                "--enable-dht6=false",
-                "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false",
-                "--disable-ipv6=true",
-                "--summary-interval=0",
-                "--interface=127.0.0.2",
-                "--listen-port=6881",
-                "-V",
-                "--seed-ratio=0",
-            ])
-            .arg(format!("--dir={}", src.display()))
-            .arg(&torrent)
-            .stdout(Stdio::from(
-                fs::File::create(dir.0.join("aria2.log")).unwrap(),
-            ))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aria2c is installed"),
-    );
-    wait_until("aria2c to listen", || {
-        std::net::TcpStream::connect_timeout(&seeder.into(), Duration::from_secs(1)).is_ok()
-    });
     Fixture {
-        id: meta.info_hash.to_hex(),
+        id: torrent.hex(),
         video_len: fs::metadata(&video).unwrap().len(),
-        seeder,
+        seeder: aria.peer_addr(),
         group: join_group(),
-        dir,
+        env,
         _aria: aria,
     }
 }
@@ -285,14 +243,14 @@ fn serve_and_play(fx: &Fixture, password: Option<&str>) {
     } else {
         "open"
     };
-    let data = fx.dir.0.join(format!("data-{tag}"));
-    let cfg = fx.dir.0.join(format!("{tag}.toml"));
+    let data = fx.path(&format!("data-{tag}"));
+    let cfg = fx.path(&format!("{tag}.toml"));
     let text = match password {
         Some(p) => format!("password = \"{p}\"\ndlna = true\n"),
         None => String::new(),
     };
     fs::write(&cfg, text).unwrap();
-    let log = fx.dir.0.join(format!("{tag}.log"));
+    let log = fx.path(&format!("{tag}.log"));
     let (mut rill, base) = start_serve(&data, &log, &cfg);
     let user = password.map(|p| format!("rill:{p}"));
     let creds: Vec<&str> = match &user {
@@ -435,10 +393,10 @@ fn switched_off(fx: &Fixture) {
         ("off", "dlna = false\n", "404"),
         ("guarded", "password = \"secret\"\n", "401"),
     ] {
-        let cfg = fx.dir.0.join(format!("{tag}.toml"));
+        let cfg = fx.path(&format!("{tag}.toml"));
         fs::write(&cfg, text).unwrap();
-        let data = fx.dir.0.join(format!("data-{tag}"));
-        let log = fx.dir.0.join(format!("{tag}.log"));
+        let data = fx.path(&format!("data-{tag}"));
+        let log = fx.path(&format!("{tag}.log"));
         let (_rill, base) = start_serve(&data, &log, &cfg);
         let url = format!("{base}/dlna/description.xml");
         assert_eq!(http(&[], &url).0, code, "{tag}");
