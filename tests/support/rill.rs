@@ -12,8 +12,8 @@ use super::proc::{wait_output, Proc};
 use super::{net, TestEnv, WAIT};
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Path of the `rill` binary cargo built for these tests: `RILL_BIN` if
@@ -26,7 +26,10 @@ pub fn bin() -> &'static Path {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().unwrap_or_default();
-        let dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
         dir.join(format!("rill{}", std::env::consts::EXE_SUFFIX))
     })
 }
