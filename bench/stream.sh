@@ -33,6 +33,10 @@
 #   BENCH_QBT=2            qbittorrent-nox seeders (each on its own address)
 #   BENCH_ARIA2=1          aria2c seeders
 #   BENCH_READ_KB=64       bytes read per request, KiB
+#   BENCH_SEED_RATE=0      upload limit of every seeder, bytes/s (0: none)
+#   BENCH_SEEK_AFTER=0     seconds between the offset-0 read and the seek
+#                          (with a few seconds, the seek meets full request
+#                          queues at the seeders, as in a player that plays)
 #   BENCH_RSS_SECS=20      how long the two-stream RSS test streams
 #   BENCH_RSS_RATE=2M      curl --limit-rate per stream in the RSS test
 #   BENCH_BOARD=           rill --board (default: detected)
@@ -54,6 +58,8 @@ QBT=${BENCH_QBT:-2}
 ARIA2=${BENCH_ARIA2:-1}
 SEEDERS=$((QBT + ARIA2))
 READ_KB=${BENCH_READ_KB:-64}
+SEED_RATE=${BENCH_SEED_RATE:-0}
+SEEK_AFTER=${BENCH_SEEK_AFTER:-0}
 RSS_SECS=${BENCH_RSS_SECS:-20}
 RSS_RATE=${BENCH_RSS_RATE:-2M}
 BOARD=${BENCH_BOARD:-}
@@ -197,11 +203,14 @@ EOF
     for _ in $(seq 100); do curl -sf -o /dev/null "$api/app/version" && break; sleep 0.2; done
     curl -sf -F torrents=@"$TORRENT" -F savepath="$SEED" "$api/torrents/add" >/dev/null ||
         die "qbittorrent-nox $s did not take the torrent (see $WORK/qbt-$s.log)"
+    curl -sf -d limit="$SEED_RATE" "$api/transfer/setUploadLimit" >/dev/null ||
+        die "qbittorrent-nox $s did not take the upload limit"
 done
 for s in $(seq "$((QBT + 1))" "$SEEDERS"); do
     aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
         --disable-ipv6=true --interface="$NET.$((s + 1))" --listen-port=$((51000 + s)) -V --seed-ratio=0 \
-        --summary-interval=0 --dir="$SEED" "$TORRENT" >"$WORK/aria2-seed-$s.log" 2>&1 &
+        --max-upload-limit="$SEED_RATE" --summary-interval=0 --dir="$SEED" "$TORRENT" \
+        >"$WORK/aria2-seed-$s.log" 2>&1 &
     PIDS+=($!)
 done
 
@@ -289,13 +298,14 @@ add_torrent() {
 # READ_BYTES of file 0 until the client serves them (an error status, e.g.
 # rill's 503 while its piece store opens, is retried every 5 ms); the time
 # from sending the add to holding those bytes is "offset 0". Then it asks for
-# READ_BYTES at OFFSET: "after seek". Both are checked against the source.
+# READ_BYTES at OFFSET (SEEK_AFTER seconds later): "after seek". Both are
+# checked against the source.
 # Prints "offset0_s seek_s".
 measure() {
-    python3 - "$1" "$BASE" "$TORRENT" "$HASH" "$SRC0" "$READ_BYTES" "$2" <<'EOF'
+    python3 - "$1" "$BASE" "$TORRENT" "$HASH" "$SRC0" "$READ_BYTES" "$2" "$SEEK_AFTER" <<'EOF'
 import http.client, json, sys, time, urllib.parse
-client, base, torrent, ih, src, n, off = sys.argv[1:8]
-n, off = int(n), int(off)
+client, base, torrent, ih, src, n, off, pause = sys.argv[1:9]
+n, off, pause = int(n), int(off), float(pause)
 u = urllib.parse.urlsplit(base)
 body = open(torrent, 'rb').read()
 want0 = open(src, 'rb').read(n)
@@ -332,6 +342,7 @@ while True:
 t0 = time.perf_counter() - t_add
 if got != want0:
     sys.exit('%s: offset 0: bytes differ from the source' % client)
+time.sleep(pause)
 t_seek = time.perf_counter()
 st, got = get_range(path, off)
 t1 = time.perf_counter() - t_seek
@@ -407,4 +418,7 @@ echo
 VERSIONS="qBittorrent $(qbittorrent-nox --version 2>/dev/null | awk '{print $2}'), $(aria2c --version | head -1) (seeders)"
 [ -n "${RILL_BIN:-}" ] && VERSIONS="$("$RILL_BIN" --version 2>/dev/null | head -1 || echo rill), $VERSIONS"
 [ -n "$RQBIT" ] && VERSIONS="$VERSIONS, $("$RQBIT" --version 2>/dev/null | head -1)"
-echo "Versions: $VERSIONS. RSS test: both files streamed at $RSS_RATE/s each for $RSS_SECS s${BOARD:+, rill --board $BOARD}."
+LIMITS=""
+[ "$SEED_RATE" != 0 ] && LIMITS=" Seeders limited to $SEED_RATE bytes/s each."
+[ "$SEEK_AFTER" != 0 ] && LIMITS="$LIMITS Seek $SEEK_AFTER s after the offset-0 read."
+echo "Versions: $VERSIONS. RSS test: both files streamed at $RSS_RATE/s each for $RSS_SECS s${BOARD:+, rill --board $BOARD}.$LIMITS"
