@@ -26,7 +26,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::swarm::picker::{Block, PeerKey};
+use crate::swarm::picker::{Block, PeerKey, Picker};
 use crate::swarm::torrent::TState;
 use crate::wire::Message;
 
@@ -65,15 +65,8 @@ pub(crate) fn rush(st: &mut TState) {
         let Some(p) = peers.get_mut(&key) else {
             continue;
         };
-        let room = MAX_CANCELLED.saturating_sub(p.cancelled.len());
-        let victims: Vec<Block> = p
-            .requests
-            .iter()
-            .skip(KEEP_QUEUED)
-            .map(|&(b, _)| b)
-            .filter(|b| d.picker.is_background(b.piece))
-            .take(room)
-            .collect();
+        let queued = p.requests.iter().map(|&(b, _)| b);
+        let victims = to_cancel(queued, p.cancelled.len(), &d.picker);
         if victims.is_empty() {
             continue;
         }
@@ -119,5 +112,71 @@ pub(crate) fn rush(st: &mut TState) {
         if !gave || d.picker.urgent_unrequested().is_empty() {
             break;
         }
+    }
+}
+
+/// Which of a peer's queued requests (oldest first) to cancel: blocks of
+/// background pieces after the oldest [`KEEP_QUEUED`], no more than keeps
+/// the peer's `cancelled` blocks (`already` now) under [`MAX_CANCELLED`].
+fn to_cancel(queued: impl Iterator<Item = Block>, already: usize, picker: &Picker) -> Vec<Block> {
+    queued
+        .skip(KEEP_QUEUED)
+        .filter(|b| picker.is_background(b.piece))
+        .take(MAX_CANCELLED.saturating_sub(already))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::picker::{Priority, BLOCK_LEN};
+    use crate::torrent::{Bitfield, Layout};
+
+    #[test]
+    fn cancels_only_queued_background_blocks_within_bounds() {
+        // 8 pieces of 64 blocks.
+        let piece = 64 * BLOCK_LEN;
+        let total = 8 * u64::from(piece);
+        let layout = Layout {
+            piece_length: piece,
+            total_length: total,
+            piece_count: 8,
+            files: vec![(0, total)],
+        };
+        let mut picker = Picker::new(&layout, &Bitfield::new(8));
+        // A reader waits on piece 5 and reads ahead into 6.
+        picker.set_priority(1, &[(5..6, Priority::Urgent), (6..7, Priority::High)]);
+        let block = |p: u32, i: u32| Block {
+            piece: p,
+            begin: i * BLOCK_LEN,
+            len: BLOCK_LEN,
+        };
+        // Queue: 4 blocks of piece 0 first, then 6 and 5 mixed with 1 and 2.
+        let queued: Vec<Block> = (0..4)
+            .map(|i| block(0, i))
+            .chain([
+                block(6, 0),
+                block(1, 0),
+                block(5, 0),
+                block(2, 0),
+                block(0, 9),
+            ])
+            .collect();
+        let got = to_cancel(queued.iter().copied(), 0, &picker);
+        assert_eq!(got, vec![block(1, 0), block(2, 0), block(0, 9)]);
+        // Nothing past the oldest KEEP_QUEUED: nothing to cancel.
+        let got = to_cancel(queued.iter().copied().take(KEEP_QUEUED), 0, &picker);
+        assert!(got.is_empty());
+        // The cancelled list is nearly full: only what still fits.
+        let got = to_cancel(queued.iter().copied(), MAX_CANCELLED - 1, &picker);
+        assert_eq!(got, vec![block(1, 0)]);
+        assert!(to_cancel(queued.iter().copied(), MAX_CANCELLED + 5, &picker).is_empty());
+        // A long queue (every block of the six background pieces) is bounded.
+        let long = [0, 1, 2, 3, 4, 7]
+            .into_iter()
+            .flat_map(|p| (0..64).map(move |i| block(p, i)));
+        let got = to_cancel(long, 0, &picker);
+        assert_eq!(got.len(), MAX_CANCELLED);
+        assert_eq!(got[0], block(0, KEEP_QUEUED as u32));
     }
 }
