@@ -12,7 +12,7 @@
 #   1. "offset 0": from sending the .torrent to its HTTP API (metadata known,
 #      no data) until the first BENCH_READ_KB KiB of file 0 have arrived over
 #      HTTP (the GET is repeated every 5 ms while the client answers with an
-#      error, e.g. rill's 503 while its piece store opens);
+#      error; neither client does once the add is answered);
 #   2. "after seek": right after that, a GET of BENCH_READ_KB KiB at a
 #      random offset of file 0 (the same offsets for both clients), peers
 #      now connected, until those bytes have arrived.
@@ -295,8 +295,8 @@ add_torrent() {
 
 # measure CLIENT OFFSET: the timed part, in Python so that no process start
 # is inside a measurement. Adds the torrent, then asks for the first
-# READ_BYTES of file 0 until the client serves them (an error status, e.g.
-# rill's 503 while its piece store opens, is retried every 5 ms); the time
+# READ_BYTES of file 0 until the client serves them (an error status is
+# retried every 5 ms); the time
 # from sending the add to holding those bytes is "offset 0". Then it asks for
 # READ_BYTES at OFFSET (SEEK_AFTER seconds later): "after seek". Both are
 # checked against the source.
