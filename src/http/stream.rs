@@ -2,7 +2,8 @@
 //!
 //! The worker that calls [`respond`] evaluates the `Range` header (one
 //! byte range; see [`super::range`]), then for a `GET` opens a
-//! [`FileReader`], seeks to the range's start and waits (bounded by the
+//! [`FileReader`] (waiting up to [`STORE_WAIT`] for the piece store of a
+//! torrent just added), seeks to the range's start and waits (bounded by the
 //! reader's timeout) for the first byte, so a torrent nobody sends becomes
 //! a `504` JSON error instead of a hung response. The body is the reader
 //! limited to the range's length, read from the store in 64 KiB steps
@@ -17,6 +18,7 @@
 //! `X-Content-Type-Options: nosniff`. Errors are `{"error": "..."}`.
 
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
@@ -29,6 +31,11 @@ use crate::swarm::{Engine, TorrentId};
 /// Bytes read from the store at a time per stream (the only per-stream
 /// buffer besides tiny_http's socket buffers).
 const BODY_BUFFER: usize = 64 * 1024;
+/// Longest wait for a torrent's piece store to open before a `503`.
+const STORE_WAIT: Duration = Duration::from_secs(10);
+/// Most engine publications looked at during that wait (the engine
+/// publishes about once a second per torrent, and on every change).
+const STORE_WAIT_ROUNDS: usize = 10_000;
 
 /// Answer one `/stream/ID/N` request (GET or HEAD; ranges, DLNA headers,
 /// errors as JSON). Blocks the calling worker while the body streams; a
@@ -126,6 +133,38 @@ fn resolve(engine: &Engine, id: TorrentId, file: usize) -> Result<Target, ApiErr
     })
 }
 
+/// Open a reader for `file`; while the torrent's piece store is still
+/// opening (the check right after an add, usually milliseconds), wait for
+/// it, at most `wait` ([`STORE_WAIT`]), woken by the engine's publications. A
+/// player that opens a stream right after adding a torrent gets its bytes
+/// instead of a `503` it may not retry.
+fn open_reader(
+    engine: &Engine,
+    id: TorrentId,
+    file: usize,
+    cfg: &ReaderConfig,
+    wait: Duration,
+) -> Result<FileReader, ReaderError> {
+    let deadline = Instant::now() + wait;
+    // The current generation (never equal to u64::MAX: returns at once).
+    let mut seen = engine.wait_change(u64::MAX, Duration::ZERO);
+    // Bounded by the deadline; the count only guards against a storm of
+    // publications that never brings the store.
+    for _ in 0..STORE_WAIT_ROUNDS {
+        match FileReader::open(engine, id, file, cfg.clone()) {
+            Err(ReaderError::NotReady(_)) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                seen = engine.wait_change(seen, left);
+            }
+            other => return other,
+        }
+    }
+    FileReader::open(engine, id, file, cfg.clone())
+}
+
 /// Open a reader at `start` and wait for its first byte.
 fn open_at(
     engine: &Engine,
@@ -134,7 +173,7 @@ fn open_at(
     cfg: &ReaderConfig,
     start: u64,
 ) -> Result<FileReader, ApiError> {
-    let mut reader = FileReader::open(engine, id, file, cfg.clone()).map_err(|e| match e {
+    let mut reader = open_reader(engine, id, file, cfg, STORE_WAIT).map_err(|e| match e {
         ReaderError::UnknownTorrent(_) | ReaderError::NoSuchFile { .. } => {
             ApiError::not_found(e.to_string())
         }
@@ -225,6 +264,51 @@ fn send_error(request: Request, err: &ApiError, extra: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::swarm::{AddOptions, EngineConfig, Source};
+    use crate::torrent::{Magnet, Metainfo};
+
+    #[test]
+    fn a_reader_waits_for_the_store_of_a_torrent_just_added() {
+        let root = std::env::temp_dir().join(format!("rill-stream-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let engine = Engine::start(EngineConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            listen_fallback: false,
+            board: crate::board::select(None).unwrap(),
+        })
+        .unwrap();
+        // One 100-byte file in one piece; no peers, no trackers.
+        let mut raw =
+            b"d4:infod6:lengthi100e4:name5:a.bin12:piece lengthi16384e6:pieces20:".to_vec();
+        raw.extend_from_slice(&[9u8; 20]);
+        raw.extend_from_slice(b"ee");
+        let meta = Metainfo::from_bytes(&raw).unwrap();
+        let opts = AddOptions {
+            out_dir: root.clone(),
+            ..AddOptions::default()
+        };
+        let id = engine
+            .add(Source::Torrent(Box::new(meta)), opts.clone())
+            .unwrap();
+        // Asked at once: the store is still opening; the open waits for it.
+        let cfg = ReaderConfig::default();
+        let r = open_reader(&engine, id, 0, &cfg, Duration::from_secs(10)).unwrap();
+        assert_eq!(r.len(), 100);
+        assert!(matches!(
+            open_reader(&engine, id, 1, &cfg, Duration::from_secs(10)),
+            Err(ReaderError::NoSuchFile { files: 1, .. })
+        ));
+        drop(r);
+        // A magnet whose metadata never comes: not ready once the wait ends.
+        let magnet = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", "ab".repeat(20))).unwrap();
+        let mid = engine.add(Source::Magnet(magnet), opts).unwrap();
+        assert!(matches!(
+            open_reader(&engine, mid, 0, &cfg, Duration::from_millis(300)),
+            Err(ReaderError::NotReady(_))
+        ));
+        engine.shutdown();
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn bodies_that_fit_keep_their_length() {

@@ -482,6 +482,7 @@ impl Torrent {
                 } else {
                     d.picker.set_priority(owner, &ranges);
                 }
+                peer::rush(&mut st);
                 peer::refresh_all(&mut st);
             }
             None => {

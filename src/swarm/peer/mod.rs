@@ -7,6 +7,7 @@
 
 mod handle;
 mod pipeline;
+mod rush;
 mod state;
 
 use std::net::{SocketAddr, TcpStream};
@@ -19,6 +20,7 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
+pub(crate) use rush::rush;
 pub(crate) use state::PeerState;
 
 use super::ctx::{timeout, ConnSlot};

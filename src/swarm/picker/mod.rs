@@ -577,6 +577,23 @@ impl Picker {
         v
     }
 
+    /// `Urgent` pieces (a reader waits on them) that still have blocks
+    /// nobody has been asked for, lowest first.
+    pub fn urgent_unrequested(&self) -> Vec<u32> {
+        self.urgent
+            .iter()
+            .copied()
+            .filter(|p| self.partials.get(p).is_none_or(|part| part.wanted > 0))
+            .collect()
+    }
+
+    /// Whether `p` is an ordinary piece that no reader wants now (neither
+    /// `Urgent` nor `High`, and not `Skip`): its requests may be cancelled
+    /// to let a reader's piece go first.
+    pub fn is_background(&self, p: u32) -> bool {
+        p < self.piece_count && self.prio.get(p) == Priority::Normal
+    }
+
     /// Every wanted block is requested somewhere (no unrequested block in a
     /// started piece, no startable piece any connected peer has): `pick`
     /// now hands out duplicate requests.

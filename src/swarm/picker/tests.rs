@@ -476,3 +476,36 @@ fn hostile_inputs_do_nothing() {
     let empty = Picker::new(&layout(K, 0), &Bitfield::new(0));
     assert!(empty.is_complete());
 }
+
+#[test]
+fn urgent_unrequested_and_background_pieces() {
+    // 4 pieces of 2 blocks.
+    let l = layout(2 * K, 4 * 2 * u64::from(K));
+    let mut p = seeded(&l, 9);
+    let full = Bitfield::full(4);
+    p.peer_has_bitfield(&full);
+    assert!(p.urgent_unrequested().is_empty());
+    assert!((0..4).all(|i| p.is_background(i)));
+    assert!(
+        !p.is_background(4) && !p.is_background(u32::MAX),
+        "out of range"
+    );
+    p.set_priority(1, &[(2..3, Urgent), (3..4, High), (0..1, Skip)]);
+    assert_eq!(p.urgent_unrequested(), vec![2], "fresh urgent piece");
+    assert!(p.is_background(1));
+    assert!(!p.is_background(0) && !p.is_background(2) && !p.is_background(3));
+    // One block requested: still a block nobody was asked for.
+    let got = pick(&mut p, 1, &full, 1);
+    assert_eq!(got[0].piece, 2);
+    assert_eq!(p.urgent_unrequested(), vec![2]);
+    // Both requested: nothing left to rush; a failed request brings it back.
+    let got = pick(&mut p, 1, &full, 1);
+    assert_eq!(got[0], block_at(2, 2 * K, 1));
+    assert!(p.urgent_unrequested().is_empty());
+    p.request_failed(1, got[0]);
+    assert_eq!(p.urgent_unrequested(), vec![2]);
+    // Verified: no longer urgent work.
+    p.piece_verified(2);
+    p.check_invariants();
+    assert!(p.urgent_unrequested().is_empty());
+}

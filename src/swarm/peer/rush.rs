@@ -1,0 +1,182 @@
+//! Rushing the piece a stream reader waits for.
+//!
+//! When a reader's plan names an `Urgent` piece with blocks nobody has been
+//! asked for (a seek, or playback that outran its window), two things
+//! besides the transfer itself stand between that piece and the reader:
+//!
+//! - every peer's request queue is full of ordinary blocks (about a second
+//!   of transfer at its rate, see `pipeline.rs`), and a peer serves
+//!   requests in order, so a new request waits behind all of them;
+//! - [`super::fill`] gives a piece's blocks to whichever peer is topped up
+//!   first, so one peer may get all of it while the others idle on it.
+//!
+//! [`rush`] therefore first cancels, at every unchoked peer that has an
+//! urgent piece, its queued requests of `Normal` pieces except the oldest
+//! [`KEEP_QUEUED`] (likely on the wire already); the picker gets those
+//! blocks back and hands them out again later. Then it gives out the urgent
+//! pieces' blocks in turns of [`TURN_BLOCKS`] per peer, so every peer that
+//! has them works on them at once. The ordinary top-up that follows queues
+//! other work behind them. A cancelled block that still arrives is
+//! accepted as usual (`PeerState::cancelled`).
+//!
+//! Nothing is cancelled while the store has no RAM to start a piece: the
+//! pieces in flight must then finish first, and cancelling their blocks
+//! would only delay that.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::swarm::picker::{Block, PeerKey, Picker};
+use crate::swarm::torrent::TState;
+use crate::wire::Message;
+
+/// Requests left queued at a peer when its ordinary ones are cancelled.
+const KEEP_QUEUED: usize = 4;
+/// Urgent blocks given to one peer per turn.
+const TURN_BLOCKS: usize = 4;
+/// Stop cancelling at a peer with this many cancelled blocks still
+/// possibly on their way (their late arrival must stay acceptable; the
+/// peer state remembers up to 512).
+const MAX_CANCELLED: usize = 256;
+/// Upper bound on turns (a piece of 64 MiB has 4096 blocks).
+const MAX_TURNS: usize = 1024;
+
+/// Make room for, and spread, the urgent pieces' unrequested blocks.
+/// Call after priorities changed, before the ordinary top-up.
+pub(crate) fn rush(st: &mut TState) {
+    let TState { peers, data, .. } = st;
+    let Some(d) = data.as_mut() else { return };
+    let urgent = d.picker.urgent_unrequested();
+    if urgent.is_empty() || !d.store.can_start_piece() {
+        return;
+    }
+    let mut keys: Vec<PeerKey> = peers
+        .iter()
+        .filter(|(_, p)| !p.closing && p.am_interested && !p.peer_choking)
+        .filter(|(_, p)| {
+            p.has
+                .known()
+                .is_some_and(|h| urgent.iter().any(|&u| h.get(u)))
+        })
+        .map(|(&k, _)| k)
+        .collect();
+    keys.sort_unstable();
+    for &key in &keys {
+        let Some(p) = peers.get_mut(&key) else {
+            continue;
+        };
+        let queued = p.requests.iter().map(|&(b, _)| b);
+        let victims = to_cancel(queued, p.cancelled.len(), &d.picker);
+        if victims.is_empty() {
+            continue;
+        }
+        let gone: HashSet<Block> = victims.iter().copied().collect();
+        p.requests.retain(|(b, _)| !gone.contains(b));
+        for b in victims {
+            p.send(&Message::Cancel {
+                index: b.piece,
+                begin: b.begin,
+                length: b.len,
+            });
+            p.note_cancelled(b);
+            d.picker.request_failed(key, b);
+        }
+    }
+    let mut out: Vec<Block> = Vec::new();
+    for _ in 0..MAX_TURNS {
+        let mut gave = false;
+        for &key in &keys {
+            let Some(p) = peers.get_mut(&key) else {
+                continue;
+            };
+            let limit = p.pipeline.limit(p.ext.reqq) as usize;
+            let room = limit.saturating_sub(p.requests.len()).min(TURN_BLOCKS);
+            let Some(has) = p.has.known() else { continue };
+            if room == 0 {
+                continue;
+            }
+            out.clear();
+            let may_start = d.store.can_start_piece();
+            d.picker.pick(key, has, room, may_start, &mut out);
+            let now = Instant::now();
+            for &b in &out {
+                gave = true;
+                p.requests.push_back((b, now));
+                p.send(&Message::Request {
+                    index: b.piece,
+                    begin: b.begin,
+                    length: b.len,
+                });
+            }
+        }
+        if !gave || d.picker.urgent_unrequested().is_empty() {
+            break;
+        }
+    }
+}
+
+/// Which of a peer's queued requests (oldest first) to cancel: blocks of
+/// background pieces after the oldest [`KEEP_QUEUED`], no more than keeps
+/// the peer's `cancelled` blocks (`already` now) under [`MAX_CANCELLED`].
+fn to_cancel(queued: impl Iterator<Item = Block>, already: usize, picker: &Picker) -> Vec<Block> {
+    queued
+        .skip(KEEP_QUEUED)
+        .filter(|b| picker.is_background(b.piece))
+        .take(MAX_CANCELLED.saturating_sub(already))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::picker::{Priority, BLOCK_LEN};
+    use crate::torrent::{Bitfield, Layout};
+
+    #[test]
+    fn cancels_only_queued_background_blocks_within_bounds() {
+        // 8 pieces of 64 blocks.
+        let piece = 64 * BLOCK_LEN;
+        let total = 8 * u64::from(piece);
+        let layout = Layout {
+            piece_length: piece,
+            total_length: total,
+            piece_count: 8,
+            files: vec![(0, total)],
+        };
+        let mut picker = Picker::new(&layout, &Bitfield::new(8));
+        // A reader waits on piece 5 and reads ahead into 6.
+        picker.set_priority(1, &[(5..6, Priority::Urgent), (6..7, Priority::High)]);
+        let block = |p: u32, i: u32| Block {
+            piece: p,
+            begin: i * BLOCK_LEN,
+            len: BLOCK_LEN,
+        };
+        // Queue: 4 blocks of piece 0 first, then 6 and 5 mixed with 1 and 2.
+        let queued: Vec<Block> = (0..4)
+            .map(|i| block(0, i))
+            .chain([
+                block(6, 0),
+                block(1, 0),
+                block(5, 0),
+                block(2, 0),
+                block(0, 9),
+            ])
+            .collect();
+        let got = to_cancel(queued.iter().copied(), 0, &picker);
+        assert_eq!(got, vec![block(1, 0), block(2, 0), block(0, 9)]);
+        // Nothing past the oldest KEEP_QUEUED: nothing to cancel.
+        let got = to_cancel(queued.iter().copied().take(KEEP_QUEUED), 0, &picker);
+        assert!(got.is_empty());
+        // The cancelled list is nearly full: only what still fits.
+        let got = to_cancel(queued.iter().copied(), MAX_CANCELLED - 1, &picker);
+        assert_eq!(got, vec![block(1, 0)]);
+        assert!(to_cancel(queued.iter().copied(), MAX_CANCELLED + 5, &picker).is_empty());
+        // A long queue (every block of the six background pieces) is bounded.
+        let long = [0, 1, 2, 3, 4, 7]
+            .into_iter()
+            .flat_map(|p| (0..64).map(move |i| block(p, i)));
+        let got = to_cancel(long, 0, &picker);
+        assert_eq!(got.len(), MAX_CANCELLED);
+        assert_eq!(got[0], block(0, KEEP_QUEUED as u32));
+    }
+}
