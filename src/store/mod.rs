@@ -48,11 +48,13 @@
 //! - A failed write leaves the piece unverified with its blocks in RAM, so
 //!   `verify_piece` can be retried (or the piece discarded).
 
+mod buf;
 mod check;
 mod files;
 mod inflight;
 mod ram_tier;
 mod resume;
+mod sha1;
 #[cfg(test)]
 mod tests;
 
@@ -63,6 +65,7 @@ use std::time::{Duration, Instant};
 
 use crate::torrent::{Bitfield, Info, InfoHash, Layout};
 
+use buf::PieceBuf;
 use files::Files;
 use inflight::{Inflight, Take};
 use ram_tier::RamTier;
@@ -269,6 +272,14 @@ impl PieceStore {
         self.hashed_at_open
     }
 
+    /// Change the RAM caps (in-flight blocks, verified-piece tier), e.g.
+    /// when the engine splits its budget over more or fewer torrents.
+    /// Pieces already in flight stay; the tier evicts down to its new cap.
+    pub fn set_ram_caps(&self, inflight_ram: u64, ram_tier: u64) {
+        lock(&self.inflight).set_cap(inflight_ram);
+        lock(&self.ram).set_cap(ram_tier);
+    }
+
     /// Bytes of unverified blocks held in RAM now.
     pub fn inflight_bytes(&self) -> u64 {
         lock(&self.inflight).bytes()
@@ -296,6 +307,18 @@ impl PieceStore {
     /// Hash a piece whose blocks are all in RAM; if good write it to the files
     /// and mark it verified, if bad drop it. Blocking (SHA-1 + disk writes).
     pub fn verify_piece(&self, piece: u32) -> Result<Verdict, StoreError> {
+        self.verify_piece_with(piece, |_| {})
+    }
+
+    /// [`PieceStore::verify_piece`], letting `inspect` look at the piece's
+    /// bytes once they are hashed (good or bad; not called when there is
+    /// nothing to verify). The engine takes block digests there to blame
+    /// senders of bad data without a pass of its own over every piece.
+    pub fn verify_piece_with(
+        &self,
+        piece: u32,
+        inspect: impl FnOnce(&[u8]),
+    ) -> Result<Verdict, StoreError> {
         self.check_piece_index(piece)?;
         if self.has_piece(piece) {
             return Ok(Verdict::Good);
@@ -319,10 +342,13 @@ impl PieceStore {
                 )))
             }
         };
-        let good = self.piece_hashes.get(piece as usize)
-            == Some(&sha1_smol::Sha1::from(&buf).digest().bytes());
+        let good = self.piece_hashes.get(piece as usize) == Some(&sha1::digest(&buf));
+        inspect(&buf);
         if !good {
-            lock(&self.inflight).remove(piece, true);
+            let mut inflight = lock(&self.inflight);
+            inflight.remove(piece, true);
+            inflight.recycle(buf);
+            drop(inflight);
             log::debug!(
                 "{}: piece {piece} failed its hash check; dropped",
                 self.name
@@ -343,7 +369,19 @@ impl PieceStore {
             inflight.remove(piece, true);
         }
         self.piece_done.notify_all();
-        lock(&self.ram).insert(piece, Arc::new(buf));
+        // Keep it for readers if the tier has room for it; reuse what the
+        // tier drops (unless a reader still holds it).
+        let dropped = lock(&self.ram).insert(piece, Arc::new(buf));
+        let reusable: Vec<PieceBuf> = dropped
+            .into_iter()
+            .filter_map(|b| Arc::try_unwrap(b).ok())
+            .collect();
+        if !reusable.is_empty() {
+            let mut inflight = lock(&self.inflight);
+            for b in reusable {
+                inflight.recycle(b);
+            }
+        }
         Ok(Verdict::Good)
     }
 

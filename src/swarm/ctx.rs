@@ -21,10 +21,16 @@ use smol::{LocalExecutor, Task, Timer};
 use super::stats::Shared;
 use super::torrent::Torrent;
 use crate::board::BoardProfile;
+use crate::store::PieceStore;
 use crate::torrent::InfoHash;
 
 /// Connections being set up at once (TCP connect + handshake), all torrents.
 pub(crate) const MAX_HALF_OPEN: u32 = 8;
+
+/// In-flight RAM every torrent may use whatever its share of the budget:
+/// this many of its pieces (below that, downloads crawl). With many torrents
+/// the floors together may exceed the board's `inflight_ram`.
+pub(crate) const MIN_INFLIGHT_PIECES: u64 = 4;
 
 pub(crate) struct Ctx {
     ex: Weak<LocalExecutor<'static>>,
@@ -95,6 +101,37 @@ impl Ctx {
     pub async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let _permit = self.io.acquire_arc().await;
         smol::unblock(f).await
+    }
+
+    /// One torrent's share of the board's RAM caps when `open` torrents
+    /// have their store open: (in-flight, verified-piece tier). The budget
+    /// is split evenly; the in-flight share is at least
+    /// [`MIN_INFLIGHT_PIECES`] pieces of `piece_length`.
+    pub fn ram_share(&self, open: usize, piece_length: u32) -> (u64, u64) {
+        let n = u64::try_from(open.max(1)).unwrap_or(u64::MAX);
+        let floor = MIN_INFLIGHT_PIECES.saturating_mul(u64::from(piece_length));
+        (
+            (self.board.inflight_ram / n).max(floor),
+            self.board.ram_tier / n,
+        )
+    }
+
+    /// Split the RAM caps anew over the torrents whose store is open (after
+    /// one opened or was removed). Call with no torrent state borrowed.
+    pub fn rebalance_ram(&self) {
+        let stores: Vec<Arc<PieceStore>> = self
+            .torrents
+            .borrow()
+            .values()
+            .filter_map(|t| {
+                let st = t.st.try_borrow().ok()?;
+                st.data.as_ref().map(|d| d.store.clone())
+            })
+            .collect();
+        for s in &stores {
+            let (inflight, tier) = self.ram_share(stores.len(), s.layout().piece_length);
+            s.set_ram_caps(inflight, tier);
+        }
     }
 
     pub fn new_peer_key(&self) -> u64 {

@@ -358,6 +358,8 @@ async fn main_loop(ctx: Rc<Ctx>, rx: Receiver<Command>, listener: Async<TcpListe
                             m.remove(&id);
                         });
                         ctx.spawn(async move { t.stop().await });
+                        // Its RAM share goes back to the others.
+                        ctx.rebalance_ram();
                         Ok(())
                     }
                     None => Err(EngineError::NotFound(id)),

@@ -271,9 +271,19 @@ impl Torrent {
             .resume_dir
             .as_ref()
             .map(|d| d.join(format!("{}.resume", id.to_hex())));
+        // This torrent's share of the RAM budget, counting itself; the
+        // others are resized once it is open (`rebalance_ram`).
+        let open = self
+            .ctx
+            .torrents
+            .borrow()
+            .values()
+            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
+            .count();
+        let (inflight_ram, ram_tier) = self.ctx.ram_share(open + 1, info.piece_length);
         let cfg = StoreConfig {
-            inflight_ram: self.ctx.board.inflight_ram,
-            ram_tier: self.ctx.board.ram_tier,
+            inflight_ram,
+            ram_tier,
             hash_threads: self.ctx.board.hash_threads,
         };
         let started = Instant::now();
@@ -325,6 +335,7 @@ impl Torrent {
             };
             peer::on_data_ready(&mut st);
         }
+        self.ctx.rebalance_ram();
         self.publish();
         let done = self.st.borrow().phase == TorrentState::Complete;
         if done {
@@ -497,8 +508,19 @@ impl Torrent {
         self.publish();
     }
 
-    /// Copy a stats snapshot to the shared table and wake waiters.
+    /// Copy a stats snapshot to the shared table and wake waiters. A
+    /// torrent no longer in the engine's table (removed: its stop is still
+    /// running) publishes nothing, so it does not reappear in listings.
     pub fn publish(&self) {
+        let current = self
+            .ctx
+            .torrents
+            .borrow()
+            .get(&self.id)
+            .is_some_and(|t| std::ptr::eq(Rc::as_ptr(t), self));
+        if !current {
+            return;
+        }
         let (stats, info, store) = {
             let st = self.st.borrow();
             let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {

@@ -464,6 +464,21 @@ impl Picker {
             .any(|(a, b)| a & b != 0)
     }
 
+    /// The piece's priority (owners combined); `Normal` out of range.
+    pub fn priority(&self, p: u32) -> Priority {
+        if p < self.piece_count {
+            self.prio.get(p)
+        } else {
+            Priority::Normal
+        }
+    }
+
+    /// Whether an `Urgent` or `High` piece is still missing (a stream
+    /// reader waits for it or reads ahead into it).
+    pub fn has_priority_work(&self) -> bool {
+        !self.urgent.is_empty() || !self.high.is_empty()
+    }
+
     /// Whether piece `p` is still wanted (a `Have` may make us interested).
     pub fn wants_piece(&self, p: u32) -> bool {
         self.wanted.get(p)
