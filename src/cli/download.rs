@@ -37,7 +37,7 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 /// pieces for peers that ask for them right after our `Have`; the in-flight
 /// cap only has to keep the request pipes to fast peers full (a few pieces
 /// per peer; the engine's floor is 4 pieces of the torrent's size).
-const DOWNLOAD_INFLIGHT_RAM: u64 = 8 << 20;
+const DOWNLOAD_INFLIGHT_RAM: u64 = 6 << 20;
 const DOWNLOAD_RAM_TIER: u64 = 2 << 20;
 
 #[derive(Debug, PartialEq)]

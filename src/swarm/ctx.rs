@@ -248,6 +248,27 @@ mod tests {
     }
 
     #[test]
+    fn ram_budget_is_split_with_a_floor() {
+        let mut board = crate::board::select(Some("pi4")).expect("pi4 profile");
+        board.inflight_ram = 64 << 20;
+        board.ram_tier = 32 << 20;
+        let ctx = Ctx::new(
+            Weak::new(),
+            "127.0.0.1:0".parse().unwrap(),
+            board,
+            Arc::new(Shared::default()),
+        );
+        assert_eq!(ctx.ram_share(0, 1 << 20), (64 << 20, 32 << 20));
+        assert_eq!(ctx.ram_share(1, 1 << 20), (64 << 20, 32 << 20));
+        assert_eq!(ctx.ram_share(4, 1 << 20), (16 << 20, 8 << 20));
+        // 64 torrents: 1 MiB each, below the floor of 4 pieces.
+        assert_eq!(ctx.ram_share(64, 1 << 20).0, 4 << 20);
+        assert_eq!(ctx.ram_share(64, 1 << 20).1, 512 << 10);
+        // Huge pieces: the floor wins even for one torrent.
+        assert_eq!(ctx.ram_share(1, 32 << 20).0, 128 << 20);
+    }
+
+    #[test]
     fn timeout_expires() {
         let r = smol::block_on(timeout(
             Duration::from_millis(5),
