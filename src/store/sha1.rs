@@ -134,8 +134,26 @@ mod hw {
         Some(super::state_bytes(h))
     }
 
+    /// Next four schedule words into `$m0` (from the 16 before it).
+    macro_rules! schedule {
+        ($m0:ident, $m1:ident, $m2:ident, $m3:ident) => {
+            $m0 = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32($m0, $m1), $m2), $m3);
+        };
+    }
+
+    /// Four rounds with function `$f` on words `$w`; `$prev` is the state
+    /// four rounds back (its A gives this group's E).
+    macro_rules! rounds {
+        ($abcd:ident, $prev:ident, $w:expr, $f:literal) => {{
+            let e = _mm_sha1nexte_epu32($prev, $w);
+            $prev = $abcd;
+            $abcd = _mm_sha1rnds4_epu32($abcd, e, $f);
+        }};
+    }
+
     /// Run the compression function over every 64-byte block of `blocks`
-    /// (its length is a multiple of 64).
+    /// (its length is a multiple of 64). Straight-line code: the round
+    /// function must be an immediate.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     unsafe fn compress(h: &mut [u32; 5], blocks: &[u8]) {
         let mask = _mm_set_epi64x(0x0001_0203_0405_0607, 0x0809_0a0b_0c0d_0e0f);
@@ -144,41 +162,50 @@ mod hw {
         let mut e0 = _mm_set_epi32(h[4] as i32, 0, 0, 0);
         for block in blocks.chunks_exact(64) {
             let abcd_save = abcd;
-            let e_save = e0;
             let p = block.as_ptr() as *const __m128i;
-            let mut m = [
-                _mm_shuffle_epi8(_mm_loadu_si128(p), mask),
-                _mm_shuffle_epi8(_mm_loadu_si128(p.add(1)), mask),
-                _mm_shuffle_epi8(_mm_loadu_si128(p.add(2)), mask),
-                _mm_shuffle_epi8(_mm_loadu_si128(p.add(3)), mask),
-            ];
+            let mut m0 = _mm_shuffle_epi8(_mm_loadu_si128(p), mask);
+            let mut m1 = _mm_shuffle_epi8(_mm_loadu_si128(p.add(1)), mask);
+            let mut m2 = _mm_shuffle_epi8(_mm_loadu_si128(p.add(2)), mask);
+            let mut m3 = _mm_shuffle_epi8(_mm_loadu_si128(p.add(3)), mask);
+            // Rounds 0-3: E comes from the saved state.
             let mut prev = abcd;
-            for i in 0..20 {
-                // W[4i..4i+4]; from group 4 on, from the four before.
-                let w = if i < 4 {
-                    m[i]
-                } else {
-                    let next = _mm_sha1msg2_epu32(
-                        _mm_xor_si128(_mm_sha1msg1_epu32(m[i % 4], m[(i + 1) % 4]), m[(i + 2) % 4]),
-                        m[(i + 3) % 4],
-                    );
-                    m[i % 4] = next;
-                    next
-                };
-                let e = if i == 0 {
-                    _mm_add_epi32(e0, w)
-                } else {
-                    _mm_sha1nexte_epu32(prev, w)
-                };
-                prev = abcd;
-                abcd = match i / 5 {
-                    0 => _mm_sha1rnds4_epu32(abcd, e, 0),
-                    1 => _mm_sha1rnds4_epu32(abcd, e, 1),
-                    2 => _mm_sha1rnds4_epu32(abcd, e, 2),
-                    _ => _mm_sha1rnds4_epu32(abcd, e, 3),
-                };
-            }
-            e0 = _mm_sha1nexte_epu32(prev, e_save);
+            abcd = _mm_sha1rnds4_epu32(abcd, _mm_add_epi32(e0, m0), 0);
+            rounds!(abcd, prev, m1, 0);
+            rounds!(abcd, prev, m2, 0);
+            rounds!(abcd, prev, m3, 0);
+            schedule!(m0, m1, m2, m3);
+            rounds!(abcd, prev, m0, 0); // 16-19
+            schedule!(m1, m2, m3, m0);
+            rounds!(abcd, prev, m1, 1); // 20-23
+            schedule!(m2, m3, m0, m1);
+            rounds!(abcd, prev, m2, 1);
+            schedule!(m3, m0, m1, m2);
+            rounds!(abcd, prev, m3, 1);
+            schedule!(m0, m1, m2, m3);
+            rounds!(abcd, prev, m0, 1);
+            schedule!(m1, m2, m3, m0);
+            rounds!(abcd, prev, m1, 1); // 36-39
+            schedule!(m2, m3, m0, m1);
+            rounds!(abcd, prev, m2, 2); // 40-43
+            schedule!(m3, m0, m1, m2);
+            rounds!(abcd, prev, m3, 2);
+            schedule!(m0, m1, m2, m3);
+            rounds!(abcd, prev, m0, 2);
+            schedule!(m1, m2, m3, m0);
+            rounds!(abcd, prev, m1, 2);
+            schedule!(m2, m3, m0, m1);
+            rounds!(abcd, prev, m2, 2); // 56-59
+            schedule!(m3, m0, m1, m2);
+            rounds!(abcd, prev, m3, 3); // 60-63
+            schedule!(m0, m1, m2, m3);
+            rounds!(abcd, prev, m0, 3);
+            schedule!(m1, m2, m3, m0);
+            rounds!(abcd, prev, m1, 3);
+            schedule!(m2, m3, m0, m1);
+            rounds!(abcd, prev, m2, 3);
+            schedule!(m3, m0, m1, m2);
+            rounds!(abcd, prev, m3, 3); // 76-79
+            e0 = _mm_sha1nexte_epu32(prev, e0);
             abcd = _mm_add_epi32(abcd, abcd_save);
         }
         h[0] = _mm_extract_epi32(abcd, 3) as u32;
