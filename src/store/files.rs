@@ -437,6 +437,17 @@ impl Files {
         }
     }
 
+    /// Turn direct I/O on or off (tests exercise both paths).
+    #[cfg(test)]
+    pub(crate) fn set_direct_io(&self, on: bool) {
+        self.direct_ok.store(on, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn direct_io(&self) -> bool {
+        self.direct_ok.load(Ordering::Relaxed)
+    }
+
     #[cfg(test)]
     pub(crate) fn open_count(&self) -> usize {
         lock(&self.state).open.len()
