@@ -7,10 +7,12 @@
 //! file (atomic write: temp, fsync, rename) lets a restart reuse verified data;
 //! an unverified piece is never marked done.
 //!
-//! Parts: `inflight.rs` (blocks in RAM), `files.rs` (positional file I/O
-//! and the descriptor cache), `ram_tier.rs` (verified-piece LRU),
-//! `resume.rs` (the resume file format and its atomic write), `check.rs`
-//! (hashing data found on disk at open).
+//! Parts: `inflight.rs` (blocks in RAM), `buf.rs` (aligned, recycled piece
+//! buffers), `verify.rs` (hash, then write or drop; two pieces at a time),
+//! `sha1.rs` (SHA-1 with the CPU's SHA instructions), `files.rs`
+//! (positional file I/O, `O_DIRECT` writes, the descriptor cache),
+//! `ram_tier.rs` (verified-piece LRU), `resume.rs` (the resume file format
+//! and its atomic write), `check.rs` (hashing data found on disk at open).
 //!
 //! # Shared state
 //!
@@ -57,17 +59,17 @@ mod resume;
 mod sha1;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::torrent::{Bitfield, Info, InfoHash, Layout};
 
-use buf::PieceBuf;
 use files::Files;
-use inflight::{Inflight, Take};
+use inflight::Inflight;
 use ram_tier::RamTier;
 
 #[derive(Clone, Debug)]
@@ -302,87 +304,6 @@ impl PieceStore {
         let mut inflight = lock(&self.inflight);
         let verified = lock(&self.have).get(piece);
         inflight.put(&self.layout, piece, begin, data, verified)
-    }
-
-    /// Hash a piece whose blocks are all in RAM; if good write it to the files
-    /// and mark it verified, if bad drop it. Blocking (SHA-1 + disk writes).
-    pub fn verify_piece(&self, piece: u32) -> Result<Verdict, StoreError> {
-        self.verify_piece_with(piece, |_| {})
-    }
-
-    /// [`PieceStore::verify_piece`], letting `inspect` look at the piece's
-    /// bytes once they are hashed (good or bad; not called when there is
-    /// nothing to verify). The engine takes block digests there to blame
-    /// senders of bad data without a pass of its own over every piece.
-    pub fn verify_piece_with(
-        &self,
-        piece: u32,
-        inspect: impl FnOnce(&[u8]),
-    ) -> Result<Verdict, StoreError> {
-        self.check_piece_index(piece)?;
-        if self.has_piece(piece) {
-            return Ok(Verdict::Good);
-        }
-        let taken = lock(&self.inflight).take_for_verify(piece);
-        let buf = match taken {
-            Take::Ready(buf) => buf,
-            Take::Absent => {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: no blocks in RAM to verify"
-                )))
-            }
-            Take::Incomplete { received, total } => {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: only {received} of {total} blocks received"
-                )))
-            }
-            Take::Busy => {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: already being verified"
-                )))
-            }
-        };
-        let good = self.piece_hashes.get(piece as usize) == Some(&sha1::digest(&buf));
-        inspect(&buf);
-        if !good {
-            let mut inflight = lock(&self.inflight);
-            inflight.remove(piece, true);
-            inflight.recycle(buf);
-            drop(inflight);
-            log::debug!(
-                "{}: piece {piece} failed its hash check; dropped",
-                self.name
-            );
-            return Ok(Verdict::Bad);
-        }
-        if let Err(e) = self.write_piece(piece, &buf) {
-            log::warn!(
-                "{}: piece {piece} verified but not stored ({e}); kept in RAM for a retry",
-                self.name
-            );
-            lock(&self.inflight).restore(piece, buf);
-            return Err(e);
-        }
-        {
-            let mut inflight = lock(&self.inflight);
-            lock(&self.have).set(piece);
-            inflight.remove(piece, true);
-        }
-        self.piece_done.notify_all();
-        // Keep it for readers if the tier has room for it; reuse what the
-        // tier drops (unless a reader still holds it).
-        let dropped = lock(&self.ram).insert(piece, Arc::new(buf));
-        let reusable: Vec<PieceBuf> = dropped
-            .into_iter()
-            .filter_map(|b| Arc::try_unwrap(b).ok())
-            .collect();
-        if !reusable.is_empty() {
-            let mut inflight = lock(&self.inflight);
-            for b in reusable {
-                inflight.recycle(b);
-            }
-        }
-        Ok(Verdict::Good)
     }
 
     /// Drop the in-flight blocks of a piece (e.g. all its peers vanished).

@@ -32,6 +32,18 @@ pub(crate) fn digest(data: &[u8]) -> [u8; 20] {
     }
 }
 
+/// SHA-1 of two messages: faster than two [`digest`] calls where the
+/// hardware path can interleave them (x86-64).
+pub(crate) fn digest2(a: &[u8], b: &[u8]) -> ([u8; 20], [u8; 20]) {
+    #[cfg(target_arch = "x86_64")]
+    if implementation() == Imp::Hardware {
+        if let Some(pair) = hw::digest2(a, b) {
+            return pair;
+        }
+    }
+    (digest(a), digest(b))
+}
+
 fn portable(data: &[u8]) -> [u8; 20] {
     sha1_smol::Sha1::from(data).digest().bytes()
 }
@@ -56,6 +68,12 @@ fn choose() -> Imp {
             let part = sample.get(..n).unwrap_or(&[]);
             hw::digest(part) == Some(portable(part))
         });
+    #[cfg(target_arch = "x86_64")]
+    let agrees = agrees && {
+        let a = sample.get(..1000).unwrap_or(&[]);
+        let b = sample.get(7..900).unwrap_or(&[]);
+        hw::digest2(a, b) == Some((portable(a), portable(b)))
+    };
     if agrees {
         log::debug!("SHA-1: using the CPU's SHA instructions");
         Imp::Hardware
@@ -89,6 +107,7 @@ fn tail_blocks(tail: &[u8], total_len: u64) -> Option<([u8; 128], usize)> {
     Some((buf, blocks))
 }
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const INIT: [u32; 5] = [
     0x6745_2301,
     0xefcd_ab89,
@@ -97,6 +116,7 @@ const INIT: [u32; 5] = [
     0xc3d2_e1f0,
 ];
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn state_bytes(h: [u32; 5]) -> [u8; 20] {
     let mut out = [0u8; 20];
     for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
@@ -127,6 +147,41 @@ mod hw {
         let (last, n) = super::tail_blocks(tail, data.len() as u64)?;
         // SAFETY: the CPU supports sha, ssse3 and sse4.1 (checked above);
         // `compress` reads only whole 64-byte blocks of the slices given.
+        unsafe {
+            compress(&mut h, body);
+            compress(&mut h, last.get(..n * 64)?);
+        }
+        Some(super::state_bytes(h))
+    }
+
+    /// SHA-1 of two messages at once (see [`compress2`]); `None` if the CPU
+    /// lacks the instructions.
+    pub(super) fn digest2(a: &[u8], b: &[u8]) -> Option<([u8; 20], [u8; 20])> {
+        if !available() {
+            return None;
+        }
+        let common = a.len().min(b.len()) / 64 * 64;
+        let (a_head, a_rest) = a.split_at(common);
+        let (b_head, b_rest) = b.split_at(common);
+        let mut ha = super::INIT;
+        let mut hb = super::INIT;
+        // SAFETY: as in `digest`.
+        unsafe {
+            compress2(&mut ha, a_head, &mut hb, b_head);
+        }
+        Some((
+            finish(ha, a_rest, a.len() as u64)?,
+            finish(hb, b_rest, b.len() as u64)?,
+        ))
+    }
+
+    /// The rest of a message (whole blocks, then the tail with padding)
+    /// from state `h`; `total` is the whole message's length.
+    fn finish(mut h: [u32; 5], rest: &[u8], total: u64) -> Option<[u8; 20]> {
+        let full = rest.len() - rest.len() % 64;
+        let (body, tail) = rest.split_at(full);
+        let (last, n) = super::tail_blocks(tail, total)?;
+        // SAFETY: as in `digest`.
         unsafe {
             compress(&mut h, body);
             compress(&mut h, last.get(..n * 64)?);
@@ -213,6 +268,119 @@ mod hw {
         h[2] = _mm_extract_epi32(abcd, 1) as u32;
         h[3] = _mm_extract_epi32(abcd, 0) as u32;
         h[4] = _mm_extract_epi32(e0, 3) as u32;
+    }
+
+    /// Two messages' compression at once, their instructions interleaved:
+    /// one message's rounds form a dependency chain that leaves the SHA
+    /// unit idle between instructions, which the other one fills (the
+    /// "multi-buffer" technique). `a` and `b` have the same length, a
+    /// multiple of 64.
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    unsafe fn compress2(ha: &mut [u32; 5], a: &[u8], hb: &mut [u32; 5], b: &[u8]) {
+        let mask = _mm_set_epi64x(0x0001_0203_0405_0607, 0x0809_0a0b_0c0d_0e0f);
+        let mut abcd_a = _mm_set_epi32(ha[0] as i32, ha[1] as i32, ha[2] as i32, ha[3] as i32);
+        let mut e_a = _mm_set_epi32(ha[4] as i32, 0, 0, 0);
+        let mut abcd_b = _mm_set_epi32(hb[0] as i32, hb[1] as i32, hb[2] as i32, hb[3] as i32);
+        let mut e_b = _mm_set_epi32(hb[4] as i32, 0, 0, 0);
+        for (block_a, block_b) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
+            let save_a = abcd_a;
+            let save_b = abcd_b;
+            let pa = block_a.as_ptr() as *const __m128i;
+            let pb = block_b.as_ptr() as *const __m128i;
+            let mut ma0 = _mm_shuffle_epi8(_mm_loadu_si128(pa), mask);
+            let mut mb0 = _mm_shuffle_epi8(_mm_loadu_si128(pb), mask);
+            let mut ma1 = _mm_shuffle_epi8(_mm_loadu_si128(pa.add(1)), mask);
+            let mut mb1 = _mm_shuffle_epi8(_mm_loadu_si128(pb.add(1)), mask);
+            let mut ma2 = _mm_shuffle_epi8(_mm_loadu_si128(pa.add(2)), mask);
+            let mut mb2 = _mm_shuffle_epi8(_mm_loadu_si128(pb.add(2)), mask);
+            let mut ma3 = _mm_shuffle_epi8(_mm_loadu_si128(pa.add(3)), mask);
+            let mut mb3 = _mm_shuffle_epi8(_mm_loadu_si128(pb.add(3)), mask);
+            let mut prev_a = abcd_a;
+            abcd_a = _mm_sha1rnds4_epu32(abcd_a, _mm_add_epi32(e_a, ma0), 0);
+            let mut prev_b = abcd_b;
+            abcd_b = _mm_sha1rnds4_epu32(abcd_b, _mm_add_epi32(e_b, mb0), 0);
+            rounds!(abcd_a, prev_a, ma1, 0);
+            rounds!(abcd_b, prev_b, mb1, 0);
+            rounds!(abcd_a, prev_a, ma2, 0);
+            rounds!(abcd_b, prev_b, mb2, 0);
+            rounds!(abcd_a, prev_a, ma3, 0);
+            rounds!(abcd_b, prev_b, mb3, 0);
+            schedule!(ma0, ma1, ma2, ma3);
+            schedule!(mb0, mb1, mb2, mb3);
+            rounds!(abcd_a, prev_a, ma0, 0);
+            rounds!(abcd_b, prev_b, mb0, 0);
+            schedule!(ma1, ma2, ma3, ma0);
+            schedule!(mb1, mb2, mb3, mb0);
+            rounds!(abcd_a, prev_a, ma1, 1);
+            rounds!(abcd_b, prev_b, mb1, 1);
+            schedule!(ma2, ma3, ma0, ma1);
+            schedule!(mb2, mb3, mb0, mb1);
+            rounds!(abcd_a, prev_a, ma2, 1);
+            rounds!(abcd_b, prev_b, mb2, 1);
+            schedule!(ma3, ma0, ma1, ma2);
+            schedule!(mb3, mb0, mb1, mb2);
+            rounds!(abcd_a, prev_a, ma3, 1);
+            rounds!(abcd_b, prev_b, mb3, 1);
+            schedule!(ma0, ma1, ma2, ma3);
+            schedule!(mb0, mb1, mb2, mb3);
+            rounds!(abcd_a, prev_a, ma0, 1);
+            rounds!(abcd_b, prev_b, mb0, 1);
+            schedule!(ma1, ma2, ma3, ma0);
+            schedule!(mb1, mb2, mb3, mb0);
+            rounds!(abcd_a, prev_a, ma1, 1);
+            rounds!(abcd_b, prev_b, mb1, 1);
+            schedule!(ma2, ma3, ma0, ma1);
+            schedule!(mb2, mb3, mb0, mb1);
+            rounds!(abcd_a, prev_a, ma2, 2);
+            rounds!(abcd_b, prev_b, mb2, 2);
+            schedule!(ma3, ma0, ma1, ma2);
+            schedule!(mb3, mb0, mb1, mb2);
+            rounds!(abcd_a, prev_a, ma3, 2);
+            rounds!(abcd_b, prev_b, mb3, 2);
+            schedule!(ma0, ma1, ma2, ma3);
+            schedule!(mb0, mb1, mb2, mb3);
+            rounds!(abcd_a, prev_a, ma0, 2);
+            rounds!(abcd_b, prev_b, mb0, 2);
+            schedule!(ma1, ma2, ma3, ma0);
+            schedule!(mb1, mb2, mb3, mb0);
+            rounds!(abcd_a, prev_a, ma1, 2);
+            rounds!(abcd_b, prev_b, mb1, 2);
+            schedule!(ma2, ma3, ma0, ma1);
+            schedule!(mb2, mb3, mb0, mb1);
+            rounds!(abcd_a, prev_a, ma2, 2);
+            rounds!(abcd_b, prev_b, mb2, 2);
+            schedule!(ma3, ma0, ma1, ma2);
+            schedule!(mb3, mb0, mb1, mb2);
+            rounds!(abcd_a, prev_a, ma3, 3);
+            rounds!(abcd_b, prev_b, mb3, 3);
+            schedule!(ma0, ma1, ma2, ma3);
+            schedule!(mb0, mb1, mb2, mb3);
+            rounds!(abcd_a, prev_a, ma0, 3);
+            rounds!(abcd_b, prev_b, mb0, 3);
+            schedule!(ma1, ma2, ma3, ma0);
+            schedule!(mb1, mb2, mb3, mb0);
+            rounds!(abcd_a, prev_a, ma1, 3);
+            rounds!(abcd_b, prev_b, mb1, 3);
+            schedule!(ma2, ma3, ma0, ma1);
+            schedule!(mb2, mb3, mb0, mb1);
+            rounds!(abcd_a, prev_a, ma2, 3);
+            rounds!(abcd_b, prev_b, mb2, 3);
+            schedule!(ma3, ma0, ma1, ma2);
+            schedule!(mb3, mb0, mb1, mb2);
+            rounds!(abcd_a, prev_a, ma3, 3);
+            rounds!(abcd_b, prev_b, mb3, 3);
+            e_a = _mm_sha1nexte_epu32(prev_a, e_a);
+            e_b = _mm_sha1nexte_epu32(prev_b, e_b);
+            abcd_a = _mm_add_epi32(abcd_a, save_a);
+            abcd_b = _mm_add_epi32(abcd_b, save_b);
+        }
+        for (h, abcd, e) in [(ha, abcd_a, e_a), (hb, abcd_b, e_b)] {
+            h[0] = _mm_extract_epi32(abcd, 3) as u32;
+            h[1] = _mm_extract_epi32(abcd, 2) as u32;
+            h[2] = _mm_extract_epi32(abcd, 1) as u32;
+            h[3] = _mm_extract_epi32(abcd, 0) as u32;
+            h[4] = _mm_extract_epi32(e, 3) as u32;
+        }
     }
 }
 
@@ -334,6 +502,45 @@ mod tests {
             assert_eq!(hw::digest(&data), Some(portable(&data)));
             assert_eq!(implementation(), Imp::Hardware);
         }
+    }
+
+    #[test]
+    fn pairs_match_sha1_smol() {
+        let data: Vec<u8> = (0..(1u32 << 20) + 300)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let lens = [0usize, 1, 55, 56, 63, 64, 65, 128, 1000, 16384, 1 << 20];
+        for &la in &lens {
+            for &lb in &lens {
+                let a = &data[3..3 + la];
+                let b = &data[100..100 + lb];
+                assert_eq!(digest2(a, b), (portable(a), portable(b)), "{la} {lb}");
+            }
+        }
+    }
+
+    /// Throughput of one and two messages at a time (run by hand:
+    /// `cargo test --release --lib sha1_speed -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn sha1_speed() {
+        let a = vec![1u8; 1 << 20];
+        let b = vec![2u8; 1 << 20];
+        let t = std::time::Instant::now();
+        for _ in 0..256 {
+            std::hint::black_box(digest(std::hint::black_box(&a)));
+        }
+        let one = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        for _ in 0..128 {
+            std::hint::black_box(digest2(std::hint::black_box(&a), std::hint::black_box(&b)));
+        }
+        let two = t.elapsed().as_secs_f64();
+        println!(
+            "one at a time: {:.0} MB/s; two at a time: {:.0} MB/s",
+            268.435456 / one,
+            268.435456 / two
+        );
     }
 
     #[test]

@@ -12,16 +12,22 @@
 //! are computed only for the pieces that need them (several senders, or a
 //! suspect), from the piece buffer while it is verified on the blocking
 //! pool: the usual single-source piece costs no extra pass over its bytes.
+//!
+//! Verification pairs pieces: a complete piece is queued, and a job on the
+//! blocking pool takes two queued pieces at a time (hashing two at once is
+//! about twice as fast, see `store/verify.rs`). A lone piece waits for a
+//! partner at most [`PAIR_WAIT`], and not at all when a stream reader wants
+//! it (`Urgent`/`High`) or when no other piece is in flight to pair with.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
 use super::peer::{self, fill};
-use super::picker::{Block, PeerKey};
+use super::picker::{Block, PeerKey, Priority};
 use super::torrent::{TState, Torrent};
 use crate::store::{BlockOutcome, Verdict};
 use crate::wire::message::BLOCK_LEN;
@@ -35,6 +41,8 @@ const MAX_SUSPECTS: usize = 64;
 const MAX_SUSPECT_RECORDS: usize = 4096;
 /// Unrequested blocks tolerated from one peer before dropping it.
 const MAX_UNSOLICITED: u32 = 64;
+/// Longest a complete piece waits for a second one to be hashed with.
+const PAIR_WAIT: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Copy, Debug)]
 struct Record {
@@ -238,8 +246,8 @@ pub(crate) fn on_block(
                 }
             }
             if outcome == BlockOutcome::PieceReady && verifying.insert(piece) {
-                let t2 = t.clone();
-                t.ctx.spawn(async move { verify(t2, piece).await });
+                st.verify_queue.push_back(piece);
+                dispatch(t, st, false);
             }
         }
     }
@@ -247,44 +255,100 @@ pub(crate) fn on_block(
     Ok(())
 }
 
-/// Hash a complete piece off the network thread and act on the verdict.
-async fn verify(t: Rc<Torrent>, piece: u32) {
-    let (store, want_digests) = {
-        let st = t.st.borrow();
-        match &st.data {
-            Some(d) => (d.store.clone(), st.blame.needs_digests(piece)),
-            None => return,
-        }
-    };
-    let (res, digests) = t
-        .ctx
-        .blocking(move || {
-            let mut digests = None;
-            let res = store.verify_piece_with(piece, |buf| {
-                if want_digests {
-                    digests = Some(block_digests(buf));
+/// Start verification jobs for queued pieces, two pieces a job when two
+/// are waiting. A lone piece goes alone when `alone` (its wait is over),
+/// when a reader wants it, or when nothing else is in flight; otherwise it
+/// waits for a partner, at most [`PAIR_WAIT`].
+fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
+    let max = t.ctx.board.hash_threads.max(1);
+    while st.verify_jobs < max {
+        let n = match st.verify_queue.len() {
+            0 => return,
+            1 => {
+                let hurry = alone
+                    || match (st.verify_queue.front(), &st.data) {
+                        (Some(&p), Some(d)) => {
+                            d.picker.priority(p) >= Priority::High
+                                || d.store.inflight_bytes()
+                                    <= u64::from(d.store.layout().piece_size(p))
+                        }
+                        _ => true,
+                    };
+                if !hurry {
+                    if !st.verify_timer {
+                        st.verify_timer = true;
+                        let t2 = t.clone();
+                        t.ctx.spawn(async move {
+                            smol::Timer::after(PAIR_WAIT).await;
+                            let mut st = t2.st.borrow_mut();
+                            st.verify_timer = false;
+                            dispatch(&t2, &mut st, true);
+                        });
+                    }
+                    return;
                 }
-            });
-            (res, digests)
-        })
-        .await;
-    let completed = {
-        let mut st = t.st.borrow_mut();
-        st.verifying.remove(&piece);
-        match res {
-            Ok(Verdict::Good) => on_good(&t, &mut st, piece, digests.as_deref()),
-            Ok(Verdict::Bad) => {
-                on_bad(&t, &mut st, piece, digests.as_deref());
-                false
+                1
             }
-            Err(e) => {
-                drop(st);
-                t.fail(format!("piece {piece}: {e}"));
-                return;
+            _ => 2,
+        };
+        let batch: Vec<u32> = st.verify_queue.drain(..n).collect();
+        st.verify_jobs += 1;
+        let t2 = t.clone();
+        t.ctx.spawn(async move { verify(t2, batch).await });
+    }
+}
+
+/// Hash complete pieces off the network thread and act on the verdicts.
+async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
+    let job = {
+        let st = t.st.borrow();
+        st.data.as_ref().map(|d| {
+            let wants: Vec<bool> = pieces.iter().map(|&p| st.blame.needs_digests(p)).collect();
+            (d.store.clone(), wants)
+        })
+    };
+    let results = match job {
+        Some((store, wants)) => {
+            let ps = pieces.clone();
+            t.ctx
+                .blocking(move || {
+                    let mut digests: Vec<Option<BlockDigests>> = vec![None; ps.len()];
+                    let res = store.verify_pieces_with(&ps, |piece, buf| {
+                        let i = ps.iter().position(|&p| p == piece);
+                        if let Some(i) = i.filter(|&i| wants.get(i) == Some(&true)) {
+                            if let Some(slot) = digests.get_mut(i) {
+                                *slot = Some(block_digests(buf));
+                            }
+                        }
+                    });
+                    res.into_iter().zip(digests).collect::<Vec<_>>()
+                })
+                .await
+        }
+        None => Vec::new(),
+    };
+    let mut completed = false;
+    let mut failed = None;
+    {
+        let mut st = t.st.borrow_mut();
+        st.verify_jobs = st.verify_jobs.saturating_sub(1);
+        for &piece in &pieces {
+            st.verifying.remove(&piece);
+        }
+        for (&piece, (res, digests)) in pieces.iter().zip(results) {
+            match res {
+                Ok(Verdict::Good) => completed |= on_good(&t, &mut st, piece, digests.as_deref()),
+                Ok(Verdict::Bad) => on_bad(&t, &mut st, piece, digests.as_deref()),
+                Err(e) => {
+                    failed.get_or_insert(format!("piece {piece}: {e}"));
+                }
             }
         }
-    };
-    if completed {
+        dispatch(&t, &mut st, false);
+    }
+    if let Some(msg) = failed {
+        t.fail(msg);
+    } else if completed {
         t.on_complete();
     }
 }

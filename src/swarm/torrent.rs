@@ -19,12 +19,14 @@
 //! - A block is in a peer's `requests` iff the picker records it as
 //!   outstanding at that peer: every `request_failed`, received block and
 //!   endgame cancel removes it from both.
-//! - `verifying` holds the pieces with a verification in flight; a piece is
-//!   never verified twice at once.
+//! - `verifying` holds the pieces with a verification queued or in flight
+//!   (`verify_queue` holds the queued ones, in order); a piece is never
+//!   verified twice at once. `verify_jobs` counts the verification jobs on
+//!   the blocking pool, at most the board's `hash_threads`.
 //! - `stopped` is set once; afterwards no connection is made or accepted.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -102,6 +104,11 @@ pub(crate) struct TState {
     pub last_choke: Instant,
     pub blame: Blame,
     pub verifying: HashSet<u32>,
+    /// Complete pieces waiting for a verification job (see `pieces.rs`).
+    pub verify_queue: VecDeque<u32>,
+    pub verify_jobs: u32,
+    /// A timer will send a lone queued piece on without a partner.
+    pub verify_timer: bool,
     /// Priorities set before the picker exists.
     pub pending_priorities: Vec<(u64, PriorityRanges)>,
     pub counters: Counters,
@@ -178,6 +185,9 @@ impl Torrent {
                 last_choke: now,
                 blame: Blame::default(),
                 verifying: HashSet::new(),
+                verify_queue: VecDeque::new(),
+                verify_jobs: 0,
+                verify_timer: false,
                 pending_priorities: Vec::new(),
                 counters: Counters::default(),
                 resume_dirty: false,

@@ -257,6 +257,55 @@ fn direct_and_page_cache_writes_give_the_same_files() {
     }
 }
 
+/// Pieces verified in pairs: good with good, good with bad, with one not
+/// complete, with one already verified; each gets its own verdict and
+/// `inspect` sees each hashed piece once.
+#[test]
+fn pairs_of_pieces_get_their_own_verdicts() {
+    let tmp = TempDir::new("pairs");
+    let bytes = data(6 * 32 * 1024, 5);
+    let info = torrent(&[("a.bin", bytes.len() as u64)], 32 * 1024, &bytes);
+    let store = open(&info, &tmp.0, None, cfg());
+    for p in [0, 1, 2, 3] {
+        put_piece(&store, &info, &bytes, p);
+    }
+    // Piece 3 gets a wrong block: put it again after dropping it.
+    store.discard_piece(3);
+    let mut evil = piece_of(&info, &bytes, 3).to_vec();
+    evil[100] ^= 1;
+    for (i, block) in evil.chunks(BLOCK_LEN as usize).enumerate() {
+        store
+            .put_block(3, i as u32 * BLOCK_LEN, block)
+            .expect("put");
+    }
+    let mut seen = Vec::new();
+    let r = store.verify_pieces_with(&[0, 1, 2, 3, 4], |p, buf| {
+        assert_eq!(buf.len(), 32 * 1024);
+        seen.push(p);
+    });
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+    assert_eq!(r.len(), 5);
+    assert_eq!(r[0].as_ref().ok(), Some(&Verdict::Good));
+    assert_eq!(r[1].as_ref().ok(), Some(&Verdict::Good));
+    assert_eq!(r[2].as_ref().ok(), Some(&Verdict::Good));
+    assert_eq!(r[3].as_ref().ok(), Some(&Verdict::Bad));
+    assert!(r[4].is_err(), "piece 4 has no blocks");
+    // Already verified: good again, not hashed; out of range: an error.
+    let mut again = 0;
+    let r = store.verify_pieces_with(&[1, 99], |_, _| again += 1);
+    assert_eq!(r[0].as_ref().ok(), Some(&Verdict::Good));
+    assert!(r[1].is_err());
+    assert_eq!(again, 0);
+    assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 1, 2]);
+    for p in 0..3 {
+        let size = store.layout().piece_size(p);
+        assert_eq!(
+            store.read(p, 0, size).expect("read"),
+            piece_of(&info, &bytes, p)
+        );
+    }
+}
+
 #[test]
 fn reads_from_disk_when_ram_tier_is_off() {
     let tmp = TempDir::new("disk-read");
