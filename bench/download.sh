@@ -234,7 +234,8 @@ echo "Versions: $VERSIONS, $(transmission-daemon -V 2>&1 | head -1) (seeder)."
 # --- cross-compiled binary sizes --------------------------------------------------------
 SIZES=""
 for triple in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
-    for bin in "$ROOT/target/cross/$triple/release/rill" "$ROOT/target/$triple/release/rill"; do
+    for bin in "$ROOT/target/cross/target/$triple/release/rill" "$ROOT/target/cross/$triple/release/rill" \
+               "$ROOT/target/$triple/release/rill"; do
         [ -f "$bin" ] || continue
         copy="$WORK/rill-$triple"
         cp "$bin" "$copy"
