@@ -128,6 +128,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
 
     let seeder = engine("127.0.0.61");
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: seed_dir.clone(),
         resume_dir: Some(seed_dir.join(".rill")),
         seed: true,
@@ -149,6 +150,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     let out = dir.0.join("leech1");
     let leech = engine("127.0.0.62");
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: out.clone(),
         resume_dir: Some(out.join(".rill")),
         extra_peers: vec![seed_addr],
@@ -182,6 +184,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     ))
     .unwrap();
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: out.clone(),
         resume_dir: None,
         ..AddOptions::default()
@@ -456,6 +459,7 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
 
     let seeder = engine("127.0.0.68");
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: seed_dir.clone(),
         seed: true,
         ..AddOptions::default()
@@ -468,6 +472,7 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
     let out = dir.0.join("out");
     let leech = engine("127.0.0.69");
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: out.clone(),
         extra_peers: vec![evil, seeder.listen_addr()],
         ..AddOptions::default()
@@ -557,6 +562,7 @@ fn peers_find_each_other_through_opentracker() {
     seed_meta.trackers = vec![vec![format!("http://127.0.0.1:{}/announce", tracker.http)]];
     let seeder = engine("127.0.0.71");
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: seed_dir.clone(),
         seed: true,
         ..AddOptions::default()
@@ -571,6 +577,7 @@ fn peers_find_each_other_through_opentracker() {
     let out = dir.0.join("out");
     let leech = engine("127.0.0.72");
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: out.clone(),
         ..AddOptions::default()
     };

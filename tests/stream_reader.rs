@@ -156,6 +156,7 @@ fn add_and_open(
     peer: &str,
 ) -> (TorrentId, Arc<PieceStore>) {
     let opts = AddOptions {
+        disk_cache: None,
         out_dir: out.to_path_buf(),
         resume_dir: None,
         extra_peers: vec![peer.parse().expect("peer addr")],

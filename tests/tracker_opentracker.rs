@@ -8,6 +8,7 @@
 //! Debian's opentracker only tracks whitelisted hashes: the whitelist is a
 //! file in its `-d` directory, named with `-w /name` (read after chroot).
 
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -78,7 +79,7 @@ impl OpenTracker {
                 http_port,
                 udp_port,
             };
-            if t.wait_ready() {
+            if t.wait_ready() && t.wait_whitelist(whitelist.first()) {
                 return t;
             }
             eprintln!("opentracker did not come up (attempt {attempt}); retrying");
@@ -96,6 +97,38 @@ impl OpenTracker {
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Up to 10 s for opentracker to load its whitelist (a thread of its
+    /// own reads it after the ports are open; until then it refuses every
+    /// hash). Probed with a `stopped` announce, which adds no peer.
+    fn wait_whitelist(&mut self, probe: Option<&InfoHash>) -> bool {
+        let Some(hash) = probe else { return true };
+        let query: String = hash.0.iter().map(|b| format!("%{b:02X}")).collect();
+        let request = format!(
+            "GET /announce?info_hash={query}&peer_id=-RT0000-whitelistprb&port=1\
+             &uploaded=0&downloaded=0&left=0&event=stopped&compact=1 HTTP/1.0\r\n\r\n"
+        );
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.http_port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut answer = Vec::new();
+                if s.write_all(request.as_bytes()).is_ok()
+                    && s.read_to_end(&mut answer).is_ok()
+                    && answer.starts_with(b"HTTP/1.")
+                    && !String::from_utf8_lossy(&answer).contains("failure reason")
+                {
+                    return true;
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -12,6 +12,13 @@
 //! Once ready it prints one line to stdout, which scripts and tests read:
 //! `rill serve: http://<addr>/ (peers on <addr>)`.
 //!
+//! Storage mode (`storage`): `keep` (the default) downloads torrents whole
+//! into `<data>/downloads`; `stream` keeps only a bounded piece cache of
+//! `stream_cache_mib` in `<data>/cache` (see [`crate::store::cache`]) and
+//! downloads what players read, for boards on SD cards. In `stream` mode the
+//! readers' read-ahead window is capped at a quarter of the cache, so the
+//! pieces a player is about to read are never the least recently read ones.
+//!
 //! SIGTERM/SIGINT stop it cleanly: HTTP stops taking requests, every
 //! torrent announces `stopped` and saves its resume file, exit 0. A kill -9
 //! loses nothing either: the session is written before an add or remove is
@@ -28,10 +35,11 @@ use log::{error, info, warn, LevelFilter};
 use crate::board::BoardProfile;
 use crate::config::toml::Document;
 use crate::http::api::Service;
-use crate::http::auth::BasicAuth;
+use crate::http::auth::{BasicAuth, StreamTokens};
 use crate::http::server::HttpServer;
 use crate::reader::ReaderConfig;
-use crate::session::Session;
+use crate::session::{Session, SessionOptions};
+use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineConfig};
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -40,6 +48,11 @@ const DEFAULT_PEER_LISTEN: &str = "0.0.0.0:6881";
 const DEFAULT_USER: &str = "rill";
 /// Default largest upload (and fetched `.torrent`): 16 MiB.
 const DEFAULT_UPLOAD_LIMIT: u64 = 16 << 20;
+/// Default disk cache of storage mode `stream`, MiB.
+const DEFAULT_STREAM_CACHE_MIB: u64 = 1024;
+/// Smallest disk cache accepted, MiB (a few pieces of the largest size
+/// plus a read-ahead window).
+const MIN_STREAM_CACHE_MIB: u64 = 16;
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 256 * 1024;
 /// How often the session keeper runs.
@@ -55,7 +68,18 @@ const KNOWN_KEYS: &[&str] = &[
     "password",
     "upload_limit",
     "seed",
+    "storage",
+    "stream_cache_mib",
 ];
+
+/// Where verified pieces go (`storage = "keep" | "stream"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Storage {
+    /// Whole files in `<data>/downloads`.
+    Keep,
+    /// A bounded piece cache in `<data>/cache`; only what is read is fetched.
+    Stream,
+}
 
 /// The settings after defaults, config file and flags.
 #[derive(Debug, PartialEq)]
@@ -69,6 +93,8 @@ struct Settings {
     password: Option<String>,
     upload_limit: u64,
     seed: bool,
+    storage: Storage,
+    stream_cache_mib: u64,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -200,6 +226,8 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         password: None,
         upload_limit: DEFAULT_UPLOAD_LIMIT,
         seed: true,
+        storage: Storage::Keep,
+        stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -230,6 +258,25 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         }
         if let Some(v) = d.get_bool("seed").map_err(err)? {
             s.seed = v;
+        }
+        if let Some(v) = d.get_str("storage").map_err(err)? {
+            s.storage = match v {
+                "keep" => Storage::Keep,
+                "stream" => Storage::Stream,
+                other => {
+                    return Err(format!(
+                        "{origin}: storage {other:?}: expected \"keep\" or \"stream\""
+                    ))
+                }
+            };
+        }
+        if let Some(v) = d.get_u64("stream_cache_mib").map_err(err)? {
+            if !(MIN_STREAM_CACHE_MIB..=u64::MAX >> 20).contains(&v) {
+                return Err(format!(
+                    "{origin}: stream_cache_mib {v} is below {MIN_STREAM_CACHE_MIB} (or absurdly large)"
+                ));
+            }
+            s.stream_cache_mib = v;
         }
     }
     if let Some(v) = &flags.listen {
@@ -285,7 +332,24 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         s.data_dir.display()
     );
     let workers = board.http_workers;
-    let reader = reader_config(&board);
+    let mut reader = reader_config(&board);
+    let disk_cache = match s.storage {
+        Storage::Keep => None,
+        Storage::Stream => {
+            let limit = s.stream_cache_mib << 20;
+            let dir = s.data_dir.join("cache");
+            let cache = DiskCache::open(&dir, limit).map_err(|e| e.to_string())?;
+            reader.window_max = reader.window_max.min(limit / 4);
+            reader.window_min = reader.window_min.min(reader.window_max);
+            info!(
+                "storage mode stream: at most {} MiB of pieces in {}; read-ahead up to {} MiB",
+                s.stream_cache_mib,
+                dir.display(),
+                reader.window_max >> 20
+            );
+            Some(cache)
+        }
+    };
     let engine = Arc::new(
         Engine::start(EngineConfig {
             listen: peer_listen,
@@ -294,8 +358,14 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         })
         .map_err(|e| e.to_string())?,
     );
+    let opts = SessionOptions {
+        seed: s.seed,
+        disk_cache: disk_cache.clone(),
+    };
     let session =
-        Arc::new(Session::open(&s.data_dir, engine.clone(), s.seed).map_err(|e| e.to_string())?);
+        Arc::new(Session::open_with(&s.data_dir, engine.clone(), opts).map_err(|e| e.to_string())?);
+    let tokens = StreamTokens::load_or_create(&s.data_dir.join("stream_secret"))
+        .map_err(|e| e.to_string())?;
     let service = Arc::new(Service {
         engine: engine.clone(),
         session: session.clone(),
@@ -303,6 +373,8 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         reader,
         auth,
         http: Default::default(),
+        tokens,
+        disk_cache,
     });
     let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
     println!(
@@ -378,6 +450,8 @@ mod tests {
         assert_eq!(s.password, None);
         assert_eq!(s.upload_limit, 16 << 20);
         assert!(s.seed);
+        assert_eq!(s.storage, Storage::Keep);
+        assert_eq!(s.stream_cache_mib, 1024);
     }
 
     #[test]
@@ -385,7 +459,7 @@ mod tests {
         let doc = Document::parse(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/rill\"\nboard = \"pi4\"\n\
              peer_listen = \"0.0.0.0:7000\"\nuser = \"me\"\npassword = \"pw\"\n\
-             upload_limit = 2048\nseed = false\n",
+             upload_limit = 2048\nseed = false\nstorage = \"stream\"\nstream_cache_mib = 64\n",
         )
         .unwrap();
         let s = settings_from(Some(("c.toml".into(), &doc)), &Flags::default()).unwrap();
@@ -396,6 +470,7 @@ mod tests {
         assert_eq!((s.user.as_str(), s.password.as_deref()), ("me", Some("pw")));
         assert_eq!(s.upload_limit, 2048);
         assert!(!s.seed);
+        assert_eq!((s.storage, s.stream_cache_mib), (Storage::Stream, 64));
         let flags = parse_flags(&args(&[
             "--listen",
             "127.0.0.2:1",
@@ -437,6 +512,10 @@ mod tests {
             "upload_limit = 10",
             "seed = \"yes\"",
             "peer_listen = \"1.2.3.4\"",
+            "storage = \"cache\"",
+            "storage = true",
+            "stream_cache_mib = 15",
+            "stream_cache_mib = \"64\"",
         ] {
             let doc = Document::parse(text).unwrap();
             let e = settings_from(Some(("c.toml".into(), &doc)), &Flags::default());

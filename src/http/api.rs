@@ -17,13 +17,14 @@ use std::time::Duration;
 use log::{info, warn};
 use tiny_http::Request;
 
-use super::auth::BasicAuth;
+use super::auth::{encode_segment, BasicAuth, StreamTokens};
 use super::body::read_body;
 use super::error::ApiError;
 use super::json::{self, ObjectWriter};
 use super::metrics::{self, HttpCounters};
 use crate::reader::ReaderConfig;
 use crate::session::{AddInput, Added, Session, SessionError};
+use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
 use crate::torrent::{Info, Layout, Magnet, Metainfo};
 
@@ -39,6 +40,10 @@ pub struct Service {
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
     pub http: HttpCounters,
+    /// Per-file stream URLs that need no credentials (`/s/TOKEN/NAME`).
+    pub tokens: StreamTokens,
+    /// Storage mode `stream`: the disk cache (for `/metrics`).
+    pub disk_cache: Option<Arc<DiskCache>>,
 }
 
 /// A response to write.
@@ -291,7 +296,15 @@ pub fn metrics(service: &Service) -> Reply {
         .into_iter()
         .filter_map(|(id, _)| service.engine.stats(id))
         .collect();
-    let page = metrics::render(&stats, service.session.bytes_written(), &service.http);
+    let extra = metrics::Extra {
+        disk_written: service.session.bytes_written(),
+        readers: crate::reader::stats(),
+        cache: service
+            .disk_cache
+            .as_ref()
+            .map(|c| (c.used(), c.limit(), c.evictions())),
+    };
+    let page = metrics::render(&stats, &extra, &service.http);
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,
@@ -347,12 +360,21 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
         o.array("files", |a| {
             let Some(info) = &info else { return };
             for (i, f) in info.files.iter().enumerate() {
+                let path = f.path.as_path();
+                let base = path.file_name().map(|n| n.to_string_lossy());
+                let base = base.as_deref().unwrap_or("file");
+                let stream_url = format!(
+                    "/s/{}/{}",
+                    service.tokens.token(id, i),
+                    encode_segment(base)
+                );
                 a.object(|fo| {
                     fo.u64("index", i as u64)
                         .str("path", &f.path.as_path().to_string_lossy())
                         .u64("length", f.length)
                         .u64("bytes_done", done.get(i).copied().unwrap_or(0))
-                        .str("stream", &format!("/stream/{}/{i}", id.to_hex()));
+                        .str("stream", &format!("/stream/{}/{i}", id.to_hex()))
+                        .str("stream_url", &stream_url);
                 });
             }
         });

@@ -3,14 +3,21 @@
 //!
 //! Per torrent (labels `id` and `name`): download and upload rate, peers,
 //! pieces done and total, bytes downloaded and uploaded this run.
-//! Process-wide: bytes written to disk (SD-card wear), torrents, and HTTP
-//! requests by status class. Label values are escaped as the format says
-//! (`\\`, `\"`, `\n`), so a torrent name cannot break the output.
+//! Process-wide: bytes written to disk (SD-card wear), torrents, HTTP
+//! requests by status class and busy workers, the stream readers (open,
+//! their read-ahead windows, waits for pieces and waits that timed out)
+//! and, in storage mode `stream`, the disk cache. Label values are escaped
+//! as the format says (`\\`, `\"`, `\n`), so a torrent name cannot break
+//! the output.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
+use crate::reader::ReaderStats;
 use crate::swarm::TorrentStats;
+use crate::torrent::InfoHash;
 
 /// The Content-Type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -23,6 +30,51 @@ pub struct HttpCounters {
     /// Index 0..=4 for 1xx..5xx.
     by_class: [AtomicU64; 5],
     streams: AtomicU64,
+    /// Workers handling a request now.
+    busy: AtomicU64,
+    /// Stream bodies being sent now, per torrent (no entry at zero).
+    open_streams: Mutex<HashMap<InfoHash, u64>>,
+}
+
+/// Counts an open stream of a torrent while alive
+/// ([`HttpCounters::record_stream`]).
+pub struct OpenStream<'a> {
+    counters: &'a HttpCounters,
+    id: InfoHash,
+}
+
+impl Drop for OpenStream<'_> {
+    fn drop(&mut self) {
+        let mut open = self
+            .counters
+            .open_streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// Counts a worker as busy while alive ([`HttpCounters::busy`]).
+pub struct Busy<'a>(&'a AtomicU64);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Process-wide numbers besides the torrents and the HTTP counters.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    pub disk_written: u64,
+    pub readers: ReaderStats,
+    /// Storage mode `stream`: cache bytes used, its limit, evictions.
+    pub cache: Option<(u64, u64, u64)>,
 }
 
 impl HttpCounters {
@@ -33,8 +85,24 @@ impl HttpCounters {
         }
     }
 
-    pub fn record_stream(&self) {
+    /// Count a stream request of torrent `id`; it is open until the guard
+    /// drops.
+    pub fn record_stream(&self, id: InfoHash) -> OpenStream<'_> {
         self.streams.fetch_add(1, Ordering::Relaxed);
+        let mut open = self.open_streams.lock().unwrap_or_else(|e| e.into_inner());
+        *open.entry(id).or_insert(0) += 1;
+        OpenStream { counters: self, id }
+    }
+
+    fn open_streams(&self, id: InfoHash) -> u64 {
+        let open = self.open_streams.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Mark the calling worker busy until the guard drops.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(&self.busy)
     }
 }
 
@@ -103,7 +171,8 @@ const TORRENT_METRICS: &[TorrentMetric] = &[
 ];
 
 /// Render the whole page. `torrents` are the session's torrents.
-pub fn render(torrents: &[TorrentStats], disk_written: u64, http: &HttpCounters) -> String {
+pub fn render(torrents: &[TorrentStats], extra: &Extra, http: &HttpCounters) -> String {
+    let disk_written = extra.disk_written;
     let mut out = String::with_capacity(1024 + torrents.len() * 700);
     for (name, kind, help, read) in TORRENT_METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -116,6 +185,20 @@ pub fn render(torrents: &[TorrentStats], disk_written: u64, http: &HttpCounters)
                 number(read(s))
             );
         }
+    }
+    let name = "rill_torrent_streams";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Stream bodies of the torrent being sent now.\n# TYPE {name} gauge"
+    );
+    for s in torrents {
+        let _ = writeln!(
+            out,
+            "{name}{{id=\"{}\",name=\"{}\"}} {}",
+            s.id.to_hex(),
+            escape_label(&s.name),
+            http.open_streams(s.id)
+        );
     }
     let _ = writeln!(
         out,
@@ -145,6 +228,65 @@ pub fn render(torrents: &[TorrentStats], disk_written: u64, http: &HttpCounters)
         "rill_http_requests_total{{class=\"stream\"}} {}",
         http.streams.load(Ordering::Relaxed)
     );
+    let r = &extra.readers;
+    let mut simple = vec![
+        (
+            "rill_http_workers_busy",
+            "gauge",
+            "HTTP workers handling a request (streams included).",
+            http.busy.load(Ordering::Relaxed),
+        ),
+        (
+            "rill_stream_readers",
+            "gauge",
+            "Open stream readers.",
+            r.open,
+        ),
+        (
+            "rill_stream_window_bytes",
+            "gauge",
+            "Sum of the read-ahead windows of the open stream readers.",
+            r.window_bytes,
+        ),
+        (
+            "rill_stream_waits_total",
+            "counter",
+            "Stream reads that had to wait for a piece.",
+            r.waits,
+        ),
+        (
+            "rill_stream_stalls_total",
+            "counter",
+            "Waits for a piece that timed out (the client got an error).",
+            r.timeouts,
+        ),
+    ];
+    if let Some((used, limit, evictions)) = extra.cache {
+        simple.push((
+            "rill_stream_cache_bytes",
+            "gauge",
+            "Bytes in the stream-mode disk cache.",
+            used,
+        ));
+        simple.push((
+            "rill_stream_cache_limit_bytes",
+            "gauge",
+            "Limit of the stream-mode disk cache.",
+            limit,
+        ));
+        simple.push((
+            "rill_stream_cache_evictions_total",
+            "counter",
+            "Pieces evicted from the stream-mode disk cache.",
+            evictions,
+        ));
+    }
+    for (name, kind, help, v) in simple {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
     out
 }
 
@@ -200,8 +342,38 @@ mod tests {
         http.record(404);
         http.record(999);
         http.record(0);
-        http.record_stream();
-        let page = render(&[stats("evil\"}\nname")], 4096, &http);
+        let stream = http.record_stream(InfoHash([0xab; 20]));
+        let busy = http.busy();
+        let extra = Extra {
+            disk_written: 4096,
+            readers: ReaderStats {
+                open: 2,
+                waits: 5,
+                timeouts: 1,
+                window_bytes: 8 << 20,
+            },
+            cache: Some((100, 200, 3)),
+        };
+        let page = render(&[stats("evil\"}\nname")], &extra, &http);
+        drop(busy);
+        let id = "ab".repeat(20);
+        assert!(page.contains(&format!(
+            "rill_torrent_streams{{id=\"{id}\",name=\"evil\\\"}}\\nname\"}} 1\n"
+        )));
+        drop(stream);
+        assert!(render(&[stats("x")], &extra, &http).contains(&format!(
+            "rill_torrent_streams{{id=\"{id}\",name=\"x\"}} 0\n"
+        )));
+        assert!(page.contains("rill_http_workers_busy 1\n"));
+        assert!(page.contains("rill_stream_readers 2\n"));
+        assert!(page.contains("rill_stream_window_bytes 8388608\n"));
+        assert!(page.contains("rill_stream_waits_total 5\n"));
+        assert!(page.contains("rill_stream_stalls_total 1\n"));
+        assert!(page.contains("rill_stream_cache_bytes 100\n"));
+        assert!(page.contains("rill_stream_cache_evictions_total 3\n"));
+        let plain = render(&[], &Extra::default(), &http);
+        assert!(plain.contains("rill_http_workers_busy 0\n"));
+        assert!(!plain.contains("rill_stream_cache_bytes"));
         let id = "ab".repeat(20);
         assert!(page.contains(&format!(
             "rill_torrent_download_rate_bytes{{id=\"{id}\",name=\"evil\\\"}}\\nname\"}} 1234.500"

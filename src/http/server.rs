@@ -8,6 +8,11 @@
 //! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //!
+//! `/s/TOKEN/NAME` (GET, HEAD) is the one route answered without Basic
+//! credentials: the token ([`auth::StreamTokens`]) names and authorises
+//! exactly one file, for TVs that cannot send a password. A token that is
+//! not genuine is a plain `404`.
+//!
 //! A request whose declared body is over the upload limit is answered
 //! `413` without reading it. tiny_http then drains what is left of such a
 //! body when the request is dropped, allocating a buffer of the whole
@@ -125,6 +130,7 @@ fn worker(server: &tiny_http::Server, service: &Service, stop: &AtomicBool) {
             Ok(rq) => {
                 // A panicking handler must not shrink the pool (in builds
                 // that unwind; release builds abort, as the profile says).
+                let _busy = service.http.busy();
                 let r =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(rq, service)));
                 if r.is_err() {
@@ -152,6 +158,10 @@ pub fn header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
 
 fn handle(rq: Request, service: &Service) {
     debug!("http: {} {}", rq.method(), rq.url());
+    if let Some(rest) = rq.url().strip_prefix("/s/") {
+        let token = rest.split(['/', '?']).next().unwrap_or("").to_string();
+        return stream_by_token(rq, service, &token);
+    }
     if let Some(auth) = &service.auth {
         if !auth.check(header(&rq, "Authorization")) {
             let challenge = auth::challenge("rill");
@@ -186,7 +196,7 @@ fn handle(rq: Request, service: &Service) {
         ["stream", id, n] => match method {
             Method::Get | Method::Head => match stream_target(service, id, n) {
                 Ok((id, file)) => {
-                    service.http.record_stream();
+                    let _open = service.http.record_stream(id);
                     return super::stream::respond(rq, &service.engine, id, file, &service.reader);
                 }
                 Err(e) => Err(e),
@@ -232,6 +242,27 @@ fn stream_target(service: &Service, id: &str, n: &str) -> Result<(InfoHash, usiz
         }
     }
     Ok((id, file))
+}
+
+/// `/s/TOKEN/NAME`: the file the token grants, without Basic auth.
+fn stream_by_token(rq: Request, service: &Service, token: &str) {
+    let method = rq.method().clone();
+    let reply = match method {
+        Method::Get | Method::Head => match service.tokens.check(token) {
+            Some((id, file)) => match stream_target(service, &id.to_hex(), &file.to_string()) {
+                Ok((id, file)) => {
+                    let _open = service.http.record_stream(id);
+                    return super::stream::respond(rq, &service.engine, id, file, &service.reader);
+                }
+                Err(e) => Err(e),
+            },
+            None => Err(ApiError::not_found(
+                "no such stream (the link is wrong or was revoked)",
+            )),
+        },
+        _ => not_allowed(&method, "GET, HEAD"),
+    };
+    send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), service);
 }
 
 /// Write `reply`, counting it; see the module docs for oversized bodies.

@@ -17,6 +17,12 @@
 //!   its last act, and its files stay open until then).
 //! - `open` re-adds every torrent; the store's resume file makes that cheap
 //!   (no hash check of data nobody touched since the save).
+//! - In storage mode `stream` ([`SessionOptions::disk_cache`]) every
+//!   torrent keeps its verified pieces in the shared disk cache and
+//!   downloads only what stream readers ask for: the session gives each
+//!   torrent a base priority of `Skip` under [`STREAM_MODE_OWNER`], which a
+//!   reader's window overrides (owners combine by maximum). A removed
+//!   torrent's cached pieces are deleted with it.
 //!
 //! # Shared state
 //! One `Mutex<Inner>` holds the records. Lock order: `Session::inner`
@@ -38,6 +44,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{info, warn};
 
+use crate::store::DiskCache;
+use crate::swarm::picker::Priority;
 use crate::swarm::{AddOptions, Engine, EngineError, Source, TorrentId};
 use crate::torrent::{Info, Magnet, Metainfo};
 use files::{write_atomic, Entry, FilesError, SessionDir};
@@ -45,6 +53,19 @@ use files::{write_atomic, Entry, FilesError, SessionDir};
 /// After a remove, the clean-up is repeated this much later (the engine's
 /// stop waits up to 10 s for trackers, then saves resume).
 const CLEANUP_DELAY: Duration = Duration::from_secs(15);
+
+/// Priority owner of the `Skip` base priority in storage mode `stream`
+/// (below `reader::READER_OWNER_BASE`, so no reader collides with it).
+pub const STREAM_MODE_OWNER: u64 = 1;
+
+/// How the session adds torrents.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// Keep uploading complete torrents.
+    pub seed: bool,
+    /// Storage mode `stream` (see the module docs); `None`: mode `keep`.
+    pub disk_cache: Option<Arc<DiskCache>>,
+}
 
 /// What to add, with the raw bytes to store.
 pub enum AddInput {
@@ -121,6 +142,7 @@ pub struct Session {
     dir: SessionDir,
     engine: Arc<Engine>,
     seed: bool,
+    disk_cache: Option<Arc<DiskCache>>,
     inner: Mutex<Inner>,
     /// Bytes written to disk by torrents removed since start.
     written_by_removed: AtomicU64,
@@ -139,12 +161,26 @@ impl Session {
     /// skipped with a warning (and dropped from the session at the next
     /// save); that never stops the service.
     pub fn open(data_dir: &Path, engine: Arc<Engine>, seed: bool) -> Result<Session, SessionError> {
+        let opts = SessionOptions {
+            seed,
+            disk_cache: None,
+        };
+        Session::open_with(data_dir, engine, opts)
+    }
+
+    /// [`Session::open`] with every option (storage mode `stream`).
+    pub fn open_with(
+        data_dir: &Path,
+        engine: Arc<Engine>,
+        opts: SessionOptions,
+    ) -> Result<Session, SessionError> {
         let dir = SessionDir::open(data_dir)?;
         let entries = dir.load_entries()?;
         let s = Session {
             dir,
             engine,
-            seed,
+            seed: opts.seed,
+            disk_cache: opts.disk_cache,
             inner: Mutex::new(Inner::default()),
             written_by_removed: AtomicU64::new(0),
         };
@@ -184,7 +220,18 @@ impl Session {
             resume_dir: Some(self.dir.resume.clone()),
             extra_peers,
             seed: self.seed,
+            disk_cache: self.disk_cache.clone(),
         }
+    }
+
+    /// Add to the engine (in mode `stream` with the `Skip` base priority).
+    fn engine_add(&self, source: Source, peers: Vec<SocketAddr>) -> Result<(), EngineError> {
+        let id = self.engine.add(source, self.options(peers))?;
+        if self.disk_cache.is_some() {
+            let all = vec![(0..u32::MAX, Priority::Skip)];
+            self.engine.set_priority(id, STREAM_MODE_OWNER, all)?;
+        }
+        Ok(())
     }
 
     /// Re-add one stored torrent.
@@ -217,8 +264,8 @@ impl Session {
             (None, Some(m)) => (Source::Magnet(m), true),
             (None, None) => return Err("no stored .torrent or magnet".into()),
         };
-        match self.engine.add(source, self.options(peers)) {
-            Ok(_) | Err(EngineError::AlreadyAdded(_)) => Ok(Record {
+        match self.engine_add(source, peers) {
+            Ok(()) | Err(EngineError::AlreadyAdded(_)) => Ok(Record {
                 added: e.added,
                 magnet_only,
                 trackers,
@@ -284,7 +331,7 @@ impl Session {
                 (Source::Magnet(magnet), path, rec, Vec::new())
             }
         };
-        if let Err(err) = self.engine.add(source, self.options(peers)) {
+        if let Err(err) = self.engine_add(source, peers) {
             let _ = SessionDir::remove_file(&source_path);
             return Err(SessionError::Engine { id, err });
         }
@@ -348,6 +395,9 @@ impl Session {
             }
         }
         prune_dirs(data, &self.dir.downloads);
+        if let Some(c) = &self.disk_cache {
+            c.remove_torrent(id);
+        }
     }
 
     /// Whether the torrent is in the session.

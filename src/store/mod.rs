@@ -12,7 +12,10 @@
 //! `sha1.rs` (SHA-1 with the CPU's SHA instructions), `files.rs`
 //! (positional file I/O, `O_DIRECT` writes, the descriptor cache),
 //! `ram_tier.rs` (verified-piece LRU), `resume.rs` (the resume file format
-//! and its atomic write), `check.rs` (hashing data found on disk at open).
+//! and its atomic write), `check.rs` (hashing data found on disk at open),
+//! `cache/` (storage mode `stream`: verified pieces in a bounded on-disk
+//! cache shared by all torrents, instead of the torrent's files; see its
+//! docs for the hooks below).
 //!
 //! # Shared state
 //!
@@ -29,6 +32,11 @@
 //! 3. `have`: the verified bitfield (with the `piece_done` condvar).
 //! 4. `ram`: the RAM tier; taken alone.
 //! 5. the file table inside `files::Files`; taken alone, never across I/O.
+//!
+//! In storage mode `stream` the disk cache's lock (`cache::DiskCache`) comes
+//! before `have`: an eviction clears the evicted piece's `have` bit while
+//! holding it. The store calls into the cache only while holding none of
+//! its own locks.
 //!
 //! Invariants:
 //!
@@ -51,6 +59,7 @@
 //!   `verify_piece` can be retried (or the piece discarded).
 
 mod buf;
+pub mod cache;
 mod check;
 mod files;
 mod inflight;
@@ -63,11 +72,12 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::torrent::{Bitfield, Info, InfoHash, Layout};
 
+pub use cache::DiskCache;
 use files::Files;
 use inflight::Inflight;
 use ram_tier::RamTier;
@@ -147,11 +157,14 @@ pub struct PieceStore {
     files: Files,
     save: Mutex<()>,
     inflight: Mutex<Inflight>,
-    have: Mutex<Bitfield>,
+    /// Shared with the disk cache in mode `stream`, which clears evicted bits.
+    have: Arc<Mutex<Bitfield>>,
     piece_done: Condvar,
     ram: Mutex<RamTier>,
     bytes_written: AtomicU64,
     hashed_at_open: u32,
+    /// Storage mode `stream`: pieces live in the disk cache, not in `files`.
+    cache: Option<cache::TorrentCache>,
 }
 
 /// Lock a mutex, ignoring poisoning: no critical section here leaves its
@@ -241,11 +254,12 @@ impl PieceStore {
             files,
             save: Mutex::new(()),
             inflight: Mutex::new(Inflight::new(cfg.inflight_ram)),
-            have: Mutex::new(have),
+            have: Arc::new(Mutex::new(have)),
             piece_done: Condvar::new(),
             ram: Mutex::new(RamTier::new(cfg.ram_tier)),
             bytes_written: AtomicU64::new(0),
             hashed_at_open: report.hashed,
+            cache: None,
             layout,
         })
     }
@@ -328,12 +342,19 @@ impl PieceStore {
                 "piece {piece}: not verified, cannot read"
             )));
         }
+        if let Some(c) = &self.cache {
+            c.touch(piece);
+        }
         if let Some(data) = lock(&self.ram).get(piece) {
             if let Some(part) = data.get(begin as usize..end as usize) {
                 return Ok(part.to_vec());
             }
         }
         let mut out = vec![0u8; len as usize];
+        if let Some(c) = &self.cache {
+            c.read(piece, begin, &mut out)?;
+            return Ok(out);
+        }
         for sp in self.layout.spans(piece, begin, len) {
             let at = sp.piece_offset.checked_sub(begin).map(|a| a as usize);
             let dst = at.and_then(|a| {
@@ -407,6 +428,15 @@ impl PieceStore {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
+    /// Pieces the disk cache (storage mode `stream`) evicted since the last
+    /// call: they are no longer verified. Always empty in mode `keep`.
+    pub fn take_evicted(&self) -> Vec<u32> {
+        self.cache
+            .as_ref()
+            .map(|c| c.take_evicted())
+            .unwrap_or_default()
+    }
+
     fn check_piece_index(&self, piece: u32) -> Result<(), StoreError> {
         if piece < self.layout.piece_count {
             Ok(())
@@ -420,6 +450,12 @@ impl PieceStore {
 
     /// Write a verified piece to its files (a piece may span several).
     fn write_piece(&self, piece: u32, buf: &[u8]) -> Result<(), StoreError> {
+        if let Some(c) = &self.cache {
+            c.write(piece, buf)?;
+            self.bytes_written
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            return Ok(());
+        }
         for sp in self.layout.spans(piece, 0, self.layout.piece_size(piece)) {
             let start = sp.piece_offset as usize;
             let src = start

@@ -133,6 +133,9 @@ impl PieceStore {
             lock(&self.have).set(piece);
             inflight.remove(piece, true);
         }
+        if let Some(c) = &self.cache {
+            c.commit(piece);
+        }
         self.piece_done.notify_all();
         // Keep it for readers if the tier has room for it; reuse what the
         // tier drops (unless a reader still holds it).

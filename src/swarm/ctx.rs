@@ -52,6 +52,9 @@ pub(crate) struct Ctx {
     /// Peers that sent bad data: never connected to or accepted again.
     pub banned: RefCell<HashSet<IpAddr>>,
     pub epoch: Instant,
+    /// Torrents with at least one stream reader now (see
+    /// `TState::readers`); while non-zero, the others download slowly.
+    pub streaming: Rc<Cell<u32>>,
 }
 
 impl Ctx {
@@ -77,6 +80,7 @@ impl Ctx {
             shared,
             banned: RefCell::new(HashSet::new()),
             epoch: Instant::now(),
+            streaming: Rc::new(Cell::new(0)),
         }
     }
 

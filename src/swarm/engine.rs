@@ -66,6 +66,9 @@ pub struct AddOptions {
     pub extra_peers: Vec<SocketAddr>,
     /// Keep uploading after completion.
     pub seed: bool,
+    /// Storage mode `stream`: keep verified pieces in this bounded disk
+    /// cache instead of `out_dir` (see `store::cache`).
+    pub disk_cache: Option<Arc<crate::store::DiskCache>>,
 }
 
 #[derive(Debug)]

@@ -28,6 +28,7 @@ use log::{debug, warn};
 
 use super::peer::{self, fill};
 use super::picker::{Block, PeerKey, Priority};
+use super::stats::TorrentState;
 use super::torrent::{TState, Torrent};
 use crate::store::{BlockOutcome, Verdict};
 use crate::wire::message::BLOCK_LEN;
@@ -409,6 +410,28 @@ fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>
         peer::update_interest(st, k);
     }
     complete
+}
+
+/// Pieces the store's disk cache evicted (storage mode `stream`) are
+/// missing again: the picker may fetch them when a reader wants them, and
+/// requests from peers for them are refused from now on.
+pub(crate) fn drop_evicted(st: &mut TState) {
+    let Some(d) = st.data.as_mut() else { return };
+    let lost = d.store.take_evicted();
+    if lost.is_empty() {
+        return;
+    }
+    for p in lost {
+        if d.have.clear(p) {
+            d.picker.piece_failed(p);
+            let size = u64::from(d.store.layout().piece_size(p));
+            d.done_bytes = d.done_bytes.saturating_sub(size);
+        }
+    }
+    if st.phase == TorrentState::Seeding {
+        st.phase = TorrentState::Downloading;
+    }
+    peer::refresh_all(st);
 }
 
 fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>) {

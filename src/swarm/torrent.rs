@@ -52,6 +52,9 @@ use crate::torrent::{Bitfield, Info, InfoHash};
 
 /// Resume file writes at most this often while pieces complete.
 const RESUME_EVERY: Duration = Duration::from_secs(5);
+/// Blocks a torrent without readers may request per tick (second) while
+/// another torrent is being streamed: 16 x 16 KiB = 256 KiB/s.
+pub(crate) const BACKGROUND_BLOCKS_PER_TICK: u32 = 16;
 
 /// Piece ranges with their priority, as the picker takes them.
 pub(crate) type PriorityRanges = Vec<(Range<u32>, Priority)>;
@@ -120,6 +123,20 @@ pub(crate) struct TState {
     pub was_incomplete: bool,
     pub added: Instant,
     pub last_tick: Instant,
+    /// Priority owners asking for `High`/`Urgent` pieces: stream readers.
+    pub readers: HashSet<u64>,
+    /// The engine-wide count of torrents with readers (`Ctx::streaming`).
+    pub streaming: Rc<Cell<u32>>,
+    /// Requests left this tick while throttled as background.
+    pub background_budget: u32,
+}
+
+impl TState {
+    /// Background download yields: this torrent has no reader while
+    /// another one has.
+    pub fn is_background(&self) -> bool {
+        self.readers.is_empty() && self.streaming.get() > 0
+    }
 }
 
 pub(crate) struct Torrent {
@@ -197,6 +214,9 @@ impl Torrent {
                 was_incomplete: false,
                 added: now,
                 last_tick: now,
+                readers: HashSet::new(),
+                streaming: ctx.streaming.clone(),
+                background_budget: BACKGROUND_BLOCKS_PER_TICK,
             }),
             wake,
             wake_rx,
@@ -297,9 +317,13 @@ impl Torrent {
             hash_threads: self.ctx.board.hash_threads,
         };
         let started = Instant::now();
+        let cache = self.opts.disk_cache.clone();
         let opened = self
             .ctx
-            .blocking(move || PieceStore::open(&info, id, &dir, resume, cfg))
+            .blocking(move || match cache {
+                Some(c) => PieceStore::open_cached(&info, id, c, cfg),
+                None => PieceStore::open(&info, id, &dir, resume, cfg),
+            })
             .await;
         let store = match opened {
             Ok(s) => Arc::new(s),
@@ -408,6 +432,10 @@ impl Torrent {
         {
             let mut st = self.st.borrow_mut();
             st.stopped = true;
+            if !st.readers.is_empty() {
+                st.readers.clear();
+                st.streaming.set(st.streaming.get().saturating_sub(1));
+            }
             for p in st.peers.values_mut() {
                 p.close("torrent stopped");
             }
@@ -457,6 +485,17 @@ impl Torrent {
 
     pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: PriorityRanges) {
         let mut st = self.st.borrow_mut();
+        let was = !st.readers.is_empty();
+        if !st.stopped && ranges.iter().any(|(_, p)| *p >= Priority::High) {
+            st.readers.insert(owner);
+        } else {
+            st.readers.remove(&owner);
+        }
+        match (was, !st.readers.is_empty()) {
+            (false, true) => st.streaming.set(st.streaming.get().saturating_add(1)),
+            (true, false) => st.streaming.set(st.streaming.get().saturating_sub(1)),
+            _ => {}
+        }
         match &mut st.data {
             Some(d) => {
                 if ranges.is_empty() {
@@ -496,6 +535,8 @@ impl Torrent {
             if let Some(d) = &mut st.data {
                 d.picker.set_now(self.ctx.now_ms());
             }
+            st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
+            super::pieces::drop_evicted(&mut st);
             peer::tick_all(&mut st, now, secs);
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)

@@ -34,6 +34,9 @@ pub(crate) fn on_request(st: &mut TState, key: PeerKey, b: Block) -> Result<(), 
     };
     let valid = data.as_ref().is_some_and(|d| {
         d.have.get(b.piece)
+            // The store's own bit: the stream-mode disk cache clears it at
+            // eviction, before the engine's tick catches up.
+            && d.store.has_piece(b.piece)
             && b.len > 0
             && b.len <= MAX_REQUEST_LEN
             && b.begin

@@ -12,7 +12,11 @@ pub struct Bitfield {
 impl Bitfield {
     /// `len` bits, all clear.
     pub fn new(len: u32) -> Bitfield {
-        Bitfield { bytes: vec![0; Self::byte_len(len)], len, ones: 0 }
+        Bitfield {
+            bytes: vec![0; Self::byte_len(len)],
+            len,
+            ones: 0,
+        }
     }
 
     /// `len` bits, all set.
@@ -43,7 +47,11 @@ impl Bitfield {
             }
         }
         let ones = bytes.iter().map(|b| b.count_ones()).sum();
-        Some(Bitfield { bytes: bytes.to_vec(), len, ones })
+        Some(Bitfield {
+            bytes: bytes.to_vec(),
+            len,
+            ones,
+        })
     }
 
     pub fn as_bytes(&self) -> &[u8] {

@@ -62,6 +62,15 @@ impl Opentracker {
             proc.check_alive()?;
             Ok(TcpStream::connect_timeout(&addr.into(), Duration::from_secs(1)).is_ok())
         });
+        // opentracker reads its whitelist in a thread of its own after it
+        // starts listening: until then it refuses every hash. A `stopped`
+        // announce is answered without adding a peer, so it probes safely.
+        if let Some(t) = torrents.first() {
+            env.wait_until("opentracker to load its whitelist", WAIT, || {
+                proc.check_alive()?;
+                Ok(whitelist_loaded(addr, t))
+            });
+        }
         Opentracker { addr, proc }
     }
 
@@ -92,6 +101,16 @@ impl Opentracker {
             Ok(self.scrape(t)?.0 >= n)
         });
     }
+}
+
+/// Whether a `stopped` announce of `t` is accepted (not "not authorized").
+fn whitelist_loaded(addr: SocketAddrV4, t: &Torrent) -> bool {
+    let url = format!(
+        "http://{addr}/announce?info_hash={}&peer_id=-RT0000-whitelistprb&port=1\
+         &uploaded=0&downloaded=0&left=0&event=stopped&compact=1",
+        t.hash_urlencoded()
+    );
+    matches!(curl(&[&url]), Ok(body) if !body.contains("failure reason"))
 }
 
 fn set_mode(path: &std::path::Path, mode: u32) {

@@ -299,6 +299,9 @@ pub(crate) fn update_interest(st: &mut TState, key: PeerKey) {
 
 /// Top up the peer's request pipeline from the picker.
 pub(crate) fn fill(st: &mut TState, key: PeerKey) {
+    // While another torrent streams, one without readers gets a small
+    // budget of requests per tick (docs/architecture.md, stream readers).
+    let budget = st.is_background().then_some(st.background_budget as usize);
     let TState { peers, data, .. } = st;
     let (Some(d), Some(p)) = (data.as_mut(), peers.get_mut(&key)) else {
         return;
@@ -307,7 +310,10 @@ pub(crate) fn fill(st: &mut TState, key: PeerKey) {
         return;
     }
     let limit = p.pipeline.limit(p.ext.reqq) as usize;
-    let room = limit.saturating_sub(p.requests.len());
+    let mut room = limit.saturating_sub(p.requests.len());
+    if let Some(b) = budget {
+        room = room.min(b);
+    }
     if room == 0 {
         return;
     }
@@ -330,6 +336,10 @@ pub(crate) fn fill(st: &mut TState, key: PeerKey) {
         }
     }
     let now = Instant::now();
+    if budget.is_some() {
+        let used = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        st.background_budget = st.background_budget.saturating_sub(used);
+    }
     for b in out {
         p.requests.push_back((b, now));
         p.send(&Message::Request {

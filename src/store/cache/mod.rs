@@ -1,0 +1,524 @@
+//! Storage mode `stream`: a bounded on-disk piece cache shared by every
+//! torrent, for boards whose storage is an SD card.
+//!
+//! In the default mode (`keep`) verified pieces go into the torrent's real
+//! files and stay there. In `stream` mode they go into this cache instead,
+//! which never holds more than its limit (`stream_cache_mib`): when a new
+//! piece needs room, the least recently *read* pieces (of any torrent) are
+//! evicted first, through [`order::ReadOrder`] (a min-heap keyed by a read
+//! clock, O(log n) per read, insert and eviction). An evicted piece is
+//! "not have" again: its store's bitfield bit is cleared at once and the
+//! engine hears of it from [`PieceStore::take_evicted`] (its picker may
+//! fetch the piece again if a reader wants it later). So a torrent many
+//! times the cache size streams start to end while the card only ever
+//! holds the limit.
+//!
+//! # On-disk form: one file per piece
+//!
+//! `<cache>/<info hash hex>/<piece>.piece`, holding exactly that piece's
+//! verified bytes. Why not one preallocated file of fixed slots per torrent:
+//! - A slot is reused for another piece while a reader may still be reading
+//!   it; a per-piece file is unlinked instead, so a read either gets the
+//!   piece's own bytes (an open descriptor keeps them) or fails. Wrong bytes
+//!   are never served.
+//! - The files name their piece, so no slot map has to be kept crash-safe:
+//!   at start every piece file is hashed (the cache is bounded, so this reads
+//!   at most the limit once) and a file that does not hash right, was cut
+//!   short by a crash, or belongs to no piece is deleted. No resume file
+//!   is used in this mode, so none can claim an evicted piece.
+//! - Evicting frees the space at once (unlink) and one cache serves every
+//!   torrent without per-torrent preallocation.
+//!
+//! Costs: one file create and unlink per piece (file-system metadata writes,
+//! small next to a 256 KiB..16 MiB piece), and each read opens the file.
+//! Eviction happens before a new piece is written, so the files on disk
+//! never exceed the limit, and a piece larger than the limit cannot be
+//! stored at all (the torrent fails with a message saying so).
+//!
+//! # Shared state
+//!
+//! One `Mutex<Inner>` holds the accounting (`used` bytes, reserved or on
+//! disk), each torrent's pieces, the read order and the evicted lists, with
+//! a condvar (`room`) for writers waiting while every cached piece is still
+//! being committed. Lock order: `inner` first, then a store's `have`
+//! bitfield (eviction clears the bit under `inner`); a store never calls
+//! into the cache while holding one of its own locks. Unlinks happen under
+//! `inner`, so the bytes on disk never exceed `used`; piece writes and
+//! reads happen outside it.
+//!
+//! Invariants:
+//! - `used` is the sum of every torrent's piece sizes and is at most
+//!   `limit` (reservations included).
+//! - A piece is in the read order only after its store marked it verified
+//!   ([`TorrentCache::commit`]); a reserved, still-being-written piece is
+//!   never evicted.
+//! - A store's `have` bit for a piece is set only while the piece is in the
+//!   cache: eviction clears it under `inner`, and open sets it under
+//!   `inner` only if the piece is still there.
+
+mod order;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use super::files::Files;
+use super::inflight::Inflight;
+use super::ram_tier::RamTier;
+use super::{lock, PieceStore, StoreConfig, StoreError};
+use crate::torrent::{Bitfield, Info, InfoHash, Layout};
+use order::ReadOrder;
+
+/// How long a writer waits for room while nothing is evictable.
+const ROOM_WAIT: Duration = Duration::from_secs(30);
+
+/// Suffix of a piece file.
+const PIECE_SUFFIX: &str = ".piece";
+
+/// What the cache knows of one torrent.
+#[derive(Default)]
+struct Entry {
+    /// Pieces on disk or reserved, with their sizes.
+    pieces: HashMap<u32, u64>,
+    /// The open store's bitfield (none while the torrent is not open).
+    have: Weak<Mutex<Bitfield>>,
+    /// Evicted while the store was open; not yet taken by the engine.
+    evicted: Vec<u32>,
+}
+
+struct Inner {
+    used: u64,
+    torrents: HashMap<InfoHash, Entry>,
+    order: ReadOrder<(InfoHash, u32)>,
+    evictions: u64,
+}
+
+/// The process-wide piece cache of storage mode `stream`.
+pub struct DiskCache {
+    dir: PathBuf,
+    limit: u64,
+    inner: Mutex<Inner>,
+    room: Condvar,
+}
+
+impl std::fmt::Debug for DiskCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DiskCache({}, {} bytes)", self.dir.display(), self.limit)
+    }
+}
+
+/// Piece index of a file named `<index>.piece`; `None` for anything else.
+fn parse_piece_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(PIECE_SUFFIX)?;
+    if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |err| StoreError::Io {
+        path: path.to_path_buf(),
+        op,
+        err,
+    }
+}
+
+impl DiskCache {
+    /// Open (or create) the cache in `dir`, holding at most `limit` bytes.
+    /// Piece files already there are counted (and evicted down to the limit
+    /// if it shrank); their contents are checked when their torrent opens.
+    pub fn open(dir: &Path, limit: u64) -> Result<Arc<DiskCache>, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir, "create"))?;
+        let mut inner = Inner {
+            used: 0,
+            torrents: HashMap::new(),
+            order: ReadOrder::new(),
+            evictions: 0,
+        };
+        let list = std::fs::read_dir(dir).map_err(io_err(dir, "list"))?;
+        for ent in list.flatten() {
+            let name = ent.file_name();
+            let Some(id) = name.to_str().and_then(InfoHash::from_hex) else {
+                continue;
+            };
+            let tdir = ent.path();
+            let Ok(files) = std::fs::read_dir(&tdir) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let path = f.path();
+                let piece = f.file_name().to_str().and_then(parse_piece_name);
+                let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                match (piece, len) {
+                    (Some(p), Some(len)) => {
+                        inner.torrents.entry(id).or_default().pieces.insert(p, len);
+                        inner.used = inner.used.saturating_add(len);
+                        inner.order.touch((id, p));
+                    }
+                    _ => {
+                        if let Err(e) = std::fs::remove_file(&path) {
+                            warn!("stream cache: cannot delete stray {}: {e}", path.display());
+                        }
+                    }
+                }
+            }
+        }
+        let cache = DiskCache {
+            dir: dir.to_path_buf(),
+            limit,
+            inner: Mutex::new(Inner {
+                used: 0,
+                torrents: HashMap::new(),
+                order: ReadOrder::new(),
+                evictions: 0,
+            }),
+            room: Condvar::new(),
+        };
+        while inner.used > limit && cache.evict_one(&mut inner) {}
+        info!(
+            "stream cache {}: {} of {} bytes used by {} pieces",
+            dir.display(),
+            inner.used,
+            limit,
+            inner.order.len()
+        );
+        *lock(&cache.inner) = inner;
+        Ok(Arc::new(cache))
+    }
+
+    /// The most bytes the cache holds.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes of pieces on disk or being written now.
+    pub fn used(&self) -> u64 {
+        lock(&self.inner).used
+    }
+
+    /// Pieces evicted since start.
+    pub fn evictions(&self) -> u64 {
+        lock(&self.inner).evictions
+    }
+
+    /// Delete every cached piece of a torrent (it was removed).
+    pub fn remove_torrent(&self, id: InfoHash) {
+        let mut inner = lock(&self.inner);
+        if let Some(e) = inner.torrents.remove(&id) {
+            for (p, size) in e.pieces {
+                inner.order.remove((id, p));
+                inner.used = inner.used.saturating_sub(size);
+                self.unlink(id, p);
+            }
+        }
+        drop(inner);
+        let _ = std::fs::remove_dir(self.torrent_dir(id));
+        self.room.notify_all();
+    }
+
+    fn torrent_dir(&self, id: InfoHash) -> PathBuf {
+        self.dir.join(id.to_hex())
+    }
+
+    fn piece_path(&self, id: InfoHash, piece: u32) -> PathBuf {
+        self.torrent_dir(id).join(format!("{piece}{PIECE_SUFFIX}"))
+    }
+
+    fn unlink(&self, id: InfoHash, piece: u32) {
+        let path = self.piece_path(id, piece);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => warn!(
+                "stream cache: cannot delete {} ({e}); the disk may hold more than the limit",
+                path.display()
+            ),
+        }
+    }
+
+    /// Evict the least recently read piece; false if none is evictable.
+    fn evict_one(&self, inner: &mut Inner) -> bool {
+        let Some((id, p)) = inner.order.pop_oldest() else {
+            return false;
+        };
+        if let Some(e) = inner.torrents.get_mut(&id) {
+            if let Some(size) = e.pieces.remove(&p) {
+                inner.used = inner.used.saturating_sub(size);
+            }
+            if let Some(have) = e.have.upgrade() {
+                lock(&have).clear(p);
+                e.evicted.push(p);
+            }
+        }
+        inner.evictions = inner.evictions.saturating_add(1);
+        self.unlink(id, p);
+        true
+    }
+
+    fn wait_room<'a>(&self, g: MutexGuard<'a, Inner>, left: Duration) -> MutexGuard<'a, Inner> {
+        match self.room.wait_timeout(g, left) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        }
+    }
+
+    /// Account `size` bytes for `piece`, evicting others first; waits
+    /// (bounded) while everything cached is still being committed.
+    fn reserve(&self, id: InfoHash, piece: u32, size: u64) -> Result<(), StoreError> {
+        if size > self.limit {
+            return Err(StoreError::Invalid(format!(
+                "piece {piece} of {id} is {size} bytes, more than the whole stream cache \
+                 ({} bytes): raise stream_cache_mib",
+                self.limit
+            )));
+        }
+        let start = Instant::now();
+        let mut inner = lock(&self.inner);
+        // Bounded by ROOM_WAIT: each turn waits for what is left of it.
+        loop {
+            let old = inner
+                .torrents
+                .get_mut(&id)
+                .and_then(|e| e.pieces.remove(&piece));
+            if let Some(old) = old {
+                inner.order.remove((id, piece));
+                inner.used = inner.used.saturating_sub(old);
+            }
+            while inner.used.saturating_add(size) > self.limit && self.evict_one(&mut inner) {}
+            if inner.used.saturating_add(size) <= self.limit {
+                inner.used += size;
+                inner
+                    .torrents
+                    .entry(id)
+                    .or_default()
+                    .pieces
+                    .insert(piece, size);
+                return Ok(());
+            }
+            let left = ROOM_WAIT.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(StoreError::Invalid(format!(
+                    "piece {piece} of {id}: no room in the stream cache after {ROOM_WAIT:?} \
+                     ({} of {} bytes being written)",
+                    inner.used, self.limit
+                )));
+            }
+            inner = self.wait_room(inner, left);
+        }
+    }
+
+    /// Forget a piece and delete its file (a failed write, a bad file).
+    fn drop_piece(&self, id: InfoHash, piece: u32) {
+        let mut inner = lock(&self.inner);
+        let size = inner
+            .torrents
+            .get_mut(&id)
+            .and_then(|e| e.pieces.remove(&piece));
+        if let Some(size) = size {
+            inner.used = inner.used.saturating_sub(size);
+        }
+        inner.order.remove((id, piece));
+        self.unlink(id, piece);
+        drop(inner);
+        self.room.notify_all();
+    }
+}
+
+/// One open torrent's view of the cache (held by its [`PieceStore`]).
+pub(crate) struct TorrentCache {
+    cache: Arc<DiskCache>,
+    id: InfoHash,
+    have: Weak<Mutex<Bitfield>>,
+}
+
+impl TorrentCache {
+    /// Store a verified piece: make room (evicting), then write its file.
+    /// The piece is not evictable until [`TorrentCache::commit`].
+    pub(crate) fn write(&self, piece: u32, buf: &[u8]) -> Result<(), StoreError> {
+        let c = &self.cache;
+        c.reserve(self.id, piece, buf.len() as u64)?;
+        let path = c.piece_path(self.id, piece);
+        let written = File::create(&path)
+            .or_else(|e| {
+                if e.kind() != ErrorKind::NotFound {
+                    return Err(e);
+                }
+                std::fs::create_dir_all(c.torrent_dir(self.id))?;
+                File::create(&path)
+            })
+            .and_then(|mut f| f.write_all(buf));
+        if let Err(e) = written {
+            c.drop_piece(self.id, piece);
+            return Err(io_err(&path, "write")(e));
+        }
+        Ok(())
+    }
+
+    /// The piece is marked verified: from now on it may be evicted.
+    pub(crate) fn commit(&self, piece: u32) {
+        let mut inner = lock(&self.cache.inner);
+        let present = inner
+            .torrents
+            .get(&self.id)
+            .is_some_and(|e| e.pieces.contains_key(&piece));
+        if present {
+            inner.order.touch((self.id, piece));
+        }
+        drop(inner);
+        self.cache.room.notify_all();
+    }
+
+    /// The piece is being read: it becomes the most recently read.
+    pub(crate) fn touch(&self, piece: u32) {
+        lock(&self.cache.inner)
+            .order
+            .touch_if_present((self.id, piece));
+    }
+
+    /// Read `dst.len()` bytes at `begin` of a cached piece.
+    pub(crate) fn read(&self, piece: u32, begin: u32, dst: &mut [u8]) -> Result<(), StoreError> {
+        let path = self.cache.piece_path(self.id, piece);
+        File::open(&path)
+            .and_then(|f| f.read_exact_at(dst, u64::from(begin)))
+            .map_err(io_err(&path, "read"))
+    }
+
+    /// Pieces evicted since the last call.
+    pub(crate) fn take_evicted(&self) -> Vec<u32> {
+        let mut inner = lock(&self.cache.inner);
+        inner
+            .torrents
+            .get_mut(&self.id)
+            .map(|e| std::mem::take(&mut e.evicted))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TorrentCache {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.cache.inner);
+        if let Some(e) = inner.torrents.get_mut(&self.id) {
+            // A newer store of the same torrent may have attached since.
+            if Weak::ptr_eq(&e.have, &self.have) {
+                e.have = Weak::new();
+                e.evicted.clear();
+            }
+        }
+    }
+}
+
+/// Whether the file at `path` holds exactly `len` bytes hashing to `hash`.
+fn file_matches(path: &Path, len: u64, hash: &[u8; 20]) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut h = sha1_smol::Sha1::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let mut f = f.take(len.saturating_add(1));
+    // Bounded: `take` ends the file after len + 1 bytes.
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n as u64;
+                h.update(buf.get(..n).unwrap_or(&[]));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    total == len && &h.digest().bytes() == hash
+}
+
+impl PieceStore {
+    /// Open the store of a torrent in storage mode `stream`: verified pieces
+    /// live in `cache`, not in the torrent's files. Pieces of this torrent
+    /// found in the cache are hashed; the good ones are verified, the rest
+    /// deleted. Blocking.
+    pub fn open_cached(
+        info: &Info,
+        info_hash: InfoHash,
+        cache: Arc<DiskCache>,
+        cfg: StoreConfig,
+    ) -> Result<PieceStore, StoreError> {
+        let layout = Layout::new(info);
+        if info.piece_hashes.len() != layout.piece_count as usize {
+            return Err(StoreError::Invalid(format!(
+                "{}: {} piece hashes for {} pieces",
+                info.name,
+                info.piece_hashes.len(),
+                layout.piece_count
+            )));
+        }
+        let have = Arc::new(Mutex::new(Bitfield::new(layout.piece_count)));
+        let weak = Arc::downgrade(&have);
+        let found: Vec<(u32, u64)> = {
+            let mut inner = lock(&cache.inner);
+            let e = inner.torrents.entry(info_hash).or_default();
+            e.have = weak.clone();
+            e.evicted.clear();
+            e.pieces.iter().map(|(p, s)| (*p, *s)).collect()
+        };
+        let started = Instant::now();
+        let mut hashed = 0u32;
+        for (p, len) in found {
+            let good = p < layout.piece_count
+                && len == u64::from(layout.piece_size(p))
+                && info.piece_hashes.get(p as usize).is_some_and(|h| {
+                    hashed += 1;
+                    file_matches(&cache.piece_path(info_hash, p), len, h)
+                });
+            if !good {
+                cache.drop_piece(info_hash, p);
+                continue;
+            }
+            let inner = lock(&cache.inner);
+            let still = inner
+                .torrents
+                .get(&info_hash)
+                .is_some_and(|e| e.pieces.contains_key(&p));
+            if still {
+                lock(&have).set(p);
+            }
+        }
+        let count = lock(&have).count();
+        if hashed > 0 {
+            info!(
+                "{}: {count} pieces found in the stream cache ({hashed} hashed, {} ms)",
+                info.name,
+                started.elapsed().as_millis()
+            );
+        }
+        Ok(PieceStore {
+            info_hash,
+            name: info.name.clone(),
+            piece_hashes: info.piece_hashes.clone(),
+            resume_path: None,
+            files: Files::new(Vec::new(), Vec::new()),
+            save: Mutex::new(()),
+            inflight: Mutex::new(Inflight::new(cfg.inflight_ram)),
+            have,
+            piece_done: Condvar::new(),
+            ram: Mutex::new(RamTier::new(cfg.ram_tier)),
+            bytes_written: AtomicU64::new(0),
+            hashed_at_open: hashed,
+            cache: Some(TorrentCache {
+                cache,
+                id: info_hash,
+                have: weak,
+            }),
+            layout,
+        })
+    }
+}

@@ -1,0 +1,343 @@
+//! Fixtures for the streaming tests: a `rill serve` child with its pid (for
+//! RSS), an aria2c seeder (optionally rate-limited), `mktorrent`, a small
+//! HTTP/1.1 client and `/metrics` reading. Loopback addresses and the temp
+//! dir come from `tests/support` (`net.rs`, `tempdir.rs`). Every process is
+//! killed on drop; every wait is bounded.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rill::http::json::{self, Value};
+use rill::torrent::Metainfo;
+
+use crate::net;
+
+/// Bound for a client, a torrent or a stream to get ready.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// A child process killed (and reaped) on drop.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// `mktorrent` of `target` into `out` with 2^`piece_log2` byte pieces; the
+/// announce URL points nowhere (peers come from the magnet's `x.pe`).
+pub fn mktorrent(target: &Path, out: &Path, piece_log2: u32) -> Metainfo {
+    let st = Command::new("mktorrent")
+        .args(["-l", &piece_log2.to_string()])
+        .args(["-a", "http://127.0.0.1:9/announce", "-o"])
+        .arg(out)
+        .arg(target)
+        .stdout(Stdio::null())
+        .status()
+        .expect("mktorrent is installed");
+    assert!(st.success(), "mktorrent failed");
+    Metainfo::from_bytes(&fs::read(out).expect("torrent file")).expect("parses")
+}
+
+/// An aria2c seeding the torrent `file` from `dir`.
+pub struct Seeder {
+    _child: Guard,
+    pub addr: SocketAddrV4,
+}
+
+impl Seeder {
+    /// `max_upload`: aria2c's `--max-upload-limit` (e.g. `"1M"`), if any.
+    pub fn start(torrent: &Path, dir: &Path, max_upload: Option<&str>, log: &Path) -> Seeder {
+        let addr = net::loopback_addr();
+        let mut cmd = Command::new("aria2c");
+        cmd.args([
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--disable-ipv6=true",
+            "--file-allocation=none",
+            "--summary-interval=0",
+            "--seed-ratio=0",
+            "-V",
+        ])
+        .arg(format!("--interface={}", addr.ip()))
+        .arg(format!("--listen-port={}", addr.port()))
+        .arg(format!("--dir={}", dir.display()));
+        if let Some(limit) = max_upload {
+            cmd.arg(format!("--max-upload-limit={limit}"));
+        }
+        let child = cmd
+            .arg(torrent)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(fs::File::create(log).expect("log")))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aria2c is installed");
+        let guard = Guard(child);
+        let start = Instant::now();
+        // Bounded: until aria2c listens (after checking its data) or WAIT.
+        while TcpStream::connect_timeout(&addr.into(), Duration::from_secs(1)).is_err() {
+            assert!(start.elapsed() < WAIT, "aria2c never listened on {addr}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Seeder {
+            _child: guard,
+            addr,
+        }
+    }
+}
+
+/// A running `rill serve`.
+pub struct Serve {
+    pub child: Guard,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    /// `user:password` for Basic auth, if the config sets one.
+    pub creds: Option<String>,
+}
+
+impl Serve {
+    /// Start `rill serve` on a fresh loopback IP with the config `extra`
+    /// (TOML lines) added to listen and data dir (board `generic-x86_64`
+    /// unless `extra` names one).
+    pub fn start(root: &Path, label: &str, extra: &str) -> Serve {
+        let ip = net::loopback_ip();
+        let data = root.join(format!("{label}-data"));
+        let config = root.join(format!("{label}.toml"));
+        let log = root.join(format!("{label}.log"));
+        fs::write(
+            &config,
+            format!(
+                "listen = \"{ip}:0\"\npeer_listen = \"{ip}:0\"\ndata_dir = \"{}\"\n{}{extra}\n",
+                data.display(),
+                if extra.contains("board = ") {
+                    ""
+                } else {
+                    "board = \"generic-x86_64\"\n"
+                }
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RILL_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(fs::File::create(&log).expect("log")))
+            .spawn()
+            .expect("run rill serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let child = Guard(child);
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("rill serve did not start; log:\n{}", tail(&log)));
+        let addr = line
+            .strip_prefix("rill serve: http://")
+            .and_then(|l| l.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log:\n{}", tail(&log)));
+        let creds = extra
+            .lines()
+            .find_map(|l| l.strip_prefix("password = \""))
+            .map(|p| format!("rill:{}", p.trim_end_matches('"')));
+        Serve {
+            child,
+            addr,
+            log,
+            creds,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// The process's resident set (`VmRSS` of /proc/PID/status), KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// A request with the configured credentials.
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Resp {
+        let auth = match &self.creds {
+            Some(c) => format!("Authorization: Basic {}\r\n", base64(c.as_bytes())),
+            None => String::new(),
+        };
+        request(self.addr, method, path, &auth, body)
+    }
+
+    /// Add a magnet (JSON `uri`); the torrent's id.
+    pub fn add_magnet(&self, magnet: &str) -> String {
+        let body = format!("{{\"uri\": \"{magnet}\"}}");
+        let r = self.request("POST", "/api/torrents", body.as_bytes());
+        assert!(
+            r.status == 201 || r.status == 202,
+            "add: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+            .get("id")
+            .and_then(Value::as_str)
+            .expect("id")
+            .to_string()
+    }
+
+    /// The torrent object once its files are known (metadata arrived).
+    pub fn wait_files(&self, id: &str) -> Value {
+        let start = Instant::now();
+        // Bounded by WAIT.
+        loop {
+            let v = self
+                .request("GET", &format!("/api/torrents/{id}"), b"")
+                .json();
+            let n = v
+                .get("files")
+                .and_then(Value::as_array)
+                .map_or(0, |f| f.len());
+            let ready = v.get("state").and_then(Value::as_str) != Some("checking");
+            if n > 0 && ready {
+                return v;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no files for {id}; log:\n{}",
+                tail(&self.log)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// One sample of `/metrics` (without labels).
+    pub fn metric(&self, name: &str) -> u64 {
+        let page = self.request("GET", "/metrics", b"");
+        assert_eq!(page.status, 200);
+        let text = String::from_utf8_lossy(&page.body).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+}
+
+/// The magnet of `meta` pointing at `peer`.
+pub fn magnet(meta: &Metainfo, peer: SocketAddrV4) -> String {
+    format!(
+        "magnet:?xt=urn:btih:{}&x.pe={peer}",
+        meta.info_hash.to_hex()
+    )
+}
+
+/// The last 60 lines of a log.
+pub fn tail(p: &Path) -> String {
+    let text = fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        json::parse(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One request on its own connection; `head` holds extra header lines.
+pub fn request(addr: SocketAddr, method: &str, path: &str, head: &str, body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}");
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    Resp {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// Standard base64 with padding (for Basic credentials).
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                s.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// Bytes of the regular files under `dir` (recursively); 0 if absent.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(list) = fs::read_dir(dir) else {
+        return 0;
+    };
+    list.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
