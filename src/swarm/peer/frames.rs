@@ -142,11 +142,12 @@ mod tests {
         v
     }
 
+    /// A frame as an owned value: (index, begin, block) for a piece, or
+    /// the message.
+    type Owned = (u32, u32, Vec<u8>, Option<Message>);
+
     /// Feed `bytes` in chunks of `step`, collecting frames as owned values.
-    fn run(
-        bytes: &[u8],
-        step: usize,
-    ) -> Result<Vec<(u32, u32, Vec<u8>, Option<Message>)>, WireError> {
+    fn run(bytes: &[u8], step: usize) -> Result<Vec<Owned>, WireError> {
         let mut r = RecvBuf::new();
         let mut out = Vec::new();
         let mut fed = 0;
