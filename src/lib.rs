@@ -12,6 +12,8 @@
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
 //! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
 //!   pieces under them (ranges, MIME/DLNA, JSON, auth).
+//! - [`media`]: ffprobe, the persistent probe cache, the copy/encode plan.
+//! - [`hls`]: HLS playlists and segments made by ffmpeg jobs, segment cache.
 //! - [`session`]: the service's persistent torrent list under the data dir.
 //! - [`board`]: board profiles (RAM budgets, limits) and auto-detection.
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
@@ -20,7 +22,9 @@
 pub mod board;
 pub mod cli;
 pub mod config;
+pub mod hls;
 pub mod http;
+pub mod media;
 pub mod net;
 pub mod reader;
 pub mod session;

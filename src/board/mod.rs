@@ -50,6 +50,10 @@ const KNOWN_KEYS: &[&str] = &[
     "media.max_height",
     "media.segment_cache_mib",
     "media.probe_cache_entries",
+    "media.x264_crf",
+    "media.encode_maxrate_kbps",
+    "media.encode_threads",
+    "media.segment_max_age_min",
     "stream.window_min_mib",
     "stream.window_max_mib",
 ];
@@ -129,8 +133,18 @@ pub struct BoardProfile {
     pub x264_preset: String,
     /// Re-encoded video is scaled down to at most this many lines.
     pub max_height: u32,
-    /// RAM for finished HLS segments (bytes).
+    /// Finished HLS segments kept (bytes). They live on disk under the
+    /// data directory; the page cache holds the recent ones, which is why
+    /// this counts towards the RAM budget.
     pub segment_cache: u64,
+    /// Segments older than this are removed (seconds).
+    pub segment_max_age: u64,
+    /// libx264 constant rate factor of a re-encode.
+    pub x264_crf: u32,
+    /// Video bitrate cap of a re-encode (kbit/s; the v4l2m2m target).
+    pub encode_maxrate_kbps: u32,
+    /// Encoder threads of one re-encode.
+    pub encode_threads: u32,
     /// Media probe results kept in memory.
     pub probe_cache_entries: u32,
     /// Smallest read-ahead window of a stream reader (bytes).
@@ -246,6 +260,17 @@ impl BoardProfile {
                 .to_string(),
             max_height: required(doc.get_u32("media.max_height"), "media.max_height")?,
             segment_cache: mib(doc, "media.segment_cache_mib")?,
+            segment_max_age: u64::from(required(
+                doc.get_u32("media.segment_max_age_min"),
+                "media.segment_max_age_min",
+            )?)
+            .saturating_mul(60),
+            x264_crf: required(doc.get_u32("media.x264_crf"), "media.x264_crf")?,
+            encode_maxrate_kbps: required(
+                doc.get_u32("media.encode_maxrate_kbps"),
+                "media.encode_maxrate_kbps",
+            )?,
+            encode_threads: required(doc.get_u32("media.encode_threads"), "media.encode_threads")?,
             probe_cache_entries: required(
                 doc.get_u32("media.probe_cache_entries"),
                 "media.probe_cache_entries",
@@ -264,6 +289,12 @@ impl BoardProfile {
             ("threads.http_workers", self.http_workers),
             ("media.ffmpeg_jobs", self.ffmpeg_jobs),
             ("media.probe_cache_entries", self.probe_cache_entries),
+            ("media.encode_maxrate_kbps", self.encode_maxrate_kbps),
+            ("media.encode_threads", self.encode_threads),
+            (
+                "media.segment_max_age_min",
+                (self.segment_max_age / 60) as u32,
+            ),
         ];
         if let Some((key, _)) = counts.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key} must be at least 1"));
@@ -296,6 +327,9 @@ impl BoardProfile {
                 self.x264_preset,
                 X264_PRESETS.join(", ")
             ));
+        }
+        if self.x264_crf > 51 {
+            return Err("media.x264_crf must be within 0..=51".into());
         }
         if !(144..=4320).contains(&self.max_height) || self.max_height % 2 != 0 {
             return Err("media.max_height must be even and within 144..=4320".into());

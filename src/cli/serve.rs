@@ -38,6 +38,7 @@ use crate::http::api::Service;
 use crate::http::auth::{BasicAuth, StreamTokens};
 use crate::http::server::HttpServer;
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{Session, SessionOptions};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineConfig};
@@ -70,6 +71,8 @@ const KNOWN_KEYS: &[&str] = &[
     "seed",
     "storage",
     "stream_cache_mib",
+    "ffmpeg",
+    "ffprobe",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -95,6 +98,8 @@ struct Settings {
     seed: bool,
     storage: Storage,
     stream_cache_mib: u64,
+    /// ffmpeg and ffprobe binaries (HLS).
+    tools: crate::media::Tools,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -228,6 +233,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         seed: true,
         storage: Storage::Keep,
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
+        tools: crate::media::Tools::default(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -277,6 +283,12 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
                 ));
             }
             s.stream_cache_mib = v;
+        }
+        if let Some(v) = d.get_str("ffmpeg").map_err(err)? {
+            s.tools.ffmpeg = PathBuf::from(v);
+        }
+        if let Some(v) = d.get_str("ffprobe").map_err(err)? {
+            s.tools.ffprobe = PathBuf::from(v);
         }
     }
     if let Some(v) = &flags.listen {
@@ -350,6 +362,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
             Some(cache)
         }
     };
+    let hls_board = board.clone();
     let engine = Arc::new(
         Engine::start(EngineConfig {
             listen: peer_listen,
@@ -366,6 +379,20 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         Arc::new(Session::open_with(&s.data_dir, engine.clone(), opts).map_err(|e| e.to_string())?);
     let tokens = StreamTokens::load_or_create(&s.data_dir.join("stream_secret"))
         .map_err(|e| e.to_string())?;
+    let positions = Positions::open(&s.data_dir).map_err(|e| e.to_string())?;
+    let hls_cfg = crate::hls::HlsConfig::new(
+        &hls_board,
+        s.tools.clone(),
+        s.data_dir.clone(),
+        session.downloads_dir().to_path_buf(),
+    );
+    let hls = match crate::hls::Hls::start(hls_cfg, engine.clone()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            error!("HLS is off: {e}");
+            None
+        }
+    };
     let service = Arc::new(Service {
         engine: engine.clone(),
         session: session.clone(),
@@ -373,8 +400,10 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         reader,
         auth,
         http: Default::default(),
+        positions: positions.clone(),
         tokens,
         disk_cache,
+        hls: hls.clone(),
     });
     let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
     println!(
@@ -404,9 +433,13 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     wait_for_signal();
     info!("stopping: saving resume data");
     server.stop(Duration::from_secs(2));
+    positions.shutdown();
     let _ = stop_tx.send(());
     let _ = keeper.join();
     session.maintain();
+    if let Some(h) = &hls {
+        h.shutdown();
+    }
     engine.shutdown();
     info!("stopped");
     Ok(())
@@ -459,7 +492,7 @@ mod tests {
         let doc = Document::parse(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/rill\"\nboard = \"pi4\"\n\
              peer_listen = \"0.0.0.0:7000\"\nuser = \"me\"\npassword = \"pw\"\n\
-             upload_limit = 2048\nseed = false\nstorage = \"stream\"\nstream_cache_mib = 64\n",
+             upload_limit = 2048\nseed = false\nstorage = \"stream\"\nstream_cache_mib = 64\nffmpeg = \"/opt/ff/ffmpeg\"\n",
         )
         .unwrap();
         let s = settings_from(Some(("c.toml".into(), &doc)), &Flags::default()).unwrap();
@@ -471,6 +504,8 @@ mod tests {
         assert_eq!(s.upload_limit, 2048);
         assert!(!s.seed);
         assert_eq!((s.storage, s.stream_cache_mib), (Storage::Stream, 64));
+        assert_eq!(s.tools.ffmpeg, PathBuf::from("/opt/ff/ffmpeg"));
+        assert_eq!(s.tools.ffprobe, PathBuf::from("ffprobe"));
         let flags = parse_flags(&args(&[
             "--listen",
             "127.0.0.2:1",

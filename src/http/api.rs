@@ -23,6 +23,7 @@ use super::error::ApiError;
 use super::json::{self, ObjectWriter};
 use super::metrics::{self, HttpCounters};
 use crate::reader::ReaderConfig;
+use crate::session::positions::Positions;
 use crate::session::{AddInput, Added, Session, SessionError};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
@@ -40,10 +41,14 @@ pub struct Service {
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
     pub http: HttpCounters,
+    /// Watch positions for the web UI's resume.
+    pub positions: Arc<Positions>,
     /// Per-file stream URLs that need no credentials (`/s/TOKEN/NAME`).
     pub tokens: StreamTokens,
     /// Storage mode `stream`: the disk cache (for `/metrics`).
     pub disk_cache: Option<Arc<DiskCache>>,
+    /// HLS and media probing (`None` if it could not start).
+    pub hls: Option<Arc<crate::hls::Hls>>,
 }
 
 /// A response to write.
@@ -265,6 +270,10 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
         .any(|kv| matches!(kv.split_once('='), Some(("files", "1" | "true" | "yes"))));
     match service.session.remove(id, files) {
         Ok(true) => {
+            service.positions.forget(id);
+            if let Some(hls) = &service.hls {
+                hls.forget_torrent(id);
+            }
             info!(
                 "api: removed torrent {id}{}",
                 if files { " and its data" } else { "" }
@@ -304,7 +313,10 @@ pub fn metrics(service: &Service) -> Reply {
             .as_ref()
             .map(|c| (c.used(), c.limit(), c.evictions())),
     };
-    let page = metrics::render(&stats, &extra, &service.http);
+    let mut page = metrics::render(&stats, &extra, &service.http);
+    if let Some(hls) = &service.hls {
+        hls.render_metrics(&mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,

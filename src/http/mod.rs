@@ -14,6 +14,8 @@
 //! - [`server`]: the tiny_http worker pool, authentication and routing.
 //! - [`api`]: the JSON API handlers and the shared service state.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
+//! - [`ui`]: the embedded web UI and its watch-position API; [`playlist`]:
+//!   `/playlist.m3u` for VLC and Kodi.
 //!
 //! Nothing here panics on what a client sends: every function takes the
 //! untrusted header value or byte stream and answers with a value or an
@@ -26,8 +28,10 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod mime;
+pub mod playlist;
 pub mod range;
 pub mod server;
 pub mod stream;
+pub mod ui;
 
 pub use error::ApiError;

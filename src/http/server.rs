@@ -5,8 +5,13 @@
 //! API), [`super::metrics`] and [`super::stream`].
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
-//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET). Any other path is `404`;
+//! `/stream/ID/N` (GET, HEAD), `/metrics` (GET), and the HLS routes
+//! (`/api/torrents/ID/files/N/media`, `/hls/...`: see [`crate::hls::http`]). Any other path is `404`;
 //! a known path with another method is `405` with `Allow`.
+//! The web UI's files, its positions API (`/api/positions`,
+//! `/api/torrents/ID/files/N/position`) and the M3U playlists
+//! (`/playlist.m3u`, `/playlist/ID.m3u`) are in [`super::ui`] and
+//! [`super::playlist`].
 //!
 //! `/s/TOKEN/NAME` (GET, HEAD) is the one route answered without Basic
 //! credentials: the token ([`auth::StreamTokens`]) names and authorises
@@ -177,6 +182,11 @@ fn handle(rq: Request, service: &Service) {
     };
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let method = rq.method().clone();
+    if matches!(method, Method::Get | Method::Head) {
+        if let Some(r) = super::ui::file(path) {
+            return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+        }
+    }
     let reply = match parts.as_slice() {
         ["api", "torrents"] => match method {
             Method::Get => api::list(service),
@@ -193,6 +203,29 @@ fn handle(rq: Request, service: &Service) {
             (Method::Get | Method::Delete, Err(e)) => Err(e),
             (m, _) => not_allowed(&m, "GET, DELETE"),
         },
+        ["api", "torrents", id, "files", n, "position"] => match (method, parse_id(id)) {
+            (Method::Get, Ok(id)) => super::ui::position_get(service, id, n),
+            (Method::Put, Ok(id)) => {
+                let mut rq = rq;
+                let r = super::ui::position_put(&mut rq, service, id, n);
+                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+            }
+            (Method::Get | Method::Put, Err(e)) => Err(e),
+            (m, _) => not_allowed(&m, "GET, PUT"),
+        },
+        ["api", "positions"] => match method {
+            Method::Get => super::ui::positions_list(service),
+            _ => not_allowed(&method, "GET"),
+        },
+        ["playlist.m3u"] | ["playlist", _] => match (method, parts.get(1)) {
+            (Method::Get, None) => super::playlist::respond(service, None, header(&rq, "Host")),
+            (Method::Get, Some(f)) => match f.strip_suffix(".m3u").map(parse_id) {
+                Some(Ok(id)) => super::playlist::respond(service, Some(id), header(&rq, "Host")),
+                Some(Err(e)) => Err(e),
+                None => Err(ApiError::not_found("playlists are /playlist/ID.m3u")),
+            },
+            (m, _) => not_allowed(&m, "GET"),
+        },
         ["stream", id, n] => match method {
             Method::Get | Method::Head => match stream_target(service, id, n) {
                 Ok((id, file)) => {
@@ -203,6 +236,11 @@ fn handle(rq: Request, service: &Service) {
             },
             _ => not_allowed(&method, "GET, HEAD"),
         },
+        ["api", "torrents", id, "files", n, "media"] => match method {
+            Method::Get => crate::hls::http::media(service, id, n),
+            _ => not_allowed(&method, "GET"),
+        },
+        ["hls", rest @ ..] => return crate::hls::http::handle(rq, service, rest, query),
         ["metrics"] => match method {
             Method::Get => Ok(api::metrics(service)),
             _ => not_allowed(&method, "GET"),
@@ -281,7 +319,12 @@ fn send(rq: Request, reply: Reply, service: &Service) {
     let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
     let mut headers = reply.headers;
     headers.push(("Content-Type".into(), reply.content_type.into()));
-    headers.push(("Cache-Control".into(), "no-store".into()));
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("Cache-Control"))
+    {
+        headers.push(("Cache-Control".into(), "no-store".into()));
+    }
     for (k, v) in headers {
         match Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             Ok(h) => resp = resp.with_header(h),

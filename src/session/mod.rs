@@ -32,6 +32,7 @@
 //! file on disk always matches the records.
 
 pub mod files;
+pub mod positions;
 pub mod rebuild;
 
 use std::collections::BTreeMap;

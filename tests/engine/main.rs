@@ -15,8 +15,7 @@
 //! Needs: opentracker, transmission-daemon + transmission-cli, aria2,
 //! qbittorrent-nox, mktorrent, curl (Debian packages).
 
-#[path = "../support/mod.rs"]
-mod support;
+use rill_testkit as support;
 
 mod bad_input;
 mod corrupt_peer;

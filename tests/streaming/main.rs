@@ -17,10 +17,7 @@
 //! of the fixtures are in `harness.rs`. Every wait is bounded; every child
 //! process is killed on drop.
 
-#[path = "../support/net.rs"]
-mod net;
-#[path = "../support/tempdir.rs"]
-mod tempdir;
+use rill_testkit::{net, tempdir};
 
 mod clients;
 mod harness;

@@ -19,8 +19,8 @@
 //!
 //! `RILL_KEEP_TMP=1` keeps the temporary directories (data, configs, logs).
 
-// Included with `#[path = "../support/mod.rs"] mod support;` by the test
-// binaries; tests/engine uses all of it (keep it so: no dead code).
+// A crate of its own (`rill-testkit`, see Cargo.toml here): test binaries
+// say `use rill_testkit as support;`.
 
 pub mod aria2;
 pub mod data;

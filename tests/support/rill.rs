@@ -11,13 +11,24 @@
 use super::proc::{wait_output, Proc};
 use super::{net, TestEnv, WAIT};
 use std::net::SocketAddrV4;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// Path of the `rill` binary cargo built for these tests.
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rill")
+/// Path of the `rill` binary cargo built for these tests: `RILL_BIN` if
+/// set, else `rill` beside the test binary's `deps/` directory (where
+/// `cargo test` puts the package's binaries before running its tests).
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("RILL_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().unwrap_or_default();
+        let dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+        dir.join(format!("rill{}", std::env::consts::EXE_SUFFIX))
+    })
 }
 
 /// Options of one `rill download` run.

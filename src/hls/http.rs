@@ -1,0 +1,348 @@
+//! The HTTP side of HLS (routes are wired in `http::server`):
+//!
+//! - `GET /api/torrents/ID/files/N/media`: the probe result ([`media`]).
+//! - `GET /hls/ID/N/index.m3u8[?audio=A&subtitle=S&hevc=1]`: the master
+//!   playlist: one variant (the plan for that choice) and WebVTT
+//!   renditions: only the chosen text subtitle (the default) if one is
+//!   chosen, else every text subtitle (none by default).
+//! - `GET /hls/ID/N/<variant>.m3u8`: the variant's VOD media playlist,
+//!   with `X-Rill-Job-State: idle|running|buffering|error`.
+//! - `GET /hls/ID/N/<variant>/<NNNNN>.ts`: a segment, made on demand;
+//!   `Cache-Control: public, max-age=31536000, immutable` (a segment
+//!   name always means the same bytes).
+//! - `GET /hls/ID/N/sub/<S>.m3u8` and `.../sub/<S>.vtt`: a text subtitle.
+//! - `GET /hls/ID/N/status`: each variant's plan and job (JSON).
+//!
+//! Errors are `{"error": "..."}`; when ffmpeg or ffprobe is missing the
+//! message names the binary and the config key that sets its path.
+
+use std::fs::File;
+use std::io::Read;
+use std::sync::Arc;
+
+use log::debug;
+use tiny_http::{Header, Request, Response};
+
+use super::{playlist, Hls};
+use crate::http::api::{Reply, Service};
+use crate::http::{json, ApiError};
+use crate::media::plan::Choice;
+use crate::swarm::TorrentId;
+use crate::torrent::InfoHash;
+
+const M3U8: &str = "application/vnd.apple.mpegurl";
+
+fn hls_of(service: &Service) -> Result<&Hls, ApiError> {
+    service.hls.as_deref().ok_or_else(|| {
+        ApiError::service_unavailable("HLS is not available on this box (see the log at start-up)")
+    })
+}
+
+fn target(service: &Service, id: &str, n: &str) -> Result<(TorrentId, usize), ApiError> {
+    let id = InfoHash::from_hex(id)
+        .ok_or_else(|| ApiError::not_found(format!("no torrent {id:?} (ids are 40 hex digits)")))?;
+    if !service.session.contains(id) {
+        return Err(ApiError::not_found(format!("no torrent {id}")));
+    }
+    let file = n
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no file {n:?} in torrent {id}")))?;
+    Ok((id, file))
+}
+
+/// `GET /api/torrents/ID/files/N/media`.
+pub fn media(service: &Service, id: &str, n: &str) -> Result<Reply, ApiError> {
+    let (id, file) = target(service, id, n)?;
+    let m = hls_of(service)?.media(id, file)?;
+    Ok(Reply::json(200, m.to_json()))
+}
+
+/// `?audio=A&subtitle=S&hevc=1`.
+fn choice(query: &str) -> Result<Choice, ApiError> {
+    let mut c = Choice::default();
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let num = || {
+            v.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("{k}={v:?}: not a track number")))
+        };
+        match k {
+            "audio" => c.audio = Some(num()?),
+            "subtitle" if v.is_empty() || v == "none" => c.subtitle = None,
+            "subtitle" => c.subtitle = Some(num()?),
+            "hevc" => c.hevc = matches!(v, "1" | "true" | "yes"),
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+/// A quoted-string attribute value (no quotes, no line breaks).
+fn quoted(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .take(100)
+        .collect()
+}
+
+fn master(hls: &Hls, id: TorrentId, file: usize, c: Choice) -> Result<String, ApiError> {
+    let (name, plan, m) = hls.variant(id, file, c)?;
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let mut has_subs = false;
+    // A chosen text subtitle is the only rendition (so a player shows
+    // exactly that one); without a choice every text subtitle is offered,
+    // none by default. A chosen bitmap subtitle is burned in instead.
+    let offered = |i: usize| match c.subtitle {
+        Some(chosen) => plan.text_subtitle == Some(i) && chosen == i,
+        None => true,
+    };
+    for (i, s) in m
+        .subtitles
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.is_text() && offered(*i))
+    {
+        has_subs = true;
+        let chosen = plan.text_subtitle == Some(i);
+        let label = s
+            .title
+            .clone()
+            .or_else(|| s.language.clone())
+            .unwrap_or_else(|| format!("Subtitle {i}"));
+        let yes = if chosen { "YES" } else { "NO" };
+        out.push_str(&format!(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT={yes},AUTOSELECT={yes},URI=\"sub/{i}.m3u8\"\n",
+            quoted(&label),
+            quoted(s.language.as_deref().unwrap_or("und"))
+        ));
+    }
+    let bw = if m.bit_rate > 0 {
+        m.bit_rate
+    } else {
+        4_000_000
+    };
+    out.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={bw}"));
+    if let Some(v) = m.video.first() {
+        if v.width > 0 && v.height > 0 && plan.video == crate::media::plan::VideoMode::Copy {
+            out.push_str(&format!(",RESOLUTION={}x{}", v.width, v.height));
+        }
+    }
+    if has_subs {
+        out.push_str(",SUBTITLES=\"subs\"");
+    }
+    out.push_str(&format!("\n{name}.m3u8\n"));
+    Ok(out)
+}
+
+/// Handle `/hls/<rest...>` (`rest` = the path parts after `hls`).
+pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
+    // HEAD is answered like GET without the body (tiny_http drops it).
+    if !matches!(
+        rq.method(),
+        tiny_http::Method::Get | tiny_http::Method::Head
+    ) {
+        let e = ApiError::method_not_allowed(rq.method().as_str());
+        return send(
+            rq,
+            service,
+            e.status,
+            json::CONTENT_TYPE,
+            Arc::new(e.body()),
+            &[("Allow", "GET, HEAD")],
+        );
+    }
+    match route(service, rest, query) {
+        Ok(Answer::Text(ct, body, state)) => {
+            let extra: Vec<(&str, &str)> =
+                state.map(|s| ("X-Rill-Job-State", s)).into_iter().collect();
+            send(rq, service, 200, ct, body, &extra)
+        }
+        Ok(Answer::File(f, ct, immutable)) => {
+            let len = f
+                .metadata()
+                .map(|m| m.len())
+                .ok()
+                .and_then(|l| usize::try_from(l).ok());
+            service.http.record(200);
+            let cache = if immutable {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-store"
+            };
+            let mut resp = Response::new(200.into(), Vec::new(), f, len, None);
+            for (k, v) in [
+                ("Content-Type", ct),
+                ("Cache-Control", cache),
+                ("Access-Control-Allow-Origin", "*"),
+            ] {
+                if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                    resp.add_header(h);
+                }
+            }
+            if immutable {
+                if let Some(h) = service.hls.as_ref() {
+                    h.stats
+                        .segments_served
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            if let Err(e) = rq.respond(resp) {
+                debug!("hls: sending a file failed: {e}");
+            }
+        }
+        Err(e) => send(
+            rq,
+            service,
+            e.status,
+            json::CONTENT_TYPE,
+            Arc::new(e.body()),
+            &[],
+        ),
+    }
+}
+
+/// The bytes of a shared text, read without copying the whole of it.
+struct SharedText {
+    text: Arc<String>,
+    pos: usize,
+}
+
+impl Read for SharedText {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.text.as_bytes().get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+enum Answer {
+    /// A text; playlists are shared with the variant, not copied.
+    Text(&'static str, Arc<String>, Option<&'static str>),
+    File(File, &'static str, bool),
+}
+
+fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiError> {
+    let (id, n, tail) = match rest {
+        [id, n, tail @ ..] if !tail.is_empty() => (*id, *n, tail),
+        _ => {
+            return Err(ApiError::not_found(
+                "HLS paths are /hls/ID/N/index.m3u8 and what it names",
+            ))
+        }
+    };
+    let (id, file) = target(service, id, n)?;
+    let hls = hls_of(service)?;
+    match tail {
+        ["index.m3u8"] => Ok(Answer::Text(
+            M3U8,
+            Arc::new(master(hls, id, file, choice(query)?)?),
+            None,
+        )),
+        ["status"] => Ok(Answer::Text(
+            json::CONTENT_TYPE,
+            Arc::new(hls.status_json(id, file)),
+            None,
+        )),
+        ["sub", name] => {
+            let (i, ext) = name
+                .split_once('.')
+                .and_then(|(i, e)| Some((i.parse::<usize>().ok()?, e)))
+                .ok_or_else(|| ApiError::not_found(format!("no subtitle file {name:?}")))?;
+            match ext {
+                "m3u8" => {
+                    let m = hls.media(id, file)?;
+                    if !m.subtitles.get(i).is_some_and(|s| s.is_text()) {
+                        return Err(ApiError::not_found(format!("no text subtitle {i}")));
+                    }
+                    Ok(Answer::Text(
+                        M3U8,
+                        Arc::new(playlist::render_subtitle(m.duration, &format!("{i}.vtt"))),
+                        None,
+                    ))
+                }
+                "vtt" => Ok(Answer::File(
+                    hls.subtitle(id, file, i)?,
+                    "text/vtt; charset=utf-8",
+                    false,
+                )),
+                _ => Err(ApiError::not_found(format!("no subtitle file {name:?}"))),
+            }
+        }
+        [name] => {
+            let variant = name
+                .strip_suffix(".m3u8")
+                .filter(|v| valid_variant(v))
+                .ok_or_else(|| ApiError::not_found(format!("no playlist {name:?}")))?;
+            let (text, state) = hls.media_playlist(id, file, variant)?;
+            Ok(Answer::Text(M3U8, text, Some(state)))
+        }
+        [variant, seg] if valid_variant(variant) => {
+            let n = playlist::parse_segment_name(seg)
+                .ok_or_else(|| ApiError::not_found(format!("no segment {seg:?}")))?;
+            Ok(Answer::File(
+                hls.segment(id, file, variant, n)?,
+                "video/mp2t",
+                true,
+            ))
+        }
+        _ => Err(ApiError::not_found("no such HLS path")),
+    }
+}
+
+/// Variant names are short and made of letters, digits and `-`.
+fn valid_variant(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 40 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn send(
+    rq: Request,
+    service: &Service,
+    status: u16,
+    ct: &str,
+    body: Arc<String>,
+    extra: &[(&str, &str)],
+) {
+    service.http.record(status);
+    let len = body.len();
+    let reader = SharedText { text: body, pos: 0 };
+    let mut resp = Response::new(status.into(), Vec::new(), reader, Some(len), None);
+    let base = [
+        ("Content-Type", ct),
+        ("Cache-Control", "no-store"),
+        ("Access-Control-Allow-Origin", "*"),
+    ];
+    for (k, v) in base.iter().chain(extra) {
+        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            resp.add_header(h);
+        }
+    }
+    if let Err(e) = rq.respond(resp) {
+        debug!("hls: writing a response failed: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse() {
+        assert_eq!(choice("").unwrap(), Choice::default());
+        let c = choice("audio=1&subtitle=0&hevc=1&x=y").unwrap();
+        assert_eq!((c.audio, c.subtitle, c.hevc), (Some(1), Some(0), true));
+        assert_eq!(choice("subtitle=none").unwrap().subtitle, None);
+        assert!(choice("audio=-1").is_err());
+        assert!(choice("audio=99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn names_and_quotes() {
+        assert!(valid_variant("v0c-a1t"));
+        assert!(!valid_variant("../x") && !valid_variant("") && !valid_variant("a/b"));
+        assert_eq!(quoted("a\"b\nc"), "abc");
+    }
+}

@@ -1,0 +1,301 @@
+//! The seekable input ffmpeg and ffprobe read a partial torrent file from:
+//! a private HTTP server on `127.0.0.1:<random port>`.
+//!
+//! Why HTTP on loopback (DESIGN decision 2) rather than a pipe fed by a
+//! [`FileReader`]: a pipe cannot seek, and ffmpeg must seek (an MP4 with
+//! its index at the end, `-ss` to any position, a probe that looks at both
+//! ends). ffmpeg's http protocol turns every seek into a new `Range`
+//! request, which this server answers from a [`FileReader`]: it waits for
+//! missing pieces and makes them urgent, so ffmpeg never reads a hole as
+//! zeros and stream copy works from any position of a partial file.
+//! A separate server rather than the public `/stream`: ffmpeg's reads
+//! must not take the public workers (a box with many viewers would starve
+//! its own transcoder), need no password, and are accounted per job.
+//!
+//! URLs are `/<token>/<info hash>/<file>/<job>`: the random token keeps
+//! other local users out, the job number ties reads to an ffmpeg job so
+//! the watchdog can see a job *waiting for torrent data* (a read blocked
+//! in the reader) apart from a job that is stuck ([`JobIo`]).
+//!
+//! A job's reads can be held ([`JobIo::set_hold`]): that is how the
+//! read-ahead is bounded (see `hls::job`).
+//!
+//! Reads wait for pieces up to [`READ_WAIT`]: a starved torrent keeps
+//! ffmpeg waiting on a live connection instead of failing it.
+//!
+//! # Shared state
+//! `jobs` maps job numbers to their [`JobIo`] (atomics and the hold's own
+//! mutex); it is locked for lookups and inserts, never while reading. A
+//! reader blocks on a hold only with the hold's mutex (no other lock).
+
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use tiny_http::{Header, Response};
+
+use crate::http::range::{self, RangeDecision};
+use crate::reader::{FileReader, ReaderConfig};
+use crate::swarm::{Engine, TorrentId};
+use crate::torrent::InfoHash;
+
+/// How long one read from the source waits for a missing piece.
+pub const READ_WAIT: Duration = Duration::from_secs(600);
+
+/// What a job's reads are doing (for the watchdog and metrics), and the
+/// hold that pauses them (the bounded read-ahead).
+#[derive(Default)]
+pub struct JobIo {
+    /// While true, reads wait before touching the file: ffmpeg blocks on
+    /// its input and makes nothing more. A blocked ffmpeg still notices
+    /// when rill goes away (its connection closes), unlike a stopped one.
+    hold: Mutex<bool>,
+    released: Condvar,
+    /// Milliseconds since `epoch` at which the current read began, 0 when
+    /// no read is in progress.
+    reading_since: AtomicU64,
+    /// Bytes handed to ffmpeg.
+    pub bytes: AtomicU64,
+    /// Reads that had to wait more than a second (stalls).
+    pub stalls: AtomicU64,
+}
+
+impl JobIo {
+    /// Hold (`true`) or release the job's reads.
+    pub fn set_hold(&self, hold: bool) {
+        let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        *h = hold;
+        self.released.notify_all();
+    }
+
+    /// Block while held.
+    fn wait_released(&self) {
+        let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        while *h {
+            h = self.released.wait(h).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// A read has been blocked for more than `min` (waiting for pieces).
+    pub fn waiting(&self, epoch: Instant, min: Duration) -> bool {
+        let since = self.reading_since.load(Ordering::Relaxed);
+        if since == 0 {
+            return false;
+        }
+        let now = ms(epoch);
+        now.saturating_sub(since) >= u64::try_from(min.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+fn ms(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A body reader that records its reads in a [`JobIo`].
+struct Tracked<R> {
+    inner: R,
+    io: Arc<JobIo>,
+    all: Arc<JobIo>,
+    epoch: Instant,
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.wait_released();
+        let start = ms(self.epoch);
+        self.io.reading_since.store(start, Ordering::Relaxed);
+        let r = self.inner.read(buf);
+        self.io.reading_since.store(0, Ordering::Relaxed);
+        if ms(self.epoch).saturating_sub(start) > 1000 {
+            self.io.stalls.fetch_add(1, Ordering::Relaxed);
+            self.all.stalls.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(n) = r {
+            self.io.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            self.all.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+pub struct Source {
+    addr: SocketAddr,
+    token: String,
+    jobs: Mutex<HashMap<u64, Weak<JobIo>>>,
+    /// Totals over all jobs (stalls and bytes, for metrics).
+    pub all: Arc<JobIo>,
+    epoch: Instant,
+    server: Arc<tiny_http::Server>,
+}
+
+impl Source {
+    /// Start the server with `workers` threads.
+    pub fn start(engine: Arc<Engine>, workers: u32) -> io::Result<Arc<Source>> {
+        let server = tiny_http::Server::http("127.0.0.1:0")
+            .map_err(|e| io::Error::other(format!("ffmpeg source server: {e}")))?;
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("ffmpeg source server has no IP address"))?;
+        let src = Arc::new(Source {
+            addr,
+            token: random_token(),
+            jobs: Mutex::new(HashMap::new()),
+            all: Arc::default(),
+            epoch: Instant::now(),
+            server: Arc::new(server),
+        });
+        for i in 0..workers.max(2) {
+            let (me, engine) = (src.clone(), engine.clone());
+            std::thread::Builder::new()
+                .name(format!("rill-hls-src-{i}"))
+                .spawn(move || {
+                    while let Ok(rq) = me.server.recv() {
+                        me.handle(rq, &engine);
+                    }
+                })?;
+        }
+        Ok(src)
+    }
+
+    /// The URL of file `file` of `id` for job `job` (0: probes).
+    pub fn url(&self, id: TorrentId, file: usize, job: u64) -> String {
+        format!(
+            "http://{}/{}/{}/{file}/{job}",
+            self.addr,
+            self.token,
+            id.to_hex()
+        )
+    }
+
+    /// The read accounting of job `job` (made on first use). The map
+    /// keeps it only while someone (the job) holds it.
+    pub fn job_io(&self, job: u64) -> Arc<JobIo> {
+        let mut g = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(io) = g.get(&job).and_then(Weak::upgrade) {
+            return io;
+        }
+        if g.len() >= 64 {
+            g.retain(|_, w| w.strong_count() > 0);
+        }
+        let io = Arc::new(JobIo::default());
+        g.insert(job, Arc::downgrade(&io));
+        io
+    }
+
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    fn handle(&self, rq: tiny_http::Request, engine: &Engine) {
+        let url = rq.url().to_string();
+        let parts: Vec<&str> = url.split('/').skip(1).collect();
+        let target = match parts.as_slice() {
+            [token, id, file, job] if *token == self.token => {
+                match (
+                    InfoHash::from_hex(id),
+                    file.parse::<usize>(),
+                    job.parse::<u64>(),
+                ) {
+                    (Some(id), Ok(file), Ok(job)) => Some((id, file, job)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((id, file, job)) = target else {
+            let _ = rq.respond(Response::empty(404));
+            return;
+        };
+        let len = match engine
+            .info(id)
+            .and_then(|i| i.files.get(file).map(|f| f.length))
+        {
+            Some(l) => l,
+            None => {
+                let _ = rq.respond(Response::empty(404));
+                return;
+            }
+        };
+        let range_header = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Range"))
+            .map(|h| h.value.as_str().to_string());
+        let decision = range::evaluate(range_header.as_deref(), len);
+        let mut headers = vec![("Accept-Ranges", "bytes".to_string())];
+        if let Some(cr) = decision.content_range(len) {
+            headers.push(("Content-Range", cr));
+        }
+        let headers: Vec<Header> = headers
+            .iter()
+            .filter_map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
+            .collect();
+        let start = match decision {
+            RangeDecision::Partial { start, .. } => start,
+            RangeDecision::Unsatisfiable => {
+                let resp = Response::new(416.into(), headers, io::empty(), Some(0), None);
+                let _ = rq.respond(resp);
+                return;
+            }
+            RangeDecision::Full => 0,
+        };
+        let body_len = decision.body_len(len);
+        let cfg = ReaderConfig {
+            wait_timeout: READ_WAIT,
+            ..ReaderConfig::default()
+        };
+        let mut reader = match FileReader::open(engine, id, file, cfg) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("hls source: cannot open file {file} of {id}: {e}");
+                let _ = rq.respond(Response::empty(503));
+                return;
+            }
+        };
+        if let Err(e) = reader.seek(SeekFrom::Start(start)) {
+            warn!("hls source: seek to {start} in file {file} of {id}: {e}");
+            let _ = rq.respond(Response::empty(500));
+            return;
+        }
+        let body = Tracked {
+            inner: BufReader::with_capacity(64 * 1024, reader.take(body_len)),
+            io: self.job_io(job),
+            all: self.all.clone(),
+            epoch: self.epoch,
+        };
+        let Ok(size) = usize::try_from(body_len) else {
+            let _ = rq.respond(Response::empty(500));
+            return;
+        };
+        let resp = Response::new(decision.status().into(), headers, body, Some(size), None)
+            .with_chunked_threshold(usize::MAX);
+        if let Err(e) = rq.respond(resp) {
+            debug!("hls source: job {job} stopped reading file {file} of {id}: {e}");
+        }
+    }
+}
+
+/// 128 random bits in hex, from the OS.
+fn random_token() -> String {
+    let mut buf = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok();
+    if !ok {
+        // No /dev/urandom: time and pid are unguessable enough for a port
+        // that only local users can reach.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        buf = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
