@@ -31,11 +31,15 @@ impl PieceStore {
         inspect: impl FnOnce(&[u8]),
     ) -> Result<Verdict, StoreError> {
         let mut inspect = Some(inspect);
-        let mut out = self.verify_pieces_with(&[piece], |_, buf| {
-            if let Some(f) = inspect.take() {
-                f(buf)
-            }
-        });
+        let mut out = self.verify_pieces_with(
+            &[piece],
+            |_| true,
+            |_, buf| {
+                if let Some(f) = inspect.take() {
+                    f(buf)
+                }
+            },
+        );
         out.pop().unwrap_or_else(|| {
             Err(StoreError::Invalid(format!(
                 "piece {piece}: no verification result"
@@ -44,11 +48,14 @@ impl PieceStore {
     }
 
     /// Verify several pieces, hashing them two at a time; one result per
-    /// piece, in order. `inspect(piece, bytes)` as in
-    /// [`PieceStore::verify_piece_with`].
+    /// piece, in order. A good piece is kept in the RAM tier only if
+    /// `hot(piece)` (a reader wants it soon); the others are read back from
+    /// disk if ever needed, so a background download does not fill RAM.
+    /// `inspect(piece, bytes)` as in [`PieceStore::verify_piece_with`].
     pub fn verify_pieces_with(
         &self,
         pieces: &[u32],
+        hot: impl Fn(u32) -> bool,
         mut inspect: impl FnMut(u32, &[u8]),
     ) -> Vec<Result<Verdict, StoreError>> {
         let mut results = Vec::with_capacity(pieces.len());
@@ -76,7 +83,7 @@ impl PieceStore {
                         let good = hash.is_some()
                             && hash.as_ref() == self.piece_hashes.get(piece as usize);
                         inspect(piece, &buf);
-                        self.finish_verify(piece, buf, good)
+                        self.finish_verify(piece, buf, good, hot(piece))
                     }
                 });
             }
@@ -107,8 +114,14 @@ impl PieceStore {
     }
 
     /// Act on a hash verdict: drop a bad piece; write a good one, mark it
-    /// verified, wake readers and keep it in the RAM tier.
-    fn finish_verify(&self, piece: u32, buf: PieceBuf, good: bool) -> Result<Verdict, StoreError> {
+    /// verified, wake readers and, if `hot`, keep it in the RAM tier.
+    fn finish_verify(
+        &self,
+        piece: u32,
+        buf: PieceBuf,
+        good: bool,
+        hot: bool,
+    ) -> Result<Verdict, StoreError> {
         if !good {
             let mut inflight = lock(&self.inflight);
             inflight.remove(piece, true);
@@ -137,6 +150,10 @@ impl PieceStore {
             c.commit(piece);
         }
         self.piece_done.notify_all();
+        if !hot {
+            lock(&self.inflight).recycle(buf);
+            return Ok(Verdict::Good);
+        }
         // Keep it for readers if the tier has room for it; reuse what the
         // tier drops (unless a reader still holds it).
         let dropped = lock(&self.ram).insert(piece, Arc::new(buf));

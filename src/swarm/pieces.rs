@@ -305,23 +305,32 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
         let st = t.st.borrow();
         st.data.as_ref().map(|d| {
             let wants: Vec<bool> = pieces.iter().map(|&p| st.blame.needs_digests(p)).collect();
-            (d.store.clone(), wants)
+            let hot: Vec<u32> = pieces
+                .iter()
+                .copied()
+                .filter(|&p| d.picker.priority(p) >= Priority::High)
+                .collect();
+            (d.store.clone(), wants, hot)
         })
     };
     let results = match job {
-        Some((store, wants)) => {
+        Some((store, wants, hot)) => {
             let ps = pieces.clone();
             t.ctx
                 .blocking(move || {
                     let mut digests: Vec<Option<BlockDigests>> = vec![None; ps.len()];
-                    let res = store.verify_pieces_with(&ps, |piece, buf| {
-                        let i = ps.iter().position(|&p| p == piece);
-                        if let Some(i) = i.filter(|&i| wants.get(i) == Some(&true)) {
-                            if let Some(slot) = digests.get_mut(i) {
-                                *slot = Some(block_digests(buf));
+                    let res = store.verify_pieces_with(
+                        &ps,
+                        |p| hot.contains(&p),
+                        |piece, buf| {
+                            let i = ps.iter().position(|&p| p == piece);
+                            if let Some(i) = i.filter(|&i| wants.get(i) == Some(&true)) {
+                                if let Some(slot) = digests.get_mut(i) {
+                                    *slot = Some(block_digests(buf));
+                                }
                             }
-                        }
-                    });
+                        },
+                    );
                     res.into_iter().zip(digests).collect::<Vec<_>>()
                 })
                 .await

@@ -279,10 +279,15 @@ fn pairs_of_pieces_get_their_own_verdicts() {
             .expect("put");
     }
     let mut seen = Vec::new();
-    let r = store.verify_pieces_with(&[0, 1, 2, 3, 4], |p, buf| {
-        assert_eq!(buf.len(), 32 * 1024);
-        seen.push(p);
-    });
+    // Only piece 1 is hot (a reader wants it): the tier keeps it alone.
+    let r = store.verify_pieces_with(
+        &[0, 1, 2, 3, 4],
+        |p| p == 1,
+        |p, buf| {
+            assert_eq!(buf.len(), 32 * 1024);
+            seen.push(p);
+        },
+    );
     assert_eq!(seen, vec![0, 1, 2, 3]);
     assert_eq!(r.len(), 5);
     assert_eq!(r[0].as_ref().ok(), Some(&Verdict::Good));
@@ -290,9 +295,14 @@ fn pairs_of_pieces_get_their_own_verdicts() {
     assert_eq!(r[2].as_ref().ok(), Some(&Verdict::Good));
     assert_eq!(r[3].as_ref().ok(), Some(&Verdict::Bad));
     assert!(r[4].is_err(), "piece 4 has no blocks");
+    assert_eq!(
+        store.ram_tier_bytes(),
+        32 * 1024,
+        "only the hot piece in RAM"
+    );
     // Already verified: good again, not hashed; out of range: an error.
     let mut again = 0;
-    let r = store.verify_pieces_with(&[1, 99], |_, _| again += 1);
+    let r = store.verify_pieces_with(&[1, 99], |_| true, |_, _| again += 1);
     assert_eq!(r[0].as_ref().ok(), Some(&Verdict::Good));
     assert!(r[1].is_err());
     assert_eq!(again, 0);
