@@ -212,30 +212,15 @@ fn new_peer_id() -> [u8; 20] {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let mut id = [0u8; 20];
     id[..8].copy_from_slice(b"-RL0100-");
-    let mut r = random_u64();
+    let mut r = crate::random::seed();
     for (i, b) in id[8..].iter_mut().enumerate() {
         if i == 6 {
-            r = random_u64();
+            r = crate::random::seed();
         }
         *b = ALPHABET[(r % ALPHABET.len() as u64) as usize];
         r /= ALPHABET.len() as u64;
     }
     id
-}
-
-/// Random bits from the standard library's per-process hash seed, mixed
-/// with the clock (enough for a peer id; not for cryptography).
-pub(crate) fn random_u64() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 #[cfg(test)]

@@ -442,7 +442,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!(
             "rill-engine-{tag}-{}-{}",
             std::process::id(),
-            super::super::ctx::random_u64()
+            crate::random::seed()
         ));
         std::fs::create_dir_all(&d).expect("temp dir");
         d

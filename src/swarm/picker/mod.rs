@@ -50,7 +50,6 @@
 mod avail;
 mod pick;
 mod priorities;
-mod rng;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
@@ -59,11 +58,11 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
+use crate::random::XorShift;
 use crate::torrent::{Bitfield, Layout};
 
 use avail::Availability;
 use priorities::Priorities;
-pub(crate) use rng::XorShift;
 
 /// The engine's handle for a connected peer.
 pub type PeerKey = u64;
