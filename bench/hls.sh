@@ -4,7 +4,8 @@
 # output (copy vs re-encode), and the cost of storing a segment and of
 # playlist/segment requests at small and large sizes.
 #
-# 1. Media made with ffmpeg: a 720p H.264 + AAC MP4 (copy mode) and an
+# 1. Media made with ffmpeg: a 720p H.264 + AAC MP4 (copy mode; as ffmpeg
+#    writes it, index at the end, and remuxed with +faststart) and an
 #    MPEG-4 Part 2 + AC-3 Matroska file (re-encode mode), both
 #    BENCH_DURATION s at about 3 Mbit/s; and two small H.264 MP4s with a
 #    keyframe every 6 s whose playlists have 100 and 10,000 segments.
@@ -121,6 +122,8 @@ log "making ${DUR}s 720p H.264+AAC (copy.mp4)"
 log "making ${DUR}s 720p MPEG-4 Part 2+AC-3 (encode.mkv)"
 "${FF[@]}" -f lavfi -i "testsrc2=s=1280x720:r=25" -f lavfi -i "sine=f=440:sample_rate=48000" \
     -t "$DUR" -c:v mpeg4 -b:v 3M -g 50 -c:a ac3 -b:a 192k -ac 2 "$MEDIA/encode.mkv"
+log "remuxing it with the index first (copy-faststart.mp4)"
+"${FF[@]}" -i "$MEDIA/copy.mp4" -c copy -movflags +faststart "$MEDIA/copy-faststart.mp4"
 for segs in 100 10000; do
     log "making a ${segs}-segment H.264 MP4 (long$segs.mp4)"
     "${FF[@]}" -f lavfi -i "color=c=gray:s=64x64:r=2" -t "$((segs * 6))" \
@@ -130,7 +133,7 @@ done
 declare -A HASH
 mkdir -p "$WORK/tracker"
 : >"$WORK/tracker/whitelist"
-for f in copy.mp4 encode.mkv long100.mp4 long10000.mp4; do
+for f in copy.mp4 copy-faststart.mp4 encode.mkv long100.mp4 long10000.mp4; do
     mktorrent -l 18 -a "http://$TRACKER/announce" -o "$WORK/$f.torrent" "$MEDIA/$f" >/dev/null
     HASH[$f]=$(info_hash "$WORK/$f.torrent")
     echo "${HASH[$f]}" >>"$WORK/tracker/whitelist"
@@ -203,13 +206,14 @@ variant_of() {
 }
 
 # --- 1. first segment on a partial file --------------------------------------------------
-SLOW=$(seed "$SLOW_PEER" 51002 "$SEED_RATE" copy.mp4 encode.mkv)
+FIRST_FILES="copy.mp4 copy-faststart.mp4 encode.mkv"
+SLOW=$(seed "$SLOW_PEER" 51002 "$SEED_RATE" $FIRST_FILES)
 PIDS+=("$SLOW")
-wait_seeded "${HASH[copy.mp4]}"; wait_seeded "${HASH[encode.mkv]}"
+for f in $FIRST_FILES; do wait_seeded "${HASH[$f]}"; done
 FIRST="$WORK/first.txt"
 : >"$FIRST"
 for run in $(seq 1 "$RUNS"); do
-    for f in copy.mp4 encode.mkv; do
+    for f in $FIRST_FILES; do
         h=${HASH[$f]}
         start_rill "$WORK/data-first"
         add "$f"
@@ -311,8 +315,8 @@ echo "First segment on a partial file, seeder at $SEED_RATE/s (median of $RUNS f
 echo
 echo "| mode | file | master playlist | media playlist | segment 0 | total | % done at request | % done at segment 0 | segment 0 s |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-for f in copy.mp4 encode.mkv; do
-    mode=copy; [ "$f" = encode.mkv ] && mode=re-encode
+for f in $FIRST_FILES; do
+    case $f in encode.mkv) mode=re-encode ;; copy.mp4) mode="copy, index at the end" ;; *) mode="copy, index first" ;; esac
     echo "| $mode ($(awk -v f="$f" '$1 == f { print $8; exit }' "$FIRST")) | $f | $(col "$f" "$FIRST" 3) | $(col "$f" "$FIRST" 4) | $(col "$f" "$FIRST" 5) | $(col "$f" "$FIRST" 2) | $(col "$f" "$FIRST" 6) | $(col "$f" "$FIRST" 7) | $(col "$f" "$FIRST" 9) |"
 done
 echo
