@@ -40,6 +40,7 @@
 #   BENCH_DIR=...           work directory (default: new in /var/tmp)
 #   BENCH_KEEP=1            keep it
 #   BENCH_SKIP_COSTS=1      skip the in-process cargo test
+#   BENCH_FIRST_ONLY=1      only the first-segment runs (1.)
 #   RILL_BIN=...            rill binary (default: cargo build --release)
 #
 # Needs ffmpeg, ffprobe, aria2, mktorrent, opentracker, curl, python3.
@@ -124,7 +125,11 @@ log "making ${DUR}s 720p MPEG-4 Part 2+AC-3 (encode.mkv)"
     -t "$DUR" -c:v mpeg4 -b:v 3M -g 50 -c:a ac3 -b:a 192k -ac 2 "$MEDIA/encode.mkv"
 log "remuxing it with the index first (copy-faststart.mp4)"
 "${FF[@]}" -i "$MEDIA/copy.mp4" -c copy -movflags +faststart "$MEDIA/copy-faststart.mp4"
-for segs in 100 10000; do
+SEGS="100 10000"
+[ "${BENCH_FIRST_ONLY:-}" = 1 ] && SEGS=""
+LONG=""
+for segs in $SEGS; do
+    LONG="$LONG long$segs.mp4"
     log "making a ${segs}-segment H.264 MP4 (long$segs.mp4)"
     "${FF[@]}" -f lavfi -i "color=c=gray:s=64x64:r=2" -t "$((segs * 6))" \
         -c:v libx264 -preset ultrafast -g 12 -keyint_min 12 -sc_threshold 0 "$MEDIA/long$segs.mp4"
@@ -133,7 +138,7 @@ done
 declare -A HASH
 mkdir -p "$WORK/tracker"
 : >"$WORK/tracker/whitelist"
-for f in copy.mp4 copy-faststart.mp4 encode.mkv long100.mp4 long10000.mp4; do
+for f in copy.mp4 copy-faststart.mp4 encode.mkv $LONG; do
     mktorrent -l 18 -a "http://$TRACKER/announce" -o "$WORK/$f.torrent" "$MEDIA/$f" >/dev/null
     HASH[$f]=$(info_hash "$WORK/$f.torrent")
     echo "${HASH[$f]}" >>"$WORK/tracker/whitelist"
@@ -241,6 +246,11 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 kill -9 "$SLOW" 2>/dev/null || true
+if [ "${BENCH_FIRST_ONLY:-}" = 1 ]; then
+    BENCH_SKIP_COSTS=1
+    : >"$WORK/cpu.txt"
+    : >"$WORK/req.txt"
+else
 
 # --- 2. CPU per minute of output, and 3. request costs ------------------------------------
 FAST=$(seed "$FAST_PEER" 51003 0 copy.mp4 encode.mkv long100.mp4 long10000.mp4)
@@ -295,6 +305,7 @@ for f in long100.mp4 long10000.mp4; do
     log "$f: $(tail -1 "$REQ")"
 done
 stop_rill
+fi
 
 # --- 4. in-process costs -----------------------------------------------------------------------
 COSTS="$WORK/costs.txt"
@@ -323,6 +334,7 @@ echo
 echo '```'
 cat "$FIRST"
 echo '```'
+if [ -s "$WORK/cpu.txt" ]; then
 echo
 echo "CPU per minute of output (whole file, ${DUR} s, complete on disk, read through the loopback source):"
 echo
@@ -345,6 +357,7 @@ done <"$REQ"
 r() { awk -v row="$1" -v k="$2" 'NR == row { print $k }' "$REQ"; }
 echo
 echo "Ratios 10,000 / 100 segments: new connection: playlist $(ratio "$(r 2 7)" "$(r 1 7)"), segment $(ratio "$(r 2 8)" "$(r 1 8)"); keep-alive: playlist $(ratio "$(r 2 3)" "$(r 1 3)"), segment $(ratio "$(r 2 4)" "$(r 1 4)")."
+fi
 if [ -s "$COSTS" ]; then
     echo
     echo "In-process (tests/hls_costs.rs, median ns per operation):"
