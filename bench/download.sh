@@ -13,7 +13,8 @@
 # Environment:
 #   BENCH_SIZE_MB=1024     size of the generated file
 #   BENCH_RUNS=3           downloads per client
-#   BENCH_CLIENTS="rill aria2 rqbit"
+#   BENCH_CLIENTS="rill aria2 rqbit"  (also: rill-pagecache, rill writing
+#                          through the page cache: RILL_NO_DIRECT_IO=1)
 #   BENCH_PIECE_LOG2=20    piece size 2^n (mktorrent -l), 1 MiB
 #   BENCH_NET=127.77.0     loopback /24 prefix used for every program
 #   BENCH_DIR=...          work directory (default: a new one in /var/tmp)
@@ -67,7 +68,7 @@ trap cleanup EXIT
 # --- the clients ---------------------------------------------------------------
 has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
 
-case " $CLIENTS " in *" rill "*)
+case " $CLIENTS " in *" rill "*|*" rill-pagecache "*)
     if [ -z "${RILL_BIN:-}" ]; then
         log "building rill (release)"
         (cd "$ROOT" && cargo build --release --quiet --bin rill)
@@ -178,6 +179,8 @@ run_client() {
     rm -rf "$out"; mkdir -p "$out"
     case $client in
         rill) cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT") ;;
+        rill-pagecache) cmd=(env RILL_NO_DIRECT_IO=1 "$RILL_BIN" download "$TORRENT" --out "$out"
+                             --listen "$LEECH_IP:$LEECH_PORT") ;;
         aria2) cmd=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
                     --enable-peer-exchange=false --disable-ipv6=true --interface="$LEECH_IP"
                     --listen-port="$LEECH_PORT" --seed-time=0 --file-allocation=none
@@ -231,7 +234,8 @@ echo "Versions: $VERSIONS, $(transmission-daemon -V 2>&1 | head -1) (seeder)."
 # --- cross-compiled binary sizes --------------------------------------------------------
 SIZES=""
 for triple in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
-    for bin in "$ROOT/target/cross/$triple/release/rill" "$ROOT/target/$triple/release/rill"; do
+    for bin in "$ROOT/target/cross/target/$triple/release/rill" "$ROOT/target/cross/$triple/release/rill" \
+               "$ROOT/target/$triple/release/rill"; do
         [ -f "$bin" ] || continue
         copy="$WORK/rill-$triple"
         cp "$bin" "$copy"

@@ -28,6 +28,7 @@ pub mod hls;
 pub mod http;
 pub mod media;
 pub mod net;
+pub mod random;
 pub mod reader;
 pub mod session;
 pub mod store;

@@ -384,8 +384,8 @@ mod tests {
     #[test]
     fn profiles_carry_the_board_specific_choices() {
         let zero = by_name("pi-zero-2w").unwrap();
-        assert_eq!(zero.inflight_ram, 16 * MIB);
-        assert_eq!(zero.ram_tier, 16 * MIB);
+        assert_eq!(zero.inflight_ram, 8 * MIB);
+        assert_eq!(zero.ram_tier, 4 * MIB);
         assert_eq!(zero.max_peers_per_torrent, 30);
         assert_eq!(by_name("pi4").unwrap().encoder, VideoEncoder::H264V4l2m2m);
         assert_eq!(by_name("pi5").unwrap().encoder, VideoEncoder::Libx264);
@@ -428,7 +428,7 @@ mod tests {
                 "x264_preset",
             ),
             ("max_height = 1080", "max_height = 1081", "max_height"),
-            ("inflight_mib = 64", "inflight_mib = 2", "at least 4"),
+            ("inflight_mib = 12", "inflight_mib = 2", "at least 4"),
         ];
         for (from, to, reason) in cases {
             let text = pi4_text().replace(from, to);
@@ -451,7 +451,7 @@ mod tests {
         let wrong = pi4_text().replace("\"h264_v4l2m2m\"", "\"nvenc\"");
         let e = BoardProfile::from_toml("edited", &wrong).unwrap_err();
         assert!(e.to_string().contains("'media.encoder' must be"), "{e}");
-        let huge = pi4_text().replace("tier_mib = 64", "tier_mib = 99999999999");
+        let huge = pi4_text().replace("tier_mib = 8", "tier_mib = 99999999999");
         assert!(BoardProfile::from_toml("edited", &huge).is_err());
         let e = BoardProfile::from_toml("x", "name = ").unwrap_err();
         assert!(

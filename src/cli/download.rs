@@ -32,6 +32,13 @@ const URL_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_LISTEN: &str = "0.0.0.0:6881";
 /// Plain progress lines (not a terminal) come this often.
 const LOG_EVERY: Duration = Duration::from_secs(5);
+/// RAM caps of a download (the board's are for `rill serve`). No stream
+/// reader waits here, so the verified-piece tier only keeps the newest
+/// pieces for peers that ask for them right after our `Have`; the in-flight
+/// cap only has to keep the request pipes to fast peers full (a few pieces
+/// per peer; the engine's floor is 4 pieces of the torrent's size).
+const DOWNLOAD_INFLIGHT_RAM: u64 = 6 << 20;
+const DOWNLOAD_RAM_TIER: u64 = 2 << 20;
 
 #[derive(Debug, PartialEq)]
 struct Args {
@@ -202,7 +209,9 @@ fn board_profile(name: Option<&str>) -> Result<BoardProfile, Failure> {
 
 fn download(a: Args) -> Result<(), Failure> {
     let source = load_source(&a.source)?;
-    let board = board_profile(a.board.as_deref())?;
+    let mut board = board_profile(a.board.as_deref())?;
+    board.inflight_ram = board.inflight_ram.min(DOWNLOAD_INFLIGHT_RAM);
+    board.ram_tier = board.ram_tier.min(DOWNLOAD_RAM_TIER);
     let resume_dir = a.out.join(".rill");
     std::fs::create_dir_all(&resume_dir)
         .map_err(|e| Failure::Other(format!("creating {}: {e}", resume_dir.display())))?;

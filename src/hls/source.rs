@@ -285,9 +285,7 @@ impl Source {
 /// 128 random bits in hex, from the OS.
 fn random_token() -> String {
     let mut buf = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .is_ok();
+    let ok = crate::random::os_bytes(&mut buf).is_ok();
     if !ok {
         // No /dev/urandom: time and pid are unguessable enough for a port
         // that only local users can reach.

@@ -209,8 +209,7 @@ impl StreamTokens {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut secret = [0u8; SECRET_LEN];
-                std::fs::File::open("/dev/urandom")
-                    .and_then(|mut r| r.read_exact(&mut secret))
+                crate::random::os_bytes(&mut secret)
                     .map_err(|e| fail(format!("no random bytes from /dev/urandom: {e}")))?;
                 let tmp = path.with_extension("tmp");
                 let written = std::fs::OpenOptions::new()

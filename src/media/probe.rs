@@ -222,6 +222,19 @@ pub fn run(
     run_with_stderr(cmd, tool, input, timeout, on_line, |_| {})
 }
 
+/// Whether `tool` names an existing file: a path as given, a bare name
+/// on `PATH`. Checked before spawning, so a missing ffmpeg is told apart
+/// from a failing one even where a failed `exec` is not reported to the
+/// parent (under qemu-user the child simply exits).
+fn is_installed(tool: &Path) -> bool {
+    if tool.components().count() > 1 {
+        return tool.is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
 /// [`run`], also giving each stderr line to `on_err` (in another thread).
 pub fn run_with_stderr(
     cmd: &mut Command,
@@ -232,6 +245,12 @@ pub fn run_with_stderr(
     mut on_err: impl FnMut(&[u8]) + Send + 'static,
 ) -> Result<(), ProbeError> {
     let tool_name = tool.display().to_string();
+    if !is_installed(tool) {
+        return Err(ProbeError::Missing {
+            tool: tool_name,
+            cause: "not found (no such file, or not on PATH)".into(),
+        });
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

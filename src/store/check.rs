@@ -147,9 +147,7 @@ fn check_one(
                 };
                 files.read_at(sp.file, sp.file_offset, dst)?;
             }
-            let got = sha1_smol::Sha1::from(&buf[..size as usize])
-                .digest()
-                .bytes();
+            let got = super::sha1::digest(&buf[..size as usize]);
             Ok((true, &got == want))
         }
     }

@@ -6,17 +6,23 @@
 //! sum of those buffers is capped so a Pi Zero never holds more unverified
 //! data than its board profile allows. This type is plain data: the store
 //! wraps it in a mutex, and nothing here does I/O or hashing.
+//!
+//! Buffers of finished pieces come back ([`Inflight::recycle`]) and are
+//! kept as spares for the next pieces, so a download reuses a few
+//! allocations instead of faulting in fresh pages for every piece. Spares
+//! count against the same cap: in-flight plus spare bytes stay under it.
 
 use std::collections::HashMap;
 
+use super::buf::PieceBuf;
 use super::{BlockOutcome, StoreError};
 use crate::torrent::Layout;
 use crate::wire::message::BLOCK_LEN;
 
 /// One piece being downloaded.
 struct Partial {
-    /// `piece_size` bytes; empty while a verifier has taken it out.
-    buf: Vec<u8>,
+    /// `piece_size` bytes; `None` while a verifier has taken it out.
+    buf: Option<PieceBuf>,
     /// One flag per block.
     got: Vec<bool>,
     /// Number of `true` entries in `got`.
@@ -31,17 +37,20 @@ struct Partial {
 ///
 /// Invariants: `bytes` is the sum of `size` over `pieces`; a new piece is
 /// admitted only when it fits under `cap` or when nothing else is in flight
-/// (so a cap smaller than one piece still makes progress).
+/// (so a cap smaller than one piece still makes progress); `bytes` plus the
+/// spares' lengths stay under `cap` (spares are dropped to make room).
 pub(crate) struct Inflight {
     pieces: HashMap<u32, Partial>,
     bytes: u64,
     cap: u64,
+    /// Buffers of finished pieces, ready for reuse.
+    spares: Vec<PieceBuf>,
 }
 
 /// What [`Inflight::take_for_verify`] found.
 pub(crate) enum Take {
     /// The piece's full buffer; the entry stays, marked verifying.
-    Ready(Vec<u8>),
+    Ready(PieceBuf),
     /// Not in flight at all.
     Absent,
     /// In flight but blocks are missing.
@@ -56,6 +65,45 @@ impl Inflight {
             pieces: HashMap::new(),
             bytes: 0,
             cap,
+            spares: Vec::new(),
+        }
+    }
+
+    /// Change the cap (the board budget was split anew). Pieces already in
+    /// flight stay; new ones start only under the new cap.
+    pub(crate) fn set_cap(&mut self, cap: u64) {
+        self.cap = cap;
+        self.trim_spares();
+    }
+
+    /// Take back the buffer of a piece that left the in-flight set, for
+    /// reuse, if it fits under the cap.
+    pub(crate) fn recycle(&mut self, buf: PieceBuf) {
+        self.spares.push(buf);
+        self.trim_spares();
+    }
+
+    fn spare_bytes(&self) -> u64 {
+        self.spares.iter().map(|b| b.len() as u64).sum()
+    }
+
+    fn trim_spares(&mut self) {
+        while !self.spares.is_empty() && self.bytes.saturating_add(self.spare_bytes()) > self.cap {
+            self.spares.pop();
+        }
+    }
+
+    /// A buffer of `size` bytes: a spare of that size, or a new one. Its
+    /// contents are stale; every block of the piece overwrites its part
+    /// before the piece is complete.
+    fn buffer(&mut self, size: u32) -> PieceBuf {
+        match self.spares.iter().position(|b| b.len() == size as usize) {
+            Some(i) => self.spares.swap_remove(i),
+            None => {
+                // Make room for a buffer of another size (the last piece).
+                self.spares.pop();
+                PieceBuf::new(size as usize)
+            }
         }
     }
 
@@ -90,17 +138,19 @@ impl Inflight {
                 return Ok(BlockOutcome::NoRoom);
             }
             let blocks = block_count(size);
+            self.bytes += u64::from(size);
+            let buf = self.buffer(size);
+            self.trim_spares();
             self.pieces.insert(
                 piece,
                 Partial {
-                    buf: vec![0; size as usize],
+                    buf: Some(buf),
                     got: vec![false; blocks],
                     received: 0,
                     size,
                     verifying: false,
                 },
             );
-            self.bytes += u64::from(size);
         }
         let Some(p) = self.pieces.get_mut(&piece) else {
             return Err(StoreError::Invalid(format!(
@@ -113,7 +163,7 @@ impl Inflight {
         let start = begin as usize;
         let dst = start
             .checked_add(data.len())
-            .and_then(|end| p.buf.get_mut(start..end));
+            .and_then(|end| p.buf.as_mut().and_then(|b| b.get_mut(start..end)));
         let Some(dst) = dst else {
             return Err(StoreError::Invalid(format!(
                 "piece {piece}: block at {begin} outside buffer"
@@ -141,18 +191,24 @@ impl Inflight {
                 received: p.received,
                 total: p.got.len(),
             },
-            Some(p) => {
-                p.verifying = true;
-                Take::Ready(std::mem::take(&mut p.buf))
-            }
+            Some(p) => match p.buf.take() {
+                Some(buf) => {
+                    p.verifying = true;
+                    Take::Ready(buf)
+                }
+                None => Take::Busy,
+            },
         }
     }
 
     /// Give a buffer back after a failed write, so the piece can be retried.
-    pub(crate) fn restore(&mut self, piece: u32, buf: Vec<u8>) {
-        if let Some(p) = self.pieces.get_mut(&piece) {
-            p.buf = buf;
-            p.verifying = false;
+    pub(crate) fn restore(&mut self, piece: u32, buf: PieceBuf) {
+        match self.pieces.get_mut(&piece) {
+            Some(p) => {
+                p.buf = Some(buf);
+                p.verifying = false;
+            }
+            None => self.recycle(buf),
         }
     }
 
@@ -165,6 +221,9 @@ impl Inflight {
         }
         if let Some(p) = self.pieces.remove(&piece) {
             self.bytes -= u64::from(p.size);
+            if let Some(buf) = p.buf {
+                self.recycle(buf);
+            }
         }
     }
 }

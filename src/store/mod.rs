@@ -7,12 +7,15 @@
 //! file (atomic write: temp, fsync, rename) lets a restart reuse verified data;
 //! an unverified piece is never marked done.
 //!
-//! Parts: `inflight.rs` (blocks in RAM), `files.rs` (positional file I/O
-//! and the descriptor cache), `ram_tier.rs` (verified-piece LRU),
-//! `resume.rs` (the resume file format and its atomic write), `check.rs`
-//! (hashing data found on disk at open), `cache/` (storage mode `stream`:
-//! verified pieces in a bounded on-disk cache shared by all torrents, instead
-//! of the torrent's files; see its docs for the hooks below).
+//! Parts: `inflight.rs` (blocks in RAM), `buf.rs` (aligned, recycled piece
+//! buffers), `verify.rs` (hash, then write or drop; two pieces at a time),
+//! `sha1.rs` (SHA-1 with the CPU's SHA instructions), `files.rs`
+//! (positional file I/O, `O_DIRECT` writes, the descriptor cache),
+//! `ram_tier.rs` (verified-piece LRU), `resume.rs` (the resume file format
+//! and its atomic write), `check.rs` (hashing data found on disk at open),
+//! `cache/` (storage mode `stream`: verified pieces in a bounded on-disk
+//! cache shared by all torrents, instead of the torrent's files; see its
+//! docs for the hooks below).
 //!
 //! # Shared state
 //!
@@ -55,14 +58,17 @@
 //! - A failed write leaves the piece unverified with its blocks in RAM, so
 //!   `verify_piece` can be retried (or the piece discarded).
 
+mod buf;
 pub mod cache;
 mod check;
 mod files;
 mod inflight;
 mod ram_tier;
 mod resume;
+mod sha1;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,7 +79,7 @@ use crate::torrent::{Bitfield, Info, InfoHash, Layout};
 
 pub use cache::DiskCache;
 use files::Files;
-use inflight::{Inflight, Take};
+use inflight::Inflight;
 use ram_tier::RamTier;
 
 #[derive(Clone, Debug)]
@@ -282,6 +288,14 @@ impl PieceStore {
         self.hashed_at_open
     }
 
+    /// Change the RAM caps (in-flight blocks, verified-piece tier), e.g.
+    /// when the engine splits its budget over more or fewer torrents.
+    /// Pieces already in flight stay; the tier evicts down to its new cap.
+    pub fn set_ram_caps(&self, inflight_ram: u64, ram_tier: u64) {
+        lock(&self.inflight).set_cap(inflight_ram);
+        lock(&self.ram).set_cap(ram_tier);
+    }
+
     /// Bytes of unverified blocks held in RAM now.
     pub fn inflight_bytes(&self) -> u64 {
         lock(&self.inflight).bytes()
@@ -304,63 +318,6 @@ impl PieceStore {
         let mut inflight = lock(&self.inflight);
         let verified = lock(&self.have).get(piece);
         inflight.put(&self.layout, piece, begin, data, verified)
-    }
-
-    /// Hash a piece whose blocks are all in RAM; if good write it to the files
-    /// and mark it verified, if bad drop it. Blocking (SHA-1 + disk writes).
-    pub fn verify_piece(&self, piece: u32) -> Result<Verdict, StoreError> {
-        self.check_piece_index(piece)?;
-        if self.has_piece(piece) {
-            return Ok(Verdict::Good);
-        }
-        let taken = lock(&self.inflight).take_for_verify(piece);
-        let buf = match taken {
-            Take::Ready(buf) => buf,
-            Take::Absent => {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: no blocks in RAM to verify"
-                )))
-            }
-            Take::Incomplete { received, total } => {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: only {received} of {total} blocks received"
-                )))
-            }
-            Take::Busy => {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: already being verified"
-                )))
-            }
-        };
-        let good = self.piece_hashes.get(piece as usize)
-            == Some(&sha1_smol::Sha1::from(&buf).digest().bytes());
-        if !good {
-            lock(&self.inflight).remove(piece, true);
-            log::debug!(
-                "{}: piece {piece} failed its hash check; dropped",
-                self.name
-            );
-            return Ok(Verdict::Bad);
-        }
-        if let Err(e) = self.write_piece(piece, &buf) {
-            log::warn!(
-                "{}: piece {piece} verified but not stored ({e}); kept in RAM for a retry",
-                self.name
-            );
-            lock(&self.inflight).restore(piece, buf);
-            return Err(e);
-        }
-        {
-            let mut inflight = lock(&self.inflight);
-            lock(&self.have).set(piece);
-            inflight.remove(piece, true);
-        }
-        if let Some(c) = &self.cache {
-            c.commit(piece);
-        }
-        self.piece_done.notify_all();
-        lock(&self.ram).insert(piece, Arc::new(buf));
-        Ok(Verdict::Good)
     }
 
     /// Drop the in-flight blocks of a piece (e.g. all its peers vanished).

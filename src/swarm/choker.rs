@@ -27,7 +27,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::picker::{PeerKey, XorShift};
+use super::picker::PeerKey;
+use crate::random::XorShift;
 
 /// How often the engine should call [`Choker::tick`] (BEP 3: 10 s).
 pub const TICK_INTERVAL_MS: u64 = 10_000;

@@ -21,10 +21,16 @@ use smol::{LocalExecutor, Task, Timer};
 use super::stats::Shared;
 use super::torrent::Torrent;
 use crate::board::BoardProfile;
+use crate::store::PieceStore;
 use crate::torrent::InfoHash;
 
 /// Connections being set up at once (TCP connect + handshake), all torrents.
 pub(crate) const MAX_HALF_OPEN: u32 = 8;
+
+/// In-flight RAM every torrent may use whatever its share of the budget:
+/// this many of its pieces (below that, downloads crawl). With many torrents
+/// the floors together may exceed the board's `inflight_ram`.
+pub(crate) const MIN_INFLIGHT_PIECES: u64 = 4;
 
 pub(crate) struct Ctx {
     ex: Weak<LocalExecutor<'static>>,
@@ -101,6 +107,37 @@ impl Ctx {
         smol::unblock(f).await
     }
 
+    /// One torrent's share of the board's RAM caps when `open` torrents
+    /// have their store open: (in-flight, verified-piece tier). The budget
+    /// is split evenly; the in-flight share is at least
+    /// [`MIN_INFLIGHT_PIECES`] pieces of `piece_length`.
+    pub fn ram_share(&self, open: usize, piece_length: u32) -> (u64, u64) {
+        let n = u64::try_from(open.max(1)).unwrap_or(u64::MAX);
+        let floor = MIN_INFLIGHT_PIECES.saturating_mul(u64::from(piece_length));
+        (
+            (self.board.inflight_ram / n).max(floor),
+            self.board.ram_tier / n,
+        )
+    }
+
+    /// Split the RAM caps anew over the torrents whose store is open (after
+    /// one opened or was removed). Call with no torrent state borrowed.
+    pub fn rebalance_ram(&self) {
+        let stores: Vec<Arc<PieceStore>> = self
+            .torrents
+            .borrow()
+            .values()
+            .filter_map(|t| {
+                let st = t.st.try_borrow().ok()?;
+                st.data.as_ref().map(|d| d.store.clone())
+            })
+            .collect();
+        for s in &stores {
+            let (inflight, tier) = self.ram_share(stores.len(), s.layout().piece_length);
+            s.set_ram_caps(inflight, tier);
+        }
+    }
+
     pub fn new_peer_key(&self) -> u64 {
         let k = self.next_key.get();
         self.next_key.set(k.wrapping_add(1));
@@ -175,30 +212,15 @@ fn new_peer_id() -> [u8; 20] {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let mut id = [0u8; 20];
     id[..8].copy_from_slice(b"-RL0100-");
-    let mut r = random_u64();
+    let mut r = crate::random::seed();
     for (i, b) in id[8..].iter_mut().enumerate() {
         if i == 6 {
-            r = random_u64();
+            r = crate::random::seed();
         }
         *b = ALPHABET[(r % ALPHABET.len() as u64) as usize];
         r /= ALPHABET.len() as u64;
     }
     id
-}
-
-/// Random bits from the standard library's per-process hash seed, mixed
-/// with the clock (enough for a peer id; not for cryptography).
-pub(crate) fn random_u64() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 #[cfg(test)]
@@ -212,6 +234,27 @@ mod tests {
         assert_eq!(&a[..8], b"-RL0100-");
         assert!(a[8..].iter().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ram_budget_is_split_with_a_floor() {
+        let mut board = crate::board::select(Some("pi4")).expect("pi4 profile");
+        board.inflight_ram = 64 << 20;
+        board.ram_tier = 32 << 20;
+        let ctx = Ctx::new(
+            Weak::new(),
+            "127.0.0.1:0".parse().unwrap(),
+            board,
+            Arc::new(Shared::default()),
+        );
+        assert_eq!(ctx.ram_share(0, 1 << 20), (64 << 20, 32 << 20));
+        assert_eq!(ctx.ram_share(1, 1 << 20), (64 << 20, 32 << 20));
+        assert_eq!(ctx.ram_share(4, 1 << 20), (16 << 20, 8 << 20));
+        // 64 torrents: 1 MiB each, below the floor of 4 pieces.
+        assert_eq!(ctx.ram_share(64, 1 << 20).0, 4 << 20);
+        assert_eq!(ctx.ram_share(64, 1 << 20).1, 512 << 10);
+        // Huge pieces: the floor wins even for one torrent.
+        assert_eq!(ctx.ram_share(1, 32 << 20).0, 128 << 20);
     }
 
     #[test]

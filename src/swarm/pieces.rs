@@ -3,25 +3,35 @@
 //! the peers (`Have`, interest) and the blame records that find and ban
 //! peers sending bad data.
 //!
-//! Blame: for each piece in flight we note which peer sent each block and a
-//! cheap 64-bit digest of its bytes. A failed piece with a single source
-//! earns that peer a strike at once. A failed piece with several sources
-//! is kept as a suspect; when the piece later passes, each block of the
-//! failed attempt whose digest differs from the good block's earns its
-//! sender a strike. [`STRIKES_TO_BAN`] strikes ban the peer's IP.
+//! Blame: for each piece in flight we note which peer sent each block. A
+//! failed piece with a single source earns that peer a strike at once. A
+//! failed piece with several sources is kept as a suspect, with a cheap
+//! 64-bit digest of each block; when the piece later passes, each block of
+//! the failed attempt whose digest differs from the good block's earns its
+//! sender a strike. [`STRIKES_TO_BAN`] strikes ban the peer's IP. Digests
+//! are computed only for the pieces that need them (several senders, or a
+//! suspect), from the piece buffer while it is verified on the blocking
+//! pool: the usual single-source piece costs no extra pass over its bytes.
+//!
+//! Verification pairs pieces: a complete piece is queued, and a job on the
+//! blocking pool takes two queued pieces at a time (hashing two at once is
+//! about twice as fast, see `store/verify.rs`). A lone piece waits for a
+//! partner at most [`PAIR_WAIT`], and not at all when a stream reader wants
+//! it (`Urgent`/`High`) or when no other piece is in flight to pair with.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
 use super::peer::{self, fill};
-use super::picker::{Block, PeerKey};
+use super::picker::{Block, PeerKey, Priority};
 use super::stats::TorrentState;
 use super::torrent::{TState, Torrent};
 use crate::store::{BlockOutcome, Verdict};
+use crate::wire::message::BLOCK_LEN;
 use crate::wire::Message;
 
 /// Bad pieces a peer may contribute to before it is banned.
@@ -32,6 +42,8 @@ const MAX_SUSPECTS: usize = 64;
 const MAX_SUSPECT_RECORDS: usize = 4096;
 /// Unrequested blocks tolerated from one peer before dropping it.
 const MAX_UNSOLICITED: u32 = 64;
+/// Longest a complete piece waits for a second one to be hashed with.
+const PAIR_WAIT: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Copy, Debug)]
 struct Record {
@@ -42,33 +54,55 @@ struct Record {
 
 #[derive(Default)]
 pub(crate) struct Blame {
-    inflight: HashMap<u32, Vec<Record>>,
+    /// Who sent each block of the pieces in flight: (begin, sender).
+    inflight: HashMap<u32, Vec<(u32, SocketAddr)>>,
     suspects: HashMap<u32, Vec<Record>>,
     suspect_order: VecDeque<u32>,
     strikes: HashMap<IpAddr, u32>,
 }
 
+/// Digest of each block of a piece (index = begin / BLOCK_LEN).
+pub(crate) type BlockDigests = Vec<u64>;
+
 impl Blame {
-    fn record(&mut self, piece: u32, begin: u32, from: SocketAddr, data: &[u8]) {
-        self.inflight.entry(piece).or_default().push(Record {
-            begin,
-            from,
-            digest: digest(data),
-        });
+    fn record(&mut self, piece: u32, begin: u32, from: SocketAddr) {
+        self.inflight.entry(piece).or_default().push((begin, from));
+    }
+
+    /// Whether the verdict on `piece` will need its block digests: it has
+    /// several senders (a failure makes it a suspect) or is a suspect.
+    fn needs_digests(&self, piece: u32) -> bool {
+        if self.suspects.contains_key(&piece) {
+            return true;
+        }
+        let Some(recs) = self.inflight.get(&piece) else {
+            return false;
+        };
+        let mut ips = recs.iter().map(|(_, a)| a.ip());
+        let first = ips.next();
+        ips.any(|ip| Some(ip) != first)
     }
 
     /// The piece failed: the distinct senders, and those to strike now.
-    fn on_bad(&mut self, piece: u32) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+    fn on_bad(
+        &mut self,
+        piece: u32,
+        digests: Option<&[u64]>,
+    ) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
         let recs = self.inflight.remove(&piece).unwrap_or_default();
         let mut senders: Vec<SocketAddr> = Vec::new();
-        for r in &recs {
-            if !senders.iter().any(|s| s.ip() == r.from.ip()) {
-                senders.push(r.from);
+        for (_, from) in &recs {
+            if !senders.iter().any(|s| s.ip() == from.ip()) {
+                senders.push(*from);
             }
         }
         if senders.len() == 1 {
             return (senders.clone(), senders);
         }
+        // Without digests (not computed) nothing can be blamed later.
+        let Some(digests) = digests else {
+            return (senders, Vec::new());
+        };
         if !self.suspects.contains_key(&piece) {
             if self.suspect_order.len() >= MAX_SUSPECTS {
                 if let Some(old) = self.suspect_order.pop_front() {
@@ -79,23 +113,37 @@ impl Blame {
         }
         let s = self.suspects.entry(piece).or_default();
         let room = MAX_SUSPECT_RECORDS.saturating_sub(s.len());
-        s.extend(recs.into_iter().take(room));
+        s.extend(
+            recs.into_iter()
+                .filter_map(|(begin, from)| {
+                    let digest = *digests.get((begin / BLOCK_LEN) as usize)?;
+                    Some(Record {
+                        begin,
+                        from,
+                        digest,
+                    })
+                })
+                .take(room),
+        );
         (senders, Vec::new())
     }
 
     /// The piece passed: senders of blocks of earlier failed attempts that
     /// differ from the good data.
-    fn on_good(&mut self, piece: u32) -> Vec<SocketAddr> {
-        let good = self.inflight.remove(&piece).unwrap_or_default();
+    fn on_good(&mut self, piece: u32, digests: Option<&[u64]>) -> Vec<SocketAddr> {
+        self.inflight.remove(&piece);
         let Some(bad) = self.suspects.remove(&piece) else {
             return Vec::new();
         };
         self.suspect_order.retain(|&p| p != piece);
+        let Some(good) = digests else {
+            return Vec::new();
+        };
         let mut guilty: Vec<SocketAddr> = Vec::new();
         for r in bad {
             let differs = good
-                .iter()
-                .any(|g| g.begin == r.begin && g.digest != r.digest);
+                .get((r.begin / BLOCK_LEN) as usize)
+                .is_some_and(|&g| g != r.digest);
             if differs && !guilty.iter().any(|s| s.ip() == r.from.ip()) {
                 guilty.push(r.from);
             }
@@ -109,6 +157,11 @@ impl Blame {
         *n += 1;
         *n >= STRIKES_TO_BAN
     }
+}
+
+/// Digests of every block of a piece.
+fn block_digests(piece: &[u8]) -> BlockDigests {
+    piece.chunks(BLOCK_LEN as usize).map(digest).collect()
 }
 
 /// A fast 64-bit digest of a block, to tell two versions of it apart.
@@ -136,7 +189,7 @@ pub(crate) fn on_block(
     key: PeerKey,
     piece: u32,
     begin: u32,
-    data: Vec<u8>,
+    data: &[u8],
 ) -> Result<(), String> {
     let len = u32::try_from(data.len()).map_err(|_| "oversized block".to_string())?;
     let block = Block { piece, begin, len };
@@ -168,7 +221,7 @@ pub(crate) fn on_block(
     let Some(d) = tdata.as_mut() else {
         return Ok(());
     };
-    let outcome = match d.store.put_block(piece, begin, &data) {
+    let outcome = match d.store.put_block(piece, begin, data) {
         Ok(o) => o,
         Err(e) => {
             d.picker.request_failed(key, block);
@@ -179,7 +232,7 @@ pub(crate) fn on_block(
         BlockOutcome::NoRoom => d.picker.request_failed(key, block),
         BlockOutcome::Stored | BlockOutcome::PieceReady | BlockOutcome::Duplicate => {
             if outcome != BlockOutcome::Duplicate {
-                blame.record(piece, begin, from, &data);
+                blame.record(piece, begin, from);
             }
             for other in d.picker.block_received(key, block) {
                 if let Some(o) = peers.get_mut(&other) {
@@ -194,8 +247,8 @@ pub(crate) fn on_block(
                 }
             }
             if outcome == BlockOutcome::PieceReady && verifying.insert(piece) {
-                let t2 = t.clone();
-                t.ctx.spawn(async move { verify(t2, piece).await });
+                st.verify_queue.push_back(piece);
+                dispatch(t, st, false);
             }
         }
     }
@@ -203,37 +256,116 @@ pub(crate) fn on_block(
     Ok(())
 }
 
-/// Hash a complete piece off the network thread and act on the verdict.
-async fn verify(t: Rc<Torrent>, piece: u32) {
-    let store = match &t.st.borrow().data {
-        Some(d) => d.store.clone(),
-        None => return,
-    };
-    let res = t.ctx.blocking(move || store.verify_piece(piece)).await;
-    let completed = {
-        let mut st = t.st.borrow_mut();
-        st.verifying.remove(&piece);
-        match res {
-            Ok(Verdict::Good) => on_good(&t, &mut st, piece),
-            Ok(Verdict::Bad) => {
-                on_bad(&t, &mut st, piece);
-                false
+/// Start verification jobs for queued pieces, two pieces a job when two
+/// are waiting. A lone piece goes alone when `alone` (its wait is over),
+/// when a reader wants it, or when nothing else is in flight; otherwise it
+/// waits for a partner, at most [`PAIR_WAIT`].
+fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
+    let max = t.ctx.board.hash_threads.max(1);
+    while st.verify_jobs < max {
+        let n = match st.verify_queue.len() {
+            0 => return,
+            1 => {
+                let hurry = alone
+                    || match (st.verify_queue.front(), &st.data) {
+                        (Some(&p), Some(d)) => {
+                            d.picker.priority(p) >= Priority::High
+                                || d.store.inflight_bytes()
+                                    <= u64::from(d.store.layout().piece_size(p))
+                        }
+                        _ => true,
+                    };
+                if !hurry {
+                    if !st.verify_timer {
+                        st.verify_timer = true;
+                        let t2 = t.clone();
+                        t.ctx.spawn(async move {
+                            smol::Timer::after(PAIR_WAIT).await;
+                            let mut st = t2.st.borrow_mut();
+                            st.verify_timer = false;
+                            dispatch(&t2, &mut st, true);
+                        });
+                    }
+                    return;
+                }
+                1
             }
-            Err(e) => {
-                drop(st);
-                t.fail(format!("piece {piece}: {e}"));
-                return;
+            _ => 2,
+        };
+        let batch: Vec<u32> = st.verify_queue.drain(..n).collect();
+        st.verify_jobs += 1;
+        let t2 = t.clone();
+        t.ctx.spawn(async move { verify(t2, batch).await });
+    }
+}
+
+/// Hash complete pieces off the network thread and act on the verdicts.
+async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
+    let job = {
+        let st = t.st.borrow();
+        st.data.as_ref().map(|d| {
+            let wants: Vec<bool> = pieces.iter().map(|&p| st.blame.needs_digests(p)).collect();
+            let hot: Vec<u32> = pieces
+                .iter()
+                .copied()
+                .filter(|&p| d.picker.priority(p) >= Priority::High)
+                .collect();
+            (d.store.clone(), wants, hot)
+        })
+    };
+    let results = match job {
+        Some((store, wants, hot)) => {
+            let ps = pieces.clone();
+            t.ctx
+                .blocking(move || {
+                    let mut digests: Vec<Option<BlockDigests>> = vec![None; ps.len()];
+                    let res = store.verify_pieces_with(
+                        &ps,
+                        |p| hot.contains(&p),
+                        |piece, buf| {
+                            let i = ps.iter().position(|&p| p == piece);
+                            if let Some(i) = i.filter(|&i| wants.get(i) == Some(&true)) {
+                                if let Some(slot) = digests.get_mut(i) {
+                                    *slot = Some(block_digests(buf));
+                                }
+                            }
+                        },
+                    );
+                    res.into_iter().zip(digests).collect::<Vec<_>>()
+                })
+                .await
+        }
+        None => Vec::new(),
+    };
+    let mut completed = false;
+    let mut failed = None;
+    {
+        let mut st = t.st.borrow_mut();
+        st.verify_jobs = st.verify_jobs.saturating_sub(1);
+        for &piece in &pieces {
+            st.verifying.remove(&piece);
+        }
+        for (&piece, (res, digests)) in pieces.iter().zip(results) {
+            match res {
+                Ok(Verdict::Good) => completed |= on_good(&t, &mut st, piece, digests.as_deref()),
+                Ok(Verdict::Bad) => on_bad(&t, &mut st, piece, digests.as_deref()),
+                Err(e) => {
+                    failed.get_or_insert(format!("piece {piece}: {e}"));
+                }
             }
         }
-    };
-    if completed {
+        dispatch(&t, &mut st, false);
+    }
+    if let Some(msg) = failed {
+        t.fail(msg);
+    } else if completed {
         t.on_complete();
     }
 }
 
 /// Returns whether the torrent just completed.
-fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32) -> bool {
-    let guilty = st.blame.on_good(piece);
+fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>) -> bool {
+    let guilty = st.blame.on_good(piece, digests);
     for a in guilty {
         warn!(
             "{}: peer {a} sent bad data for piece {piece} (found after the piece passed)",
@@ -311,8 +443,8 @@ pub(crate) fn drop_evicted(st: &mut TState) {
     peer::refresh_all(st);
 }
 
-fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32) {
-    let (senders, guilty) = st.blame.on_bad(piece);
+fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>) {
+    let (senders, guilty) = st.blame.on_bad(piece, digests);
     let list: Vec<String> = senders.iter().map(|a| a.to_string()).collect();
     warn!(
         "{}: piece {piece} failed its hash check; data from {}",
@@ -349,12 +481,23 @@ mod tests {
         SocketAddr::from(([127, 0, 0, i], 6881))
     }
 
+    const K: u32 = BLOCK_LEN;
+
+    /// A two-block piece's digests from the two blocks' bytes.
+    fn digests(b0: &[u8], b1: &[u8]) -> BlockDigests {
+        let mut piece = vec![0u8; 2 * K as usize];
+        piece[..b0.len()].copy_from_slice(b0);
+        piece[K as usize..K as usize + b1.len()].copy_from_slice(b1);
+        block_digests(&piece)
+    }
+
     #[test]
     fn single_source_bad_piece_strikes_at_once() {
         let mut b = Blame::default();
-        b.record(3, 0, addr(2), b"evil");
-        b.record(3, 16384, addr(2), b"evil");
-        let (senders, guilty) = b.on_bad(3);
+        b.record(3, 0, addr(2));
+        b.record(3, K, addr(2));
+        assert!(!b.needs_digests(3));
+        let (senders, guilty) = b.on_bad(3, None);
         assert_eq!(senders, vec![addr(2)]);
         assert_eq!(guilty, vec![addr(2)]);
         assert!(!b.strike(addr(2).ip()));
@@ -364,26 +507,46 @@ mod tests {
     #[test]
     fn shared_bad_piece_blames_the_block_that_differs() {
         let mut b = Blame::default();
-        b.record(5, 0, addr(2), b"good block 0");
-        b.record(5, 16384, addr(3), b"bad block 1");
-        let (senders, guilty) = b.on_bad(5);
+        b.record(5, 0, addr(2));
+        b.record(5, K, addr(3));
+        assert!(b.needs_digests(5));
+        let bad = digests(b"good block 0", b"bad block 1");
+        let (senders, guilty) = b.on_bad(5, Some(&bad));
         assert_eq!(senders.len(), 2);
         assert!(guilty.is_empty());
-        // Second attempt, all good, from peer 2 alone.
-        b.record(5, 0, addr(2), b"good block 0");
-        b.record(5, 16384, addr(2), b"good block 1");
-        assert_eq!(b.on_good(5), vec![addr(3)]);
+        // Second attempt, all good, from peer 2 alone: still a suspect.
+        b.record(5, 0, addr(2));
+        b.record(5, K, addr(2));
+        assert!(b.needs_digests(5));
+        let good = digests(b"good block 0", b"good block 1");
+        assert_eq!(b.on_good(5, Some(&good)), vec![addr(3)]);
         // Nothing left to blame.
-        assert!(b.on_good(5).is_empty());
+        assert!(b.on_good(5, Some(&good)).is_empty());
+        assert!(!b.needs_digests(5));
+    }
+
+    #[test]
+    fn missing_or_short_digests_blame_nobody() {
+        let mut b = Blame::default();
+        b.record(1, 0, addr(2));
+        b.record(1, K, addr(3));
+        let (_, guilty) = b.on_bad(1, None);
+        assert!(guilty.is_empty());
+        assert!(!b.needs_digests(1));
+        b.record(2, 0, addr(2));
+        b.record(2, 5 * K, addr(3));
+        b.on_bad(2, Some(&[1]));
+        assert!(b.on_good(2, Some(&[])).is_empty());
     }
 
     #[test]
     fn suspects_are_bounded() {
         let mut b = Blame::default();
+        let d = digests(b"x", b"y");
         for p in 0..(MAX_SUSPECTS as u32 + 10) {
-            b.record(p, 0, addr(2), b"x");
-            b.record(p, 16384, addr(3), b"y");
-            b.on_bad(p);
+            b.record(p, 0, addr(2));
+            b.record(p, K, addr(3));
+            b.on_bad(p, Some(&d));
         }
         assert_eq!(b.suspects.len(), MAX_SUSPECTS);
         assert_eq!(b.suspect_order.len(), MAX_SUSPECTS);
@@ -395,5 +558,6 @@ mod tests {
         assert_ne!(digest(&[0u8; 16]), digest(&[0u8; 17]));
         assert_eq!(digest(&[7u8; 100]), digest(&[7u8; 100]));
         assert_eq!(digest(&[]), digest(&[]));
+        assert_eq!(block_digests(&[0u8; 40000]).len(), 3);
     }
 }

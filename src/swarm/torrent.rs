@@ -19,12 +19,14 @@
 //! - A block is in a peer's `requests` iff the picker records it as
 //!   outstanding at that peer: every `request_failed`, received block and
 //!   endgame cancel removes it from both.
-//! - `verifying` holds the pieces with a verification in flight; a piece is
-//!   never verified twice at once.
+//! - `verifying` holds the pieces with a verification queued or in flight
+//!   (`verify_queue` holds the queued ones, in order); a piece is never
+//!   verified twice at once. `verify_jobs` counts the verification jobs on
+//!   the blocking pool, at most the board's `hash_threads`.
 //! - `stopped` is set once; afterwards no connection is made or accepted.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -105,6 +107,11 @@ pub(crate) struct TState {
     pub last_choke: Instant,
     pub blame: Blame,
     pub verifying: HashSet<u32>,
+    /// Complete pieces waiting for a verification job (see `pieces.rs`).
+    pub verify_queue: VecDeque<u32>,
+    pub verify_jobs: u32,
+    /// A timer will send a lone queued piece on without a partner.
+    pub verify_timer: bool,
     /// Priorities set before the picker exists.
     pub pending_priorities: Vec<(u64, PriorityRanges)>,
     pub counters: Counters,
@@ -195,6 +202,9 @@ impl Torrent {
                 last_choke: now,
                 blame: Blame::default(),
                 verifying: HashSet::new(),
+                verify_queue: VecDeque::new(),
+                verify_jobs: 0,
+                verify_timer: false,
                 pending_priorities: Vec::new(),
                 counters: Counters::default(),
                 resume_dirty: false,
@@ -291,9 +301,19 @@ impl Torrent {
             .resume_dir
             .as_ref()
             .map(|d| d.join(format!("{}.resume", id.to_hex())));
+        // This torrent's share of the RAM budget, counting itself; the
+        // others are resized once it is open (`rebalance_ram`).
+        let open = self
+            .ctx
+            .torrents
+            .borrow()
+            .values()
+            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
+            .count();
+        let (inflight_ram, ram_tier) = self.ctx.ram_share(open + 1, info.piece_length);
         let cfg = StoreConfig {
-            inflight_ram: self.ctx.board.inflight_ram,
-            ram_tier: self.ctx.board.ram_tier,
+            inflight_ram,
+            ram_tier,
             hash_threads: self.ctx.board.hash_threads,
         };
         let started = Instant::now();
@@ -349,6 +369,7 @@ impl Torrent {
             };
             peer::on_data_ready(&mut st);
         }
+        self.ctx.rebalance_ram();
         self.publish();
         let done = self.st.borrow().phase == TorrentState::Complete;
         if done {
@@ -539,8 +560,19 @@ impl Torrent {
         self.publish();
     }
 
-    /// Copy a stats snapshot to the shared table and wake waiters.
+    /// Copy a stats snapshot to the shared table and wake waiters. A
+    /// torrent no longer in the engine's table (removed: its stop is still
+    /// running) publishes nothing, so it does not reappear in listings.
     pub fn publish(&self) {
+        let current = self
+            .ctx
+            .torrents
+            .borrow()
+            .get(&self.id)
+            .is_some_and(|t| std::ptr::eq(Rc::as_ptr(t), self));
+        if !current {
+            return;
+        }
         let (stats, info, store) = {
             let st = self.st.borrow();
             let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {

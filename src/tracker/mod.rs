@@ -7,7 +7,6 @@
 //! sockets come from `net` (bound to `AnnounceRequest::local_ip` if set).
 
 mod http;
-mod rng;
 mod tiers;
 mod udp;
 

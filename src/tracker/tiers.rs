@@ -2,8 +2,8 @@
 //! the trackers of a tier in order, and move a tracker that answered to
 //! the front of its tier so the next announce starts there.
 
-use super::rng::Rng;
 use super::{announce, AnnounceRequest, AnnounceResponse, TrackerError};
+use crate::random::{seed, XorShift};
 
 /// BEP 12 tiers: try trackers tier by tier, promote the one that answered
 /// to the front of its tier.
@@ -15,7 +15,7 @@ impl TrackerTiers {
     /// Takes the torrent's `announce-list` (or its single `announce` as one
     /// tier); empty tiers are dropped and each tier is shuffled once.
     pub fn new(tiers: Vec<Vec<String>>) -> TrackerTiers {
-        let mut rng = Rng::new();
+        let mut rng = XorShift::new(seed());
         let tiers = tiers
             .into_iter()
             .filter(|t| !t.is_empty())

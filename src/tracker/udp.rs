@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 
-use super::rng::random_u64;
 use super::{clamp_interval, AnnounceRequest, AnnounceResponse, Event, TrackerError};
 use crate::net::http_client::redact;
 use crate::net::socket;
 use crate::net::url::Url;
+use crate::random::seed as random_u64;
 use crate::wire::tracker_udp::{self as wire, PeerFamily, UdpAnnounceRequest, UdpResponse};
 
 /// Per-attempt timeouts: 15·2^n s for n = 0, 1.

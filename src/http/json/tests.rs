@@ -416,26 +416,14 @@ fn values_round_trip() {
     }
 }
 
-/// Small deterministic generator for the fuzz-style tests.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn random_and_mutated_input_never_panics() {
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = crate::random::XorShift::new(0x9E37_79B9_7F4A_7C15);
     let alphabet = b"{}[],:\"\\-+.0123456789eEtrufalsn u\xff\xc3\xa9\x00\t\n";
     for _ in 0..20_000 {
-        let len = (rng.next() % 40) as usize;
+        let len = (rng.next_u64() % 40) as usize;
         let input: Vec<u8> = (0..len)
-            .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+            .map(|_| alphabet[(rng.next_u64() % alphabet.len() as u64) as usize])
             .collect();
         if let Ok(v) = parse(&input) {
             // Anything accepted must re-serialise to something accepted.
@@ -448,7 +436,7 @@ fn random_and_mutated_input_never_panics() {
         assert!(parse(&doc[..i]).is_err(), "prefix {i}");
         for _ in 0..20 {
             let mut m = doc.to_vec();
-            m[i] = (rng.next() & 0xff) as u8;
+            m[i] = (rng.next_u64() & 0xff) as u8;
             if let Ok(v) = parse(&m) {
                 assert_eq!(ok(&v.to_json()), v);
             }

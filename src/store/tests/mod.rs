@@ -195,6 +195,127 @@ fn multi_file_download_reads_back_and_matches_files() {
     assert_eq!(on_disk, bytes);
 }
 
+/// Aligned piece writes go through `O_DIRECT` (when the filesystem takes
+/// it), unaligned parts and the fallback through the page cache: the files
+/// must come out the same, with a tiny in-flight cap (buffers recycled) and
+/// no RAM tier. Single file (last piece short, unaligned tail) and the
+/// multi-file layout (spans at unaligned offsets).
+#[test]
+fn direct_and_page_cache_writes_give_the_same_files() {
+    let single_bytes = data(5 * 64 * 1024 + 5000, 11);
+    let single = torrent(
+        &[("movie.mkv", single_bytes.len() as u64)],
+        64 * 1024,
+        &single_bytes,
+    );
+    let (multi_info, multi_bytes) = multi();
+    for (info, bytes) in [(&single, &single_bytes), (&multi_info, &multi_bytes)] {
+        for direct in [true, false] {
+            let tmp = TempDir::new("direct");
+            let small = StoreConfig {
+                inflight_ram: 2 * u64::from(info.piece_length),
+                ram_tier: 0,
+                hash_threads: 1,
+            };
+            let store = open(info, &tmp.0, None, small);
+            store.files.set_direct_io(direct);
+            let n = store.layout().piece_count;
+            // Two pieces in flight at a time, verified out of order.
+            let order: Vec<u32> = (0..n).rev().collect();
+            for pair in order.chunks(2) {
+                for &p in pair {
+                    put_piece(&store, info, bytes, p);
+                }
+                for &p in pair {
+                    assert_eq!(store.verify_piece(p).expect("verify"), Verdict::Good);
+                }
+            }
+            assert!(store.have().is_full());
+            assert_eq!(store.ram_tier_bytes(), 0);
+            assert_eq!(store.inflight_bytes(), 0);
+            if !direct {
+                assert!(!store.files.direct_io());
+            }
+            let mut on_disk = Vec::new();
+            for i in 0..info.files.len() {
+                on_disk.extend(file_bytes(&tmp.0, info, i));
+            }
+            assert!(
+                on_disk == **bytes,
+                "direct {direct}, {} files",
+                info.files.len()
+            );
+            for p in 0..n {
+                let size = store.layout().piece_size(p);
+                assert_eq!(
+                    store.read(p, 0, size).expect("read"),
+                    piece_of(info, bytes, p)
+                );
+            }
+            store.save_resume().expect("sync");
+        }
+    }
+}
+
+/// Pieces verified in pairs: good with good, good with bad, with one not
+/// complete, with one already verified; each gets its own verdict and
+/// `inspect` sees each hashed piece once.
+#[test]
+fn pairs_of_pieces_get_their_own_verdicts() {
+    let tmp = TempDir::new("pairs");
+    let bytes = data(6 * 32 * 1024, 5);
+    let info = torrent(&[("a.bin", bytes.len() as u64)], 32 * 1024, &bytes);
+    let store = open(&info, &tmp.0, None, cfg());
+    for p in [0, 1, 2, 3] {
+        put_piece(&store, &info, &bytes, p);
+    }
+    // Piece 3 gets a wrong block: put it again after dropping it.
+    store.discard_piece(3);
+    let mut evil = piece_of(&info, &bytes, 3).to_vec();
+    evil[100] ^= 1;
+    for (i, block) in evil.chunks(BLOCK_LEN as usize).enumerate() {
+        store
+            .put_block(3, i as u32 * BLOCK_LEN, block)
+            .expect("put");
+    }
+    let mut seen = Vec::new();
+    // Only piece 1 is hot (a reader wants it): the tier keeps it alone.
+    let r = store.verify_pieces_with(
+        &[0, 1, 2, 3, 4],
+        |p| p == 1,
+        |p, buf| {
+            assert_eq!(buf.len(), 32 * 1024);
+            seen.push(p);
+        },
+    );
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+    assert_eq!(r.len(), 5);
+    assert_eq!(r[0].as_ref().ok(), Some(&Verdict::Good));
+    assert_eq!(r[1].as_ref().ok(), Some(&Verdict::Good));
+    assert_eq!(r[2].as_ref().ok(), Some(&Verdict::Good));
+    assert_eq!(r[3].as_ref().ok(), Some(&Verdict::Bad));
+    assert!(r[4].is_err(), "piece 4 has no blocks");
+    assert_eq!(
+        store.ram_tier_bytes(),
+        32 * 1024,
+        "only the hot piece in RAM"
+    );
+    // Already verified: good again, not hashed; out of range: an error.
+    let mut again = 0;
+    let r = store.verify_pieces_with(&[1, 99], |_| true, |_, _| again += 1);
+    assert_eq!(r[0].as_ref().ok(), Some(&Verdict::Good));
+    assert!(r[1].is_err());
+    assert_eq!(again, 0);
+    assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 1, 2]);
+    for p in 0..3 {
+        let size = store.layout().piece_size(p);
+        assert_eq!(
+            store.read(p, 0, size).expect("read"),
+            piece_of(&info, &bytes, p)
+        );
+    }
+}
+
 #[test]
 fn reads_from_disk_when_ram_tier_is_off() {
     let tmp = TempDir::new("disk-read");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::state::{PeerHas, PeerState};
-use crate::swarm::picker::{Block, PeerKey};
+use crate::swarm::picker::{Block, PeerKey, Picker, Priority};
 use crate::swarm::torrent::{TState, Torrent};
 use crate::swarm::{connect, metadata, pieces, upload};
 use crate::torrent::Bitfield;
@@ -81,7 +81,7 @@ pub(crate) fn on_message(t: &Rc<Torrent>, key: PeerKey, msg: Message) -> Result<
                 len: length,
             },
         ),
-        Message::Piece { index, begin, data } => pieces::on_block(t, st, key, index, begin, data)?,
+        Message::Piece { index, begin, data } => pieces::on_block(t, st, key, index, begin, &data)?,
         Message::Reject {
             index,
             begin,
@@ -108,6 +108,27 @@ pub(crate) fn on_message(t: &Rc<Torrent>, key: PeerKey, msg: Message) -> Result<
         other => return Err(format!("{other:?} without the fast extension")),
     }
     Ok(())
+}
+
+/// Handle one block (the reader's short path: the data is borrowed from
+/// its receive buffer); `Err` ends the session with that reason.
+pub(crate) fn on_piece(
+    t: &Rc<Torrent>,
+    key: PeerKey,
+    index: u32,
+    begin: u32,
+    data: &[u8],
+) -> Result<(), String> {
+    let mut guard = t.st.borrow_mut();
+    let st = &mut *guard;
+    let Some(p) = st.peers.get_mut(&key) else {
+        return Err("removed".into());
+    };
+    if p.closing {
+        return Err("closing".into());
+    }
+    p.last_recv = Instant::now();
+    pieces::on_block(t, st, key, index, begin, data)
 }
 
 fn on_choke(st: &mut TState, key: PeerKey) {
@@ -301,18 +322,14 @@ pub(crate) fn fill(st: &mut TState, key: PeerKey) {
         let Some(has) = p.has.known() else { return };
         let may_start = d.store.can_start_piece();
         if p.peer_choking {
-            if !p.fast || p.allowed_fast.is_empty() {
+            if !p.fast {
                 return;
             }
-            let mut allowed = Bitfield::new(has.len());
-            for &a in &p.allowed_fast {
-                if has.get(a) {
-                    allowed.set(a);
-                }
-            }
-            if allowed.count() == 0 {
+            let Some((allowed, may_start)) =
+                allowed_fast_work(&d.picker, has, &p.allowed_fast, may_start)
+            else {
                 return;
-            }
+            };
             d.picker.pick(key, &allowed, room, may_start, &mut out);
         } else {
             d.picker.pick(key, has, room, may_start, &mut out);
@@ -331,6 +348,34 @@ pub(crate) fn fill(st: &mut TState, key: PeerKey) {
             length: b.len,
         });
     }
+}
+
+/// What a choked peer's allowed-fast pieces (BEP 6) may be used for: the
+/// pieces to pick from, and whether a new piece may be started for them.
+/// `None`: nothing to request.
+///
+/// A choked peer serves allowed-fast requests when it pleases, so blocks
+/// given to it are blocks nobody else fetches meanwhile. They are used
+/// only where the picker's own order would go anyway, and never at the
+/// expense of a stream: `Urgent` and `High` pieces are left to unchoked
+/// peers, and while any such piece is missing no new piece is started
+/// (the in-flight RAM it would take belongs to the stream's pieces).
+pub(crate) fn allowed_fast_work(
+    picker: &Picker,
+    has: &Bitfield,
+    allowed_fast: &[u32],
+    may_start: bool,
+) -> Option<(Bitfield, bool)> {
+    let mut allowed = Bitfield::new(has.len());
+    for &a in allowed_fast {
+        if has.get(a) && picker.priority(a) == Priority::Normal {
+            allowed.set(a);
+        }
+    }
+    if allowed.count() == 0 {
+        return None;
+    }
+    Some((allowed, may_start && !picker.has_priority_work()))
 }
 
 pub(crate) fn fill_all(st: &mut TState) {
@@ -458,5 +503,49 @@ pub(crate) fn remove_peer(t: &Rc<Torrent>, key: PeerKey) {
     }
     if !t.is_stopped() {
         connect::connect_more(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torrent::Layout;
+
+    fn layout(pieces: u32) -> Layout {
+        let total = u64::from(pieces) * 65536;
+        Layout {
+            piece_length: 65536,
+            total_length: total,
+            piece_count: pieces,
+            files: vec![(0, total)],
+        }
+    }
+
+    #[test]
+    fn allowed_fast_leaves_stream_pieces_to_unchoked_peers() {
+        let l = layout(20);
+        let mut picker = Picker::new(&l, &Bitfield::new(20));
+        let has = Bitfield::full(20);
+        // No stream: allowed pieces the peer has, new pieces allowed.
+        let (set, start) = allowed_fast_work(&picker, &has, &[3, 7, 25], true).unwrap();
+        assert_eq!(set.ones().collect::<Vec<_>>(), vec![3, 7]);
+        assert!(start);
+        assert!(allowed_fast_work(&picker, &Bitfield::new(20), &[3], true).is_none());
+        // A reader wants 7 now and reads ahead into 8..12: 7 is not given to
+        // the choked peer, and it starts nothing new while they are missing.
+        picker.set_priority(1, &[(7..8, Priority::Urgent), (8..12, Priority::High)]);
+        let (set, start) = allowed_fast_work(&picker, &has, &[3, 7, 9], true).unwrap();
+        assert_eq!(set.ones().collect::<Vec<_>>(), vec![3]);
+        assert!(!start);
+        assert!(allowed_fast_work(&picker, &has, &[7, 9], true).is_none());
+        // The picker, given that set and no room to start, hands out nothing
+        // (piece 3 was not started): the urgent piece keeps the RAM.
+        let mut out = Vec::new();
+        picker.pick(1, &set, 8, start, &mut out);
+        assert!(out.is_empty());
+        // Stream gone: back to normal.
+        picker.clear_priority(1);
+        let (_, start) = allowed_fast_work(&picker, &has, &[3], true).unwrap();
+        assert!(start);
     }
 }

@@ -5,6 +5,7 @@
 //! the peer from its torrent. A wire error only ends that peer's session,
 //! with a debug log.
 
+mod frames;
 mod handle;
 mod pipeline;
 mod rush;
@@ -30,8 +31,6 @@ use crate::wire::handshake::HANDSHAKE_LEN;
 use crate::wire::metadata::MAX_METADATA_SIZE;
 use crate::wire::{ExtHandshake, Handshake, Message};
 
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 64 * 1024;
 /// A write that makes no progress for this long drops the peer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connect plus handshake must finish within this.
@@ -162,32 +161,28 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
 }
 
 async fn reader(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>) -> String {
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut buf = frames::RecvBuf::new();
     let mut s = sock;
     loop {
-        let mut used = 0;
         loop {
-            let rest = buf.get(used..).unwrap_or(&[]);
-            match Message::decode(rest) {
-                Ok(Some((msg, n))) => {
-                    used += n;
-                    if let Err(why) = handle::on_message(t, key, msg) {
-                        return why;
-                    }
+            let handled = match buf.next_frame() {
+                Ok(Some(frames::Frame::Piece { index, begin, data })) => {
+                    handle::on_piece(t, key, index, begin, data)
                 }
+                Ok(Some(frames::Frame::Other(msg))) => handle::on_message(t, key, msg),
                 Ok(None) => break,
                 Err(e) => return e.to_string(),
+            };
+            if let Err(why) = handled {
+                return why;
             }
         }
-        buf.drain(..used.min(buf.len()));
-        let len = buf.len();
-        buf.resize(len + READ_CHUNK, 0);
-        let n = match s.read(&mut buf[len..]).await {
+        let n = match s.read(buf.spare()).await {
             Ok(0) => return "closed by peer".into(),
             Ok(n) => n,
             Err(e) => return format!("read: {e}"),
         };
-        buf.truncate(len + n);
+        buf.filled(n);
     }
 }
 

@@ -26,7 +26,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::swarm::picker::{Block, PeerKey, Picker};
+use crate::swarm::picker::{Block, PeerKey, Picker, Priority};
 use crate::swarm::torrent::TState;
 use crate::wire::Message;
 
@@ -121,7 +121,7 @@ pub(crate) fn rush(st: &mut TState) {
 fn to_cancel(queued: impl Iterator<Item = Block>, already: usize, picker: &Picker) -> Vec<Block> {
     queued
         .skip(KEEP_QUEUED)
-        .filter(|b| picker.is_background(b.piece))
+        .filter(|b| picker.priority(b.piece) == Priority::Normal)
         .take(MAX_CANCELLED.saturating_sub(already))
         .collect()
 }

@@ -17,7 +17,7 @@
 
 use crate::torrent::Bitfield;
 
-use super::rng::XorShift;
+use crate::random::XorShift;
 
 /// Counts at or above this share one bucket.
 pub(super) const BUCKET_CAP: u16 = 255;

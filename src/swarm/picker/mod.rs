@@ -15,7 +15,9 @@
 //! 5. endgame: once every wanted block is requested somewhere, blocks
 //!    outstanding elsewhere, up to [`PickerConfig::max_requests_per_block`]
 //!    requests per block. [`Picker::block_received`] returns the other
-//!    peers to cancel at.
+//!    peers to cancel at. Before endgame, when no new piece may start (the
+//!    in-flight RAM is full), only blocks outstanding for longer than
+//!    [`PickerConfig::stuck_steal_after_ms`] (stuck at a slow peer).
 //!
 //! A peer lacking a priority piece simply falls through to the next step,
 //! so it still gets normal work. `Skip` pieces are never picked (not even
@@ -48,7 +50,6 @@
 mod avail;
 mod pick;
 mod priorities;
-mod rng;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
@@ -57,11 +58,11 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
+use crate::random::XorShift;
 use crate::torrent::{Bitfield, Layout};
 
 use avail::Availability;
 use priorities::Priorities;
-pub(crate) use rng::XorShift;
 
 /// The engine's handle for a connected peer.
 pub type PeerKey = u64;
@@ -101,6 +102,11 @@ pub struct PickerConfig {
     /// An `Urgent` block requested this long ago (ms) may be requested from
     /// another peer too. Default 2000.
     pub urgent_steal_after_ms: u64,
+    /// When no new piece may start (the in-flight RAM is full), a block of
+    /// any priority requested this long ago (ms) may be requested from
+    /// another peer too, so a slow peer cannot hold the started pieces
+    /// back. Default 2000.
+    pub stuck_steal_after_ms: u64,
 }
 
 impl Default for PickerConfig {
@@ -109,6 +115,7 @@ impl Default for PickerConfig {
             seed: None,
             max_requests_per_block: 2,
             urgent_steal_after_ms: 2000,
+            stuck_steal_after_ms: 2000,
         }
     }
 }
@@ -464,6 +471,21 @@ impl Picker {
             .any(|(a, b)| a & b != 0)
     }
 
+    /// The piece's priority (owners combined); `Normal` out of range.
+    pub fn priority(&self, p: u32) -> Priority {
+        if p < self.piece_count {
+            self.prio.get(p)
+        } else {
+            Priority::Normal
+        }
+    }
+
+    /// Whether an `Urgent` or `High` piece is still missing (a stream
+    /// reader waits for it or reads ahead into it).
+    pub fn has_priority_work(&self) -> bool {
+        !self.urgent.is_empty() || !self.high.is_empty()
+    }
+
     /// Whether piece `p` is still wanted (a `Have` may make us interested).
     pub fn wants_piece(&self, p: u32) -> bool {
         self.wanted.get(p)
@@ -585,13 +607,6 @@ impl Picker {
             .copied()
             .filter(|p| self.partials.get(p).is_none_or(|part| part.wanted > 0))
             .collect()
-    }
-
-    /// Whether `p` is an ordinary piece that no reader wants now (neither
-    /// `Urgent` nor `High`, and not `Skip`): its requests may be cancelled
-    /// to let a reader's piece go first.
-    pub fn is_background(&self, p: u32) -> bool {
-        p < self.piece_count && self.prio.get(p) == Priority::Normal
     }
 
     /// Every wanted block is requested somewhere (no unrequested block in a

@@ -48,8 +48,17 @@ impl Picker {
         if budget > 0 && may_start {
             budget = self.pick_new(peer, has, budget, out);
         }
-        if budget > 0 && self.in_endgame() {
-            self.pick_duplicates(peer, has, budget, out);
+        if budget == 0 {
+            return;
+        }
+        if self.in_endgame() {
+            self.pick_duplicates(peer, has, budget, Dup::Any, out);
+        } else if !may_start {
+            // No room for a new piece: rather than idle, fetch blocks stuck
+            // at slower peers, which hold the started pieces (and the RAM)
+            // back.
+            let age = self.cfg.stuck_steal_after_ms;
+            self.pick_duplicates(peer, has, budget, Dup::OlderThan(age), out);
         }
     }
 
@@ -142,12 +151,14 @@ impl Picker {
         budget
     }
 
-    /// Step 5 (endgame): second requests of blocks outstanding elsewhere.
+    /// Step 5: second requests of blocks outstanding elsewhere (`dup`
+    /// says which): any in endgame, stuck ones when no piece may start.
     fn pick_duplicates(
         &mut self,
         peer: PeerKey,
         has: &Bitfield,
         mut budget: usize,
+        dup: Dup,
         out: &mut Vec<Block>,
     ) {
         if self.cfg.max_requests_per_block < 2 {
@@ -159,7 +170,7 @@ impl Picker {
                 break;
             };
             if has.get(p) && self.prio.get(p) != Priority::Skip {
-                budget = self.take(peer, p, budget, Some(Dup::Any), out);
+                budget = self.take(peer, p, budget, Some(dup), out);
             }
             next = match p.checked_add(1) {
                 Some(n) => n,

@@ -282,6 +282,43 @@ fn urgent_blocks_stuck_at_a_slow_peer_are_stolen() {
 }
 
 #[test]
+fn full_window_steals_only_stuck_blocks() {
+    // 4 pieces of 4 blocks; the window (may_start = false) allows none new.
+    let l = layout(4 * K, 4 * 4 * u64::from(K));
+    let mut p = seeded(&l, 9);
+    let full = Bitfield::full(4);
+    p.peer_has_bitfield(&full);
+    p.peer_has_bitfield(&full);
+    let no_start = |p: &mut Picker, peer: PeerKey, max: usize| {
+        let mut out = Vec::new();
+        p.pick(peer, &full, max, false, &mut out);
+        p.check_invariants();
+        out
+    };
+    p.set_now(1_000);
+    // The slow peer 1 takes a whole started piece.
+    let slow = pick(&mut p, 1, &full, 4);
+    assert_eq!(pieces(&slow).len(), 1);
+    assert!(!p.in_endgame());
+    // Soon after, the fast peer 2 gets nothing: no piece may start and no
+    // block is stuck yet.
+    p.set_now(2_000);
+    assert!(no_start(&mut p, 2, 8).is_empty());
+    // Once they are old, peer 2 fetches the slow peer's blocks too.
+    p.set_now(3_000);
+    assert_eq!(no_start(&mut p, 2, 8), slow);
+    // At most two requests per block.
+    p.peer_has_bitfield(&full);
+    assert!(no_start(&mut p, 3, 8).is_empty());
+    // With room to start, peer 3 gets a new piece instead.
+    let fresh = pick(&mut p, 3, &full, 4);
+    assert!(fresh.iter().all(|b| b.piece != slow[0].piece));
+    // The fast copy wins: cancel at the slow peer.
+    assert_eq!(p.block_received(2, slow[0]), vec![1]);
+    p.check_invariants();
+}
+
+#[test]
 fn endgame_duplicates_and_cancel_list() {
     let l = layout(2 * K, 2 * 2 * u64::from(K));
     let mut p = seeded(&l, 2);
@@ -485,15 +522,14 @@ fn urgent_unrequested_and_background_pieces() {
     let full = Bitfield::full(4);
     p.peer_has_bitfield(&full);
     assert!(p.urgent_unrequested().is_empty());
-    assert!((0..4).all(|i| p.is_background(i)));
-    assert!(
-        !p.is_background(4) && !p.is_background(u32::MAX),
-        "out of range"
-    );
+    assert!((0..4).all(|i| p.priority(i) == Normal));
     p.set_priority(1, &[(2..3, Urgent), (3..4, High), (0..1, Skip)]);
     assert_eq!(p.urgent_unrequested(), vec![2], "fresh urgent piece");
-    assert!(p.is_background(1));
-    assert!(!p.is_background(0) && !p.is_background(2) && !p.is_background(3));
+    assert_eq!(p.priority(1), Normal);
+    assert_eq!(
+        [p.priority(0), p.priority(2), p.priority(3)],
+        [Skip, Urgent, High]
+    );
     // One block requested: still a block nobody was asked for.
     let got = pick(&mut p, 1, &full, 1);
     assert_eq!(got[0].piece, 2);

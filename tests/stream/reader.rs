@@ -9,17 +9,11 @@
 //!   allowed-fast pieces aria2c offers while it still chokes us excepted);
 //! - a piece nobody sends fails the read with `TimedOut` (a bounded
 //!   wait), and opening a missing torrent or file is refused.
-//!
-//! The tests run one at a time (a lock): they share the process-wide reader
-//! counters, and the machine is small. Every wait is bounded; aria2c is
-//! killed by a guard; temp dirs are removed on drop.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rill::reader::{FileReader, ReaderConfig};
@@ -27,116 +21,7 @@ use rill::store::PieceStore;
 use rill::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentId};
 use rill::torrent::Metainfo;
 
-const WAIT: Duration = Duration::from_secs(120);
-const KIB: usize = 1024;
-const MIB: usize = 1024 * 1024;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("rill-stream-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// xorshift64: deterministic pseudo-random numbers, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut r = Rng(seed | 1);
-    (0..len).map(|_| (r.next() >> 24) as u8).collect()
-}
-
-/// Write `name` (len bytes) into `dir` and make `dir/name.torrent` with
-/// mktorrent (64 KiB pieces).
-fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathBuf) {
-    let bytes = data(len, len as u64);
-    fs::write(dir.join(name), &bytes).expect("write data");
-    let torrent = dir.join(format!("{name}.torrent"));
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(&torrent)
-        .arg(dir.join(name))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    let meta =
-        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
-    (bytes, meta, torrent)
-}
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind(format!("{ip}:0"))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// aria2c seeding `torrent` from `dir` on `ip:port`, at most `limit`
-/// (aria2c syntax, e.g. "1M") per second.
-fn aria2c_seed(dir: &Path, torrent: &Path, ip: &str, port: u16, limit: &str) -> Guard {
-    Guard(
-        Command::new("aria2c")
-            .args([
-                "--enable-dht=false",
-                "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false",
-                &format!("--interface={ip}"),
-                "-V",
-                "--seed-ratio=0",
-                &format!("--listen-port={port}"),
-                &format!("--max-upload-limit={limit}"),
-                "-d",
-            ])
-            .arg(dir)
-            .arg(torrent)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aria2c is installed"),
-    )
-}
+use crate::{aria2c_seed, free_port, make_torrent, Rng, TempDir, KIB, MIB, SERIAL, WAIT};
 
 fn engine(ip: &str) -> Engine {
     let board = rill::board::select(None).expect("board profile");

@@ -7,15 +7,11 @@
 //! - unknown torrents and files and other methods get JSON errors;
 //! - 200 random ranges over HTTP while the file downloads equal the source;
 //! - a client that disconnects mid-body releases its reader.
-//!
-//! One test function (the reader counters are process-wide). Every wait is
-//! bounded; aria2c is killed by a guard; temp dirs are removed on drop.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,87 +19,7 @@ use rill::reader::ReaderConfig;
 use rill::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentId};
 use rill::torrent::{InfoHash, Metainfo};
 
-const WAIT: Duration = Duration::from_secs(120);
-const KIB: usize = 1024;
-const MIB: usize = 1024 * 1024;
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!(
-            "rill-streamhttp-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// xorshift64: deterministic pseudo-random numbers, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Write `name` (len pseudo-random bytes) into `dir` and make
-/// `dir/name.torrent` with mktorrent (64 KiB pieces).
-fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathBuf) {
-    let mut r = Rng(len as u64 | 1);
-    let bytes: Vec<u8> = (0..len).map(|_| (r.next() >> 24) as u8).collect();
-    fs::write(dir.join(name), &bytes).expect("write data");
-    let torrent = dir.join(format!("{name}.torrent"));
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(&torrent)
-        .arg(dir.join(name))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    let meta =
-        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
-    (bytes, meta, torrent)
-}
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind(format!("{ip}:0"))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::{aria2c_seed, free_port, make_torrent, Rng, TempDir, KIB, MIB, SERIAL, WAIT};
 
 /// The `/stream/ID/N` server: tiny_http with a few workers calling
 /// `respond`. Returns its address; it lives until the process ends.
@@ -207,6 +123,7 @@ fn add(e: &Engine, meta: &Metainfo, out: &Path, peer: &str) -> TorrentId {
 
 #[test]
 fn stream_over_http_while_downloading() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("http");
     let seed_dir = dir.0.join("seed");
     fs::create_dir_all(&seed_dir).expect("mkdir");
@@ -214,26 +131,7 @@ fn stream_over_http_while_downloading() {
     let (bytes, meta, torrent) = make_torrent(&seed_dir, "clip.mp4", len);
     let ip = "127.0.0.85";
     let port = free_port(ip);
-    let _aria = Guard(
-        Command::new("aria2c")
-            .args([
-                "--enable-dht=false",
-                "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false",
-                &format!("--interface={ip}"),
-                "-V",
-                "--seed-ratio=0",
-                &format!("--listen-port={port}"),
-                "--max-upload-limit=512K",
-                "-d",
-            ])
-            .arg(&seed_dir)
-            .arg(&torrent)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aria2c is installed"),
-    );
+    let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "512K");
     let board = rill::board::select(None).expect("board profile");
     let engine = Arc::new(
         Engine::start(EngineConfig {

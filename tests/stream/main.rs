@@ -1,0 +1,139 @@
+//! Stream readers and `/stream` over HTTP against a real, rate-limited
+//! aria2c seeder on loopback (one test binary):
+//!
+//! - `reader`: a `FileReader` directly: 200 random ranges while the file
+//!   downloads equal the source; a read at 80% is served before the middle
+//!   downloads (completion order); a piece nobody sends times out and bad
+//!   opens are refused.
+//! - `http`: `http::stream::respond` behind a real tiny_http server: RFC
+//!   9110 ranges and HEAD, DLNA headers, JSON errors, 200 random ranges over
+//!   HTTP while downloading, and a client that disconnects releases its
+//!   reader.
+//!
+//! The tests run one at a time ([`SERIAL`]): they share the process-wide
+//! reader counters, and the machine is small. Every wait is bounded;
+//! aria2c is killed by a guard; temp dirs are removed on drop. This file
+//! holds the fixtures both modules use.
+
+mod http;
+mod reader;
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rill::torrent::Metainfo;
+
+pub(crate) const WAIT: Duration = Duration::from_secs(120);
+pub(crate) const KIB: usize = 1024;
+pub(crate) const MIB: usize = 1024 * 1024;
+
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p =
+            std::env::temp_dir().join(format!("rill-stream-{tag}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+pub(crate) struct Guard(pub(crate) Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// xorshift64: deterministic pseudo-random numbers, so failures reproduce.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed | 1);
+    (0..len).map(|_| (r.next() >> 24) as u8).collect()
+}
+
+/// Write `name` (len bytes) into `dir` and make `dir/name.torrent` with
+/// mktorrent (64 KiB pieces).
+pub(crate) fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathBuf) {
+    let bytes = data(len, len as u64);
+    fs::write(dir.join(name), &bytes).expect("write data");
+    let torrent = dir.join(format!("{name}.torrent"));
+    let st = Command::new("mktorrent")
+        .args(["-l", "16", "-o"])
+        .arg(&torrent)
+        .arg(dir.join(name))
+        .stdout(Stdio::null())
+        .status()
+        .expect("mktorrent is installed");
+    assert!(st.success());
+    let meta =
+        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
+    (bytes, meta, torrent)
+}
+
+pub(crate) fn free_port(ip: &str) -> u16 {
+    TcpListener::bind(format!("{ip}:0"))
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// aria2c seeding `torrent` from `dir` on `ip:port`, at most `limit`
+/// (aria2c syntax, e.g. "1M") per second.
+pub(crate) fn aria2c_seed(dir: &Path, torrent: &Path, ip: &str, port: u16, limit: &str) -> Guard {
+    Guard(
+        Command::new("aria2c")
+            .args([
+                "--enable-dht=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                &format!("--interface={ip}"),
+                "-V",
+                "--seed-ratio=0",
+                &format!("--listen-port={port}"),
+                &format!("--max-upload-limit={limit}"),
+                "-d",
+            ])
+            .arg(dir)
+            .arg(torrent)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aria2c is installed"),
+    )
+}
