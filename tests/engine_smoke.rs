@@ -129,6 +129,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     let seeder = engine("127.0.0.61");
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: seed_dir.clone(),
         resume_dir: Some(seed_dir.join(".rill")),
         seed: true,
@@ -151,6 +152,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     let leech = engine("127.0.0.62");
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: out.clone(),
         resume_dir: Some(out.join(".rill")),
         extra_peers: vec![seed_addr],
@@ -185,6 +187,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     .unwrap();
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: out.clone(),
         resume_dir: None,
         ..AddOptions::default()
@@ -460,6 +463,7 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
     let seeder = engine("127.0.0.68");
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: seed_dir.clone(),
         seed: true,
         ..AddOptions::default()
@@ -473,6 +477,7 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
     let leech = engine("127.0.0.69");
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: out.clone(),
         extra_peers: vec![evil, seeder.listen_addr()],
         ..AddOptions::default()
@@ -563,6 +568,7 @@ fn peers_find_each_other_through_opentracker() {
     let seeder = engine("127.0.0.71");
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: seed_dir.clone(),
         seed: true,
         ..AddOptions::default()
@@ -578,6 +584,7 @@ fn peers_find_each_other_through_opentracker() {
     let leech = engine("127.0.0.72");
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: out.clone(),
         ..AddOptions::default()
     };

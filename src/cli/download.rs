@@ -237,6 +237,7 @@ fn download(a: Args) -> Result<(), Failure> {
     .map_err(|e| Failure::Other(e.to_string()))?;
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: a.out.clone(),
         resume_dir: Some(resume_dir),
         extra_peers: a.peers.clone(),

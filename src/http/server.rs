@@ -82,10 +82,19 @@ impl HttpServer {
         workers: u32,
         service: Arc<Service>,
     ) -> Result<HttpServer, ServerError> {
-        let server = tiny_http::Server::http(listen).map_err(|e| ServerError {
+        let error = |cause: String| ServerError {
             addr: listen,
-            cause: e.to_string(),
-        })?;
+            cause,
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(|e| error(e.to_string()))?;
+        // Answers go out in several small writes (head, body): with Nagle's
+        // algorithm a keep-alive client waits for its delayed ACK, 40 ms
+        // per small answer. Accepted sockets inherit TCP_NODELAY from the
+        // listening socket on Linux.
+        rustix::net::sockopt::set_tcp_nodelay(&listener, true)
+            .map_err(|e| error(format!("TCP_NODELAY: {e}")))?;
+        let server =
+            tiny_http::Server::from_listener(listener, None).map_err(|e| error(e.to_string()))?;
         let addr = server.server_addr().to_ip().unwrap_or(listen);
         let server = Arc::new(server);
         let stop = Arc::new(AtomicBool::new(false));

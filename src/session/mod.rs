@@ -222,6 +222,7 @@ impl Session {
             extra_peers,
             seed: self.seed,
             disk_cache: self.disk_cache.clone(),
+            preload_edges: true,
         }
     }
 

@@ -69,6 +69,8 @@ pub struct AddOptions {
     /// Storage mode `stream`: keep verified pieces in this bounded disk
     /// cache instead of `out_dir` (see `store::cache`).
     pub disk_cache: Option<Arc<crate::store::DiskCache>>,
+    /// Ask for the edges of big files first (see [`super::preload`]).
+    pub preload_edges: bool,
 }
 
 #[derive(Debug)]

@@ -18,6 +18,7 @@
 //! - `connect`, `listener`: outgoing and incoming connections.
 //! - `announce`: the tracker loop.
 //! - `upload`: serving requests and applying the choker.
+//! - [`preload`]: the edges of big files asked for first (`rill serve`).
 //! - [`picker`], [`choker`]: pure decision logic the engine drives.
 
 mod announce;
@@ -30,6 +31,7 @@ mod metadata;
 mod peer;
 pub mod picker;
 mod pieces;
+pub mod preload;
 pub mod stats;
 mod torrent;
 mod upload;

@@ -45,6 +45,7 @@ use super::metadata::MetadataFetch;
 use super::peer::{self, PeerState};
 use super::picker::{PeerKey, Picker, Priority};
 use super::pieces::Blame;
+use super::preload;
 use super::stats::{Meter, Published, TorrentState, TorrentStats};
 use super::upload;
 use crate::store::{PieceStore, StoreConfig};
@@ -342,6 +343,10 @@ impl Torrent {
             let mut picker = Picker::new(&layout, &have);
             for (owner, ranges) in std::mem::take(&mut st.pending_priorities) {
                 picker.set_priority(owner, &ranges);
+            }
+            if self.opts.preload_edges {
+                // On the picker directly: not a reader (no yielding).
+                picker.set_priority(preload::PRELOAD_OWNER, &preload::edge_ranges(&layout));
             }
             st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();
             info!(

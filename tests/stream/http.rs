@@ -104,6 +104,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, range: Option<&str>) -> Repl
 fn add(e: &Engine, meta: &Metainfo, out: &Path, peer: &str) -> TorrentId {
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: out.to_path_buf(),
         resume_dir: None,
         extra_peers: vec![peer.parse().expect("peer addr")],

@@ -42,6 +42,7 @@ fn add_and_open(
 ) -> (TorrentId, Arc<PieceStore>) {
     let opts = AddOptions {
         disk_cache: None,
+        preload_edges: false,
         out_dir: out.to_path_buf(),
         resume_dir: None,
         extra_peers: vec![peer.parse().expect("peer addr")],
