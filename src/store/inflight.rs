@@ -37,8 +37,10 @@ struct Partial {
 ///
 /// Invariants: `bytes` is the sum of `size` over `pieces`; a new piece is
 /// admitted only when it fits under `cap` or when nothing else is in flight
-/// (so a cap smaller than one piece still makes progress); `bytes` plus the
-/// spares' lengths stay under `cap` (spares are dropped to make room).
+/// (so a cap smaller than one piece still makes progress), or when the
+/// engine starts it for a reader that waits for it
+/// ([`Inflight::start_over_cap`]: one piece per waiting reader, so `bytes`
+/// may pass `cap` by that much); spares are dropped to make room.
 pub(crate) struct Inflight {
     pieces: HashMap<u32, Partial>,
     bytes: u64,
@@ -117,6 +119,31 @@ impl Inflight {
         self.pieces.is_empty() || self.bytes.saturating_add(u64::from(size)) <= self.cap
     }
 
+    /// Make room for `piece` now, whatever the cap: a reader is blocked on
+    /// it. No-op if it is in flight already or `size` is 0.
+    pub(crate) fn start_over_cap(&mut self, piece: u32, size: u32) {
+        if size > 0 && !self.pieces.contains_key(&piece) {
+            self.start(piece, size);
+        }
+    }
+
+    fn start(&mut self, piece: u32, size: u32) {
+        let blocks = block_count(size);
+        self.bytes += u64::from(size);
+        let buf = self.buffer(size);
+        self.trim_spares();
+        self.pieces.insert(
+            piece,
+            Partial {
+                buf: Some(buf),
+                got: vec![false; blocks],
+                received: 0,
+                size,
+                verifying: false,
+            },
+        );
+    }
+
     /// Check one block's position and length, then copy it into its piece,
     /// starting the piece if needed. A block of a `verified` piece is a
     /// duplicate.
@@ -137,20 +164,7 @@ impl Inflight {
             if !self.fits(size) {
                 return Ok(BlockOutcome::NoRoom);
             }
-            let blocks = block_count(size);
-            self.bytes += u64::from(size);
-            let buf = self.buffer(size);
-            self.trim_spares();
-            self.pieces.insert(
-                piece,
-                Partial {
-                    buf: Some(buf),
-                    got: vec![false; blocks],
-                    received: 0,
-                    size,
-                    verifying: false,
-                },
-            );
+            self.start(piece, size);
         }
         let Some(p) = self.pieces.get_mut(&piece) else {
             return Err(StoreError::Invalid(format!(

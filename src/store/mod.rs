@@ -320,6 +320,17 @@ impl PieceStore {
         inflight.put(&self.layout, piece, begin, data, verified)
     }
 
+    /// Admit `piece` to the in-flight RAM even over the cap: the engine
+    /// requested it for a stream reader that waits for it (an urgent piece;
+    /// at most one per reader). No-op for a verified or unknown piece.
+    pub fn admit_urgent(&self, piece: u32) {
+        if piece >= self.layout.piece_count || self.has_piece(piece) {
+            return;
+        }
+        let size = self.layout.piece_size(piece);
+        lock(&self.inflight).start_over_cap(piece, size);
+    }
+
     /// Drop the in-flight blocks of a piece (e.g. all its peers vanished).
     pub fn discard_piece(&self, piece: u32) {
         lock(&self.inflight).remove(piece, false);

@@ -517,6 +517,17 @@ fn inflight_cap_refuses_new_pieces() {
         tiny.put_block(4, 0, block(4)).expect("put"),
         BlockOutcome::NoRoom
     );
+    // A piece a reader waits for is admitted over the cap; a verified or
+    // out-of-range piece is not.
+    tiny.admit_urgent(4);
+    assert_eq!(tiny.inflight_bytes(), 2 * 32 * 1024);
+    assert_eq!(
+        tiny.put_block(4, 0, block(4)).expect("put"),
+        BlockOutcome::Stored
+    );
+    tiny.admit_urgent(4);
+    tiny.admit_urgent(99);
+    assert_eq!(tiny.inflight_bytes(), 2 * 32 * 1024, "no double count");
 }
 
 #[test]

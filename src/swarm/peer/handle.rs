@@ -14,7 +14,7 @@ use log::debug;
 
 use super::state::{PeerHas, PeerState};
 use crate::swarm::picker::{Block, PeerKey, Picker, Priority};
-use crate::swarm::torrent::{TState, Torrent};
+use crate::swarm::torrent::{Data, TState, Torrent};
 use crate::swarm::{connect, metadata, pieces, upload};
 use crate::torrent::Bitfield;
 use crate::wire::extension::UT_METADATA_ID;
@@ -297,6 +297,19 @@ pub(crate) fn update_interest(st: &mut TState, key: PeerKey) {
     }
 }
 
+/// Make room in the store's in-flight RAM for the urgent pieces among
+/// `picked` (a reader waits for them; the picker starts them even at the
+/// RAM cap).
+pub(crate) fn admit_urgent(d: &Data, picked: &[Block]) {
+    let mut last = None;
+    for b in picked {
+        if last != Some(b.piece) && d.picker.priority(b.piece) == Priority::Urgent {
+            d.store.admit_urgent(b.piece);
+        }
+        last = Some(b.piece);
+    }
+}
+
 /// Top up the peer's request pipeline from the picker.
 pub(crate) fn fill(st: &mut TState, key: PeerKey) {
     // While another torrent streams, one without readers gets a small
@@ -334,6 +347,7 @@ pub(crate) fn fill(st: &mut TState, key: PeerKey) {
         } else {
             d.picker.pick(key, has, room, may_start, &mut out);
         }
+        admit_urgent(d, &out);
     }
     let now = Instant::now();
     if budget.is_some() {

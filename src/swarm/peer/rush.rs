@@ -47,7 +47,7 @@ pub(crate) fn rush(st: &mut TState) {
     let TState { peers, data, .. } = st;
     let Some(d) = data.as_mut() else { return };
     let urgent = d.picker.urgent_unrequested();
-    if urgent.is_empty() || !d.store.can_start_piece() {
+    if urgent.is_empty() {
         return;
     }
     let mut keys: Vec<PeerKey> = peers
@@ -98,6 +98,7 @@ pub(crate) fn rush(st: &mut TState) {
             out.clear();
             let may_start = d.store.can_start_piece();
             d.picker.pick(key, has, room, may_start, &mut out);
+            super::handle::admit_urgent(d, &out);
             let now = Instant::now();
             for &b in &out {
                 gave = true;

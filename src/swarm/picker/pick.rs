@@ -21,7 +21,8 @@ impl Picker {
     /// Pick up to `max` new blocks for `peer` (which has `has`). Streaming
     /// priorities first, then pieces already started, then rarest first;
     /// in endgame, blocks outstanding at other peers. `may_start` = whether
-    /// a new piece may be started (the store's RAM cap).
+    /// a new piece may be started (the store's RAM cap); an urgent piece
+    /// starts regardless (the caller admits it over the cap).
     ///
     /// Appends to `out` (does not clear it). Every block handed out counts
     /// as outstanding at `peer` until `block_received`, `request_failed` or
@@ -90,7 +91,10 @@ impl Picker {
                 continue;
             }
             if self.state[p as usize] == PieceState::Fresh {
-                if !may_start {
+                // A reader waits for an urgent piece: it starts even when
+                // the RAM cap is reached (the engine admits it over the
+                // cap, see `PieceStore::admit_urgent`).
+                if !may_start && level != Priority::Urgent {
                     next = p.saturating_add(1);
                     continue;
                 }
