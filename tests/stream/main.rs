@@ -4,7 +4,8 @@
 //! - `reader`: a `FileReader` directly: 200 random ranges while the file
 //!   downloads equal the source; a read at 80% is served before the middle
 //!   downloads (completion order); a piece nobody sends times out and bad
-//!   opens are refused.
+//!   opens are refused; a torrent without readers yields to one that
+//!   streams, and takes its full speed back when the reader is gone.
 //! - `http`: `http::stream::respond` behind a real tiny_http server: RFC
 //!   9110 ranges and HEAD, DLNA headers, JSON errors, 200 random ranges over
 //!   HTTP while downloading, and a client that disconnects releases its

@@ -325,3 +325,51 @@ fn a_piece_nobody_sends_times_out_and_bad_opens_are_refused() {
     assert_eq!(after.window_bytes, before.window_bytes);
     e.shutdown();
 }
+
+/// While a reader streams torrent A (still downloading, from a seeder
+/// limited to 512 KiB/s), torrent B (no reader) only gets the background
+/// budget (16 blocks of 16 KiB per one-second tick); once the reader is
+/// gone B downloads at full speed. (A reader of complete data asks the
+/// engine for nothing, so it takes no bandwidth from anybody.) The bound below only gets
+/// easier on a slow machine (it is a ceiling on B's bytes per elapsed
+/// second, not a speed demand on rill).
+#[test]
+fn a_torrent_without_readers_yields_while_another_streams() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = TempDir::new("fair");
+    let (seed_a, seed_b) = (dir.0.join("seed-a"), dir.0.join("seed-b"));
+    fs::create_dir_all(&seed_a).expect("mkdir");
+    fs::create_dir_all(&seed_b).expect("mkdir");
+    let (_, meta_a, torrent_a) = make_torrent(&seed_a, "playing.mkv", 16 * MIB + 17);
+    let (bytes_b, meta_b, torrent_b) = make_torrent(&seed_b, "background.bin", 24 * MIB + 5);
+    let ip = "127.0.0.87";
+    let (port_a, port_b) = (free_port(ip), free_port(ip));
+    let _aria_a = aria2c_seed(&seed_a, &torrent_a, ip, port_a, "512K");
+    let _aria_b = aria2c_seed(&seed_b, &torrent_b, ip, port_b, "0");
+    let e = engine("127.0.0.88");
+    let out = dir.0.join("out");
+    let (id_a, _) = add_and_open(&e, &meta_a, &out, &format!("{ip}:{port_a}"));
+    let mut reader = FileReader::open(&e, id_a, 0, cfg()).expect("open reader");
+    let mut buf = vec![0u8; 64 * KIB];
+    reader.read_exact(&mut buf).expect("first bytes of A");
+
+    let (id_b, store_b) = add_and_open(&e, &meta_b, &out, &format!("{ip}:{port_b}"));
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(6));
+    let done = e.stats(id_b).expect("B listed").bytes_done;
+    let elapsed = start.elapsed().as_secs_f64();
+    eprintln!("background torrent: {done} bytes in {elapsed:.1} s while A streamed");
+    // 16 blocks a tick, one more tick than elapsed, plus one piece that
+    // may have been completed from blocks requested in the first tick.
+    let ceiling = ((elapsed + 2.0) * 16.0 * 16.0 * KIB as f64) as u64 + 64 * KIB as u64;
+    assert!(
+        done <= ceiling,
+        "B got {done} bytes in {elapsed:.1} s while A streamed (ceiling {ceiling})"
+    );
+    assert!(done < bytes_b.len() as u64, "B finished while A streamed");
+
+    drop(reader);
+    wait_complete(&store_b);
+    let got = fs::read(out.join("background.bin")).expect("B's file");
+    assert!(got == bytes_b, "B differs from the source");
+}
