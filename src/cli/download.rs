@@ -20,7 +20,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use log::{info, LevelFilter};
+use log::info;
 
 use crate::board::BoardProfile;
 use crate::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentState, TorrentStats};
@@ -59,7 +59,7 @@ enum Failure {
 
 pub fn run(args: &[String]) -> i32 {
     let result = parse_args(args).and_then(|a| {
-        init_logging();
+        super::init_logging();
         download(a)
     });
     match result {
@@ -133,21 +133,6 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         Failure::Input("download needs a SOURCE (.torrent file, magnet URI or URL)".into())
     })?;
     Ok(a)
-}
-
-fn init_logging() {
-    let level = std::env::var("RILL_LOG")
-        .ok()
-        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
-        .unwrap_or(LevelFilter::Info);
-    let config = simplelog::ConfigBuilder::new()
-        .add_filter_allow_str("rill")
-        .set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .set_location_level(LevelFilter::Off)
-        .build();
-    // Fails only if a logger is already set (tests): keep that one.
-    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
 }
 
 /// Read SOURCE into something the engine can add.

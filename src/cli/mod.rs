@@ -43,3 +43,20 @@ pub fn usage_error(msg: &str) -> i32 {
     eprintln!("rill: {msg} (see rill --help)");
     2
 }
+
+/// Log lines to stderr at `RILL_LOG` (error, warn, info, debug, trace;
+/// default info), rill's own modules only.
+pub(crate) fn init_logging() {
+    let level = std::env::var("RILL_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<log::LevelFilter>().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    let config = simplelog::ConfigBuilder::new()
+        .add_filter_allow_str("rill")
+        .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
+        .set_location_level(log::LevelFilter::Off)
+        .build();
+    // Fails only if a logger is already set (tests): keep that one.
+    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+}

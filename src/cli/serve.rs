@@ -30,7 +30,7 @@ use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use log::{error, info, warn, LevelFilter};
+use log::{error, info, warn};
 
 use crate::board::BoardProfile;
 use crate::config::toml::Document;
@@ -121,7 +121,7 @@ pub fn run(args: &[String]) -> i32 {
         Ok(f) => f,
         Err(m) => return super::usage_error(&m),
     };
-    init_logging();
+    super::init_logging();
     let settings = match load_settings(&flags) {
         Ok(s) => s,
         Err(m) => {
@@ -310,21 +310,6 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         s.peer_listen = Some(parse_addr("--peer-listen", v)?);
     }
     Ok(s)
-}
-
-fn init_logging() {
-    let level = std::env::var("RILL_LOG")
-        .ok()
-        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
-        .unwrap_or(LevelFilter::Info);
-    let config = simplelog::ConfigBuilder::new()
-        .add_filter_allow_str("rill")
-        .set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .set_location_level(LevelFilter::Off)
-        .build();
-    // Fails only if a logger is already set (tests): keep that one.
-    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
 }
 
 /// Stream reader settings from the board: the read-ahead window may take
