@@ -165,27 +165,17 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// A random (version 4) UUID from what differs between boxes and starts:
-/// the clock, the process, the data dir and the boot id, hashed.
-fn new_uuid(data_dir: &Path) -> String {
-    let mut h = sha1_smol::Sha1::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    h.update(&now.to_le_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    h.update(data_dir.as_os_str().as_encoded_bytes());
-    h.update(
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    h.update(default_name().as_bytes());
-    let mut b = h.digest().bytes();
+/// A random (version 4) UUID: kernel random bytes (the clock-and-process
+/// seed if the kernel has none to give).
+fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    if crate::random::os_bytes(&mut b).is_err() {
+        b[..8].copy_from_slice(&crate::random::seed().to_le_bytes());
+        b[8..].copy_from_slice(&crate::random::seed().to_le_bytes());
+    }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().take(16).map(|x| format!("{x:02x}")).collect();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -210,7 +200,7 @@ pub fn load_or_create_uuid(data_dir: &Path) -> Result<String, String> {
             path.display()
         );
     }
-    let uuid = new_uuid(data_dir);
+    let uuid = new_uuid();
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     crate::session::files::write_atomic(&path, format!("{uuid}\n").as_bytes())
