@@ -3,7 +3,7 @@
 //! a running `rill serve`). Every wait is bounded; processes die on drop.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rill::http::json::{self, Value};
 use rill::torrent::{InfoHash, Metainfo};
+use rill_testkit::rill::start_serve;
 
 pub const WAIT: Duration = Duration::from_secs(90);
 
@@ -260,8 +261,8 @@ impl Serve {
             .map(|d| d.count())
             .unwrap_or(0);
         let log = data.with_extension(format!("log{n}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+        cmd.arg("serve")
             .arg("--data")
             .arg(data)
             .args([
@@ -271,28 +272,14 @@ impl Serve {
                 &format!("{ip}:0"),
             ])
             .args(extra)
-            .env("RILL_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(fs::File::create(&log).unwrap()))
-            .spawn()
-            .expect("run rill serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let child = Guard(child);
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("rill serve did not start; log:\n{}", read_log(&log)));
-        let addr = line
-            .strip_prefix("rill serve: http://")
-            .and_then(|l| l.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log:\n{}", read_log(&log)));
-        Serve { child, addr, log }
+            .env("RILL_LOG", "debug");
+        let (child, addr) = start_serve(cmd, &log, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("rill serve did not start: {e}; log:\n{}", read_log(&log)));
+        Serve {
+            child: Guard(child),
+            addr,
+            log,
+        }
     }
 
     /// SIGTERM, then wait (bounded) for exit 0.

@@ -5,7 +5,7 @@
 //! killed on drop; every wait is bounded.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +15,7 @@ use rill::http::json::{self, Value};
 use rill::torrent::Metainfo;
 
 use crate::net;
+use rill_testkit::rill::start_serve;
 
 /// Bound for a client, a torrent or a stream to get ready.
 pub const WAIT: Duration = Duration::from_secs(90);
@@ -137,32 +138,14 @@ impl Serve {
             ),
         )
         .expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+        cmd.arg("serve")
             .arg("--config")
             .arg(&config)
-            .env("RILL_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(fs::File::create(&log).expect("log")))
-            .spawn()
-            .expect("run rill serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
+            .env("RILL_LOG", "debug");
+        let (child, addr) = start_serve(cmd, &log, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("rill serve did not start: {e}; log:\n{}", tail(&log)));
         let child = Guard(child);
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("rill serve did not start; log:\n{}", tail(&log)));
-        let addr = line
-            .strip_prefix("rill serve: http://")
-            .and_then(|l| l.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log:\n{}", tail(&log)));
         let creds = extra
             .lines()
             .find_map(|l| l.strip_prefix("password = \""))

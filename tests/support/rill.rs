@@ -186,3 +186,46 @@ pub fn run(args: &[&str], cwd: &Path, timeout: Duration) -> Result<Output, Strin
         .map_err(|e| format!("spawn rill: {e}"))?;
     wait_output(child, timeout)
 }
+
+/// Spawn `rill serve` as `cmd` (its arguments and environment set by the
+/// caller), stderr into `log`, and wait up to `timeout` for its ready line
+/// `rill serve: http://ADDR/ ...` on stdout. The child and ADDR; on
+/// failure the child is killed and the error says what came instead.
+pub fn start_serve(
+    mut cmd: Command,
+    log: &Path,
+    timeout: Duration,
+) -> Result<(std::process::Child, std::net::SocketAddr), String> {
+    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .map_err(|e| format!("cannot run rill serve: {e}"))?;
+    let stdout = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+        }
+        let _ = tx.send(line);
+    });
+    let addr = match rx.recv_timeout(timeout) {
+        Ok(line) => line
+            .strip_prefix("rill serve: http://")
+            .and_then(|l| l.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("unexpected first line {line:?}")),
+        Err(_) => Err(format!("no ready line within {timeout:?}")),
+    };
+    match addr {
+        Ok(a) => Ok((child, a)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
