@@ -101,13 +101,13 @@ fn store_cost(n: usize, measured: usize, files: bool) -> f64 {
         }
     }
     for i in 0..n {
-        cache.insert(&rel(i), SEG_BYTES, at(i));
+        cache.insert(&rel(i), SEG_BYTES, at(i)).delete();
     }
     assert_eq!(cache.len(), n);
     let rels: Vec<PathBuf> = (n..n + measured).map(rel).collect();
     let start = Instant::now();
     for (k, r) in rels.iter().enumerate() {
-        cache.insert(r, SEG_BYTES, at(n + k));
+        cache.insert(r, SEG_BYTES, at(n + k)).delete();
     }
     let ns = start.elapsed().as_nanos() as f64 / measured as f64;
     assert_eq!(cache.len(), n);
@@ -152,7 +152,9 @@ fn route_cost(segments: usize, requests: usize) -> (f64, f64, f64) {
             .join(playlist::segment_name(n))
     };
     for n in 0..segments {
-        cache.insert(&seg_rel(n), SEG_BYTES, SystemTime::now());
+        cache
+            .insert(&seg_rel(n), SEG_BYTES, SystemTime::now())
+            .delete();
     }
     let names: Vec<String> = (0..requests)
         .map(|k| playlist::segment_name((k * 7919) % segments))

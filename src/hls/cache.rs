@@ -15,6 +15,10 @@
 //! watchdog thread calls every few seconds.
 //!
 //! Not thread-safe by itself: [`crate::hls::Hls`] holds it in a mutex.
+//! The bookkeeping happens under that mutex; the files the cache drops are
+//! handed back as [`Doomed`] and deleted after the lock is released, so a
+//! slow unlink (an SD card, a torrent's whole directory) never holds up
+//! segment lookups.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -22,7 +26,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use log::{debug, warn};
+use log::warn;
 
 /// Nanoseconds since the Unix epoch (0 for times before it).
 fn stamp(t: SystemTime) -> u64 {
@@ -66,7 +70,9 @@ impl SegmentCache {
             warn!("segment cache {}: {e}", root.display());
         }
         c.scan(root, 0);
-        c.evict_over_limit();
+        let mut doomed = Doomed::default();
+        c.evict_over_limit(&mut doomed);
+        doomed.delete();
         c
     }
 
@@ -128,9 +134,11 @@ impl SegmentCache {
 
     /// Record a finished segment (already at its place under the root),
     /// then evict the oldest segments while over the size limit.
-    pub fn insert(&mut self, rel: &Path, size: u64, created: SystemTime) {
+    pub fn insert(&mut self, rel: &Path, size: u64, created: SystemTime) -> Doomed {
         self.add(rel.to_path_buf(), size, created);
-        self.evict_over_limit();
+        let mut doomed = Doomed::default();
+        self.evict_over_limit(&mut doomed);
+        doomed
     }
 
     /// Is this segment cached?
@@ -139,30 +147,28 @@ impl SegmentCache {
     }
 
     /// Remove the oldest live segment; false when empty.
-    fn evict_oldest(&mut self) -> bool {
+    fn evict_oldest(&mut self, doomed: &mut Doomed) -> bool {
         while let Some(Reverse((_, seq, rel))) = self.heap.pop() {
             if self.entries.get(&rel).is_some_and(|e| e.seq == seq) {
                 if let Some(e) = self.entries.remove(&rel) {
                     self.total = self.total.saturating_sub(e.size);
                 }
                 self.evicted += 1;
-                let path = self.root.join(&rel);
-                if let Err(e) = fs::remove_file(&path) {
-                    debug!("segment cache: removing {}: {e}", path.display());
-                }
+                doomed.0.push(self.root.join(&rel));
                 return true;
             }
         }
         false
     }
 
-    fn evict_over_limit(&mut self) {
-        while self.total > self.limit && self.evict_oldest() {}
+    fn evict_over_limit(&mut self, doomed: &mut Doomed) {
+        while self.total > self.limit && self.evict_oldest(doomed) {}
     }
 
     /// Remove segments older than the age limit (oldest first, stops at
     /// the first young one).
-    pub fn sweep(&mut self, now: SystemTime) {
+    pub fn sweep(&mut self, now: SystemTime) -> Doomed {
+        let mut doomed = Doomed::default();
         let cutoff =
             stamp(now).saturating_sub(u64::try_from(self.max_age.as_nanos()).unwrap_or(u64::MAX));
         loop {
@@ -171,23 +177,23 @@ impl SegmentCache {
                     let live = self.entries.get(rel).is_some_and(|e| e.seq == *seq);
                     (*created, live)
                 }
-                None => return,
+                None => return doomed,
             };
             match oldest {
                 (_, false) => {
                     self.heap.pop();
                 }
                 (created, true) if created < cutoff => {
-                    self.evict_oldest();
+                    self.evict_oldest(&mut doomed);
                 }
-                _ => return,
+                _ => return doomed,
             }
         }
     }
 
-    /// Forget and delete everything under `prefix` (relative; e.g. one
-    /// torrent's directory).
-    pub fn remove_dir(&mut self, prefix: &Path) {
+    /// Forget everything under `prefix` (relative; e.g. one torrent's
+    /// directory); the directory is to be deleted.
+    pub fn remove_dir(&mut self, prefix: &Path) -> Doomed {
         let gone: Vec<PathBuf> = self
             .entries
             .keys()
@@ -197,12 +203,7 @@ impl SegmentCache {
         for p in gone {
             self.forget(&p);
         }
-        let dir = self.root.join(prefix);
-        if dir.exists() {
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                warn!("segment cache: removing {}: {e}", dir.display());
-            }
-        }
+        Doomed(vec![self.root.join(prefix)])
     }
 
     pub fn root(&self) -> &Path {
@@ -228,6 +229,30 @@ impl SegmentCache {
     }
 }
 
+/// Segment files (or a directory) the cache has dropped, to delete once
+/// its lock is released.
+#[must_use = "the dropped files stay on disk unless deleted"]
+#[derive(Debug, Default)]
+pub struct Doomed(Vec<PathBuf>);
+
+impl Doomed {
+    /// Delete them (files, or directories with what they hold).
+    pub fn delete(self) {
+        for path in self.0 {
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warn!("segment cache: removing {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,7 +269,7 @@ mod tests {
         let p = c.root().join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, vec![7u8; size]).unwrap();
-        c.insert(Path::new(rel), size as u64, t);
+        c.insert(Path::new(rel), size as u64, t).delete();
     }
 
     #[test]
@@ -299,14 +324,14 @@ mod tests {
         put(&mut c, "aa/0/v/00001.ts", 10, now - Duration::from_secs(90));
         put(&mut c, "bb/1/v/00000.ts", 10, now);
         fs::create_dir_all(r.join("bb/1/v/tmp-3")).unwrap();
-        c.sweep(now);
+        c.sweep(now).delete();
         assert_eq!(c.len(), 1);
         assert!(!r.join("aa/0/v/00000.ts").exists());
         // Rebuilt from disk: the young segment is found, job leftovers go.
         let mut again = SegmentCache::open(&r, 1 << 30, Duration::from_secs(60));
         assert_eq!((again.len(), again.total()), (1, 10));
         assert!(!r.join("bb/1/v/tmp-3").exists());
-        again.remove_dir(Path::new("bb"));
+        again.remove_dir(Path::new("bb")).delete();
         assert!(again.is_empty() && !r.join("bb").exists());
         // A tiny limit at open evicts down to it.
         put(&mut again, "cc/0/v/00000.ts", 10, now);

@@ -286,7 +286,8 @@ impl Hls {
             st.variants.retain(|k, _| k.0 != id);
             st.scans.retain(|k, _| k.0 != id);
         }
-        self.segs().remove_dir(std::path::Path::new(&id.to_hex()));
+        let doomed = self.segs().remove_dir(std::path::Path::new(&id.to_hex()));
+        doomed.delete();
         self.probes.remove_torrent(id);
     }
 }
@@ -328,7 +329,8 @@ fn watchdog(hls: Weak<Hls>) {
         h.check_jobs();
         round += 1;
         if round % 10 == 0 {
-            h.segs().sweep(SystemTime::now());
+            let doomed = h.segs().sweep(SystemTime::now());
+            doomed.delete();
             h.trim();
         }
     }

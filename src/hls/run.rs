@@ -226,11 +226,12 @@ impl Hls {
             let Some(hls) = me.upgrade() else { return };
             if n != usize::MAX {
                 hls.stats.segments_made.fetch_add(1, Ordering::Relaxed);
-                hls.segs().insert(
+                let doomed = hls.segs().insert(
                     &rel_dir.join(playlist::segment_name(n)),
                     size,
                     SystemTime::now(),
                 );
+                doomed.delete();
             }
             hls.changed.notify_all();
         });
