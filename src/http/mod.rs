@@ -9,6 +9,8 @@
 //!   RFC 8259 parser (no serde).
 //! - [`auth`]: HTTP Basic credentials check in constant time, and the
 //!   `WWW-Authenticate` challenge.
+//! - [`gzip`]: gzip members, the `Accept-Encoding` check, and texts whose
+//!   gzip form is made once and shared (HLS playlists).
 //! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
 //! - [`body`]: reading a request body under a hard byte limit.
 //! - [`server`]: the tiny_http worker pool, authentication and routing.
@@ -25,6 +27,7 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod gzip;
 pub mod json;
 pub mod metrics;
 pub mod mime;
