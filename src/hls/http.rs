@@ -6,10 +6,15 @@
 //!   renditions: only the chosen text subtitle (the default) if one is
 //!   chosen, else every text subtitle (none by default).
 //! - `GET /hls/ID/N/<variant>.m3u8`: the variant's VOD media playlist,
-//!   with `X-Rill-Job-State: idle|running|buffering|error`.
+//!   with `X-Rill-Job-State: idle|running|buffering|error` and `Vary:
+//!   Accept-Encoding`; gzip-compressed (`Content-Encoding: gzip`) when
+//!   the request accepts it and the text is at least
+//!   [`MIN_GZIP`](crate::http::gzip::MIN_GZIP) bytes. The text and its
+//!   gzip form are the variant's, made once and shared by every request.
 //! - `GET /hls/ID/N/<variant>/<NNNNN>.ts`: a segment, made on demand;
 //!   `Cache-Control: public, max-age=31536000, immutable` (a segment
-//!   name always means the same bytes).
+//!   name always means the same bytes); never compressed (MPEG-TS does
+//!   not shrink).
 //! - `GET /hls/ID/N/sub/<S>.m3u8` and `.../sub/<S>.vtt`: a text subtitle.
 //! - `GET /hls/ID/N/status`: each variant's plan and job (JSON).
 //!
@@ -25,6 +30,7 @@ use tiny_http::{Header, Request, Response};
 
 use super::{playlist, Hls};
 use crate::http::api::{Reply, Service};
+use crate::http::gzip::{accepts_gzip, Compressible};
 use crate::http::{json, ApiError};
 use crate::media::plan::Choice;
 use crate::swarm::TorrentId;
@@ -147,15 +153,19 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
             service,
             e.status,
             json::CONTENT_TYPE,
-            Arc::new(e.body()),
+            Body::text(e.body()),
             &[("Allow", "GET, HEAD")],
         );
     }
     match route(service, rest, query) {
-        Ok(Answer::Text(ct, body, state)) => {
-            let extra: Vec<(&str, &str)> =
-                state.map(|s| ("X-Rill-Job-State", s)).into_iter().collect();
-            send(rq, service, 200, ct, body, &extra)
+        Ok(Answer::Text(ct, body)) => send(rq, service, 200, ct, Body::text(body), &[]),
+        Ok(Answer::Playlist(text, state)) => {
+            let body = playlist_body(&text, &accept_encoding(&rq));
+            let mut extra = vec![("X-Rill-Job-State", state), ("Vary", "Accept-Encoding")];
+            if matches!(body, Body::Gzip(_)) {
+                extra.push(("Content-Encoding", "gzip"));
+            }
+            send(rq, service, 200, M3U8, body, &extra)
         }
         Ok(Answer::File(f, ct, immutable)) => {
             let len = f
@@ -195,21 +205,66 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
             service,
             e.status,
             json::CONTENT_TYPE,
-            Arc::new(e.body()),
+            Body::text(e.body()),
             &[],
         ),
     }
 }
 
-/// The bytes of a shared text, read without copying the whole of it.
-struct SharedText {
-    text: Arc<String>,
+/// The request's `Accept-Encoding` lines as one list (RFC 9110 §5.3:
+/// repeated fields are one comma-separated value).
+fn accept_encoding(rq: &Request) -> String {
+    let values: Vec<&str> = rq
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Accept-Encoding"))
+        .map(|h| h.value.as_str())
+        .collect();
+    values.join(",")
+}
+
+/// A media playlist's body for a request that sent `accept_encoding`:
+/// the shared gzip bytes (made by the first request that wants them) when
+/// the client accepts gzip and the text is big enough, else the shared
+/// text. Nothing is copied or compressed again per request.
+fn playlist_body(text: &Arc<Compressible>, accept_encoding: &str) -> Body {
+    if text.worth_gzip() && accepts_gzip(accept_encoding) {
+        Body::Gzip(text.gzipped())
+    } else {
+        Body::Text(text.clone())
+    }
+}
+
+/// A response body shared with what made it, never copied per request.
+enum Body {
+    /// A text: a variant's playlist, or one made for this request.
+    Text(Arc<Compressible>),
+    /// A variant playlist's gzip form.
+    Gzip(Arc<[u8]>),
+}
+
+impl Body {
+    fn text(s: String) -> Body {
+        Body::Text(Arc::new(Compressible::new(s)))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Text(t) => t.as_str().as_bytes(),
+            Body::Gzip(g) => g,
+        }
+    }
+}
+
+/// The bytes of a shared body, read without copying the whole of it.
+struct SharedBody {
+    body: Body,
     pos: usize,
 }
 
-impl Read for SharedText {
+impl Read for SharedBody {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let rest = self.text.as_bytes().get(self.pos..).unwrap_or(&[]);
+        let rest = self.body.bytes().get(self.pos..).unwrap_or(&[]);
         let n = rest.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
             dst.copy_from_slice(src);
@@ -220,8 +275,12 @@ impl Read for SharedText {
 }
 
 enum Answer {
-    /// A text; playlists are shared with the variant, not copied.
-    Text(&'static str, Arc<String>, Option<&'static str>),
+    /// A text made for this request (master playlist, status, subtitle
+    /// playlist): small, sent as it is.
+    Text(&'static str, String),
+    /// A variant's media playlist (shared with the variant) and its job's
+    /// state.
+    Playlist(Arc<Compressible>, &'static str),
     File(File, &'static str, bool),
 }
 
@@ -237,16 +296,8 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
     let (id, file) = target(service, id, n)?;
     let hls = hls_of(service)?;
     match tail {
-        ["index.m3u8"] => Ok(Answer::Text(
-            M3U8,
-            Arc::new(master(hls, id, file, choice(query)?)?),
-            None,
-        )),
-        ["status"] => Ok(Answer::Text(
-            json::CONTENT_TYPE,
-            Arc::new(hls.status_json(id, file)),
-            None,
-        )),
+        ["index.m3u8"] => Ok(Answer::Text(M3U8, master(hls, id, file, choice(query)?)?)),
+        ["status"] => Ok(Answer::Text(json::CONTENT_TYPE, hls.status_json(id, file))),
         ["sub", name] => {
             let (i, ext) = name
                 .split_once('.')
@@ -260,8 +311,7 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                     }
                     Ok(Answer::Text(
                         M3U8,
-                        Arc::new(playlist::render_subtitle(m.duration, &format!("{i}.vtt"))),
-                        None,
+                        playlist::render_subtitle(m.duration, &format!("{i}.vtt")),
                     ))
                 }
                 "vtt" => Ok(Answer::File(
@@ -278,7 +328,7 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                 .filter(|v| valid_variant(v))
                 .ok_or_else(|| ApiError::not_found(format!("no playlist {name:?}")))?;
             let (text, state) = hls.media_playlist(id, file, variant)?;
-            Ok(Answer::Text(M3U8, text, Some(state)))
+            Ok(Answer::Playlist(text, state))
         }
         [variant, seg] if valid_variant(variant) => {
             let n = playlist::parse_segment_name(seg)
@@ -298,18 +348,14 @@ fn valid_variant(v: &str) -> bool {
     !v.is_empty() && v.len() <= 40 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn send(
-    rq: Request,
-    service: &Service,
-    status: u16,
-    ct: &str,
-    body: Arc<String>,
-    extra: &[(&str, &str)],
-) {
+fn send(rq: Request, service: &Service, status: u16, ct: &str, body: Body, extra: &[(&str, &str)]) {
     service.http.record(status);
-    let len = body.len();
-    let reader = SharedText { text: body, pos: 0 };
-    let mut resp = Response::new(status.into(), Vec::new(), reader, Some(len), None);
+    let len = body.bytes().len();
+    let reader = SharedBody { body, pos: 0 };
+    // The length is known: always a Content-Length (also for HEAD), never
+    // chunked (tiny_http chunks bodies of 32 KiB and more by default).
+    let mut resp = Response::new(status.into(), Vec::new(), reader, Some(len), None)
+        .with_chunked_threshold(usize::MAX);
     let base = [
         ("Content-Type", ct),
         ("Cache-Control", "no-store"),
@@ -344,5 +390,64 @@ mod tests {
         assert!(valid_variant("v0c-a1t"));
         assert!(!valid_variant("../x") && !valid_variant("") && !valid_variant("a/b"));
         assert_eq!(quoted("a\"b\nc"), "abc");
+    }
+
+    fn long_playlist() -> Arc<Compressible> {
+        let starts: Vec<f64> = (0..200).map(|i| f64::from(i) * 6.0).collect();
+        Arc::new(Compressible::new(playlist::render(
+            &starts, 1200.0, "v0c-a1c/",
+        )))
+    }
+
+    #[test]
+    fn playlist_gzip_is_made_once_and_shared() {
+        let text = long_playlist();
+        let (a, b) = match (
+            playlist_body(&text, "gzip, deflate"),
+            playlist_body(&text, "br;q=1, gzip;q=0.5"),
+        ) {
+            (Body::Gzip(a), Body::Gzip(b)) => (a, b),
+            _ => panic!("gzip accepted: the body is the gzip form"),
+        };
+        assert!(Arc::ptr_eq(&a, &b), "one compression, shared");
+        let n = text.as_str().len();
+        assert!(a.len() * 5 < n, "{} of {n}", a.len());
+        assert_eq!(
+            miniz_oxide::inflate::decompress_to_vec(&a[10..a.len() - 8]).unwrap(),
+            text.as_str().as_bytes()
+        );
+        // Without gzip: the variant's own text, not a copy.
+        for ae in ["", "identity", "gzip;q=0", "gzip;q=abc"] {
+            match playlist_body(&text, ae) {
+                Body::Text(t) => assert!(Arc::ptr_eq(&t, &text), "{ae:?}"),
+                Body::Gzip(_) => panic!("{ae:?}: no gzip"),
+            }
+        }
+        // A short text goes as it is.
+        let short = Arc::new(Compressible::new(playlist::render(&[0.0], 6.0, "v/")));
+        assert!(matches!(playlist_body(&short, "gzip"), Body::Text(_)));
+    }
+
+    #[test]
+    fn shared_body_reads_in_pieces() {
+        let text = long_playlist();
+        for body in [
+            Body::Text(text.clone()),
+            playlist_body(&text, "gzip"),
+            Body::text(String::new()),
+        ] {
+            let want = body.bytes().to_vec();
+            let mut r = SharedBody { body, pos: 0 };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 7];
+            for _ in 0..1_000_000 {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, want);
+        }
     }
 }

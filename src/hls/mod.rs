@@ -13,7 +13,8 @@
 //! A *variant* is one output of a file: a [`Plan`] (video copied or
 //! re-encoded, which audio, copied or AAC, burned-in subtitle) named by
 //! [`Plan::variant`]. Its playlist text is built once, when the variant is
-//! first asked for, and shared. A segment request that finds no cached
+//! first asked for, and shared; so is its gzip form, made on the first
+//! request that accepts gzip ([`Compressible`]). A segment request that finds no cached
 //! segment makes sure a job covers it: a running job whose next segment
 //! is at most [`AHEAD`] before it will get there; otherwise the job is
 //! restarted at that segment (`-ss` before `-i`, numbering continued),
@@ -61,6 +62,7 @@ use log::info;
 
 use crate::board::BoardProfile;
 use crate::http::api::file_bytes_done;
+use crate::http::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::cache::ProbeCache;
 use crate::media::plan::{EncodeSettings, Plan};
@@ -153,7 +155,8 @@ type VariantKey = (TorrentId, usize, String);
 struct Variant {
     plan: Plan,
     starts: Arc<Vec<f64>>,
-    playlist: Arc<String>,
+    /// The media playlist text, and its gzip form once asked for.
+    playlist: Arc<Compressible>,
     job: Option<Job>,
     last_used: Instant,
     /// The last segment asked for.

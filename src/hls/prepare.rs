@@ -12,6 +12,7 @@ use super::{
     playlist, preparing, tool_error, Hls, Scan, Variant, PREPARE_WAIT, PROBE_TIMEOUT, SCAN_TIMEOUT,
     SUBTITLE_TIMEOUT, TARGET,
 };
+use crate::http::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
 use crate::media::MediaInfo;
@@ -208,7 +209,7 @@ impl Hls {
             .or_insert(Variant {
                 plan: plan.clone(),
                 starts: Arc::new(starts),
-                playlist: Arc::new(text),
+                playlist: Arc::new(Compressible::new(text)),
                 job: None,
                 last_used: Instant::now(),
                 last_asked: 0,
@@ -254,13 +255,14 @@ impl Hls {
         )))
     }
 
-    /// The media playlist of a variant.
+    /// The media playlist of a variant (shared: its gzip form is made at
+    /// most once) and the job's state.
     pub fn media_playlist(
         &self,
         id: TorrentId,
         file: usize,
         name: &str,
-    ) -> Result<(Arc<String>, &'static str), ApiError> {
+    ) -> Result<(Arc<Compressible>, &'static str), ApiError> {
         self.variant_by_name(id, file, name)?;
         let st = self.lock();
         let v = st
