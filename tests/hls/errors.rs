@@ -1,11 +1,13 @@
 //! (8) and bounded failures: missing ffmpeg/ffprobe, an ffmpeg that always
-//! fails.
+//! fails (and, as its playlist is long enough, gzip-compressed playlists).
 
 use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use crate::support::aria2::{Aria2, SeedOpts};
 use crate::support::torrent::make_torrent;
-use crate::support::TestEnv;
+use crate::support::{run_tool, TestEnv};
 use crate::*;
 
 #[test]
@@ -48,18 +50,34 @@ fn failing_ffmpeg_is_bounded() {
     let env = TestEnv::new("hls-false");
     let content = env.mkdir("content");
     let clip = content.join("clip.mp4");
-    let mut args = SRC.to_vec();
-    args.extend([
-        "-t",
-        "8",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-    ]);
-    ffmpeg_make(&env, &clip, &args);
+    // Four minutes, but cheap to make (4 frames/s, 160x120): a keyframe
+    // every 6 s gives a 40-segment playlist, over the gzip threshold.
+    ffmpeg_make(
+        &env,
+        &clip,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=16000",
+            "-t",
+            "240",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "32k",
+        ],
+    );
     let t = make_torrent(&env, &clip, 15, "http://127.0.0.1:1/announce");
     let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
     // A real ffprobe, but an "ffmpeg" that always fails.
@@ -70,7 +88,11 @@ fn failing_ffmpeg_is_bounded() {
     add(&env, &s, &t, &seeder);
     let base = s.url(&format!("/hls/{}/0/", t.hex()));
     let variant = variant_of(&get_ok(&env, &format!("{base}index.m3u8")).text());
-    let list = segments(&get_ok(&env, &format!("{base}{variant}")).text());
+    let url = format!("{base}{variant}");
+    let plain = get_ok(&env, &url);
+    let list = segments(&plain.text());
+    assert!(list.len() >= 30, "{}", plain.text());
+    gzip_playlist(&env, &url, &plain);
     let r = get(&env, &format!("{base}{}", list[0].0));
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(
@@ -95,4 +117,68 @@ fn failing_ffmpeg_is_bounded() {
         "{}",
         pl.headers
     );
+}
+
+/// The media playlist at `url` (whose plain answer is `plain`) through
+/// clients that accept gzip: curl's own decoding, and the raw bytes
+/// through the system `gzip -dc`.
+fn gzip_playlist(env: &TestEnv, url: &str, plain: &Resp) {
+    assert_eq!(header(plain, "Vary").as_deref(), Some("Accept-Encoding"));
+    assert_eq!(header(plain, "Content-Encoding"), None, "{}", plain.headers);
+    assert_eq!(
+        header(plain, "Content-Length"),
+        Some(plain.body.len().to_string())
+    );
+    assert!(plain.body.len() > 1024, "{} bytes", plain.body.len());
+
+    let decoded = get_with(env, url, &["--compressed"]);
+    assert_eq!(decoded.status, 200);
+    assert_eq!(
+        header(&decoded, "Content-Encoding").as_deref(),
+        Some("gzip")
+    );
+    assert_eq!(decoded.text(), plain.text(), "curl --compressed");
+
+    let raw = get_with(env, url, &["-H", "Accept-Encoding: gzip"]);
+    assert_eq!(raw.status, 200);
+    assert_eq!(
+        header(&raw, "Content-Encoding").as_deref(),
+        Some("gzip"),
+        "{}",
+        raw.headers
+    );
+    assert_eq!(header(&raw, "Vary").as_deref(), Some("Accept-Encoding"));
+    assert_eq!(
+        header(&raw, "Content-Length"),
+        Some(raw.body.len().to_string())
+    );
+    assert_eq!(raw.body.get(..2), Some(&[0x1f, 0x8b][..]));
+    assert!(
+        raw.body.len() * 3 < plain.body.len(),
+        "{} of {}",
+        raw.body.len(),
+        plain.body.len()
+    );
+    let gz = env.path("playlist.m3u8.gz");
+    std::fs::write(&gz, &raw.body).unwrap();
+    let mut cmd = Command::new("gzip");
+    cmd.arg("-dc").arg(&gz);
+    let text = run_tool(&mut cmd, Duration::from_secs(30)).unwrap_or_else(|e| env.fail(&e));
+    assert_eq!(text, plain.text(), "gzip -dc of the raw answer");
+    eprintln!(
+        "media playlist: {} bytes, {} gzip-compressed",
+        plain.body.len(),
+        raw.body.len()
+    );
+
+    // HEAD: the same headers, the compressed length, no body.
+    let head = get_with(env, url, &["-I", "-H", "Accept-Encoding: gzip"]);
+    assert_eq!(head.status, 200);
+    assert_eq!(header(&head, "Content-Encoding").as_deref(), Some("gzip"));
+    assert_eq!(
+        header(&head, "Content-Length"),
+        Some(raw.body.len().to_string())
+    );
+    // (`-I` writes the headers where the body would go: nothing more.)
+    assert_eq!(head.text(), head.headers);
 }

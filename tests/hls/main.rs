@@ -18,7 +18,11 @@
 //! - `missing_ffmpeg`: ffmpeg/ffprobe paths that do not exist: the HLS
 //!   endpoints answer a JSON error naming them, `/stream` works (8).
 //! - `failing_ffmpeg_is_bounded`: an ffmpeg that always fails is restarted
-//!   three times, then the variant answers a clear error.
+//!   three times, then the variant answers a clear error. Its 4-minute
+//!   file's media playlist (40 segments) also shows gzip: plain without
+//!   `Accept-Encoding`, the same text through `curl --compressed`, and a
+//!   raw `Content-Encoding: gzip` answer that `gzip -dc` reads back (GET
+//!   and HEAD).
 //! - Also in `copy_while_downloading`: ffmpeg killed mid-job is restarted
 //!   by the watchdog from the last finished segment; in
 //!   `mkv_tracks_and_reencode`: the MKV's playlist comes from its Cues
@@ -108,6 +112,12 @@ impl Resp {
 
 /// GET with curl (bounded), whatever the status.
 pub fn get(env: &TestEnv, url: &str) -> Resp {
+    get_with(env, url, &[])
+}
+
+/// A request with curl and extra arguments (headers, `--compressed`,
+/// `-I`), whatever the status.
+pub fn get_with(env: &TestEnv, url: &str, args: &[&str]) -> Resp {
     let dir = env.mkdir("http");
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -115,7 +125,9 @@ pub fn get(env: &TestEnv, url: &str) -> Resp {
         .unwrap_or(0);
     let (h, b) = (dir.join(format!("{n}.h")), dir.join(format!("{n}.b")));
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "150", "-D"])
+    cmd.args(["-sS", "--max-time", "150"])
+        .args(args)
+        .arg("-D")
         .arg(&h)
         .arg("-o")
         .arg(&b)
@@ -130,6 +142,16 @@ pub fn get(env: &TestEnv, url: &str) -> Resp {
     let _ = std::fs::remove_file(&h);
     let _ = std::fs::remove_file(&b);
     resp
+}
+
+/// A response header's value (name without case; the first one).
+pub fn header(r: &Resp, name: &str) -> Option<String> {
+    r.headers.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 pub fn get_ok(env: &TestEnv, url: &str) -> Resp {
