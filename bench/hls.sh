@@ -25,10 +25,13 @@
 #    Divided by the output minutes (the media duration).
 # 4. Requests: the media playlist and 10 cached segments of the long files,
 #    asked BENCH_REQUESTS times each over one keep-alive connection
-#    (curl -w %{time_total}); medians.
+#    (curl -w %{time_total}); medians. Playlists are asked with
+#    `Accept-Encoding: gzip` (curl --compressed) as browsers and TVs do;
+#    the table shows the text's bytes and the bytes on the wire.
 # 5. In-process costs: `cargo test --release --test hls_costs -- --ignored`
 #    (tests/hls_costs.rs): segment store with 1,000 vs 100,000 segments,
-#    per-request route work at 100 vs 10,000 segments.
+#    per-request route work at 100 vs 10,000 segments, one-time playlist
+#    render and gzip.
 #
 # Usage: bench/hls.sh                 (from the repository root)
 # Environment:
@@ -289,11 +292,12 @@ for f in long100.mp4 long10000.mp4; do
     pl_url="$HTTP/hls/$h/0/$v"
     n=$(curl -sf "$pl_url" | grep -c '^#EXTINF')
     bytes=$(curl -sf "$pl_url" | wc -c)
+    wire=$(curl -sf -H 'Accept-Encoding: gzip' "$pl_url" | wc -c)
     mid=$((n / 2))
     segs=()
     for i in $(seq "$mid" $((mid + 9))); do segs+=("$HTTP/hls/$h/0/${v%.m3u8}/$(printf %05d "$i").ts"); done
     for u in "${segs[@]}"; do curl -sf -o /dev/null --max-time 120 "$u" || die "segment $u failed"; done
-    pargs=(); for _ in $(seq 1 "$REQS"); do pargs+=(-o /dev/null "$pl_url"); done
+    pargs=(--compressed); for _ in $(seq 1 "$REQS"); do pargs+=(-o /dev/null "$pl_url"); done
     sargs=(); for k in $(seq 0 $((REQS - 1))); do sargs+=(-o /dev/null "${segs[$((k % 10))]}"); done
     # One keep-alive connection, then a new connection per request.
     p=$(curl -s -w '%{time_total}\n' "${pargs[@]}" | median)
@@ -301,7 +305,7 @@ for f in long100.mp4 long10000.mp4; do
     pc=$(curl -s -H 'Connection: close' -w '%{time_total}\n' "${pargs[@]}" | median)
     sc=$(curl -s -H 'Connection: close' -w '%{time_total}\n' "${sargs[@]}" | median)
     sbytes=$(curl -sf "${segs[0]}" | wc -c)
-    echo "$f $n $p $s $bytes $sbytes $pc $sc" >>"$REQ"
+    echo "$f $n $p $s $bytes $sbytes $pc $sc $wire" >>"$REQ"
     log "$f: $(tail -1 "$REQ")"
 done
 stop_rill
@@ -348,11 +352,11 @@ done <"$CPU"
 echo
 echo "Requests ($REQS each, median ms, curl time_total), new connection per request (Connection: close) and one keep-alive connection:"
 echo
-echo "| file | segments | playlist bytes | playlist, new conn. | segment, new conn. | playlist, keep-alive | segment, keep-alive | segment bytes |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-while read -r f n p s b sb pc sc; do
-    awk -v f="$f" -v n="$n" -v p="$p" -v s="$s" -v b="$b" -v sb="$sb" -v pc="$pc" -v sc="$sc" 'BEGIN {
-        printf "| %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %d |\n", f, n, b, pc * 1000, sc * 1000, p * 1000, s * 1000, sb }'
+echo "| file | segments | playlist bytes | playlist bytes on the wire (gzip) | playlist, new conn. | segment, new conn. | playlist, keep-alive | segment, keep-alive | segment bytes |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+while read -r f n p s b sb pc sc w; do
+    awk -v f="$f" -v n="$n" -v p="$p" -v s="$s" -v b="$b" -v sb="$sb" -v pc="$pc" -v sc="$sc" -v w="$w" 'BEGIN {
+        printf "| %s | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %d |\n", f, n, b, w, pc * 1000, sc * 1000, p * 1000, s * 1000, sb }'
 done <"$REQ"
 r() { awk -v row="$1" -v k="$2" 'NR == row { print $k }' "$REQ"; }
 echo
@@ -368,7 +372,7 @@ if [ -s "$COSTS" ]; then
         a=$(cost "$w" 1000); b=$(cost "$w" 100000)
         echo "| $w: insert into a full cache, 1,000 vs 100,000 segments | $a | $b | $(ratio "$b" "$a") |"
     done
-    for w in playlist_share segment_lookup playlist_render; do
+    for w in playlist_share segment_lookup playlist_render playlist_gzip; do
         a=$(cost "$w" 100); b=$(cost "$w" 10000)
         echo "| $w: 100 vs 10,000 segments | $a | $b | $(ratio "$b" "$a") |"
     done

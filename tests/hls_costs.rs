@@ -4,7 +4,8 @@
 //! store also evicts the oldest segment through the heap and deletes its
 //! file), and the per-request work of the playlist and segment routes at
 //! 100 vs 10,000 segments (playlist text shared, segment name parsed, start
-//! time looked up, cache looked up).
+//! time looked up, cache looked up), and the one-time costs per variant:
+//! rendering the playlist text and compressing it with gzip.
 //!
 //! A benchmark, not a test: `#[ignore]`d, it asserts only that the work was
 //! done. Run it with
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rill::hls::cache::SegmentCache;
 use rill::hls::playlist;
+use rill::http::gzip::gzip;
 
 /// Notional size of one segment (the cache only adds the numbers).
 const SEG_BYTES: u64 = 1 << 20;
@@ -121,13 +123,19 @@ fn store_cost(n: usize, measured: usize, files: bool) -> f64 {
 }
 
 /// The per-request work of the two routes at `segments` segments:
-/// (playlist ns, segment lookup ns, one-time render ns).
-fn route_cost(segments: usize, requests: usize) -> (f64, f64, f64) {
+/// (playlist ns, segment lookup ns, one-time render ns, one-time gzip ns).
+fn route_cost(segments: usize, requests: usize) -> (f64, f64, f64, f64) {
     let starts: Vec<f64> = (0..segments).map(|i| i as f64 * 6.0).collect();
     let duration = segments as f64 * 6.0;
     let t = Instant::now();
     let text = Arc::new(playlist::render(&starts, duration, "v0c-a1c/"));
     let render_ns = t.elapsed().as_nanos() as f64;
+
+    // The gzip form, made once by the first request that accepts it.
+    let t = Instant::now();
+    let gz = gzip(std::hint::black_box(text.as_bytes()));
+    let gzip_ns = t.elapsed().as_nanos() as f64;
+    assert!(gz.len() > 18 && gz.len() < text.len());
 
     // A playlist request shares the variant's text (an Arc clone) and the
     // body is its bytes; count the bytes so the work is not optimised out.
@@ -172,7 +180,7 @@ fn route_cost(segments: usize, requests: usize) -> (f64, f64, f64) {
     let lookup_ns = t.elapsed().as_nanos() as f64 / requests as f64;
     assert_eq!(found, requests);
     assert!(sum >= 0.0);
-    (playlist_ns, lookup_ns, render_ns)
+    (playlist_ns, lookup_ns, render_ns, gzip_ns)
 }
 
 #[test]
@@ -193,14 +201,17 @@ fn hls_costs() {
         let mut p = Vec::new();
         let mut l = Vec::new();
         let mut r = Vec::new();
+        let mut g = Vec::new();
         for _ in 0..reps {
-            let (a, b, c) = route_cost(segments, 20_000);
+            let (a, b, c, d) = route_cost(segments, 20_000);
             p.push(a);
             l.push(b);
             r.push(c);
+            g.push(d);
         }
         println!("RESULT playlist_share {segments} {:.0}", median(p));
         println!("RESULT segment_lookup {segments} {:.0}", median(l));
         println!("RESULT playlist_render {segments} {:.0}", median(r));
+        println!("RESULT playlist_gzip {segments} {:.0}", median(g));
     }
 }
