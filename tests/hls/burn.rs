@@ -1,12 +1,16 @@
-//! Bitmap (PGS) subtitle burn-in end to end: an MKV with black H.264
-//! video, AAC and a PGS track that shows a white box from 1 s to 15 s
-//! (written by [`crate::pgs`]), seeded by aria2c. With `?subtitle=0` the
-//! variant re-encodes the video and the box is in the segments' pixels,
-//! also when the job starts mid-file after the box appeared; the plain
-//! copy variant has no box.
+//! Bitmap (PGS) subtitle burn-in end to end: an MKV (40 s) with black
+//! H.264 video, AAC and a PGS track that shows a white box from 5 s to
+//! 35 s (written by [`crate::pgs`]), seeded by aria2c. With `?subtitle=0`
+//! the variant re-encodes the video and the box is in the segments'
+//! pixels: from a job that starts more than [`BURN_LEAD`] into the file,
+//! after the box appeared (the subtitle then comes from a second opening
+//! of the source, seeked earlier), from a job at segment 0 (one input),
+//! and it is gone after 35 s; the plain copy variant has no box.
 
 use std::path::Path;
 use std::time::Instant;
+
+use rill::media::plan::BURN_LEAD;
 
 use crate::pgs::BoxSub;
 use crate::support::aria2::{Aria2, SeedOpts};
@@ -22,8 +26,8 @@ const SUB: BoxSub = BoxSub {
     y: 280,
     w: 200,
     h: 60,
-    from: 1.0,
-    to: 15.0,
+    from: 5.0,
+    to: 35.0,
 };
 
 #[test]
@@ -44,7 +48,7 @@ fn pgs_subtitle_is_burned_in() {
             "-i",
             "sine=frequency=440:sample_rate=48000",
             "-t",
-            "20",
+            "40",
             "-c:v",
             "libx264",
             "-preset",
@@ -60,6 +64,8 @@ fn pgs_subtitle_is_burned_in() {
     let sup = env.path("box.sup");
     SUB.write(&sup);
     let movie = content.join("boxed.mkv");
+    // `-copyts`: otherwise ffmpeg moves each input to start at 0 and the
+    // box would come 5 s early.
     ffmpeg_make(
         &env,
         &movie,
@@ -74,7 +80,33 @@ fn pgs_subtitle_is_burned_in() {
             "1",
             "-c",
             "copy",
+            "-copyts",
         ],
+    );
+    let subs = tool(
+        &env,
+        &[
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "s",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            movie.to_str().unwrap(),
+        ],
+    );
+    let first: f64 = subs
+        .trim()
+        .lines()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(-1.0);
+    assert!(
+        (first - SUB.from).abs() < 0.1,
+        "the box starts at {first}: {subs}"
     );
     let t = make_torrent(&env, &movie, 16, "http://127.0.0.1:1/announce");
     let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
@@ -104,11 +136,13 @@ fn pgs_subtitle_is_burned_in() {
     for (_, d) in &list {
         starts.push(starts.last().unwrap() + d);
     }
-    // The first segment after 0 that lies inside the box's interval: asked
-    // first, so the job starts there, after the box appeared.
+    // A segment inside the box's interval that starts more than BURN_LEAD
+    // into the file but less after the box appeared: asked first, so the
+    // job starts there (`-ss`), where the box is already on screen.
     let n = (1..list.len())
-        .find(|&i| starts[i] > SUB.from && starts[i + 1] < SUB.to)
-        .unwrap_or_else(|| env.fail(&format!("no segment inside 1..15 s: {list:?}")));
+        .find(|&i| starts[i] > BURN_LEAD && starts[i + 1] < SUB.to)
+        .unwrap_or_else(|| env.fail(&format!("no segment inside the box: {list:?}")));
+    assert!(starts[n] - BURN_LEAD < SUB.from, "{list:?}");
     let asked = Instant::now();
     let seg = fetch(&env, &format!("{base}{}", list[n].0), &format!("burn-{n}"));
     eprintln!(
@@ -135,16 +169,16 @@ fn pgs_subtitle_is_burned_in() {
     );
 
     // From the start (a new job, the subtitle from the only input): the box
-    // from 1 s on; after 15 s it is gone.
+    // from 5 s on; after 35 s it is gone.
     let seg = fetch(&env, &format!("{base}{}", list[0].0), "burn-0");
     probe_segment(&env, &seg);
-    let f = frame(&env, &seg, SUB.from + 1.0, "burn-0");
+    let f = frame(&env, &seg, SUB.from + 0.5, "burn-0");
     assert_box(&env, &f, true, "burned segment 0");
     let last = list.len() - 1;
     assert!(starts[last] > SUB.to, "{list:?}");
     let seg = fetch(&env, &format!("{base}{}", list[last].0), "burn-last");
     let f = frame(&env, &seg, 0.5, "burn-last");
-    assert_box(&env, &f, false, "burned segment after 15 s");
+    assert_box(&env, &f, false, "burned segment after 35 s");
 
     // Without the choice: video copied, no box at the same time.
     let master = get_ok(&env, &format!("{base}index.m3u8")).text();
