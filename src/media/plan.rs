@@ -297,10 +297,12 @@ impl Plan {
 /// second opening of the input seeked this much earlier brings back any
 /// subtitle shown at the start that began at most this long before it
 /// (dialogue lines last a few seconds). It costs reading this much of the
-/// file more, and, as ffmpeg only re-sends a subtitle picture for
-/// streams of the file a packet came from, the second opening reads
-/// ahead to the next subtitle event while the video waits. A job from
-/// the start reads the subtitle from its only input and pays neither.
+/// file more, and the second opening runs ahead of the video: ffmpeg only
+/// re-sends a subtitle picture for streams of the file a packet came
+/// from, so the overlay waits for the next subtitle event, and ffmpeg's
+/// per-input thread queues a few subtitle packets ahead (the job's read
+/// hold still stops both openings). A job from the start reads the
+/// subtitle from its only input and pays neither.
 pub const BURN_LEAD: f64 = 20.0;
 
 /// Seconds with microsecond precision, as ffmpeg takes them.
