@@ -24,9 +24,11 @@
 //! ffmpeg waiting on a live connection instead of failing it.
 //!
 //! # Shared state
-//! `jobs` maps job numbers to their [`JobIo`] (atomics and the hold's own
-//! mutex); it is locked for lookups and inserts, never while reading. A
-//! reader blocks on a hold only with the hold's mutex (no other lock).
+//! `jobs` maps job numbers to their [`JobIo`] (atomics, the hold's own
+//! mutex and the `reads` mutex); it is locked for lookups and inserts,
+//! never while reading. A reader blocks on a hold only with the hold's
+//! mutex (no other lock). `reads` is locked alone, briefly, before and
+//! after each read (never during one, never with another lock).
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -55,9 +57,12 @@ pub struct JobIo {
     /// when rill goes away (its connection closes), unlike a stopped one.
     hold: Mutex<bool>,
     released: Condvar,
-    /// Milliseconds since `epoch` at which the current read began, 0 when
-    /// no read is in progress.
-    reading_since: AtomicU64,
+    /// Milliseconds since `epoch` at which each read in progress began.
+    /// A job can read on more than one connection at once (a burn-in from
+    /// mid-file opens the source twice and ffmpeg reads each input in its
+    /// own thread): one entry per read in progress, so one read ending
+    /// does not hide another still waiting for pieces.
+    reads: Mutex<Vec<u64>>,
     /// Bytes handed to ffmpeg.
     pub bytes: AtomicU64,
     /// Reads that had to wait more than a second (stalls).
@@ -80,12 +85,34 @@ impl JobIo {
         }
     }
 
+    /// A read began at `start` (ms since the epoch).
+    fn begin_read(&self, start: u64) {
+        self.reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(start);
+    }
+
+    /// The read that began at `start` ended.
+    fn end_read(&self, start: u64) {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = reads.iter().position(|s| *s == start) {
+            reads.swap_remove(i);
+        }
+    }
+
     /// A read has been blocked for more than `min` (waiting for pieces).
     pub fn waiting(&self, epoch: Instant, min: Duration) -> bool {
-        let since = self.reading_since.load(Ordering::Relaxed);
-        if since == 0 {
+        let oldest = self
+            .reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .min();
+        let Some(since) = oldest else {
             return false;
-        }
+        };
         let now = ms(epoch);
         now.saturating_sub(since) >= u64::try_from(min.as_millis()).unwrap_or(u64::MAX)
     }
@@ -109,9 +136,9 @@ impl<R: Read> Read for Tracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.wait_released();
         let start = ms(self.epoch);
-        self.io.reading_since.store(start, Ordering::Relaxed);
+        self.io.begin_read(start);
         let r = self.inner.read(buf);
-        self.io.reading_since.store(0, Ordering::Relaxed);
+        self.io.end_read(start);
         if ms(self.epoch).saturating_sub(start) > 1000 {
             self.io.stalls.fetch_add(1, Ordering::Relaxed);
             self.all.stalls.fetch_add(1, Ordering::Relaxed);
@@ -296,4 +323,29 @@ fn random_token() -> String {
         buf = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_still_waiting_is_seen_when_another_ends() {
+        let epoch = Instant::now() - Duration::from_secs(10);
+        let io = JobIo::default();
+        let min = Duration::from_secs(2);
+        assert!(!io.waiting(epoch, min));
+        // Two connections: one blocked since 5 s ago, one quick read.
+        let (old, quick) = (ms(epoch) - 5000, ms(epoch));
+        io.begin_read(old);
+        io.begin_read(quick);
+        assert!(io.waiting(epoch, min));
+        io.end_read(quick);
+        assert!(io.waiting(epoch, min), "the blocked read is still there");
+        io.end_read(old);
+        assert!(!io.waiting(epoch, min));
+        // Only a fresh read in progress: not waiting yet.
+        io.begin_read(ms(epoch));
+        assert!(!io.waiting(epoch, min));
+    }
 }

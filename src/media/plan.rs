@@ -199,12 +199,31 @@ impl Plan {
             // Decoder threads too: each costs frame buffers (RAM).
             push(&["-threads", &enc.threads.to_string()]);
         }
-        push(&["-i", input, "-copyts"]);
+        push(&["-i", input]);
+        // A burn-in from a later segment reads its subtitle from a second
+        // opening of the input, seeked [`BURN_LEAD`] earlier: see there.
+        let burn_input = match (self.video, self.burn) {
+            (VideoMode::Encode, Some(_)) if start > 0.0 => {
+                push(&["-probesize", "5000000", "-analyzeduration", "5000000"]);
+                if input.starts_with("http://") {
+                    push(&["-reconnect", "1", "-reconnect_on_network_error", "1"]);
+                    push(&["-reconnect_delay_max", "4"]);
+                }
+                let lead = start - BURN_LEAD;
+                if lead > 0.0 {
+                    push(&["-ss", &secs(lead)]);
+                }
+                push(&["-i", input]);
+                1
+            }
+            _ => 0,
+        };
+        push(&["-copyts"]);
         let vmap = format!("0:{}", self.video_stream);
         match (self.video, self.burn) {
             (VideoMode::Encode, Some(b)) => {
                 let graph = format!(
-                    "[{vmap}][0:s:{b}]overlay,scale=-2:'min({},ih)':flags=fast_bilinear[v]",
+                    "[{vmap}][{burn_input}:s:{b}]overlay,scale=-2:'min({},ih)':flags=fast_bilinear[v]",
                     enc.max_height
                 );
                 push(&["-filter_complex", &graph, "-map", "[v]"]);
@@ -267,6 +286,24 @@ impl Plan {
         a
     }
 }
+
+/// How far before a job's first segment a burned-in subtitle is read
+/// from (seconds).
+///
+/// `-ss` seeks the input to the video keyframe at or before the start, so
+/// a subtitle that began earlier and is still on screen (a PGS display
+/// set at 1 s shown until 15 s, the job starting at 6 s) is never read
+/// and is missing from the first segments. Reading the subtitle from a
+/// second opening of the input seeked this much earlier brings back any
+/// subtitle shown at the start that began at most this long before it
+/// (dialogue lines last a few seconds). It costs reading this much of the
+/// file more, and the second opening runs ahead of the video: ffmpeg only
+/// re-sends a subtitle picture for streams of the file a packet came
+/// from, so the overlay waits for the next subtitle event, and ffmpeg's
+/// per-input thread queues a few subtitle packets ahead (the job's read
+/// hold still stops both openings). A job from the start reads the
+/// subtitle from its only input and pays neither.
+pub const BURN_LEAD: f64 = 20.0;
 
 /// Seconds with microsecond precision, as ffmpeg takes them.
 fn secs(t: f64) -> String {
@@ -393,6 +430,47 @@ mod tests {
             Plan::decide(&none, Choice::default()),
             Err(PlanError::NoVideo)
         );
+    }
+
+    #[test]
+    fn burn_in_reads_the_subtitle_from_before_the_start() {
+        let m = media();
+        let c = Choice {
+            subtitle: Some(1),
+            ..Choice::default()
+        };
+        let p = Plan::decide(&m, c).unwrap();
+        let starts = [0.0, 6.0, 30.0, 36.0];
+        // From the start: one input, its own subtitle stream.
+        let s = p.ffmpeg_args(&enc(), "/f.mkv", &starts, 0, "/o").join(" ");
+        assert_eq!(s.matches(" -i ").count(), 1, "{s}");
+        assert!(
+            s.contains("-i /f.mkv -copyts -filter_complex [0:0][0:s:1]overlay,"),
+            "{s}"
+        );
+        assert!(s.contains("-map [v] -map 0:1 -c:v libx264"), "{s}");
+        // Later: the subtitle comes from a second opening BURN_LEAD earlier
+        // (a subtitle on screen at 30 s that began at 12 s is read).
+        let s = p.ffmpeg_args(&enc(), "/f.mkv", &starts, 2, "/o").join(" ");
+        assert!(
+            s.contains(
+                "-ss 30.000000 -threads 2 -i /f.mkv -probesize 5000000 \
+                 -analyzeduration 5000000 -ss 10.000000 -i /f.mkv -copyts \
+                 -filter_complex [0:0][1:s:1]overlay,"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("-map [v] -map 0:1 "), "{s}");
+        // Less than BURN_LEAD in: the second opening reads from 0.
+        let s = p
+            .ffmpeg_args(&enc(), "http://h/f", &starts, 1, "/o")
+            .join(" ");
+        assert!(
+            s.contains("-reconnect_delay_max 4 -i http://h/f -copyts"),
+            "{s}"
+        );
+        assert_eq!(s.matches("-ss ").count(), 1, "{s}");
+        assert_eq!(s.matches("-reconnect 1").count(), 2, "{s}");
     }
 
     #[test]

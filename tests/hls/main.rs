@@ -9,6 +9,10 @@
 //!   segment (2); mpv plays the HLS URL for 10 s (7); after a kill -9 and
 //!   restart nothing is probed again and cached segments are served from
 //!   the cache (5).
+//! - `pgs_subtitle_is_burned_in`: an MKV with a PGS subtitle (written by
+//!   `pgs`, a test-only `.sup` writer): chosen, it is burned into the
+//!   re-encoded video (its pixels are in the segments, also from a job
+//!   started mid-file); the copy variant has none.
 //! - `mkv_tracks_and_reencode`: an MKV with H.264 + AC-3 + AAC + SRT: the
 //!   second audio track and the subtitle are selectable, AC-3 becomes AAC
 //!   while the video is copied (4); an MPEG-4 Part 2 + AC-3 file is
@@ -28,7 +32,8 @@
 //!   `mkv_tracks_and_reencode`: the MKV's playlist comes from its Cues
 //!   while downloading, and removing the torrent removes its segments.
 //!
-//! One test binary in modules: `copy` (the first test), `tracks`, `errors`;
+//! One test binary in modules: `copy` (the first test), `tracks`, `errors`,
+//! `burn` (with `pgs`);
 //! this file holds the harness they share.
 //!
 //! (6, the segment cache's bounds, is a unit test in `src/hls/cache.rs`.)
@@ -36,8 +41,10 @@
 
 use rill_testkit as support;
 
+mod burn;
 mod copy;
 mod errors;
+mod pgs;
 mod tracks;
 
 use std::net::SocketAddr;
