@@ -177,7 +177,7 @@ impl Job {
                             if x.is_finite() && x >= 0.0 {
                                 p.speed_milli.store((x * 1000.0) as u64, Ordering::Relaxed);
                             }
-                        } else if !line.contains('=') && !line.trim().is_empty() {
+                        } else if !is_progress_line(&line) && !line.trim().is_empty() {
                             debug!("ffmpeg job {id}: {line}");
                             if let Ok(mut e) = p.last_error.lock() {
                                 *e = line.chars().take(300).collect();
@@ -256,5 +256,19 @@ impl Drop for Job {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// A `-progress` line is `key=value` with a plain key (`frame=12`,
+/// `out_time_us=...`); anything else on stderr is a message from ffmpeg
+/// (which may contain `=` too, e.g. "Will reconnect ..., error=...").
+fn is_progress_line(line: &str) -> bool {
+    match line.split_once('=') {
+        Some((key, value)) => {
+            !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !value.contains(' ')
+        }
+        None => false,
     }
 }

@@ -303,8 +303,16 @@ impl Source {
         };
         let resp = Response::new(decision.status().into(), headers, body, Some(size), None)
             .with_chunked_threshold(usize::MAX);
-        if let Err(e) = rq.respond(resp) {
-            debug!("hls source: job {job} stopped reading file {file} of {id}: {e}");
+        let t = Instant::now();
+        match rq.respond(resp) {
+            Ok(()) => debug!(
+                "hls source: job {job} read file {file} of {id} from byte {start} for {:?}",
+                t.elapsed()
+            ),
+            Err(e) => debug!(
+                "hls source: job {job} stopped reading file {file} of {id} from byte {start} after {:?}: {e}",
+                t.elapsed()
+            ),
         }
     }
 }

@@ -258,7 +258,15 @@ impl FileReader {
             return Ok(());
         }
         WAITS.fetch_add(1, Ordering::Relaxed);
+        let t = Instant::now();
         if self.store.wait_for_piece(piece, self.wait_timeout) {
+            debug!(
+                "reader {}: waited {:?} for piece {piece} (byte {} of file {})",
+                self.owner,
+                t.elapsed(),
+                self.pos,
+                self.file
+            );
             return Ok(());
         }
         TIMEOUTS.fetch_add(1, Ordering::Relaxed);

@@ -3,14 +3,37 @@
 //! A player that opens a video reads its first bytes, then often jumps to
 //! the end (an MP4 whose `moov` index was written last, MKV cues), and an
 //! HLS job needs the same places before its first segment. `rill serve`
-//! therefore asks for the first and last [`EDGE_BYTES`] of every file of at
-//! least [`MIN_FILE`] with `High` priority as soon as a torrent's pieces are
-//! known, under its own priority owner [`PRELOAD_OWNER`]: by the time
-//! somebody presses play those pieces are usually there, instead of waiting
-//! behind a second of ordinary requests already queued at the peers. It
-//! costs nothing in bytes (they are downloaded anyway) and only reorders the
-//! first few MiB of each file. Small files (subtitles, samples, NFOs) are
-//! left to rarest-first.
+//! therefore asks, as soon as a torrent's pieces are known and under its
+//! own priority owner [`PRELOAD_OWNER`], for every file of at least
+//! [`MIN_FILE`]:
+//!
+//! 1. the first and last [`EDGE_BYTES`] with `High` priority (what a probe
+//!    reads: headers, the MP4 index, MKV cues);
+//! 2. then the rest of the first [`HEAD_BYTES`] with `Soon` priority
+//!    (picked after every `High` piece): what the first HLS segment is cut
+//!    from. ffmpeg needs the video up to the first keyframe after the
+//!    segment's 6 s, often 10 s or more: 4–8 MiB at 3–5 Mbit/s.
+//!
+//! By the time somebody presses play those pieces are usually there,
+//! instead of waiting behind a second of ordinary requests already queued
+//! at the peers. It costs nothing in bytes (they are downloaded anyway) and
+//! only reorders the first MiB of each file. Small files (subtitles,
+//! samples, NFOs) are left to rarest-first.
+//!
+//! Why a head beyond the edges: a swarm that delivers a burst right after
+//! connecting (peers unchoke at once, a rate-limited seeder spends its
+//! allowance) and then slows down decides the time to the first segment.
+//! With only the 2 MiB edges, the burst was filled with rarest-first
+//! pieces from all over the file and one HLS start in four waited seconds
+//! for the piece right after the head. Why two levels: with the whole head
+//! `High` (served lowest index first) the tail, which an MP4 written
+//! index-last needs before anything plays, came only after 8 MiB.
+//!
+//! The preload is a guess made before anyone reads. The first stream
+//! reader on the torrent replaces it (`Torrent::set_priority` clears this
+//! owner): from then on the reader's own window, which holds its file's
+//! edges, says what is needed, and the heads of the other files no longer
+//! compete with it in the `High` set (which is served lowest index first).
 //!
 //! This owner does not count as a stream reader: it does not make other
 //! torrents yield (see the fairness rule in `peer::handle`).
@@ -23,13 +46,17 @@ use crate::torrent::Layout;
 /// Priority owner of the preloaded edges (readers start at 2^32; the
 /// session's storage-mode owner is 1).
 pub const PRELOAD_OWNER: u64 = 2;
-/// Bytes at each end of a file asked for first.
+/// Bytes at each end of a file asked for first (`High`).
 pub const EDGE_BYTES: u64 = 2 << 20;
+/// Bytes at the start of a file asked for next (`Soon`).
+pub const HEAD_BYTES: u64 = 8 << 20;
 /// Files smaller than this are not preloaded.
 pub const MIN_FILE: u64 = 16 << 20;
 
-/// The `High` ranges of pieces holding the first and last [`EDGE_BYTES`] of
-/// each file of at least [`MIN_FILE`] in `layout`.
+/// The ranges of pieces holding the first and last [`EDGE_BYTES`] (`High`)
+/// and the rest of the first [`HEAD_BYTES`] (`Soon`) of each file of at
+/// least [`MIN_FILE`] in `layout`. A piece in both keeps `High` (owners'
+/// ranges combine by maximum).
 pub fn edge_ranges(layout: &Layout) -> Vec<(Range<u32>, Priority)> {
     let mut out = Vec::new();
     for (file, &(_, len)) in layout.files.iter().enumerate() {
@@ -38,9 +65,14 @@ pub fn edge_ranges(layout: &Layout) -> Vec<(Range<u32>, Priority)> {
         }
         let head = layout.file_range_pieces(file, 0, EDGE_BYTES);
         let tail = layout.file_range_pieces(file, len.saturating_sub(EDGE_BYTES), len);
-        for r in [head, tail] {
+        let rest = layout.file_range_pieces(file, EDGE_BYTES, HEAD_BYTES.min(len));
+        for (r, pr) in [
+            (head, Priority::High),
+            (tail, Priority::High),
+            (rest, Priority::Soon),
+        ] {
             if !r.is_empty() {
-                out.push((r, Priority::High));
+                out.push((r, pr));
             }
         }
     }
@@ -79,7 +111,11 @@ mod tests {
         let r = edge_ranges(&l);
         assert_eq!(
             r,
-            vec![(1..3, Priority::High), (99..101, Priority::High)],
+            vec![
+                (1..3, Priority::High),
+                (99..101, Priority::High),
+                (3..9, Priority::Soon)
+            ],
             "video spans pieces 1..101"
         );
     }
@@ -90,8 +126,17 @@ mod tests {
         let l = layout(4 << 20, &[MIB, 16 * MIB + 1]);
         let r = edge_ranges(&l);
         // Head: bytes 1..3 MiB of the torrent (piece 0); tail: the file's
-        // last 2 MiB, torrent bytes 15 MiB + 1 ..17 MiB + 1 (pieces 3..5).
-        assert_eq!(r, vec![(0..1, Priority::High), (3..5, Priority::High)]);
+        // last 2 MiB, torrent bytes 15 MiB + 1 ..17 MiB + 1 (pieces 3..5);
+        // the rest of the head: bytes 3..9 MiB (pieces 0..3, piece 0
+        // stays `High` by the maximum rule).
+        assert_eq!(
+            r,
+            vec![
+                (0..1, Priority::High),
+                (3..5, Priority::High),
+                (0..3, Priority::Soon)
+            ]
+        );
         assert!(r.iter().all(|(p, _)| p.end <= l.piece_count));
         assert!(edge_ranges(&layout(1 << 20, &[])).is_empty());
         assert!(edge_ranges(&layout(1 << 20, &[0, MIB])).is_empty());

@@ -130,6 +130,9 @@ pub(crate) struct TState {
     pub streaming: Rc<Cell<u32>>,
     /// Requests left this tick while throttled as background.
     pub background_budget: u32,
+    /// The edges of big files are preloaded (`PRELOAD_OWNER` holds
+    /// priorities) until the first stream reader replaces them.
+    pub preloading: bool,
 }
 
 impl TState {
@@ -218,6 +221,7 @@ impl Torrent {
                 readers: HashSet::new(),
                 streaming: ctx.streaming.clone(),
                 background_budget: BACKGROUND_BLOCKS_PER_TICK,
+                preloading: false,
             }),
             wake,
             wake_rx,
@@ -344,9 +348,10 @@ impl Torrent {
             for (owner, ranges) in std::mem::take(&mut st.pending_priorities) {
                 picker.set_priority(owner, &ranges);
             }
-            if self.opts.preload_edges {
+            if self.opts.preload_edges && st.readers.is_empty() {
                 // On the picker directly: not a reader (no yielding).
                 picker.set_priority(preload::PRELOAD_OWNER, &preload::edge_ranges(&layout));
+                st.preloading = true;
             }
             st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();
             info!(
@@ -500,6 +505,14 @@ impl Torrent {
             (false, true) => st.streaming.set(st.streaming.get().saturating_add(1)),
             (true, false) => st.streaming.set(st.streaming.get().saturating_sub(1)),
             _ => {}
+        }
+        if st.preloading && st.readers.contains(&owner) {
+            // A reader knows what is needed; the guess made before anyone
+            // read gives way (see `preload`).
+            if let Some(d) = st.data.as_mut() {
+                d.picker.clear_priority(preload::PRELOAD_OWNER);
+            }
+            st.preloading = false;
         }
         match &mut st.data {
             Some(d) => {

@@ -6,6 +6,9 @@
 //!   downloads (completion order); a piece nobody sends times out and bad
 //!   opens are refused; a torrent without readers yields to one that
 //!   streams, and takes its full speed back when the reader is gone.
+//! - `preload`: the heads of big files asked for first give way to the
+//!   first reader: a read in the second file of a two-file torrent is
+//!   served before the first file's preloaded head.
 //! - `http`: `http::stream::respond` behind a real tiny_http server: RFC
 //!   9110 ranges and HEAD, DLNA headers, JSON errors, 200 random ranges over
 //!   HTTP while downloading, and a client that disconnects releases its
@@ -17,6 +20,7 @@
 //! holds the fixtures both modules use.
 
 mod http;
+mod preload;
 mod reader;
 
 use std::fs;

@@ -23,7 +23,7 @@ use rill::torrent::Metainfo;
 
 use crate::{aria2c_seed, free_port, make_torrent, Rng, TempDir, KIB, MIB, SERIAL, WAIT};
 
-fn engine(ip: &str) -> Engine {
+pub(crate) fn engine(ip: &str) -> Engine {
     let board = rill::board::select(None).expect("board profile");
     Engine::start(EngineConfig {
         listen: format!("{ip}:0").parse().expect("addr"),
@@ -40,9 +40,20 @@ fn add_and_open(
     out: &Path,
     peer: &str,
 ) -> (TorrentId, Arc<PieceStore>) {
+    add_with(e, meta, out, peer, false)
+}
+
+/// [`add_and_open`], with the edges of big files preloaded or not.
+pub(crate) fn add_with(
+    e: &Engine,
+    meta: &Metainfo,
+    out: &Path,
+    peer: &str,
+    preload_edges: bool,
+) -> (TorrentId, Arc<PieceStore>) {
     let opts = AddOptions {
         disk_cache: None,
-        preload_edges: false,
+        preload_edges,
         out_dir: out.to_path_buf(),
         resume_dir: None,
         extra_peers: vec![peer.parse().expect("peer addr")],
@@ -63,7 +74,7 @@ fn add_and_open(
 }
 
 /// The BEP 6 allowed-fast set a peer offers to `ip` (first `k` pieces).
-fn allowed_fast(ip: [u8; 4], info_hash: &[u8; 20], pieces: u32, k: usize) -> Vec<u32> {
+pub(crate) fn allowed_fast(ip: [u8; 4], info_hash: &[u8; 20], pieces: u32, k: usize) -> Vec<u32> {
     let mut x = vec![ip[0], ip[1], ip[2], 0];
     x.extend_from_slice(info_hash);
     let k = k.min(pieces as usize);
@@ -84,7 +95,7 @@ fn allowed_fast(ip: [u8; 4], info_hash: &[u8; 20], pieces: u32, k: usize) -> Vec
     set
 }
 
-fn cfg() -> ReaderConfig {
+pub(crate) fn cfg() -> ReaderConfig {
     ReaderConfig {
         window_min: MIB as u64,
         window_max: 8 * MIB as u64,
@@ -92,7 +103,7 @@ fn cfg() -> ReaderConfig {
     }
 }
 
-fn wait_complete(store: &PieceStore) {
+pub(crate) fn wait_complete(store: &PieceStore) {
     let n = store.layout().piece_count;
     for p in 0..n {
         assert!(store.wait_for_piece(p, WAIT), "piece {p} never completed");

@@ -11,13 +11,22 @@
 //!   first, so one peer may get all of it while the others idle on it.
 //!
 //! [`rush`] therefore first cancels, at every unchoked peer that has an
-//! urgent piece, its queued requests of `Normal` pieces except the oldest
-//! [`KEEP_QUEUED`] (likely on the wire already); the picker gets those
-//! blocks back and hands them out again later. Then it gives out the urgent
-//! pieces' blocks in turns of [`TURN_BLOCKS`] per peer, so every peer that
-//! has them works on them at once. The ordinary top-up that follows queues
-//! other work behind them. A cancelled block that still arrives is
-//! accepted as usual (`PeerState::cancelled`).
+//! urgent piece, its queued requests of other pieces (`Normal` or `High`)
+//! except the oldest [`KEEP_QUEUED`] (likely on the wire already); the
+//! picker gets those blocks back and hands them out again later, behind
+//! the urgent ones. Then it gives out the urgent pieces' blocks in turns of
+//! [`TURN_BLOCKS`] per peer, so every peer that has them works on them at
+//! once. The ordinary top-up that follows queues other work behind them. A
+//! cancelled block that still arrives is accepted as usual
+//! (`PeerState::cancelled`).
+//!
+//! An urgent piece may also have been asked for already, before anyone
+//! waited on it (the preloaded edges of a file, a reader's window ahead):
+//! then its blocks sit in a peer's queue behind others. At such a peer the
+//! requests of other pieces queued *before* its last urgent block (again
+//! except the oldest [`KEEP_QUEUED`]) are cancelled, so the urgent blocks
+//! move to the front; requests queued behind them are left alone, so a
+//! second call changes nothing.
 //!
 //! Nothing is cancelled while the store has no RAM to start a piece: the
 //! pieces in flight must then finish first, and cancelling their blocks
@@ -46,10 +55,10 @@ const MAX_TURNS: usize = 1024;
 pub(crate) fn rush(st: &mut TState) {
     let TState { peers, data, .. } = st;
     let Some(d) = data.as_mut() else { return };
-    let urgent = d.picker.urgent_unrequested();
-    if urgent.is_empty() {
+    if !d.picker.has_urgent() {
         return;
     }
+    let urgent = d.picker.urgent_unrequested();
     let mut keys: Vec<PeerKey> = peers
         .iter()
         .filter(|(_, p)| !p.closing && p.am_interested && !p.peer_choking)
@@ -61,12 +70,22 @@ pub(crate) fn rush(st: &mut TState) {
         .map(|(&k, _)| k)
         .collect();
     keys.sort_unstable();
-    for &key in &keys {
+    let mut all: Vec<PeerKey> = peers
+        .iter()
+        .filter(|(_, p)| !p.closing && !p.requests.is_empty())
+        .map(|(&k, _)| k)
+        .collect();
+    all.sort_unstable();
+    for key in all {
         let Some(p) = peers.get_mut(&key) else {
             continue;
         };
         let queued = p.requests.iter().map(|&(b, _)| b);
-        let victims = to_cancel(queued, p.cancelled.len(), &d.picker);
+        let victims = if keys.binary_search(&key).is_ok() {
+            to_cancel(queued, p.cancelled.len(), &d.picker)
+        } else {
+            ahead_of_urgent(queued, p.cancelled.len(), &d.picker)
+        };
         if victims.is_empty() {
             continue;
         }
@@ -116,13 +135,39 @@ pub(crate) fn rush(st: &mut TState) {
     }
 }
 
-/// Which of a peer's queued requests (oldest first) to cancel: blocks of
-/// background pieces after the oldest [`KEEP_QUEUED`], no more than keeps
-/// the peer's `cancelled` blocks (`already` now) under [`MAX_CANCELLED`].
+/// Which of a peer's queued requests (oldest first) to cancel before it
+/// is given urgent blocks: blocks of other pieces after the oldest
+/// [`KEEP_QUEUED`], no more than keeps the peer's `cancelled` blocks
+/// (`already` now) under [`MAX_CANCELLED`].
 fn to_cancel(queued: impl Iterator<Item = Block>, already: usize, picker: &Picker) -> Vec<Block> {
     queued
         .skip(KEEP_QUEUED)
-        .filter(|b| picker.priority(b.piece) == Priority::Normal)
+        .filter(|b| picker.priority(b.piece) != Priority::Urgent)
+        .take(MAX_CANCELLED.saturating_sub(already))
+        .collect()
+}
+
+/// Which of a peer's queued requests (oldest first) hold back urgent
+/// blocks already queued there: blocks of other pieces after the oldest
+/// [`KEEP_QUEUED`] and before the last urgent block, within the same
+/// bound as [`to_cancel`].
+fn ahead_of_urgent(
+    queued: impl Iterator<Item = Block>,
+    already: usize,
+    picker: &Picker,
+) -> Vec<Block> {
+    let queued: Vec<(Block, bool)> = queued
+        .map(|b| (b, picker.priority(b.piece) == Priority::Urgent))
+        .collect();
+    let Some(last) = queued.iter().rposition(|&(_, urgent)| urgent) else {
+        return Vec::new();
+    };
+    queued
+        .iter()
+        .take(last)
+        .skip(KEEP_QUEUED)
+        .filter(|&&(_, urgent)| !urgent)
+        .map(|&(b, _)| b)
         .take(MAX_CANCELLED.saturating_sub(already))
         .collect()
 }
@@ -134,7 +179,7 @@ mod tests {
     use crate::torrent::{Bitfield, Layout};
 
     #[test]
-    fn cancels_only_queued_background_blocks_within_bounds() {
+    fn cancels_only_queued_blocks_of_other_pieces_within_bounds() {
         // 8 pieces of 64 blocks.
         let piece = 64 * BLOCK_LEN;
         let total = 8 * u64::from(piece);
@@ -164,13 +209,16 @@ mod tests {
             ])
             .collect();
         let got = to_cancel(queued.iter().copied(), 0, &picker);
-        assert_eq!(got, vec![block(1, 0), block(2, 0), block(0, 9)]);
+        assert_eq!(
+            got,
+            vec![block(6, 0), block(1, 0), block(2, 0), block(0, 9)]
+        );
         // Nothing past the oldest KEEP_QUEUED: nothing to cancel.
         let got = to_cancel(queued.iter().copied().take(KEEP_QUEUED), 0, &picker);
         assert!(got.is_empty());
         // The cancelled list is nearly full: only what still fits.
         let got = to_cancel(queued.iter().copied(), MAX_CANCELLED - 1, &picker);
-        assert_eq!(got, vec![block(1, 0)]);
+        assert_eq!(got, vec![block(6, 0)]);
         assert!(to_cancel(queued.iter().copied(), MAX_CANCELLED + 5, &picker).is_empty());
         // A long queue (every block of the six background pieces) is bounded.
         let long = [0, 1, 2, 3, 4, 7]
@@ -179,5 +227,55 @@ mod tests {
         let got = to_cancel(long, 0, &picker);
         assert_eq!(got.len(), MAX_CANCELLED);
         assert_eq!(got[0], block(0, KEEP_QUEUED as u32));
+    }
+
+    #[test]
+    fn urgent_blocks_queued_deep_move_up_and_nothing_behind_them_is_cancelled() {
+        let piece = 64 * BLOCK_LEN;
+        let total = 8 * u64::from(piece);
+        let layout = Layout {
+            piece_length: piece,
+            total_length: total,
+            piece_count: 8,
+            files: vec![(0, total)],
+        };
+        let mut picker = Picker::new(&layout, &Bitfield::new(8));
+        // Piece 7 (a file's tail, preloaded) was asked for as `High` behind
+        // the head; now a reader waits on it.
+        picker.set_priority(1, &[(7..8, Priority::Urgent), (0..2, Priority::High)]);
+        let block = |p: u32, i: u32| Block {
+            piece: p,
+            begin: i * BLOCK_LEN,
+            len: BLOCK_LEN,
+        };
+        let queued: Vec<Block> = (0..6)
+            .map(|i| block(0, i))
+            .chain([
+                block(1, 0),
+                block(3, 0),
+                block(7, 0),
+                block(7, 1),
+                block(4, 0),
+            ])
+            .collect();
+        // Ahead of the last urgent block, after the oldest four: 0/4, 0/5,
+        // 1/0 (High) and 3/0 (Normal); 4/0 is behind it and stays.
+        let got = ahead_of_urgent(queued.iter().copied(), 0, &picker);
+        assert_eq!(
+            got,
+            vec![block(0, 4), block(0, 5), block(1, 0), block(3, 0)]
+        );
+        // Once they are gone the queue is settled: nothing more to cancel.
+        let settled: Vec<Block> = queued
+            .iter()
+            .copied()
+            .filter(|b| !got.contains(b))
+            .collect();
+        assert!(ahead_of_urgent(settled.iter().copied(), 0, &picker).is_empty());
+        // No urgent block queued: nothing; bounded like `to_cancel`.
+        let plain: Vec<Block> = (0..20).map(|i| block(3, i)).collect();
+        assert!(ahead_of_urgent(plain.iter().copied(), 0, &picker).is_empty());
+        let got = ahead_of_urgent(queued.iter().copied(), MAX_CANCELLED - 2, &picker);
+        assert_eq!(got, vec![block(0, 4), block(0, 5)]);
     }
 }

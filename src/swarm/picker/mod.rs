@@ -8,7 +8,8 @@
 //!    for them also blocks stuck at another peer for longer than
 //!    [`PickerConfig::urgent_steal_after_ms`] (a second request, see
 //!    "stealing" below);
-//! 2. `High` pieces, lowest index first (the read-ahead window);
+//! 2. `High` pieces, lowest index first (the read-ahead window), then
+//!    `Soon` pieces the same way (the preloaded head of a big file);
 //! 3. blocks of `Normal` pieces already started (keeps in-flight RAM small);
 //! 4. new `Normal` pieces, rarest first with random tie-breaks (only when
 //!    `may_start`);
@@ -41,7 +42,8 @@
 //! - `state[p]` is `Have` iff `have[p]`; `Partial` iff `partials` has `p`.
 //! - `wanted[p]` iff not `Have` and priority is not `Skip`.
 //! - a piece is listed in `avail` iff `Fresh` and not `Skip`.
-//! - `urgent`/`high` hold exactly the not-`Have` pieces of that priority.
+//! - `urgent`/`high`/`soon` hold exactly the not-`Have` pieces of that
+//!   priority.
 //! - a slot's `wanted` = not received and no request; `Partial::wanted`
 //!   counts them; `open_blocks` sums them over non-`Skip` partial pieces.
 //! - `(piece, block)` is in `outstanding[peer]` iff that slot has a
@@ -84,7 +86,11 @@ pub enum Priority {
     /// Not wanted (deselected file); never picked.
     Skip,
     Normal,
-    /// Picked before any `Normal` piece, lowest index first.
+    /// Picked after `High` and before any `Normal` piece, lowest index
+    /// first: a guess at what will be read (the preloaded head of a big
+    /// file, see `swarm::preload`). Not a stream reader's need.
+    Soon,
+    /// Picked before any `Soon` or `Normal` piece, lowest index first.
     High,
     /// Needed now by a reader: picked first, lowest index first (streaming
     /// order), and stuck blocks may be requested twice.
@@ -173,6 +179,7 @@ pub struct Picker {
     prio: Priorities,
     urgent: BTreeSet<u32>,
     high: BTreeSet<u32>,
+    soon: BTreeSet<u32>,
     partials: BTreeMap<u32, Partial>,
     open_blocks: u64,
     outstanding: HashMap<PeerKey, HashSet<(u32, u32)>>,
@@ -211,6 +218,7 @@ impl Picker {
             prio: Priorities::new(n),
             urgent: BTreeSet::new(),
             high: BTreeSet::new(),
+            soon: BTreeSet::new(),
             partials: BTreeMap::new(),
             open_blocks: 0,
             outstanding: HashMap::new(),
@@ -398,6 +406,7 @@ impl Picker {
         self.wanted.clear(piece);
         self.urgent.remove(&piece);
         self.high.remove(&piece);
+        self.soon.remove(&piece);
     }
 
     /// Hash failure: every block of the piece is needed again. The piece
@@ -449,11 +458,12 @@ impl Picker {
         }
     }
 
-    /// Put `p` into (or take it out of) the urgent/high set for `pr`.
+    /// Put `p` into (or take it out of) the urgent/high/soon set for `pr`.
     fn set_membership(&mut self, p: u32, pr: Priority, member: bool) {
         let set = match pr {
             Priority::Urgent => &mut self.urgent,
             Priority::High => &mut self.high,
+            Priority::Soon => &mut self.soon,
             _ => return,
         };
         if member {
@@ -484,6 +494,11 @@ impl Picker {
     /// reader waits for it or reads ahead into it).
     pub fn has_priority_work(&self) -> bool {
         !self.urgent.is_empty() || !self.high.is_empty()
+    }
+
+    /// Whether a reader waits for a piece (an `Urgent` one is missing).
+    pub fn has_urgent(&self) -> bool {
+        !self.urgent.is_empty()
     }
 
     /// Whether piece `p` is still wanted (a `Have` may make us interested).

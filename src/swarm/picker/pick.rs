@@ -36,7 +36,7 @@ impl Picker {
         out: &mut Vec<Block>,
     ) {
         let mut budget = max;
-        for level in [Priority::Urgent, Priority::High] {
+        for level in [Priority::Urgent, Priority::High, Priority::Soon] {
             if budget == 0 {
                 return;
             }
@@ -63,7 +63,7 @@ impl Picker {
         }
     }
 
-    /// Steps 1 and 2: the urgent or high set in index order.
+    /// Steps 1 and 2: the urgent, high or soon set in index order.
     fn pick_level(
         &mut self,
         level: Priority,
@@ -75,10 +75,10 @@ impl Picker {
     ) -> usize {
         let mut next = 0u32;
         while budget > 0 {
-            let set: &BTreeSet<u32> = if level == Priority::Urgent {
-                &self.urgent
-            } else {
-                &self.high
+            let set: &BTreeSet<u32> = match level {
+                Priority::Urgent => &self.urgent,
+                Priority::High => &self.high,
+                _ => &self.soon,
             };
             let Some(&p) = set.range(next..).next() else {
                 break;
@@ -298,6 +298,11 @@ impl Picker {
                 self.high.contains(&p),
                 not_have && pr == Priority::High,
                 "high {p}"
+            );
+            assert_eq!(
+                self.soon.contains(&p),
+                not_have && pr == Priority::Soon,
+                "soon {p}"
             );
         }
         for (&p, part) in &self.partials {

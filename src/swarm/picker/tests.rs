@@ -208,6 +208,26 @@ fn priorities_and_skip() {
 }
 
 #[test]
+fn soon_after_high_before_normal() {
+    // K-sized pieces of one block each: one pick of 1 = one piece.
+    let l = layout(K, 10 * u64::from(K));
+    let mut p = seeded(&l, 5);
+    let full = Bitfield::full(10);
+    p.peer_has_bitfield(&full);
+    // A preload: the edges High (0, 9), the rest of the head Soon (1..4);
+    // a reader's window High at 6..8 (another owner).
+    p.set_priority(2, &[(0..1, High), (9..10, High), (1..4, Soon)]);
+    p.set_priority(7, &[(6..8, High)]);
+    let got = pick(&mut p, 1, &full, 7);
+    assert_eq!(pieces(&got), vec![0, 6, 7, 9, 1, 2, 3]);
+    p.check_invariants();
+    // Cleared, the Soon pieces are Normal like the rest.
+    p.clear_priority(2);
+    assert_eq!(p.priority(1), Normal);
+    p.check_invariants();
+}
+
+#[test]
 fn urgent_in_streaming_order_and_fallback_to_normal() {
     let l = layout(2 * K, 20 * 2 * u64::from(K));
     let mut p = seeded(&l, 5);
