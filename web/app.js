@@ -443,13 +443,17 @@ async function startPlayback(direct, media, at) {
     player.hls = hls;
     hls.on(window.Hls.Events.FRAG_LOADING, () => { player.hlsLoading = true; });
     hls.on(window.Hls.Events.FRAG_LOADED, () => { player.hlsLoading = false; });
-    hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
-      // The playlist carries only the chosen subtitle track: show it.
-      if (player.subtitle >= 0 && hls.subtitleTracks.length > 0) {
-        hls.subtitleDisplay = true;
-        hls.subtitleTrack = 0;
-      }
-    });
+    // The playlist carries only the chosen subtitle track: show it. Its
+    // track list fills in when the variant's group is known, which may be
+    // after the manifest is parsed or the media attached: try at each.
+    const showChosenSubtitle = () => {
+      if (player.subtitle < 0 || hls.subtitleTracks.length === 0) return;
+      hls.subtitleDisplay = true;
+      if (hls.subtitleTrack !== 0) hls.subtitleTrack = 0;
+    };
+    hls.on(window.Hls.Events.MANIFEST_PARSED, showChosenSubtitle);
+    hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, showChosenSubtitle);
+    hls.on(window.Hls.Events.MEDIA_ATTACHED, showChosenSubtitle);
     hls.on(window.Hls.Events.ERROR, (_, d) => {
       if (!d.fatal) return;
       const code = d.response && d.response.code;
