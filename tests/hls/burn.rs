@@ -13,8 +13,7 @@ use std::time::Instant;
 use rill::media::plan::BURN_LEAD;
 
 use crate::pgs::BoxSub;
-use crate::support::aria2::{Aria2, SeedOpts};
-use crate::support::torrent::make_torrent;
+use crate::support::aria2::SeedOpts;
 use crate::support::TestEnv;
 use crate::*;
 
@@ -108,19 +107,16 @@ fn pgs_subtitle_is_burned_in() {
         (first - SUB.from).abs() < 0.1,
         "the box starts at {first}: {subs}"
     );
-    let t = make_torrent(&env, &movie, 16, "http://127.0.0.1:1/announce");
-    let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
-    let data = env.mkdir("rill");
-    let s = Serve::start(&env, "rill", &data, None);
-    add(&env, &s, &t, &seeder);
-    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let Served {
+        t,
+        s,
+        seeder: _seeder,
+        ..
+    } = serve_seeded(&env, &movie, &content, 16, &SeedOpts::default(), None);
+    let base = s.hls_base(&t, 0);
 
     // The probe lists the PGS track as a bitmap one.
-    let media = get_ok(
-        &env,
-        &s.url(&format!("/api/torrents/{}/files/0/media", t.hex())),
-    )
-    .text();
+    let media = s.media_of(&env, &t, 0);
     assert!(
         media.contains("\"codec\":\"hdmv_pgs_subtitle\"") && media.contains("\"text\":false"),
         "{media}"

@@ -5,8 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::aria2::{Aria2, SeedOpts};
-use crate::support::torrent::make_torrent;
+use crate::support::aria2::SeedOpts;
 use crate::support::{json_field, run_tool, TestEnv, WAIT};
 use crate::*;
 
@@ -37,23 +36,15 @@ fn copy_while_downloading() {
     ]);
     args.extend(["-c:a", "aac", "-shortest"]);
     ffmpeg_make(&env, &movie, &args);
-    let t = make_torrent(&env, &movie, 16, "http://127.0.0.1:1/announce");
     let opts = SeedOpts {
         max_upload: Some("400K".into()),
         ..SeedOpts::default()
     };
-    let seeder = Aria2::seed(&env, "seeder", &t, &content, &opts);
-    let data = env.mkdir("rill");
-    let s = Serve::start(&env, "rill", &data, None);
-    add(&env, &s, &t, &seeder);
-    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let Served { t, seeder, s, data } = serve_seeded(&env, &movie, &content, 16, &opts, None);
+    let base = s.hls_base(&t, 0);
 
     // The probe works on the partial file.
-    let media = get_ok(
-        &env,
-        &s.url(&format!("/api/torrents/{}/files/0/media", t.hex())),
-    )
-    .text();
+    let media = s.media_of(&env, &t, 0);
     assert!(
         media.contains("\"codec\":\"h264\"") && media.contains("\"codec\":\"aac\""),
         "{media}"
@@ -222,12 +213,9 @@ fn copy_while_downloading() {
     proc.kill();
     drop(seeder);
     let s = Serve::start(&env, "rill-again", &data, None);
-    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let base = s.hls_base(&t, 0);
     wait_complete(&env, &s, &t);
-    get_ok(
-        &env,
-        &s.url(&format!("/api/torrents/{}/files/0/media", t.hex())),
-    );
+    s.media_of(&env, &t, 0);
     assert_eq!(get_ok(&env, &format!("{base}index.m3u8")).text(), master);
     for (uri, _) in list.iter().take(3) {
         get_ok(&env, &format!("{base}{uri}"));
@@ -258,14 +246,21 @@ fn storage_mode_stream() {
     args.extend(["-t", "20", "-c:v", "libx264", "-preset", "ultrafast"]);
     args.extend(["-g", "48", "-c:a", "aac"]);
     ffmpeg_make(&env, &clip, &args);
-    let t = make_torrent(&env, &clip, 15, "http://127.0.0.1:1/announce");
-    let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
-    let config = env.path("rill.toml");
-    std::fs::write(&config, "storage = \"stream\"\nstream_cache_mib = 64\n").unwrap();
-    let data = env.mkdir("rill");
-    let s = Serve::start(&env, "rill", &data, Some(&config));
-    add(&env, &s, &t, &seeder);
-    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let config = "storage = \"stream\"\nstream_cache_mib = 64\n";
+    let Served {
+        t,
+        s,
+        data,
+        seeder: _seeder,
+    } = serve_seeded(
+        &env,
+        &clip,
+        &content,
+        15,
+        &SeedOpts::default(),
+        Some(config),
+    );
+    let base = s.hls_base(&t, 0);
     let variant = variant_of(&get_ok(&env, &format!("{base}index.m3u8")).text());
     assert_eq!(variant, "v0c-a1c.m3u8");
     let list = segments(&get_ok(&env, &format!("{base}{variant}")).text());

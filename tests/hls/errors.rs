@@ -1,12 +1,10 @@
 //! (8) and bounded failures: missing ffmpeg/ffprobe, an ffmpeg that always
 //! fails (and, as its playlist is long enough, gzip-compressed playlists).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::aria2::{Aria2, SeedOpts};
-use crate::support::torrent::make_torrent;
+use crate::support::aria2::SeedOpts;
 use crate::support::{run_tool, TestEnv};
 use crate::*;
 
@@ -16,17 +14,20 @@ fn missing_ffmpeg() {
     let content = env.mkdir("content");
     let file = content.join("clip.mp4");
     support::data::write_random_file(&file, 300_000, 7);
-    let t = make_torrent(&env, &file, 15, "http://127.0.0.1:1/announce");
-    let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
-    let config = env.path("rill.toml");
-    std::fs::write(
-        &config,
-        "ffmpeg = \"/nonexistent/bin/ffmpeg\"\nffprobe = \"/nonexistent/bin/ffprobe\"\n",
-    )
-    .unwrap();
-    let data: PathBuf = env.mkdir("rill");
-    let s = Serve::start(&env, "rill", &data, Some(&config));
-    add(&env, &s, &t, &seeder);
+    let config = "ffmpeg = \"/nonexistent/bin/ffmpeg\"\nffprobe = \"/nonexistent/bin/ffprobe\"\n";
+    let Served {
+        t,
+        s,
+        seeder: _seeder,
+        ..
+    } = serve_seeded(
+        &env,
+        &file,
+        &content,
+        15,
+        &SeedOpts::default(),
+        Some(config),
+    );
     for path in [
         format!("/api/torrents/{}/files/0/media", t.hex()),
         format!("/hls/{}/0/index.m3u8", t.hex()),
@@ -78,15 +79,22 @@ fn failing_ffmpeg_is_bounded() {
             "32k",
         ],
     );
-    let t = make_torrent(&env, &clip, 15, "http://127.0.0.1:1/announce");
-    let seeder = Aria2::seed(&env, "seeder", &t, &content, &SeedOpts::default());
     // A real ffprobe, but an "ffmpeg" that always fails.
-    let config = env.path("rill.toml");
-    std::fs::write(&config, "ffmpeg = \"/bin/false\"\n").unwrap();
-    let data = env.mkdir("rill");
-    let s = Serve::start(&env, "rill", &data, Some(&config));
-    add(&env, &s, &t, &seeder);
-    let base = s.url(&format!("/hls/{}/0/", t.hex()));
+    let config = "ffmpeg = \"/bin/false\"\n";
+    let Served {
+        t,
+        s,
+        seeder: _seeder,
+        ..
+    } = serve_seeded(
+        &env,
+        &clip,
+        &content,
+        15,
+        &SeedOpts::default(),
+        Some(config),
+    );
+    let base = s.hls_base(&t, 0);
     let variant = variant_of(&get_ok(&env, &format!("{base}index.m3u8")).text());
     let url = format!("{base}{variant}");
     let plain = get_ok(&env, &url);

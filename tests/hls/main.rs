@@ -48,13 +48,13 @@ mod pgs;
 mod tracks;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::aria2::Aria2;
+use support::aria2::{Aria2, SeedOpts};
 use support::proc::Proc;
-use support::torrent::Torrent;
+use support::torrent::{make_torrent, Torrent};
 use support::{json_field, run_tool, TestEnv, WAIT};
 
 /// A running `rill serve`.
@@ -101,6 +101,17 @@ impl Serve {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The base of file `file`'s HLS paths (`.../hls/ID/N/`).
+    pub fn hls_base(&self, t: &Torrent, file: usize) -> String {
+        self.url(&format!("/hls/{}/{file}/", t.hex()))
+    }
+
+    /// File `file`'s media description (`/api/torrents/ID/files/N/media`).
+    pub fn media_of(&self, env: &TestEnv, t: &Torrent, file: usize) -> String {
+        let url = self.url(&format!("/api/torrents/{}/files/{file}/media", t.hex()));
+        get_ok(env, &url).text()
     }
 }
 
@@ -256,6 +267,39 @@ pub fn probe_segment(env: &TestEnv, path: &Path) -> (f64, f64, String) {
 }
 
 /// Add `t` by magnet with the seeder as peer; wait for its metadata.
+/// A torrent seeded by aria2c and a fresh `rill serve` that has added it.
+pub struct Served {
+    pub t: Torrent,
+    pub seeder: Aria2,
+    pub s: Serve,
+    /// `rill serve`'s data directory.
+    pub data: PathBuf,
+}
+
+/// Make the torrent of `path` (pieces of 2^`piece_log2` bytes), seed it
+/// from `dir` with `seed`, start `rill serve` (with `config` as its
+/// config file, if any) and add the torrent by magnet.
+pub fn serve_seeded(
+    env: &TestEnv,
+    path: &Path,
+    dir: &Path,
+    piece_log2: u32,
+    seed: &SeedOpts,
+    config: Option<&str>,
+) -> Served {
+    let t = make_torrent(env, path, piece_log2, "http://127.0.0.1:1/announce");
+    let seeder = Aria2::seed(env, "seeder", &t, dir, seed);
+    let config = config.map(|text| {
+        let file = env.path("rill.toml");
+        std::fs::write(&file, text).unwrap_or_else(|e| env.fail(&format!("rill.toml: {e}")));
+        file
+    });
+    let data = env.mkdir("rill");
+    let s = Serve::start(env, "rill", &data, config.as_deref());
+    add(env, &s, &t, &seeder);
+    Served { t, seeder, s, data }
+}
+
 pub fn add(env: &TestEnv, s: &Serve, t: &Torrent, seeder: &Aria2) {
     let magnet = t.magnet(&[seeder.peer_addr()]);
     let mut cmd = Command::new("curl");

@@ -97,17 +97,22 @@ pub(crate) fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Meta
     let bytes = data(len, len as u64);
     fs::write(dir.join(name), &bytes).expect("write data");
     let torrent = dir.join(format!("{name}.torrent"));
+    let meta = mktorrent(&dir.join(name), &torrent);
+    (bytes, meta, torrent)
+}
+
+/// The torrent of `content` (a file or a directory) at `torrent`, made
+/// with mktorrent (64 KiB pieces), parsed.
+pub(crate) fn mktorrent(content: &Path, torrent: &Path) -> Metainfo {
     let st = Command::new("mktorrent")
         .args(["-l", "16", "-o"])
-        .arg(&torrent)
-        .arg(dir.join(name))
+        .arg(torrent)
+        .arg(content)
         .stdout(Stdio::null())
         .status()
         .expect("mktorrent is installed");
     assert!(st.success());
-    let meta =
-        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
-    (bytes, meta, torrent)
+    Metainfo::from_bytes(&fs::read(torrent).expect("read torrent")).expect("parse torrent")
 }
 
 pub(crate) fn free_port(ip: &str) -> u16 {

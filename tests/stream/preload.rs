@@ -5,15 +5,12 @@
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rill::reader::FileReader;
-use rill::torrent::Metainfo;
 
-use crate::reader::{add_with, allowed_fast, cfg, engine, wait_complete};
-use crate::{aria2c_seed, data, free_port, TempDir, KIB, MIB, SERIAL, WAIT};
+use crate::reader::{add_with, allowed_fast, cfg, engine, wait_complete, wait_for_a_wait, Stamps};
+use crate::{aria2c_seed, data, free_port, mktorrent, TempDir, KIB, MIB, SERIAL};
 
 #[test]
 fn the_first_reader_replaces_the_preloaded_heads() {
@@ -27,16 +24,7 @@ fn the_first_reader_replaces_the_preloaded_heads() {
     fs::write(season.join("e01.mkv"), &a).expect("write e01");
     fs::write(season.join("e02.mkv"), &b).expect("write e02");
     let torrent = seed_dir.join("season.torrent");
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(&torrent)
-        .arg(&season)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    let meta =
-        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
+    let meta = mktorrent(&season, &torrent);
     let ip = "127.0.0.89";
     let port = free_port(ip);
 
@@ -56,18 +44,7 @@ fn the_first_reader_replaces_the_preloaded_heads() {
     let first = ((len + at) / pl) as u32;
     let around: Vec<u32> = (first..first + 8).collect();
 
-    let waiters: Vec<_> = around
-        .iter()
-        .chain(head.iter())
-        .map(|&p| {
-            let s = store.clone();
-            let t = std::thread::Builder::new()
-                .stack_size(64 * KIB)
-                .spawn(move || s.wait_for_piece(p, WAIT).then(Instant::now))
-                .expect("spawn waiter");
-            (p, t)
-        })
-        .collect();
+    let stamps = Stamps::start(&store, around.iter().chain(head.iter()));
 
     let waits_before = rill::reader::stats().waits;
     let e2 = e.clone();
@@ -78,36 +55,14 @@ fn the_first_reader_replaces_the_preloaded_heads() {
         r.read_exact(&mut buf).expect("read e02 at 50%");
         (r, buf)
     });
-    let start = Instant::now();
-    while rill::reader::stats().waits == waits_before {
-        assert!(start.elapsed() < WAIT, "the reader never waited");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_a_wait(waits_before);
     let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "1M");
 
     let (reader, buf) = reading.join().expect("reader thread");
     assert!(buf == b[at..at + 64 * KIB], "bytes of e02 at 50% differ");
 
-    let mut done = Vec::new();
-    for (p, t) in waiters {
-        let when = t
-            .join()
-            .expect("waiter")
-            .unwrap_or_else(|| panic!("piece {p} never completed"));
-        done.push((p, when));
-    }
     let fast = allowed_fast([127, 0, 0, 90], &id.0, pieces, 10);
-    let last_around = done
-        .iter()
-        .filter(|(p, _)| around.contains(p))
-        .map(|(_, t)| *t)
-        .max()
-        .expect("pieces around the read");
-    let early: Vec<u32> = done
-        .iter()
-        .filter(|(p, t)| head.contains(p) && !fast.contains(p) && *t <= last_around)
-        .map(|(p, _)| *p)
-        .collect();
+    let early = stamps.completed_before(&around, &head, &fast);
     assert!(
         early.is_empty(),
         "pieces {early:?} of e01's preloaded head completed before the reader's window in e02 ({around:?})"

@@ -103,6 +103,73 @@ pub(crate) fn cfg() -> ReaderConfig {
     }
 }
 
+/// Completion stamps: one thread per piece, each blocked on the store's
+/// completion condvar, stamps the moment its piece is verified.
+pub(crate) struct Stamps(Vec<(u32, std::thread::JoinHandle<Option<Instant>>)>);
+
+impl Stamps {
+    pub(crate) fn start<'a>(
+        store: &Arc<PieceStore>,
+        pieces: impl Iterator<Item = &'a u32>,
+    ) -> Stamps {
+        let waiters = pieces
+            .map(|&p| {
+                let s = store.clone();
+                let t = std::thread::Builder::new()
+                    .stack_size(64 * KIB)
+                    .spawn(move || s.wait_for_piece(p, WAIT).then(Instant::now))
+                    .expect("spawn waiter");
+                (p, t)
+            })
+            .collect();
+        Stamps(waiters)
+    }
+
+    /// Wait for every piece; the pieces of `later` (but those in
+    /// `excluded`) that completed no later than the last of `first`.
+    /// `excluded` is for the BEP 6 allowed-fast pieces aria2c offers while
+    /// it still chokes us: the engine rightly requests those before the
+    /// unchoke, so they may arrive first whatever their priority.
+    pub(crate) fn completed_before(
+        self,
+        first: &[u32],
+        later: &[u32],
+        excluded: &[u32],
+    ) -> Vec<u32> {
+        let done: Vec<(u32, Instant)> = self
+            .0
+            .into_iter()
+            .map(|(p, t)| {
+                let when = t
+                    .join()
+                    .expect("waiter")
+                    .unwrap_or_else(|| panic!("piece {p} never completed"));
+                (p, when)
+            })
+            .collect();
+        let last_first = done
+            .iter()
+            .filter(|(p, _)| first.contains(p))
+            .map(|(_, t)| *t)
+            .max()
+            .expect("stamps of the first pieces");
+        done.iter()
+            .filter(|(p, t)| later.contains(p) && !excluded.contains(p) && *t <= last_first)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+}
+
+/// Block until a reader waits for a piece (the counter moved past
+/// `before`): its priorities have been sent.
+pub(crate) fn wait_for_a_wait(before: u64) {
+    let start = Instant::now();
+    while rill::reader::stats().waits == before {
+        assert!(start.elapsed() < WAIT, "the reader never waited");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub(crate) fn wait_complete(store: &PieceStore) {
     let n = store.layout().piece_count;
     for p in 0..n {
@@ -195,22 +262,9 @@ fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
     let at = (len as u64) * 8 / 10;
     let p80 = (at / pl) as u32;
 
-    // One thread per piece of interest, each blocked on piece completion,
-    // stamps the moment its piece is verified.
     let around: Vec<u32> = (p80..p80 + 4).collect();
     let middle: Vec<u32> = (pieces / 10..pieces * 7 / 10).collect();
-    let waiters: Vec<_> = around
-        .iter()
-        .chain(middle.iter())
-        .map(|&p| {
-            let s = store.clone();
-            let t = std::thread::Builder::new()
-                .stack_size(64 * KIB)
-                .spawn(move || s.wait_for_piece(p, WAIT).then(Instant::now))
-                .expect("spawn waiter");
-            (p, t)
-        })
-        .collect();
+    let stamps = Stamps::start(&store, around.iter().chain(middle.iter()));
 
     let waits_before = rill::reader::stats().waits;
     let (e2, s2) = (e.clone(), store.clone());
@@ -222,12 +276,7 @@ fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
         let have = s2.have().count();
         (r, buf, have)
     });
-    // The reader is blocked on its piece: its priorities were sent.
-    let start = Instant::now();
-    while rill::reader::stats().waits == waits_before {
-        assert!(start.elapsed() < WAIT, "the reader never waited");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_a_wait(waits_before);
     let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "1M");
 
     let (reader, buf, have) = reading.join().expect("reader thread");
@@ -241,30 +290,9 @@ fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
     );
     eprintln!("read at 80% done with {have} of {pieces} pieces verified");
 
-    let mut done = Vec::new();
-    for (p, t) in waiters {
-        let when = t
-            .join()
-            .expect("waiter")
-            .unwrap_or_else(|| panic!("piece {p} never completed"));
-        done.push((p, when));
-    }
-    // aria2c offers BEP 6 allowed-fast pieces while it still chokes us;
-    // the engine rightly requests those before the unchoke, so they may
-    // arrive first whatever their priority.
     let fast = allowed_fast([127, 0, 0, 84], &id.0, pieces, 10);
     eprintln!("allowed-fast pieces (excluded from the order check): {fast:?}");
-    let last_around = done
-        .iter()
-        .filter(|(p, _)| around.contains(p))
-        .map(|(_, t)| *t)
-        .max()
-        .expect("pieces around 80%");
-    let early: Vec<u32> = done
-        .iter()
-        .filter(|(p, t)| middle.contains(p) && !fast.contains(p) && *t <= last_around)
-        .map(|(p, _)| *p)
-        .collect();
+    let early = stamps.completed_before(&around, &middle, &fast);
     assert!(
         early.is_empty(),
         "pieces {early:?} (10%..70%) completed before those around 80% ({around:?})"

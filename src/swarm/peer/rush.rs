@@ -178,9 +178,8 @@ mod tests {
     use crate::swarm::picker::{Priority, BLOCK_LEN};
     use crate::torrent::{Bitfield, Layout};
 
-    #[test]
-    fn cancels_only_queued_blocks_of_other_pieces_within_bounds() {
-        // 8 pieces of 64 blocks.
+    /// A picker over 8 pieces of 64 blocks, nothing downloaded.
+    fn picker8() -> Picker {
         let piece = 64 * BLOCK_LEN;
         let total = 8 * u64::from(piece);
         let layout = Layout {
@@ -189,14 +188,23 @@ mod tests {
             piece_count: 8,
             files: vec![(0, total)],
         };
-        let mut picker = Picker::new(&layout, &Bitfield::new(8));
-        // A reader waits on piece 5 and reads ahead into 6.
-        picker.set_priority(1, &[(5..6, Priority::Urgent), (6..7, Priority::High)]);
-        let block = |p: u32, i: u32| Block {
+        Picker::new(&layout, &Bitfield::new(8))
+    }
+
+    /// Block `i` of piece `p`.
+    fn block(p: u32, i: u32) -> Block {
+        Block {
             piece: p,
             begin: i * BLOCK_LEN,
             len: BLOCK_LEN,
-        };
+        }
+    }
+
+    #[test]
+    fn cancels_only_queued_blocks_of_other_pieces_within_bounds() {
+        let mut picker = picker8();
+        // A reader waits on piece 5 and reads ahead into 6.
+        picker.set_priority(1, &[(5..6, Priority::Urgent), (6..7, Priority::High)]);
         // Queue: 4 blocks of piece 0 first, then 6 and 5 mixed with 1 and 2.
         let queued: Vec<Block> = (0..4)
             .map(|i| block(0, i))
@@ -231,23 +239,10 @@ mod tests {
 
     #[test]
     fn urgent_blocks_queued_deep_move_up_and_nothing_behind_them_is_cancelled() {
-        let piece = 64 * BLOCK_LEN;
-        let total = 8 * u64::from(piece);
-        let layout = Layout {
-            piece_length: piece,
-            total_length: total,
-            piece_count: 8,
-            files: vec![(0, total)],
-        };
-        let mut picker = Picker::new(&layout, &Bitfield::new(8));
+        let mut picker = picker8();
         // Piece 7 (a file's tail, preloaded) was asked for as `High` behind
         // the head; now a reader waits on it.
         picker.set_priority(1, &[(7..8, Priority::Urgent), (0..2, Priority::High)]);
-        let block = |p: u32, i: u32| Block {
-            piece: p,
-            begin: i * BLOCK_LEN,
-            len: BLOCK_LEN,
-        };
         let queued: Vec<Block> = (0..6)
             .map(|i| block(0, i))
             .chain([
