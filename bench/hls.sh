@@ -9,8 +9,9 @@
 #    MPEG-4 Part 2 + AC-3 Matroska file (re-encode mode), both
 #    BENCH_DURATION s at about 3 Mbit/s; and two small H.264 MP4s with a
 #    keyframe every 6 s whose playlists have 100 and 10,000 segments.
-# 2. First segment: aria2c seeds the two big files on loopback, limited to
-#    BENCH_SEED_RATE, through a local opentracker. For each run and mode a
+# 2. First segment: aria2c seeds the big file on loopback, limited to
+#    BENCH_SEED_RATE, through a local opentracker (a fresh aria2c per run:
+#    its limiter pays back a burst of the run before). For each run and mode a
 #    fresh `rill serve` (new data directory) gets the torrent over the API;
 #    the clock starts with the first master playlist request and stops when
 #    segment 0 has been received whole (master, then media playlist, then
@@ -23,11 +24,12 @@
 #    cutime+cstime (/proc/PID/stat fields 16+17: CPU of children rill has
 #    reaped) over that phase; rill's own is the growth of utime+stime.
 #    Divided by the output minutes (the media duration).
-# 4. Requests: the media playlist and 10 cached segments of the long files,
-#    asked BENCH_REQUESTS times each over one keep-alive connection
-#    (curl -w %{time_total}); medians. Playlists are asked with
-#    `Accept-Encoding: gzip` (curl --compressed) as browsers and TVs do;
-#    the table shows the text's bytes and the bytes on the wire.
+# 4. Requests: the media playlist (plain, and gzip as browsers ask for it)
+#    and 10 cached segments of the long files, asked BENCH_REQUESTS times
+#    each over one keep-alive connection: the client's time (curl -w
+#    %{time_total}, median; with gzip it includes curl inflating the
+#    text) and rill's CPU per request (the growth of the schedstat run
+#    time of all its threads, ns, divided by the requests).
 # 5. In-process costs: `cargo test --release --test hls_costs -- --ignored`
 #    (tests/hls_costs.rs): segment store with 1,000 vs 100,000 segments,
 #    per-request route work at 100 vs 10,000 segments, one-time playlist
@@ -38,12 +40,13 @@
 #   BENCH_RUNS=3            fresh runs per mode for the first segment
 #   BENCH_DURATION=300      seconds of the two big files
 #   BENCH_SEED_RATE=4M      aria2c --max-upload-limit for the first segment
-#   BENCH_REQUESTS=200      requests per request-cost measurement
+#   BENCH_REQUESTS=1000     requests per request-cost measurement
 #   BENCH_NET=127.79.0      loopback /24 used by every program
 #   BENCH_DIR=...           work directory (default: new in /var/tmp)
 #   BENCH_KEEP=1            keep it
 #   BENCH_SKIP_COSTS=1      skip the in-process cargo test
 #   BENCH_FIRST_ONLY=1      only the first-segment runs (1.)
+#   BENCH_SKIP_FIRST=1      everything but the first-segment runs
 #   RILL_BIN=...            rill binary (default: cargo build --release)
 #
 # Needs ffmpeg, ffprobe, aria2, mktorrent, opentracker, curl, python3.
@@ -54,7 +57,7 @@ set -euo pipefail
 RUNS=${BENCH_RUNS:-3}
 DUR=${BENCH_DURATION:-300}
 SEED_RATE=${BENCH_SEED_RATE:-4M}
-REQS=${BENCH_REQUESTS:-200}
+REQS=${BENCH_REQUESTS:-1000}
 NET=${BENCH_NET:-127.79.0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -215,14 +218,32 @@ variant_of() {
 
 # --- 1. first segment on a partial file --------------------------------------------------
 FIRST_FILES="copy.mp4 copy-faststart.mp4 encode.mkv"
-SLOW=$(seed "$SLOW_PEER" 51002 "$SEED_RATE" $FIRST_FILES)
-PIDS+=("$SLOW")
-for f in $FIRST_FILES; do wait_seeded "${HASH[$f]}"; done
+# A fresh seeder per run: aria2c's upload limit lets a new connection
+# take a burst and then pays it back, so a seeder that served the run
+# before sends far below the limit for seconds (0.3 MB/s instead of
+# 4 MB/s was seen); each run gets the same fresh start instead.
+fresh_seeder() {
+    if [ -n "${SLOW:-}" ]; then
+        kill "$SLOW" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$SLOW" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SLOW" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$SLOW" 2>/dev/null || break; sleep 0.1; done
+    fi
+    SLOW=$(seed "$SLOW_PEER" 51002 "$SEED_RATE" "$1")
+    PIDS+=("$SLOW")
+    for _ in $(seq 1 600); do
+        grep -q 'Verification finished' "$WORK/aria2-$SLOW_PEER.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    wait_seeded "${HASH[$1]}"
+}
 FIRST="$WORK/first.txt"
 : >"$FIRST"
+[ "${BENCH_SKIP_FIRST:-}" = 1 ] && RUNS=0
 for run in $(seq 1 "$RUNS"); do
     for f in $FIRST_FILES; do
         h=${HASH[$f]}
+        fresh_seeder "$f"
         start_rill "$WORK/data-first"
         add "$f"
         # "Partially downloaded": the first playlist is asked for once data
@@ -248,7 +269,7 @@ for run in $(seq 1 "$RUNS"); do
         stop_rill
     done
 done
-kill -9 "$SLOW" 2>/dev/null || true
+[ -n "${SLOW:-}" ] && { kill -9 "$SLOW" 2>/dev/null || true; }
 if [ "${BENCH_FIRST_ONLY:-}" = 1 ]; then
     BENCH_SKIP_COSTS=1
     : >"$WORK/cpu.txt"
@@ -286,6 +307,35 @@ done
 
 REQ="$WORK/req.txt"
 : >"$REQ"
+# rill's CPU time so far, ns (all threads; schedstat's first field).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+# Wait (at most 30 s) until rill is idle: under 1 ms of CPU in 200 ms, so
+# no HLS job still making segments ahead is counted.
+quiet() {
+    local a b
+    for _ in $(seq 1 150); do
+        a=$(cpu_ns "$RILL_PID"); sleep 0.2; b=$(cpu_ns "$RILL_PID")
+        [ $((b - a)) -lt 1000000 ] && return 0
+    done
+    log "rill did not go idle; measuring anyway"
+}
+# Ask for the URLs of file $1 in turn, BENCH_REQUESTS in all, over one
+# keep-alive connection (extra curl arguments after it): the median time
+# per request (ms) and rill's CPU per request (us).
+hammer() {
+    local list=$1 cfg="$WORK/curl.cfg" c0 c1 med
+    shift
+    mapfile -t urls <"$list"
+    : >"$cfg"
+    for k in $(seq 0 $((REQS - 1))); do
+        printf 'url = "%s"\noutput = "/dev/null"\n' "${urls[$((k % ${#urls[@]}))]}" >>"$cfg"
+    done
+    quiet
+    c0=$(cpu_ns "$RILL_PID")
+    med=$(curl -s "$@" -K "$cfg" -w '%{time_total}\n' | median)
+    c1=$(cpu_ns "$RILL_PID")
+    awk -v m="$med" -v c=$((c1 - c0)) -v n="$REQS" 'BEGIN { printf "%.3f %.1f\n", m * 1000, c / n / 1000 }'
+}
 for f in long100.mp4 long10000.mp4; do
     h=${HASH[$f]}
     v=$(variant_of "$h")
@@ -294,18 +344,15 @@ for f in long100.mp4 long10000.mp4; do
     bytes=$(curl -sf "$pl_url" | wc -c)
     wire=$(curl -sf -H 'Accept-Encoding: gzip' "$pl_url" | wc -c)
     mid=$((n / 2))
-    segs=()
-    for i in $(seq "$mid" $((mid + 9))); do segs+=("$HTTP/hls/$h/0/${v%.m3u8}/$(printf %05d "$i").ts"); done
-    for u in "${segs[@]}"; do curl -sf -o /dev/null --max-time 120 "$u" || die "segment $u failed"; done
-    pargs=(--compressed); for _ in $(seq 1 "$REQS"); do pargs+=(-o /dev/null "$pl_url"); done
-    sargs=(); for k in $(seq 0 $((REQS - 1))); do sargs+=(-o /dev/null "${segs[$((k % 10))]}"); done
-    # One keep-alive connection, then a new connection per request.
-    p=$(curl -s -w '%{time_total}\n' "${pargs[@]}" | median)
-    s=$(curl -s -w '%{time_total}\n' "${sargs[@]}" | median)
-    pc=$(curl -s -H 'Connection: close' -w '%{time_total}\n' "${pargs[@]}" | median)
-    sc=$(curl -s -H 'Connection: close' -w '%{time_total}\n' "${sargs[@]}" | median)
-    sbytes=$(curl -sf "${segs[0]}" | wc -c)
-    echo "$f $n $p $s $bytes $sbytes $pc $sc $wire" >>"$REQ"
+    echo "$pl_url" >"$WORK/pl.list"
+    : >"$WORK/seg.list"
+    for i in $(seq "$mid" $((mid + 9))); do echo "$HTTP/hls/$h/0/${v%.m3u8}/$(printf %05d "$i").ts" >>"$WORK/seg.list"; done
+    while read -r u; do curl -sf -o /dev/null --max-time 120 "$u" || die "segment $u failed"; done <"$WORK/seg.list"
+    sbytes=$(curl -sf "$(head -1 "$WORK/seg.list")" | wc -c)
+    plain=$(hammer "$WORK/pl.list")
+    gz=$(hammer "$WORK/pl.list" --compressed)
+    seg=$(hammer "$WORK/seg.list")
+    echo "$f $n $bytes $wire $plain $gz $seg $sbytes" >>"$REQ"
     log "$f: $(tail -1 "$REQ")"
 done
 stop_rill
@@ -325,6 +372,7 @@ col() { awk -v f="$1" -v k="$3" '$1 == f { print $k }' "$2" | median; }
 cost() { awk -v w="$1" -v n="$2" '$1 == w && $2 == n { print $3 }' "$COSTS"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
+if [ -s "$FIRST" ]; then
 echo
 echo "First segment on a partial file, seeder at $SEED_RATE/s (median of $RUNS fresh runs, ms):"
 echo
@@ -338,6 +386,7 @@ echo
 echo '```'
 cat "$FIRST"
 echo '```'
+fi
 if [ -s "$WORK/cpu.txt" ]; then
 echo
 echo "CPU per minute of output (whole file, ${DUR} s, complete on disk, read through the loopback source):"
@@ -350,17 +399,16 @@ while read -r f n wall cc sc v; do
         printf "| %s | %d | %.1f | %.2f | %.2f | %.1f%% | %.3f |\n", m, n, w / 1000, c / t, c / t / (d / 60), 100 * c / t / d, s / t / (d / 60) }'
 done <"$CPU"
 echo
-echo "Requests ($REQS each, median ms, curl time_total), new connection per request (Connection: close) and one keep-alive connection:"
+echo "Requests over one keep-alive connection ($REQS each): median time per request seen by curl (ms), and rill's CPU per request (µs, all threads):"
 echo
-echo "| file | segments | playlist bytes | playlist bytes on the wire (gzip) | playlist, new conn. | segment, new conn. | playlist, keep-alive | segment, keep-alive | segment bytes |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-while read -r f n p s b sb pc sc w; do
-    awk -v f="$f" -v n="$n" -v p="$p" -v s="$s" -v b="$b" -v sb="$sb" -v pc="$pc" -v sc="$sc" -v w="$w" 'BEGIN {
-        printf "| %s | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %d |\n", f, n, b, w, pc * 1000, sc * 1000, p * 1000, s * 1000, sb }'
+echo "| file | segments | playlist bytes: text / gzip | playlist ms: plain / gzip | segment ms | rill µs per playlist: plain / gzip | rill µs per segment | segment bytes |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+while read -r f n b w pm pc gm gc sm sc sb; do
+    echo "| $f | $n | $b / $w | $pm / $gm | $sm | $pc / $gc | $sc | $sb |"
 done <"$REQ"
 r() { awk -v row="$1" -v k="$2" 'NR == row { print $k }' "$REQ"; }
 echo
-echo "Ratios 10,000 / 100 segments: new connection: playlist $(ratio "$(r 2 7)" "$(r 1 7)"), segment $(ratio "$(r 2 8)" "$(r 1 8)"); keep-alive: playlist $(ratio "$(r 2 3)" "$(r 1 3)"), segment $(ratio "$(r 2 4)" "$(r 1 4)")."
+echo "Ratios 10,000 / 100 segments: client time: playlist plain $(ratio "$(r 2 5)" "$(r 1 5)"), gzip $(ratio "$(r 2 7)" "$(r 1 7)"), segment $(ratio "$(r 2 9)" "$(r 1 9)"); rill CPU: playlist plain $(ratio "$(r 2 6)" "$(r 1 6)"), gzip $(ratio "$(r 2 8)" "$(r 1 8)"), segment $(ratio "$(r 2 10)" "$(r 1 10)")."
 fi
 if [ -s "$COSTS" ]; then
     echo
