@@ -260,15 +260,40 @@ impl Drop for Job {
 }
 
 /// A `-progress` line is `key=value` with a plain key (`frame=12`,
-/// `out_time_us=...`); anything else on stderr is a message from ffmpeg
-/// (which may contain `=` too, e.g. "Will reconnect ..., error=...").
+/// `bitrate= 812.4kbits/s`: values may be padded); anything else on
+/// stderr is a message from ffmpeg, which may contain `=` too ("[http @
+/// 0x55d0] Will reconnect at 1234 in 1 second(s), error=End of file.").
 fn is_progress_line(line: &str) -> bool {
     match line.split_once('=') {
-        Some((key, value)) => {
-            !key.is_empty()
-                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !value.contains(' ')
+        Some((key, _)) => {
+            !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_progress_line;
+
+    #[test]
+    fn progress_lines_and_messages() {
+        for l in [
+            "frame=12",
+            "out_time_us=6000000",
+            "bitrate= 812.4kbits/s",
+            "speed=   1x",
+            "progress=end",
+        ] {
+            assert!(is_progress_line(l), "{l}");
+        }
+        for l in [
+            "[http @ 0x55d0] Will reconnect at 1234 in 1 second(s), error=End of file.",
+            "Error opening input file x.",
+            "=x",
+            "",
+        ] {
+            assert!(!is_progress_line(l), "{l}");
+        }
     }
 }
