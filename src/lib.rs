@@ -13,6 +13,7 @@
 //! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
 //!   pieces under them (ranges, MIME/DLNA, JSON, auth).
 //! - [`dlna`]: the DLNA/UPnP media server (SSDP discovery, ContentDirectory).
+//! - [`durable`]: replacing state files atomically and durably.
 //! - [`media`]: ffprobe, the persistent probe cache, the copy/encode plan.
 //! - [`hls`]: HLS playlists and segments made by ffmpeg jobs, segment cache.
 //! - [`session`]: the service's persistent torrent list under the data dir.
@@ -24,6 +25,7 @@ pub mod board;
 pub mod cli;
 pub mod config;
 pub mod dlna;
+pub mod durable;
 pub mod hls;
 pub mod http;
 pub mod media;

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -225,7 +225,7 @@ impl ProbeCache {
             }
             text
         };
-        if let Err(e) = write_atomically(&self.path, text.as_bytes()) {
+        if let Err(e) = crate::durable::write_atomic(&self.path, text.as_bytes()) {
             warn!(
                 "probe cache: cannot write {}: {e} (probes will be redone after a restart)",
                 self.path.display()
@@ -256,23 +256,6 @@ fn parse_line(line: &[u8]) -> Option<(Key, MediaInfo)> {
     )
     .ok()?;
     Some(((id, file), MediaInfo::from_json(&v)?))
-}
-
-/// Temp file, fsync, rename, fsync the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::torrent::InfoHash;
@@ -200,21 +200,10 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, FilesError> {
 /// Replace `path` with `bytes` so that a crash leaves either the old or the
 /// new content: write `path.tmp`, fsync it, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io_err(path))?;
-    if let Some(dir) = path.parent() {
-        // Makes the rename itself durable.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
-    }
-    Ok(())
+    crate::durable::write_atomic(path, bytes).map_err(|e| FilesError::Io {
+        path: e.path,
+        err: e.err,
+    })
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@
 //! temp file, fsynced, renamed over the old one and the directory fsynced
 //! (DESIGN decision 6), so a crash leaves either the old or the new file.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 use super::StoreError;
 use crate::torrent::{Bitfield, InfoHash};
@@ -158,34 +158,13 @@ pub(crate) fn load(path: &Path, max: usize) -> Result<Option<Resume>, String> {
     decode(&bytes).map(Some)
 }
 
-/// Replace the file at `path` with `bytes` atomically and durably: write a
-/// temp file beside it, fsync it, rename it over `path`, fsync the directory.
+/// Replace the file at `path` with `bytes` atomically and durably.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let err = |p: &Path, op, err| StoreError::Io {
-        path: p.to_path_buf(),
-        op,
-        err,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| err(&tmp, "create", e))?;
-    f.write_all(bytes).map_err(|e| err(&tmp, "write", e))?;
-    f.sync_all().map_err(|e| err(&tmp, "sync", e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| err(path, "rename temp file over", e))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| err(dir, "sync directory", e))
+    crate::durable::write_atomic(path, bytes).map_err(|e| StoreError::Io {
+        path: e.path,
+        op: e.op,
+        err: e.err,
+    })
 }
 
 #[cfg(test)]
