@@ -124,6 +124,21 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// The layout of `info`, refused when its piece hashes do not match its
+/// piece count (a hand-made or damaged metainfo).
+pub(crate) fn checked_layout(info: &Info) -> Result<Layout, StoreError> {
+    let layout = Layout::new(info);
+    if info.piece_hashes.len() != layout.piece_count as usize {
+        return Err(StoreError::Invalid(format!(
+            "{}: {} piece hashes for {} pieces",
+            info.name,
+            info.piece_hashes.len(),
+            layout.piece_count
+        )));
+    }
+    Ok(layout)
+}
+
 /// What happened to a block handed to [`PieceStore::put_block`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockOutcome {
@@ -185,15 +200,7 @@ impl PieceStore {
         resume: Option<PathBuf>,
         cfg: StoreConfig,
     ) -> Result<PieceStore, StoreError> {
-        let layout = Layout::new(info);
-        if info.piece_hashes.len() != layout.piece_count as usize {
-            return Err(StoreError::Invalid(format!(
-                "{}: {} piece hashes for {} pieces",
-                info.name,
-                info.piece_hashes.len(),
-                layout.piece_count
-            )));
-        }
+        let layout = checked_layout(info)?;
         let paths = info.files.iter().map(|f| f.path.under(dir)).collect();
         let file_lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
         let files = Files::new(paths, file_lengths.clone());

@@ -74,8 +74,8 @@ use log::{info, warn};
 use super::files::Files;
 use super::inflight::Inflight;
 use super::ram_tier::RamTier;
-use super::{lock, PieceStore, StoreConfig, StoreError};
-use crate::torrent::{Bitfield, Info, InfoHash, Layout};
+use super::{checked_layout, lock, PieceStore, StoreConfig, StoreError};
+use crate::torrent::{Bitfield, Info, InfoHash};
 use order::ReadOrder;
 
 /// How long a writer waits for room while nothing is evictable.
@@ -452,15 +452,7 @@ impl PieceStore {
         cache: Arc<DiskCache>,
         cfg: StoreConfig,
     ) -> Result<PieceStore, StoreError> {
-        let layout = Layout::new(info);
-        if info.piece_hashes.len() != layout.piece_count as usize {
-            return Err(StoreError::Invalid(format!(
-                "{}: {} piece hashes for {} pieces",
-                info.name,
-                info.piece_hashes.len(),
-                layout.piece_count
-            )));
-        }
+        let layout = checked_layout(info)?;
         let have = Arc::new(Mutex::new(Bitfield::new(layout.piece_count)));
         let weak = Arc::downgrade(&have);
         let found: Vec<(u32, u64)> = {
