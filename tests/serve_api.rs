@@ -372,7 +372,7 @@ fn bad_input_gets_clear_errors() {
         assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&raw));
         raw.extend_from_slice(&buf[..n]);
     }
-    let r = parse_response(&raw);
+    let r = rill_testkit::request::parse_response(&raw);
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&raw));
     assert!(r.error().contains("65536"), "{}", r.error());
     drop(c);

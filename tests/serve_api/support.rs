@@ -85,58 +85,25 @@ pub fn mktorrent(target: &Path, out: &Path, announce: &str) -> Metainfo {
 
 // ---- a minimal HTTP client ----------------------------------------------
 
-pub struct Resp {
-    pub status: u16,
-    pub headers: String,
-    pub body: Vec<u8>,
+pub use rill_testkit::request::{request, Response as Resp};
+
+/// The JSON of an answer's body, and its `error` message.
+pub trait JsonBody {
+    fn json(&self) -> Value;
+    fn error(&self) -> String;
 }
 
-impl Resp {
-    pub fn json(&self) -> Value {
+impl JsonBody for Resp {
+    fn json(&self) -> Value {
         json::parse(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
-    pub fn error(&self) -> String {
+    fn error(&self) -> String {
         self.json()
             .get("error")
             .and_then(|e| e.as_str())
             .expect("an error message")
             .to_string()
-    }
-}
-
-/// One request on its own connection; `head` holds extra header lines.
-pub fn request(addr: SocketAddr, method: &str, path: &str, head: &str, body: &[u8]) -> Resp {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}");
-    if !body.is_empty() || method == "POST" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    parse_response(&raw)
-}
-
-pub fn parse_response(raw: &[u8]) -> Resp {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete head");
-    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    Resp {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
     }
 }
 

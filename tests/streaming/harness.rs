@@ -5,7 +5,6 @@
 //! killed on drop; every wait is bounded.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -68,21 +67,8 @@ impl Seeder {
     /// `max_upload`: aria2c's `--max-upload-limit` (e.g. `"1M"`), if any.
     pub fn start(torrent: &Path, dir: &Path, max_upload: Option<&str>, log: &Path) -> Seeder {
         let addr = net::loopback_addr();
-        let mut cmd = Command::new("aria2c");
-        cmd.args([
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--disable-ipv6=true",
-            "--file-allocation=none",
-            "--summary-interval=0",
-            "--seed-ratio=0",
-            "-V",
-        ])
-        .arg(format!("--interface={}", addr.ip()))
-        .arg(format!("--listen-port={}", addr.port()))
-        .arg(format!("--dir={}", dir.display()));
+        let mut cmd = rill_testkit::aria2::base_command(addr, dir);
+        cmd.args(["--seed-ratio=0", "-V"]);
         if let Some(limit) = max_upload {
             cmd.arg(format!("--max-upload-limit={limit}"));
         }
@@ -250,47 +236,17 @@ pub fn tail(p: &Path) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-pub struct Resp {
-    pub status: u16,
-    pub headers: String,
-    pub body: Vec<u8>,
+pub use rill_testkit::request::{request, Response as Resp};
+
+/// The JSON of an answer's body.
+pub trait JsonBody {
+    fn json(&self) -> Value;
 }
 
-impl Resp {
-    pub fn json(&self) -> Value {
+impl JsonBody for Resp {
+    fn json(&self) -> Value {
         json::parse(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// One request on its own connection; `head` holds extra header lines.
-pub fn request(addr: SocketAddr, method: &str, path: &str, head: &str, body: &[u8]) -> Resp {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}");
-    if !body.is_empty() || method == "POST" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete head");
-    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    Resp {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
     }
 }
 

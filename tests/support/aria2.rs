@@ -35,7 +35,9 @@ pub struct Aria2 {
     proc: Proc,
 }
 
-fn base_command(peer: SocketAddrV4, dir: &Path) -> Command {
+/// aria2c on `peer` with `dir` as its data directory: no DHT, PEX, local
+/// discovery or IPv6 (tests only touch loopback), no preallocation.
+pub fn base_command(peer: SocketAddrV4, dir: &Path) -> Command {
     let mut cmd = Command::new("aria2c");
     cmd.args([
         "--enable-dht=false",

@@ -28,6 +28,7 @@ pub mod http;
 pub mod net;
 pub mod proc;
 pub mod qbittorrent;
+pub mod request;
 pub mod rill;
 pub mod tempdir;
 pub mod torrent;
