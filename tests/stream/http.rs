@@ -11,14 +11,14 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rill::reader::ReaderConfig;
-use rill::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentId};
-use rill::torrent::{InfoHash, Metainfo};
+use rill::swarm::Engine;
+use rill::torrent::InfoHash;
 
+use crate::reader::{add_with, engine};
 use crate::{aria2c_seed, free_port, make_torrent, Rng, TempDir, KIB, MIB, SERIAL, WAIT};
 
 /// The `/stream/ID/N` server: tiny_http with a few workers calling
@@ -101,27 +101,6 @@ fn http(addr: SocketAddr, method: &str, path: &str, range: Option<&str>) -> Repl
     }
 }
 
-fn add(e: &Engine, meta: &Metainfo, out: &Path, peer: &str) -> TorrentId {
-    let opts = AddOptions {
-        disk_cache: None,
-        preload_edges: false,
-        out_dir: out.to_path_buf(),
-        resume_dir: None,
-        extra_peers: vec![peer.parse().expect("peer addr")],
-        seed: false,
-    };
-    let id = e
-        .add(Source::Torrent(Box::new(meta.clone())), opts)
-        .expect("add");
-    let start = Instant::now();
-    let mut gen = 0;
-    while e.store(id).is_none() {
-        assert!(start.elapsed() < WAIT, "store never opened");
-        gen = e.wait_change(gen, Duration::from_millis(200));
-    }
-    id
-}
-
 #[test]
 fn stream_over_http_while_downloading() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,17 +112,14 @@ fn stream_over_http_while_downloading() {
     let ip = "127.0.0.85";
     let port = free_port(ip);
     let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "512K");
-    let board = rill::board::select(None).expect("board profile");
-    let engine = Arc::new(
-        Engine::start(EngineConfig {
-            listen: "127.0.0.86:0".parse().expect("addr"),
-            listen_fallback: false,
-            board,
-        })
-        .expect("engine starts"),
+    let engine = Arc::new(engine("127.0.0.86"));
+    let (id, store) = add_with(
+        &engine,
+        &meta,
+        &dir.0.join("out"),
+        &format!("{ip}:{port}"),
+        false,
     );
-    let id = add(&engine, &meta, &dir.0.join("out"), &format!("{ip}:{port}"));
-    let store = engine.store(id).expect("store");
     let pieces = store.layout().piece_count;
     let addr = serve(engine.clone(), 4);
     let path = format!("/stream/{}/0", id.to_hex());
