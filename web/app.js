@@ -236,15 +236,21 @@ async function onDeleteClosed() {
 
 // ---------- a torrent's files ----------------------------------------------
 
-async function renderFiles(id, focus) {
-  let t;
+// The torrent's details, or null after saying why and going back to the
+// list (it was removed, or the server is unreachable).
+async function torrentOrHome(id) {
   try {
-    t = (await api('/api/torrents/' + id)).body;
+    return (await api('/api/torrents/' + id)).body;
   } catch (e) {
     say(e.message, 'error');
     location.hash = '#/';
-    return;
+    return null;
   }
+}
+
+async function renderFiles(id, focus) {
+  const t = await torrentOrHome(id);
+  if (!t) return;
   $('files-title').textContent = t.name || 'Magnet ' + id.slice(0, 12) + '…';
   const files = t.files || [];
   $('files-status').textContent = files.length === 0
@@ -325,14 +331,8 @@ async function openPlayer(id, file) {
   showView('player');
   playerError('');
   setWaiting(true); // says why until the first frame: metadata, peers, ffmpeg
-  let t;
-  try {
-    t = (await api('/api/torrents/' + id)).body;
-  } catch (e) {
-    say(e.message, 'error');
-    location.hash = '#/';
-    return;
-  }
+  const t = await torrentOrHome(id);
+  if (!t) return;
   const f = (t.files || []).find((x) => x.index === file);
   if (!f) {
     say('This torrent has no file ' + file + (t.files && t.files.length ? '' : ' (its info is still being fetched)'), 'error');
