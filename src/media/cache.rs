@@ -225,6 +225,10 @@ impl ProbeCache {
             }
             text
         };
+        // The media directory is made on the first write, not at start.
+        if let Some(dir) = self.path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
         if let Err(e) = crate::durable::write_atomic(&self.path, text.as_bytes()) {
             warn!(
                 "probe cache: cannot write {}: {e} (probes will be redone after a restart)",
