@@ -105,30 +105,36 @@ impl OpenTracker {
 
     /// Up to 10 s for opentracker to load its whitelist (a thread of its
     /// own reads it after the ports are open; until then it refuses every
-    /// hash). Probed with a `stopped` announce, which adds no peer.
+    /// hash). Probed with a `started` announce, whose probe peer a
+    /// `stopped` announce then removes: once, a `stopped` probe passed and
+    /// the test's first real announce was still refused.
     fn wait_whitelist(&mut self, probe: Option<&InfoHash>) -> bool {
         let Some(hash) = probe else { return true };
         let query: String = hash.0.iter().map(|b| format!("%{b:02X}")).collect();
-        let request = format!(
-            "GET /announce?info_hash={query}&peer_id=-RT0000-whitelistprb&port=1\
-             &uploaded=0&downloaded=0&left=0&event=stopped&compact=1 HTTP/1.0\r\n\r\n"
-        );
+        let request = |event: &str| {
+            format!(
+                "GET /announce?info_hash={query}&peer_id=-RT0000-whitelistprb&port=1\
+                 &uploaded=0&downloaded=0&left=0&event={event}&compact=1 HTTP/1.0\r\n\r\n"
+            )
+        };
         let addr = SocketAddr::from(([127, 0, 0, 1], self.http_port));
+        let ask = |req: &str| -> Option<String> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut answer = Vec::new();
+            s.write_all(req.as_bytes()).ok()?;
+            s.read_to_end(&mut answer).ok()?;
+            answer
+                .starts_with(b"HTTP/1.")
+                .then(|| String::from_utf8_lossy(&answer).into_owned())
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut answer = Vec::new();
-                if s.write_all(request.as_bytes()).is_ok()
-                    && s.read_to_end(&mut answer).is_ok()
-                    && answer.starts_with(b"HTTP/1.")
-                    && !String::from_utf8_lossy(&answer).contains("failure reason")
-                {
-                    return true;
-                }
+            if ask(&request("started")).is_some_and(|a| !a.contains("failure reason")) {
+                return ask(&request("stopped")).is_some();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
