@@ -155,6 +155,9 @@ type VariantKey = (TorrentId, usize, String);
 struct Variant {
     plan: Plan,
     starts: Arc<Vec<f64>>,
+    /// Where a job from segment `n` seeks its input (`seeks[n]`, see
+    /// [`playlist::seek_points`]).
+    seeks: Vec<f64>,
     /// The media playlist text, and its gzip form once asked for.
     playlist: Arc<Compressible>,
     job: Option<Job>,

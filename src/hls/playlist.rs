@@ -8,6 +8,10 @@
 //! is told to cut exactly there (`-segment_times`). A re-encode forces
 //! keyframes, so [`grid_starts`] is a plain grid.
 //!
+//! A job that starts at a later segment seeks ffmpeg's input there; in
+//! copy mode [`seek_points`] says where to point that seek so it lands on
+//! the segment's own keyframe (see there for why not on its time).
+//!
 //! The text is built once per variant ([`render`]) and shared; a segment's
 //! start time is `starts[n]`, O(1).
 
@@ -26,6 +30,40 @@ pub fn copy_starts(keyframes: &[f64], duration: f64, target: f64) -> Vec<f64> {
         }
     }
     starts
+}
+
+/// Where a copy-mode job that starts at segment `i` points ffmpeg's input
+/// seek (`-ss` before `-i`): halfway between `starts[i]` (a keyframe) and
+/// the next keyframe (or the end); 0 for segment 0, which never seeks.
+///
+/// ffmpeg reads from the last keyframe at or before a target that is
+/// not the time given: for containers it seeks by dts (Matroska, AVI, ...;
+/// MP4 seeks by pts) with B-frame video, ffmpeg asks for the time minus
+/// 3/23 s (its guess of the reorder delay). A seek to a keyframe's own
+/// time then lands on the keyframe before it, and stream copy copies from
+/// there: the segment would start one keyframe interval early. From the
+/// middle of the keyframe's interval, any such shift smaller than half
+/// the interval still lands on that keyframe (so keyframes more than
+/// 0.27 s apart are safe; the index times of an MP4 may be off by the
+/// reorder delay, which the margin covers too).
+pub fn seek_points(keyframes: &[f64], starts: &[f64], duration: f64) -> Vec<f64> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            if i == 0 {
+                return 0.0;
+            }
+            let after = keyframes.partition_point(|k| *k <= s + 1e-6);
+            let next = keyframes
+                .get(after)
+                .copied()
+                .unwrap_or(duration)
+                .min(duration)
+                .max(s);
+            s + (next - s) / 2.0
+        })
+        .collect()
 }
 
 /// Segment starts every `target` seconds (re-encode).
@@ -106,6 +144,32 @@ mod tests {
         assert_eq!(copy_starts(&[], 60.0, 6.0), vec![0.0]);
         // A keyframe right before the end starts nothing.
         assert_eq!(copy_starts(&[0.0, 6.0, 11.9], 12.0, 6.0), vec![0.0, 6.0]);
+    }
+
+    #[test]
+    fn seeks_aim_inside_the_keyframe_interval() {
+        // Keyframes every 3.7 s: a seek to 7.4 itself, shifted back by
+        // ffmpeg's 3/23 s, would land on 3.7.
+        let keys = [0.0, 3.7, 7.4, 11.1, 14.8, 18.5];
+        let s = copy_starts(&keys, 20.0, 6.0);
+        assert_eq!(s, vec![0.0, 7.4, 14.8]);
+        let p = seek_points(&keys, &s, 20.0);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0], 0.0);
+        assert!((p[1] - 9.25).abs() < 1e-9, "{p:?}");
+        assert!((p[2] - 16.65).abs() < 1e-9, "{p:?}");
+        // The last keyframe: halfway to the end.
+        let p = seek_points(&[0.0, 7.0], &[0.0, 7.0], 13.0);
+        assert!((p[1] - 10.0).abs() < 1e-9, "{p:?}");
+        // Irregular keyframes (a scene cut 0.5 s after a start).
+        let keys = [0.0, 6.2, 6.7, 13.0];
+        let s = copy_starts(&keys, 19.0, 6.0);
+        let p = seek_points(&keys, &s, 19.0);
+        assert!((p[1] - 6.45).abs() < 1e-9, "{s:?} {p:?}");
+        // Every seek lands after its start and before the next keyframe.
+        for (i, (st, sk)) in s.iter().zip(&p).enumerate().skip(1) {
+            assert!(sk > st && keys.iter().all(|k| k <= st || k > sk), "{i}");
+        }
     }
 
     #[test]

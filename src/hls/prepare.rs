@@ -15,8 +15,8 @@ use super::{
 use crate::http::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
-use crate::media::MediaInfo;
 use crate::media::{mkv, probe};
+use crate::media::{protocol_whitelist, MediaInfo};
 use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::TorrentId;
 
@@ -196,11 +196,17 @@ impl Hls {
         if self.lock().variants.contains_key(&(id, file, name.clone())) {
             return Ok((name, plan, m));
         }
-        let starts = match plan.video {
+        let (starts, seeks) = match plan.video {
             VideoMode::Copy => {
-                playlist::copy_starts(&self.keyframes(id, file, &m)?, m.duration, TARGET)
+                let keys = self.keyframes(id, file, &m)?;
+                let starts = playlist::copy_starts(&keys, m.duration, TARGET);
+                let seeks = playlist::seek_points(&keys, &starts, m.duration);
+                (starts, seeks)
             }
-            VideoMode::Encode => playlist::grid_starts(m.duration, TARGET),
+            VideoMode::Encode => {
+                let starts = playlist::grid_starts(m.duration, TARGET);
+                (starts.clone(), starts)
+            }
         };
         let text = playlist::render(&starts, m.duration, &format!("{name}/"));
         self.lock()
@@ -209,6 +215,7 @@ impl Hls {
             .or_insert(Variant {
                 plan: plan.clone(),
                 starts: Arc::new(starts),
+                seeks,
                 playlist: Arc::new(Compressible::new(text)),
                 job: None,
                 last_used: Instant::now(),
@@ -303,6 +310,8 @@ impl Hls {
             "-v",
             "error",
             "-y",
+            "-protocol_whitelist",
+            protocol_whitelist(&input),
             "-i",
             &input,
         ])

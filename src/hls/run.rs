@@ -215,7 +215,7 @@ impl Hls {
             &self.cfg.enc,
             &input,
             &v.starts,
-            first,
+            (first, v.seeks.get(first).copied().unwrap_or(0.0)),
             &tmp.display().to_string(),
         );
         let me = self.me.clone();

@@ -40,6 +40,21 @@ impl Default for Tools {
     }
 }
 
+/// The protocols ffmpeg and ffprobe may open for `input`
+/// (`-protocol_whitelist`, before every input): `http,tcp` for the
+/// loopback source URL, `file` for a complete file's path. What a file
+/// from a torrent asks to open besides (an HLS playlist naming other
+/// URLs, a reference to another file) is refused unless it is the same
+/// kind of thing: a complete file can reach no network, the source URL
+/// no local file.
+pub fn protocol_whitelist(input: &str) -> &'static str {
+    if input.starts_with("http://") {
+        "http,tcp"
+    } else {
+        "file"
+    }
+}
+
 /// A video stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoTrack {
@@ -271,6 +286,13 @@ mod tests {
                 forced: false,
             }],
         }
+    }
+
+    #[test]
+    fn protocols_per_input() {
+        assert_eq!(protocol_whitelist("http://127.0.0.1:9/t/x/0/1"), "http,tcp");
+        assert_eq!(protocol_whitelist("/data/downloads/a.mkv"), "file");
+        assert_eq!(protocol_whitelist("relative/http://x.mkv"), "file");
     }
 
     #[test]

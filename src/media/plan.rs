@@ -12,7 +12,7 @@
 //! Everything here is pure: [`Plan::decide`] from the probe result and the
 //! request, [`Plan::ffmpeg_args`] from the plan and a start segment.
 
-use super::MediaInfo;
+use super::{protocol_whitelist, MediaInfo};
 use crate::board::{BoardProfile, VideoEncoder};
 
 /// The encoder settings a re-encode uses (from the board profile).
@@ -174,12 +174,23 @@ impl Plan {
     /// `input`: `starts` are all segment start times (seconds), the files
     /// go to `out_dir/%05d.ts` and each finished one is announced on
     /// stdout as a CSV line `name,start,end`; progress goes to stderr.
+    ///
+    /// A job from a later segment seeks the input to `seek` (`-ss` before
+    /// `-i`). In copy mode that must be a time whose seek lands on the
+    /// keyframe at `starts[first]` (`hls::playlist::seek_points`; it is an
+    /// absolute time, `-seek_timestamp 1`), since the copy starts wherever
+    /// the seek landed. A re-encode seeks to `starts[first]` itself: it
+    /// decodes from the keyframe before and drops the frames before the
+    /// start, and keeps each frame's own timestamp (`-fps_mode
+    /// passthrough`, the input's time base) so the first one is the first
+    /// frame at or after the start, not rounded up to the next tick of a
+    /// 1/fps clock.
     pub fn ffmpeg_args(
         &self,
         enc: &EncodeSettings,
         input: &str,
         starts: &[f64],
-        first: usize,
+        (first, seek): (usize, f64),
         out_dir: &str,
     ) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
@@ -192,18 +203,23 @@ impl Plan {
             push(&["-reconnect_delay_max", "4"]);
         }
         let start = starts.get(first).copied().unwrap_or(0.0);
-        if start > 0.0 {
-            push(&["-ss", &secs(start)]);
+        let later = first > 0 && start > 0.0;
+        if later {
+            match self.video {
+                VideoMode::Copy => push(&["-ss", &secs(seek.max(start)), "-seek_timestamp", "1"]),
+                VideoMode::Encode => push(&["-ss", &secs(start)]),
+            }
         }
         if self.video == VideoMode::Encode {
             // Decoder threads too: each costs frame buffers (RAM).
             push(&["-threads", &enc.threads.to_string()]);
         }
+        push(&["-protocol_whitelist", protocol_whitelist(input)]);
         push(&["-i", input]);
         // A burn-in from a later segment reads its subtitle from a second
         // opening of the input, seeked [`BURN_LEAD`] earlier: see there.
         let burn_input = match (self.video, self.burn) {
-            (VideoMode::Encode, Some(_)) if start > 0.0 => {
+            (VideoMode::Encode, Some(_)) if later => {
                 push(&["-probesize", "5000000", "-analyzeduration", "5000000"]);
                 if input.starts_with("http://") {
                     push(&["-reconnect", "1", "-reconnect_on_network_error", "1"]);
@@ -213,6 +229,7 @@ impl Plan {
                 if lead > 0.0 {
                     push(&["-ss", &secs(lead)]);
                 }
+                push(&["-protocol_whitelist", protocol_whitelist(input)]);
                 push(&["-i", input]);
                 1
             }
@@ -254,6 +271,7 @@ impl Plan {
                     }
                 }
                 push(&["-pix_fmt", "yuv420p"]);
+                push(&["-fps_mode", "passthrough", "-enc_time_base:v", "-1"]);
                 if !next.is_empty() {
                     push(&["-force_key_frames", &next.join(",")]);
                 }
@@ -267,7 +285,15 @@ impl Plan {
         }
         push(&["-sn", "-dn", "-max_muxing_queue_size", "1024"]);
         push(&["-f", "segment", "-segment_format", "mpegts"]);
-        push(&["-segment_format_options", "mpegts_copyts=1"]);
+        // The source's timestamps as they are, in every job: by default
+        // the muxers shift a job's output by its most negative dts (B-frame
+        // video from the file's start has dts < 0), so a job from segment
+        // 0 would be off by the reorder delay and a restarted one not.
+        push(&["-avoid_negative_ts", "disabled"]);
+        push(&[
+            "-segment_format_options",
+            "mpegts_copyts=1:avoid_negative_ts=disabled",
+        ]);
         push(&["-muxdelay", "0", "-muxpreload", "0"]);
         if !next.is_empty() {
             // A cut happens at the first keyframe at or after each time:
@@ -442,7 +468,9 @@ mod tests {
         let p = Plan::decide(&m, c).unwrap();
         let starts = [0.0, 6.0, 30.0, 36.0];
         // From the start: one input, its own subtitle stream.
-        let s = p.ffmpeg_args(&enc(), "/f.mkv", &starts, 0, "/o").join(" ");
+        let s = p
+            .ffmpeg_args(&enc(), "/f.mkv", &starts, (0, 0.0), "/o")
+            .join(" ");
         assert_eq!(s.matches(" -i ").count(), 1, "{s}");
         assert!(
             s.contains("-i /f.mkv -copyts -filter_complex [0:0][0:s:1]overlay,"),
@@ -451,11 +479,13 @@ mod tests {
         assert!(s.contains("-map [v] -map 0:1 -c:v libx264"), "{s}");
         // Later: the subtitle comes from a second opening BURN_LEAD earlier
         // (a subtitle on screen at 30 s that began at 12 s is read).
-        let s = p.ffmpeg_args(&enc(), "/f.mkv", &starts, 2, "/o").join(" ");
+        let s = p
+            .ffmpeg_args(&enc(), "/f.mkv", &starts, (2, 0.0), "/o")
+            .join(" ");
         assert!(
             s.contains(
-                "-ss 30.000000 -threads 2 -i /f.mkv -probesize 5000000 \
-                 -analyzeduration 5000000 -ss 10.000000 -i /f.mkv -copyts \
+                "-ss 30.000000 -threads 2 -protocol_whitelist file -i /f.mkv -probesize 5000000 \
+                 -analyzeduration 5000000 -ss 10.000000 -protocol_whitelist file -i /f.mkv -copyts \
                  -filter_complex [0:0][1:s:1]overlay,"
             ),
             "{s}"
@@ -463,10 +493,10 @@ mod tests {
         assert!(s.contains("-map [v] -map 0:1 "), "{s}");
         // Less than BURN_LEAD in: the second opening reads from 0.
         let s = p
-            .ffmpeg_args(&enc(), "http://h/f", &starts, 1, "/o")
+            .ffmpeg_args(&enc(), "http://h/f", &starts, (1, 0.0), "/o")
             .join(" ");
         assert!(
-            s.contains("-reconnect_delay_max 4 -i http://h/f -copyts"),
+            s.contains("-reconnect_delay_max 4 -protocol_whitelist http,tcp -i http://h/f -copyts"),
             "{s}"
         );
         assert_eq!(s.matches("-ss ").count(), 1, "{s}");
@@ -474,14 +504,41 @@ mod tests {
     }
 
     #[test]
+    fn every_input_has_a_protocol_whitelist() {
+        let m = media();
+        let burn = Choice {
+            subtitle: Some(1),
+            ..Choice::default()
+        };
+        let starts = [0.0, 6.0, 30.0, 36.0];
+        for c in [Choice::default(), burn] {
+            let p = Plan::decide(&m, c).unwrap();
+            for input in ["/f.mkv", "http://127.0.0.1:1/x"] {
+                for first in 0..starts.len() {
+                    let a = p.ffmpeg_args(&enc(), input, &starts, (first, 31.0), "/o");
+                    let inputs: Vec<usize> = (0..a.len()).filter(|&i| a[i] == "-i").collect();
+                    assert!(!inputs.is_empty());
+                    for i in inputs {
+                        assert_eq!(a[i - 2], "-protocol_whitelist", "{a:?}");
+                        assert_eq!(a[i - 1], protocol_whitelist(input), "{a:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn ffmpeg_arguments() {
         let m = media();
         let p = Plan::decide(&m, Choice::default()).unwrap();
         let starts = [0.0, 6.5, 13.0, 19.25];
-        let a = p.ffmpeg_args(&enc(), "http://127.0.0.1:1/x", &starts, 2, "/tmp/o");
+        let a = p.ffmpeg_args(&enc(), "http://127.0.0.1:1/x", &starts, (2, 16.1), "/tmp/o");
         let s = a.join(" ");
         assert!(
-            s.contains("-ss 13.000000 -i http://127.0.0.1:1/x -copyts"),
+            s.contains(
+                "-ss 16.100000 -seek_timestamp 1 -protocol_whitelist http,tcp \
+                 -i http://127.0.0.1:1/x -copyts"
+            ),
             "{s}"
         );
         assert!(s.contains("-map 0:0 -map 0:1 -c:v copy"), "{s}");
@@ -493,15 +550,33 @@ mod tests {
         let mut mpeg4 = media();
         mpeg4.video[0].codec = "mpeg4".into();
         let p = Plan::decide(&mpeg4, Choice::default()).unwrap();
-        let s = p.ffmpeg_args(&enc(), "/f.avi", &starts, 0, "/o").join(" ");
+        let s = p
+            .ffmpeg_args(&enc(), "/f.avi", &starts, (0, 0.0), "/o")
+            .join(" ");
         assert!(!s.contains("-ss") && !s.contains("-reconnect"), "{s}");
         assert!(s.contains("-c:v libx264 -preset veryfast -crf 23"), "{s}");
         assert!(
             s.contains("-force_key_frames 6.500000,13.000000,19.250000"),
             "{s}"
         );
+        // Re-encode from a later segment: seeks to the start itself and
+        // keeps the frames' own timestamps.
+        let s = p
+            .ffmpeg_args(&enc(), "/f.avi", &starts, (2, 16.1), "/o")
+            .join(" ");
+        assert!(
+            s.contains("-ss 13.000000 -threads 2 -protocol_whitelist file -i /f.avi"),
+            "{s}"
+        );
+        assert!(!s.contains("-seek_timestamp"), "{s}");
+        assert!(
+            s.contains("-fps_mode passthrough -enc_time_base:v -1"),
+            "{s}"
+        );
         // The last segment: no cut list at all.
-        let s = p.ffmpeg_args(&enc(), "/f.avi", &starts, 3, "/o").join(" ");
+        let s = p
+            .ffmpeg_args(&enc(), "/f.avi", &starts, (3, 0.0), "/o")
+            .join(" ");
         assert!(
             !s.contains("-segment_times") && !s.contains("-force_key_frames"),
             "{s}"

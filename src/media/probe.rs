@@ -70,9 +70,17 @@ impl fmt::Display for ProbeError {
 
 impl std::error::Error for ProbeError {}
 
+/// An ffprobe command for `input`, allowed to open only the protocols
+/// that kind of input needs ([`super::protocol_whitelist`]).
+pub fn ffprobe(tools: &Tools, input: &str) -> Command {
+    let mut cmd = Command::new(&tools.ffprobe);
+    cmd.args(["-protocol_whitelist", super::protocol_whitelist(input)]);
+    cmd
+}
+
 /// Probe `input` (a path or URL): container, duration and tracks.
 pub fn probe(tools: &Tools, input: &str, timeout: Duration) -> Result<MediaInfo, ProbeError> {
-    let mut cmd = Command::new(&tools.ffprobe);
+    let mut cmd = ffprobe(tools, input);
     cmd.args(["-v", "error", "-probesize", "5000000"])
         .args(["-analyzeduration", "5000000"])
         .args(["-show_entries", "format=format_name,duration,bit_rate:stream=index,codec_type,codec_name,profile,width,height,avg_frame_rate,r_frame_rate,pix_fmt,channels,sample_rate:stream_tags=language,title:stream_disposition=default,forced,attached_pic"])
@@ -94,7 +102,7 @@ pub fn probe(tools: &Tools, input: &str, timeout: Duration) -> Result<MediaInfo,
 /// Times (seconds) of the first video stream's keyframes, sorted, from
 /// ffprobe's packet list. Reads every packet header of the input.
 pub fn keyframes(tools: &Tools, input: &str, timeout: Duration) -> Result<Vec<f64>, ProbeError> {
-    let mut cmd = Command::new(&tools.ffprobe);
+    let mut cmd = ffprobe(tools, input);
     cmd.args(["-v", "error", "-select_streams", "v:0"])
         .args(["-show_entries", "packet=pts_time,flags"])
         .args(["-of", "csv=p=0"])
@@ -130,7 +138,7 @@ pub fn index_keyframes(
     stream: u32,
     timeout: Duration,
 ) -> Result<Vec<f64>, ProbeError> {
-    let mut cmd = Command::new(&tools.ffprobe);
+    let mut cmd = ffprobe(tools, input);
     cmd.args(["-v", "trace", "-select_streams", &stream.to_string()])
         .args(["-show_entries", "stream=time_base,start_time"])
         .args(["-of", "csv=p=0"])
@@ -586,6 +594,21 @@ mod tests {
         assert_eq!(parse_rate("0/0"), None);
         assert_eq!(parse_rate("5/0"), None);
         assert_eq!(parse_rate("x"), None);
+    }
+
+    #[test]
+    fn every_ffprobe_has_a_protocol_whitelist() {
+        let args = |input: &str| -> Vec<String> {
+            ffprobe(&Tools::default(), input)
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(args("/a.mkv"), ["-protocol_whitelist", "file"]);
+        assert_eq!(
+            args("http://127.0.0.1:1/x"),
+            ["-protocol_whitelist", "http,tcp"]
+        );
     }
 
     #[test]

@@ -32,8 +32,12 @@
 //!   `mkv_tracks_and_reencode`: the MKV's playlist comes from its Cues
 //!   while downloading, and removing the torrent removes its segments.
 //!
+//! - `timing`: every segment's first timestamp is its playlist start, also
+//!   after restarts and track switches, for MKV and MP4, copy and
+//!   re-encode, keyframes every 3.7 s, 2.3 s and irregular.
+//!
 //! One test binary in modules: `copy` (the first test), `tracks`, `errors`,
-//! `burn` (with `pgs`);
+//! `burn` (with `pgs`), `timing`;
 //! this file holds the harness they share.
 //!
 //! (6, the segment cache's bounds, is a unit test in `src/hls/cache.rs`.)
@@ -45,6 +49,7 @@ mod burn;
 mod copy;
 mod errors;
 mod pgs;
+mod timing;
 mod tracks;
 
 use std::net::SocketAddr;
