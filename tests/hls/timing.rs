@@ -22,9 +22,10 @@ const FRAME: f64 = 1.0 / 25.0;
 const LENGTH: &str = "90";
 
 /// `-force_key_frames` for keyframes at irregular times (gaps of 0.6 to
-/// 4.5 s, like scene cuts).
+/// 3.5 s, like scene cuts; several segment starts are 0.6 s before the
+/// next keyframe)./
 fn irregular() -> String {
-    let gaps = [1.1, 2.2, 0.7, 3.9, 0.6, 3.6, 3.8, 1.3, 3.6, 4.5, 0.6];
+    let gaps = [1.1, 2.2, 0.7, 2.9, 0.6, 1.6, 2.8, 1.3, 0.9, 3.5, 0.6];
     let mut t = 0.0;
     let mut times = vec!["0".to_string()];
     for g in gaps.iter().cycle() {
