@@ -23,7 +23,7 @@ const LENGTH: &str = "90";
 
 /// `-force_key_frames` for keyframes at irregular times (gaps of 0.6 to
 /// 3.5 s, like scene cuts; several segment starts are 0.6 s before the
-/// next keyframe)./
+/// next keyframe).
 fn irregular() -> String {
     let gaps = [1.1, 2.2, 0.7, 2.9, 0.6, 1.6, 2.8, 1.3, 0.9, 3.5, 0.6];
     let mut t = 0.0;
