@@ -1,5 +1,6 @@
 //! (8) and bounded failures: missing ffmpeg/ffprobe, an ffmpeg that always
-//! fails (and, as its playlist is long enough, gzip-compressed playlists).
+//! fails (and, as its playlist is long enough, gzip-compressed playlists);
+//! and the `-protocol_whitelist` ffprobe runs with (issue 13).
 
 use std::process::Command;
 use std::time::Duration;
@@ -189,4 +190,40 @@ fn gzip_playlist(env: &TestEnv, url: &str, plain: &Resp) {
     );
     // (`-I` writes the headers where the body would go: nothing more.)
     assert_eq!(head.text(), head.headers);
+}
+
+#[test]
+fn protocol_whitelist_holds() {
+    // ffprobe reads what rill gives it through rill's own argument
+    // builder: an HLS playlist at an http URL (as the loopback source
+    // serves a partial file) whose segment is an https URL of a listener
+    // here. Allowed only `http,tcp`, ffprobe refuses to open it before
+    // connecting; ffmpeg's default for http inputs would have connected.
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+    let env = TestEnv::new("hls-whitelist");
+    let target = TcpListener::bind(crate::support::net::loopback_addr()).unwrap();
+    target.set_nonblocking(true).unwrap();
+    let list = env.path("evil.m3u8");
+    let text = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10,\nhttps://{}/seg.ts\n#EXT-X-ENDLIST\n",
+        target.local_addr().unwrap()
+    );
+    std::fs::write(&list, text).unwrap();
+    let server = crate::support::http::FileServer::start(&list);
+    let url = server.url("evil.m3u8");
+    let tools = rill::media::Tools::default();
+    let r = rill::media::probe::probe(&tools, &url, Duration::from_secs(30));
+    if let Ok(m) = r {
+        env.fail(&format!("probed a playlist of nothing: {m:?}"));
+    }
+    // Nothing connected to the segment's address (checked for a moment:
+    // ffprobe has exited, so a connection would already be queued).
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        if let Ok((_, from)) = target.accept() {
+            env.fail(&format!("ffprobe connected to the segment URL from {from}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

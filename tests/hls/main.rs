@@ -32,6 +32,8 @@
 //!   `mkv_tracks_and_reencode`: the MKV's playlist comes from its Cues
 //!   while downloading, and removing the torrent removes its segments.
 //!
+//! - `protocol_whitelist_holds`: rill's ffprobe, given an HLS playlist
+//!   over http naming an https segment, opens nothing but http and tcp.
 //! - `timing`: every segment's first timestamp is its playlist start, also
 //!   after restarts and track switches, for MKV and MP4, copy and
 //!   re-encode, keyframes every 3.7 s, 2.3 s and irregular.
