@@ -10,7 +10,8 @@
 //! for the keyframe's own time.
 //!
 //! Each file is 90 s of 320x240 at 25 fps (about 2 s to make), seeded
-//! slowly, so the job restart happens while it downloads.
+//! slowly, so the job restart happens while it downloads; at the end mpv
+//! plays the start of the playlist.
 
 use crate::support::aria2::SeedOpts;
 use crate::support::{json_field, TestEnv};
@@ -171,6 +172,19 @@ fn timeline(env: &TestEnv, path: &std::path::Path, variant: &str, other_audio: O
     for i in 1..list.len() {
         fetch(i, &format!("all-{i}"));
     }
+
+    // A player reads segment 0 too, whose first packets have a negative
+    // dts (B-frames; kept, not shifted): mpv plays 2 s of it.
+    let mut mpv = std::process::Command::new("sh");
+    mpv.arg("-c").arg(format!(
+        "mpv --no-config --vo=null --ao=null --end=2 '{base}index.m3u8' 2>&1"
+    ));
+    let out = crate::support::run_tool(&mut mpv, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| env.fail(&e));
+    assert!(
+        out.contains("(End of file)") || out.contains("(Quit)"),
+        "{out}"
+    );
 }
 
 #[test]
