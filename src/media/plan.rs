@@ -545,6 +545,13 @@ mod tests {
         assert!(s.contains("-c:a aac -ac 2"), "{s}");
         assert!(s.contains("-segment_times 19.249000 "), "{s}");
         assert!(s.contains("-segment_start_number 2 "), "{s}");
+        assert!(
+            s.contains(
+                "-avoid_negative_ts disabled -segment_format_options \
+                 mpegts_copyts=1:avoid_negative_ts=disabled "
+            ),
+            "{s}"
+        );
         assert!(s.ends_with("/tmp/o/%05d.ts"), "{s}");
         // Re-encode from the start: no -ss, keyframes forced at the cuts.
         let mut mpeg4 = media();
