@@ -35,7 +35,8 @@ oci_sources() {
 # The Debian part of the image for architecture $1, made once per
 # architecture into $work/oci-rootfs-$1 and reused (delete it to refresh).
 oci_rootfs() {
-    local arch=$1 dir=$work/oci-rootfs-$arch start=$SECONDS
+    local arch=$1 dir start=$SECONDS
+    dir=$work/oci-rootfs-$arch
     if [ ! -d "$dir" ]; then
         need mmdebstrap mmdebstrap
         echo "== mmdebstrap $arch: ffmpeg, curl, ca-certificates (extract only)" >&2
@@ -278,5 +279,21 @@ check_oci() {
         || { cat "$work/oci-serve.out"; die "the image's rill serve did not pass its healthcheck"; }
     grep '^rill serve: http://' "$work/oci-serve.out"
     rm -rf "$one"
+    # The ARM images: unpacked the same way, run under qemu-user.
+    local q
+    for arch in "${OCI_ARCHES[@]}"; do
+        case "$arch" in arm64) q=qemu-aarch64 ;; armhf) q=qemu-arm ;; *) continue ;; esac
+        command -v $q >/dev/null || { echo "== ($q missing: linux/$(oci_platform "$arch") not run)"; continue; }
+        platform=$(oci_platform "$arch")
+        local -a over=(--override-arch "${platform%%/*}")
+        [ "$platform" != "${platform%%/*}" ] && over+=(--override-variant "${platform#*/}")
+        echo "== linux/$platform: skopeo copy, umoci unpack, run under $q"
+        rm -rf "$one" && mkdir -p "$one"
+        skopeo copy -q "${over[@]}" "oci:$layout:latest" "oci:$one/layout:$arch"
+        umoci unpack --image "$one/layout:$arch" "$one/bundle" >/dev/null
+        $q -L "$one/bundle/rootfs" "$one/bundle/rootfs/usr/bin/rill" --version
+        $q -L "$one/bundle/rootfs" "$one/bundle/rootfs/usr/bin/ffmpeg" -hide_banner -version | head -n1
+        rm -rf "$one"
+    done
     echo "== OCI checks passed ($(took $start))"
 }
