@@ -145,11 +145,23 @@ check_debs() {
         || die "rill.service was not enabled"
     # The packaged config works: serve as rill in the root until it prints
     # its ready line, in a network namespace of its own (the config turns
-    # DLNA on, which would announce itself on the LAN).
-    unshare --net sh -c 'ip link set lo up && exec chroot "$1" setpriv --reuid=rill \
-        --regid=rill --init-groups timeout 20 rill serve --config /etc/rill/rill.toml \
-        --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0' sh "$root" >"$work/deb-serve.out" 2>&1 &
-    local pid=$! i
+    # DLNA on, which would announce itself on the LAN). A datagram socket
+    # stands in for systemd's $NOTIFY_SOCKET: rill must send READY=1 to it.
+    need python3 python3
+    mkdir -p "$root/run/rill-notify"
+    rm -f "$work/deb-notify.out"
+    python3 -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.settimeout(30)
+open(sys.argv[2], "w").write(s.recv(4096).decode())' \
+        "$root/run/rill-notify/sock" "$work/deb-notify.out" &
+    local npid=$! pid i
+    for i in $(seq 1 50); do [ -S "$root/run/rill-notify/sock" ] && break; sleep 0.1; done
+    unshare --net sh -c 'ip link set lo up && exec chroot "$1" env NOTIFY_SOCKET=/run/rill-notify/sock \
+        setpriv --reuid=rill --regid=rill --init-groups timeout 20 rill serve \
+        --config /etc/rill/rill.toml --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0' \
+        sh "$root" >"$work/deb-serve.out" 2>&1 &
+    pid=$!
     for i in $(seq 1 100); do
         grep -q '^rill serve: http://' "$work/deb-serve.out" && break
         sleep 0.2
@@ -158,6 +170,11 @@ check_debs() {
     wait "$pid" || true
     grep '^rill serve: http://' "$work/deb-serve.out" \
         || { cat "$work/deb-serve.out"; die "rill serve with /etc/rill/rill.toml did not start"; }
+    wait "$npid" || true
+    grep -qx 'READY=1' "$work/deb-notify.out" 2>/dev/null \
+        || die "rill serve sent no READY=1 to \$NOTIFY_SOCKET"
+    echo "sd_notify: rill serve sent $(cat "$work/deb-notify.out") to \$NOTIFY_SOCKET"
+    rm -rf "$root/run/rill-notify"
     echo "== dpkg -r, then dpkg -P"
     chroot "$root" dpkg -r rill
     [ -f "$root/etc/rill/rill.toml" ] || die "remove deleted the conffile"
