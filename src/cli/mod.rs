@@ -7,6 +7,7 @@ use std::ffi::OsString;
 
 pub mod download;
 pub mod info;
+pub mod notify;
 pub mod serve;
 
 /// Run the command line; returns the process exit code.

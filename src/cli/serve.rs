@@ -407,6 +407,10 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     let ssdp = dlna.and_then(|d| crate::dlna::announce(&d, server.addr(), &s.dlna));
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    // Under systemd (Type=notify) this is the readiness signal.
+    if let Err(e) = super::notify::notify("READY=1") {
+        warn!("{e}; systemd will not see rill as started");
+    }
     if s.password.is_none() && !server.addr().ip().is_loopback() {
         info!("no password set: anyone on the network can use this box (see docs/config.md)");
     }
@@ -426,6 +430,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
 
     wait_for_signal();
     info!("stopping: saving resume data");
+    let _ = super::notify::notify("STOPPING=1");
     if let Some(a) = ssdp {
         a.stop();
     }
