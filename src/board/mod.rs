@@ -44,6 +44,7 @@ const KNOWN_KEYS: &[&str] = &[
     "peers.max_connections",
     "threads.hash",
     "threads.http_workers",
+    "threads.http_connections",
     "media.ffmpeg_jobs",
     "media.encoder",
     "media.x264_preset",
@@ -118,6 +119,8 @@ pub struct BoardProfile {
     pub hash_threads: u32,
     /// tiny_http worker threads (streaming issue).
     pub http_workers: u32,
+    /// Open HTTP client connections at most (a thread each).
+    pub http_connections: u32,
     /// MemTotal the profile is sized for (bytes); a machine with less gets
     /// the RAM caps scaled down (see [`BoardProfile::scaled_to_memory`]).
     pub ram_assumed: u64,
@@ -254,6 +257,10 @@ impl BoardProfile {
             )?,
             hash_threads: required(doc.get_u32("threads.hash"), "threads.hash")?,
             http_workers: required(doc.get_u32("threads.http_workers"), "threads.http_workers")?,
+            http_connections: required(
+                doc.get_u32("threads.http_connections"),
+                "threads.http_connections",
+            )?,
             ffmpeg_jobs: required(doc.get_u32("media.ffmpeg_jobs"), "media.ffmpeg_jobs")?,
             encoder: required(encoder, "media.encoder")?,
             x264_preset: required(doc.get_str("media.x264_preset"), "media.x264_preset")?
@@ -287,6 +294,7 @@ impl BoardProfile {
             ("peers.max_connections", self.max_connections),
             ("threads.hash", self.hash_threads),
             ("threads.http_workers", self.http_workers),
+            ("threads.http_connections", self.http_connections),
             ("media.ffmpeg_jobs", self.ffmpeg_jobs),
             ("media.probe_cache_entries", self.probe_cache_entries),
             ("media.encode_maxrate_kbps", self.encode_maxrate_kbps),

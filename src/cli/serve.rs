@@ -36,7 +36,8 @@ use crate::board::BoardProfile;
 use crate::config::toml::Document;
 use crate::http::api::Service;
 use crate::http::auth::{BasicAuth, StreamTokens};
-use crate::http::server::HttpServer;
+use crate::http::guard::Guard;
+use crate::http::server::{Budget, HttpServer};
 use crate::reader::ReaderConfig;
 use crate::session::positions::Positions;
 use crate::session::{Session, SessionOptions};
@@ -76,6 +77,7 @@ const KNOWN_KEYS: &[&str] = &[
     "stream_cache_mib",
     "ffmpeg",
     "ffprobe",
+    "allowed_hosts",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -104,6 +106,8 @@ struct Settings {
     stream_cache_mib: u64,
     /// ffmpeg and ffprobe binaries (HLS).
     tools: crate::media::Tools,
+    /// Extra `Host` names the HTTP side answers to.
+    allowed_hosts: Vec<String>,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -239,6 +243,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         storage: Storage::Keep,
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
         tools: crate::media::Tools::default(),
+        allowed_hosts: Vec::new(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -296,6 +301,9 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_str("ffprobe").map_err(err)? {
             s.tools.ffprobe = PathBuf::from(v);
         }
+        if let Some(v) = d.get_str_array("allowed_hosts").map_err(err)? {
+            s.allowed_hosts = v.into_iter().map(str::to_string).collect();
+        }
     }
     if let Some(v) = &flags.listen {
         s.listen = parse_addr("--listen", v)?;
@@ -334,7 +342,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         board.http_workers,
         s.data_dir.display()
     );
-    let workers = board.http_workers;
+    let budget = Budget::from_profile(board.http_workers, board.http_connections);
     let mut reader = reader_config(&board);
     let disk_cache = match s.storage {
         Storage::Keep => None,
@@ -398,7 +406,8 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         disk_cache,
         hls: hls.clone(),
     });
-    let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
+    let guard = Guard::new(Guard::system_hostname().as_deref(), &s.allowed_hosts);
+    let server = HttpServer::start(s.listen, budget, guard, service).map_err(|e| e.to_string())?;
     println!(
         "rill serve: http://{}/ (peers on {})",
         server.addr(),

@@ -13,7 +13,11 @@
 //!   gzip form is made once and shared (HLS playlists).
 //! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
 //! - [`body`]: reading a request body under a hard byte limit.
-//! - [`server`]: the tiny_http worker pool, authentication and routing.
+//! - [`head`]: the request-head parser with its limits (`431`).
+//! - [`guard`]: the `Host` and `Origin` checks (DNS rebinding, CSRF).
+//! - [`front`]: the accept loop and connection threads in front of
+//!   tiny_http (connection cap, timeouts, head and body limits).
+//! - [`server`]: the tiny_http worker pools, authentication and routing.
 //! - [`api`]: the JSON API handlers and the shared service state.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`ui`]: the embedded web UI and its watch-position API; [`playlist`]:
@@ -27,7 +31,10 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod front;
+pub mod guard;
 pub mod gzip;
+pub mod head;
 pub mod json;
 pub mod metrics;
 pub mod mime;
