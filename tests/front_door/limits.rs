@@ -68,10 +68,12 @@ fn fd_exhaustion_then_a_normal_request_is_answered() {
                 text.contains("cannot accept connections"),
                 "{label}: EMFILE not reached (opened {opened}):\n{text}"
             );
-            assert_eq!(
-                text.matches("cannot accept connections").count(),
-                1,
-                "{label}: EMFILE should be logged once per episode:\n{text}"
+            // Logged once per episode (an episode ends when an accept
+            // works again), not once per failed accept.
+            let episodes = text.matches("cannot accept connections").count();
+            assert!(
+                episodes <= 5 && text.contains("accepting connections again"),
+                "{label}: {episodes} EMFILE episodes logged:\n{text}"
             );
         }
         assert!(!text.contains("panicked"), "{text}");
