@@ -45,8 +45,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// progress for this long ends the connection (a paused player that stops
 /// reading reconnects with a `Range` when it plays on).
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest body of a route that is not `POST /api/torrents`.
+/// Largest body of a route that is not `POST /api/torrents` or DLNA.
 pub const SMALL_BODY: u64 = 64 * 1024;
+/// Largest body passed on to the DLNA control routes, which answer a
+/// SOAP fault (not a bare `413`) for a body over their own limit.
+pub const DLNA_BODY: u64 = 1 << 20;
 /// Stack of a connection thread (it holds no large buffers on the stack).
 const STACK: usize = 128 * 1024;
 /// Copy buffer of a connection, on the heap.
@@ -73,6 +76,17 @@ pub fn is_long(method: &str, path: &str) -> bool {
         || path.starts_with("/hls/")
         || (path.starts_with("/api/torrents/") && path.ends_with("/media"))
         || (method == "POST" && path == "/api/torrents")
+}
+
+/// The most body bytes a request to `path` may declare.
+pub fn body_limit(method: &str, path: &str, upload_limit: u64) -> u64 {
+    if method == "POST" && path == "/api/torrents" {
+        upload_limit
+    } else if path.starts_with("/dlna/") {
+        DLNA_BODY
+    } else {
+        SMALL_BODY
+    }
 }
 
 /// Accept until `stop`; see the module docs.
@@ -257,11 +271,7 @@ fn forward(
         ));
     }
     let path = head.path();
-    let limit = if head.method == "POST" && path == "/api/torrents" {
-        cfg.upload_limit
-    } else {
-        SMALL_BODY
-    };
+    let limit = body_limit(&head.method, path, cfg.upload_limit);
     if declared > limit {
         return Err(Stop::Refuse(
             413,
