@@ -3,6 +3,7 @@
 //!
 //! - [`limits`]: fd exhaustion (`prlimit --nofile`), a 16 MB header flood,
 //!   abandoned huge uploads, stalled streams next to API calls;
+//! - [`owners`]: torrents with the same file names never share bytes;
 //! - [`guards`]: foreign `Host` names and cross-site writes refused, while
 //!   curl, mpv and same-origin browser requests keep working.
 
@@ -16,6 +17,7 @@ use rill_testkit::{net, TestEnv};
 
 mod guards;
 mod limits;
+mod owners;
 
 /// A running `rill serve`, killed on drop.
 pub struct Serve {
