@@ -16,7 +16,7 @@
 //!   clients are closed), refuses a body over its route's limit with `413`
 //!   before reading any of it, applies the [`super::guard`] checks, and
 //!   then hands the request to one of two tiny_http servers listening on
-//!   private (abstract) Unix sockets: the long pool for routes that may
+//!   private Unix sockets (in a 0700 directory): the long pool for routes that may
 //!   wait (streams, HLS, probes, adding a torrent) and the short pool for
 //!   the rest, so waiting streams cannot take every worker. The answer is
 //!   copied back under a write timeout.

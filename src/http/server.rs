@@ -50,6 +50,7 @@ use super::front::{self, FrontConfig};
 use super::guard::Guard;
 use crate::torrent::InfoHash;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
 pub struct ServerError {
@@ -66,6 +67,8 @@ impl std::fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 pub struct HttpServer {
+    /// Where the pools' sockets are (removed by `stop`).
+    sock_dir: PathBuf,
     pools: Vec<Arc<tiny_http::Server>>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
@@ -119,11 +122,12 @@ impl HttpServer {
         let mut pools = Vec::new();
         let mut names = Vec::new();
         let mut handles = Vec::new();
+        let sock_dir = socket_dir().map_err(&error)?;
         for (kind, n) in [
             ("short", budget.short_workers),
             ("long", budget.long_workers),
         ] {
-            let (server, name) = private_server(kind).map_err(&error)?;
+            let (server, name) = private_server(&sock_dir, kind).map_err(&error)?;
             let server = Arc::new(server);
             for i in 0..n.max(1) {
                 let (server, service, stop) = (server.clone(), service.clone(), stop.clone());
@@ -150,6 +154,7 @@ impl HttpServer {
             .map_err(|e| error(format!("cannot start the accept thread: {e}")))?;
         handles.push(h);
         Ok(HttpServer {
+            sock_dir,
             pools,
             stop,
             workers: handles,
@@ -189,22 +194,34 @@ impl HttpServer {
                 let _ = h.join();
             }
         }
+        let _ = std::fs::remove_dir_all(&self.sock_dir);
     }
 }
 
-/// A tiny_http server on a fresh abstract Unix socket (Linux: no file,
-/// gone with the process), reachable only through the front door for
-/// anyone who does not know its random name.
-fn private_server(kind: &str) -> Result<(tiny_http::Server, UnixAddr), String> {
-    use std::os::linux::net::SocketAddrExt;
-    let mut rand = [0u8; 12];
+/// A fresh directory for the pools' sockets, only for our user (0700),
+/// under the system temp directory (short paths: a Unix socket path has
+/// at most 107 bytes). tiny_http needs socket files: its shutdown panics
+/// on an abstract socket.
+fn socket_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut rand = [0u8; 8];
     crate::random::os_bytes(&mut rand).map_err(|e| format!("random name: {e}"))?;
     let hex: String = rand.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("rill-http-{}-{kind}-{hex}", std::process::id());
-    let addr = UnixAddr::from_abstract_name(name.as_bytes())
-        .map_err(|e| format!("socket name {name}: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("rill-http-{}-{hex}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A tiny_http server on the Unix socket `dir/<kind>.sock`, reachable
+/// only through the front door (and by our own user).
+fn private_server(dir: &Path, kind: &str) -> Result<(tiny_http::Server, UnixAddr), String> {
+    let path = dir.join(format!("{kind}.sock"));
     let listener =
-        UnixListener::bind_addr(&addr).map_err(|e| format!("worker socket {name}: {e}"))?;
+        UnixListener::bind(&path).map_err(|e| format!("worker socket {}: {e}", path.display()))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server = tiny_http::Server::from_listener(listener, None).map_err(|e| e.to_string())?;
     Ok((server, addr))
 }
