@@ -42,6 +42,7 @@ const KNOWN_KEYS: &[&str] = &[
     "ram.tier_mib",
     "peers.max_per_torrent",
     "peers.max_connections",
+    "peers.max_torrents",
     "threads.hash",
     "threads.http_workers",
     "threads.http_connections",
@@ -111,6 +112,8 @@ pub struct BoardProfile {
     pub max_peers_per_torrent: u32,
     /// Max peer connections over all torrents.
     pub max_connections: u32,
+    /// Most torrents `rill serve` keeps (config `max_torrents` overrides).
+    pub max_torrents: u32,
     /// RAM for blocks of in-flight pieces, all torrents together (bytes).
     pub inflight_ram: u64,
     /// RAM tier of verified pieces kept for readers (bytes).
@@ -255,6 +258,7 @@ impl BoardProfile {
                 doc.get_u32("peers.max_connections"),
                 "peers.max_connections",
             )?,
+            max_torrents: required(doc.get_u32("peers.max_torrents"), "peers.max_torrents")?,
             hash_threads: required(doc.get_u32("threads.hash"), "threads.hash")?,
             http_workers: required(doc.get_u32("threads.http_workers"), "threads.http_workers")?,
             http_connections: required(
@@ -292,6 +296,7 @@ impl BoardProfile {
         let counts = [
             ("peers.max_per_torrent", self.max_peers_per_torrent),
             ("peers.max_connections", self.max_connections),
+            ("peers.max_torrents", self.max_torrents),
             ("threads.hash", self.hash_threads),
             ("threads.http_workers", self.http_workers),
             ("threads.http_connections", self.http_connections),

@@ -78,6 +78,7 @@ const KNOWN_KEYS: &[&str] = &[
     "ffmpeg",
     "ffprobe",
     "allowed_hosts",
+    "max_torrents",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -108,6 +109,8 @@ struct Settings {
     tools: crate::media::Tools,
     /// Extra `Host` names the HTTP side answers to.
     allowed_hosts: Vec<String>,
+    /// Most torrents kept; `None`: the board profile's.
+    max_torrents: Option<u32>,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -244,6 +247,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
         tools: crate::media::Tools::default(),
         allowed_hosts: Vec::new(),
+        max_torrents: None,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -301,6 +305,12 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_str("ffprobe").map_err(err)? {
             s.tools.ffprobe = PathBuf::from(v);
         }
+        if let Some(v) = d.get_u32("max_torrents").map_err(err)? {
+            if v == 0 {
+                return Err(format!("{origin}: max_torrents must be at least 1"));
+            }
+            s.max_torrents = Some(v);
+        }
         if let Some(v) = d.get_str_array("allowed_hosts").map_err(err)? {
             s.allowed_hosts = v.into_iter().map(str::to_string).collect();
         }
@@ -343,6 +353,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         s.data_dir.display()
     );
     let budget = Budget::from_profile(board.http_workers, board.http_connections);
+    let max_torrents = s.max_torrents.unwrap_or(board.max_torrents) as usize;
     let mut reader = reader_config(&board);
     let disk_cache = match s.storage {
         Storage::Keep => None,
@@ -373,6 +384,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     let opts = SessionOptions {
         seed: s.seed,
         disk_cache: disk_cache.clone(),
+        max_torrents,
     };
     let session =
         Arc::new(Session::open_with(&s.data_dir, engine.clone(), opts).map_err(|e| e.to_string())?);
@@ -399,6 +411,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         upload_limit: s.upload_limit,
         reader,
         auth,
+        auth_limit: Default::default(),
         http: Default::default(),
         dlna: dlna.clone(),
         positions: positions.clone(),

@@ -26,7 +26,7 @@
 //! well-formed, bounded request from a trusted socket.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -50,6 +50,9 @@ pub const SMALL_BODY: u64 = 64 * 1024;
 /// Largest body passed on to the DLNA control routes, which answer a
 /// SOAP fault (not a bare `413`) for a body over their own limit.
 pub const DLNA_BODY: u64 = 1 << 20;
+/// The header that tells the workers the client's address (tiny_http
+/// sees only the Unix socket).
+pub const CLIENT_HEADER: &str = "X-Rill-Client";
 /// Stack of a connection thread (it holds no large buffers on the stack).
 const STACK: usize = 128 * 1024;
 /// Copy buffer of a connection, on the heap.
@@ -300,7 +303,9 @@ fn forward(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| Stop::Gone)?;
     }
-    up.write_all(&upstream_head(head)).map_err(|_| Stop::Gone)?;
+    let peer = client.peer_addr().ok().map(|a| a.ip());
+    up.write_all(&upstream_head(head, peer))
+        .map_err(|_| Stop::Gone)?;
     // The body: what came with the head first, then the socket, exactly
     // `declared` bytes; what follows is the next request.
     let from_pending = usize::try_from(declared)
@@ -327,17 +332,28 @@ fn forward(
 }
 
 /// The head tiny_http gets: the request's own fields without the
-/// connection-level ones, and `Connection: close` (one request per
+/// connection-level ones, the client's address as [`CLIENT_HEADER`] (a
+/// client's own is dropped), and `Connection: close` (one request per
 /// upstream connection, so the answer ends where the socket does).
-fn upstream_head(head: &Head) -> Vec<u8> {
+fn upstream_head(head: &Head, peer: Option<IpAddr>) -> Vec<u8> {
     let mut out = format!("{} {} HTTP/1.1\r\n", head.method, head.target);
     for (k, v) in &head.headers {
-        let hop = ["Connection", "Keep-Alive", "Expect", "Upgrade", "TE"]
-            .iter()
-            .any(|h| k.eq_ignore_ascii_case(h));
-        if !hop {
+        let drop = [
+            "Connection",
+            "Keep-Alive",
+            "Expect",
+            "Upgrade",
+            "TE",
+            CLIENT_HEADER,
+        ]
+        .iter()
+        .any(|h| k.eq_ignore_ascii_case(h));
+        if !drop {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
+    }
+    if let Some(ip) = peer {
+        out.push_str(&format!("{CLIENT_HEADER}: {ip}\r\n"));
     }
     out.push_str("Connection: close\r\n\r\n");
     out.into_bytes()

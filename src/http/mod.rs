@@ -8,7 +8,8 @@
 //! - [`json`]: a JSON writer that cannot emit invalid JSON and a bounded
 //!   RFC 8259 parser (no serde).
 //! - [`auth`]: HTTP Basic credentials check in constant time, and the
-//!   `WWW-Authenticate` challenge.
+//!   `WWW-Authenticate` challenge; [`auth_limit`]: `429` after repeated
+//!   wrong passwords from one address.
 //! - [`gzip`]: gzip members, the `Accept-Encoding` check, and texts whose
 //!   gzip form is made once and shared (HLS playlists).
 //! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
@@ -29,6 +30,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod body;
 pub mod error;
 pub mod front;

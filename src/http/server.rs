@@ -273,7 +273,23 @@ fn handle(rq: Request, service: &Service) {
         return send(rq, r, service);
     }
     if let Some(auth) = &service.auth {
-        if !auth.check(header(&rq, "Authorization")) {
+        let client = header(&rq, front::CLIENT_HEADER).and_then(|v| v.parse().ok());
+        let now = std::time::Instant::now();
+        if let Some(wait) = service.auth_limit.blocked(client, now) {
+            let secs = wait.as_secs().saturating_add(1);
+            let e = ApiError::new(
+                429,
+                format!("too many wrong passwords from this address; try again in {secs} s"),
+            );
+            let reply = Reply::error(&e).with_header("Retry-After", &secs.to_string());
+            return send(rq, reply, service);
+        }
+        if auth.check(header(&rq, "Authorization")) {
+            service.auth_limit.succeeded(client);
+        } else {
+            if header(&rq, "Authorization").is_some() {
+                service.auth_limit.failed(client, now);
+            }
             let challenge = auth::challenge("rill");
             let reply =
                 Reply::error(&ApiError::unauthorized()).with_header("WWW-Authenticate", &challenge);

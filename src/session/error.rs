@@ -12,6 +12,10 @@ pub enum SessionError {
         id: TorrentId,
         err: EngineError,
     },
+    /// The session holds the most torrents it may (`max_torrents`).
+    TooMany {
+        limit: usize,
+    },
     /// The torrent was removed moments ago and is still being stopped.
     StillStopping {
         id: TorrentId,
@@ -23,6 +27,10 @@ impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SessionError::Files(e) => write!(f, "session files: {e}"),
+            SessionError::TooMany { limit } => write!(
+                f,
+                "this box already holds {limit} torrents, the most it is set to (max_torrents); remove one first"
+            ),
             SessionError::Engine { id, err } => write!(f, "torrent {id}: {err}"),
             SessionError::StillStopping { id, retry_after } => write!(
                 f,

@@ -73,6 +73,9 @@ pub struct SessionOptions {
     pub seed: bool,
     /// Storage mode `stream` (see the module docs); `None`: mode `keep`.
     pub disk_cache: Option<Arc<DiskCache>>,
+    /// Most torrents in the session (0: no limit); a new one over it is
+    /// refused with [`SessionError::TooMany`].
+    pub max_torrents: usize,
 }
 
 /// What to add, with the raw bytes to store.
@@ -119,6 +122,7 @@ pub struct Session {
     engine: Arc<Engine>,
     seed: bool,
     disk_cache: Option<Arc<DiskCache>>,
+    max_torrents: usize,
     inner: Mutex<Inner>,
     /// Bytes written to disk by torrents removed since start.
     written_by_removed: AtomicU64,
@@ -139,7 +143,7 @@ impl Session {
     pub fn open(data_dir: &Path, engine: Arc<Engine>, seed: bool) -> Result<Session, SessionError> {
         let opts = SessionOptions {
             seed,
-            disk_cache: None,
+            ..Default::default()
         };
         Session::open_with(data_dir, engine, opts)
     }
@@ -157,6 +161,7 @@ impl Session {
             engine,
             seed: opts.seed,
             disk_cache: opts.disk_cache,
+            max_torrents: opts.max_torrents,
             inner: Mutex::new(Inner::default()),
             written_by_removed: AtomicU64::new(0),
         };
@@ -295,6 +300,11 @@ impl Session {
                 retry_after: wait.as_secs().saturating_add(1),
             });
         }
+        if self.max_torrents > 0 && inner.records.len() >= self.max_torrents {
+            return Err(SessionError::TooMany {
+                limit: self.max_torrents,
+            });
+        }
         let (name, dn) = match &input {
             AddInput::Torrent { meta, .. } => (owner::top_name(&meta.info), None),
             AddInput::Magnet { magnet, .. } => (None, magnet.display_name.clone()),
@@ -417,6 +427,11 @@ impl Session {
     }
 
     /// Whether the torrent is in the session.
+    /// Whether a new torrent would be over the limit.
+    pub fn is_full(&self) -> bool {
+        self.max_torrents > 0 && self.lock().records.len() >= self.max_torrents
+    }
+
     pub fn contains(&self, id: TorrentId) -> bool {
         self.lock().records.contains_key(&id)
     }
