@@ -200,7 +200,9 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     assert_eq!(fs::read(dl.join("album/two.flac")).unwrap(), b2);
     // A magnet's files go to a folder of its own (its name is not known
     // when it is added; see src/session/owner.rs).
-    let clip = dl.join(format!("clip.mp4 ({})", &idc[..8])).join("clip.mp4");
+    let clip = dl
+        .join(format!("clip.mp4 ({})", &idc[..8]))
+        .join("clip.mp4");
     assert_eq!(fs::read(&clip).unwrap(), c_bytes);
     // File indexes the torrent does not have.
     for bad in ["99", "2", "-1", "x", "18446744073709551616"] {

@@ -3,6 +3,7 @@
 //!
 //! - [`limits`]: fd exhaustion (`prlimit --nofile`), a 16 MB header flood,
 //!   abandoned huge uploads, stalled streams next to API calls;
+//! - [`adding`]: add-by-URL answers, the torrent cap, the password rate limit;
 //! - [`owners`]: torrents with the same file names never share bytes;
 //! - [`guards`]: foreign `Host` names and cross-site writes refused, while
 //!   curl, mpv and same-origin browser requests keep working.
@@ -15,6 +16,7 @@ use std::time::Duration;
 use rill_testkit::rill::{bin, start_serve};
 use rill_testkit::{net, TestEnv};
 
+mod adding;
 mod guards;
 mod limits;
 mod owners;
