@@ -399,7 +399,7 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(r.status, 400);
     // Said without repeating what the URL returned (no oracle).
     assert!(
-        r.error().contains("did not return a .torrent") && !r.error().contains("html"),
+        r.error().contains("did not return a torrent") && !r.error().contains("html"),
         "{}",
         r.error()
     );

@@ -61,8 +61,6 @@ pub struct Reply {
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
-    /// The handler read the request body (see `server` on draining).
-    pub body_read: bool,
 }
 
 impl Reply {
@@ -72,7 +70,6 @@ impl Reply {
             content_type: json::CONTENT_TYPE,
             body: body.into_bytes(),
             headers: Vec::new(),
-            body_read: false,
         }
     }
 
@@ -155,9 +152,7 @@ pub fn add(rq: &mut Request, service: &Service) -> Result<Reply, ApiError> {
     }
     let content_type = super::server::header(rq, "Content-Type").map(str::to_string);
     let body = read_body(rq.as_reader(), declared, limit);
-    let mut reply = add_body(content_type.as_deref(), body, service)?;
-    reply.body_read = true;
-    Ok(reply)
+    add_body(content_type.as_deref(), body, service)
 }
 
 fn add_body(
@@ -245,7 +240,7 @@ fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
             HttpError::Timeout { .. } => {
                 ApiError::new(504, "fetching the URL took too long")
             }
-            _ => ApiError::new(502, "could not fetch a .torrent from that URL (see the log)"),
+            _ => ApiError::new(502, "fetching the URL failed (the log says why)"),
         }
     })?;
     if resp.status != 200 || Metainfo::from_bytes(&resp.body).is_err() {
@@ -255,7 +250,7 @@ fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
             resp.body.len(),
             resp.content_type.as_deref().unwrap_or("no Content-Type")
         );
-        return Err(ApiError::bad_request("the URL did not return a .torrent"));
+        return Err(ApiError::bad_request("the URL did not return a torrent"));
     }
     Ok(resp.body)
 }
@@ -356,7 +351,6 @@ pub fn metrics(service: &Service) -> Reply {
         content_type: metrics::CONTENT_TYPE,
         body: page.into_bytes(),
         headers: Vec::new(),
-        body_read: false,
     }
 }
 

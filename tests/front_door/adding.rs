@@ -47,7 +47,7 @@ fn urls_are_http_only_and_answers_do_not_echo_and_torrents_are_capped() {
     let r = add_uri(a, &format!("http://{a}/metrics"));
     let text = String::from_utf8_lossy(&r.body).to_string();
     assert_eq!(r.status, 400, "{text}");
-    assert!(text.contains("did not return a .torrent"), "{text}");
+    assert!(text.contains("did not return a torrent"), "{text}");
     assert!(
         !text.contains("rill_") && !text.contains("text/plain") && !text.contains("200"),
         "{text}"
