@@ -198,7 +198,12 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     assert_eq!(fs::read(dl.join("movie.mkv")).unwrap(), a_bytes);
     assert_eq!(fs::read(dl.join("album/one.flac")).unwrap(), b1);
     assert_eq!(fs::read(dl.join("album/two.flac")).unwrap(), b2);
-    assert_eq!(fs::read(dl.join("clip.mp4")).unwrap(), c_bytes);
+    // A magnet's files go to a folder of its own (its name is not known
+    // when it is added; see src/session/owner.rs).
+    let clip = dl
+        .join(format!("clip.mp4 ({})", &idc[..8]))
+        .join("clip.mp4");
+    assert_eq!(fs::read(&clip).unwrap(), c_bytes);
     // File indexes the torrent does not have.
     for bad in ["99", "2", "-1", "x", "18446744073709551616"] {
         let r = get(s.addr, &format!("/stream/{idb}/{bad}"));
@@ -291,7 +296,7 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     assert_eq!(list_ids(&s), vec![idc.clone()]);
     let v = wait_torrent(&s, &idc, "clip complete after a clean stop", is_complete);
     assert_eq!(num(&v, "downloaded"), 0);
-    assert_eq!(fs::read(dl.join("clip.mp4")).unwrap(), c_bytes);
+    assert_eq!(fs::read(&clip).unwrap(), c_bytes);
     s.kill9();
 }
 
@@ -392,9 +397,9 @@ fn bad_input_gets_clear_errors() {
         html.url("/x.torrent").as_bytes(),
     );
     assert_eq!(r.status, 400);
+    // Said without repeating what the URL returned (no oracle).
     assert!(
-        r.error()
-            .contains("did not return a torrent (got text/html)"),
+        r.error().contains("did not return a torrent") && !r.error().contains("html"),
         "{}",
         r.error()
     );

@@ -42,8 +42,10 @@ const KNOWN_KEYS: &[&str] = &[
     "ram.tier_mib",
     "peers.max_per_torrent",
     "peers.max_connections",
+    "peers.max_torrents",
     "threads.hash",
     "threads.http_workers",
+    "threads.http_connections",
     "media.ffmpeg_jobs",
     "media.encoder",
     "media.x264_preset",
@@ -110,6 +112,8 @@ pub struct BoardProfile {
     pub max_peers_per_torrent: u32,
     /// Max peer connections over all torrents.
     pub max_connections: u32,
+    /// Most torrents `rill serve` keeps (config `max_torrents` overrides).
+    pub max_torrents: u32,
     /// RAM for blocks of in-flight pieces, all torrents together (bytes).
     pub inflight_ram: u64,
     /// RAM tier of verified pieces kept for readers (bytes).
@@ -118,6 +122,8 @@ pub struct BoardProfile {
     pub hash_threads: u32,
     /// tiny_http worker threads (streaming issue).
     pub http_workers: u32,
+    /// Open HTTP client connections at most (a thread each).
+    pub http_connections: u32,
     /// MemTotal the profile is sized for (bytes); a machine with less gets
     /// the RAM caps scaled down (see [`BoardProfile::scaled_to_memory`]).
     pub ram_assumed: u64,
@@ -252,8 +258,13 @@ impl BoardProfile {
                 doc.get_u32("peers.max_connections"),
                 "peers.max_connections",
             )?,
+            max_torrents: required(doc.get_u32("peers.max_torrents"), "peers.max_torrents")?,
             hash_threads: required(doc.get_u32("threads.hash"), "threads.hash")?,
             http_workers: required(doc.get_u32("threads.http_workers"), "threads.http_workers")?,
+            http_connections: required(
+                doc.get_u32("threads.http_connections"),
+                "threads.http_connections",
+            )?,
             ffmpeg_jobs: required(doc.get_u32("media.ffmpeg_jobs"), "media.ffmpeg_jobs")?,
             encoder: required(encoder, "media.encoder")?,
             x264_preset: required(doc.get_str("media.x264_preset"), "media.x264_preset")?
@@ -285,8 +296,10 @@ impl BoardProfile {
         let counts = [
             ("peers.max_per_torrent", self.max_peers_per_torrent),
             ("peers.max_connections", self.max_connections),
+            ("peers.max_torrents", self.max_torrents),
             ("threads.hash", self.hash_threads),
             ("threads.http_workers", self.http_workers),
+            ("threads.http_connections", self.http_connections),
             ("media.ffmpeg_jobs", self.ffmpeg_jobs),
             ("media.probe_cache_entries", self.probe_cache_entries),
             ("media.encode_maxrate_kbps", self.encode_maxrate_kbps),

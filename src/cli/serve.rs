@@ -36,7 +36,8 @@ use crate::board::BoardProfile;
 use crate::config::toml::Document;
 use crate::http::api::Service;
 use crate::http::auth::{BasicAuth, StreamTokens};
-use crate::http::server::HttpServer;
+use crate::http::guard::Guard;
+use crate::http::server::{Budget, HttpServer};
 use crate::reader::ReaderConfig;
 use crate::session::positions::Positions;
 use crate::session::{Session, SessionOptions};
@@ -76,6 +77,8 @@ const KNOWN_KEYS: &[&str] = &[
     "stream_cache_mib",
     "ffmpeg",
     "ffprobe",
+    "allowed_hosts",
+    "max_torrents",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -104,6 +107,10 @@ struct Settings {
     stream_cache_mib: u64,
     /// ffmpeg and ffprobe binaries (HLS).
     tools: crate::media::Tools,
+    /// Extra `Host` names the HTTP side answers to.
+    allowed_hosts: Vec<String>,
+    /// Most torrents kept; `None`: the board profile's.
+    max_torrents: Option<u32>,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -239,6 +246,8 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         storage: Storage::Keep,
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
         tools: crate::media::Tools::default(),
+        allowed_hosts: Vec::new(),
+        max_torrents: None,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -296,6 +305,15 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_str("ffprobe").map_err(err)? {
             s.tools.ffprobe = PathBuf::from(v);
         }
+        if let Some(v) = d.get_u32("max_torrents").map_err(err)? {
+            if v == 0 {
+                return Err(format!("{origin}: max_torrents must be at least 1"));
+            }
+            s.max_torrents = Some(v);
+        }
+        if let Some(v) = d.get_str_array("allowed_hosts").map_err(err)? {
+            s.allowed_hosts = v.into_iter().map(str::to_string).collect();
+        }
     }
     if let Some(v) = &flags.listen {
         s.listen = parse_addr("--listen", v)?;
@@ -334,7 +352,8 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         board.http_workers,
         s.data_dir.display()
     );
-    let workers = board.http_workers;
+    let budget = Budget::from_profile(board.http_workers, board.http_connections);
+    let max_torrents = s.max_torrents.unwrap_or(board.max_torrents) as usize;
     let mut reader = reader_config(&board);
     let disk_cache = match s.storage {
         Storage::Keep => None,
@@ -365,6 +384,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     let opts = SessionOptions {
         seed: s.seed,
         disk_cache: disk_cache.clone(),
+        max_torrents,
     };
     let session =
         Arc::new(Session::open_with(&s.data_dir, engine.clone(), opts).map_err(|e| e.to_string())?);
@@ -391,6 +411,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         upload_limit: s.upload_limit,
         reader,
         auth,
+        auth_limit: Default::default(),
         http: Default::default(),
         dlna: dlna.clone(),
         positions: positions.clone(),
@@ -398,7 +419,8 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         disk_cache,
         hls: hls.clone(),
     });
-    let server = HttpServer::start(s.listen, workers, service).map_err(|e| e.to_string())?;
+    let guard = Guard::new(Guard::system_hostname().as_deref(), &s.allowed_hosts);
+    let server = HttpServer::start(s.listen, budget, guard, service).map_err(|e| e.to_string())?;
     println!(
         "rill serve: http://{}/ (peers on {})",
         server.addr(),

@@ -38,7 +38,6 @@ fn xml_reply(status: u16, body: String) -> Reply {
         content_type: XML,
         body: body.into_bytes(),
         headers: vec![("Server".to_string(), super::ssdp::server_string())],
-        body_read: false,
     }
 }
 
@@ -86,9 +85,7 @@ fn control(rq: &mut Request, service: &Service, device: &Device, cd: bool) -> Re
         Ok(b) => b,
         Err(e) => {
             // Not read (too large) or cut short: the fault says why.
-            let mut r = xml_reply(500, soap::fault(&UpnpError::invalid_args(e)));
-            r.body_read = declared.is_none_or(|d| d <= soap::MAX_BODY);
-            return r;
+            return xml_reply(500, soap::fault(&UpnpError::invalid_args(e)));
         }
     };
     let outcome = parse(rq, &body, service_type).and_then(|call| {
@@ -99,15 +96,13 @@ fn control(rq: &mut Request, service: &Service, device: &Device, cd: bool) -> Re
             connection_manager(&call)
         }
     });
-    let mut r = match outcome {
+    match outcome {
         Ok((action, out)) => xml_reply(200, soap::response(service_type, action, &out)),
         Err(e) => {
             debug!("dlna: fault for {service_type}: {e}");
             xml_reply(500, soap::fault(&e))
         }
-    };
-    r.body_read = true;
-    r
+    }
 }
 
 /// The call, checked against the `SOAPACTION` header when there is one.

@@ -40,6 +40,8 @@ pub struct Service {
     pub upload_limit: u64,
     pub reader: ReaderConfig,
     pub auth: Option<BasicAuth>,
+    /// Wrong passwords per client address (`429` after a few).
+    pub auth_limit: super::auth_limit::AuthLimiter,
     pub http: HttpCounters,
     /// The DLNA media server's identity; `None` when DLNA is off.
     pub dlna: Option<Arc<crate::dlna::Device>>,
@@ -59,8 +61,6 @@ pub struct Reply {
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
-    /// The handler read the request body (see `server` on draining).
-    pub body_read: bool,
 }
 
 impl Reply {
@@ -70,7 +70,6 @@ impl Reply {
             content_type: json::CONTENT_TYPE,
             body: body.into_bytes(),
             headers: Vec::new(),
-            body_read: false,
         }
     }
 
@@ -153,9 +152,7 @@ pub fn add(rq: &mut Request, service: &Service) -> Result<Reply, ApiError> {
     }
     let content_type = super::server::header(rq, "Content-Type").map(str::to_string);
     let body = read_body(rq.as_reader(), declared, limit);
-    let mut reply = add_body(content_type.as_deref(), body, service)?;
-    reply.body_read = true;
-    Ok(reply)
+    add_body(content_type.as_deref(), body, service)
 }
 
 fn add_body(
@@ -169,7 +166,15 @@ fn add_body(
             let magnet = Magnet::parse(&uri).map_err(|e| ApiError::bad_request(e.to_string()))?;
             AddInput::Magnet { uri, magnet }
         }
-        Requested::Url(url) => torrent_input(fetch(&url, service.upload_limit)?, "the URL")?,
+        Requested::Url(url) => {
+            if service.session.is_full() {
+                return Err(ApiError::new(
+                    409,
+                    "this box already holds the most torrents it is set to (max_torrents); remove one first",
+                ));
+            }
+            torrent_input(fetch(&url, service.upload_limit)?, "the URL")?
+        }
     };
     let id = match service.session.add(input) {
         Ok(Added::New(id)) => {
@@ -182,6 +187,7 @@ fn add_body(
             return Ok(Reply::error(&ApiError::new(409, e.to_string()))
                 .with_header("Retry-After", &retry_after.to_string()));
         }
+        Err(e @ SessionError::TooMany { .. }) => return Err(ApiError::new(409, e.to_string())),
         Err(e) => return Err(session_error(e)),
     };
     let status = if service.engine.info(id).is_some() {
@@ -203,27 +209,48 @@ fn torrent_input(raw: Vec<u8>, what: &str) -> Result<AddInput, ApiError> {
 }
 
 /// Fetch a `.torrent` by URL; anything but a torrent is a `400`.
+///
+/// Only `http` and `https`, no redirect from `https` to `http`. The answer
+/// never repeats what the URL returned (status, type, body) or why a
+/// connection failed: the API must not be an oracle for what answers on
+/// the box's network. The details go to the log.
 fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
-    use crate::net::http_client::{get, HttpError};
-    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    let resp = smol::block_on(get(url, cap, URL_TIMEOUT)).map_err(|e| match e {
-        HttpError::InvalidUrl(_) => ApiError::bad_request(e.to_string()),
-        HttpError::BodyTooLarge { .. } => ApiError::bad_request(format!(
-            "the URL returned more than {limit} bytes, not a torrent"
-        )),
-        _ => ApiError::new(502, format!("fetching the URL failed: {e}")),
-    })?;
-    if resp.status != 200 {
-        return Err(ApiError::bad_request(format!(
-            "the URL answered HTTP status {}, not a torrent",
-            resp.status
-        )));
+    use crate::net::http_client::{get_with, GetOptions, HttpError};
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err(ApiError::bad_request(
+            "only http:// and https:// URLs of a .torrent can be added",
+        ));
     }
-    if Metainfo::from_bytes(&resp.body).is_err() {
-        let got = resp.content_type.as_deref().unwrap_or("no Content-Type");
-        return Err(ApiError::bad_request(format!(
-            "the URL did not return a torrent (got {got})"
-        )));
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut opts = GetOptions::new(cap, URL_TIMEOUT);
+    opts.no_downgrade = true;
+    let resp = smol::block_on(get_with(url, &opts)).map_err(|e| {
+        warn!("api: add by URL: {e}");
+        match e {
+            HttpError::InvalidUrl(_) => ApiError::bad_request(e.to_string()),
+            HttpError::BodyTooLarge { .. } => ApiError::bad_request(format!(
+                "the URL returned more than {limit} bytes, not a torrent"
+            )),
+            HttpError::BadRedirect { .. } | HttpError::TooManyRedirects { .. } => {
+                ApiError::bad_request(
+                    "the URL redirects where rill does not follow (https to http, or too many hops)",
+                )
+            }
+            HttpError::Timeout { .. } => {
+                ApiError::new(504, "fetching the URL took too long")
+            }
+            _ => ApiError::new(502, "fetching the URL failed (the log says why)"),
+        }
+    })?;
+    if resp.status != 200 || Metainfo::from_bytes(&resp.body).is_err() {
+        warn!(
+            "api: add by URL: status {}, {} bytes of {}: not a torrent",
+            resp.status,
+            resp.body.len(),
+            resp.content_type.as_deref().unwrap_or("no Content-Type")
+        );
+        return Err(ApiError::bad_request("the URL did not return a torrent"));
     }
     Ok(resp.body)
 }
@@ -324,7 +351,6 @@ pub fn metrics(service: &Service) -> Reply {
         content_type: metrics::CONTENT_TYPE,
         body: page.into_bytes(),
         headers: Vec::new(),
-        body_read: false,
     }
 }
 

@@ -8,12 +8,17 @@
 //! - [`json`]: a JSON writer that cannot emit invalid JSON and a bounded
 //!   RFC 8259 parser (no serde).
 //! - [`auth`]: HTTP Basic credentials check in constant time, and the
-//!   `WWW-Authenticate` challenge.
+//!   `WWW-Authenticate` challenge; [`auth_limit`]: `429` after repeated
+//!   wrong passwords from one address.
 //! - [`gzip`]: gzip members, the `Accept-Encoding` check, and texts whose
 //!   gzip form is made once and shared (HLS playlists).
 //! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
 //! - [`body`]: reading a request body under a hard byte limit.
-//! - [`server`]: the tiny_http worker pool, authentication and routing.
+//! - [`head`]: the request-head parser with its limits (`431`).
+//! - [`guard`]: the `Host` and `Origin` checks (DNS rebinding, CSRF).
+//! - [`front`]: the accept loop and connection threads in front of
+//!   tiny_http (connection cap, timeouts, head and body limits).
+//! - [`server`]: the tiny_http worker pools, authentication and routing.
 //! - [`api`]: the JSON API handlers and the shared service state.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`ui`]: the embedded web UI and its watch-position API; [`playlist`]:
@@ -25,9 +30,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod body;
 pub mod error;
+pub mod front;
+pub mod guard;
 pub mod gzip;
+pub mod head;
 pub mod json;
 pub mod metrics;
 pub mod mime;

@@ -141,7 +141,6 @@ pub fn respond(
         content_type: CONTENT_TYPE,
         body: text.into_bytes(),
         headers: Vec::new(),
-        body_read: false,
     })
 }
 

@@ -22,19 +22,17 @@
 //! `404`. The DLNA routes list the files with their token URLs (see
 //! `docs/dlna.md` for why DLNA then needs `dlna = true`).
 //!
-//! A request whose declared body is over the upload limit is answered
-//! `413` without reading it. tiny_http then drains what is left of such a
-//! body when the request is dropped, allocating a buffer of the whole
-//! remaining length first; for a declared length over [`DRAIN_CAP`] that
-//! allocation could abort the process (a `Content-Length` of a petabyte is
-//! one line of curl). Such a request is therefore never answered: the
-//! request object is leaked (a few hundred bytes and one idle connection,
-//! like any client that stops talking; tiny_http keeps a thread on it) and
-//! the client gives up by its own timeout.
+//! The public socket belongs to [`super::front`], which reads and checks
+//! every request head (limits, timeouts, `Host`/`Origin`, body size)
+//! before a request reaches one of the two tiny_http servers here, each on
+//! a private Unix socket with its own pool of workers: the long pool for
+//! requests that may wait for pieces or a subprocess, the short pool for
+//! the rest (see `docs/architecture.md`).
 //!
 //! # Shared state
-//! Workers share the `tiny_http::Server` (its queue is internally locked),
-//! the [`Service`] (immutable apart from its own locks) and a stop flag.
+//! Workers share their pool's `tiny_http::Server` (its queue is internally
+//! locked), the [`Service`] (immutable apart from its own locks) and a
+//! stop flag.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,11 +46,11 @@ use tiny_http::{Header, Method, Request, Response};
 use super::api::{self, Reply, Service};
 use super::auth;
 use super::error::ApiError;
+use super::front::{self, FrontConfig};
+use super::guard::Guard;
 use crate::torrent::InfoHash;
-
-/// Largest remaining body tiny_http is allowed to drain after an answer
-/// (its drain allocates the whole remaining length at once).
-pub const DRAIN_CAP: u64 = 64 << 20;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
 pub struct ServerError {
@@ -69,17 +67,43 @@ impl std::fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
+    /// Where the pools' sockets are (removed by `stop`).
+    sock_dir: PathBuf,
+    pools: Vec<Arc<tiny_http::Server>>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     addr: SocketAddr,
 }
 
+/// Sizes of the server, from the board profile.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Workers of each pool (short requests, and requests that may wait).
+    pub short_workers: u32,
+    pub long_workers: u32,
+    /// Open client connections at most (one thread each).
+    pub connections: u32,
+}
+
+impl Budget {
+    /// Split a profile's `http_workers` between the two pools (at least
+    /// two each, the long pool gets the larger half).
+    pub fn from_profile(http_workers: u32, http_connections: u32) -> Budget {
+        let short = (http_workers / 2).max(2);
+        Budget {
+            short_workers: short,
+            long_workers: http_workers.saturating_sub(short).max(2),
+            connections: http_connections.max(4),
+        }
+    }
+}
+
 impl HttpServer {
-    /// Bind `listen` and start `workers` threads (at least one).
+    /// Bind `listen` and start the front door and both worker pools.
     pub fn start(
         listen: SocketAddr,
-        workers: u32,
+        budget: Budget,
+        guard: Guard,
         service: Arc<Service>,
     ) -> Result<HttpServer, ServerError> {
         let error = |cause: String| ServerError {
@@ -93,25 +117,45 @@ impl HttpServer {
         // listening socket on Linux.
         rustix::net::sockopt::set_tcp_nodelay(&listener, true)
             .map_err(|e| error(format!("TCP_NODELAY: {e}")))?;
-        let server =
-            tiny_http::Server::from_listener(listener, None).map_err(|e| error(e.to_string()))?;
-        let addr = server.server_addr().to_ip().unwrap_or(listen);
-        let server = Arc::new(server);
+        let addr = listener.local_addr().map_err(|e| error(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
+        let mut pools = Vec::new();
+        let mut names = Vec::new();
         let mut handles = Vec::new();
-        for i in 0..workers.max(1) {
-            let (server, service, stop) = (server.clone(), service.clone(), stop.clone());
-            let h = std::thread::Builder::new()
-                .name(format!("rill-http-{i}"))
-                .spawn(move || worker(&server, &service, &stop))
-                .map_err(|e| ServerError {
-                    addr,
-                    cause: format!("cannot start a worker thread: {e}"),
-                })?;
-            handles.push(h);
+        let sock_dir = socket_dir().map_err(&error)?;
+        for (kind, n) in [
+            ("short", budget.short_workers),
+            ("long", budget.long_workers),
+        ] {
+            let (server, name) = private_server(&sock_dir, kind).map_err(&error)?;
+            let server = Arc::new(server);
+            for i in 0..n.max(1) {
+                let (server, service, stop) = (server.clone(), service.clone(), stop.clone());
+                let h = std::thread::Builder::new()
+                    .name(format!("rill-http-{kind}-{i}"))
+                    .spawn(move || worker(&server, &service, &stop))
+                    .map_err(|e| error(format!("cannot start a worker thread: {e}")))?;
+                handles.push(h);
+            }
+            pools.push(server);
+            names.push(name);
         }
+        let cfg = Arc::new(FrontConfig {
+            max_connections: budget.connections as usize,
+            upload_limit: service.upload_limit,
+            long: names.pop().expect("two pools"),
+            short: names.pop().expect("two pools"),
+            guard,
+        });
+        let front_stop = stop.clone();
+        let h = std::thread::Builder::new()
+            .name("rill-http-accept".into())
+            .spawn(move || front::accept_loop(listener, cfg, front_stop))
+            .map_err(|e| error(format!("cannot start the accept thread: {e}")))?;
+        handles.push(h);
         Ok(HttpServer {
-            server,
+            sock_dir,
+            pools,
             stop,
             workers: handles,
             addr,
@@ -127,9 +171,20 @@ impl HttpServer {
     /// streaming a body are not waited for longer than `grace`.
     pub fn stop(self, grace: Duration) {
         self.stop.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
+        for pool in &self.pools {
+            for _ in &self.workers {
+                pool.unblock();
+            }
         }
+        // Wake the accept loop with a connection of our own.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = std::net::TcpStream::connect_timeout(&wake, Duration::from_millis(500));
         let deadline = std::time::Instant::now() + grace;
         for h in self.workers {
             while !h.is_finished() && std::time::Instant::now() < deadline {
@@ -139,7 +194,36 @@ impl HttpServer {
                 let _ = h.join();
             }
         }
+        let _ = std::fs::remove_dir_all(&self.sock_dir);
     }
+}
+
+/// A fresh directory for the pools' sockets, only for our user (0700),
+/// under the system temp directory (short paths: a Unix socket path has
+/// at most 107 bytes). tiny_http needs socket files: its shutdown panics
+/// on an abstract socket.
+fn socket_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut rand = [0u8; 8];
+    crate::random::os_bytes(&mut rand).map_err(|e| format!("random name: {e}"))?;
+    let hex: String = rand.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("rill-http-{}-{hex}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A tiny_http server on the Unix socket `dir/<kind>.sock`, reachable
+/// only through the front door (and by our own user).
+fn private_server(dir: &Path, kind: &str) -> Result<(tiny_http::Server, UnixAddr), String> {
+    let path = dir.join(format!("{kind}.sock"));
+    let listener =
+        UnixListener::bind(&path).map_err(|e| format!("worker socket {}: {e}", path.display()))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| e.to_string())?;
+    Ok((server, addr))
 }
 
 fn worker(server: &tiny_http::Server, service: &Service, stop: &AtomicBool) {
@@ -189,7 +273,23 @@ fn handle(rq: Request, service: &Service) {
         return send(rq, r, service);
     }
     if let Some(auth) = &service.auth {
-        if !auth.check(header(&rq, "Authorization")) {
+        let client = header(&rq, front::CLIENT_HEADER).and_then(|v| v.parse().ok());
+        let now = std::time::Instant::now();
+        if let Some(wait) = service.auth_limit.blocked(client, now) {
+            let secs = wait.as_secs().saturating_add(1);
+            let e = ApiError::new(
+                429,
+                format!("too many wrong passwords from this address; try again in {secs} s"),
+            );
+            let reply = Reply::error(&e).with_header("Retry-After", &secs.to_string());
+            return send(rq, reply, service);
+        }
+        if auth.check(header(&rq, "Authorization")) {
+            service.auth_limit.succeeded(client);
+        } else {
+            if header(&rq, "Authorization").is_some() {
+                service.auth_limit.failed(client, now);
+            }
             let challenge = auth::challenge("rill");
             let reply =
                 Reply::error(&ApiError::unauthorized()).with_header("WWW-Authenticate", &challenge);
@@ -328,19 +428,10 @@ fn stream_by_token(rq: Request, service: &Service, token: &str) {
     send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), service);
 }
 
-/// Write `reply`, counting it; see the module docs for oversized bodies.
+/// Write `reply`, counting it. What is left of a request body is at most
+/// the front door's limit, which tiny_http drains when `rq` drops.
 fn send(rq: Request, reply: Reply, service: &Service) {
     service.http.record(reply.status);
-    let unread = rq.body_length().map(|n| n as u64).unwrap_or(0);
-    if !reply.body_read && unread > DRAIN_CAP {
-        warn!(
-            "http: {} {}: declared body of {unread} bytes: not answered (see http::server docs)",
-            rq.method(),
-            rq.url()
-        );
-        std::mem::forget(rq);
-        return;
-    }
     let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
     let mut headers = reply.headers;
     headers.push(("Content-Type".into(), reply.content_type.into()));

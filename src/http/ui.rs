@@ -55,7 +55,6 @@ fn asset(content_type: &'static str, body: &[u8]) -> Reply {
         content_type,
         body: body.to_vec(),
         headers: Vec::new(),
-        body_read: false,
     }
     .with_header("X-Content-Type-Options", "nosniff")
 }
@@ -155,9 +154,7 @@ pub fn position_put(
     let file = target(service, id, n)?;
     let (seconds, duration) = parse_position(&body)?;
     service.positions.set((id, file), seconds, duration);
-    let mut reply = position_get(service, id, n)?;
-    reply.body_read = true;
-    Ok(reply)
+    position_get(service, id, n)
 }
 
 /// `GET /api/positions`: the most recent positions of files still here,

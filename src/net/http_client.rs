@@ -134,6 +134,8 @@ pub struct GetOptions {
     pub local_ip: Option<IpAddr>,
     /// TLS configuration; `None` trusts the system's CA bundle.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Refuse a redirect from `https` to `http` (else it is logged).
+    pub no_downgrade: bool,
 }
 
 impl GetOptions {
@@ -143,6 +145,7 @@ impl GetOptions {
             timeout,
             local_ip: None,
             tls: None,
+            no_downgrade: false,
         }
     }
 }
@@ -216,6 +219,9 @@ async fn follow(mut url: Url, opts: &GetOptions) -> Result<HttpResponse, HttpErr
         let next = url.join(location).map_err(|e| bad(e.to_string()))?;
         if next.scheme == "udp" {
             return Err(bad("redirect to a udp:// URL".into()));
+        }
+        if url.is_https() && !next.is_https() && opts.no_downgrade {
+            return Err(bad("redirect from https to http".into()));
         }
         if url.is_https() && !next.is_https() {
             log::warn!("{} redirects from https to {}", redact(&url), redact(&next));

@@ -15,6 +15,9 @@
 //!   [`rebuild`]), and repeats the clean-up of removed torrents once the
 //!   engine has surely finished stopping them (it saves a resume file as
 //!   its last act, and its files stay open until then).
+//! - Each torrent's files have one owner: a name already taken on disk
+//!   or by another torrent puts the new one in a folder of its own
+//!   ([`owner`]), and a delete with data removes only its own files.
 //! - `open` re-adds every torrent; the store's resume file makes that cheap
 //!   (no hash check of data nobody touched since the save).
 //! - In storage mode `stream` ([`SessionOptions::disk_cache`]) every
@@ -31,12 +34,13 @@
 //! file writes of add/remove on purpose: it serialises them, so the session
 //! file on disk always matches the records.
 
+mod error;
 pub mod files;
+pub mod owner;
 pub mod positions;
 pub mod rebuild;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +52,11 @@ use log::{info, warn};
 use crate::store::DiskCache;
 use crate::swarm::picker::Priority;
 use crate::swarm::{AddOptions, Engine, EngineError, Source, TorrentId};
-use crate::torrent::{Info, Magnet, Metainfo};
+use crate::torrent::{Magnet, Metainfo};
 use files::{write_atomic, Entry, FilesError, SessionDir};
+use owner::Place;
+
+pub use error::SessionError;
 
 /// After a remove, the clean-up is repeated this much later (the engine's
 /// stop waits up to 10 s for trackers, then saves resume).
@@ -66,6 +73,9 @@ pub struct SessionOptions {
     pub seed: bool,
     /// Storage mode `stream` (see the module docs); `None`: mode `keep`.
     pub disk_cache: Option<Arc<DiskCache>>,
+    /// Most torrents in the session (0: no limit); a new one over it is
+    /// refused with [`SessionError::TooMany`].
+    pub max_torrents: usize,
 }
 
 /// What to add, with the raw bytes to store.
@@ -83,47 +93,15 @@ pub enum Added {
     Existing(TorrentId),
 }
 
-#[derive(Debug)]
-pub enum SessionError {
-    Files(FilesError),
-    Engine {
-        id: TorrentId,
-        err: EngineError,
-    },
-    /// The torrent was removed moments ago and is still being stopped.
-    StillStopping {
-        id: TorrentId,
-        retry_after: u64,
-    },
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionError::Files(e) => write!(f, "session files: {e}"),
-            SessionError::Engine { id, err } => write!(f, "torrent {id}: {err}"),
-            SessionError::StillStopping { id, retry_after } => write!(
-                f,
-                "torrent {id} was just removed and is still stopping; add it again in {retry_after} s"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
-
-impl From<FilesError> for SessionError {
-    fn from(e: FilesError) -> Self {
-        SessionError::Files(e)
-    }
-}
-
 struct Record {
     added: u64,
     /// Only the magnet is stored; a `.torrent` is due once metadata is known.
     magnet_only: bool,
     /// Trackers of the magnet (for the rebuilt `.torrent`).
     trackers: Vec<String>,
+    /// Where its files are, and the top entry it claims there (when known).
+    place: Place,
+    name: Option<String>,
 }
 
 struct Cleanup {
@@ -144,6 +122,7 @@ pub struct Session {
     engine: Arc<Engine>,
     seed: bool,
     disk_cache: Option<Arc<DiskCache>>,
+    max_torrents: usize,
     inner: Mutex<Inner>,
     /// Bytes written to disk by torrents removed since start.
     written_by_removed: AtomicU64,
@@ -164,7 +143,7 @@ impl Session {
     pub fn open(data_dir: &Path, engine: Arc<Engine>, seed: bool) -> Result<Session, SessionError> {
         let opts = SessionOptions {
             seed,
-            disk_cache: None,
+            ..Default::default()
         };
         Session::open_with(data_dir, engine, opts)
     }
@@ -182,6 +161,7 @@ impl Session {
             engine,
             seed: opts.seed,
             disk_cache: opts.disk_cache,
+            max_torrents: opts.max_torrents,
             inner: Mutex::new(Inner::default()),
             written_by_removed: AtomicU64::new(0),
         };
@@ -215,9 +195,9 @@ impl Session {
         &self.dir.downloads
     }
 
-    fn options(&self, extra_peers: Vec<SocketAddr>) -> AddOptions {
+    fn options(&self, extra_peers: Vec<SocketAddr>, place: &Place) -> AddOptions {
         AddOptions {
-            out_dir: self.dir.downloads.clone(),
+            out_dir: place.out_dir(&self.dir.downloads),
             resume_dir: Some(self.dir.resume.clone()),
             extra_peers,
             seed: self.seed,
@@ -227,8 +207,13 @@ impl Session {
     }
 
     /// Add to the engine (in mode `stream` with the `Skip` base priority).
-    fn engine_add(&self, source: Source, peers: Vec<SocketAddr>) -> Result<(), EngineError> {
-        let id = self.engine.add(source, self.options(peers))?;
+    fn engine_add(
+        &self,
+        source: Source,
+        peers: Vec<SocketAddr>,
+        place: &Place,
+    ) -> Result<(), EngineError> {
+        let id = self.engine.add(source, self.options(peers, place))?;
         if self.disk_cache.is_some() {
             let all = vec![(0..u32::MAX, Priority::Skip)];
             self.engine.set_priority(id, STREAM_MODE_OWNER, all)?;
@@ -254,23 +239,27 @@ impl Session {
             .as_ref()
             .map(|m| m.trackers.clone())
             .unwrap_or_default();
-        let (source, magnet_only) = match (torrent, magnet) {
+        let (source, magnet_only, name) = match (torrent, magnet) {
             (Some(bytes), _) => {
                 let meta =
                     Metainfo::from_bytes(&bytes).map_err(|e| format!("stored .torrent: {e}"))?;
                 if meta.info_hash != e.id {
                     return Err("stored .torrent has another info hash".into());
                 }
-                (Source::Torrent(Box::new(meta)), false)
+                let name = owner::top_name(&meta.info);
+                (Source::Torrent(Box::new(meta)), false, name)
             }
-            (None, Some(m)) => (Source::Magnet(m), true),
+            (None, Some(m)) => (Source::Magnet(m), true, None),
             (None, None) => return Err("no stored .torrent or magnet".into()),
         };
-        match self.engine_add(source, peers) {
+        let place = owner::load(&self.dir, e.id).map_err(|e| e.to_string())?;
+        match self.engine_add(source, peers, &place) {
             Ok(()) | Err(EngineError::AlreadyAdded(_)) => Ok(Record {
                 added: e.added,
                 magnet_only,
                 trackers,
+                place,
+                name,
             }),
             Err(err) => Err(err.to_string()),
         }
@@ -311,6 +300,32 @@ impl Session {
                 retry_after: wait.as_secs().saturating_add(1),
             });
         }
+        if self.max_torrents > 0 && inner.records.len() >= self.max_torrents {
+            return Err(SessionError::TooMany {
+                limit: self.max_torrents,
+            });
+        }
+        let (name, dn) = match &input {
+            AddInput::Torrent { meta, .. } => (owner::top_name(&meta.info), None),
+            AddInput::Magnet { magnet, .. } => (None, magnet.display_name.clone()),
+        };
+        let claimed = |n: &str| {
+            inner
+                .records
+                .values()
+                .any(|r| r.place == Place::Default && r.name.as_deref() == Some(n))
+        };
+        let place = owner::choose(
+            &self.dir.downloads,
+            id,
+            name.as_deref(),
+            dn.as_deref(),
+            claimed,
+        );
+        if let Place::Own(folder) = &place {
+            info!("session: {id}: its files go to downloads/{folder} (one owner per file)");
+        }
+        owner::store(&self.dir, id, &place)?;
         let (source, source_path, rec, peers) = match input {
             AddInput::Torrent { raw, meta } => {
                 let path = self.dir.torrent_path(id);
@@ -319,6 +334,8 @@ impl Session {
                     added: now_secs(),
                     magnet_only: false,
                     trackers: Vec::new(),
+                    place: place.clone(),
+                    name,
                 };
                 (Source::Torrent(meta), path, rec, Vec::new())
             }
@@ -329,12 +346,15 @@ impl Session {
                     added: now_secs(),
                     magnet_only: true,
                     trackers: magnet.trackers.clone(),
+                    place: place.clone(),
+                    name,
                 };
                 (Source::Magnet(magnet), path, rec, Vec::new())
             }
         };
-        if let Err(err) = self.engine_add(source, peers) {
+        if let Err(err) = self.engine_add(source, peers, &place) {
             let _ = SessionDir::remove_file(&source_path);
+            let _ = owner::forget(&self.dir, id);
             return Err(SessionError::Engine { id, err });
         }
         inner.records.insert(id, rec);
@@ -342,6 +362,7 @@ impl Session {
             inner.records.remove(&id);
             let _ = self.engine.remove(id);
             let _ = SessionDir::remove_file(&source_path);
+            let _ = owner::forget(&self.dir, id);
             return Err(e.into());
         }
         Ok(Added::New(id))
@@ -368,7 +389,7 @@ impl Session {
             Err(e) => warn!("session: stopping {id}: {e}"),
         }
         let paths = match (&info, delete_data) {
-            (Some(info), true) => data_paths(info, &self.dir.downloads),
+            (Some(info), true) => owner::data_paths(info, &rec.place.out_dir(&self.dir.downloads)),
             _ => Vec::new(),
         };
         self.clean(id, &paths);
@@ -396,13 +417,21 @@ impl Session {
                 warn!("session: cannot delete data: {e}");
             }
         }
-        prune_dirs(data, &self.dir.downloads);
+        if let Err(e) = owner::forget(&self.dir, id) {
+            warn!("session: cannot delete {e}");
+        }
+        owner::prune_dirs(data, &self.dir.downloads);
         if let Some(c) = &self.disk_cache {
             c.remove_torrent(id);
         }
     }
 
     /// Whether the torrent is in the session.
+    /// Whether a new torrent would be over the limit.
+    pub fn is_full(&self) -> bool {
+        self.max_torrents > 0 && self.lock().records.len() >= self.max_torrents
+    }
+
     pub fn contains(&self, id: TorrentId) -> bool {
         self.lock().records.contains_key(&id)
     }
@@ -456,6 +485,7 @@ impl Session {
                 continue;
             };
             rec.magnet_only = false;
+            rec.name = owner::top_name(&info);
             match rebuild::rebuild(&info, id, &rec.trackers) {
                 Some(bytes) => match write_atomic(&self.dir.torrent_path(id), &bytes) {
                     Ok(()) => info!("session: {}: metadata stored as a .torrent", info.name),
@@ -467,30 +497,6 @@ impl Session {
                     info.name
                 ),
             }
-        }
-    }
-}
-
-/// The data files of `info` under `downloads`.
-fn data_paths(info: &Info, downloads: &Path) -> Vec<PathBuf> {
-    info.files.iter().map(|f| f.path.under(downloads)).collect()
-}
-
-/// Remove the directories that held `files` if they are now empty, up to
-/// (not including) `root`.
-fn prune_dirs(files: &[PathBuf], root: &Path) {
-    let mut dirs: Vec<&Path> = files.iter().filter_map(|p| p.parent()).collect();
-    dirs.sort();
-    dirs.dedup();
-    // Deepest first, so a parent is tried after its children.
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for d in dirs {
-        let mut cur = Some(d);
-        while let Some(dir) = cur {
-            if dir == root || !dir.starts_with(root) || std::fs::remove_dir(dir).is_err() {
-                break;
-            }
-            cur = dir.parent();
         }
     }
 }
@@ -579,24 +585,6 @@ mod tests {
         ));
         assert_eq!(s.list().len(), 1);
         engine.shutdown();
-        let _ = std::fs::remove_dir_all(&root);
-    }
-
-    #[test]
-    fn prune_removes_only_empty_dirs_below_root() {
-        let root = std::env::temp_dir().join(format!("rill-prune-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let a = root.join("t/a/b");
-        let keep = root.join("t/keep");
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&keep).unwrap();
-        std::fs::write(keep.join("other"), b"x").unwrap();
-        prune_dirs(&[a.join("f1"), root.join("t/f2")], &root);
-        assert!(!root.join("t/a").exists());
-        assert!(keep.join("other").exists());
-        assert!(root.exists());
-        prune_dirs(&[keep.join("other")], &root);
-        assert!(keep.exists(), "not empty: kept");
         let _ = std::fs::remove_dir_all(&root);
     }
 }
