@@ -9,6 +9,7 @@ pub mod extension;
 pub mod handshake;
 pub mod message;
 pub mod metadata;
+pub mod mse;
 pub mod tracker_http;
 pub mod tracker_udp;
 
