@@ -76,6 +76,7 @@ const KNOWN_KEYS: &[&str] = &[
     "stream_cache_mib",
     "ffmpeg",
     "ffprobe",
+    "encryption",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -104,6 +105,8 @@ struct Settings {
     stream_cache_mib: u64,
     /// ffmpeg and ffprobe binaries (HLS).
     tools: crate::media::Tools,
+    /// MSE/PE policy (`encryption = "prefer" | "require" | "off"`).
+    encryption: crate::swarm::Encryption,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -239,6 +242,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         storage: Storage::Keep,
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
         tools: crate::media::Tools::default(),
+        encryption: crate::swarm::Encryption::default(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -295,6 +299,11 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         }
         if let Some(v) = d.get_str("ffprobe").map_err(err)? {
             s.tools.ffprobe = PathBuf::from(v);
+        }
+        if let Some(v) = d.get_str("encryption").map_err(err)? {
+            s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {
+                format!("{origin}: encryption {v:?}: expected \"prefer\", \"require\" or \"off\"")
+            })?;
         }
     }
     if let Some(v) = &flags.listen {
@@ -359,6 +368,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
             listen: peer_listen,
             listen_fallback,
             board,
+            encryption: s.encryption,
         })
         .map_err(|e| e.to_string())?,
     );
@@ -548,6 +558,8 @@ mod tests {
             "storage = true",
             "stream_cache_mib = 15",
             "stream_cache_mib = \"64\"",
+            "encryption = \"on\"",
+            "encryption = true",
         ] {
             let doc = Document::parse(text).unwrap();
             let e = settings_from(Some(("c.toml".into(), &doc)), &Flags::default());

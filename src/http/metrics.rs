@@ -145,6 +145,12 @@ const TORRENT_METRICS: &[TorrentMetric] = &[
         f64::from(s.peers)
     }),
     (
+        "rill_torrent_peers_encrypted",
+        "gauge",
+        "Connected peers whose connection is RC4-encrypted (MSE/PE).",
+        |s| f64::from(s.peers_encrypted),
+    ),
+    (
         "rill_torrent_pieces_done",
         "gauge",
         "Verified pieces.",
@@ -324,6 +330,7 @@ mod tests {
             download_rate: 1234.5,
             upload_rate: 0.0,
             peers: 2,
+            peers_encrypted: 1,
             elapsed: Duration::from_secs(1),
         }
     }

@@ -28,6 +28,7 @@ use sha1_smol::Sha1;
 
 use crate::crypto::dh::{self, KEY_LEN, SECRET_LEN};
 use crate::crypto::rc4::Rc4;
+use crate::wire::handshake::PROTOCOL;
 
 /// Longest PadA, PadB, PadC or PadD the spec allows.
 pub const MAX_PAD: usize = 512;
@@ -56,6 +57,9 @@ pub enum MseError {
     /// The responder selected something we did not offer, or not exactly
     /// one method.
     BadSelect { select: u32 },
+    /// The peer answered our key with a plain BitTorrent handshake: it
+    /// does not speak MSE.
+    PlainReply,
     /// `feed` after the handshake was done or had failed.
     Finished,
 }
@@ -77,6 +81,7 @@ impl std::fmt::Display for MseError {
             MseError::BadSelect { select } => {
                 write!(f, "MSE: peer selected {select:#x}, which we did not offer")
             }
+            MseError::PlainReply => f.write_str("MSE: the peer answered in plain BitTorrent"),
             MseError::Finished => f.write_str("MSE: handshake already over"),
         }
     }
@@ -239,6 +244,12 @@ impl Initiator {
         loop {
             match self.state {
                 IState::WaitKey => {
+                    let plain = self.buf.len() > PROTOCOL.len()
+                        && self.buf[0] == PROTOCOL.len() as u8
+                        && self.buf[1..=PROTOCOL.len()] == PROTOCOL[..];
+                    if plain {
+                        return Err(MseError::PlainReply);
+                    }
                     let Some(yb) = key_of(&self.buf) else {
                         return Ok(None);
                     };

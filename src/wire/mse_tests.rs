@@ -227,6 +227,15 @@ fn unknown_torrent_and_missing_vc() {
     assert_eq!(a.feed(&[0x42]).err(), Some(MseError::NoVc));
 }
 
+#[test]
+fn plain_answer_to_our_key_fails_fast() {
+    let mut a = initiator(3, 0);
+    let mut reply = vec![19u8];
+    reply.extend_from_slice(PROTOCOL);
+    assert!(matches!(a.feed(&reply[..10]), Ok(None)));
+    assert_eq!(a.feed(&reply[10..]).err(), Some(MseError::PlainReply));
+}
+
 /// B's step 4 with the given select and PadD length, keyed for A.
 fn step4(select: u32, pad_d: u16) -> (Initiator, Vec<u8>) {
     let mut a = initiator(CRYPTO_RC4, 0);

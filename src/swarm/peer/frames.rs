@@ -121,6 +121,23 @@ impl RecvBuf {
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
     }
 
+    /// Bytes that arrived before the session (the rest of an MSE
+    /// handshake's payload), as if read. Bounded by the handshake (the
+    /// initial payload is at most 64 KiB), so it fits the buffer.
+    pub(crate) fn preload(&mut self, mut bytes: &[u8]) {
+        // Bounded: every turn takes at least one byte or ends.
+        while !bytes.is_empty() {
+            let room = self.spare();
+            let n = room.len().min(bytes.len());
+            if n == 0 {
+                return;
+            }
+            room[..n].copy_from_slice(&bytes[..n]);
+            self.filled(n);
+            bytes = &bytes[n..];
+        }
+    }
+
     /// `n` bytes were read into [`RecvBuf::spare`].
     pub(crate) fn filled(&mut self, n: usize) {
         self.end = self.end.saturating_add(n).min(self.buf.len());
