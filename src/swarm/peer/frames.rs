@@ -217,6 +217,37 @@ mod tests {
     }
 
     #[test]
+    fn preloaded_bytes_come_out_first() {
+        // What an MSE handshake left over: a whole frame and half of the
+        // next; the socket then brings the rest.
+        let mut stream = Vec::new();
+        Message::Have(3).encode(&mut stream);
+        stream.extend(piece_frame(1, 0, &[9; 300]));
+        let mut r = RecvBuf::new();
+        r.preload(&stream[..100]);
+        assert_eq!(
+            r.next_frame().unwrap(),
+            Some(Frame::Other(Message::Have(3)))
+        );
+        assert_eq!(r.next_frame().unwrap(), None);
+        let rest = &stream[100..];
+        r.spare()[..rest.len()].copy_from_slice(rest);
+        r.filled(rest.len());
+        assert!(matches!(
+            r.next_frame().unwrap(),
+            Some(Frame::Piece { index: 1, begin: 0, data }) if data == [9; 300]
+        ));
+        // More than the usual buffer (IA can be up to 64 KiB, plus a read).
+        let mut r = RecvBuf::new();
+        let big = vec![0u8; RECV_BUF + 5000];
+        r.preload(&big);
+        assert_eq!(
+            r.next_frame().unwrap(),
+            Some(Frame::Other(Message::KeepAlive))
+        );
+    }
+
+    #[test]
     fn hostile_frames_are_errors() {
         // Longer than any legal frame: refused from the prefix alone.
         let mut r = RecvBuf::new();
