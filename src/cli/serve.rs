@@ -77,6 +77,7 @@ const KNOWN_KEYS: &[&str] = &[
     "ffmpeg",
     "ffprobe",
     "encryption",
+    "port_mapping",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -107,6 +108,8 @@ struct Settings {
     tools: crate::media::Tools,
     /// MSE/PE policy (`encryption = "prefer" | "require" | "off"`).
     encryption: crate::swarm::Encryption,
+    /// Ask the router to forward the peer port (UPnP-IGD, NAT-PMP).
+    port_mapping: bool,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -243,6 +246,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
         tools: crate::media::Tools::default(),
         encryption: crate::swarm::Encryption::default(),
+        port_mapping: true,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -299,6 +303,9 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         }
         if let Some(v) = d.get_str("ffprobe").map_err(err)? {
             s.tools.ffprobe = PathBuf::from(v);
+        }
+        if let Some(v) = d.get_bool("port_mapping").map_err(err)? {
+            s.port_mapping = v;
         }
         if let Some(v) = d.get_str("encryption").map_err(err)? {
             s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {
@@ -415,6 +422,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         engine.listen_addr()
     );
     let ssdp = dlna.and_then(|d| crate::dlna::announce(&d, server.addr(), &s.dlna));
+    let portmap = start_port_mapping(s.port_mapping, engine.listen_addr());
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if s.password.is_none() && !server.addr().ip().is_loopback() {
@@ -439,6 +447,9 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     if let Some(a) = ssdp {
         a.stop();
     }
+    if let Some(p) = portmap {
+        p.stop();
+    }
     server.stop(Duration::from_secs(2));
     positions.shutdown();
     let _ = stop_tx.send(());
@@ -450,6 +461,21 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     engine.shutdown();
     info!("stopped");
     Ok(())
+}
+
+/// Port mapping for the peer port, unless it is off or peers listen on
+/// loopback only (nothing to forward).
+fn start_port_mapping(on: bool, peers: SocketAddr) -> Option<crate::net::portmap::PortMapper> {
+    if !on || peers.ip().is_loopback() {
+        return None;
+    }
+    match crate::net::portmap::PortMapper::start(peers.port()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            error!("port mapping is off: cannot start its thread: {e}");
+            None
+        }
+    }
 }
 
 /// Block until SIGTERM or SIGINT. If signals cannot be registered, block
@@ -559,6 +585,7 @@ mod tests {
             "stream_cache_mib = 15",
             "stream_cache_mib = \"64\"",
             "encryption = \"on\"",
+            "port_mapping = \"yes\"",
             "encryption = true",
         ] {
             let doc = Document::parse(text).unwrap();

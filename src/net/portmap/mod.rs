@@ -1,0 +1,172 @@
+//! Port mapping: ask the home router to forward our peer port (TCP and
+//! UDP, that port only) so peers outside the LAN can connect to us.
+//!
+//! [`PortMapper::start`] runs one thread (`rill-portmap`) that tries
+//! UPnP-IGD first ([`upnp`]: SSDP M-SEARCH, the gateway's description,
+//! `AddPortMapping` on its WANIPConnection/WANPPPConnection service), then
+//! NAT-PMP (RFC 6886, [`natpmp`]) to the default gateway; renews the
+//! mapping at half its lease; and on [`PortMapper::stop`] deletes it. The
+//! packets are built and parsed by `wire::upnp_igd` and `wire::natpmp`.
+//! All I/O is blocking with short timeouts, so every step is bounded.
+//! `RILL_PORTMAP_LEASE` (seconds) shortens the lease for tests.
+
+mod natpmp;
+mod upnp;
+
+use std::net::IpAddr;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::{debug, info};
+
+/// Lease asked for (UPnP) or lifetime (NAT-PMP), seconds.
+const LEASE: u32 = 3600;
+/// Without a gateway, look again this often.
+const RETRY: Duration = Duration::from_secs(300);
+
+/// A mapping that is in place.
+enum Mapped {
+    Upnp(upnp::Gateway),
+    NatPmp(natpmp::Gateway),
+}
+
+impl Mapped {
+    fn name(&self) -> &'static str {
+        match self {
+            Mapped::Upnp(_) => "UPnP",
+            Mapped::NatPmp(_) => "NAT-PMP",
+        }
+    }
+}
+
+/// The mapping thread's handle.
+pub struct PortMapper {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+    external: Arc<Mutex<Option<IpAddr>>>,
+}
+
+fn lease() -> u32 {
+    std::env::var("RILL_PORTMAP_LEASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&l: &u32| l >= 2)
+        .unwrap_or(LEASE)
+}
+
+impl PortMapper {
+    /// Start mapping `port` (TCP and UDP).
+    pub fn start(port: u16) -> std::io::Result<PortMapper> {
+        let (stop, rx) = channel();
+        let external = Arc::new(Mutex::new(None));
+        let ext = external.clone();
+        let thread = std::thread::Builder::new()
+            .name("rill-portmap".into())
+            .spawn(move || {
+                let lease = lease();
+                let mut current: Option<Mapped> = None;
+                let mut said_none = false;
+                loop {
+                    let renew = match map(port, lease, current.take()) {
+                        Some((m, ip)) => {
+                            if let Ok(mut e) = ext.lock() {
+                                *e = ip;
+                            }
+                            current = Some(m);
+                            said_none = false;
+                            Duration::from_secs(u64::from(lease / 2).max(1))
+                        }
+                        None => {
+                            if !said_none {
+                                info!(
+                                    "port mapping: no UPnP or NAT-PMP gateway answered; peers \
+                                     outside the LAN reach port {port} only if the router forwards it"
+                                );
+                                said_none = true;
+                            }
+                            RETRY
+                        }
+                    };
+                    match rx.recv_timeout(renew) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                }
+                if let Some(m) = current {
+                    unmap(port, &m);
+                }
+            })?;
+        Ok(PortMapper {
+            stop,
+            thread: Some(thread),
+            external,
+        })
+    }
+
+    /// The external address the gateway reported, once mapped.
+    pub fn external(&self) -> Option<IpAddr> {
+        self.external.lock().ok().and_then(|e| *e)
+    }
+
+    /// Delete the mapping and end the thread (bounded by the timeouts).
+    pub fn stop(mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Map (or renew) `port` through the gateway that mapped it before, else
+/// whichever answers; the mapping and the external address.
+fn map(port: u16, lease: u32, before: Option<Mapped>) -> Option<(Mapped, Option<IpAddr>)> {
+    let renewing = before.is_some();
+    let result = match before {
+        Some(Mapped::Upnp(g)) => g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip)),
+        Some(Mapped::NatPmp(g)) => g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip)),
+        None => Err(String::new()),
+    };
+    let result = result.or_else(|e| {
+        if !e.is_empty() {
+            debug!("port mapping: renewal failed ({e}); looking for a gateway again");
+        }
+        upnp::Gateway::discover()
+            .and_then(|g| g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip)))
+            .or_else(|e| {
+                debug!("port mapping: UPnP: {e}");
+                natpmp::Gateway::default_route()
+                    .and_then(|g| g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip)))
+            })
+    });
+    match result {
+        Ok((m, ip)) => {
+            let what = if renewing { "renewed" } else { "mapped" };
+            let ext = ip.map_or("unknown".to_string(), |i| i.to_string());
+            info!(
+                "port mapping: TCP and UDP port {port} {what} by {} (lease {lease} s), external address {ext}",
+                m.name()
+            );
+            Some((m, ip))
+        }
+        Err(e) => {
+            debug!("port mapping: NAT-PMP: {e}");
+            None
+        }
+    }
+}
+
+fn unmap(port: u16, m: &Mapped) {
+    let r = match m {
+        Mapped::Upnp(g) => g.unmap(port),
+        Mapped::NatPmp(g) => g.unmap(port),
+    };
+    match r {
+        Ok(()) => info!(
+            "port mapping: removed port {port} from the gateway ({})",
+            m.name()
+        ),
+        Err(e) => info!("port mapping: removing port {port}: {e}"),
+    }
+}
