@@ -402,7 +402,9 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
             None
         }
     };
+    let portmap = start_port_mapping(s.port_mapping, engine.listen_addr());
     let service = Arc::new(Service {
+        external_addr: portmap.as_ref().map(|p| p.external_addr()),
         engine: engine.clone(),
         session: session.clone(),
         upload_limit: s.upload_limit,
@@ -422,7 +424,6 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         engine.listen_addr()
     );
     let ssdp = dlna.and_then(|d| crate::dlna::announce(&d, server.addr(), &s.dlna));
-    let portmap = start_port_mapping(s.port_mapping, engine.listen_addr());
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if s.password.is_none() && !server.addr().ip().is_loopback() {

@@ -51,6 +51,8 @@ pub struct Service {
     pub disk_cache: Option<Arc<DiskCache>>,
     /// HLS and media probing (`None` if it could not start).
     pub hls: Option<Arc<crate::hls::Hls>>,
+    /// The external address port mapping learnt (`None`: mapping is off).
+    pub external_addr: Option<crate::net::portmap::ExternalAddr>,
 }
 
 /// A response to write.
@@ -318,6 +320,9 @@ pub fn metrics(service: &Service) -> Reply {
     let mut page = metrics::render(&stats, &extra, &service.http);
     if let Some(hls) = &service.hls {
         hls.render_metrics(&mut page);
+    }
+    if let Some(ip) = service.external_addr.as_ref().and_then(|e| e.get()) {
+        metrics::render_external(&mut page, ip);
     }
     Reply {
         status: 200,

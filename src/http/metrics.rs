@@ -106,6 +106,17 @@ impl HttpCounters {
     }
 }
 
+/// The external address the router reported (port mapping), as an info
+/// metric.
+pub fn render_external(page: &mut String, ip: std::net::IpAddr) {
+    let _ = write!(
+        page,
+        "# HELP rill_external_address_info The address the router reported for us (port mapping).\n\
+         # TYPE rill_external_address_info gauge\n\
+         rill_external_address_info{{address=\"{ip}\"}} 1\n"
+    );
+}
+
 /// Escape a label value: backslash, double quote and line feed.
 pub fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -339,6 +350,14 @@ mod tests {
     fn escapes_labels() {
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(escape_label("plain ✓"), "plain ✓");
+    }
+
+    #[test]
+    fn external_address_is_an_info_metric() {
+        let mut page = String::new();
+        render_external(&mut page, "11.22.33.1".parse().unwrap());
+        assert!(page.ends_with("rill_external_address_info{address=\"11.22.33.1\"} 1\n"));
+        assert!(page.contains("# TYPE rill_external_address_info gauge\n"));
     }
 
     #[test]

@@ -267,6 +267,21 @@ fn run(name: &str, upnp: bool) {
     if !rill.stderr().contains("external address 11.22.33.1") {
         env.fail("rill did not learn the gateway's external address");
     }
+    // The API shows it.
+    let http = rill
+        .stdout()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("rill serve: http://")
+                .map(|r| r.split('/').next().unwrap_or("").to_string())
+        })
+        .unwrap_or_else(|| env.fail("no ready line from rill serve"));
+    let url = format!("http://{http}/metrics");
+    let mut curl = net.exec(&net.lan, &["curl", "-s", &url]);
+    let page = run_tool(&mut curl, Duration::from_secs(10)).unwrap_or_else(|e| env.fail(&e));
+    if !page.contains("rill_external_address_info{address=\"11.22.33.1\"} 1") {
+        env.fail("/metrics does not show the external address");
+    }
     if upnp {
         let list = net.upnpc_list(&env);
         for proto in ["TCP", "UDP"] {

@@ -45,7 +45,24 @@ impl Mapped {
 pub struct PortMapper {
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
-    external: Arc<Mutex<Option<IpAddr>>>,
+    external: ExternalAddr,
+}
+
+/// The external address the gateway reported, shared with the HTTP side
+/// (`/metrics`); `None` until a mapping is made.
+#[derive(Clone, Default)]
+pub struct ExternalAddr(Arc<Mutex<Option<IpAddr>>>);
+
+impl ExternalAddr {
+    pub fn get(&self) -> Option<IpAddr> {
+        self.0.lock().ok().and_then(|e| *e)
+    }
+
+    fn set(&self, ip: Option<IpAddr>) {
+        if let Ok(mut e) = self.0.lock() {
+            *e = ip;
+        }
+    }
 }
 
 fn lease() -> u32 {
@@ -60,7 +77,7 @@ impl PortMapper {
     /// Start mapping `port` (TCP and UDP).
     pub fn start(port: u16) -> std::io::Result<PortMapper> {
         let (stop, rx) = channel();
-        let external = Arc::new(Mutex::new(None));
+        let external = ExternalAddr::default();
         let ext = external.clone();
         let thread = std::thread::Builder::new()
             .name("rill-portmap".into())
@@ -71,9 +88,7 @@ impl PortMapper {
                 loop {
                     let renew = match map(port, lease, current.take()) {
                         Some((m, ip)) => {
-                            if let Ok(mut e) = ext.lock() {
-                                *e = ip;
-                            }
+                            ext.set(ip);
                             current = Some(m);
                             said_none = false;
                             Duration::from_secs(u64::from(lease / 2).max(1))
@@ -105,9 +120,9 @@ impl PortMapper {
         })
     }
 
-    /// The external address the gateway reported, once mapped.
-    pub fn external(&self) -> Option<IpAddr> {
-        self.external.lock().ok().and_then(|e| *e)
+    /// The external address the gateway reports (kept up to date).
+    pub fn external_addr(&self) -> ExternalAddr {
+        self.external.clone()
     }
 
     /// Delete the mapping and end the thread (bounded by the timeouts).
