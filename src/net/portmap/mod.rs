@@ -14,9 +14,8 @@ mod natpmp;
 mod upnp;
 
 use std::net::IpAddr;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use log::{debug, info};
@@ -25,6 +24,9 @@ use log::{debug, info};
 const LEASE: u32 = 3600;
 /// Without a gateway, look again this often.
 const RETRY: Duration = Duration::from_secs(300);
+/// [`PortMapper::stop`] waits at most this for the thread (a discovery in
+/// progress takes up to about 5 s; the deletion is short).
+const STOP_WAIT: Duration = Duration::from_secs(8);
 
 /// A mapping that is in place.
 enum Mapped {
@@ -44,7 +46,8 @@ impl Mapped {
 /// The mapping thread's handle.
 pub struct PortMapper {
     stop: Sender<()>,
-    thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread ends.
+    done: Receiver<()>,
     external: ExternalAddr,
 }
 
@@ -77,11 +80,13 @@ impl PortMapper {
     /// Start mapping `port` (TCP and UDP).
     pub fn start(port: u16) -> std::io::Result<PortMapper> {
         let (stop, rx) = channel();
+        let (done_tx, done) = channel::<()>();
         let external = ExternalAddr::default();
         let ext = external.clone();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("rill-portmap".into())
             .spawn(move || {
+                let _done = done_tx;
                 let lease = lease();
                 let mut current: Option<Mapped> = None;
                 let mut said_none = false;
@@ -115,7 +120,7 @@ impl PortMapper {
             })?;
         Ok(PortMapper {
             stop,
-            thread: Some(thread),
+            done,
             external,
         })
     }
@@ -125,12 +130,12 @@ impl PortMapper {
         self.external.clone()
     }
 
-    /// Delete the mapping and end the thread (bounded by the timeouts).
-    pub fn stop(mut self) {
+    /// Delete the mapping and end the thread, waiting at most
+    /// [`STOP_WAIT`] (the thread is left to finish on its own after that).
+    pub fn stop(self) {
         let _ = self.stop.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Disconnected (the thread's end) or the time is up.
+        let _ = self.done.recv_timeout(STOP_WAIT);
     }
 }
 
