@@ -2,9 +2,9 @@
 //! UDP, that port only) so peers outside the LAN can connect to us.
 //!
 //! [`PortMapper::start`] runs one thread (`rill-portmap`) that tries
-//! UPnP-IGD first ([`upnp`]: SSDP M-SEARCH, the gateway's description,
+//! UPnP-IGD first (`upnp`: SSDP M-SEARCH, the gateway's description,
 //! `AddPortMapping` on its WANIPConnection/WANPPPConnection service), then
-//! NAT-PMP (RFC 6886, [`natpmp`]) to the default gateway; renews the
+//! NAT-PMP (RFC 6886, `natpmp`) to the default gateway; renews the
 //! mapping at half its lease; and on [`PortMapper::stop`] deletes it. The
 //! packets are built and parsed by `wire::upnp_igd` and `wire::natpmp`.
 //! All I/O is blocking with short timeouts, so every step is bounded.
