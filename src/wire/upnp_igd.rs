@@ -54,8 +54,9 @@ fn element(doc: &str, from: usize, name: &str) -> Option<(String, usize)> {
         let lt = rest.find('<')? + at;
         let tag_end = doc.get(lt..)?.find('>')? + lt;
         let tag = doc.get(lt + 1..tag_end)?;
-        let local = tag.rsplit(':').next().unwrap_or(tag);
-        if !tag.starts_with('/') && local.split_whitespace().next() == Some(name) {
+        let qname = tag.split_whitespace().next().unwrap_or("");
+        let local = qname.rsplit(':').next().unwrap_or(qname);
+        if !tag.starts_with('/') && local == name {
             let body_start = tag_end + 1;
             let close = doc.get(body_start..)?.find("</")? + body_start;
             let text = doc.get(body_start..close)?.trim();

@@ -73,6 +73,10 @@ fn soap_requests_and_answers() {
                  </UPnPError></detail></s:Fault></s:Body></s:Envelope>";
     assert_eq!(soap_result(500, fault), Err(718));
     assert_eq!(soap_result(500, "garbage"), Err(0));
+    // Attributes with colons in them do not hide an element.
+    let attr = "<s:Body xmlns:s=\"http://x/y:z\"><u:Fault xmlns:u=\"urn:a:b\">\
+                <errorCode>501</errorCode></u:Fault></s:Body>";
+    assert_eq!(soap_result(200, attr), Err(501));
     assert_eq!(
         external_ip("<NewExternalIPAddress>nope</NewExternalIPAddress>"),
         None
