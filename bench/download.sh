@@ -14,7 +14,10 @@
 #   BENCH_SIZE_MB=1024     size of the generated file
 #   BENCH_RUNS=3           downloads per client
 #   BENCH_CLIENTS="rill aria2 rqbit"  (also: rill-pagecache, rill writing
-#                          through the page cache: RILL_NO_DIRECT_IO=1)
+#                          through the page cache: RILL_NO_DIRECT_IO=1;
+#                          rill-require / rill-off: --encryption require /
+#                          off; aria2-crypto: aria2c requiring RC4)
+#   BENCH_BASE=rill        the client the ratio columns divide by
 #   BENCH_PIECE_LOG2=20    piece size 2^n (mktorrent -l), 1 MiB
 #   BENCH_NET=127.77.0     loopback /24 prefix used for every program
 #   BENCH_DIR=...          work directory (default: a new one in /var/tmp)
@@ -68,7 +71,9 @@ trap cleanup EXIT
 # --- the clients ---------------------------------------------------------------
 has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
 
-case " $CLIENTS " in *" rill "*|*" rill-pagecache "*)
+BASE=${BENCH_BASE:-rill}
+
+case " $CLIENTS " in *" rill"*)
     if [ -z "${RILL_BIN:-}" ]; then
         log "building rill (release)"
         (cd "$ROOT" && cargo build --release --quiet --bin rill)
@@ -181,6 +186,14 @@ run_client() {
         rill) cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT") ;;
         rill-pagecache) cmd=(env RILL_NO_DIRECT_IO=1 "$RILL_BIN" download "$TORRENT" --out "$out"
                              --listen "$LEECH_IP:$LEECH_PORT") ;;
+        rill-require|rill-off)
+               cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT"
+                    --encryption "${client#rill-}") ;;
+        aria2-crypto) cmd=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
+                    --enable-peer-exchange=false --disable-ipv6=true --interface="$LEECH_IP"
+                    --listen-port="$LEECH_PORT" --seed-time=0 --file-allocation=none
+                    --bt-require-crypto=true --bt-min-crypto-level=arc4
+                    --summary-interval=0 --dir="$out" "$TORRENT") ;;
         aria2) cmd=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
                     --enable-peer-exchange=false --disable-ipv6=true --interface="$LEECH_IP"
                     --listen-port="$LEECH_PORT" --seed-time=0 --file-allocation=none
@@ -211,11 +224,11 @@ done
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$RESULTS" | median; }
 
-RILL_W=$(col rill 2); RILL_C=$(col rill 3); RILL_R=$(col rill 4)
+RILL_W=$(col "$BASE" 2); RILL_C=$(col "$BASE" 3); RILL_R=$(col "$BASE" 4)
 echo
 echo "### Download, $SIZE_MB MiB, 2^$PIECE_LOG2-byte pieces, seeded by aria2c + transmission on loopback ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
 echo
-echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / rill | CPU / rill | RSS / rill |"
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / $BASE | CPU / $BASE | RSS / $BASE |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for client in $CLIENTS; do
     W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)

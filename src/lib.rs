@@ -4,6 +4,7 @@
 //! and only talks to the one below it:
 //!
 //! - [`torrent`]: metainfo, magnet links, piece/file layout math (pure).
+//! - [`crypto`]: MSE/PE's Diffie-Hellman and RC4, written here (pure).
 //! - [`wire`]: peer-protocol messages and tracker packets (pure parse/emit).
 //! - [`net`]: small network clients of our own (HTTP/1.1 over async-io + rustls).
 //! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
@@ -24,6 +25,7 @@
 pub mod board;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod dlna;
 pub mod durable;
 pub mod hls;

@@ -87,6 +87,7 @@ fn engine(ip: &str) -> Engine {
         listen: format!("{ip}:0").parse().expect("addr"),
         listen_fallback: false,
         board,
+        encryption: Default::default(),
     })
     .expect("engine starts")
 }
@@ -496,8 +497,10 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
         "no ban in the log:\n{text}"
     );
     assert!(text.contains("failed its hash check"), "{text}");
-    // Banned peers are never dialled again.
-    assert_eq!(evil_conns.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Banned peers are never dialled again: the evil peer saw our MSE
+    // attempt (encryption = prefer; it answered in plaintext) and the
+    // plaintext connection it was banned on, nothing after.
+    assert_eq!(evil_conns.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 /// A running opentracker tracking one hash, killed on drop. Debian's

@@ -1,5 +1,6 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
-//! [--listen ADDR] [--board NAME]`: fetch one torrent to completion.
+//! [--listen ADDR] [--board NAME] [--encryption prefer|require|off]`:
+//! fetch one torrent to completion.
 //!
 //! SOURCE is a `.torrent` path, a magnet URI, or an http(s) URL of a
 //! `.torrent`. Files land in `DIR/<name>`; the resume file is
@@ -23,7 +24,9 @@ use std::time::{Duration, Instant};
 use log::info;
 
 use crate::board::BoardProfile;
-use crate::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentState, TorrentStats};
+use crate::swarm::{
+    AddOptions, Encryption, Engine, EngineConfig, Source, TorrentState, TorrentStats,
+};
 use crate::torrent::{Magnet, Metainfo};
 
 /// Largest `.torrent` we read or download.
@@ -48,6 +51,7 @@ struct Args {
     seed: bool,
     listen: Option<SocketAddr>,
     board: Option<String>,
+    encryption: Encryption,
 }
 
 /// Why the command failed: bad input (exit 2) or anything else (exit 1).
@@ -84,6 +88,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         seed: false,
         listen: None,
         board: None,
+        encryption: Encryption::default(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -118,6 +123,12 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
                 })?);
             }
             "--board" => a.board = Some(value("--board")?),
+            "--encryption" => {
+                let v = value("--encryption")?;
+                a.encryption = Encryption::parse(&v).ok_or_else(|| {
+                    Failure::Input(format!("--encryption {v}: use prefer, require or off"))
+                })?;
+            }
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(Failure::Input(format!("unknown option '{f}'")))
             }
@@ -218,6 +229,7 @@ fn download(a: Args) -> Result<(), Failure> {
         listen,
         listen_fallback,
         board,
+        encryption: a.encryption,
     })
     .map_err(|e| Failure::Other(e.to_string()))?;
     let opts = AddOptions {
@@ -339,6 +351,7 @@ mod tests {
             "--listen",
             "127.0.0.4:0",
             "--board=pi4",
+            "--encryption=require",
         ]))
         .unwrap();
         assert_eq!(a.source, "x.torrent");
@@ -347,6 +360,9 @@ mod tests {
         assert!(a.seed);
         assert_eq!(a.listen, Some("127.0.0.4:0".parse().unwrap()));
         assert_eq!(a.board.as_deref(), Some("pi4"));
+        assert_eq!(a.encryption, Encryption::Require);
+        let a = parse_args(&args(&["x", "--encryption", "off"])).unwrap();
+        assert_eq!(a.encryption, Encryption::Off);
     }
 
     #[test]
@@ -359,6 +375,7 @@ mod tests {
             &["x", "y"],
             &[],
             &["x", "--seed=yes"],
+            &["x", "--encryption", "on"],
         ] {
             assert!(
                 matches!(parse_args(&args(bad)), Err(Failure::Input(_))),

@@ -37,6 +37,7 @@ pub const USAGE: &str = "\
 usage:
   rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME] [--peer-listen ADDR]
   rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--listen ADDR] [--seed] [--board NAME]
+                [--encryption prefer|require|off]
   rill info FILE.torrent";
 
 /// Print a one-line usage error and return exit code 2.

@@ -79,6 +79,8 @@ const KNOWN_KEYS: &[&str] = &[
     "ffprobe",
     "allowed_hosts",
     "max_torrents",
+    "encryption",
+    "port_mapping",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -111,6 +113,10 @@ struct Settings {
     allowed_hosts: Vec<String>,
     /// Most torrents kept; `None`: the board profile's.
     max_torrents: Option<u32>,
+    /// MSE/PE policy (`encryption = "prefer" | "require" | "off"`).
+    encryption: crate::swarm::Encryption,
+    /// Ask the router to forward the peer port (UPnP-IGD, NAT-PMP).
+    port_mapping: bool,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -248,6 +254,8 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         tools: crate::media::Tools::default(),
         allowed_hosts: Vec::new(),
         max_torrents: None,
+        encryption: crate::swarm::Encryption::default(),
+        port_mapping: true,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -314,6 +322,14 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_str_array("allowed_hosts").map_err(err)? {
             s.allowed_hosts = v.into_iter().map(str::to_string).collect();
         }
+        if let Some(v) = d.get_bool("port_mapping").map_err(err)? {
+            s.port_mapping = v;
+        }
+        if let Some(v) = d.get_str("encryption").map_err(err)? {
+            s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {
+                format!("{origin}: encryption {v:?}: expected \"prefer\", \"require\" or \"off\"")
+            })?;
+        }
     }
     if let Some(v) = &flags.listen {
         s.listen = parse_addr("--listen", v)?;
@@ -378,6 +394,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
             listen: peer_listen,
             listen_fallback,
             board,
+            encryption: s.encryption,
         })
         .map_err(|e| e.to_string())?,
     );
@@ -405,7 +422,9 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
             None
         }
     };
+    let portmap = start_port_mapping(s.port_mapping, engine.listen_addr());
     let service = Arc::new(Service {
+        external_addr: portmap.as_ref().map(|p| p.external_addr()),
         engine: engine.clone(),
         session: session.clone(),
         upload_limit: s.upload_limit,
@@ -456,6 +475,9 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     if let Some(a) = ssdp {
         a.stop();
     }
+    if let Some(p) = portmap {
+        p.stop();
+    }
     server.stop(Duration::from_secs(2));
     positions.shutdown();
     let _ = stop_tx.send(());
@@ -467,6 +489,21 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     engine.shutdown();
     info!("stopped");
     Ok(())
+}
+
+/// Port mapping for the peer port, unless it is off or peers listen on
+/// loopback only (nothing to forward).
+fn start_port_mapping(on: bool, peers: SocketAddr) -> Option<crate::net::portmap::PortMapper> {
+    if !on || peers.ip().is_loopback() {
+        return None;
+    }
+    match crate::net::portmap::PortMapper::start(peers.port()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            error!("port mapping is off: cannot start its thread: {e}");
+            None
+        }
+    }
 }
 
 /// Block until SIGTERM or SIGINT. If signals cannot be registered, block
@@ -575,6 +612,9 @@ mod tests {
             "storage = true",
             "stream_cache_mib = 15",
             "stream_cache_mib = \"64\"",
+            "encryption = \"on\"",
+            "port_mapping = \"yes\"",
+            "encryption = true",
         ] {
             let doc = Document::parse(text).unwrap();
             let e = settings_from(Some(("c.toml".into(), &doc)), &Flags::default());

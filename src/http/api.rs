@@ -53,6 +53,8 @@ pub struct Service {
     pub disk_cache: Option<Arc<DiskCache>>,
     /// HLS and media probing (`None` if it could not start).
     pub hls: Option<Arc<crate::hls::Hls>>,
+    /// The external address port mapping learnt (`None`: mapping is off).
+    pub external_addr: Option<crate::net::portmap::ExternalAddr>,
 }
 
 /// A response to write.
@@ -346,6 +348,9 @@ pub fn metrics(service: &Service) -> Reply {
     if let Some(hls) = &service.hls {
         hls.render_metrics(&mut page);
     }
+    if let Some(ip) = service.external_addr.as_ref().and_then(|e| e.get()) {
+        metrics::render_external(&mut page, ip);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,
@@ -382,7 +387,8 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 .f64("upload_rate", s.upload_rate.round())
                 .u64("downloaded", s.downloaded)
                 .u64("uploaded", s.uploaded)
-                .u64("peers", u64::from(s.peers));
+                .u64("peers", u64::from(s.peers))
+                .u64("peers_encrypted", u64::from(s.peers_encrypted));
             match &s.state {
                 TorrentState::Error(e) => o.str("error", e),
                 _ => o.null("error"),

@@ -106,6 +106,17 @@ impl HttpCounters {
     }
 }
 
+/// The external address the router reported (port mapping), as an info
+/// metric.
+pub fn render_external(page: &mut String, ip: std::net::IpAddr) {
+    let _ = write!(
+        page,
+        "# HELP rill_external_address_info The address the router reported for us (port mapping).\n\
+         # TYPE rill_external_address_info gauge\n\
+         rill_external_address_info{{address=\"{ip}\"}} 1\n"
+    );
+}
+
 /// Escape a label value: backslash, double quote and line feed.
 pub fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -144,6 +155,12 @@ const TORRENT_METRICS: &[TorrentMetric] = &[
     ("rill_torrent_peers", "gauge", "Connected peers.", |s| {
         f64::from(s.peers)
     }),
+    (
+        "rill_torrent_peers_encrypted",
+        "gauge",
+        "Connected peers whose connection is RC4-encrypted (MSE/PE).",
+        |s| f64::from(s.peers_encrypted),
+    ),
     (
         "rill_torrent_pieces_done",
         "gauge",
@@ -324,6 +341,7 @@ mod tests {
             download_rate: 1234.5,
             upload_rate: 0.0,
             peers: 2,
+            peers_encrypted: 1,
             elapsed: Duration::from_secs(1),
         }
     }
@@ -332,6 +350,14 @@ mod tests {
     fn escapes_labels() {
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(escape_label("plain ✓"), "plain ✓");
+    }
+
+    #[test]
+    fn external_address_is_an_info_metric() {
+        let mut page = String::new();
+        render_external(&mut page, "11.22.33.1".parse().unwrap());
+        assert!(page.ends_with("rill_external_address_info{address=\"11.22.33.1\"} 1\n"));
+        assert!(page.contains("# TYPE rill_external_address_info gauge\n"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod http_client;
 pub mod http_parse;
+pub mod portmap;
 pub mod socket;
 pub mod tls;
 pub mod url;

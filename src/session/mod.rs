@@ -539,6 +539,7 @@ mod tests {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 listen_fallback: false,
                 board: crate::board::select(None).unwrap(),
+                encryption: Default::default(),
             })
             .unwrap(),
         );

@@ -5,6 +5,12 @@
 //! Back-off: a failed attempt waits `RETRY_BASE * 2^(fails-1)` (capped at
 //! [`RETRY_MAX`]) before the next; an address that fails [`MAX_FAILS`]
 //! times in a row is forgotten unless the user gave it (`--peer`).
+//!
+//! Encryption (policy `prefer`): an address is dialled with MSE/PE first;
+//! when the MSE handshake fails on a connected socket the next attempt is
+//! plaintext, at once; if that fails too, the address backs off as usual
+//! and starts with MSE again. `require` always dials MSE (RC4 only), `off`
+//! never.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::ctx::{timeout, ConnSlot, MAX_HALF_OPEN};
-use super::peer::{self, HANDSHAKE_TIMEOUT};
+use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT};
 use super::stats::TorrentState;
 use super::torrent::Torrent;
 
@@ -34,6 +40,8 @@ struct Entry {
     busy: bool,
     /// Given by the user: never forgotten.
     pinned: bool,
+    /// Dial plaintext next (policy `prefer`, the last MSE attempt failed).
+    plain_next: bool,
 }
 
 #[derive(Default, Debug)]
@@ -61,6 +69,7 @@ impl AddrBook {
                 next_try: now,
                 busy: false,
                 pinned,
+                plain_next: false,
             },
         );
     }
@@ -87,6 +96,26 @@ impl AddrBook {
         }
     }
 
+    /// Whether to dial `addr` with MSE under `policy`.
+    pub fn use_mse(&self, addr: &SocketAddr, policy: Encryption) -> bool {
+        match policy {
+            Encryption::Require => true,
+            Encryption::Off => false,
+            Encryption::Prefer => !self.entries.get(addr).is_some_and(|e| e.plain_next),
+        }
+    }
+
+    /// An MSE handshake on a connected socket failed under `prefer`: the
+    /// next attempt, right away and without counting a failure, is
+    /// plaintext.
+    pub fn mse_failed(&mut self, addr: &SocketAddr, now: Instant) {
+        if let Some(e) = self.entries.get_mut(addr) {
+            e.busy = false;
+            e.plain_next = true;
+            e.next_try = now;
+        }
+    }
+
     /// A peer connected to us and told us its listen address: do not dial it
     /// while connected.
     pub fn incoming(&mut self, addr: SocketAddr) {
@@ -94,12 +123,14 @@ impl AddrBook {
         self.set_busy(addr);
     }
 
-    /// An attempt failed (connect or handshake).
+    /// An attempt failed (connect or handshake). The next one is MSE
+    /// again (policy `prefer`).
     pub fn failed(&mut self, addr: SocketAddr, now: Instant) {
         let Some(e) = self.entries.get_mut(&addr) else {
             return;
         };
         e.busy = false;
+        e.plain_next = false;
         e.fails = e.fails.saturating_add(1);
         if e.fails >= MAX_FAILS && !e.pinned {
             self.entries.remove(&addr);
@@ -171,44 +202,75 @@ pub(crate) fn connect_more(t: &Rc<Torrent>) {
     for a in addrs {
         let slot = ConnSlot::new(ctx, true);
         let t2 = t.clone();
-        ctx.spawn(async move { connect_out(t2, a, slot).await });
+        let mse = t.st.borrow().book.use_mse(&a, ctx.encryption);
+        ctx.spawn(async move { connect_out(t2, a, slot, mse).await });
     }
 }
 
-async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot) {
+/// Dial `addr`, with an MSE handshake first if `mse`.
+async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: bool) {
     let local = t.ctx.local_ip;
     let (ih, pid) = (t.id.0, t.ctx.peer_id);
+    let policy = t.ctx.encryption;
+    let connected = std::cell::Cell::new(false);
     let res = timeout(HANDSHAKE_TIMEOUT, async {
         let sock = crate::net::socket::connect_tcp(addr, local)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        peer::send_handshake(&sock, ih, pid).await?;
-        let hs = peer::read_handshake(&sock).await?;
+        connected.set(true);
+        let mut link = if mse {
+            let ours = crate::wire::Handshake::new(ih, pid).encode();
+            peer::link::connect(sock, ih, &ours, policy).await?
+        } else {
+            let mut link = Link::plain(sock, Vec::new());
+            peer::send_handshake(&mut link, ih, pid).await?;
+            link
+        };
+        let hs = peer::read_handshake(&mut link).await?;
         if hs.info_hash != ih {
             return Err("handshake for another torrent".to_string());
         }
-        Ok((sock, hs))
+        Ok((link, hs))
     })
     .await;
     {
         let mut st = t.st.borrow_mut();
         st.connecting = st.connecting.saturating_sub(1);
     }
-    let (sock, hs) = match res {
+    let (link, hs) = match res {
         Some(Ok(x)) => x,
         Some(Err(e)) => {
             debug!("{addr}: {e}");
-            t.st.borrow_mut().book.failed(addr, Instant::now());
+            attempt_failed(&t, addr, mse && connected.get());
             return;
         }
         None => {
-            debug!("{addr}: connect timed out");
-            t.st.borrow_mut().book.failed(addr, Instant::now());
+            debug!("{addr}: connect or handshake timed out");
+            attempt_failed(&t, addr, mse && connected.get());
             return;
         }
     };
     slot.established();
-    peer::run(t, sock, addr, hs, true, slot).await;
+    peer::run(t, link, addr, hs, true, slot).await;
+}
+
+/// Book-keeping for a failed attempt; `mse_handshake`: an MSE handshake
+/// failed on a connected socket.
+fn attempt_failed(t: &Rc<Torrent>, addr: SocketAddr, mse_handshake: bool) {
+    let now = Instant::now();
+    let prefer = t.ctx.encryption == Encryption::Prefer;
+    {
+        let mut st = t.st.borrow_mut();
+        if mse_handshake && prefer {
+            debug!("{addr}: MSE failed, trying plain BitTorrent next");
+            st.book.mse_failed(&addr, now);
+        } else {
+            st.book.failed(addr, now);
+        }
+    }
+    if mse_handshake && prefer {
+        connect_more(t);
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +303,28 @@ mod tests {
         assert!(b.entries.contains_key(&a(2)));
         assert!(b.candidates(t0 + RETRY_MAX, 10, |_| false).contains(&a(2)));
         assert!(b.candidates(t0 + RETRY_MAX, 10, |x| *x == a(2)).is_empty());
+    }
+
+    #[test]
+    fn prefer_alternates_after_failed_handshakes() {
+        let mut b = AddrBook::default();
+        let t0 = Instant::now();
+        b.add(a(1), false, t0);
+        assert!(b.use_mse(&a(1), Encryption::Prefer));
+        b.set_busy(a(1));
+        b.mse_failed(&a(1), t0);
+        // Plaintext next, at once, no failure counted.
+        assert!(!b.use_mse(&a(1), Encryption::Prefer));
+        assert_eq!(b.candidates(t0, 10, |_| false), vec![a(1)]);
+        assert_eq!(b.entries[&a(1)].fails, 0);
+        assert!(b.use_mse(&a(1), Encryption::Require));
+        assert!(!b.use_mse(&a(1), Encryption::Off));
+        // Plaintext failed too: back off, MSE first again.
+        b.failed(a(1), t0);
+        assert!(b.use_mse(&a(1), Encryption::Prefer));
+        assert!(b.candidates(t0, 10, |_| false).is_empty());
+        // Unknown addresses dial MSE first.
+        assert!(b.use_mse(&a(9), Encryption::Prefer));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use smol::lock::Semaphore;
 use smol::{LocalExecutor, Task, Timer};
 
+use super::peer::Encryption;
 use super::stats::Shared;
 use super::torrent::Torrent;
 use crate::board::BoardProfile;
@@ -52,6 +53,8 @@ pub(crate) struct Ctx {
     /// Peers that sent bad data: never connected to or accepted again.
     pub banned: RefCell<HashSet<IpAddr>>,
     pub epoch: Instant,
+    /// MSE/PE policy for every connection.
+    pub encryption: Encryption,
     /// Torrents with at least one stream reader now (see
     /// `TState::readers`); while non-zero, the others download slowly.
     pub streaming: Rc<Cell<u32>>,
@@ -81,6 +84,7 @@ impl Ctx {
             banned: RefCell::new(HashSet::new()),
             epoch: Instant::now(),
             streaming: Rc::new(Cell::new(0)),
+            encryption: Encryption::default(),
         }
     }
 

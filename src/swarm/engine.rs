@@ -23,6 +23,7 @@ use smol::{Async, LocalExecutor};
 
 use super::ctx::Ctx;
 use super::listener;
+use super::peer::Encryption;
 use super::picker::Priority;
 use super::stats::{Shared, TorrentStats};
 use super::torrent::Torrent;
@@ -47,6 +48,8 @@ pub struct EngineConfig {
     /// any free port.
     pub listen_fallback: bool,
     pub board: BoardProfile,
+    /// MSE/PE policy.
+    pub encryption: Encryption,
 }
 
 /// What to add: a parsed `.torrent` or a magnet link.
@@ -143,11 +146,14 @@ impl Engine {
         let (tx, rx) = smol::channel::unbounded();
         let sh = shared.clone();
         let board = cfg.board;
+        let encryption = cfg.encryption;
         let thread = std::thread::Builder::new()
             .name("rill-swarm".into())
             .spawn(move || {
                 let ex = Rc::new(LocalExecutor::new());
-                let ctx = Rc::new(Ctx::new(Rc::downgrade(&ex), listen, board, sh));
+                let mut ctx = Ctx::new(Rc::downgrade(&ex), listen, board, sh);
+                ctx.encryption = encryption;
+                let ctx = Rc::new(ctx);
                 smol::block_on(ex.run(main_loop(ctx, rx, listener)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
@@ -457,6 +463,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             listen_fallback: false,
             board: crate::board::select(None).expect("board"),
+            encryption: Encryption::default(),
         })
         .expect("engine starts");
         let opts = AddOptions {

@@ -1,5 +1,9 @@
-//! Incoming connections: accept, read the peer's handshake, route it to
-//! the torrent with that info hash, answer with ours, run the session.
+//! Incoming connections: accept, tell plain BitTorrent from MSE/PE by the
+//! first bytes (plain starts with 19, "BitTorrent protocol"), run the MSE
+//! handshake when it is one (its SKEY names the torrent among ours), read
+//! the peer's handshake, route it to the torrent with that info hash,
+//! answer with ours, run the session. The policy refuses plaintext peers
+//! (`require`) or MSE peers (`off`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
@@ -9,7 +13,7 @@ use log::{debug, warn};
 use smol::{Async, Timer};
 
 use super::ctx::{timeout, ConnSlot, Ctx};
-use super::peer::{self, HANDSHAKE_TIMEOUT};
+use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT, SNIFF_LEN};
 use crate::torrent::InfoHash;
 
 /// Accept until the engine stops (the task is dropped with the executor).
@@ -38,9 +42,43 @@ pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
     }
 }
 
+/// The peer's handshake, over MSE if it starts one.
+async fn handshake(
+    ctx: &Ctx,
+    sock: Async<TcpStream>,
+) -> Result<(Link, crate::wire::Handshake), String> {
+    let mut first = [0u8; SNIFF_LEN];
+    {
+        use smol::io::AsyncReadExt;
+        let mut s = &sock;
+        s.read_exact(&mut first)
+            .await
+            .map_err(|e| format!("reading handshake: {e}"))?;
+    }
+    let policy = ctx.encryption;
+    if peer::is_plain_start(&first) {
+        if policy == Encryption::Require {
+            return Err("plaintext peer refused (encryption = require)".into());
+        }
+        let mut link = Link::plain(sock, first.to_vec());
+        let hs = peer::read_handshake(&mut link).await?;
+        return Ok((link, hs));
+    }
+    if policy == Encryption::Off {
+        return Err("not a BitTorrent handshake (MSE is off)".into());
+    }
+    let skeys: Vec<[u8; 20]> = ctx.torrents.borrow().keys().map(|k| k.0).collect();
+    let (skey, mut link) = peer::link::accept(sock, &first, skeys, policy).await?;
+    let hs = peer::read_handshake(&mut link).await?;
+    if hs.info_hash != skey {
+        return Err("MSE SKEY and handshake name different torrents".into());
+    }
+    Ok((link, hs))
+}
+
 async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut slot: ConnSlot) {
-    let hs = match timeout(HANDSHAKE_TIMEOUT, peer::read_handshake(&sock)).await {
-        Some(Ok(hs)) => hs,
+    let (mut link, hs) = match timeout(HANDSHAKE_TIMEOUT, handshake(&ctx, sock)).await {
+        Some(Ok(x)) => x,
         Some(Err(e)) => {
             debug!("{addr}: {e}");
             return;
@@ -61,7 +99,7 @@ async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut sl
     }
     match timeout(
         HANDSHAKE_TIMEOUT,
-        peer::send_handshake(&sock, id.0, ctx.peer_id),
+        peer::send_handshake(&mut link, id.0, ctx.peer_id),
     )
     .await
     {
@@ -73,5 +111,5 @@ async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut sl
         None => return,
     }
     slot.established();
-    peer::run(t, sock, addr, hs, false, slot).await;
+    peer::run(t, link, addr, hs, false, slot).await;
 }

@@ -13,7 +13,8 @@
 //! - `torrent`: per-torrent state and its lifecycle (metadata, checking,
 //!   downloading, seeding), with the shared-state invariants.
 //! - `pieces`: received blocks, verification, bad-piece blame and bans.
-//! - `peer`: one connection (handshake, reader, writer, message handling).
+//! - `peer`: one connection (handshake, MSE/PE link, reader, writer,
+//!   message handling).
 //! - `metadata`: BEP 9 metadata fetch for magnets.
 //! - `connect`, `listener`: outgoing and incoming connections.
 //! - `announce`: the tracker loop.
@@ -39,4 +40,5 @@ mod upload;
 pub use engine::{
     AddOptions, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
 };
+pub use peer::Encryption;
 pub use stats::{TorrentState, TorrentStats};

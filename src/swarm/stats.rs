@@ -81,6 +81,8 @@ pub struct TorrentStats {
     pub upload_rate: f64,
     /// Established peer connections.
     pub peers: u32,
+    /// Of those, the RC4-encrypted ones (MSE/PE); the rest are plaintext.
+    pub peers_encrypted: u32,
     /// Time since the torrent was added.
     pub elapsed: Duration,
 }

@@ -617,6 +617,7 @@ impl Torrent {
                 download_rate: st.counters.down.rate(),
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
+                peers_encrypted: st.peers.values().filter(|p| p.encrypted).count() as u32,
                 elapsed: st.added.elapsed(),
             };
             (

@@ -5,8 +5,9 @@
 //! the 20-byte info hash, the 20-byte peer id. The engine reads exactly
 //! [`HANDSHAKE_LEN`] bytes and hands them to [`Handshake::parse`], which
 //! rejects anything that is not exactly that shape: a peer that speaks some
-//! other protocol (or an obfuscated stream, BEP 8 / MSE, which we do not do)
-//! fails here with a specific error instead of being misread later.
+//! other protocol fails here with a specific error instead of being misread
+//! later. An MSE/PE-encrypted stream is told apart before this (see
+//! [`super::mse`]): the handshake then travels inside it.
 
 use super::WireError;
 

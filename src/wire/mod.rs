@@ -9,8 +9,11 @@ pub mod extension;
 pub mod handshake;
 pub mod message;
 pub mod metadata;
+pub mod mse;
+pub mod natpmp;
 pub mod tracker_http;
 pub mod tracker_udp;
+pub mod upnp_igd;
 
 pub use extension::ExtHandshake;
 pub use handshake::Handshake;

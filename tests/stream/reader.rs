@@ -29,6 +29,7 @@ pub(crate) fn engine(ip: &str) -> Engine {
         listen: format!("{ip}:0").parse().expect("addr"),
         listen_fallback: false,
         board,
+        encryption: Default::default(),
     })
     .expect("engine starts")
 }

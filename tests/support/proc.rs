@@ -49,6 +49,11 @@ impl Proc {
         &self.label
     }
 
+    /// The process id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the process wrote to stdout so far (lossy UTF-8).
     pub fn stdout(&self) -> String {
         read_lossy(&self.stdout)

@@ -97,6 +97,32 @@ WebUI\\HostHeaderValidation=false
         }
     }
 
+    /// Change preferences at run time (`/app/setPreferences`), e.g.
+    /// `{"encryption":1}` (0 prefer, 1 require, 2 off).
+    pub fn set_preferences(&mut self, env: &TestEnv, json: &str) {
+        let url = format!("{}/app/setPreferences", self.api);
+        if let Err(e) = curl(&["--data", &format!("json={json}"), &url]) {
+            env.fail(&format!("qBittorrent setPreferences {json}: {e}"));
+        }
+    }
+
+    /// A preference's value as `/app/preferences` shows it.
+    pub fn preference(&self, key: &str) -> Result<String, String> {
+        let prefs = curl(&[&format!("{}/app/preferences", self.api)])?;
+        json_field(&prefs, key)
+            .map(str::to_string)
+            .ok_or_else(|| format!("no {key} in the preferences"))
+    }
+
+    /// Payload bytes uploaded for `t`.
+    pub fn uploaded(&self, t: &Torrent) -> Result<u64, String> {
+        let url = format!("{}/torrents/info?hashes={}", self.api, t.hex());
+        let info = curl(&[&url])?;
+        json_field(&info, "uploaded")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no uploaded for {} in {info}", t.name))
+    }
+
     /// Progress (0..=1) and state of `t`.
     pub fn status(&self, t: &Torrent) -> Result<(f64, String), String> {
         let url = format!("{}/torrents/info?hashes={}", self.api, t.hex());

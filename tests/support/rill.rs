@@ -43,6 +43,10 @@ pub struct RillOpts {
     pub seed: bool,
     /// Reuse this `--listen` address (e.g. a restart); a fresh one otherwise.
     pub listen: Option<SocketAddrV4>,
+    /// More flags, as they are (e.g. `--encryption off`).
+    pub args: Vec<String>,
+    /// Environment variables (e.g. `RILL_LOG=debug`).
+    pub env: Vec<(String, String)>,
 }
 
 /// The parsed `done:` line.
@@ -92,6 +96,8 @@ impl Rill {
         if opts.seed {
             cmd.arg("--seed");
         }
+        cmd.args(&opts.args);
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         let proc = Proc::spawn(env, label, &mut cmd);
         Rill { proc }
     }

@@ -31,6 +31,17 @@ impl Transmission {
     /// Start a daemon labelled `label`; torrents go to `download_dir` unless
     /// [`Transmission::add`] says otherwise.
     pub fn start(env: &TestEnv, label: &str, download_dir: &Path) -> Transmission {
+        Transmission::start_with(env, label, download_dir, &[])
+    }
+
+    /// [`Transmission::start`] with more daemon flags (e.g. `-er`: require
+    /// encryption).
+    pub fn start_with(
+        env: &TestEnv,
+        label: &str,
+        download_dir: &Path,
+        flags: &[&str],
+    ) -> Transmission {
         let peer = net::loopback_addr();
         let rpc_port = net::free_port();
         let config = env.mkdir(&format!("{label}-config"));
@@ -70,7 +81,7 @@ impl Transmission {
         std::fs::write(config.join("settings.json"), settings)
             .unwrap_or_else(|e| env.fail(&format!("write transmission settings: {e}")));
         let mut cmd = Command::new("transmission-daemon");
-        cmd.arg("-f").arg("-g").arg(&config);
+        cmd.arg("-f").arg("-g").arg(&config).args(flags);
         let proc = Proc::spawn(env, label, &mut cmd);
         let mut t = Transmission {
             peer,
@@ -116,6 +127,31 @@ impl Transmission {
             .and_then(|v| v.trim_end_matches('%').parse::<f64>().ok())
             .ok_or_else(|| format!("no 'Percent Done' in: {info}"))?;
         Ok((done, field("State:").unwrap_or_default()))
+    }
+
+    /// Payload bytes uploaded for `t` (`Uploaded:` of `-i`; "None" is 0).
+    pub fn uploaded(&self, t: &Torrent) -> Result<u64, String> {
+        let info = self.remote(&["-t", &t.hex(), "-i"])?;
+        let v = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Uploaded:").map(|v| v.trim().to_string()))
+            .ok_or_else(|| format!("no 'Uploaded' in: {info}"))?;
+        if v == "None" {
+            return Ok(0);
+        }
+        // "1.23 MB", "512 bytes", "4 KB", ...
+        let mut it = v.split_whitespace();
+        let n: f64 = it
+            .next()
+            .and_then(|n| n.replace(',', "").parse().ok())
+            .ok_or_else(|| format!("bad 'Uploaded: {v}'"))?;
+        let unit = match it.next().unwrap_or("bytes") {
+            "kB" | "KB" | "KiB" => 1e3,
+            "MB" | "MiB" => 1e6,
+            "GB" | "GiB" => 1e9,
+            _ => 1.0,
+        };
+        Ok((n * unit) as u64)
     }
 
     /// Wait until `t` is verified complete (seeding).

@@ -121,6 +121,23 @@ impl RecvBuf {
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
     }
 
+    /// Bytes that arrived before the session (the rest of an MSE
+    /// handshake's payload), as if read. Bounded by the handshake (the
+    /// initial payload is at most 64 KiB), so it fits the buffer.
+    pub(crate) fn preload(&mut self, mut bytes: &[u8]) {
+        // Bounded: every turn takes at least one byte or ends.
+        while !bytes.is_empty() {
+            let room = self.spare();
+            let n = room.len().min(bytes.len());
+            if n == 0 {
+                return;
+            }
+            room[..n].copy_from_slice(&bytes[..n]);
+            self.filled(n);
+            bytes = &bytes[n..];
+        }
+    }
+
     /// `n` bytes were read into [`RecvBuf::spare`].
     pub(crate) fn filled(&mut self, n: usize) {
         self.end = self.end.saturating_add(n).min(self.buf.len());
@@ -197,6 +214,37 @@ mod tests {
             assert_eq!(got[41].3, Some(Message::Bitfield(big.clone())));
             assert_eq!(&got[42].2, b"tail");
         }
+    }
+
+    #[test]
+    fn preloaded_bytes_come_out_first() {
+        // What an MSE handshake left over: a whole frame and half of the
+        // next; the socket then brings the rest.
+        let mut stream = Vec::new();
+        Message::Have(3).encode(&mut stream);
+        stream.extend(piece_frame(1, 0, &[9; 300]));
+        let mut r = RecvBuf::new();
+        r.preload(&stream[..100]);
+        assert_eq!(
+            r.next_frame().unwrap(),
+            Some(Frame::Other(Message::Have(3)))
+        );
+        assert_eq!(r.next_frame().unwrap(), None);
+        let rest = &stream[100..];
+        r.spare()[..rest.len()].copy_from_slice(rest);
+        r.filled(rest.len());
+        assert!(matches!(
+            r.next_frame().unwrap(),
+            Some(Frame::Piece { index: 1, begin: 0, data }) if data == [9; 300]
+        ));
+        // More than the usual buffer (IA can be up to 64 KiB, plus a read).
+        let mut r = RecvBuf::new();
+        let big = vec![0u8; RECV_BUF + 5000];
+        r.preload(&big);
+        assert_eq!(
+            r.next_frame().unwrap(),
+            Some(Frame::Other(Message::KeepAlive))
+        );
     }
 
     #[test]

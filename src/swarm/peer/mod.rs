@@ -1,4 +1,5 @@
-//! One peer connection: the handshake, then two loops sharing the socket —
+//! One peer connection: the handshake, then two loops sharing the socket
+//! ([`link`]: plaintext or RC4 after MSE/PE) —
 //! a reader that decodes frames and hands each message to [`handle`], and
 //! a writer that sends queued messages and serves upload requests. When
 //! either ends (error, close, or [`PeerState::close`]) the session removes
@@ -7,6 +8,7 @@
 
 mod frames;
 mod handle;
+pub(crate) mod link;
 mod pipeline;
 mod rush;
 mod state;
@@ -21,12 +23,15 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
+pub use link::Encryption;
+pub(crate) use link::{is_plain_start, Link, SNIFF_LEN};
 pub(crate) use rush::rush;
 pub(crate) use state::PeerState;
 
 use super::ctx::{timeout, ConnSlot};
 use super::torrent::{piece_count, TState, Torrent};
 use super::upload;
+use crate::crypto::rc4::Rc4;
 use crate::wire::handshake::HANDSHAKE_LEN;
 use crate::wire::metadata::MAX_METADATA_SIZE;
 use crate::wire::{ExtHandshake, Handshake, Message};
@@ -37,10 +42,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read the peer's 68-byte handshake.
-pub(crate) async fn read_handshake(sock: &Async<TcpStream>) -> Result<Handshake, String> {
+pub(crate) async fn read_handshake(link: &mut Link) -> Result<Handshake, String> {
     let mut buf = [0u8; HANDSHAKE_LEN];
-    let mut s = sock;
-    s.read_exact(&mut buf)
+    link.read_exact(&mut buf)
         .await
         .map_err(|e| format!("reading handshake: {e}"))?;
     Handshake::parse(&buf).map_err(|e| e.to_string())
@@ -48,12 +52,11 @@ pub(crate) async fn read_handshake(sock: &Async<TcpStream>) -> Result<Handshake,
 
 /// Send our handshake for `info_hash`.
 pub(crate) async fn send_handshake(
-    sock: &Async<TcpStream>,
+    link: &mut Link,
     info_hash: [u8; 20],
     peer_id: [u8; 20],
 ) -> Result<(), String> {
-    let mut s = sock;
-    s.write_all(&Handshake::new(info_hash, peer_id).encode())
+    link.write_all(&Handshake::new(info_hash, peer_id).encode())
         .await
         .map_err(|e| format!("sending handshake: {e}"))
 }
@@ -61,12 +64,19 @@ pub(crate) async fn send_handshake(
 /// Run a connection whose handshakes are done, until it ends.
 pub(crate) async fn run(
     t: Rc<Torrent>,
-    sock: Async<TcpStream>,
+    link: Link,
     addr: SocketAddr,
     remote: Handshake,
     outgoing: bool,
     _slot: ConnSlot,
 ) {
+    let encrypted = link.is_encrypted();
+    let Link {
+        sock,
+        tx,
+        rx,
+        pending,
+    } = link;
     let sock = Rc::new(sock);
     let (kick_tx, kick_rx) = smol::channel::bounded(1);
     let key = t.ctx.new_peer_key();
@@ -93,14 +103,20 @@ pub(crate) async fn run(
         );
         p.fast = remote.supports_fast();
         p.extended = remote.supports_extensions();
+        p.encrypted = encrypted;
         greet(&t, &st, &mut p);
         st.peers.insert(key, p);
     }
     debug!(
-        "{addr}: connected ({})",
-        if outgoing { "outgoing" } else { "incoming" }
+        "{addr}: connected ({}, {})",
+        if outgoing { "outgoing" } else { "incoming" },
+        if encrypted { "RC4" } else { "plaintext" }
     );
-    let why = smol::future::or(reader(&t, key, &sock), writer(&t, key, &sock, kick_rx)).await;
+    let why = smol::future::or(
+        reader(&t, key, &sock, rx, &pending),
+        writer(&t, key, &sock, kick_rx, tx),
+    )
+    .await;
     debug!("{addr}: disconnected: {why}");
     handle::remove_peer(&t, key);
 }
@@ -160,8 +176,15 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
     }
 }
 
-async fn reader(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>) -> String {
+async fn reader(
+    t: &Rc<Torrent>,
+    key: u64,
+    sock: &Async<TcpStream>,
+    mut rx: Option<Rc4>,
+    pending: &[u8],
+) -> String {
     let mut buf = frames::RecvBuf::new();
+    buf.preload(pending);
     let mut s = sock;
     loop {
         loop {
@@ -177,11 +200,15 @@ async fn reader(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>) -> String {
                 return why;
             }
         }
-        let n = match s.read(buf.spare()).await {
+        let room = buf.spare();
+        let n = match s.read(room).await {
             Ok(0) => return "closed by peer".into(),
             Ok(n) => n,
             Err(e) => return format!("read: {e}"),
         };
+        if let (Some(rx), Some(got)) = (rx.as_mut(), room.get_mut(..n)) {
+            rx.apply(got);
+        }
         buf.filled(n);
     }
 }
@@ -192,7 +219,13 @@ enum Job {
     Wait,
 }
 
-async fn writer(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>, kick: Receiver<()>) -> String {
+async fn writer(
+    t: &Rc<Torrent>,
+    key: u64,
+    sock: &Async<TcpStream>,
+    kick: Receiver<()>,
+    mut tx: Option<Rc4>,
+) -> String {
     let mut s = sock;
     loop {
         let job = {
@@ -213,7 +246,7 @@ async fn writer(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>, kick: Receiv
                 }
             }
         };
-        let (frames, payload) = match job {
+        let (mut frames, payload) = match job {
             Job::Send(b) => (b, 0),
             Job::Upload(batch) => match upload::read_batch(t, batch).await {
                 Ok(x) => x,
@@ -226,6 +259,9 @@ async fn writer(t: &Rc<Torrent>, key: u64, sock: &Async<TcpStream>, kick: Receiv
                 continue;
             }
         };
+        if let Some(tx) = tx.as_mut() {
+            tx.apply(&mut frames);
+        }
         match timeout(WRITE_TIMEOUT, s.write_all(&frames)).await {
             None => return "write timed out".into(),
             Some(Err(e)) => return format!("write: {e}"),

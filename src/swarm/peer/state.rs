@@ -88,6 +88,8 @@ pub(crate) struct PeerState {
     pub unsolicited: u32,
     /// Set when we decided to drop the peer; its tasks are ending.
     pub closing: bool,
+    /// The connection is RC4-encrypted (MSE/PE).
+    pub encrypted: bool,
     sock: Rc<Async<TcpStream>>,
     kick: Sender<()>,
     outbox: Vec<u8>,
@@ -138,6 +140,7 @@ impl PeerState {
             period_up: 0,
             unsolicited: 0,
             closing: false,
+            encrypted: false,
             sock,
             kick,
             outbox: Vec::new(),

@@ -1,0 +1,192 @@
+//! Port mapping: ask the home router to forward our peer port (TCP and
+//! UDP, that port only) so peers outside the LAN can connect to us.
+//!
+//! [`PortMapper::start`] runs one thread (`rill-portmap`) that tries
+//! UPnP-IGD first (`upnp`: SSDP M-SEARCH, the gateway's description,
+//! `AddPortMapping` on its WANIPConnection/WANPPPConnection service), then
+//! NAT-PMP (RFC 6886, `natpmp`) to the default gateway; renews the
+//! mapping at half its lease; and on [`PortMapper::stop`] deletes it. The
+//! packets are built and parsed by `wire::upnp_igd` and `wire::natpmp`.
+//! All I/O is blocking with short timeouts, so every step is bounded.
+//! `RILL_PORTMAP_LEASE` (seconds) shortens the lease for tests.
+
+mod natpmp;
+mod upnp;
+
+use std::net::IpAddr;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use log::{debug, info};
+
+/// Lease asked for (UPnP) or lifetime (NAT-PMP), seconds.
+const LEASE: u32 = 3600;
+/// Without a gateway, look again this often.
+const RETRY: Duration = Duration::from_secs(300);
+/// [`PortMapper::stop`] waits at most this for the thread (a discovery in
+/// progress takes up to about 5 s; the deletion is short).
+const STOP_WAIT: Duration = Duration::from_secs(8);
+
+/// A mapping that is in place.
+enum Mapped {
+    Upnp(upnp::Gateway),
+    NatPmp(natpmp::Gateway),
+}
+
+impl Mapped {
+    fn name(&self) -> &'static str {
+        match self {
+            Mapped::Upnp(_) => "UPnP",
+            Mapped::NatPmp(_) => "NAT-PMP",
+        }
+    }
+}
+
+/// The mapping thread's handle.
+pub struct PortMapper {
+    stop: Sender<()>,
+    /// Disconnected when the thread ends.
+    done: Receiver<()>,
+    external: ExternalAddr,
+}
+
+/// The external address the gateway reported, shared with the HTTP side
+/// (`/metrics`); `None` until a mapping is made.
+#[derive(Clone, Default)]
+pub struct ExternalAddr(Arc<Mutex<Option<IpAddr>>>);
+
+impl ExternalAddr {
+    pub fn get(&self) -> Option<IpAddr> {
+        self.0.lock().ok().and_then(|e| *e)
+    }
+
+    fn set(&self, ip: Option<IpAddr>) {
+        if let Ok(mut e) = self.0.lock() {
+            *e = ip;
+        }
+    }
+}
+
+fn lease() -> u32 {
+    std::env::var("RILL_PORTMAP_LEASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&l: &u32| l >= 2)
+        .unwrap_or(LEASE)
+}
+
+impl PortMapper {
+    /// Start mapping `port` (TCP and UDP).
+    pub fn start(port: u16) -> std::io::Result<PortMapper> {
+        let (stop, rx) = channel();
+        let (done_tx, done) = channel::<()>();
+        let external = ExternalAddr::default();
+        let ext = external.clone();
+        std::thread::Builder::new()
+            .name("rill-portmap".into())
+            .spawn(move || {
+                let _done = done_tx;
+                let lease = lease();
+                let mut current: Option<Mapped> = None;
+                let mut said_none = false;
+                loop {
+                    let renew = match map(port, lease, current.take()) {
+                        Some((m, ip)) => {
+                            ext.set(ip);
+                            current = Some(m);
+                            said_none = false;
+                            Duration::from_secs(u64::from(lease / 2).max(1))
+                        }
+                        None => {
+                            if !said_none {
+                                info!(
+                                    "port mapping: no UPnP or NAT-PMP gateway answered; peers \
+                                     outside the LAN reach port {port} only if the router forwards it"
+                                );
+                                said_none = true;
+                            }
+                            RETRY
+                        }
+                    };
+                    match rx.recv_timeout(renew) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                }
+                if let Some(m) = current {
+                    unmap(port, &m);
+                }
+            })?;
+        Ok(PortMapper {
+            stop,
+            done,
+            external,
+        })
+    }
+
+    /// The external address the gateway reports (kept up to date).
+    pub fn external_addr(&self) -> ExternalAddr {
+        self.external.clone()
+    }
+
+    /// Delete the mapping and end the thread, waiting at most
+    /// [`STOP_WAIT`] (the thread is left to finish on its own after that).
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        // Disconnected (the thread's end) or the time is up.
+        let _ = self.done.recv_timeout(STOP_WAIT);
+    }
+}
+
+/// Map (or renew) `port` through the gateway that mapped it before, else
+/// whichever answers; the mapping and the external address.
+fn map(port: u16, lease: u32, before: Option<Mapped>) -> Option<(Mapped, Option<IpAddr>)> {
+    let renewing = before.is_some();
+    let result = match before {
+        Some(Mapped::Upnp(g)) => g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip)),
+        Some(Mapped::NatPmp(g)) => g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip)),
+        None => Err(String::new()),
+    };
+    let result = result.or_else(|e| {
+        if !e.is_empty() {
+            debug!("port mapping: renewal failed ({e}); looking for a gateway again");
+        }
+        upnp::Gateway::discover()
+            .and_then(|g| g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip)))
+            .or_else(|e| {
+                debug!("port mapping: UPnP: {e}");
+                natpmp::Gateway::default_route()
+                    .and_then(|g| g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip)))
+            })
+    });
+    match result {
+        Ok((m, ip)) => {
+            let what = if renewing { "renewed" } else { "mapped" };
+            let ext = ip.map_or("unknown".to_string(), |i| i.to_string());
+            info!(
+                "port mapping: TCP and UDP port {port} {what} by {} (lease {lease} s), external address {ext}",
+                m.name()
+            );
+            Some((m, ip))
+        }
+        Err(e) => {
+            debug!("port mapping: NAT-PMP: {e}");
+            None
+        }
+    }
+}
+
+fn unmap(port: u16, m: &Mapped) {
+    let r = match m {
+        Mapped::Upnp(g) => g.unmap(port),
+        Mapped::NatPmp(g) => g.unmap(port),
+    };
+    match r {
+        Ok(()) => info!(
+            "port mapping: removed port {port} from the gateway ({})",
+            m.name()
+        ),
+        Err(e) => info!("port mapping: removing port {port}: {e}"),
+    }
+}
