@@ -409,12 +409,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         .map_err(|e| e.to_string())?;
     let dlna = crate::dlna::prepare(&s.dlna, &s.data_dir, s.password.is_some());
     let positions = Positions::open(&s.data_dir).map_err(|e| e.to_string())?;
-    let hls_cfg = crate::hls::HlsConfig::new(
-        &hls_board,
-        s.tools.clone(),
-        s.data_dir.clone(),
-        session.downloads_dir().to_path_buf(),
-    );
+    let hls_cfg = crate::hls::HlsConfig::new(&hls_board, s.tools.clone(), s.data_dir.clone());
     let hls = match crate::hls::Hls::start(hls_cfg, engine.clone()) {
         Ok(h) => Some(h),
         Err(e) => {

@@ -105,8 +105,6 @@ pub struct HlsConfig {
     pub tools: Tools,
     /// The service's data directory (`hls/` and `media/` go under it).
     pub data_dir: PathBuf,
-    /// Where torrents' files are (complete files are read directly).
-    pub downloads: PathBuf,
     pub jobs: usize,
     pub enc: EncodeSettings,
     pub segment_limit: u64,
@@ -115,11 +113,10 @@ pub struct HlsConfig {
 }
 
 impl HlsConfig {
-    pub fn new(board: &BoardProfile, tools: Tools, data_dir: PathBuf, downloads: PathBuf) -> Self {
+    pub fn new(board: &BoardProfile, tools: Tools, data_dir: PathBuf) -> Self {
         HlsConfig {
             tools,
             data_dir,
-            downloads,
             jobs: board.ffmpeg_jobs.max(1) as usize,
             enc: EncodeSettings::for_board(board),
             segment_limit: board.segment_cache,
@@ -250,11 +247,13 @@ impl Hls {
             let have = store.have();
             let done = file_bytes_done(store.layout(), |p| have.get(p));
             if let (Some(f), Some(d)) = (info.files.get(file), done.get(file)) {
-                // In storage mode `stream` there is no whole file on disk.
-                let path = f.path.under(&self.cfg.downloads);
-                let on_disk = std::fs::metadata(&path).is_ok_and(|m| m.len() == f.length);
-                if *d == f.length && on_disk {
-                    return path.display().to_string();
+                // In storage mode `stream` there is no whole file on disk;
+                // in mode `keep` it is where this torrent's store put it.
+                if let Some(path) = store.file_path(file).filter(|_| *d == f.length) {
+                    let on_disk = std::fs::metadata(path).is_ok_and(|m| m.len() == f.length);
+                    if on_disk {
+                        return path.display().to_string();
+                    }
                 }
             }
         }

@@ -103,7 +103,7 @@ impl Files {
         self.paths.len()
     }
 
-    fn path(&self, file: usize) -> Result<&Path, StoreError> {
+    pub(crate) fn path(&self, file: usize) -> Result<&Path, StoreError> {
         match self.paths.get(file) {
             Some(p) => Ok(p),
             None => Err(StoreError::Invalid(format!(

@@ -275,6 +275,16 @@ impl PieceStore {
         &self.layout
     }
 
+    /// Where file `file` lives on disk in storage mode `keep` (the torrent's
+    /// own folder: it may not be the default one, see `session::owner`);
+    /// `None` in mode `stream`, whose pieces live in the shared cache.
+    pub fn file_path(&self, file: usize) -> Option<&Path> {
+        match self.cache {
+            Some(_) => None,
+            None => self.files.path(file).ok(),
+        }
+    }
+
     /// Verified pieces (a copy).
     pub fn have(&self) -> Bitfield {
         lock(&self.have).clone()

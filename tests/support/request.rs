@@ -19,7 +19,8 @@ pub struct Response {
 /// 90 s without data, or on an answer without a head.
 pub fn request(addr: SocketAddr, method: &str, path: &str, head: &str, body: &[u8]) -> Response {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(90))).expect("read timeout");
+    s.set_read_timeout(Some(Duration::from_secs(90)))
+        .expect("read timeout");
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}");
     if !body.is_empty() || method == "POST" {

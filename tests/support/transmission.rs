@@ -134,7 +134,11 @@ impl Transmission {
         let info = self.remote(&["-t", &t.hex(), "-i"])?;
         let v = info
             .lines()
-            .find_map(|l| l.trim().strip_prefix("Uploaded:").map(|v| v.trim().to_string()))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Uploaded:")
+                    .map(|v| v.trim().to_string())
+            })
             .ok_or_else(|| format!("no 'Uploaded' in: {info}"))?;
         if v == "None" {
             return Ok(0);
