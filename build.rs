@@ -57,9 +57,9 @@ fn npm_ci() {
         ),
         Err(e) => println!("cargo:warning=cannot run `npm ci` in web/ ({e}): {NO_HLS_JS}"),
         Ok(o) if !o.status.success() => {
+            // npm says what went wrong first (code, then the message).
             let err = String::from_utf8_lossy(&o.stderr);
-            let last: Vec<&str> = err.lines().rev().take(5).collect();
-            for line in last.into_iter().rev() {
+            for line in err.lines().filter(|l| !l.trim().is_empty()).take(4) {
                 println!("cargo:warning=npm: {line}");
             }
             println!(
