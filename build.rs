@@ -5,6 +5,8 @@
 //! Firefox. Without npm, or when `npm ci` fails (no network), the build
 //! still succeeds with an empty file embedded and a `cargo:warning` saying
 //! so: the web UI then plays HLS only where the browser does natively.
+//! `npm ci` is tried only while `web/node_modules` is missing (a failed one
+//! leaves it, so an offline machine does not wait for npm on every build).
 
 use std::path::Path;
 use std::process::Command;
@@ -16,9 +18,7 @@ const NO_HLS_JS: &str = "the web UI embeds no hls.js and plays HLS only where th
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=web/package-lock.json");
-    if !Path::new("web/node_modules").exists() {
-        npm_ci();
-    }
+    let installed_now = !Path::new("web/node_modules").exists() && npm_ci();
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let dest = Path::new(&out).join("hls.min.js");
     let bytes = match std::fs::read(HLS_JS) {
@@ -35,17 +35,23 @@ fn main() {
     };
     std::fs::write(&dest, bytes).expect("write hls.min.js into OUT_DIR");
     // Watch the package once installed; before that, watch web/ so that an
-    // `npm ci` creating node_modules triggers a rebuild.
+    // `npm ci` creating node_modules triggers a rebuild. Not when this run
+    // installed it: its files are newer than this run's start, so cargo
+    // would run the script and rebuild the crate on every build; the lock
+    // file (watched above) says when it changes.
     if Path::new(HLS_JS).exists() {
-        println!("cargo:rerun-if-changed={HLS_JS}");
+        if !installed_now {
+            println!("cargo:rerun-if-changed={HLS_JS}");
+        }
     } else {
         println!("cargo:rerun-if-changed=web");
     }
 }
 
 /// `npm ci` in `web/` (hls.js and the test tools, exactly as locked), with
-/// a warning instead of a failure when npm is missing or fails.
-fn npm_ci() {
+/// a warning instead of a failure when npm is missing or fails; true if it
+/// installed them.
+fn npm_ci() -> bool {
     let run = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir("web")
@@ -67,10 +73,12 @@ fn npm_ci() {
                  run `(cd web && npm ci)` and build again",
                 o.status
             );
-            // A half-made node_modules would stop the next build from
-            // trying again.
-            let _ = std::fs::remove_dir_all("web/node_modules");
+            // Leave a web/node_modules (empty if npm removed it), so the
+            // next builds do not try again (and wait for the network)
+            // each time; `npm ci` by hand replaces it and rebuilds.
+            let _ = std::fs::create_dir_all("web/node_modules");
         }
-        Ok(_) => {}
+        Ok(_) => return true,
     }
+    false
 }
