@@ -256,7 +256,8 @@ impl Source {
                 return;
             }
         };
-        self.serve(rq, len, job, |start| {
+        let what = format!("file {file} of {id}");
+        self.serve(rq, len, job, &what, |start| {
             let cfg = ReaderConfig {
                 wait_timeout: READ_WAIT,
                 ..ReaderConfig::default()
@@ -273,14 +274,16 @@ impl Source {
         });
     }
 
-    /// Answer the request's range of a file of `len` bytes for job `job`
-    /// (see [`range_serve`]) with the reader `open` returns, positioned
-    /// at the start it is given (or the status to answer instead).
+    /// Answer the request's range of a file of `len` bytes (`what`, for
+    /// logs) for job `job` (see [`range_serve`]) with the reader `open`
+    /// returns, positioned at the start it is given (or the status to
+    /// answer instead).
     fn serve<R: Read>(
         &self,
         rq: tiny_http::Request,
         len: u64,
         job: u64,
+        what: &str,
         open: impl FnOnce(u64) -> Result<R, u16>,
     ) {
         let range_header = rq
@@ -313,11 +316,11 @@ impl Source {
         let t = Instant::now();
         match rq.respond(range_serve::response(&plan, headers, body)) {
             Ok(()) => debug!(
-                "hls source: job {job} read from byte {start} for {:?}",
+                "hls source: job {job} read {what} from byte {start} for {:?}",
                 t.elapsed()
             ),
             Err(e) => debug!(
-                "hls source: job {job} stopped reading from byte {start} after {:?}: {e}",
+                "hls source: job {job} stopped reading {what} from byte {start} after {:?}: {e}",
                 t.elapsed()
             ),
         }
@@ -387,7 +390,9 @@ mod tests {
             sc.spawn(|| {
                 for _ in 0..ranges.len() {
                     let rq = src.server.recv().unwrap();
-                    src.serve(rq, BIG, 7, |start| file.open_at(start).map_err(|_| 500));
+                    src.serve(rq, BIG, 7, "the sparse file", |start| {
+                        file.open_at(start).map_err(|_| 500)
+                    });
                 }
             });
             // What ffmpeg asks first of a big film.
