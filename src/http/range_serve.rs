@@ -6,7 +6,8 @@
 //! the [`RangeDecision`] (see [`super::range`]), where to start reading, how
 //! many bytes to take, and the `Content-Length`. The length is where 32-bit
 //! boards differ: tiny_http takes a body length as `usize`, which cannot
-//! say 4 GiB or more on armv7. A range that long is shortened to what fits
+//! say 4 GiB or more on armv7 (and sends `usize::MAX` bytes chunked, not
+//! with a length). A range that long is shortened to what fits
 //! (a `206` may send less than was asked; its `Content-Range` says what
 //! came, and players and ffmpeg ask for the rest), and a whole file that
 //! long goes without a length (chunked, or close-delimited for HTTP/1.0).
@@ -50,8 +51,14 @@ impl Plan {
 /// to be ignored, e.g. with `If-Range`) on a file of `len` bytes, with the
 /// body fitted to this platform's `usize`.
 pub fn plan(range_header: Option<&str>, len: u64) -> Plan {
-    plan_within(range_header, len, usize::MAX as u64)
+    plan_within(range_header, len, MAX_LENGTH)
 }
+
+/// The longest body sent with a `Content-Length`: tiny_http takes it as a
+/// `usize` and sends a body of [`Response::with_chunked_threshold`] bytes
+/// or more chunked, so `usize::MAX` itself (the threshold [`response`]
+/// sets) is one too many.
+const MAX_LENGTH: u64 = usize::MAX as u64 - 1;
 
 /// [`plan`] with an explicit body limit (tests use a 32-bit one anywhere).
 fn plan_within(range_header: Option<&str>, len: u64, limit: u64) -> Plan {
@@ -166,7 +173,7 @@ pub(crate) mod testing {
         max_body: usize,
     ) -> (u16, Vec<String>, Vec<u8>) {
         let mut s = TcpStream::connect(addr).expect("connect to the test server");
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let rq = format!("{method} /f HTTP/1.1\r\nHost: t\r\n{extra}Connection: close\r\n\r\n");
         s.write_all(rq.as_bytes()).unwrap();
         let mut buf = Vec::new();
@@ -199,6 +206,13 @@ pub(crate) mod testing {
         (status, lines.collect(), body)
     }
 
+    /// The next request to the test's `server`, waiting at most 30 s (a
+    /// client assertion that failed must not leave the server thread, and
+    /// with it the test, waiting forever).
+    pub fn next_request(server: &tiny_http::Server) -> Option<tiny_http::Request> {
+        server.recv_timeout(Duration::from_secs(30)).ok().flatten()
+    }
+
     /// The value of header `name` (lowercase) in `headers`.
     pub fn header<'a>(headers: &'a [String], name: &str) -> Option<&'a str> {
         headers.iter().find_map(|l| {
@@ -209,9 +223,9 @@ pub(crate) mod testing {
 
     /// What a `bytes=0-` request on [`BIG`] must answer on this platform:
     /// the whole file where `usize` holds it, else the first
-    /// `usize::MAX` bytes.
+    /// `usize::MAX - 1` bytes (see [`super::MAX_LENGTH`]).
     pub fn expected_open_range() -> (String, String) {
-        let sent = BIG.min(usize::MAX as u64);
+        let sent = BIG.min(usize::MAX as u64 - 1);
         (format!("bytes 0-{}/{BIG}", sent - 1), sent.to_string())
     }
 }
