@@ -20,6 +20,11 @@
 //! A job's reads can be held ([`JobIo::set_hold`]): that is how the
 //! read-ahead is bounded (see `hls::job`).
 //!
+//! Ranges are answered by [`range_serve`], the implementation `/stream`
+//! uses too: on a 32-bit board a range of 4 GiB or more (ffmpeg asks
+//! `bytes=0-` of a big film) is shortened to what tiny_http can send, and
+//! ffmpeg asks for the rest when it gets there.
+//!
 //! Reads wait for pieces up to [`READ_WAIT`]: a starved torrent keeps
 //! ffmpeg waiting on a live connection instead of failing it.
 //!
@@ -40,7 +45,8 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use tiny_http::{Header, Response};
 
-use crate::http::range::{self, RangeDecision};
+use crate::http::range::RangeDecision;
+use crate::http::range_serve;
 use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::{Engine, TorrentId};
 use crate::torrent::InfoHash;
@@ -250,67 +256,71 @@ impl Source {
                 return;
             }
         };
+        let what = format!("file {file} of {id}");
+        self.serve(rq, len, job, &what, |start| {
+            let cfg = ReaderConfig {
+                wait_timeout: READ_WAIT,
+                ..ReaderConfig::default()
+            };
+            let mut reader = FileReader::open(engine, id, file, cfg).map_err(|e| {
+                warn!("hls source: cannot open file {file} of {id}: {e}");
+                503u16
+            })?;
+            reader.seek(SeekFrom::Start(start)).map_err(|e| {
+                warn!("hls source: seek to {start} in file {file} of {id}: {e}");
+                500u16
+            })?;
+            Ok(reader)
+        });
+    }
+
+    /// Answer the request's range of a file of `len` bytes (`what`, for
+    /// logs) for job `job` (see [`range_serve`]) with the reader `open`
+    /// returns, positioned at the start it is given (or the status to
+    /// answer instead).
+    fn serve<R: Read>(
+        &self,
+        rq: tiny_http::Request,
+        len: u64,
+        job: u64,
+        what: &str,
+        open: impl FnOnce(u64) -> Result<R, u16>,
+    ) {
         let range_header = rq
             .headers()
             .iter()
             .find(|h| h.field.equiv("Range"))
             .map(|h| h.value.as_str().to_string());
-        let decision = range::evaluate(range_header.as_deref(), len);
-        let mut headers = vec![("Accept-Ranges", "bytes".to_string())];
-        if let Some(cr) = decision.content_range(len) {
-            headers.push(("Content-Range", cr));
-        }
-        let headers: Vec<Header> = headers
-            .iter()
-            .filter_map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
+        let plan = range_serve::plan(range_header.as_deref(), len);
+        let headers: Vec<Header> = Header::from_bytes(&b"Accept-Ranges"[..], &b"bytes"[..])
+            .into_iter()
             .collect();
-        let start = match decision {
-            RangeDecision::Partial { start, .. } => start,
-            RangeDecision::Unsatisfiable => {
-                let resp = Response::new(416.into(), headers, io::empty(), Some(0), None);
-                let _ = rq.respond(resp);
-                return;
-            }
-            RangeDecision::Full => 0,
-        };
-        let body_len = decision.body_len(len);
-        let cfg = ReaderConfig {
-            wait_timeout: READ_WAIT,
-            ..ReaderConfig::default()
-        };
-        let mut reader = match FileReader::open(engine, id, file, cfg) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!("hls source: cannot open file {file} of {id}: {e}");
-                let _ = rq.respond(Response::empty(503));
-                return;
-            }
-        };
-        if let Err(e) = reader.seek(SeekFrom::Start(start)) {
-            warn!("hls source: seek to {start} in file {file} of {id}: {e}");
-            let _ = rq.respond(Response::empty(500));
+        if plan.decision == RangeDecision::Unsatisfiable {
+            let _ = rq.respond(range_serve::response(&plan, headers, io::empty()));
             return;
         }
+        let start = plan.start;
+        let reader = match open(start) {
+            Ok(r) => r,
+            Err(status) => {
+                let _ = rq.respond(Response::empty(status));
+                return;
+            }
+        };
         let body = Tracked {
-            inner: BufReader::with_capacity(64 * 1024, reader.take(body_len)),
+            inner: BufReader::with_capacity(64 * 1024, reader.take(plan.body_len)),
             io: self.job_io(job),
             all: self.all.clone(),
             epoch: self.epoch,
         };
-        let Ok(size) = usize::try_from(body_len) else {
-            let _ = rq.respond(Response::empty(500));
-            return;
-        };
-        let resp = Response::new(decision.status().into(), headers, body, Some(size), None)
-            .with_chunked_threshold(usize::MAX);
         let t = Instant::now();
-        match rq.respond(resp) {
+        match rq.respond(range_serve::response(&plan, headers, body)) {
             Ok(()) => debug!(
-                "hls source: job {job} read file {file} of {id} from byte {start} for {:?}",
+                "hls source: job {job} read {what} from byte {start} for {:?}",
                 t.elapsed()
             ),
             Err(e) => debug!(
-                "hls source: job {job} stopped reading file {file} of {id} from byte {start} after {:?}: {e}",
+                "hls source: job {job} stopped reading {what} from byte {start} after {:?}: {e}",
                 t.elapsed()
             ),
         }
@@ -355,5 +365,53 @@ mod tests {
         // Only a fresh read in progress: not waiting yet.
         io.begin_read(ms(epoch));
         assert!(!io.waiting(epoch, min));
+    }
+
+    #[test]
+    fn a_file_over_4_gib_is_served_in_ranges() {
+        use crate::http::range_serve::testing::*;
+        let file = Sparse::new("source-big");
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let addr = server.server_addr().to_ip().unwrap();
+        let src = Source {
+            addr,
+            token: random_token(),
+            jobs: Mutex::new(HashMap::new()),
+            all: Arc::default(),
+            epoch: Instant::now(),
+            server: Arc::new(server),
+        };
+        let ranges = [
+            "Range: bytes=0-\r\n".to_string(),
+            format!("Range: bytes={MARK_AT}-\r\n"),
+            format!("Range: bytes={}-{}\r\n", BIG - 3, BIG - 1),
+        ];
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                for _ in 0..ranges.len() {
+                    let Some(rq) = next_request(&src.server) else {
+                        return;
+                    };
+                    src.serve(rq, BIG, 7, "the sparse file", |start| {
+                        file.open_at(start).map_err(|_| 500)
+                    });
+                }
+            });
+            // What ffmpeg asks first of a big film.
+            let (status, h, body) = fetch(addr, "GET", &ranges[0], 64 * 1024);
+            let (want_range, want_len) = expected_open_range();
+            assert_eq!(status, 206, "{h:?}");
+            assert_eq!(header(&h, "content-range"), Some(&*want_range));
+            assert_eq!(header(&h, "content-length"), Some(&*want_len));
+            assert_eq!(body, vec![0; 64 * 1024]);
+            let (status, _, body) = fetch(addr, "GET", &ranges[1], MARK.len());
+            assert_eq!(status, 206);
+            assert_eq!(body, MARK);
+            let (status, h, body) = fetch(addr, "GET", &ranges[2], 10);
+            assert_eq!(status, 206);
+            assert_eq!(header(&h, "content-length"), Some("3"));
+            assert_eq!(body, b"end");
+        });
+        assert!(src.all.bytes.load(Ordering::Relaxed) >= (64 * 1024 + 3) as u64);
     }
 }

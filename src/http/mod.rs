@@ -3,7 +3,9 @@
 //! request headers and bodies, each small and tested beside its code.
 //!
 //! - [`range`]: RFC 9110 `Range` evaluation for a resource of known length
-//!   (`200` / `206` / `416` and the `Content-Range` value).
+//!   (`200` / `206` / `416` and the `Content-Range` value); [`range_serve`]:
+//!   serving that range with a body length a 32-bit board can send (used by
+//!   `/stream` and the ffmpeg source).
 //! - [`mime`]: `Content-Type` by file extension and the DLNA headers TVs want.
 //! - [`json`]: a JSON writer that cannot emit invalid JSON and a bounded
 //!   RFC 8259 parser (no serde).
@@ -42,6 +44,7 @@ pub mod metrics;
 pub mod mime;
 pub mod playlist;
 pub mod range;
+pub mod range_serve;
 pub mod server;
 pub mod stream;
 pub mod ui;

@@ -1,7 +1,8 @@
 //! `GET`/`HEAD /stream/ID/N`: a file's bytes while it downloads.
 //!
 //! The worker that calls [`respond`] evaluates the `Range` header (one
-//! byte range; see [`super::range`]), then for a `GET` opens a
+//! byte range, fitted to what a 32-bit board can send; see
+//! [`super::range_serve`], which the ffmpeg source shares), then for a `GET` opens a
 //! [`FileReader`] (waiting up to [`STORE_WAIT`] for the piece store of a
 //! torrent just added), seeks to the range's start and waits (bounded by the
 //! reader's timeout) for the first byte, so a torrent nobody sends becomes
@@ -23,7 +24,8 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
 
-use super::range::{self, RangeDecision};
+use super::range::RangeDecision;
+use super::range_serve;
 use super::{json, mime, ApiError};
 use crate::reader::{FileReader, ReaderConfig, ReaderError};
 use crate::swarm::{Engine, TorrentId};
@@ -54,54 +56,54 @@ pub fn respond(request: Request, engine: &Engine, id: TorrentId, file: usize, cf
         Ok(t) => t,
         Err(e) => return send_error(request, &e, &[]),
     };
+    serve(request, &target, head, |start| {
+        open_at(engine, id, file, cfg, start)
+    });
+}
+
+/// Answer the request's range of `target` (see [`range_serve`]): a `416`
+/// error, the headers alone for a `HEAD`, or the body read from what
+/// `open` returns (a reader positioned at the start it is given).
+fn serve<R: Read>(
+    request: Request,
+    target: &Target,
+    head: bool,
+    open: impl FnOnce(u64) -> Result<R, ApiError>,
+) {
     // With If-Range the range is ignored: we send no validator it could
     // match (see `range`).
     let has_if_range = find_header(&request, "If-Range").is_some();
     let range_header = find_header(&request, "Range").filter(|_| !has_if_range);
-    let decision = range::evaluate(range_header.as_deref(), target.len);
-    if decision == RangeDecision::Unsatisfiable {
+    let plan = &range_serve::plan(range_header.as_deref(), target.len);
+    if plan.decision == RangeDecision::Unsatisfiable {
         let err = ApiError::new(
             416,
             format!("range not satisfiable: the file has {} bytes", target.len),
         );
-        let cr = decision.content_range(target.len).unwrap_or_default();
+        let cr = plan.content_range().unwrap_or_default();
         return send_error(request, &err, &[("Content-Range", cr)]);
     }
-    let (decision, body_len) = fit_body(decision, target.len, usize::MAX as u64);
     let mut headers = vec![
         ("Content-Type", mime::content_type(&target.path).to_string()),
         ("Accept-Ranges", "bytes".to_string()),
         (mime::NOSNIFF.0, mime::NOSNIFF.1.to_string()),
     ];
     headers.extend(mime::dlna_headers(&target.path));
-    if let Some(cr) = decision.content_range(target.len) {
-        headers.push(("Content-Range", cr));
-    }
     let headers = to_headers(&headers);
-    let status = decision.status();
-    let start = match decision {
-        RangeDecision::Partial { start, .. } => start,
-        _ => 0,
-    };
     let result = if head {
-        let resp = Response::new(status.into(), headers, io::empty(), body_len, None)
-            .with_chunked_threshold(usize::MAX);
-        request.respond(resp)
+        request.respond(range_serve::response(plan, headers, io::empty()))
     } else {
-        let reader = match open_at(engine, id, file, cfg, start) {
+        let reader = match open(plan.start) {
             Ok(r) => r,
             Err(e) => return send_error(request, &e, &[]),
         };
         // tiny_http copies in 8 KiB steps; one store read per 64 KiB.
-        let body =
-            BufReader::with_capacity(BODY_BUFFER, reader.take(decision.body_len(target.len)));
-        let resp = Response::new(status.into(), headers, body, body_len, None)
-            .with_chunked_threshold(usize::MAX);
-        request.respond(resp)
+        let body = BufReader::with_capacity(BODY_BUFFER, reader.take(plan.body_len));
+        request.respond(range_serve::response(plan, headers, body))
     };
     // Client disconnects are already filtered out by tiny_http.
     if let Err(e) = result {
-        warn!("stream of file {file} of {id} ended early: {e}");
+        warn!("stream of {} ended early: {e}", target.path);
     }
 }
 
@@ -199,30 +201,6 @@ fn open_at(
     }
 }
 
-/// The decision and `Content-Length` to send when a body length must fit
-/// `limit` (`usize::MAX`: on 32-bit boards tiny_http cannot express a body
-/// of 4 GiB or more). A range too long is shortened, which a `206` may do
-/// (its `Content-Range` says what was sent; players ask for the rest); a
-/// whole file too long goes without a length (chunked, or close-delimited
-/// for HTTP/1.0).
-fn fit_body(decision: RangeDecision, len: u64, limit: u64) -> (RangeDecision, Option<usize>) {
-    let body = decision.body_len(len);
-    if body <= limit {
-        return (decision, usize::try_from(body).ok());
-    }
-    match decision {
-        RangeDecision::Partial { start, .. } if limit > 0 => {
-            let end_inclusive = start.saturating_add(limit - 1);
-            let fitted = RangeDecision::Partial {
-                start,
-                end_inclusive,
-            };
-            (fitted, usize::try_from(limit).ok())
-        }
-        other => (other, None),
-    }
-}
-
 fn find_header(request: &Request, name: &'static str) -> Option<String> {
     request
         .headers()
@@ -312,46 +290,58 @@ mod tests {
     }
 
     #[test]
-    fn bodies_that_fit_keep_their_length() {
-        let d = RangeDecision::Partial {
-            start: 10,
-            end_inclusive: 19,
+    fn a_file_over_4_gib_is_served_in_ranges() {
+        use crate::http::range_serve::testing::*;
+        let file = Sparse::new("stream-big");
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let addr = server.server_addr().to_ip().unwrap();
+        let target = Target {
+            path: "film.mkv".to_string(),
+            len: BIG,
         };
-        assert_eq!(fit_body(d, 100, u64::MAX), (d, Some(10)));
-        assert_eq!(
-            fit_body(RangeDecision::Full, 100, 100),
-            (RangeDecision::Full, Some(100))
-        );
-        assert_eq!(
-            fit_body(RangeDecision::Full, 0, 0),
-            (RangeDecision::Full, Some(0))
-        );
-    }
-
-    #[test]
-    fn long_ranges_shrink_on_small_usize() {
-        // A 6 GiB file on a board whose usize is 32 bits.
-        let len = 6u64 << 30;
-        let limit = u64::from(u32::MAX);
-        let d = RangeDecision::Partial {
-            start: 1 << 30,
-            end_inclusive: len - 1,
-        };
-        let (fitted, body) = fit_body(d, len, limit);
-        assert_eq!(
-            fitted,
-            RangeDecision::Partial {
-                start: 1 << 30,
-                end_inclusive: (1 << 30) + limit - 1
+        let requests = [
+            ("GET", "Range: bytes=0-\r\n"),
+            ("HEAD", "Range: bytes=0-\r\n"),
+            ("GET", &*format!("Range: bytes={MARK_AT}-\r\n")),
+            ("GET", "Range: bytes=-3\r\n"),
+            ("GET", &*format!("Range: bytes={BIG}-\r\n")),
+        ];
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                for _ in 0..requests.len() {
+                    let Some(rq) = next_request(&server) else {
+                        return;
+                    };
+                    let head = *rq.method() == Method::Head;
+                    serve(rq, &target, head, |start| {
+                        file.open_at(start)
+                            .map_err(|e| ApiError::internal(format!("open: {e}")))
+                    });
+                }
+            });
+            let (want_range, want_len) = expected_open_range();
+            for method in ["GET", "HEAD"] {
+                let (status, h, body) = fetch(addr, method, requests[0].1, 16);
+                assert_eq!(status, 206, "{method} {h:?}");
+                assert_eq!(header(&h, "content-range"), Some(&*want_range));
+                assert_eq!(header(&h, "content-length"), Some(&*want_len));
+                assert_eq!(header(&h, "content-type"), Some("video/x-matroska"));
+                let want_body: &[u8] = if method == "GET" { &[0; 16] } else { b"" };
+                assert_eq!(body, want_body);
             }
-        );
-        assert_eq!(fitted.body_len(len), limit);
-        assert_eq!(body, usize::try_from(limit).ok());
-        // The whole file cannot be shortened: no length.
-        assert_eq!(
-            fit_body(RangeDecision::Full, len, limit),
-            (RangeDecision::Full, None)
-        );
-        assert_eq!(fit_body(d, len, 0).1, None);
+            let (status, h, body) = fetch(addr, "GET", requests[2].1, MARK.len());
+            assert_eq!(status, 206);
+            assert_eq!(body, MARK, "{h:?}");
+            let (status, h, body) = fetch(addr, "GET", requests[3].1, 10);
+            assert_eq!(status, 206);
+            assert_eq!(header(&h, "content-length"), Some("3"));
+            assert_eq!(body, b"end");
+            let (status, h, _) = fetch(addr, "GET", requests[4].1, 0);
+            assert_eq!(status, 416);
+            assert_eq!(
+                header(&h, "content-range"),
+                Some(&*format!("bytes */{BIG}"))
+            );
+        });
     }
 }
