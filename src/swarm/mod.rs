@@ -16,7 +16,7 @@
 //! - `peer`: one connection (handshake, reader, writer, message handling).
 //! - `metadata`: BEP 9 metadata fetch for magnets.
 //! - `connect`, `listener`: outgoing and incoming connections.
-//! - `announce`: the tracker loop.
+//! - `announce`: the tracker loop; `dht_peers`: the DHT loop beside it.
 //! - `upload`: serving requests and applying the choker.
 //! - [`preload`]: the edges of big files asked for first (`rill serve`).
 //! - [`picker`], [`choker`]: pure decision logic the engine drives.
@@ -25,6 +25,7 @@ mod announce;
 pub mod choker;
 mod connect;
 mod ctx;
+mod dht_peers;
 pub mod engine;
 mod listener;
 mod metadata;

@@ -40,6 +40,7 @@ use super::announce::{self, Wake};
 use super::choker::{Choker, ChokerConfig};
 use super::connect::{self, AddrBook};
 use super::ctx::{timeout, Ctx};
+use super::dht_peers;
 use super::engine::AddOptions;
 use super::metadata::MetadataFetch;
 use super::peer::{self, PeerState};
@@ -259,9 +260,11 @@ impl Torrent {
         }
         let t = self.clone();
         let rx = self.wake_rx.clone();
-        *slot = self
-            .ctx
-            .spawn_task(async move { announce::run(t, rx).await });
+        let t2 = self.clone();
+        // The DHT loop ends with the tracker loop (when the torrent stops).
+        *slot = self.ctx.spawn_task(async move {
+            smol::future::or(announce::run(t, rx), dht_peers::run(t2)).await
+        });
     }
 
     /// The magnet's metadata arrived, matched the info hash and parsed.

@@ -1,0 +1,51 @@
+//! One torrent's DHT loop: look its peers up (`get_peers`) and announce
+//! us to the closest nodes (`announce_peer`), at once and then every
+//! [`REFRESH`]; sooner while the torrent has no peer (30 s, doubling).
+//! Private torrents (BEP 27) never use the DHT. Runs beside the tracker
+//! loop in the torrent's announce task, so it ends when the torrent stops.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use log::info;
+use smol::Timer;
+
+use super::connect;
+use super::torrent::Torrent;
+
+const REFRESH: Duration = Duration::from_secs(5 * 60);
+const STARVED_FIRST: Duration = Duration::from_secs(15);
+
+pub(crate) async fn run(t: Rc<Torrent>) {
+    let Some(node) = t.ctx.dht.get().cloned() else {
+        return smol::future::pending().await;
+    };
+    let port = t.ctx.listen.port();
+    let mut starved = STARVED_FIRST;
+    loop {
+        let private = t.st.borrow().info.as_ref().is_some_and(|i| i.private);
+        if private {
+            return smol::future::pending().await;
+        }
+        let peers = node.get_peers(t.id.0, Some(port)).await;
+        if !peers.is_empty() {
+            let name = t.st.borrow().name.clone();
+            info!("{name}: DHT gave {} peers", peers.len());
+            let mut st = t.st.borrow_mut();
+            let now = Instant::now();
+            for a in &peers {
+                st.book.add(*a, false, now);
+            }
+        }
+        connect::connect_more(&t);
+        let wait = if t.st.borrow().peers.is_empty() {
+            let w = starved;
+            starved = (starved * 2).min(REFRESH);
+            w
+        } else {
+            starved = STARVED_FIRST;
+            REFRESH
+        };
+        Timer::after(wait).await;
+    }
+}
