@@ -1,5 +1,10 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
-//! [--listen ADDR] [--board NAME]`: fetch one torrent to completion.
+//! [--listen ADDR] [--board NAME] [--dht-bootstrap HOST:PORT]... [--no-dht]`:
+//! fetch one torrent to completion.
+//!
+//! The DHT runs on the UDP port of `--listen` unless `--no-dht`;
+//! `--dht-bootstrap` (repeatable) replaces the built-in router list. The
+//! routing table is not kept between runs (`rill serve` keeps its own).
 //!
 //! SOURCE is a `.torrent` path, a magnet URI, or an http(s) URL of a
 //! `.torrent`. Files land in `DIR/<name>`; the resume file is
@@ -48,6 +53,9 @@ struct Args {
     seed: bool,
     listen: Option<SocketAddr>,
     board: Option<String>,
+    /// `--dht-bootstrap` entries (empty: the built-in routers).
+    dht_bootstrap: Vec<String>,
+    no_dht: bool,
 }
 
 /// Why the command failed: bad input (exit 2) or anything else (exit 1).
@@ -84,6 +92,8 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         seed: false,
         listen: None,
         board: None,
+        dht_bootstrap: Vec::new(),
+        no_dht: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -118,6 +128,13 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
                 })?);
             }
             "--board" => a.board = Some(value("--board")?),
+            "--dht-bootstrap" => {
+                let v = value("--dht-bootstrap")?;
+                crate::dht::check_bootstrap(&v)
+                    .map_err(|m| Failure::Input(format!("--dht-bootstrap {m}")))?;
+                a.dht_bootstrap.push(v);
+            }
+            "--no-dht" if inline.is_none() => a.no_dht = true,
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(Failure::Input(format!("unknown option '{f}'")))
             }
@@ -210,15 +227,25 @@ fn download(a: Args) -> Result<(), Failure> {
         ),
     };
     if let Source::Magnet(m) = &source {
-        if m.trackers.is_empty() && m.peers.is_empty() && a.peers.is_empty() {
+        if m.trackers.is_empty() && m.peers.is_empty() && a.peers.is_empty() && a.no_dht {
             log::warn!("the magnet names no trackers or peers; waiting for peers to connect to us");
         }
     }
-    let engine = Engine::start(EngineConfig {
-        listen,
-        listen_fallback,
-        board,
-    })
+    let dht = (!a.no_dht).then(|| {
+        let mut c = crate::dht::DhtConfig::default();
+        if !a.dht_bootstrap.is_empty() {
+            c.bootstrap = a.dht_bootstrap.clone();
+        }
+        c
+    });
+    let engine = Engine::start_with(
+        EngineConfig {
+            listen,
+            listen_fallback,
+            board,
+        },
+        dht,
+    )
     .map_err(|e| Failure::Other(e.to_string()))?;
     let opts = AddOptions {
         disk_cache: None,
@@ -339,8 +366,14 @@ mod tests {
             "--listen",
             "127.0.0.4:0",
             "--board=pi4",
+            "--dht-bootstrap",
+            "127.0.0.5:6881",
+            "--dht-bootstrap=router.example:1",
         ]))
         .unwrap();
+        assert_eq!(a.dht_bootstrap, ["127.0.0.5:6881", "router.example:1"]);
+        assert!(!a.no_dht);
+        assert!(parse_args(&args(&["x", "--no-dht"])).unwrap().no_dht);
         assert_eq!(a.source, "x.torrent");
         assert_eq!(a.out, PathBuf::from("d"));
         assert_eq!(a.peers.len(), 2);
@@ -359,6 +392,8 @@ mod tests {
             &["x", "y"],
             &[],
             &["x", "--seed=yes"],
+            &["x", "--dht-bootstrap", "nohostport"],
+            &["x", "--no-dht=1"],
         ] {
             assert!(
                 matches!(parse_args(&args(bad)), Err(Failure::Input(_))),

@@ -36,6 +36,7 @@ pub const USAGE: &str = "\
 usage:
   rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME] [--peer-listen ADDR]
   rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--listen ADDR] [--seed] [--board NAME]
+                [--dht-bootstrap HOST:PORT]... [--no-dht]
   rill info FILE.torrent";
 
 /// Print a one-line usage error and return exit code 2.

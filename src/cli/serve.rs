@@ -76,6 +76,8 @@ const KNOWN_KEYS: &[&str] = &[
     "stream_cache_mib",
     "ffmpeg",
     "ffprobe",
+    "dht",
+    "dht_bootstrap",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -104,6 +106,7 @@ struct Settings {
     stream_cache_mib: u64,
     /// ffmpeg and ffprobe binaries (HLS).
     tools: crate::media::Tools,
+    dht: crate::dht::DhtSettings,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -239,6 +242,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         storage: Storage::Keep,
         stream_cache_mib: DEFAULT_STREAM_CACHE_MIB,
         tools: crate::media::Tools::default(),
+        dht: Default::default(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -271,6 +275,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
             s.seed = v;
         }
         s.dlna = crate::dlna::DlnaSettings::from_config(d, &origin)?;
+        s.dht = crate::dht::DhtSettings::from_config(d, &origin)?;
         if let Some(v) = d.get_str("storage").map_err(err)? {
             s.storage = match v {
                 "keep" => Storage::Keep,
@@ -355,11 +360,14 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     };
     let hls_board = board.clone();
     let engine = Arc::new(
-        Engine::start(EngineConfig {
-            listen: peer_listen,
-            listen_fallback,
-            board,
-        })
+        Engine::start_with(
+            EngineConfig {
+                listen: peer_listen,
+                listen_fallback,
+                board,
+            },
+            s.dht.engine_config(&s.data_dir),
+        )
         .map_err(|e| e.to_string())?,
     );
     let opts = SessionOptions {

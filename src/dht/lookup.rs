@@ -109,7 +109,7 @@ impl Lookup {
     }
 
     /// The next node to query, if one may be sent now.
-    pub fn next(&mut self) -> Option<SocketAddr> {
+    pub fn next_query(&mut self) -> Option<SocketAddr> {
         if self.in_flight >= ALPHA || self.sent >= MAX_QUERIES || self.done() {
             return None;
         }
@@ -173,8 +173,11 @@ impl Lookup {
             .values()
             .filter(|c| c.state != State::Failed)
             .take(K);
-        live.all(|c| c.state == State::Answered) && self.in_flight == 0
-            || (self.in_flight == 0 && !self.cands.values().any(|c| c.state == State::New))
+        if self.in_flight > 0 {
+            return false;
+        }
+        live.all(|c| c.state == State::Answered)
+            || !self.cands.values().any(|c| c.state == State::New)
     }
 
     /// The closest nodes that answered with a token (for `announce_peer`).
@@ -213,12 +216,12 @@ mod tests {
     fn walks_closer_and_ends() {
         let boot: SocketAddr = "127.0.0.2:1".parse().unwrap();
         let mut l = Lookup::new([0; 20], &[], &[boot]);
-        assert_eq!(l.next(), Some(boot));
-        assert_eq!(l.next(), None, "nothing else known yet");
+        assert_eq!(l.next_query(), Some(boot));
+        assert_eq!(l.next_query(), None, "nothing else known yet");
         let far = [n(0x80, 10), n(0x40, 11)];
         l.answered(boot, &far, &[], None);
-        assert_eq!(l.next(), Some(far[1].addr), "nearest first");
-        assert_eq!(l.next(), Some(far[0].addr));
+        assert_eq!(l.next_query(), Some(far[1].addr), "nearest first");
+        assert_eq!(l.next_query(), Some(far[0].addr));
         l.answered(
             far[1].addr,
             &[n(0x01, 12)],
@@ -226,11 +229,11 @@ mod tests {
             Some(b"t".to_vec()),
         );
         l.failed(far[0].addr);
-        assert_eq!(l.next(), Some(n(0x01, 12).addr));
+        assert_eq!(l.next_query(), Some(n(0x01, 12).addr));
         assert!(!l.done());
         l.answered(n(0x01, 12).addr, &[], &[], Some(b"u".to_vec()));
         assert!(l.done());
-        assert_eq!(l.next(), None);
+        assert_eq!(l.next_query(), None);
         assert_eq!(l.peers, vec!["1.2.3.4:5".parse::<SocketAddr>().unwrap()]);
         let tokens = l.tokens();
         assert_eq!(tokens[0], (n(0x01, 12).addr, b"u".to_vec()));
@@ -243,7 +246,7 @@ mod tests {
         let mut l = Lookup::new([0; 20], &start, &[]);
         assert!(l.cands.len() <= MAX_CANDIDATES);
         let mut asked = Vec::new();
-        while let Some(a) = l.next() {
+        while let Some(a) = l.next_query() {
             asked.push(a);
         }
         assert_eq!(asked.len(), ALPHA);
@@ -253,7 +256,7 @@ mod tests {
             for a in asked.drain(..) {
                 l.failed(a);
             }
-            while let Some(a) = l.next() {
+            while let Some(a) = l.next_query() {
                 asked.push(a);
             }
             rounds += 1;

@@ -9,6 +9,8 @@
 //! - [`server`]: answers to queries, tokens, stored peers, per-IP rate limit.
 //! - [`lookup`]: one iterative `find_node`/`get_peers` walk.
 //! - [`persist`]: the routing table's file under the data directory.
+//! - [`metrics`]: its lines of `/metrics`.
+//! - [`settings`]: the `dht` and `dht_bootstrap` config keys.
 //! - [`node`]: the socket loop, transactions, timeouts, upkeep.
 //!
 //! Datagrams on the shared socket are told apart by [`classify`] (a
@@ -16,15 +18,18 @@
 //! byte is type and version).
 
 pub mod lookup;
+pub mod metrics;
 pub mod node;
 pub mod persist;
 pub mod routing;
 pub mod server;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use node::Node;
+pub use settings::DhtSettings;
 
 /// The well-known routers used when no bootstrap nodes are given.
 pub const DEFAULT_BOOTSTRAP: [&str; 4] = [
@@ -49,6 +54,21 @@ impl Default for DhtConfig {
             bootstrap: DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect(),
             state_file: None,
         }
+    }
+}
+
+/// Check a `HOST:PORT` bootstrap entry (a flag or config value) without
+/// resolving it; the message names what is wrong.
+pub fn check_bootstrap(entry: &str) -> Result<(), String> {
+    let bad = || format!("{entry:?}: not a HOST:PORT address");
+    let (host, port) = entry.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(bad()),
     }
 }
 
@@ -130,6 +150,24 @@ pub(crate) fn bump(a: &AtomicU64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_entries_are_checked() {
+        for ok in ["router.bittorrent.com:6881", "127.0.0.2:1", "[::1]:6881"] {
+            assert_eq!(check_bootstrap(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "host",
+            ":6881",
+            "host:0",
+            "host:x",
+            "host:70000",
+            "a b:1",
+        ] {
+            assert!(check_bootstrap(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn demux_by_first_byte() {

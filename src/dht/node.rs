@@ -7,7 +7,9 @@
 //! query unanswered after [`QUERY_TIMEOUT`] counts as a failure of that
 //! node; a lookup gives up after [`LOOKUP_DEADLINE`]. Bootstrap hosts are
 //! resolved each time they are needed, so a failed bootstrap is retried
-//! with fresh addresses (every 30 s, doubling to 10 minutes).
+//! with fresh addresses (every 30 s, doubling to 10 minutes). A node bound
+//! to a loopback address skips the public routers (it cannot reach them)
+//! and keeps only loopback bootstrap addresses.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -73,7 +75,17 @@ fn random_id(rng: &mut XorShift) -> Id {
 impl Node {
     /// A node on `sock` (already bound), with the table from the state
     /// file if there is a good one.
-    pub fn new(sock: UdpSocket, cfg: DhtConfig, stats: Arc<DhtStats>) -> std::io::Result<Rc<Node>> {
+    pub fn new(
+        sock: UdpSocket,
+        mut cfg: DhtConfig,
+        stats: Arc<DhtStats>,
+    ) -> std::io::Result<Rc<Node>> {
+        let loopback = sock.local_addr()?.ip().is_loopback();
+        if loopback && cfg.bootstrap == DhtConfig::default().bootstrap {
+            // A socket bound to 127.x cannot reach them; do not even resolve.
+            info!("DHT: bound to a loopback address, so not using the public routers");
+            cfg.bootstrap.clear();
+        }
         let sock = Async::new(sock)?;
         let mut rng = XorShift::from_seed_or_entropy(None);
         let now = Instant::now();
@@ -293,12 +305,18 @@ impl Node {
     /// Addresses of the bootstrap hosts in our socket's family.
     async fn resolve_bootstrap(&self) -> Vec<SocketAddr> {
         let hosts = self.cfg.bootstrap.clone();
-        let v4 = self.local_addr().map(|a| a.is_ipv4()).unwrap_or(true);
+        let local = self.local_addr().ok();
+        let v4 = local.is_none_or(|a| a.is_ipv4());
+        let loopback = local.is_some_and(|a| a.ip().is_loopback());
         let addrs = smol::unblock(move || {
             let mut out = Vec::new();
             for h in &hosts {
                 match h.to_socket_addrs() {
-                    Ok(a) => out.extend(a.filter(|a| a.is_ipv4() == v4).take(4)),
+                    // Only addresses our socket can reach.
+                    Ok(a) => out.extend(
+                        a.filter(|a| a.is_ipv4() == v4 && (a.ip().is_loopback() || !loopback))
+                            .take(4),
+                    ),
                     Err(e) => warn!("DHT bootstrap {h}: {e}"),
                 }
             }
@@ -322,7 +340,7 @@ impl Node {
         let (tx, rx): (Sender<Reply>, Receiver<Reply>) = smol::channel::unbounded();
         let deadline = Instant::now() + LOOKUP_DEADLINE;
         loop {
-            while let Some(a) = l.next() {
+            while let Some(a) = l.next_query() {
                 let q = if peers {
                     Query::GetPeers {
                         id: self.own,
@@ -419,7 +437,10 @@ impl Node {
             if self.table.borrow().len() < K && now >= next_bootstrap {
                 let l = self.lookup(self.own, false).await;
                 let n = self.table.borrow().len();
-                if n == 0 {
+                if n == 0 && self.cfg.bootstrap.is_empty() {
+                    debug!("DHT: empty routing table and no bootstrap nodes");
+                    next_bootstrap = Instant::now() + BOOTSTRAP_RETRY_MAX;
+                } else if n == 0 {
                     warn!(
                         "DHT: no node answered ({} asked); bootstrapping again in {} s",
                         l.answered_count(),

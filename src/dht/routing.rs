@@ -204,7 +204,7 @@ impl RoutingTable {
             .filter(|e| !e.is_bad() && (e.confirmed || !confirmed_only))
             .map(|e| (distance(&e.node.id, target), e.node))
             .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all.sort_unstable_by_key(|a| a.0);
         all.into_iter().take(n).map(|(_, n)| n).collect()
     }
 

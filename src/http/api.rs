@@ -319,6 +319,9 @@ pub fn metrics(service: &Service) -> Reply {
     if let Some(hls) = &service.hls {
         hls.render_metrics(&mut page);
     }
+    if let Some(d) = service.engine.dht_stats() {
+        crate::dht::metrics::render(&d, &mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,
