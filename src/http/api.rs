@@ -359,7 +359,16 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 .f64("upload_rate", s.upload_rate.round())
                 .u64("downloaded", s.downloaded)
                 .u64("uploaded", s.uploaded)
-                .u64("peers", u64::from(s.peers));
+                .u64("peers", u64::from(s.peers))
+                .object("peer_sources", |o| {
+                    for src in crate::swarm::PeerSource::ALL {
+                        o.u64(src.name(), u64::from(s.peer_sources[src as usize]));
+                    }
+                })
+                .u64(
+                    "dht_nodes",
+                    service.engine.dht_stats().map_or(0, |d| d.nodes),
+                );
             match &s.state {
                 TorrentState::Error(e) => o.str("error", e),
                 _ => o.null("error"),

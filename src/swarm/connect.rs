@@ -15,7 +15,7 @@ use log::debug;
 
 use super::ctx::{timeout, ConnSlot, MAX_HALF_OPEN};
 use super::peer::{self, HANDSHAKE_TIMEOUT};
-use super::stats::TorrentState;
+use super::stats::{PeerSource, TorrentState};
 use super::torrent::Torrent;
 
 const RETRY_BASE: Duration = Duration::from_secs(5);
@@ -34,6 +34,8 @@ struct Entry {
     busy: bool,
     /// Given by the user: never forgotten.
     pinned: bool,
+    /// Who told us first.
+    source: PeerSource,
 }
 
 #[derive(Default, Debug)]
@@ -42,8 +44,24 @@ pub(crate) struct AddrBook {
 }
 
 impl AddrBook {
-    /// Learn an address (from a tracker, a magnet, the user).
+    /// Learn an address from a tracker, or (`pinned`) the user or a magnet.
     pub fn add(&mut self, addr: SocketAddr, pinned: bool, now: Instant) {
+        let source = if pinned {
+            PeerSource::Manual
+        } else {
+            PeerSource::Tracker
+        };
+        self.add_from(addr, source, now);
+    }
+
+    /// Where the address came from first, if we know it.
+    pub fn source_of(&self, addr: &SocketAddr) -> Option<PeerSource> {
+        self.entries.get(addr).map(|e| e.source)
+    }
+
+    /// Learn an address from `source` (`Manual` ones are pinned).
+    pub fn add_from(&mut self, addr: SocketAddr, source: PeerSource, now: Instant) {
+        let pinned = source == PeerSource::Manual;
         if addr.port() == 0 || addr.ip().is_unspecified() {
             return;
         }
@@ -61,6 +79,7 @@ impl AddrBook {
                 next_try: now,
                 busy: false,
                 pinned,
+                source,
             },
         );
     }

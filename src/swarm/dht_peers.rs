@@ -11,6 +11,7 @@ use log::info;
 use smol::Timer;
 
 use super::connect;
+use super::stats::PeerSource;
 use super::torrent::Torrent;
 
 const REFRESH: Duration = Duration::from_secs(5 * 60);
@@ -34,7 +35,7 @@ pub(crate) async fn run(t: Rc<Torrent>) {
             let mut st = t.st.borrow_mut();
             let now = Instant::now();
             for a in &peers {
-                st.book.add(*a, false, now);
+                st.book.add_from(*a, PeerSource::Dht, now);
             }
         }
         connect::connect_more(&t);

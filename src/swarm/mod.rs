@@ -40,4 +40,4 @@ mod upload;
 pub use engine::{
     AddOptions, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
 };
-pub use stats::{TorrentState, TorrentStats};
+pub use stats::{PeerSource, TorrentState, TorrentStats};

@@ -47,7 +47,7 @@ use super::peer::{self, PeerState};
 use super::picker::{PeerKey, Picker, Priority};
 use super::pieces::Blame;
 use super::preload;
-use super::stats::{Meter, Published, TorrentState, TorrentStats};
+use super::stats::{Meter, PeerSource, Published, TorrentState, TorrentStats};
 use super::upload;
 use crate::store::{PieceStore, StoreConfig};
 use crate::torrent::{Bitfield, Info, InfoHash};
@@ -620,6 +620,7 @@ impl Torrent {
                 download_rate: st.counters.down.rate(),
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
+                peer_sources: peer_sources(&st),
                 elapsed: st.added.elapsed(),
             };
             (
@@ -636,6 +637,20 @@ impl Torrent {
 }
 
 /// Number of pieces of a parsed `info` (bounded by its hash list).
+/// Connected peers counted by where they came from.
+fn peer_sources(st: &TState) -> [u32; 6] {
+    let mut n = [0u32; 6];
+    for p in st.peers.values() {
+        let src = if p.outgoing {
+            st.book.source_of(&p.addr).unwrap_or(PeerSource::Manual)
+        } else {
+            PeerSource::Incoming
+        };
+        n[src as usize] = n[src as usize].saturating_add(1);
+    }
+    n
+}
+
 pub(crate) fn piece_count(info: &Info) -> u32 {
     u32::try_from(info.piece_hashes.len()).unwrap_or(u32::MAX)
 }

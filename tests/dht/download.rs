@@ -137,4 +137,13 @@ fn serve_streams_a_bare_magnet_found_through_the_dht() {
         r.body.len()
     );
     assert!(serve.metric("rill_dht_peers_found_total") >= 1);
+    // The seeder shows as a DHT peer while connected (it seeds on).
+    let r = request(http, "GET", &one, "", b"");
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    let sources = body.split("\"peer_sources\":").nth(1).unwrap_or("");
+    assert!(json_field(sources, "dht").is_some(), "{body}");
+    assert!(
+        json_field(&body, "dht_nodes").is_some_and(|n| n != "0"),
+        "{body}"
+    );
 }
