@@ -21,8 +21,8 @@ use super::routing::{RoutingTable, K};
 use crate::wire::krpc::{Body, Id, Krpc, Query, Response, ERR_METHOD, ERR_PROTOCOL};
 
 pub const TOKEN_ROTATE: Duration = Duration::from_secs(5 * 60);
-pub const MAX_PEERS_PER_HASH: usize = 100;
-pub const MAX_HASHES: usize = 500;
+pub const MAX_PEERS_PER_HASH: usize = 50;
+pub const MAX_HASHES: usize = 256;
 pub const PEER_TTL: Duration = Duration::from_secs(30 * 60);
 pub const RATE_PER_SEC: f32 = 20.0;
 pub const RATE_BURST: f32 = 40.0;
