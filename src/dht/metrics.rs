@@ -72,7 +72,7 @@ pub fn render(s: &DhtSnapshot, page: &mut String) {
         (
             "rill_dht_peers_found_total",
             "counter",
-            "Peers DHT lookups found.",
+            "Peers in the answers to our DHT lookups.",
             s.peers_found,
         ),
         (

@@ -329,6 +329,17 @@ impl Node {
     /// An iterative lookup of `target`: `get_peers` if `peers`, else
     /// `find_node`. Uses the bootstrap hosts while the table is small.
     pub async fn lookup(&self, target: Id, peers: bool) -> Lookup {
+        self.lookup_with(target, peers, &mut |_| {}).await
+    }
+
+    /// [`Node::lookup`], handing each answer's peers to `found` as they
+    /// come (a slow node at the end does not hold back the first peers).
+    async fn lookup_with(
+        &self,
+        target: Id,
+        peers: bool,
+        found: &mut dyn FnMut(&[SocketAddr]),
+    ) -> Lookup {
         bump(&self.stats.lookups);
         let start = self.table.borrow().closest(&target, K, false);
         let boot = if start.len() < K {
@@ -368,20 +379,31 @@ impl Node {
                 Some(Reply {
                     addr,
                     response: Some(resp),
-                }) => l.answered(addr, &resp.nodes, &resp.values, resp.token),
+                }) => {
+                    if !resp.values.is_empty() {
+                        let n = resp.values.len() as u64;
+                        self.stats.peers_found.fetch_add(n, Ordering::Relaxed);
+                        found(&resp.values);
+                    }
+                    l.answered(addr, &resp.nodes, &resp.values, resp.token)
+                }
                 Some(Reply { addr, .. }) => l.failed(addr),
                 None => break,
             }
         }
-        let found = l.peers.len() as u64;
-        self.stats.peers_found.fetch_add(found, Ordering::Relaxed);
         l
     }
 
-    /// Find peers of `info_hash` and, with `port`, announce us on it to the
-    /// closest nodes that gave tokens.
-    pub async fn get_peers(&self, info_hash: Id, port: Option<u16>) -> Vec<SocketAddr> {
-        let l = self.lookup(info_hash, true).await;
+    /// Find peers of `info_hash` (each answer's peers go to `found` at
+    /// once) and, with `port`, announce us on it to the closest nodes that
+    /// gave tokens. Returns every peer found.
+    pub async fn get_peers(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        found: &mut dyn FnMut(&[SocketAddr]),
+    ) -> Vec<SocketAddr> {
+        let l = self.lookup_with(info_hash, true, found).await;
         debug!(
             "DHT: lookup of {} found {} peers ({} nodes answered)",
             crate::torrent::InfoHash(info_hash),

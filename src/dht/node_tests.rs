@@ -30,7 +30,7 @@ fn lookup_announce_and_find_across_three_nodes() {
         }
         let hash = [0x42; 20];
         // b finds nobody yet, but announces itself to a.
-        let peers = b.get_peers(hash, Some(4242)).await;
+        let peers = b.get_peers(hash, Some(4242), &mut |_| {}).await;
         assert!(peers.is_empty());
         assert_eq!(b.node_count(), 1, "b learnt a");
         // Give the announce a moment to land (bounded).
@@ -41,9 +41,13 @@ fn lookup_announce_and_find_across_three_nodes() {
             Timer::after(Duration::from_millis(50)).await;
         }
         assert_eq!(a.stats.announces_in.load(Ordering::Relaxed), 1);
-        let peers = c.get_peers(hash, None).await;
+        let mut early = Vec::new();
+        let peers = c
+            .get_peers(hash, None, &mut |p| early.extend_from_slice(p))
+            .await;
         let want: SocketAddr = "127.0.0.1:4242".parse().unwrap();
         assert_eq!(peers, vec![want]);
+        assert_eq!(early, vec![want]);
         // Garbage and a flood from one address: counted, limited, no harm.
         let evil = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = a.local_addr().unwrap();

@@ -28,17 +28,19 @@ pub(crate) async fn run(t: Rc<Torrent>) {
         if private {
             return smol::future::pending().await;
         }
-        let peers = node.get_peers(t.id.0, Some(port)).await;
-        if !peers.is_empty() {
-            let name = t.st.borrow().name.clone();
-            info!("{name}: DHT gave {} peers", peers.len());
-            let mut st = t.st.borrow_mut();
-            let now = Instant::now();
-            for a in &peers {
-                st.book.add_from(*a, PeerSource::Dht, now);
+        // Peers are tried as each answer brings them, not after the walk.
+        let mut found = |peers: &[std::net::SocketAddr]| {
+            {
+                let mut st = t.st.borrow_mut();
+                info!("{}: DHT gave {} peers", st.name, peers.len());
+                let now = Instant::now();
+                for a in peers {
+                    st.book.add_from(*a, PeerSource::Dht, now);
+                }
             }
-        }
-        connect::connect_more(&t);
+            connect::connect_more(&t);
+        };
+        node.get_peers(t.id.0, Some(port), &mut found).await;
         let wait = if t.st.borrow().peers.is_empty() {
             let w = starved;
             starved = (starved * 2).min(REFRESH);
