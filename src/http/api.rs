@@ -359,8 +359,10 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 .f64("upload_rate", s.upload_rate.round())
                 .u64("downloaded", s.downloaded)
                 .u64("uploaded", s.uploaded)
-                .u64("peers", u64::from(s.peers))
-                .object("peer_sources", |o| {
+                .u64("peers", u64::from(s.peers));
+            if files {
+                // One torrent only: the list stays small.
+                o.object("peer_sources", |o| {
                     for src in crate::swarm::PeerSource::ALL {
                         o.u64(src.name(), u64::from(s.peer_sources[src as usize]));
                     }
@@ -369,6 +371,7 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                     "dht_nodes",
                     service.engine.dht_stats().map_or(0, |d| d.nodes),
                 );
+            }
             match &s.state {
                 TorrentState::Error(e) => o.str("error", e),
                 _ => o.null("error"),
