@@ -8,6 +8,8 @@
 //! - [`wire`]: peer-protocol messages and tracker packets (pure parse/emit).
 //! - [`net`]: small network clients of our own (HTTP/1.1 over async-io + rustls).
 //! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
+//! - [`dht`]: the BEP 5 DHT node (between `net` and `swarm`: the swarm owns
+//!   its UDP socket, the peer port's, and asks it for peers).
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
@@ -26,6 +28,7 @@ pub mod board;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dht;
 pub mod dlna;
 pub mod durable;
 pub mod hls;

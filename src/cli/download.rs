@@ -1,6 +1,10 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
-//! [--listen ADDR] [--board NAME] [--encryption prefer|require|off]`:
-//! fetch one torrent to completion.
+//! [--listen ADDR] [--board NAME] [--encryption prefer|require|off]
+//! [--dht-bootstrap HOST:PORT]... [--no-dht]`: fetch one torrent to completion.
+//!
+//! The DHT runs on the UDP port of `--listen` unless `--no-dht`;
+//! `--dht-bootstrap` (repeatable) replaces the built-in router list. The
+//! routing table is not kept between runs (`rill serve` keeps its own).
 //!
 //! SOURCE is a `.torrent` path, a magnet URI, or an http(s) URL of a
 //! `.torrent`. Files land in `DIR/<name>`; the resume file is
@@ -52,6 +56,9 @@ struct Args {
     listen: Option<SocketAddr>,
     board: Option<String>,
     encryption: Encryption,
+    /// `--dht-bootstrap` entries (empty: the built-in routers).
+    dht_bootstrap: Vec<String>,
+    no_dht: bool,
 }
 
 /// Why the command failed: bad input (exit 2) or anything else (exit 1).
@@ -89,6 +96,8 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         listen: None,
         board: None,
         encryption: Encryption::default(),
+        dht_bootstrap: Vec::new(),
+        no_dht: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -129,6 +138,13 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
                     Failure::Input(format!("--encryption {v}: use prefer, require or off"))
                 })?;
             }
+            "--dht-bootstrap" => {
+                let v = value("--dht-bootstrap")?;
+                crate::dht::check_bootstrap(&v)
+                    .map_err(|m| Failure::Input(format!("--dht-bootstrap {m}")))?;
+                a.dht_bootstrap.push(v);
+            }
+            "--no-dht" if inline.is_none() => a.no_dht = true,
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(Failure::Input(format!("unknown option '{f}'")))
             }
@@ -221,16 +237,26 @@ fn download(a: Args) -> Result<(), Failure> {
         ),
     };
     if let Source::Magnet(m) = &source {
-        if m.trackers.is_empty() && m.peers.is_empty() && a.peers.is_empty() {
+        if m.trackers.is_empty() && m.peers.is_empty() && a.peers.is_empty() && a.no_dht {
             log::warn!("the magnet names no trackers or peers; waiting for peers to connect to us");
         }
     }
-    let engine = Engine::start(EngineConfig {
-        listen,
-        listen_fallback,
-        board,
-        encryption: a.encryption,
-    })
+    let dht = (!a.no_dht).then(|| {
+        let mut c = crate::dht::DhtConfig::default();
+        if !a.dht_bootstrap.is_empty() {
+            c.bootstrap = a.dht_bootstrap.clone();
+        }
+        c
+    });
+    let engine = Engine::start_with(
+        EngineConfig {
+            listen,
+            listen_fallback,
+            board,
+            encryption: a.encryption,
+        },
+        dht,
+    )
     .map_err(|e| Failure::Other(e.to_string()))?;
     let opts = AddOptions {
         disk_cache: None,
@@ -352,8 +378,14 @@ mod tests {
             "127.0.0.4:0",
             "--board=pi4",
             "--encryption=require",
+            "--dht-bootstrap",
+            "127.0.0.5:6881",
+            "--dht-bootstrap=router.example:1",
         ]))
         .unwrap();
+        assert_eq!(a.dht_bootstrap, ["127.0.0.5:6881", "router.example:1"]);
+        assert!(!a.no_dht);
+        assert!(parse_args(&args(&["x", "--no-dht"])).unwrap().no_dht);
         assert_eq!(a.source, "x.torrent");
         assert_eq!(a.out, PathBuf::from("d"));
         assert_eq!(a.peers.len(), 2);
@@ -376,6 +408,8 @@ mod tests {
             &[],
             &["x", "--seed=yes"],
             &["x", "--encryption", "on"],
+            &["x", "--dht-bootstrap", "nohostport"],
+            &["x", "--no-dht=1"],
         ] {
             assert!(
                 matches!(parse_args(&args(bad)), Err(Failure::Input(_))),

@@ -81,6 +81,8 @@ const KNOWN_KEYS: &[&str] = &[
     "max_torrents",
     "encryption",
     "port_mapping",
+    "dht",
+    "dht_bootstrap",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -117,6 +119,7 @@ struct Settings {
     encryption: crate::swarm::Encryption,
     /// Ask the router to forward the peer port (UPnP-IGD, NAT-PMP).
     port_mapping: bool,
+    dht: crate::dht::DhtSettings,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -256,6 +259,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         max_torrents: None,
         encryption: crate::swarm::Encryption::default(),
         port_mapping: true,
+        dht: Default::default(),
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -288,6 +292,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
             s.seed = v;
         }
         s.dlna = crate::dlna::DlnaSettings::from_config(d, &origin)?;
+        s.dht = crate::dht::DhtSettings::from_config(d, &origin)?;
         if let Some(v) = d.get_str("storage").map_err(err)? {
             s.storage = match v {
                 "keep" => Storage::Keep,
@@ -390,12 +395,15 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
     };
     let hls_board = board.clone();
     let engine = Arc::new(
-        Engine::start(EngineConfig {
-            listen: peer_listen,
-            listen_fallback,
-            board,
-            encryption: s.encryption,
-        })
+        Engine::start_with(
+            EngineConfig {
+                listen: peer_listen,
+                listen_fallback,
+                board,
+                encryption: s.encryption,
+            },
+            s.dht.engine_config(&s.data_dir),
+        )
         .map_err(|e| e.to_string())?,
     );
     let opts = SessionOptions {

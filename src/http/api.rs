@@ -351,6 +351,9 @@ pub fn metrics(service: &Service) -> Reply {
     if let Some(ip) = service.external_addr.as_ref().and_then(|e| e.get()) {
         metrics::render_external(&mut page, ip);
     }
+    if let Some(d) = service.engine.dht_stats() {
+        crate::dht::metrics::render(&d, &mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,
@@ -389,6 +392,18 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 .u64("uploaded", s.uploaded)
                 .u64("peers", u64::from(s.peers))
                 .u64("peers_encrypted", u64::from(s.peers_encrypted));
+            if files {
+                // One torrent only: the list stays small.
+                o.object("peer_sources", |o| {
+                    for src in crate::swarm::PeerSource::ALL {
+                        o.u64(src.name(), u64::from(s.peer_sources[src as usize]));
+                    }
+                })
+                .u64(
+                    "dht_nodes",
+                    service.engine.dht_stats().map_or(0, |d| d.nodes),
+                );
+            }
             match &s.state {
                 TorrentState::Error(e) => o.str("error", e),
                 _ => o.null("error"),

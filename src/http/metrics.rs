@@ -217,6 +217,23 @@ pub fn render(torrents: &[TorrentStats], extra: &Extra, http: &HttpCounters) -> 
             http.open_streams(s.id)
         );
     }
+    let name = "rill_torrent_peers_by_source";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connected peers by where they came from.\n# TYPE {name} gauge"
+    );
+    for s in torrents {
+        for src in crate::swarm::PeerSource::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{id=\"{}\",name=\"{}\",source=\"{}\"}} {}",
+                s.id.to_hex(),
+                escape_label(&s.name),
+                src.name(),
+                s.peer_sources[src as usize]
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP rill_torrents Torrents in the session.\n# TYPE rill_torrents gauge\nrill_torrents {}",
@@ -342,6 +359,7 @@ mod tests {
             upload_rate: 0.0,
             peers: 2,
             peers_encrypted: 1,
+            peer_sources: [0, 1, 1, 0, 0, 0],
             elapsed: Duration::from_secs(1),
         }
     }
@@ -389,6 +407,9 @@ mod tests {
         drop(stream);
         assert!(render(&[stats("x")], &extra, &http).contains(&format!(
             "rill_torrent_streams{{id=\"{id}\",name=\"x\"}} 0\n"
+        )));
+        assert!(render(&[stats("x")], &extra, &http).contains(&format!(
+            "rill_torrent_peers_by_source{{id=\"{id}\",name=\"x\",source=\"dht\"}} 1\n"
         )));
         assert!(page.contains("rill_http_workers_busy 1\n"));
         assert!(page.contains("rill_stream_readers 2\n"));

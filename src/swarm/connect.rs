@@ -21,7 +21,7 @@ use log::debug;
 
 use super::ctx::{timeout, ConnSlot, MAX_HALF_OPEN};
 use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT};
-use super::stats::TorrentState;
+use super::stats::{PeerSource, TorrentState};
 use super::torrent::Torrent;
 
 const RETRY_BASE: Duration = Duration::from_secs(5);
@@ -42,6 +42,8 @@ struct Entry {
     pinned: bool,
     /// Dial plaintext next (policy `prefer`, the last MSE attempt failed).
     plain_next: bool,
+    /// Who told us first.
+    source: PeerSource,
 }
 
 #[derive(Default, Debug)]
@@ -50,8 +52,24 @@ pub(crate) struct AddrBook {
 }
 
 impl AddrBook {
-    /// Learn an address (from a tracker, a magnet, the user).
+    /// Learn an address from a tracker, or (`pinned`) the user or a magnet.
     pub fn add(&mut self, addr: SocketAddr, pinned: bool, now: Instant) {
+        let source = if pinned {
+            PeerSource::Manual
+        } else {
+            PeerSource::Tracker
+        };
+        self.add_from(addr, source, now);
+    }
+
+    /// Where the address came from first, if we know it.
+    pub fn source_of(&self, addr: &SocketAddr) -> Option<PeerSource> {
+        self.entries.get(addr).map(|e| e.source)
+    }
+
+    /// Learn an address from `source` (`Manual` ones are pinned).
+    pub fn add_from(&mut self, addr: SocketAddr, source: PeerSource, now: Instant) {
+        let pinned = source == PeerSource::Manual;
         if addr.port() == 0 || addr.ip().is_unspecified() {
             return;
         }
@@ -70,6 +88,7 @@ impl AddrBook {
                 busy: false,
                 pinned,
                 plain_next: false,
+                source,
             },
         );
     }

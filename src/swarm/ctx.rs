@@ -58,6 +58,8 @@ pub(crate) struct Ctx {
     /// Torrents with at least one stream reader now (see
     /// `TState::readers`); while non-zero, the others download slowly.
     pub streaming: Rc<Cell<u32>>,
+    /// The DHT node, when the engine runs one (set once at start).
+    pub dht: std::cell::OnceCell<Rc<crate::dht::Node>>,
 }
 
 impl Ctx {
@@ -85,6 +87,7 @@ impl Ctx {
             epoch: Instant::now(),
             streaming: Rc::new(Cell::new(0)),
             encryption: Encryption::default(),
+            dht: std::cell::OnceCell::new(),
         }
     }
 

@@ -8,7 +8,7 @@
 //! from shared state without a round trip, and [`Engine::wait_change`]
 //! blocks on a condvar until the executor publishes something new.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use log::{debug, info};
+use log::{debug, info, warn};
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor};
 
@@ -28,6 +28,7 @@ use super::picker::Priority;
 use super::stats::{Shared, TorrentStats};
 use super::torrent::Torrent;
 use crate::board::BoardProfile;
+use crate::dht::{DhtConfig, DhtSnapshot, DhtStats};
 use crate::store::PieceStore;
 use crate::torrent::{Info, InfoHash, Magnet, Metainfo};
 
@@ -130,16 +131,33 @@ pub struct Engine {
     shared: Arc<Shared>,
     listen: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
+    dht: Option<Arc<DhtStats>>,
 }
 
 impl Engine {
-    /// Bind the listen socket and start the executor thread.
+    /// Bind the listen socket and start the executor thread (no DHT).
     pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::start_with(cfg, None)
+    }
+
+    /// Like [`Engine::start`], with a DHT node on the UDP socket of the
+    /// listen address and port when `dht` is given (if that UDP port
+    /// cannot be bound, the engine runs without DHT and says so).
+    pub fn start_with(cfg: EngineConfig, dht: Option<DhtConfig>) -> Result<Engine, EngineError> {
         let listener = bind(cfg.listen, cfg.listen_fallback)?;
         let listen = listener.local_addr().map_err(|err| EngineError::Bind {
             addr: cfg.listen,
             err,
         })?;
+        let udp = dht.and_then(|c| match UdpSocket::bind(listen) {
+            Ok(s) => Some((s, c)),
+            Err(e) => {
+                warn!("DHT off: cannot bind UDP {listen}: {e}");
+                None
+            }
+        });
+        let dht_stats = udp.as_ref().map(|_| Arc::new(DhtStats::default()));
+        let ds = dht_stats.clone();
         let listener =
             Async::new(listener).map_err(|err| EngineError::Bind { addr: listen, err })?;
         let shared = Arc::new(Shared::default());
@@ -154,6 +172,14 @@ impl Engine {
                 let mut ctx = Ctx::new(Rc::downgrade(&ex), listen, board, sh);
                 ctx.encryption = encryption;
                 let ctx = Rc::new(ctx);
+                if let (Some((sock, c)), Some(stats)) = (udp, ds) {
+                    match crate::dht::Node::new(sock, c, stats) {
+                        Ok(node) => {
+                            let _ = ctx.dht.set(node);
+                        }
+                        Err(e) => warn!("DHT off: {e}"),
+                    }
+                }
                 smol::block_on(ex.run(main_loop(ctx, rx, listener)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
@@ -165,12 +191,18 @@ impl Engine {
             shared,
             listen,
             thread: Mutex::new(Some(thread)),
+            dht: dht_stats,
         })
     }
 
     /// The address peers can reach us on.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The DHT node's counters, when it runs.
+    pub fn dht_stats(&self) -> Option<DhtSnapshot> {
+        self.dht.as_ref().map(|s| s.snapshot())
     }
 
     fn call<T>(&self, make: impl FnOnce(SyncSender<T>) -> Command) -> Result<T, EngineError> {
@@ -336,6 +368,11 @@ fn bind(addr: SocketAddr, fallback: bool) -> Result<TcpListener, EngineError> {
 async fn main_loop(ctx: Rc<Ctx>, rx: Receiver<Command>, listener: Async<TcpListener>) {
     let c = ctx.clone();
     ctx.spawn(async move { listener::run(c, listener).await });
+    if let Some(node) = ctx.dht.get() {
+        let (a, b) = (node.clone(), node.clone());
+        ctx.spawn(async move { a.run().await });
+        ctx.spawn(async move { b.maintain().await });
+    }
     while let Ok(cmd) = rx.recv().await {
         match cmd {
             Command::Add {
@@ -385,6 +422,9 @@ async fn main_loop(ctx: Rc<Ctx>, rx: Receiver<Command>, listener: Async<TcpListe
                     .collect();
                 for task in tasks {
                     task.await;
+                }
+                if let Some(node) = ctx.dht.get() {
+                    node.save().await;
                 }
                 let _ = reply.try_send(());
                 return;

@@ -17,7 +17,7 @@
 //!   message handling).
 //! - `metadata`: BEP 9 metadata fetch for magnets.
 //! - `connect`, `listener`: outgoing and incoming connections.
-//! - `announce`: the tracker loop.
+//! - `announce`: the tracker loop; `dht_peers`: the DHT loop beside it.
 //! - `upload`: serving requests and applying the choker.
 //! - [`preload`]: the edges of big files asked for first (`rill serve`).
 //! - [`picker`], [`choker`]: pure decision logic the engine drives.
@@ -26,6 +26,7 @@ mod announce;
 pub mod choker;
 mod connect;
 mod ctx;
+mod dht_peers;
 pub mod engine;
 mod listener;
 mod metadata;
@@ -41,4 +42,4 @@ pub use engine::{
     AddOptions, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
 };
 pub use peer::Encryption;
-pub use stats::{TorrentState, TorrentStats};
+pub use stats::{PeerSource, TorrentState, TorrentStats};

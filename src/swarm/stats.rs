@@ -55,6 +55,42 @@ impl std::fmt::Display for TorrentState {
     }
 }
 
+/// Where a connected peer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerSource {
+    /// `--peer`, a magnet's `x.pe`.
+    Manual = 0,
+    Tracker = 1,
+    Dht = 2,
+    Pex = 3,
+    Lsd = 4,
+    /// It connected to us.
+    Incoming = 5,
+}
+
+impl PeerSource {
+    pub const ALL: [PeerSource; 6] = [
+        PeerSource::Manual,
+        PeerSource::Tracker,
+        PeerSource::Dht,
+        PeerSource::Pex,
+        PeerSource::Lsd,
+        PeerSource::Incoming,
+    ];
+
+    /// The name the API and `/metrics` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerSource::Manual => "manual",
+            PeerSource::Tracker => "tracker",
+            PeerSource::Dht => "dht",
+            PeerSource::Pex => "pex",
+            PeerSource::Lsd => "lsd",
+            PeerSource::Incoming => "incoming",
+        }
+    }
+}
+
 /// A snapshot of one torrent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TorrentStats {
@@ -83,6 +119,8 @@ pub struct TorrentStats {
     pub peers: u32,
     /// Of those, the RC4-encrypted ones (MSE/PE); the rest are plaintext.
     pub peers_encrypted: u32,
+    /// Connected peers by source, indexed by `PeerSource as usize`.
+    pub peer_sources: [u32; 6],
     /// Time since the torrent was added.
     pub elapsed: Duration,
 }

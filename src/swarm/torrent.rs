@@ -40,13 +40,14 @@ use super::announce::{self, Wake};
 use super::choker::{Choker, ChokerConfig};
 use super::connect::{self, AddrBook};
 use super::ctx::{timeout, Ctx};
+use super::dht_peers;
 use super::engine::AddOptions;
 use super::metadata::MetadataFetch;
 use super::peer::{self, PeerState};
 use super::picker::{PeerKey, Picker, Priority};
 use super::pieces::Blame;
 use super::preload;
-use super::stats::{Meter, Published, TorrentState, TorrentStats};
+use super::stats::{Meter, PeerSource, Published, TorrentState, TorrentStats};
 use super::upload;
 use crate::store::{PieceStore, StoreConfig};
 use crate::torrent::{Bitfield, Info, InfoHash};
@@ -259,9 +260,11 @@ impl Torrent {
         }
         let t = self.clone();
         let rx = self.wake_rx.clone();
-        *slot = self
-            .ctx
-            .spawn_task(async move { announce::run(t, rx).await });
+        let t2 = self.clone();
+        // The DHT loop ends with the tracker loop (when the torrent stops).
+        *slot = self.ctx.spawn_task(async move {
+            smol::future::or(announce::run(t, rx), dht_peers::run(t2)).await
+        });
     }
 
     /// The magnet's metadata arrived, matched the info hash and parsed.
@@ -618,6 +621,7 @@ impl Torrent {
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
                 peers_encrypted: st.peers.values().filter(|p| p.encrypted).count() as u32,
+                peer_sources: peer_sources(&st),
                 elapsed: st.added.elapsed(),
             };
             (
@@ -634,6 +638,20 @@ impl Torrent {
 }
 
 /// Number of pieces of a parsed `info` (bounded by its hash list).
+/// Connected peers counted by where they came from.
+fn peer_sources(st: &TState) -> [u32; 6] {
+    let mut n = [0u32; 6];
+    for p in st.peers.values() {
+        let src = if p.outgoing {
+            st.book.source_of(&p.addr).unwrap_or(PeerSource::Manual)
+        } else {
+            PeerSource::Incoming
+        };
+        n[src as usize] = n[src as usize].saturating_add(1);
+    }
+    n
+}
+
 pub(crate) fn piece_count(info: &Info) -> u32 {
     u32::try_from(info.piece_hashes.len()).unwrap_or(u32::MAX)
 }

@@ -7,6 +7,7 @@
 
 pub mod extension;
 pub mod handshake;
+pub mod krpc;
 pub mod message;
 pub mod metadata;
 pub mod mse;

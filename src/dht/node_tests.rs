@@ -1,0 +1,78 @@
+//! Tests for `node.rs`: three rill nodes on loopback — one bootstraps
+//! from another, announces, and a third finds the announced peer; the
+//! table is saved and loaded; garbage is counted, not fatal.
+
+use super::*;
+
+fn node(ip: &str, boot: Vec<String>, state: Option<std::path::PathBuf>) -> Rc<Node> {
+    let sock = UdpSocket::bind(format!("{ip}:0")).expect("bind");
+    let cfg = DhtConfig {
+        bootstrap: boot,
+        state_file: state,
+    };
+    Node::new(sock, cfg, Arc::new(DhtStats::default())).expect("node")
+}
+
+#[test]
+fn lookup_announce_and_find_across_three_nodes() {
+    let dir = std::env::temp_dir().join(format!("rill-dht-node-{}", crate::random::seed()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let a = node("127.0.0.1", vec![], None);
+        let a_addr = a.local_addr().unwrap().to_string();
+        let b = node("127.0.0.1", vec![a_addr.clone()], Some(dir.join("b.dht")));
+        let c = node("127.0.0.1", vec![a_addr], None);
+        for n in [&a, &b, &c] {
+            let (r, m) = (n.clone(), n.clone());
+            ex.spawn(async move { r.run().await }).detach();
+            ex.spawn(async move { m.maintain().await }).detach();
+        }
+        let hash = [0x42; 20];
+        // b finds nobody yet, but announces itself to a.
+        let peers = b.get_peers(hash, Some(4242), &mut |_| {}).await;
+        assert!(peers.is_empty());
+        assert_eq!(b.node_count(), 1, "b learnt a");
+        // Give the announce a moment to land (bounded).
+        for _ in 0..40 {
+            if a.stats.announces_in.load(Ordering::Relaxed) > 0 {
+                break;
+            }
+            Timer::after(Duration::from_millis(50)).await;
+        }
+        assert_eq!(a.stats.announces_in.load(Ordering::Relaxed), 1);
+        let mut early = Vec::new();
+        let peers = c
+            .get_peers(hash, None, &mut |p| early.extend_from_slice(p))
+            .await;
+        let want: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+        assert_eq!(peers, vec![want]);
+        assert_eq!(early, vec![want]);
+        // Garbage and a flood from one address: counted, limited, no harm.
+        let evil = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = a.local_addr().unwrap();
+        evil.send_to(b"d5:nodes9999999:", to).unwrap();
+        let ping = Krpc {
+            tid: b"zz".to_vec(),
+            body: Body::Query(Query::Ping { id: [7; 20] }),
+        }
+        .encode();
+        for _ in 0..200 {
+            evil.send_to(&ping, to).unwrap();
+        }
+        for _ in 0..40 {
+            if a.stats.queries_in.load(Ordering::Relaxed) >= 200 {
+                break;
+            }
+            Timer::after(Duration::from_millis(50)).await;
+        }
+        assert_eq!(a.stats.malformed.load(Ordering::Relaxed), 1);
+        assert!(a.stats.rate_limited.load(Ordering::Relaxed) >= 100);
+        // b's table survives a restart.
+        b.save().await;
+        let b2 = node("127.0.0.1", vec![], Some(dir.join("b.dht")));
+        assert_eq!(b2.node_count(), 1);
+        assert_eq!(b2.own, b.own);
+    }));
+    let _ = std::fs::remove_dir_all(&dir);
+}
