@@ -345,6 +345,33 @@ impl PieceStore {
 
     /// Read verified bytes (RAM tier first, then disk). Blocking.
     pub fn read(&self, piece: u32, begin: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        self.read_as(piece, begin, len, false)
+    }
+
+    /// [`PieceStore::read`] for a stream reader playing the file: in
+    /// storage mode `stream` the piece then counts as played (evicted
+    /// first once no reader's plan holds it).
+    pub fn read_played(&self, piece: u32, begin: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        self.read_as(piece, begin, len, true)
+    }
+
+    /// A stream reader's plan (window and file edges) now also holds `add`
+    /// and no longer holds `drop`, each piece at most once per call: in
+    /// storage mode `stream` the disk cache evicts pieces a plan holds only
+    /// when nothing else is left. No-op in mode `keep`.
+    pub fn want_pieces(&self, add: &[u32], drop: &[u32]) {
+        if let Some(c) = &self.cache {
+            c.want(add, drop);
+        }
+    }
+
+    fn read_as(
+        &self,
+        piece: u32,
+        begin: u32,
+        len: u32,
+        played: bool,
+    ) -> Result<Vec<u8>, StoreError> {
         self.check_piece_index(piece)?;
         let size = self.layout.piece_size(piece);
         let end = match begin.checked_add(len) {
@@ -361,7 +388,7 @@ impl PieceStore {
             )));
         }
         if let Some(c) = &self.cache {
-            c.touch(piece);
+            c.touch(piece, played);
         }
         if let Some(data) = lock(&self.ram).get(piece) {
             if let Some(part) = data.get(begin as usize..end as usize) {
