@@ -91,6 +91,7 @@ fn cfg() -> StoreConfig {
         // No RAM tier: every read goes to the cache files.
         ram_tier: 0,
         hash_threads: 1,
+        write_budget: None,
     }
 }
 
