@@ -79,6 +79,7 @@ mod sha1;
 #[cfg(test)]
 mod tests;
 mod verify;
+mod writeback;
 mod writeq;
 
 use std::path::{Path, PathBuf};
