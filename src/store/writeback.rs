@@ -30,10 +30,14 @@ use super::lock;
 /// Bytes written since a span before its pages are dropped.
 pub(crate) const WINDOW: u64 = 8 << 20;
 
-/// Spans written, oldest first, whose pages may still be cached.
+/// A span written: the file, offset, length.
+type Span = (Arc<File>, u64, u64);
+
+/// Spans written, oldest first, whose pages may still be cached, and
+/// their total length.
 #[derive(Default)]
 pub(crate) struct Behind {
-    spans: Mutex<(VecDeque<(Arc<File>, u64, u64)>, u64)>,
+    spans: Mutex<(VecDeque<Span>, u64)>,
 }
 
 fn drop_pages(f: &File, offset: u64, len: u64) {
