@@ -25,7 +25,9 @@
 # Beside wall time, CPU and RSS it reports the page cache each download
 # leaves behind: Cached and Dirty of /proc/meminfo just before the client
 # starts and right after it exits (the difference; other programs on the
-# machine add noise).
+# machine add noise: the seeders read the source through the page cache,
+# which is dropped before each run), and how much of the downloaded file
+# itself is still in the page cache (`fincore`, util-linux).
 #   BENCH_PIECE_LOG2=20    piece size 2^n (mktorrent -l), 1 MiB
 #   BENCH_NET=127.77.0     loopback /24 prefix used for every program
 #   BENCH_DIR=...          work directory (default: a new one in /var/tmp)
@@ -246,13 +248,15 @@ run_client() {
         die "$client failed or timed out in run $run"
     fi
     c1=$(meminfo Cached); d1=$(meminfo Dirty)
+    local res=0
+    command -v fincore >/dev/null && res=$(fincore --bytes --noheadings --output RES "$out/$NAME" 2>/dev/null || echo 0)
     cmp -s "$SEED/$NAME" "$out/$NAME" || die "$client run $run: downloaded file differs from the source"
-    awk -v c="$client" -v dc="$(( (c1 - c0) / 1024 ))" -v dd="$(( (d1 - d0) / 1024 ))" '
+    awk -v c="$client" -v dc="$(( (c1 - c0) / 1024 ))" -v dd="$(( (d1 - d0) / 1024 ))" -v fc="$(( ${res:-0} / 1048576 ))" '
         /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
         /User time \(seconds\)/ { u = $NF }
         /System time \(seconds\)/ { s = $NF }
         /Maximum resident set size/ { r = $NF }
-        END { printf "%s %.2f %.2f %d %d %d\n", c, w, u + s, r, dc, dd }' "$tfile" >>"$RESULTS"
+        END { printf "%s %.2f %.2f %d %d %d %d\n", c, w, u + s, r, dc, dd, fc }' "$tfile" >>"$RESULTS"
     rm -rf "$out"
 }
 
@@ -268,16 +272,16 @@ RILL_W=$(col rill 2); RILL_C=$(col rill 3); RILL_R=$(col rill 4)
 echo
 echo "### Download, $SIZE_MB MiB, 2^$PIECE_LOG2-byte pieces, seeded by aria2c + transmission on loopback, written to ${FS:-the work directory} ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
 echo
-echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / rill | CPU / rill | RSS / rill | Cached + MiB | Dirty + MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / rill | CPU / rill | RSS / rill | Cached + MiB | Dirty + MiB | file cached MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for client in $CLIENTS; do
     W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)
-    DC=$(col "$client" 5); DD=$(col "$client" 6)
+    DC=$(col "$client" 5); DD=$(col "$client" 6); FC=$(col "$client" 7)
     awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v mb="$SIZE_MB" \
-        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" -v dc="$DC" -v dd="$DD" '
+        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" -v dc="$DC" -v dd="$DD" -v fc="$FC" '
         function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
-        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s | %d | %d |\n",
-                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr), dc, dd }'
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s | %d | %d | %d |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr), dc, dd, fc }'
 done
 echo
 VERSIONS="$(aria2c --version | head -1)"

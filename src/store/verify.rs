@@ -192,10 +192,14 @@ impl PieceStore {
         }
         let buf = Arc::new(buf);
         q.push(piece, buf.clone());
+        let spares = q.take_returned();
         {
             let mut inflight = lock(&self.inflight);
             lock(&self.have).set(piece);
             inflight.remove(piece, true);
+            for b in spares {
+                inflight.recycle(b);
+            }
         }
         self.piece_done.notify_all();
         if hot {

@@ -109,7 +109,13 @@ struct State {
     error: Option<String>,
     /// Pieces whose write failed: verified no more.
     lost: Vec<u32>,
+    /// Buffers of written pieces, for the store to reuse (at most
+    /// [`MAX_RETURNED`]).
+    returned: Vec<PieceBuf>,
 }
+
+/// Most written-piece buffers kept for reuse.
+const MAX_RETURNED: usize = 8;
 
 struct Shared {
     state: Mutex<State>,
@@ -195,6 +201,12 @@ impl WriteQueue {
         lock(&self.shared.state).error.clone()
     }
 
+    /// Buffers of pieces written since the last call (no one else held
+    /// them), to be reused for new pieces.
+    pub(crate) fn take_returned(&self) -> Vec<PieceBuf> {
+        std::mem::take(&mut lock(&self.shared.state).returned)
+    }
+
     /// Pieces that could not be written since the last call.
     pub(crate) fn take_lost(&self) -> Vec<u32> {
         std::mem::take(&mut lock(&self.shared.state).lost)
@@ -255,9 +267,15 @@ fn run(s: &Shared, name: &str, write: &WriteFn) {
         let Some((piece, buf)) = next else { continue };
         let result = write(piece, &buf);
         let n = buf.len() as u64;
-        drop(buf);
         let mut st = lock(&s.state);
         st.pieces.remove(&piece);
+        if st.returned.len() < MAX_RETURNED {
+            // Ours alone once out of `pieces`, unless a reader or the RAM
+            // tier still holds it.
+            if let Ok(b) = Arc::try_unwrap(buf) {
+                st.returned.push(b);
+            }
+        }
         st.bytes = st.bytes.saturating_sub(n);
         if let Err(e) = result {
             log::warn!("{name}: piece {piece} verified but not written ({e}); it is fetched again");
