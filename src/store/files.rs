@@ -19,11 +19,11 @@
 //! pages in the cache only push out what a small board wanted to keep.
 //! What is not aligned goes through the page cache as before.
 //!
-//! Write modes (`RILL_WRITE_MODE`, for measurements; docs/architecture.md
-//! says which is the default and why): `direct` (the above), `buffered`
-//! (everything through the page cache; also `RILL_NO_DIRECT_IO=1`) and
-//! `writeback` (buffered, then the pages are pushed out and dropped, see
-//! `writeback.rs`). A filesystem
+//! Write modes (`RILL_WRITE_MODE`; docs/architecture.md has the
+//! measurements): `writeback`, the default (buffered, then the pages are
+//! pushed out and dropped, see `writeback.rs`), `direct` (the above) and
+//! `buffered` (everything through the page cache; also
+//! `RILL_NO_DIRECT_IO=1`). A filesystem
 //! that refuses `O_DIRECT` (`EINVAL`: tmpfs on older kernels, some FUSE and
 //! network filesystems) turns it off for the torrent; so does the
 //! environment variable `RILL_NO_DIRECT_IO=1` (for comparisons). Reads stay
@@ -93,7 +93,7 @@ pub(crate) enum WriteMode {
 
 impl WriteMode {
     /// The mode used when the environment names none.
-    pub(crate) const DEFAULT: WriteMode = WriteMode::Direct;
+    pub(crate) const DEFAULT: WriteMode = WriteMode::Writeback;
 
     fn from_env() -> WriteMode {
         let no_direct =

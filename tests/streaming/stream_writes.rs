@@ -61,6 +61,9 @@ fn stream_mode_writes_about_what_is_played() {
         "rill",
         &format!("board = \"pi-zero-2w\"\nstorage = \"stream\"\nstream_cache_mib = {CACHE_MIB}"),
     );
+    // From before the add: the preloaded file edges count too.
+    let w0 = write_bytes(serve.pid());
+    let s0 = serve.metric("rill_disk_written_bytes_total");
     let id = serve.add_magnet(&magnet(&meta, seeder.addr));
     let t = serve.wait_files(&id);
     let names: Vec<String> = (0..2)
@@ -71,8 +74,6 @@ fn stream_mode_writes_about_what_is_played() {
         })
         .collect();
 
-    let w0 = write_bytes(serve.pid());
-    let s0 = serve.metric("rill_disk_written_bytes_total");
     let started = Instant::now();
     let readers: Vec<_> = (0..2)
         .map(|i| {
