@@ -13,11 +13,24 @@
 # Environment:
 #   BENCH_SIZE_MB=1024     size of the generated file
 #   BENCH_RUNS=3           downloads per client
-#   BENCH_CLIENTS="rill aria2 rqbit"  (also: rill-pagecache, rill writing
-#                          through the page cache: RILL_NO_DIRECT_IO=1;
+#   BENCH_CLIENTS="rill aria2 rqbit"  (also: rill-buffered, rill writing
+#                          through the page cache: RILL_WRITE_MODE=buffered;
+#                          rill-direct and rill-writeback likewise, see
+#                          src/store/files.rs; rill-pagecache = rill-buffered;
 #                          rill-require / rill-off: --encryption require /
 #                          off; aria2-crypto: aria2c requiring RC4)
 #   BENCH_BASE=rill        the client the ratio columns divide by
+#   BENCH_FS=              where the clients write: empty for the work
+#                          directory's filesystem, or ext4, xfs, btrfs,
+#                          exfat (exfat-fuse), ntfs (ntfs-3g), tmpfs: a
+#                          loop-mounted image made for the run (root only)
+#
+# Beside wall time, CPU and RSS it reports the page cache each download
+# leaves behind: Cached and Dirty of /proc/meminfo just before the client
+# starts and right after it exits (the difference; other programs on the
+# machine add noise: the seeders read the source through the page cache,
+# which is dropped before each run), and how much of the downloaded file
+# itself is still in the page cache (`fincore`, util-linux).
 #   BENCH_PIECE_LOG2=20    piece size 2^n (mktorrent -l), 1 MiB
 #   BENCH_NET=127.77.0     loopback /24 prefix used for every program
 #   BENCH_DIR=...          work directory (default: a new one in /var/tmp)
@@ -67,6 +80,41 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+
+# --- where the downloads go (BENCH_FS) -----------------------------------------
+FS=${BENCH_FS:-}
+OUTROOT="$WORK"
+MNT=""; LOOPDEV=""
+umount_fs() {
+    [ -n "$MNT" ] && { umount "$MNT" 2>/dev/null || sleep 1; umount "$MNT" 2>/dev/null || true; }
+    [ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV" 2>/dev/null || true
+    MNT=""; LOOPDEV=""
+}
+if [ -n "$FS" ]; then
+    [ "$(id -u)" = 0 ] || die "BENCH_FS needs root (losetup, mount)"
+    MNT="$WORK/mnt"; mkdir -p "$MNT"
+    IMG="$WORK/fs.img"
+    truncate -s "$((SIZE_MB * 3 / 2 + 400))M" "$IMG"
+    case $FS in
+        tmpfs) mount -t tmpfs -o "size=$((SIZE_MB + 64))m" tmpfs "$MNT" ;;
+        ntfs) mkntfs -F -Q -q "$IMG" && ntfs-3g "$IMG" "$MNT" ;;
+        ext4|xfs|btrfs|exfat)
+            LOOPDEV=$(losetup -f --show "$IMG")
+            case $FS in
+                ext4) mkfs.ext4 -q -F "$LOOPDEV" ;;
+                xfs) mkfs.xfs -q -f "$LOOPDEV" ;;
+                btrfs) mkfs.btrfs -q -f "$LOOPDEV" ;;
+                exfat) mkfs.exfat "$LOOPDEV" >/dev/null ;;
+            esac
+            if [ "$FS" = exfat ]; then mount.exfat-fuse "$LOOPDEV" "$MNT"; else mount "$LOOPDEV" "$MNT"; fi
+            ;;
+        f2fs|vfat|fat32) die "this kernel has no $FS driver (see DESIGN.md); cannot benchmark it here" ;;
+        *) die "unknown BENCH_FS $FS" ;;
+    esac
+    OUTROOT="$MNT"
+    trap 'umount_fs; cleanup' EXIT
+fi
+meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
 # --- the clients ---------------------------------------------------------------
 has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
@@ -180,12 +228,14 @@ done
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 run_client() {
-    local client=$1 run=$2 out="$WORK/out" cmd
+    local client=$1 run=$2 out="$OUTROOT/out" cmd
     rm -rf "$out"; mkdir -p "$out"
     case $client in
         rill) cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT") ;;
-        rill-pagecache) cmd=(env RILL_NO_DIRECT_IO=1 "$RILL_BIN" download "$TORRENT" --out "$out"
-                             --listen "$LEECH_IP:$LEECH_PORT") ;;
+        rill-pagecache|rill-buffered|rill-direct|rill-writeback)
+            local mode=${client#rill-}; [ "$mode" = pagecache ] && mode=buffered
+            cmd=(env RILL_WRITE_MODE="$mode" "$RILL_BIN" download "$TORRENT" --out "$out"
+                 --listen "$LEECH_IP:$LEECH_PORT") ;;
         rill-require|rill-off)
                cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT"
                     --encryption "${client#rill-}") ;;
@@ -203,17 +253,24 @@ run_client() {
     esac
     log "run $run: $client"
     local tfile="$WORK/time-$client-$run.txt"
+    sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    local c0 d0 c1 d1
+    c0=$(meminfo Cached); d0=$(meminfo Dirty)
     if ! timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${cmd[@]}" >"$WORK/$client-$run.log" 2>&1; then
         tail -20 "$WORK/$client-$run.log" >&2
         die "$client failed or timed out in run $run"
     fi
+    c1=$(meminfo Cached); d1=$(meminfo Dirty)
+    local res=0
+    command -v fincore >/dev/null && res=$(fincore --bytes --noheadings --output RES "$out/$NAME" 2>/dev/null || echo 0)
     cmp -s "$SEED/$NAME" "$out/$NAME" || die "$client run $run: downloaded file differs from the source"
-    awk -v c="$client" '
+    awk -v c="$client" -v dc="$(( (c1 - c0) / 1024 ))" -v dd="$(( (d1 - d0) / 1024 ))" -v fc="$(( ${res:-0} / 1048576 ))" '
         /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
         /User time \(seconds\)/ { u = $NF }
         /System time \(seconds\)/ { s = $NF }
         /Maximum resident set size/ { r = $NF }
-        END { printf "%s %.2f %.2f %d\n", c, w, u + s, r }' "$tfile" >>"$RESULTS"
+        END { printf "%s %.2f %.2f %d %d %d %d\n", c, w, u + s, r, dc, dd, fc }' "$tfile" >>"$RESULTS"
+    rm -rf "$out"
 }
 
 for run in $(seq "$RUNS"); do
@@ -226,17 +283,18 @@ col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$RESULTS" | median; }
 
 RILL_W=$(col "$BASE" 2); RILL_C=$(col "$BASE" 3); RILL_R=$(col "$BASE" 4)
 echo
-echo "### Download, $SIZE_MB MiB, 2^$PIECE_LOG2-byte pieces, seeded by aria2c + transmission on loopback ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
+echo "### Download, $SIZE_MB MiB, 2^$PIECE_LOG2-byte pieces, seeded by aria2c + transmission on loopback, written to ${FS:-the work directory} ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
 echo
-echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / $BASE | CPU / $BASE | RSS / $BASE |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / $BASE | CPU / $BASE | RSS / $BASE | Cached + MiB | Dirty + MiB | file cached MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for client in $CLIENTS; do
     W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)
+    DC=$(col "$client" 5); DD=$(col "$client" 6); FC=$(col "$client" 7)
     awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v mb="$SIZE_MB" \
-        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" '
+        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" -v dc="$DC" -v dd="$DD" -v fc="$FC" '
         function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
-        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s |\n",
-                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr) }'
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s | %d | %d | %d |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr), dc, dd, fc }'
 done
 echo
 VERSIONS="$(aria2c --version | head -1)"

@@ -21,6 +21,8 @@ const SMALL_BOARD_KIB: u64 = 1024 * 1024;
 /// Lower bounds when scaling down: below these nothing works well anyway.
 const MIN_INFLIGHT: u64 = 4 * MIB;
 const MIN_TIER: u64 = 4 * MIB;
+/// Smallest write queue a scaled profile keeps.
+const MIN_WRITE_QUEUE: u64 = 4 * MIB;
 const MIN_SEGMENT_CACHE: u64 = 4 * MIB;
 const MIN_CONNECTIONS: u32 = 8;
 const MIN_PEERS_PER_TORRENT: u32 = 4;
@@ -145,11 +147,12 @@ impl BoardProfile {
         let mut p = self.clone();
         p.inflight_ram = scale64(self.inflight_ram, MIN_INFLIGHT.min(self.inflight_ram));
         p.ram_tier = scale64(self.ram_tier, MIN_TIER.min(self.ram_tier));
+        p.write_queue = scale64(self.write_queue, MIN_WRITE_QUEUE.min(self.write_queue));
         p.segment_cache = scale64(
             self.segment_cache,
             MIN_SEGMENT_CACHE.min(self.segment_cache),
         );
-        let caches = p.inflight_ram + p.ram_tier + p.segment_cache;
+        let caches = p.inflight_ram + p.ram_tier + p.segment_cache + p.write_queue;
         p.ram_budget = scale64(self.ram_budget, 0).max(caches);
         p.max_connections = scale32(
             self.max_connections,

@@ -40,6 +40,7 @@ const KNOWN_KEYS: &[&str] = &[
     "ram.budget_mib",
     "ram.inflight_mib",
     "ram.tier_mib",
+    "ram.write_queue_mib",
     "peers.max_per_torrent",
     "peers.max_connections",
     "peers.max_torrents",
@@ -118,6 +119,10 @@ pub struct BoardProfile {
     pub inflight_ram: u64,
     /// RAM tier of verified pieces kept for readers (bytes).
     pub ram_tier: u64,
+    /// RAM for verified pieces waiting to be written, all torrents
+    /// together (bytes): how far the disk may fall behind the network
+    /// before the peers are slowed down.
+    pub write_queue: u64,
     /// Threads for SHA-1 and disk writes.
     pub hash_threads: u32,
     /// tiny_http worker threads (streaming issue).
@@ -128,7 +133,7 @@ pub struct BoardProfile {
     /// the RAM caps scaled down (see [`BoardProfile::scaled_to_memory`]).
     pub ram_assumed: u64,
     /// All of rill's RAM caches together (bytes):
-    /// `inflight_ram + ram_tier + segment_cache <= ram_budget`.
+    /// `inflight_ram + ram_tier + segment_cache + write_queue <= ram_budget`.
     pub ram_budget: u64,
     /// ffmpeg processes running at once (stream copy or encode).
     pub ffmpeg_jobs: u32,
@@ -250,6 +255,7 @@ impl BoardProfile {
             ram_budget: mib(doc, "ram.budget_mib")?,
             inflight_ram: mib(doc, "ram.inflight_mib")?,
             ram_tier: mib(doc, "ram.tier_mib")?,
+            write_queue: mib(doc, "ram.write_queue_mib")?,
             max_peers_per_torrent: required(
                 doc.get_u32("peers.max_per_torrent"),
                 "peers.max_per_torrent",
@@ -318,10 +324,13 @@ impl BoardProfile {
         if self.inflight_ram < 4 * MIB || self.ram_tier < 4 * MIB || self.segment_cache < 4 * MIB {
             return Err("ram.inflight_mib, ram.tier_mib and media.segment_cache_mib must each be at least 4".into());
         }
-        let caches = self.inflight_ram + self.ram_tier + self.segment_cache;
+        if self.write_queue < 4 * MIB {
+            return Err("ram.write_queue_mib must be at least 4".into());
+        }
+        let caches = self.inflight_ram + self.ram_tier + self.segment_cache + self.write_queue;
         if caches > self.ram_budget {
             return Err(format!(
-                "in-flight + tier + segment cache ({} MiB) exceed ram.budget_mib ({} MiB)",
+                "in-flight + tier + segment cache + write queue ({} MiB) exceed ram.budget_mib ({} MiB)",
                 caches / MIB,
                 self.ram_budget / MIB
             ));

@@ -342,7 +342,7 @@ pub fn metrics(service: &Service) -> Reply {
         cache: service
             .disk_cache
             .as_ref()
-            .map(|c| (c.used(), c.limit(), c.evictions())),
+            .map(|c| (c.used(), c.limit(), c.evictions(), c.window_evictions())),
     };
     let mut page = metrics::render(&stats, &extra, &service.http);
     if let Some(hls) = &service.hls {

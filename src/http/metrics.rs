@@ -73,8 +73,9 @@ impl Drop for Busy<'_> {
 pub struct Extra {
     pub disk_written: u64,
     pub readers: ReaderStats,
-    /// Storage mode `stream`: cache bytes used, its limit, evictions.
-    pub cache: Option<(u64, u64, u64)>,
+    /// Storage mode `stream`: cache bytes used, its limit, evictions, and
+    /// evictions of pieces an open reader's plan held.
+    pub cache: Option<(u64, u64, u64, u64)>,
 }
 
 impl HttpCounters {
@@ -295,7 +296,7 @@ pub fn render(torrents: &[TorrentStats], extra: &Extra, http: &HttpCounters) -> 
             r.timeouts,
         ),
     ];
-    if let Some((used, limit, evictions)) = extra.cache {
+    if let Some((used, limit, evictions, window_evictions)) = extra.cache {
         simple.push((
             "rill_stream_cache_bytes",
             "gauge",
@@ -313,6 +314,12 @@ pub fn render(torrents: &[TorrentStats], extra: &Extra, http: &HttpCounters) -> 
             "counter",
             "Pieces evicted from the stream-mode disk cache.",
             evictions,
+        ));
+        simple.push((
+            "rill_stream_cache_window_evictions_total",
+            "counter",
+            "Evicted pieces that an open stream reader still wanted (the cache cannot hold the readers' windows; they are fetched and written again).",
+            window_evictions,
         ));
     }
     for (name, kind, help, v) in simple {
@@ -396,7 +403,7 @@ mod tests {
                 timeouts: 1,
                 window_bytes: 8 << 20,
             },
-            cache: Some((100, 200, 3)),
+            cache: Some((100, 200, 3, 1)),
         };
         let page = render(&[stats("evil\"}\nname")], &extra, &http);
         drop(busy);
@@ -418,6 +425,7 @@ mod tests {
         assert!(page.contains("rill_stream_stalls_total 1\n"));
         assert!(page.contains("rill_stream_cache_bytes 100\n"));
         assert!(page.contains("rill_stream_cache_evictions_total 3\n"));
+        assert!(page.contains("rill_stream_cache_window_evictions_total 1\n"));
         let plain = render(&[], &Extra::default(), &http);
         assert!(plain.contains("rill_http_workers_busy 0\n"));
         assert!(!plain.contains("rill_stream_cache_bytes"));

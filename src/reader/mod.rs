@@ -12,6 +12,11 @@
 //! never hung on a piece nobody sends. The engine hears from a reader only
 //! when its plan changes, i.e. when the window moved by a piece or more.
 //!
+//! The same plan goes to the piece store ([`PieceStore::want_pieces`]): in
+//! storage mode `stream` its disk cache keeps the pieces an open reader's
+//! plan holds until the reader has passed them, and reads through a reader
+//! count as played ([`PieceStore::read_played`]).
+//!
 //! Each reader is its own priority owner (a process-wide counter starting
 //! at [`READER_OWNER_BASE`], so readers never collide with other owners
 //! such as a file selection); dropping the reader clears its ranges.
@@ -299,6 +304,9 @@ impl FileReader {
         if let Err(e) = self.prio.set_priority(self.id, self.owner, plan.ranges()) {
             debug!("reader {}: cannot set priorities: {e}", self.owner);
         }
+        let old = self.sent.as_ref().map(Plan::pieces).unwrap_or_default();
+        let (add, drop) = window::diff(&old, &plan.pieces());
+        self.store.want_pieces(&add, &drop);
         self.sent = Some(plan);
     }
 }
@@ -311,7 +319,7 @@ impl Read for FileReader {
         self.ensure(piece)?;
         let data = self
             .store
-            .read(piece, begin, n)
+            .read_played(piece, begin, n)
             .map_err(|e| io::Error::other(format!("torrent {}: {e}", self.id)))?;
         let dst = buf
             .get_mut(..data.len())
@@ -347,9 +355,10 @@ impl Seek for FileReader {
 
 impl Drop for FileReader {
     fn drop(&mut self) {
-        if self.sent.is_some() {
+        if let Some(plan) = self.sent.take() {
             // Fails only when the engine is gone, which dropped them anyway.
             let _ = self.prio.set_priority(self.id, self.owner, Vec::new());
+            self.store.want_pieces(&[], &plan.pieces());
         }
         WINDOW_BYTES.fetch_sub(self.window_reported, Ordering::Relaxed);
         OPEN.fetch_sub(1, Ordering::Relaxed);

@@ -193,6 +193,35 @@ pub fn plan(layout: &Layout, file: usize, pos: u64, ahead: u64) -> Plan {
     }
 }
 
+/// The pieces of `new` not in `old`, and those of `old` not in `new`;
+/// both inputs ascending without repeats (as [`Plan::pieces`] gives them).
+pub fn diff(old: &[u32], new: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let (mut add, mut drop) = (Vec::new(), Vec::new());
+    let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
+    // Bounded: every turn consumes from at least one side.
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(&&x), Some(&&y)) if x == y => {
+                a.next();
+                b.next();
+            }
+            (Some(&&x), Some(&&y)) if x < y => {
+                drop.push(x);
+                a.next();
+            }
+            (_, Some(&&y)) => {
+                add.push(y);
+                b.next();
+            }
+            (Some(&&x), None) => {
+                drop.push(x);
+                a.next();
+            }
+            (None, None) => return (add, drop),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +395,18 @@ mod tests {
         let p = plan(&l, 1, 45, 1000);
         assert_eq!(p.urgent, 5..6);
         assert!(p.ahead.is_empty());
+    }
+
+    #[test]
+    fn diff_of_plans() {
+        assert_eq!(diff(&[], &[1, 2]), (vec![1, 2], vec![]));
+        assert_eq!(diff(&[1, 2], &[]), (vec![], vec![1, 2]));
+        assert_eq!(
+            diff(&[0, 5, 6, 7, 99], &[0, 6, 7, 8, 9, 99]),
+            (vec![8, 9], vec![5])
+        );
+        assert_eq!(diff(&[3, 4], &[1, 2]), (vec![1, 2], vec![3, 4]));
+        assert_eq!(diff(&[1, 2], &[1, 2]), (vec![], vec![]));
     }
 
     #[test]

@@ -17,7 +17,13 @@
 //! device without copying them into the page cache. That copy was the
 //! largest CPU cost of a download (more than hashing), and a download's
 //! pages in the cache only push out what a small board wanted to keep.
-//! What is not aligned goes through the page cache as before. A filesystem
+//! What is not aligned goes through the page cache as before.
+//!
+//! Write modes (`RILL_WRITE_MODE`; docs/architecture.md has the
+//! measurements): `writeback`, the default (buffered, then the pages are
+//! pushed out and dropped, see `writeback.rs`), `direct` (the above) and
+//! `buffered` (everything through the page cache; also
+//! `RILL_NO_DIRECT_IO=1`). A filesystem
 //! that refuses `O_DIRECT` (`EINVAL`: tmpfs on older kernels, some FUSE and
 //! network filesystems) turns it off for the torrent; so does the
 //! environment variable `RILL_NO_DIRECT_IO=1` (for comparisons). Reads stay
@@ -40,6 +46,7 @@ use std::sync::{Arc, Mutex};
 
 use super::buf::ALIGN;
 use super::resume::FileStamp;
+use super::writeback::Behind;
 use super::{lock, StoreError};
 
 /// How long a file must have gone unmodified before its mtime is trusted
@@ -72,6 +79,33 @@ pub(crate) struct Files {
     state: Mutex<State>,
     /// Aligned writes use `O_DIRECT` (cleared when the filesystem refuses).
     direct_ok: AtomicBool,
+    /// Mode `writeback`: spans whose pages are to be dropped.
+    writeback: Option<Behind>,
+}
+
+/// The write mode from the environment (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    Direct,
+    Buffered,
+    Writeback,
+}
+
+impl WriteMode {
+    /// The mode used when the environment names none.
+    pub(crate) const DEFAULT: WriteMode = WriteMode::Writeback;
+
+    fn from_env() -> WriteMode {
+        let no_direct =
+            std::env::var_os("RILL_NO_DIRECT_IO").is_some_and(|v| !v.is_empty() && v != "0");
+        match std::env::var("RILL_WRITE_MODE").as_deref() {
+            Ok("direct") => WriteMode::Direct,
+            Ok("buffered") => WriteMode::Buffered,
+            Ok("writeback") => WriteMode::Writeback,
+            _ if no_direct => WriteMode::Buffered,
+            _ => WriteMode::DEFAULT,
+        }
+    }
 }
 
 fn io_err(path: &Path, op: &'static str, err: io::Error) -> StoreError {
@@ -93,9 +127,8 @@ impl Files {
                 tick: 0,
                 dirty: BTreeSet::new(),
             }),
-            direct_ok: AtomicBool::new(
-                std::env::var_os("RILL_NO_DIRECT_IO").is_none_or(|v| v.is_empty() || v == "0"),
-            ),
+            direct_ok: AtomicBool::new(WriteMode::from_env() == WriteMode::Direct),
+            writeback: (WriteMode::from_env() == WriteMode::Writeback).then(Behind::default),
         }
     }
 
@@ -222,9 +255,13 @@ impl Files {
             }
         }
         if let Some(rest) = data.get(done..).filter(|r| !r.is_empty()) {
+            let at = offset + done as u64;
             handle
-                .write_all_at(rest, offset + done as u64)
+                .write_all_at(rest, at)
                 .map_err(|e| io_err(path, "write", e))?;
+            if let Some(b) = &self.writeback {
+                b.wrote(handle.clone(), at, rest.len() as u64);
+            }
         }
         self.mark_dirty(file);
         Ok(())

@@ -15,7 +15,10 @@
 //! and its atomic write), `check.rs` (hashing data found on disk at open),
 //! `cache/` (storage mode `stream`: verified pieces in a bounded on-disk
 //! cache shared by all torrents, instead of the torrent's files; see its
-//! docs for the hooks below).
+//! docs for the hooks below), `writeq.rs` (mode `keep` with a write
+//! budget: verified pieces wait in RAM for a writer thread, so the network
+//! does not wait for the disk), `fslimits.rs` (files too big for their
+//! filesystem, e.g. over 4 GiB on FAT, refused at open).
 //!
 //! # Shared state
 //!
@@ -28,10 +31,13 @@
 //!
 //! 1. `save`: held for a whole [`PieceStore::save_resume`] (fsyncs, resume
 //!    write). Nothing else takes it, so only concurrent saves wait on it.
-//! 2. `inflight`: the in-flight pieces.
-//! 3. `have`: the verified bitfield (with the `piece_done` condvar).
-//! 4. `ram`: the RAM tier; taken alone.
-//! 5. the file table inside `files::Files`; taken alone, never across I/O.
+//! 2. the write queue's state (`writeq.rs`; it takes `have` inside it to
+//!    snapshot the written pieces and to unverify a piece it could not
+//!    write); its budget's lock is taken alone.
+//! 3. `inflight`: the in-flight pieces.
+//! 4. `have`: the verified bitfield (with the `piece_done` condvar).
+//! 5. `ram`: the RAM tier; taken alone.
+//! 6. the file table inside `files::Files`; taken alone, never across I/O.
 //!
 //! In storage mode `stream` the disk cache's lock (`cache::DiskCache`) comes
 //! before `have`: an eviction clears the evicted piece's `have` bit while
@@ -41,7 +47,10 @@
 //! Invariants:
 //!
 //! - A piece's `have` bit is set only after all its bytes were written to
-//!   its files (the writes returned) and the files were marked dirty.
+//!   its files (the writes returned) and the files were marked dirty, or,
+//!   with a write queue, once it is queued: then it stays in the queue
+//!   (readable from RAM) until its write returned, and `save_resume`
+//!   flushes the queue and leaves out whatever is still queued.
 //! - A piece is never both verified and in flight: marking it verified and
 //!   dropping its in-flight entry happen under `inflight` + `have` together,
 //!   and `put_block` checks `have` while holding `inflight`.
@@ -62,6 +71,7 @@ mod buf;
 pub mod cache;
 mod check;
 mod files;
+mod fslimits;
 mod inflight;
 mod ram_tier;
 mod resume;
@@ -69,6 +79,8 @@ mod sha1;
 #[cfg(test)]
 mod tests;
 mod verify;
+mod writeback;
+mod writeq;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,6 +93,7 @@ pub use cache::DiskCache;
 use files::Files;
 use inflight::Inflight;
 use ram_tier::RamTier;
+pub use writeq::WriteBudget;
 
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -90,6 +103,10 @@ pub struct StoreConfig {
     pub ram_tier: u64,
     /// Threads hashing existing data at open (0 counts as 1).
     pub hash_threads: u32,
+    /// RAM for verified pieces waiting to be written, shared by the stores
+    /// given the same budget (see `writeq.rs`); `None`: the hashing thread
+    /// writes each piece itself. Storage mode `keep` only.
+    pub write_budget: Option<Arc<WriteBudget>>,
 }
 
 impl Default for StoreConfig {
@@ -99,6 +116,7 @@ impl Default for StoreConfig {
             inflight_ram: 32 << 20,
             ram_tier: 16 << 20,
             hash_threads: 2,
+            write_budget: None,
         }
     }
 }
@@ -169,15 +187,17 @@ pub struct PieceStore {
     name: String,
     piece_hashes: Vec<[u8; 20]>,
     resume_path: Option<PathBuf>,
-    files: Files,
+    files: Arc<Files>,
     save: Mutex<()>,
     inflight: Mutex<Inflight>,
     /// Shared with the disk cache in mode `stream`, which clears evicted bits.
     have: Arc<Mutex<Bitfield>>,
     piece_done: Condvar,
     ram: Mutex<RamTier>,
-    bytes_written: AtomicU64,
+    bytes_written: Arc<AtomicU64>,
     hashed_at_open: u32,
+    /// Mode `keep` with a write budget: verified pieces waiting for the disk.
+    writes: Option<writeq::WriteQueue>,
     /// Storage mode `stream`: pieces live in the disk cache, not in `files`.
     cache: Option<cache::TorrentCache>,
 }
@@ -201,9 +221,15 @@ impl PieceStore {
         cfg: StoreConfig,
     ) -> Result<PieceStore, StoreError> {
         let layout = checked_layout(info)?;
-        let paths = info.files.iter().map(|f| f.path.under(dir)).collect();
+        let paths: Vec<PathBuf> = info.files.iter().map(|f| f.path.under(dir)).collect();
         let file_lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
-        let files = Files::new(paths, file_lengths.clone());
+        let sized: Vec<(&Path, u64)> = paths
+            .iter()
+            .map(PathBuf::as_path)
+            .zip(file_lengths.iter().copied())
+            .collect();
+        fslimits::check(&sized)?;
+        let files = Arc::new(Files::new(paths, file_lengths.clone()));
         files.create_empty_files()?;
 
         let Trusted {
@@ -253,6 +279,22 @@ impl PieceStore {
             );
         }
 
+        let have = Arc::new(Mutex::new(have));
+        let bytes_written = Arc::new(AtomicU64::new(0));
+        let writes = match cfg.write_budget {
+            Some(budget) => {
+                let (l, f, b) = (layout.clone(), files.clone(), bytes_written.clone());
+                let write: writeq::WriteFn =
+                    Box::new(move |piece, buf| write_spans(&l, &f, piece, buf, &b));
+                Some(writeq::WriteQueue::start(
+                    &info.name,
+                    budget,
+                    have.clone(),
+                    write,
+                )?)
+            }
+            None => None,
+        };
         Ok(PieceStore {
             info_hash,
             name: info.name.clone(),
@@ -261,11 +303,12 @@ impl PieceStore {
             files,
             save: Mutex::new(()),
             inflight: Mutex::new(Inflight::new(cfg.inflight_ram)),
-            have: Arc::new(Mutex::new(have)),
+            have,
             piece_done: Condvar::new(),
             ram: Mutex::new(RamTier::new(cfg.ram_tier)),
-            bytes_written: AtomicU64::new(0),
+            bytes_written,
             hashed_at_open: report.hashed,
+            writes,
             cache: None,
             layout,
         })
@@ -355,6 +398,33 @@ impl PieceStore {
 
     /// Read verified bytes (RAM tier first, then disk). Blocking.
     pub fn read(&self, piece: u32, begin: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        self.read_as(piece, begin, len, false)
+    }
+
+    /// [`PieceStore::read`] for a stream reader playing the file: in
+    /// storage mode `stream` the piece then counts as played (evicted
+    /// first once no reader's plan holds it).
+    pub fn read_played(&self, piece: u32, begin: u32, len: u32) -> Result<Vec<u8>, StoreError> {
+        self.read_as(piece, begin, len, true)
+    }
+
+    /// A stream reader's plan (window and file edges) now also holds `add`
+    /// and no longer holds `drop`, each piece at most once per call: in
+    /// storage mode `stream` the disk cache evicts pieces a plan holds only
+    /// when nothing else is left. No-op in mode `keep`.
+    pub fn want_pieces(&self, add: &[u32], drop: &[u32]) {
+        if let Some(c) = &self.cache {
+            c.want(add, drop);
+        }
+    }
+
+    fn read_as(
+        &self,
+        piece: u32,
+        begin: u32,
+        len: u32,
+        played: bool,
+    ) -> Result<Vec<u8>, StoreError> {
         self.check_piece_index(piece)?;
         let size = self.layout.piece_size(piece);
         let end = match begin.checked_add(len) {
@@ -371,9 +441,10 @@ impl PieceStore {
             )));
         }
         if let Some(c) = &self.cache {
-            c.touch(piece);
+            c.touch(piece, played);
         }
-        if let Some(data) = lock(&self.ram).get(piece) {
+        let queued = self.writes.as_ref().and_then(|q| q.get(piece));
+        if let Some(data) = queued.or_else(|| lock(&self.ram).get(piece)) {
             if let Some(part) = data.get(begin as usize..end as usize) {
                 return Ok(part.to_vec());
             }
@@ -429,6 +500,9 @@ impl PieceStore {
     /// Blocking.
     pub fn save_resume(&self) -> Result<(), StoreError> {
         let _saving = lock(&self.save);
+        if let Some(q) = &self.writes {
+            q.flush()?;
+        }
         // File stamps before the snapshot: a piece written after its file's
         // stamp changes the mtime, so the next open checks it if it is not
         // in the snapshot (see `check`).
@@ -438,7 +512,10 @@ impl PieceStore {
         };
         // Snapshot before the sync: every piece in it was written (and its
         // files marked dirty) before, so the sync below covers it.
-        let have = self.have();
+        let have = match &self.writes {
+            Some(q) => q.written(),
+            None => self.have(),
+        };
         self.files.sync_dirty()?;
         let Some(path) = &self.resume_path else {
             return Ok(());
@@ -456,13 +533,24 @@ impl PieceStore {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
-    /// Pieces the disk cache (storage mode `stream`) evicted since the last
-    /// call: they are no longer verified. Always empty in mode `keep`.
+    /// Pieces the disk cache (storage mode `stream`) evicted, or the write
+    /// queue could not write, since the last call: they are no longer
+    /// verified.
     pub fn take_evicted(&self) -> Vec<u32> {
-        self.cache
+        let mut lost = self
+            .cache
             .as_ref()
             .map(|c| c.take_evicted())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(q) = &self.writes {
+            lost.extend(q.take_lost());
+        }
+        lost
+    }
+
+    /// Bytes of verified pieces waiting in RAM to be written.
+    pub fn queued_write_bytes(&self) -> u64 {
+        self.writes.as_ref().map_or(0, |q| q.bytes())
     }
 
     fn check_piece_index(&self, piece: u32) -> Result<(), StoreError> {
@@ -484,22 +572,33 @@ impl PieceStore {
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             return Ok(());
         }
-        for sp in self.layout.spans(piece, 0, self.layout.piece_size(piece)) {
-            let start = sp.piece_offset as usize;
-            let src = start
-                .checked_add(sp.len as usize)
-                .and_then(|end| buf.get(start..end));
-            let Some(src) = src else {
-                return Err(StoreError::Invalid(format!(
-                    "piece {piece}: layout span outside the piece"
-                )));
-            };
-            self.files.write_at(sp.file, sp.file_offset, src)?;
-            self.bytes_written
-                .fetch_add(u64::from(sp.len), Ordering::Relaxed);
-        }
-        Ok(())
+        write_spans(&self.layout, &self.files, piece, buf, &self.bytes_written)
     }
+}
+
+/// Write a verified piece to its files (a piece may span several),
+/// counting the bytes in `written`.
+fn write_spans(
+    layout: &Layout,
+    files: &Files,
+    piece: u32,
+    buf: &[u8],
+    written: &AtomicU64,
+) -> Result<(), StoreError> {
+    for sp in layout.spans(piece, 0, layout.piece_size(piece)) {
+        let start = sp.piece_offset as usize;
+        let src = start
+            .checked_add(sp.len as usize)
+            .and_then(|end| buf.get(start..end));
+        let Some(src) = src else {
+            return Err(StoreError::Invalid(format!(
+                "piece {piece}: layout span outside the piece"
+            )));
+        };
+        files.write_at(sp.file, sp.file_offset, src)?;
+        written.fetch_add(u64::from(sp.len), Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// What a resume file tells the open: the pieces it vouches for, and which

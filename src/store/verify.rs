@@ -133,6 +133,9 @@ impl PieceStore {
             );
             return Ok(Verdict::Bad);
         }
+        if let Some(q) = &self.writes {
+            return self.queue_verified(q, piece, buf, hot);
+        }
         if let Err(e) = self.write_piece(piece, &buf) {
             log::warn!(
                 "{}: piece {piece} verified but not stored ({e}); kept in RAM for a retry",
@@ -166,6 +169,42 @@ impl PieceStore {
             for b in reusable {
                 inflight.recycle(b);
             }
+        }
+        Ok(Verdict::Good)
+    }
+
+    /// A good piece with a write queue: queue it (waiting while the write
+    /// budget is full), then mark it verified: readers get it from the
+    /// queue until it is written. A write failed earlier fails this piece,
+    /// which stops the torrent, as a failed direct write does.
+    fn queue_verified(
+        &self,
+        q: &super::writeq::WriteQueue,
+        piece: u32,
+        buf: PieceBuf,
+        hot: bool,
+    ) -> Result<Verdict, StoreError> {
+        if let Some(e) = q.error() {
+            lock(&self.inflight).restore(piece, buf);
+            return Err(StoreError::Invalid(format!(
+                "a verified piece could not be written: {e}"
+            )));
+        }
+        let buf = Arc::new(buf);
+        q.push(piece, buf.clone());
+        let spares = q.take_returned();
+        {
+            let mut inflight = lock(&self.inflight);
+            lock(&self.have).set(piece);
+            inflight.remove(piece, true);
+            for b in spares {
+                inflight.recycle(b);
+            }
+        }
+        self.piece_done.notify_all();
+        if hot {
+            // Whatever the tier drops is freed (the queue may still hold it).
+            drop(lock(&self.ram).insert(piece, buf));
         }
         Ok(Verdict::Good)
     }

@@ -42,6 +42,8 @@ pub(crate) struct Ctx {
     /// is unspecified).
     pub local_ip: Option<IpAddr>,
     pub board: BoardProfile,
+    /// RAM for verified pieces waiting for the disk, all torrents (mode `keep`).
+    pub write_budget: Arc<crate::store::WriteBudget>,
     /// Gate for the blocking pool (hashing, disk I/O): `hash_threads` permits.
     io: Arc<Semaphore>,
     pub torrents: RefCell<HashMap<InfoHash, Rc<Torrent>>>,
@@ -76,6 +78,7 @@ impl Ctx {
             peer_id: new_peer_id(),
             listen,
             local_ip,
+            write_budget: crate::store::WriteBudget::new(board.write_queue),
             board,
             io: Arc::new(Semaphore::new(permits)),
             torrents: RefCell::new(HashMap::new()),

@@ -323,6 +323,7 @@ impl Torrent {
             inflight_ram,
             ram_tier,
             hash_threads: self.ctx.board.hash_threads,
+            write_budget: Some(self.ctx.write_budget.clone()),
         };
         let started = Instant::now();
         let cache = self.opts.disk_cache.clone();

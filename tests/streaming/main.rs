@@ -5,6 +5,10 @@
 //!   32 MiB torrent start to end, byte-identical, through its per-file
 //!   token URL (no credentials, while a password is set), and the cache
 //!   directory never holds more than 16 MiB while it plays.
+//! - `stream_writes`: in storage mode `stream`, two readers play two files
+//!   each 2.5 times the disk cache, and rill writes at most 1.05 times the
+//!   bytes played (`write_bytes` of /proc/PID/io and the store's count),
+//!   evicting nothing an open reader's window holds.
 //! - `clients`: 8 clients stream 8 files at once and are all killed
 //!   mid-stream; busy workers and open readers (from `/metrics`) and the
 //!   process RSS (`/proc/PID/status`) come back to their idle level, round
@@ -23,3 +27,4 @@ mod clients;
 mod harness;
 mod mpv;
 mod stream_mode;
+mod stream_writes;

@@ -4,9 +4,26 @@
 //! In the default mode (`keep`) verified pieces go into the torrent's real
 //! files and stay there. In `stream` mode they go into this cache instead,
 //! which never holds more than its limit (`stream_cache_mib`): when a new
-//! piece needs room, the least recently *read* pieces (of any torrent) are
-//! evicted first, through [`order::ReadOrder`] (a min-heap keyed by a read
-//! clock, O(log n) per read, insert and eviction). An evicted piece is
+//! piece needs room, a piece of any torrent is evicted in this order
+//! ([`order::Band`], through [`order::ReadOrder`], a min-heap keyed by band
+//! and a clock, O(log n) per read, insert and eviction):
+//! 1. pieces a reader has passed (read, and in no open reader's plan),
+//!    least recently read first;
+//! 2. pieces fetched but never read and in no plan (preloads, the
+//!    read-ahead of a reader that seeked away), oldest first;
+//! 3. only when nothing else is left: pieces in an open reader's plan (its
+//!    read-ahead window and its file's edges, told by
+//!    [`PieceStore::want_pieces`]). That means the cache cannot hold the
+//!    readers' windows: a rate-limited warning says so and
+//!    [`DiskCache::window_evictions`] counts it (a metric).
+//!
+//! Why not plain least-recently-read: a piece fetched ahead of a reader
+//! carries its arrival time until it is read, so every piece the readers
+//! passed since looks newer, and the read-ahead and the file edges a plan
+//! keeps asking for went first; the picker fetched them again at once, and
+//! again after the next turn of the cache (measured: 1.06 to 1.21 bytes
+//! written per byte played, issue 10; see docs/benchmarks.md).
+//! An evicted piece is
 //! "not have" again: its store's bitfield bit is cleared at once and the
 //! engine hears of it from [`PieceStore::take_evicted`] (its picker may
 //! fetch the piece again if a reader wants it later). So a torrent many
@@ -76,7 +93,10 @@ use super::inflight::Inflight;
 use super::ram_tier::RamTier;
 use super::{checked_layout, lock, PieceStore, StoreConfig, StoreError};
 use crate::torrent::{Bitfield, Info, InfoHash};
-use order::ReadOrder;
+use order::{Band, ReadOrder};
+
+/// At most one warning about evicted windows per this long.
+const WINDOW_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a writer waits for room while nothing is evictable.
 const ROOM_WAIT: Duration = Duration::from_secs(30);
@@ -95,11 +115,51 @@ struct Entry {
     evicted: Vec<u32>,
 }
 
+/// How many open readers' plans hold a piece, and whether it was read
+/// since it was fetched.
+#[derive(Clone, Copy, Debug, Default)]
+struct Want {
+    readers: u32,
+    read: bool,
+}
+
 struct Inner {
     used: u64,
     torrents: HashMap<InfoHash, Entry>,
     order: ReadOrder<(InfoHash, u32)>,
+    /// Pieces in open readers' plans (bounded by the readers' plans).
+    wanted: HashMap<(InfoHash, u32), Want>,
     evictions: u64,
+    /// Evictions of pieces in an open reader's plan.
+    window_evictions: u64,
+    /// When the last warning about them went out, and how many since.
+    window_warned: Option<Instant>,
+    window_unwarned: u64,
+}
+
+impl Inner {
+    fn new() -> Inner {
+        Inner {
+            used: 0,
+            torrents: HashMap::new(),
+            order: ReadOrder::new(),
+            wanted: HashMap::new(),
+            evictions: 0,
+            window_evictions: 0,
+            window_warned: None,
+            window_unwarned: 0,
+        }
+    }
+
+    /// The band of a piece that has just arrived (entries of `wanted`
+    /// always have readers: `want` removes them at zero).
+    fn band(&self, key: (InfoHash, u32)) -> Band {
+        if self.wanted.contains_key(&key) {
+            Band::Wanted
+        } else {
+            Band::Unread
+        }
+    }
 }
 
 /// The process-wide piece cache of storage mode `stream`.
@@ -139,12 +199,7 @@ impl DiskCache {
     /// if it shrank); their contents are checked when their torrent opens.
     pub fn open(dir: &Path, limit: u64) -> Result<Arc<DiskCache>, StoreError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir, "create"))?;
-        let mut inner = Inner {
-            used: 0,
-            torrents: HashMap::new(),
-            order: ReadOrder::new(),
-            evictions: 0,
-        };
+        let mut inner = Inner::new();
         let list = std::fs::read_dir(dir).map_err(io_err(dir, "list"))?;
         for ent in list.flatten() {
             let name = ent.file_name();
@@ -163,7 +218,7 @@ impl DiskCache {
                     (Some(p), Some(len)) => {
                         inner.torrents.entry(id).or_default().pieces.insert(p, len);
                         inner.used = inner.used.saturating_add(len);
-                        inner.order.touch((id, p));
+                        inner.order.touch((id, p), Band::Unread);
                     }
                     _ => {
                         if let Err(e) = std::fs::remove_file(&path) {
@@ -176,12 +231,7 @@ impl DiskCache {
         let cache = DiskCache {
             dir: dir.to_path_buf(),
             limit,
-            inner: Mutex::new(Inner {
-                used: 0,
-                torrents: HashMap::new(),
-                order: ReadOrder::new(),
-                evictions: 0,
-            }),
+            inner: Mutex::new(Inner::new()),
             room: Condvar::new(),
         };
         while inner.used > limit && cache.evict_one(&mut inner) {}
@@ -209,6 +259,12 @@ impl DiskCache {
     /// Pieces evicted since start.
     pub fn evictions(&self) -> u64 {
         lock(&self.inner).evictions
+    }
+
+    /// Pieces evicted since start while an open reader's plan held them
+    /// (the cache could not hold the readers' windows).
+    pub fn window_evictions(&self) -> u64 {
+        lock(&self.inner).window_evictions
     }
 
     /// Delete every cached piece of a torrent (it was removed).
@@ -246,11 +302,19 @@ impl DiskCache {
         }
     }
 
-    /// Evict the least recently read piece; false if none is evictable.
+    /// Evict one piece, in the order of the module docs; false if none is
+    /// evictable.
     fn evict_one(&self, inner: &mut Inner) -> bool {
-        let Some((id, p)) = inner.order.pop_oldest() else {
+        let Some(((id, p), band)) = inner.order.pop_oldest() else {
             return false;
         };
+        if let Some(w) = inner.wanted.get_mut(&(id, p)) {
+            // Fetched again later, it is unread again.
+            w.read = false;
+        }
+        if band == Band::Wanted {
+            self.window_evicted(inner);
+        }
         if let Some(e) = inner.torrents.get_mut(&id) {
             if let Some(size) = e.pieces.remove(&p) {
                 inner.used = inner.used.saturating_sub(size);
@@ -263,6 +327,30 @@ impl DiskCache {
         inner.evictions = inner.evictions.saturating_add(1);
         self.unlink(id, p);
         true
+    }
+
+    /// Count (and now and then report) the eviction of a wanted piece.
+    fn window_evicted(&self, inner: &mut Inner) {
+        inner.window_evictions = inner.window_evictions.saturating_add(1);
+        inner.window_unwarned = inner.window_unwarned.saturating_add(1);
+        let due = inner
+            .window_warned
+            .is_none_or(|t| t.elapsed() >= WINDOW_WARN_EVERY);
+        if !due {
+            return;
+        }
+        warn!(
+            "stream cache {}: evicted {} pieces that open stream readers still want \
+             ({} pieces in their read-ahead windows and file edges, {} MiB cache): \
+             they will be downloaded and written again; raise stream_cache_mib or play \
+             fewer streams at once",
+            self.dir.display(),
+            inner.window_unwarned,
+            inner.wanted.len(),
+            self.limit >> 20
+        );
+        inner.window_warned = Some(Instant::now());
+        inner.window_unwarned = 0;
     }
 
     fn wait_room<'a>(&self, g: MutexGuard<'a, Inner>, left: Duration) -> MutexGuard<'a, Inner> {
@@ -372,17 +460,59 @@ impl TorrentCache {
             .get(&self.id)
             .is_some_and(|e| e.pieces.contains_key(&piece));
         if present {
-            inner.order.touch((self.id, piece));
+            let band = inner.band((self.id, piece));
+            inner.order.touch((self.id, piece), band);
         }
         drop(inner);
         self.cache.room.notify_all();
     }
 
-    /// The piece is being read: it becomes the most recently read.
-    pub(crate) fn touch(&self, piece: u32) {
-        lock(&self.cache.inner)
-            .order
-            .touch_if_present((self.id, piece));
+    /// The piece is being read: it becomes the most recently read of its
+    /// band. `played`: by a stream reader (not by an upload to a peer), so
+    /// once no plan holds it, it is a piece a reader passed.
+    pub(crate) fn touch(&self, piece: u32, played: bool) {
+        let mut inner = lock(&self.cache.inner);
+        let key = (self.id, piece);
+        let band = match inner.wanted.get_mut(&key) {
+            Some(w) if played => {
+                w.read = true;
+                Band::Wanted
+            }
+            _ if played => Band::Passed,
+            _ => match inner.order.band(key) {
+                Some(b) => b,
+                None => return,
+            },
+        };
+        inner.order.touch_if_present(key, band);
+    }
+
+    /// One reader's plan now also holds `add` and no longer holds `drop`
+    /// (each piece once per call). A piece leaving the last plan becomes
+    /// evictable: first if it was read, after the unread ones otherwise.
+    pub(crate) fn want(&self, add: &[u32], drop: &[u32]) {
+        let mut inner = lock(&self.cache.inner);
+        for &p in add {
+            let key = (self.id, p);
+            let w = inner.wanted.entry(key).or_default();
+            w.readers = w.readers.saturating_add(1);
+            if w.readers == 1 {
+                inner.order.touch_if_present(key, Band::Wanted);
+            }
+        }
+        for &p in drop {
+            let key = (self.id, p);
+            let Some(w) = inner.wanted.get_mut(&key) else {
+                continue;
+            };
+            w.readers = w.readers.saturating_sub(1);
+            if w.readers > 0 {
+                continue;
+            }
+            let band = if w.read { Band::Passed } else { Band::Unread };
+            inner.wanted.remove(&key);
+            inner.order.touch_if_present(key, band);
+        }
     }
 
     /// Read `dst.len()` bytes at `begin` of a cached piece.
@@ -497,14 +627,15 @@ impl PieceStore {
             name: info.name.clone(),
             piece_hashes: info.piece_hashes.clone(),
             resume_path: None,
-            files: Files::new(Vec::new(), Vec::new()),
+            files: Arc::new(Files::new(Vec::new(), Vec::new())),
             save: Mutex::new(()),
             inflight: Mutex::new(Inflight::new(cfg.inflight_ram)),
             have,
             piece_done: Condvar::new(),
             ram: Mutex::new(RamTier::new(cfg.ram_tier)),
-            bytes_written: AtomicU64::new(0),
+            bytes_written: Arc::new(AtomicU64::new(0)),
             hashed_at_open: hashed,
+            writes: None,
             cache: Some(TorrentCache {
                 cache,
                 id: info_hash,

@@ -91,6 +91,7 @@ fn cfg() -> StoreConfig {
         // No RAM tier: every read goes to the cache files.
         ram_tier: 0,
         hash_threads: 1,
+        write_budget: None,
     }
 }
 
@@ -258,4 +259,49 @@ fn concurrent_writers_and_readers_stay_within_the_limit() {
     }
     assert!(cache.used() <= limit);
     assert!(disk_bytes(&dir.0) <= limit);
+}
+
+#[test]
+fn pieces_a_reader_wants_outlive_the_passed_and_unread_ones() {
+    let dir = TempDir::new("bands");
+    let limit = u64::from(PL) * 4;
+    let cache = DiskCache::open(&dir.0, limit).expect("cache");
+    let (info, bytes) = torrent(12, 5);
+    let store =
+        PieceStore::open_cached(&info, InfoHash([5; 20]), cache.clone(), cfg()).expect("open");
+    // A reader's plan: its file's head (0) and tail (11), window 1..3.
+    store.want_pieces(&[0, 1, 2, 11], &[]);
+    download(&store, &bytes, 11);
+    download(&store, &bytes, 0);
+    store.read_played(0, 0, 10).expect("read 0");
+    download(&store, &bytes, 1);
+    // A preload nobody asked for yet.
+    download(&store, &bytes, 7);
+    store.read_played(1, 0, 10).expect("read 1");
+    // The reader moves on: 1 passed, 3 joins the window.
+    store.want_pieces(&[3], &[1]);
+    // An upload to a peer reads 7: it stays unread.
+    store.read(7, 0, 10).expect("upload 7");
+    download(&store, &bytes, 2);
+    assert_eq!(store.take_evicted(), vec![1], "the passed piece goes first");
+    download(&store, &bytes, 3);
+    assert_eq!(store.take_evicted(), vec![7], "then the unread one");
+    assert_eq!(cache.window_evictions(), 0);
+    // Only wanted pieces left: one goes (the tail, least recently
+    // touched), and the cache counts it.
+    download(&store, &bytes, 9);
+    assert_eq!(store.take_evicted(), vec![11]);
+    assert_eq!(cache.window_evictions(), 1);
+    // The reader closes: its pieces become evictable, the played ones
+    // (0, then 3 read just now) before the unread ones (9, 2).
+    store.want_pieces(&[], &[0, 2, 3, 11]);
+    store.read_played(3, 0, 10).expect("read 3");
+    download(&store, &bytes, 10);
+    assert_eq!(store.take_evicted(), vec![0]);
+    download(&store, &bytes, 11);
+    assert_eq!(store.take_evicted(), vec![3]);
+    download(&store, &bytes, 1);
+    assert_eq!(store.take_evicted(), vec![9]);
+    assert_eq!(cache.window_evictions(), 1);
+    assert!(cache.used() <= limit);
 }

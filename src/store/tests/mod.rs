@@ -12,6 +12,7 @@ use crate::torrent::{FileEntry, SafePath};
 use crate::wire::message::BLOCK_LEN;
 
 mod recovery;
+mod writes;
 
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -82,6 +83,7 @@ fn cfg() -> StoreConfig {
         inflight_ram: 64 << 20,
         ram_tier: 8 << 20,
         hash_threads: 2,
+        write_budget: None,
     }
 }
 
@@ -216,6 +218,7 @@ fn direct_and_page_cache_writes_give_the_same_files() {
                 inflight_ram: 2 * u64::from(info.piece_length),
                 ram_tier: 0,
                 hash_threads: 1,
+                write_budget: None,
             };
             let store = open(info, &tmp.0, None, small);
             store.files.set_direct_io(direct);
