@@ -319,11 +319,15 @@ impl PieceStore {
     }
 
     /// Where file `file` lives on disk in storage mode `keep` (the torrent's
-    /// own folder: it may not be the default one, see `session::owner`);
-    /// `None` in mode `stream`, whose pieces live in the shared cache.
+    /// own folder: it may not be the default one, see `session::owner`),
+    /// while no verified piece waits in the write queue (a reader of the
+    /// path would see a hole there); `None` in mode `stream`, whose pieces
+    /// live in the shared cache.
     pub fn file_path(&self, file: usize) -> Option<&Path> {
+        let queued = self.writes.as_ref().is_some_and(|q| q.bytes() > 0);
         match self.cache {
             Some(_) => None,
+            None if queued => None,
             None => self.files.path(file).ok(),
         }
     }
