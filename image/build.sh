@@ -15,13 +15,15 @@
 #
 # Environment:
 #   RILL_IMAGE_PREBUILT=1   use the existing release binaries as they are
+#   RILL_IMAGE_WORK=DIR     scratch and cached Debian roots (default
+#                           target/image-work; CI keeps it outside the clone)
 #   RILL_IMAGE_MIRROR       Debian mirror for rootfs builds (default: the
 #                           first one apt is configured with)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$repo/target/image
-work=$repo/target/image-work
+work=${RILL_IMAGE_WORK:-$repo/target/image-work}
 
 die() { echo "image/build.sh: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null || die "$1 missing: apt-get install $2"; }
