@@ -2,7 +2,9 @@
 //! data directory and killed after a random delay (seeded and printed;
 //! `RILL_FAULT_SEED=N` repeats a run), while a 12 MiB torrent downloads
 //! from a slow aria2c seeder and, every other cycle, while an HLS job
-//! (ffmpeg) makes segments of a 60 s MP4 from a second torrent.
+//! (ffmpeg) makes segments of a 5 min MP4 from a second torrent (also
+//! seeded slowly, so jobs wait for pieces through rill's source), started
+//! at a segment no earlier cycle asked for (so not from the cache).
 //!
 //! After each kill: every piece the resume file vouches for verifies, and
 //! no ffmpeg of the dead rill is left running. After each restart: both
@@ -42,18 +44,18 @@ fn kill9_cycles() {
     let dl_file = src.join("dl.bin");
     write_random_file(&dl_file, 12 << 20, 3);
     let mp4 = src.join("clip.mp4");
-    make_mp4(&env, &mp4);
+    make_mp4(&env, &mp4, 300);
     let tracker_addr = Opentracker::reserve();
     let announce = tracker_addr.announce_url();
     let dl = make_torrent(&env, &dl_file, 16, &announce);
     let media = make_torrent(&env, &mp4, 16, &announce);
     let mut tracker = Opentracker::start(&env, tracker_addr, &[&dl, &media]);
     let slow = SeedOpts {
-        max_upload: Some("768K".into()),
+        max_upload: Some("256K".into()),
         ..SeedOpts::default()
     };
     let _s1 = Aria2::seed(&env, "seed-dl", &dl, &src, &slow);
-    let _s2 = Aria2::seed(&env, "seed-media", &media, &src, &SeedOpts::default());
+    let _s2 = Aria2::seed(&env, "seed-media", &media, &src, &slow);
     tracker.wait_seeders(&env, &dl, 1);
     tracker.wait_seeders(&env, &media, 1);
 
@@ -62,6 +64,12 @@ fn kill9_cycles() {
     let (dl_id, media_id) = (dl.hex(), media.hex());
     let mut before_kill = 0u64;
     let mut with_ffmpeg = 0;
+    // Segments far enough apart that each job starts outside the others'
+    // output (a job runs AHEAD = 3 segments past what is asked), shuffled.
+    let mut starts: Vec<usize> = (0..CYCLES / 2).map(|i| i * 5).collect();
+    for i in (1..starts.len()).rev() {
+        starts.swap(i, rng.range(0, i as u64 + 1) as usize);
+    }
     for cycle in 0..CYCLES {
         let s = Serve::start(&env, &format!("rill-{cycle}"), &data, &format!("{ip}:0"));
         if cycle == 0 {
@@ -82,7 +90,7 @@ fn kill9_cycles() {
         }
         let hls = cycle % 2 == 1;
         if hls {
-            start_hls_job(&env, &s, &media, &mut rng);
+            start_hls_job(&env, &s, &media, starts.pop().unwrap_or(0));
         }
         let delay = Duration::from_millis(rng.range(200, 2500));
         let until = Instant::now() + delay;
@@ -144,9 +152,9 @@ fn settled_pieces(env: &TestEnv, s: &Serve, id: &str) -> u64 {
     n
 }
 
-/// Ask for the media's HLS playlist and, on a thread, a segment somewhere
-/// in it (so a job starts there); wait until rill runs ffmpeg.
-fn start_hls_job(env: &TestEnv, s: &Serve, media: &Torrent, rng: &mut Rng) {
+/// Ask for the media's HLS playlist and, on a thread, its segment `n` (so
+/// a job starts there); wait until rill runs ffmpeg.
+fn start_hls_job(env: &TestEnv, s: &Serve, media: &Torrent, n: usize) {
     let base = format!("/hls/{}/0/", media.hex());
     let master = s.get(&format!("{base}index.m3u8"));
     if master.status != 200 {
@@ -173,7 +181,7 @@ fn start_hls_job(env: &TestEnv, s: &Serve, media: &Torrent, rng: &mut Rng) {
         env.fail(&format!("HLS media playlist: {} {text}", media_pl.status));
     }
     let dir = variant.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let seg = segs[rng.range(0, segs.len() as u64) as usize];
+    let seg = segs[n.min(segs.len() - 1)];
     let path = if dir.is_empty() || seg.starts_with('/') {
         format!("{base}{seg}")
     } else {
@@ -182,9 +190,7 @@ fn start_hls_job(env: &TestEnv, s: &Serve, media: &Torrent, rng: &mut Rng) {
     let addr = s.addr;
     // Ends with the answer or when rill is killed (its connection closes).
     std::thread::spawn(move || {
-        let _ = std::panic::catch_unwind(|| {
-            crate::support::request::request(addr, "GET", &path, "", b"")
-        });
+        let _ = crate::try_get(addr, &path, "");
     });
     let pid = s.pid();
     let t0 = Instant::now();

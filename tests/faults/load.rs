@@ -6,8 +6,6 @@
 //! playlist): 0 errors. Peak RSS (VmHWM) may grow by at most 64 MiB over
 //! its value before the load.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +14,7 @@ use crate::support::aria2::{Aria2, SeedOpts};
 use crate::support::torrent::make_torrent;
 use crate::support::tracker::Opentracker;
 use crate::support::{net, TestEnv, WAIT};
-use crate::{make_mp4, u64_of, Rng, Serve};
+use crate::{make_mp4, try_get as get, u64_of, Rng, Serve};
 
 const STREAM_CLIENTS: u64 = 16;
 const PLAYLIST_RATE: u64 = 100;
@@ -33,7 +31,7 @@ fn load() {
     let env = TestEnv::new("faults-load");
     let src = env.mkdir("seed");
     let mp4 = src.join("movie.mp4");
-    make_mp4(&env, &mp4);
+    make_mp4(&env, &mp4, 60);
     let tracker_addr = Opentracker::reserve();
     let t = make_torrent(&env, &mp4, 16, &tracker_addr.announce_url());
     let mut tracker = Opentracker::start(&env, tracker_addr, &[&t]);
@@ -168,30 +166,4 @@ fn load() {
         ));
     }
     eprintln!("load: {:.1} s", started.elapsed().as_secs_f64());
-}
-
-/// One GET with `Connection: close` and 30 s timeouts: status and body,
-/// or what went wrong (never panics: every failure is an error counted).
-fn get(addr: SocketAddr, path: &str, head: &str) -> Result<(u16, Vec<u8>), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .and_then(|_| s.set_write_timeout(Some(Duration::from_secs(30))))
-        .map_err(|e| format!("timeouts: {e}"))?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}\r\n");
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("send: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no complete head")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status")?;
-    Ok((status, raw[split + 4..].to_vec()))
 }

@@ -24,7 +24,8 @@ mod disk;
 mod kill9;
 mod load;
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -236,8 +237,11 @@ pub fn ffmpeg(env: &TestEnv, out: &Path, args: &[&str]) {
     run_tool(&mut cmd, Duration::from_secs(300)).unwrap_or_else(|e| env.fail(&e));
 }
 
-/// A 60 s 320x240 H.264 + AAC MP4 (index at the end, as cameras write).
-pub fn make_mp4(env: &TestEnv, out: &Path) {
+/// A `secs` long 320x240 12 fps H.264 + AAC MP4 (index at the end, as
+/// cameras write), a keyframe every 2 s.
+pub fn make_mp4(env: &TestEnv, out: &Path, secs: u32) {
+    let video = format!("testsrc2=size=320x240:rate=12:duration={secs}");
+    let audio = format!("sine=frequency=440:sample_rate=48000:duration={secs}");
     ffmpeg(
         env,
         out,
@@ -245,17 +249,17 @@ pub fn make_mp4(env: &TestEnv, out: &Path) {
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=320x240:rate=24:duration=60",
+            &video,
             "-f",
             "lavfi",
             "-i",
-            "sine=frequency=440:sample_rate=48000:duration=60",
+            &audio,
             "-c:v",
             "libx264",
             "-preset",
             "ultrafast",
             "-g",
-            "48",
+            "24",
             "-c:a",
             "aac",
             "-b:a",
@@ -313,4 +317,30 @@ impl Rng {
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo)
     }
+}
+
+/// One GET with `Connection: close` and 30 s timeouts: status and body,
+/// or what went wrong (never panics: every failure is an error counted).
+pub fn try_get(addr: SocketAddr, path: &str, head: &str) -> Result<(u16, Vec<u8>), String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .and_then(|_| s.set_write_timeout(Some(Duration::from_secs(30))))
+        .map_err(|e| format!("timeouts: {e}"))?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no complete head")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    Ok((status, raw[split + 4..].to_vec()))
 }
