@@ -20,7 +20,7 @@ use crate::{make_mp4, try_get as get, u64_of, Rng, Serve};
 
 const STREAM_CLIENTS: u64 = 16;
 const PLAYLIST_RATE: u64 = 100;
-const PLAYLIST_THREADS: u64 = 4;
+const PLAYLIST_THREADS: u64 = 10;
 const RSS_GROWTH_KIB: u64 = 64 << 10;
 
 #[test]
