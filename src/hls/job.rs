@@ -105,7 +105,9 @@ impl Job {
         on_segment: Box<dyn Fn(usize, u64) + Send>,
     ) -> Result<Job, String> {
         fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        let mut child = Command::new(ffmpeg)
+        let mut cmd = Command::new(ffmpeg);
+        crate::media::child::die_with_parent(&mut cmd);
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

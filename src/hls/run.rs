@@ -200,8 +200,8 @@ impl Hls {
             .get_mut(key)
             .ok_or_else(|| ApiError::not_found(format!("no variant {name:?}")))?;
         // Jobs always read through the source, complete files too: that is
-        // where the read-ahead is held, and a source connection ends when
-        // rill does, so ffmpeg never outlives it.
+        // where the read-ahead is held. (ffmpeg would reconnect to a dead
+        // rill's source for seconds: `media::child` ends it with rill.)
         let input = self.source.url(id, file, job_id);
         let io = self.source.job_io(job_id);
         let dir = self

@@ -15,6 +15,7 @@
 //! ([`MediaInfo::from_json`] reads it back).
 
 pub mod cache;
+pub mod child;
 pub mod mkv;
 pub mod plan;
 pub mod probe;

@@ -259,6 +259,7 @@ pub fn run_with_stderr(
             cause: "not found (no such file, or not on PATH)".into(),
         });
     }
+    super::child::die_with_parent(cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -36,6 +36,7 @@ mod pieces;
 pub mod preload;
 pub mod stats;
 mod torrent;
+mod unwritten;
 mod upload;
 
 pub use engine::{

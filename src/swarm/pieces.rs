@@ -30,7 +30,8 @@ use super::peer::{self, fill};
 use super::picker::{Block, PeerKey, Priority};
 use super::stats::TorrentState;
 use super::torrent::{TState, Torrent};
-use crate::store::{BlockOutcome, Verdict};
+use super::unwritten;
+use crate::store::{BlockOutcome, StoreError, Verdict};
 use crate::wire::message::BLOCK_LEN;
 use crate::wire::Message;
 
@@ -256,6 +257,16 @@ pub(crate) fn on_block(
     Ok(())
 }
 
+/// Queue `pieces` (complete in the store) for verification again.
+pub(crate) fn requeue(t: &Rc<Torrent>, st: &mut TState, pieces: &[u32]) {
+    for &p in pieces {
+        if st.verifying.insert(p) {
+            st.verify_queue.push_back(p);
+        }
+    }
+    dispatch(t, st, true);
+}
+
 /// Start verification jobs for queued pieces, two pieces a job when two
 /// are waiting. A lone piece goes alone when `alone` (its wait is over),
 /// when a reader wants it, or when nothing else is in flight; otherwise it
@@ -339,6 +350,9 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
     };
     let mut completed = false;
     let mut failed = None;
+    let mut unwritten = Vec::new();
+    let mut write_error = None;
+    let mut written = false;
     {
         let mut st = t.st.borrow_mut();
         st.verify_jobs = st.verify_jobs.saturating_sub(1);
@@ -347,12 +361,24 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
         }
         for (&piece, (res, digests)) in pieces.iter().zip(results) {
             match res {
-                Ok(Verdict::Good) => completed |= on_good(&t, &mut st, piece, digests.as_deref()),
+                Ok(Verdict::Good) => {
+                    written = true;
+                    completed |= on_good(&t, &mut st, piece, digests.as_deref());
+                }
                 Ok(Verdict::Bad) => on_bad(&t, &mut st, piece, digests.as_deref()),
+                Err(e @ StoreError::Io { .. }) => {
+                    unwritten.push(piece);
+                    write_error.get_or_insert(format!("piece {piece}: {e}"));
+                }
                 Err(e) => {
                     failed.get_or_insert(format!("piece {piece}: {e}"));
                 }
             }
+        }
+        if let Some(msg) = write_error {
+            unwritten::park(&t, &mut st, unwritten, msg);
+        } else if written {
+            unwritten::on_written(&t, &mut st);
         }
         dispatch(&t, &mut st, false);
     }

@@ -114,6 +114,10 @@ pub(crate) struct TState {
     pub verify_jobs: u32,
     /// A timer will send a lone queued piece on without a partner.
     pub verify_timer: bool,
+    /// Verified pieces the disk refused, waiting in RAM (`unwritten.rs`).
+    pub unwritten: Vec<u32>,
+    /// A retry of an unwritten piece is scheduled.
+    pub write_retry: bool,
     /// Priorities set before the picker exists.
     pub pending_priorities: Vec<(u64, PriorityRanges)>,
     pub counters: Counters,
@@ -210,6 +214,8 @@ impl Torrent {
                 verify_queue: VecDeque::new(),
                 verify_jobs: 0,
                 verify_timer: false,
+                unwritten: Vec::new(),
+                write_retry: false,
                 pending_priorities: Vec::new(),
                 counters: Counters::default(),
                 resume_dirty: false,

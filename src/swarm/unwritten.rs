@@ -1,0 +1,66 @@
+//! Verified pieces the disk refused (full, or another I/O error): the store
+//! keeps each one complete in RAM (bounded by the in-flight budget, so the
+//! picker starts no new pieces once that fills up), the torrent reports
+//! the error in its state, and one piece's write is retried every
+//! [`RETRY`]. When a write succeeds again (space came back) the error is
+//! cleared and every parked piece is queued for its write at once.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{error, info};
+
+use super::stats::TorrentState;
+use super::torrent::{TState, Torrent};
+
+/// How often a parked piece's write is tried again.
+pub(crate) const RETRY: Duration = Duration::from_secs(10);
+
+/// `pieces` were verified but not written (`msg` says why): park them,
+/// report the error, make sure a retry is scheduled.
+pub(crate) fn park(t: &Rc<Torrent>, st: &mut TState, pieces: Vec<u32>, msg: String) {
+    if !matches!(st.phase, TorrentState::Error(_)) {
+        error!(
+            "{}: {msg}; verified pieces wait in RAM, the write is retried every {} s",
+            st.name,
+            RETRY.as_secs()
+        );
+    }
+    st.phase = TorrentState::Error(format!("{msg} (retrying every {} s)", RETRY.as_secs()));
+    for p in pieces {
+        if !st.unwritten.contains(&p) {
+            st.unwritten.push(p);
+        }
+    }
+    if st.write_retry {
+        return;
+    }
+    st.write_retry = true;
+    let t2 = t.clone();
+    t.ctx.spawn(async move {
+        smol::Timer::after(RETRY).await;
+        let mut st = t2.st.borrow_mut();
+        st.write_retry = false;
+        if st.stopped || st.unwritten.is_empty() {
+            return;
+        }
+        let p = st.unwritten.remove(0);
+        super::pieces::requeue(&t2, &mut st, &[p]);
+    });
+}
+
+/// A piece was written: if pieces were parked, the disk works again.
+/// (An error that is not `park`'s stops the torrent: that one stays.)
+pub(crate) fn on_written(t: &Rc<Torrent>, st: &mut TState) {
+    if st.stopped {
+        return;
+    }
+    if let TorrentState::Error(_) = st.phase {
+        info!("{}: writing to disk works again", st.name);
+        st.phase = TorrentState::Downloading;
+    }
+    if !st.unwritten.is_empty() {
+        let parked = std::mem::take(&mut st.unwritten);
+        super::pieces::requeue(t, st, &parked);
+    }
+}
