@@ -193,6 +193,11 @@ impl Node {
                 };
                 if outcome == Outcome::Stored {
                     bump(&self.stats.announces_in);
+                    // The gauge follows the store at once, not at the next upkeep.
+                    let (_, peers) = self.server.borrow().stored();
+                    self.stats
+                        .stored_peers
+                        .store(peers as u64, Ordering::Relaxed);
                 }
                 self.send(&reply, from);
             }
