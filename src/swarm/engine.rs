@@ -23,6 +23,7 @@ use smol::{Async, LocalExecutor};
 
 use super::ctx::Ctx;
 use super::listener;
+use super::mailbox::Mailbox;
 use super::peer::Encryption;
 use super::picker::Priority;
 use super::stats::{Shared, TorrentStats};
@@ -116,6 +117,12 @@ enum Command {
         ranges: Vec<(Range<u32>, Priority)>,
         reply: SyncSender<Result<(), EngineError>>,
     },
+    /// Apply what the [`Mailbox`] holds for this owner (sent by a
+    /// [`PriorityHandle`] when the slot was empty).
+    ApplyPriority {
+        id: InfoHash,
+        owner: u64,
+    },
     Remove {
         id: InfoHash,
         reply: SyncSender<Result<(), EngineError>>,
@@ -128,6 +135,7 @@ enum Command {
 /// The engine handle. Dropping it shuts the engine down.
 pub struct Engine {
     tx: Sender<Command>,
+    mailbox: Arc<Mailbox>,
     shared: Arc<Shared>,
     listen: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -162,6 +170,8 @@ impl Engine {
             Async::new(listener).map_err(|err| EngineError::Bind { addr: listen, err })?;
         let shared = Arc::new(Shared::default());
         let (tx, rx) = smol::channel::unbounded();
+        let mailbox = Arc::new(Mailbox::default());
+        let mb = mailbox.clone();
         let sh = shared.clone();
         let board = cfg.board;
         let encryption = cfg.encryption;
@@ -180,7 +190,7 @@ impl Engine {
                         Err(e) => warn!("DHT off: {e}"),
                     }
                 }
-                smol::block_on(ex.run(main_loop(ctx, rx, listener)));
+                smol::block_on(ex.run(main_loop(ctx, rx, mb, listener)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
             })
@@ -188,6 +198,7 @@ impl Engine {
         info!("listening for peers on {listen}");
         Ok(Engine {
             tx,
+            mailbox,
             shared,
             listen,
             thread: Mutex::new(Some(thread)),
@@ -288,6 +299,7 @@ impl Engine {
     pub fn priority_handle(&self) -> PriorityHandle {
         PriorityHandle {
             tx: self.tx.clone(),
+            mailbox: self.mailbox.clone(),
         }
     }
 
@@ -316,12 +328,17 @@ impl Drop for Engine {
     }
 }
 
-/// Sets piece priorities without waiting for the engine: the command is
-/// queued and applied in order (so the latest call wins), and its outcome
-/// is not reported. Made by [`Engine::priority_handle`].
+/// Sets piece priorities without waiting for the engine: an owner's
+/// latest ranges wait in the engine's [`Mailbox`] (replacing what was
+/// waiting there, so the latest call wins and the queue stays bounded
+/// however fast they change) until the executor applies them; the outcome
+/// is not reported. Made by [`Engine::priority_handle`]. Use one owner id
+/// either here or with [`Engine::set_priority`], not both (the two paths
+/// are not ordered with each other).
 #[derive(Clone)]
 pub struct PriorityHandle {
     tx: Sender<Command>,
+    mailbox: Arc<Mailbox>,
 }
 
 impl PriorityHandle {
@@ -333,16 +350,19 @@ impl PriorityHandle {
         owner: u64,
         ranges: Vec<(Range<u32>, Priority)>,
     ) -> Result<(), EngineError> {
-        // Nobody waits on the reply; the executor's `try_send` just fails.
-        let (reply, _) = sync_channel(1);
+        if self.tx.is_closed() {
+            return Err(EngineError::Stopped);
+        }
+        if !self.mailbox.put(id, owner, ranges) {
+            // A command for this slot is queued; it takes the new ranges.
+            return Ok(());
+        }
         self.tx
-            .try_send(Command::SetPriority {
-                id,
-                owner,
-                ranges,
-                reply,
+            .try_send(Command::ApplyPriority { id, owner })
+            .map_err(|_| {
+                self.mailbox.forget(id, owner);
+                EngineError::Stopped
             })
-            .map_err(|_| EngineError::Stopped)
     }
 }
 
@@ -365,7 +385,12 @@ fn bind(addr: SocketAddr, fallback: bool) -> Result<TcpListener, EngineError> {
     TcpListener::bind(SocketAddr::new(addr.ip(), 0)).map_err(|err| EngineError::Bind { addr, err })
 }
 
-async fn main_loop(ctx: Rc<Ctx>, rx: Receiver<Command>, listener: Async<TcpListener>) {
+async fn main_loop(
+    ctx: Rc<Ctx>,
+    rx: Receiver<Command>,
+    mailbox: Arc<Mailbox>,
+    listener: Async<TcpListener>,
+) {
     let c = ctx.clone();
     ctx.spawn(async move { listener::run(c, listener).await });
     if let Some(node) = ctx.dht.get() {
@@ -397,6 +422,15 @@ async fn main_loop(ctx: Rc<Ctx>, rx: Receiver<Command>, listener: Async<TcpListe
                     None => Err(EngineError::NotFound(id)),
                 };
                 let _ = reply.try_send(r);
+            }
+            Command::ApplyPriority { id, owner } => {
+                let t = ctx.torrents.borrow().get(&id).cloned();
+                if let Some(ranges) = mailbox.take(id, owner) {
+                    match t {
+                        Some(t) => t.set_priority(owner, ranges),
+                        None => debug!("priorities of owner {owner} for {id}: no such torrent"),
+                    }
+                }
             }
             Command::Remove { id, reply } => {
                 let t = ctx.torrents.borrow_mut().remove(&id);

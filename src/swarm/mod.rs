@@ -29,6 +29,7 @@ mod ctx;
 mod dht_peers;
 pub mod engine;
 mod listener;
+mod mailbox;
 mod metadata;
 mod peer;
 pub mod picker;
