@@ -11,10 +11,10 @@
 //!   run) during a download and during HLS jobs: the verified-piece count
 //!   never goes down, every piece the resume file vouches for verifies,
 //!   both torrents stay listed, the files end byte-identical.
-//! - `load` (`load.rs`): 16 stream clients reading random ranges plus 100
-//!   playlist requests per second for 20 s (`RILL_FAULT_LOAD_SECS=60` for
-//!   the full minute): 0 errors; peak RSS (VmHWM) bounded in
-//!   `load_rss_bounded`, ignored while a leak per `/stream` request is open.
+//! - `load_rss_bounded` (`load.rs`): 16 stream clients reading random
+//!   ranges plus 100 playlist requests per second for 20 s
+//!   (`RILL_FAULT_LOAD_SECS=60` for the full minute): 0 errors;
+//!   peak RSS (VmHWM) grows by at most 64 MiB.
 //!
 //! This file holds the harness they share. Needs root (mount), aria2c,
 //! opentracker, mktorrent, ffmpeg, ffprobe.
