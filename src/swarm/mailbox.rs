@@ -6,7 +6,7 @@
 //! per change let the engine's unbounded channel grow without limit
 //! whenever readers changed plans faster than the executor applied them:
 //! 16 clients reading short ranges queued about 5.8 changes a request
-//! while the executor applied a third of that, and rill grew by ~5 KiB
+//! while the executor applied a third of that, and rill grew by ~5.7 KiB
 //! per request (every queued command with its ranges and reply channel).
 //!
 //! Here each (torrent, owner) slot holds only its latest ranges, and the
