@@ -500,6 +500,15 @@ impl PieceStore {
         }
     }
 
+    /// Wait until no verified piece waits in the write queue (bounded; an
+    /// error says how many are left). Blocking.
+    pub fn flush_writes(&self) -> Result<(), StoreError> {
+        match &self.writes {
+            Some(q) => q.flush(),
+            None => Ok(()),
+        }
+    }
+
     /// Make verified data durable, then atomically write the resume file.
     /// Blocking.
     pub fn save_resume(&self) -> Result<(), StoreError> {

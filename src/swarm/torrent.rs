@@ -118,6 +118,9 @@ pub(crate) struct TState {
     pub unwritten: Vec<u32>,
     /// A retry of an unwritten piece is scheduled.
     pub write_retry: bool,
+    /// Every piece is verified; waiting for the write queue to drain
+    /// before the torrent says it is complete (`on_complete`).
+    pub completing: bool,
     /// Priorities set before the picker exists.
     pub pending_priorities: Vec<(u64, PriorityRanges)>,
     pub counters: Counters,
@@ -216,6 +219,7 @@ impl Torrent {
                 verify_timer: false,
                 unwritten: Vec::new(),
                 write_retry: false,
+                completing: false,
                 pending_priorities: Vec::new(),
                 counters: Counters::default(),
                 resume_dirty: false,
@@ -405,6 +409,28 @@ impl Torrent {
     pub fn on_complete(self: &Rc<Self>) {
         {
             let mut st = self.st.borrow_mut();
+            if st.phase.is_done() || st.stopped || st.completing {
+                return;
+            }
+            st.completing = true;
+        }
+        let t = self.clone();
+        self.ctx
+            .spawn(async move { t.complete_when_written().await });
+    }
+
+    /// Say "complete" once every verified piece is on disk (the write queue
+    /// drained): whoever sees it may read the files.
+    async fn complete_when_written(self: Rc<Self>) {
+        let store = self.st.borrow().data.as_ref().map(|d| d.store.clone());
+        if let Some(store) = store {
+            if let Err(e) = self.ctx.blocking(move || store.flush_writes()).await {
+                warn!("{}: {e}", self.st.borrow().name);
+            }
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            st.completing = false;
             if st.phase.is_done() || st.stopped {
                 return;
             }
