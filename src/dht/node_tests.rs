@@ -32,7 +32,8 @@ fn lookup_announce_and_find_across_three_nodes() {
         // b finds nobody yet, but announces itself to a.
         let peers = b.get_peers(hash, Some(4242), &mut |_| {}).await;
         assert!(peers.is_empty());
-        assert_eq!(b.node_count(), 1, "b learnt a");
+        // a, and maybe c too if c bootstrapped from a first (as under qemu).
+        assert!(b.node_count() >= 1, "b learnt a");
         // Give the announce a moment to land (bounded).
         for _ in 0..40 {
             if a.stats.announces_in.load(Ordering::Relaxed) > 0 {
