@@ -93,7 +93,7 @@ pub use cache::DiskCache;
 use files::Files;
 use inflight::Inflight;
 use ram_tier::RamTier;
-pub use writeq::WriteBudget;
+pub use writeq::{WriteBudget, RETRY as WRITE_RETRY};
 
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -514,7 +514,11 @@ impl PieceStore {
     pub fn save_resume(&self) -> Result<(), StoreError> {
         let _saving = lock(&self.save);
         if let Some(q) = &self.writes {
-            q.flush()?;
+            // While writes fail this returns at once; the snapshot below
+            // leaves out whatever is still queued either way.
+            if let Err(e) = q.flush() {
+                log::debug!("{}: resume saved without the queued pieces: {e}", self.name);
+            }
         }
         // File stamps before the snapshot: a piece written after its file's
         // stamp changes the mtime, so the next open checks it if it is not
@@ -546,19 +550,19 @@ impl PieceStore {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
-    /// Pieces the disk cache (storage mode `stream`) evicted, or the write
-    /// queue could not write, since the last call: they are no longer
-    /// verified.
+    /// Pieces the disk cache (storage mode `stream`) evicted since the last
+    /// call: they are no longer verified.
     pub fn take_evicted(&self) -> Vec<u32> {
-        let mut lost = self
-            .cache
+        self.cache
             .as_ref()
             .map(|c| c.take_evicted())
-            .unwrap_or_default();
-        if let Some(q) = &self.writes {
-            lost.extend(q.take_lost());
-        }
-        lost
+            .unwrap_or_default()
+    }
+
+    /// Why verified pieces cannot be written now (they wait in RAM and the
+    /// write is retried), if they cannot.
+    pub fn write_error(&self) -> Option<String> {
+        self.writes.as_ref().and_then(|q| q.error())
     }
 
     /// Bytes of verified pieces waiting in RAM to be written.

@@ -175,8 +175,8 @@ impl PieceStore {
 
     /// A good piece with a write queue: queue it (waiting while the write
     /// budget is full), then mark it verified: readers get it from the
-    /// queue until it is written. A write failed earlier fails this piece,
-    /// which stops the torrent, as a failed direct write does.
+    /// queue until it is written (a failed write is retried there, see
+    /// `writeq.rs`).
     fn queue_verified(
         &self,
         q: &super::writeq::WriteQueue,
@@ -184,12 +184,6 @@ impl PieceStore {
         buf: PieceBuf,
         hot: bool,
     ) -> Result<Verdict, StoreError> {
-        if let Some(e) = q.error() {
-            lock(&self.inflight).restore(piece, buf);
-            return Err(StoreError::Invalid(format!(
-                "a verified piece could not be written: {e}"
-            )));
-        }
         let buf = Arc::new(buf);
         q.push(piece, buf.clone());
         let spares = q.take_returned();

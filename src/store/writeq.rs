@@ -13,8 +13,17 @@
 //!
 //! One writer thread per store takes pieces in arrival order and writes
 //! them through a closure given at start (the store's positional writes).
-//! Until its write returned, a piece stays readable from the queue
+//! Until its write succeeded, a piece stays readable from the queue
 //! ([`WriteQueue::get`]): stream readers and uploads are served from RAM.
+//!
+//! A write that fails (disk full, I/O error) loses nothing: the piece stays
+//! queued, still verified, and the writer tries it again every [`RETRY`].
+//! Meanwhile [`WriteQueue::error`] says why (the swarm shows it as the
+//! torrent's error state), the budget is not given back (so hashing, then
+//! the peers, slow down), and a push is let in over the budget so a hashing
+//! thread never waits on a disk that does not work. The first write that
+//! succeeds clears the error. Only a queue being dropped gives up on a
+//! piece its last try could not write (it was never in a resume file).
 //!
 //! # Shared state
 //!
@@ -27,7 +36,7 @@
 //!
 //! Invariants:
 //! - A piece is in `pieces` from [`WriteQueue::push`] until its write
-//!   returned; `queue` lists exactly the pieces of `pieces` not yet taken
+//!   succeeded (or, once closed, its last try failed); `queue` lists exactly the pieces of `pieces` not yet taken
 //!   by the writer.
 //! - `bytes` is the sum of the lengths in `pieces`, and the budget's `used`
 //!   the sum of `bytes` over every queue.
@@ -35,7 +44,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::buf::PieceBuf;
 use super::{lock, StoreError};
@@ -46,6 +55,8 @@ use crate::torrent::Bitfield;
 const FLUSH_WAIT: Duration = Duration::from_secs(600);
 /// Longest single condvar wait (each loop re-checks its condition).
 const TICK: Duration = Duration::from_secs(1);
+/// How long the writer waits after a failed write before trying again.
+pub const RETRY: Duration = Duration::from_secs(5);
 
 /// RAM for queued writes, shared by every store of the process.
 #[derive(Debug)]
@@ -74,18 +85,27 @@ impl WriteBudget {
     }
 
     /// Take `n` bytes, waiting while the budget is full (one piece is
-    /// always let in when nothing is queued). Waits as long as the disk
-    /// needs: this wait is the backpressure.
-    fn acquire(&self, n: u64) {
-        let mut used = lock(&self.used);
-        // Bounded by the writers' progress: every wake re-checks.
-        while *used > 0 && used.saturating_add(n) > self.cap {
-            used = match self.freed.wait_timeout(used, TICK) {
+    /// always let in when nothing is queued) and `stuck` says no (checked
+    /// without the budget's lock). Waits as long as the disk needs: this
+    /// wait is the backpressure.
+    fn acquire(&self, n: u64, stuck: impl Fn() -> bool) {
+        // Bounded by the writers' progress and `stuck`: every wake re-checks.
+        loop {
+            let mut used = lock(&self.used);
+            if *used == 0 || used.saturating_add(n) <= self.cap {
+                *used = used.saturating_add(n);
+                return;
+            }
+            drop(match self.freed.wait_timeout(used, TICK) {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
-            };
+            });
+            if stuck() {
+                let mut used = lock(&self.used);
+                *used = used.saturating_add(n);
+                return;
+            }
         }
-        *used = used.saturating_add(n);
     }
 
     fn release(&self, n: u64) {
@@ -105,10 +125,10 @@ struct State {
     queue: VecDeque<u32>,
     bytes: u64,
     closed: bool,
-    /// The first write that failed, for the next verification to report.
+    /// Why the last write failed, until one succeeds.
     error: Option<String>,
-    /// Pieces whose write failed: verified no more.
-    lost: Vec<u32>,
+    /// When the writer may try again after a failed write.
+    retry_at: Option<Instant>,
     /// Buffers of written pieces, for the store to reuse (at most
     /// [`MAX_RETURNED`]).
     returned: Vec<PieceBuf>,
@@ -157,10 +177,13 @@ impl WriteQueue {
         })
     }
 
-    /// Queue a verified piece (blocks while the shared budget is full).
+    /// Queue a verified piece (blocks while the shared budget is full and
+    /// this queue's writes work).
     pub(crate) fn push(&self, piece: u32, buf: Arc<PieceBuf>) {
         let n = buf.len() as u64;
-        self.shared.budget.acquire(n);
+        self.shared
+            .budget
+            .acquire(n, || lock(&self.shared.state).error.is_some());
         let mut st = lock(&self.shared.state);
         if let Some(old) = st.pieces.insert(piece, buf) {
             // Queued twice (cannot happen: a piece is verified once); keep
@@ -196,7 +219,7 @@ impl WriteQueue {
         have
     }
 
-    /// The first write error since start, if any.
+    /// Why writes fail now (pieces wait in RAM for a retry), if they do.
     pub(crate) fn error(&self) -> Option<String> {
         lock(&self.shared.state).error.clone()
     }
@@ -207,17 +230,19 @@ impl WriteQueue {
         std::mem::take(&mut lock(&self.shared.state).returned)
     }
 
-    /// Pieces that could not be written since the last call.
-    pub(crate) fn take_lost(&self) -> Vec<u32> {
-        std::mem::take(&mut lock(&self.shared.state).lost)
-    }
-
-    /// Wait until every queued piece is written (bounded by [`FLUSH_WAIT`]).
+    /// Wait until every queued piece is written (bounded by [`FLUSH_WAIT`];
+    /// at once an error while writes fail).
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let mut st = lock(&self.shared.state);
         // Bounded by FLUSH_WAIT.
         while !st.pieces.is_empty() {
+            if let Some(e) = &st.error {
+                return Err(StoreError::Invalid(format!(
+                    "{} verified pieces wait in RAM: {e}",
+                    st.pieces.len()
+                )));
+            }
             if start.elapsed() >= FLUSH_WAIT {
                 return Err(StoreError::Invalid(format!(
                     "{} pieces still not written after {FLUSH_WAIT:?}: the disk does not keep up",
@@ -234,7 +259,8 @@ impl WriteQueue {
 }
 
 impl Drop for WriteQueue {
-    /// Write what is queued, then stop the writer.
+    /// Write what is queued (one more try each while writes fail), then
+    /// stop the writer.
     fn drop(&mut self) {
         lock(&self.shared.state).closed = true;
         self.shared.changed.notify_all();
@@ -252,13 +278,22 @@ fn run(s: &Shared, name: &str, write: &WriteFn) {
             // Bounded: each turn waits at most TICK, and the loop ends once
             // the queue is closed and empty.
             loop {
-                if let Some(p) = st.queue.pop_front() {
-                    break st.pieces.get(&p).cloned().map(|b| (p, b));
+                let wait = match st.retry_at {
+                    Some(at) if !st.closed => at.saturating_duration_since(Instant::now()),
+                    _ => Duration::ZERO,
+                };
+                if wait.is_zero() {
+                    if let Some(p) = st.queue.pop_front() {
+                        break st.pieces.get(&p).cloned().map(|b| (p, b));
+                    }
+                    if st.closed {
+                        return;
+                    }
                 }
-                if st.closed {
-                    return;
-                }
-                st = match s.changed.wait_timeout(st, TICK) {
+                st = match s
+                    .changed
+                    .wait_timeout(st, if wait.is_zero() { TICK } else { wait.min(TICK) })
+                {
                     Ok((g, _)) => g,
                     Err(e) => e.into_inner().0,
                 };
@@ -268,6 +303,33 @@ fn run(s: &Shared, name: &str, write: &WriteFn) {
         let result = write(piece, &buf);
         let n = buf.len() as u64;
         let mut st = lock(&s.state);
+        if let Err(e) = &result {
+            if !st.closed {
+                if st.error.is_none() {
+                    log::error!(
+                        "{name}: piece {piece} verified but not written ({e}); verified pieces waiting in RAM: {}; the write is retried every {} s",
+                        st.pieces.len(),
+                        RETRY.as_secs()
+                    );
+                }
+                st.error = Some(e.to_string());
+                st.retry_at = Some(Instant::now() + RETRY);
+                st.queue.push_front(piece);
+                drop(st);
+                s.changed.notify_all();
+                continue;
+            }
+            log::warn!(
+                "{name}: piece {piece} verified but not written ({e}) before closing; it is fetched again next time"
+            );
+            lock(&s.have).clear(piece);
+        } else if st.error.take().is_some() {
+            log::info!(
+                "{name}: writing to disk works again ({} pieces wait)",
+                st.pieces.len().saturating_sub(1)
+            );
+            st.retry_at = None;
+        }
         st.pieces.remove(&piece);
         if st.returned.len() < MAX_RETURNED {
             // Ours alone once out of `pieces`, unless a reader or the RAM
@@ -277,12 +339,6 @@ fn run(s: &Shared, name: &str, write: &WriteFn) {
             }
         }
         st.bytes = st.bytes.saturating_sub(n);
-        if let Err(e) = result {
-            log::warn!("{name}: piece {piece} verified but not written ({e}); it is fetched again");
-            lock(&s.have).clear(piece);
-            st.lost.push(piece);
-            st.error.get_or_insert_with(|| e.to_string());
-        }
         drop(st);
         s.budget.release(n);
         s.changed.notify_all();

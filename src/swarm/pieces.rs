@@ -271,7 +271,16 @@ pub(crate) fn requeue(t: &Rc<Torrent>, st: &mut TState, pieces: &[u32]) {
 /// are waiting. A lone piece goes alone when `alone` (its wait is over),
 /// when a reader wants it, or when nothing else is in flight; otherwise it
 /// waits for a partner, at most [`PAIR_WAIT`].
-fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
+pub(crate) fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
+    // While the disk refuses writes, verified pieces would only pile up in
+    // RAM: complete pieces wait here until `unwritten::tick` sees it work.
+    if st
+        .data
+        .as_ref()
+        .is_some_and(|d| d.store.write_error().is_some())
+    {
+        return;
+    }
     let max = t.ctx.board.hash_threads.max(1);
     while st.verify_jobs < max {
         let n = match st.verify_queue.len() {

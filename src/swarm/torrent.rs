@@ -118,6 +118,8 @@ pub(crate) struct TState {
     pub unwritten: Vec<u32>,
     /// A retry of an unwritten piece is scheduled.
     pub write_retry: bool,
+    /// `phase` is the error of the store's write queue (`unwritten::tick`).
+    pub queue_error: bool,
     /// Every piece is verified; waiting for the write queue to drain
     /// before the torrent says it is complete (`on_complete`).
     pub completing: bool,
@@ -219,6 +221,7 @@ impl Torrent {
                 verify_timer: false,
                 unwritten: Vec::new(),
                 write_retry: false,
+                queue_error: false,
                 completing: false,
                 pending_priorities: Vec::new(),
                 counters: Counters::default(),
@@ -425,7 +428,11 @@ impl Torrent {
         let store = self.st.borrow().data.as_ref().map(|d| d.store.clone());
         if let Some(store) = store {
             if let Err(e) = self.ctx.blocking(move || store.flush_writes()).await {
-                warn!("{}: {e}", self.st.borrow().name);
+                // Not complete yet: the tick tries again once writes work.
+                let mut st = self.st.borrow_mut();
+                warn!("{}: not complete yet: {e}", st.name);
+                st.completing = false;
+                return;
             }
         }
         {
@@ -581,6 +588,7 @@ impl Torrent {
 
     fn tick(self: &Rc<Self>) {
         let now = Instant::now();
+        let finished;
         let save = {
             let mut st = self.st.borrow_mut();
             let secs = now.duration_since(st.last_tick).as_secs_f64();
@@ -592,6 +600,7 @@ impl Torrent {
             }
             st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
             super::pieces::drop_evicted(&mut st);
+            finished = super::unwritten::tick(self, &mut st);
             peer::tick_all(&mut st, now, secs);
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
@@ -609,6 +618,9 @@ impl Torrent {
         if save {
             let t = self.clone();
             self.ctx.spawn(async move { t.save_resume().await });
+        }
+        if finished {
+            self.on_complete();
         }
         connect::connect_more(self);
         self.publish();

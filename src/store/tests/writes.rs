@@ -1,8 +1,9 @@
 //! The write queue against real files: pieces are readable from RAM before
 //! they are written, a resume never claims a piece not yet on disk, a full
 //! budget makes the hashing thread wait (backpressure), dropping the store
-//! writes everything queued.
+//! writes everything queued, a failed write keeps its piece for a retry.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
 use super::*;
@@ -124,18 +125,68 @@ fn one_piece_passes_a_budget_smaller_than_a_piece() {
 }
 
 #[test]
-fn a_failed_write_unverifies_the_piece_and_fails_the_next() {
-    let budget = WriteBudget::new(1 << 20);
+fn a_failed_write_keeps_the_piece_and_retries_it() {
+    let budget = WriteBudget::new(150);
     let have = Arc::new(Mutex::new(Bitfield::new(4)));
     have.lock().unwrap().set(3);
+    have.lock().unwrap().set(1);
+    let full = Arc::new(AtomicBool::new(true));
+    let f = full.clone();
+    let write: WriteFn = Box::new(move |piece, _| {
+        if f.load(Ordering::SeqCst) {
+            Err(StoreError::Invalid(format!("disk full at piece {piece}")))
+        } else {
+            Ok(())
+        }
+    });
+    let q = WriteQueue::start("t", budget.clone(), have.clone(), write).expect("start");
+    q.push(3, Arc::new(PieceBuf::from_slice(&[1u8; 100])));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while q.error().is_none() {
+        assert!(Instant::now() < deadline, "the failed write is reported");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(q.error().is_some_and(|e| e.contains("disk full")));
+    assert!(
+        q.flush().is_err(),
+        "a flush does not wait for a failing disk"
+    );
+    assert!(have.lock().unwrap().get(3), "the piece is still verified");
+    assert_eq!(q.get(3).map(|b| b.len()), Some(100), "and readable");
+    assert!(!q.written().get(3), "but not claimed as written");
+    // Over the budget, but a failing disk does not block the hashing thread.
+    q.push(1, Arc::new(PieceBuf::from_slice(&[2u8; 100])));
+    assert_eq!(budget.used(), 200, "the budget is not given back");
+    full.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + 3 * super::super::writeq::RETRY;
+    while q.bytes() > 0 || q.error().is_some() {
+        assert!(Instant::now() < deadline, "the retry writes the pieces");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    q.flush().expect("flush");
+    assert!(q.written().get(3) && q.written().get(1));
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn dropping_a_queue_whose_disk_fails_gives_up() {
+    let budget = WriteBudget::new(1 << 20);
+    let have = Arc::new(Mutex::new(Bitfield::new(4)));
+    have.lock().unwrap().set(2);
     let write: WriteFn =
         Box::new(|piece, _| Err(StoreError::Invalid(format!("disk full at piece {piece}"))));
     let q = WriteQueue::start("t", budget.clone(), have.clone(), write).expect("start");
-    q.push(3, Arc::new(PieceBuf::from_slice(&[1u8; 100])));
-    q.flush().expect("flush");
-    assert!(!have.lock().unwrap().get(3));
-    assert_eq!(q.take_lost(), vec![3]);
-    assert!(q.error().is_some_and(|e| e.contains("disk full")));
+    q.push(2, Arc::new(PieceBuf::from_slice(&[1u8; 100])));
+    let started = Instant::now();
+    drop(q);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no wait for a retry"
+    );
+    assert!(
+        !have.lock().unwrap().get(2),
+        "the unwritten piece is missing again"
+    );
     assert_eq!(budget.used(), 0);
 }
 
