@@ -42,15 +42,15 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     fs::write(seed.join("album/one.flac"), &b1).unwrap();
     fs::write(seed.join("album/two.flac"), &b2).unwrap();
     fs::write(seed.join("clip.mp4"), &c_bytes).unwrap();
-    let tport = free_port("127.0.0.1");
-    let announce = format!("http://127.0.0.1:{tport}/announce");
+    let tport = free_port("127.0.8.9");
+    let announce = format!("http://127.0.8.9:{tport}/announce");
     let ta = dir.0.join("a.torrent");
     let tb = dir.0.join("b.torrent");
     let tc = dir.0.join("c.torrent");
     let a = mktorrent(&seed.join("movie.mkv"), &ta, &announce);
     let b = mktorrent(&seed.join("album"), &tb, &announce);
     let c = mktorrent(&seed.join("clip.mp4"), &tc, &announce);
-    let tracker = Tracker::start(tport, &[a.info_hash, b.info_hash, c.info_hash]);
+    let tracker = Tracker::start("127.0.8.9", tport, &[a.info_hash, b.info_hash, c.info_hash]);
 
     let aria_port = free_port("127.0.8.2");
     let aria = Guard(

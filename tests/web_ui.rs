@@ -374,22 +374,27 @@ struct Seeded {
 fn seeded(dir: &Path, seeder_ip: &str, files: &[(&str, u32)]) -> Seeded {
     let seed = dir.join("seed");
     fs::create_dir_all(&seed).unwrap();
-    let tport = free_port("127.0.0.1");
-    let mut torrents = Vec::new();
     for (name, secs) in files {
         make_media(&seed.join(name), *secs);
+    }
+    // The tracker shares the seeder's address (each test has its own), and
+    // its port is taken only now, after the slow ffmpeg runs.
+    let tport = free_port(seeder_ip);
+    let mut torrents = Vec::new();
+    for (name, _) in files {
         let torrent = dir.join(format!("{name}.torrent"));
         let meta = mktorrent(
             &seed.join(name),
             &torrent,
-            &format!("http://127.0.0.1:{tport}/announce"),
+            &format!("http://{seeder_ip}:{tport}/announce"),
         );
         torrents.push((torrent, meta));
     }
     let hashes: Vec<_> = torrents.iter().map(|(_, m)| m.info_hash).collect();
-    let tracker = Tracker::start(tport, &hashes);
+    let tracker = Tracker::start(seeder_ip, tport, &hashes);
     let port = free_port(seeder_ip);
-    let seeder = Guard(
+    let log = dir.join("aria2c.log");
+    let mut seeder = Guard(
         Command::new("aria2c")
             .args([
                 "--enable-dht=false",
@@ -397,7 +402,9 @@ fn seeded(dir: &Path, seeder_ip: &str, files: &[(&str, u32)]) -> Seeded {
                 "--enable-peer-exchange=false",
                 "-V",
                 "--seed-ratio=0",
+                "--log-level=notice",
             ])
+            .arg(format!("--log={}", log.display()))
             .arg(format!("--interface={seeder_ip}"))
             .arg(format!("--listen-port={port}"))
             .arg("-d")
@@ -411,7 +418,17 @@ fn seeded(dir: &Path, seeder_ip: &str, files: &[(&str, u32)]) -> Seeded {
     let start = Instant::now();
     for h in hashes {
         while tracker.seeders(h) == 0 {
-            assert!(start.elapsed() < WAIT, "aria2c never announced");
+            let exited = seeder.0.try_wait().ok().flatten();
+            if exited.is_some() || start.elapsed() > WAIT {
+                let text = fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                panic!(
+                    "aria2c on {seeder_ip}:{port} never announced {} to the tracker on port {tport} \
+                     (aria2c exited: {exited:?}); its log, last lines first:\n{}",
+                    h.to_hex(),
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }

@@ -113,46 +113,46 @@ pub fn get(addr: SocketAddr, path: &str) -> Resp {
 
 // ---- fixtures ------------------------------------------------------------
 
-/// A running opentracker tracking only the given hashes.
+/// A running opentracker on `ip:port` tracking only the given hashes.
+/// Each test gives its tracker an address of its own, so two trackers of
+/// concurrent tests never meet on one port.
 pub struct Tracker {
     _child: Guard,
-    port: u16,
+    addr: SocketAddr,
     _dir: TempDir,
 }
 
 impl Tracker {
-    pub fn start(port: u16, hashes: &[InfoHash]) -> Tracker {
+    pub fn start(ip: &str, port: u16, hashes: &[InfoHash]) -> Tracker {
         let dir = TempDir::new("tracker");
         let list: String = hashes.iter().map(|h| h.to_hex() + "\n").collect();
         fs::write(dir.0.join("whitelist"), list).unwrap();
         let child = Command::new("opentracker")
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-w",
-                "/whitelist",
-                "-d",
-            ])
+            .args(["-i", ip, "-p", &port.to_string(), "-w", "/whitelist", "-d"])
             .arg(&dir.0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("opentracker is installed");
-        let t = Tracker {
+        let mut t = Tracker {
             _child: Guard(child),
-            port,
+            addr: format!("{ip}:{port}").parse().unwrap(),
             _dir: dir,
         };
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let start = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        while TcpStream::connect_timeout(&t.addr, Duration::from_millis(200)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(10),
-                "opentracker did not start"
+                "opentracker did not start on {}",
+                t.addr
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+        // Something answering is not proof that it is ours: an opentracker
+        // that could not bind exits at once.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Ok(Some(st)) = t._child.0.try_wait() {
+            panic!("opentracker on {} exited ({st}): port taken?", t.addr);
         }
         t
     }
@@ -160,8 +160,7 @@ impl Tracker {
     /// Seeders the tracker knows for `h` (from its scrape).
     pub fn seeders(&self, h: InfoHash) -> u64 {
         let q: String = h.0.iter().map(|b| format!("%{b:02x}")).collect();
-        let addr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-        let r = get(addr, &format!("/scrape?info_hash={q}"));
+        let r = get(self.addr, &format!("/scrape?info_hash={q}"));
         let body = String::from_utf8_lossy(&r.body).to_string();
         body.split("8:completei")
             .nth(1)
