@@ -444,3 +444,41 @@ fn https_with_a_private_ca() {
     assert!(requests[0].starts_with("GET /a HTTP/1.1\r\n"));
     assert!(requests[1].contains(&format!("Host: 127.0.0.1:{}", addr.port())));
 }
+
+#[test]
+fn https_to_http_redirect_refused_when_asked() {
+    let dir = TempDir::new("tls-downgrade");
+    let (ca_pem, server_config) = make_pki(&dir);
+    // The plain server would answer; with `no_downgrade` it is never asked.
+    let (plain, plain_h) = serve(vec![ok_response("plain")]);
+    let to_plain =
+        format!("HTTP/1.1 302 Found\r\nLocation: http://{plain}/x\r\nContent-Length: 0\r\n\r\n");
+    let answers = vec![to_plain.clone().into_bytes(), to_plain.into_bytes()];
+    let (addr, h) = serve_tls(server_config, "127.0.0.1", answers);
+    let mut opts = GetOptions::new(100_000, T);
+    opts.tls = Some(tls::config_trusting_pem(&ca_pem).expect("client config"));
+    let url = format!("https://localhost:{}/a", addr.port());
+    smol::block_on(async {
+        opts.no_downgrade = true;
+        match get_with(&url, &opts).await {
+            Err(HttpError::BadRedirect { reason, .. }) => {
+                assert_eq!(reason, "redirect from https to http")
+            }
+            Err(other) => panic!("{other}"),
+            Ok(r) => panic!("followed to http: {} bytes", r.body.len()),
+        }
+        // Without the flag the redirect is followed (and logged).
+        opts.no_downgrade = false;
+        let r = get_with(&url, &opts).await.expect("followed");
+        assert_eq!(r.body, b"plain");
+    });
+    let requests = h.join().expect("tls server");
+    assert_eq!(requests.len(), 2);
+    let plain_requests = plain_h.join().expect("plain server");
+    assert_eq!(
+        plain_requests.len(),
+        1,
+        "only the second fetch reached http"
+    );
+    assert!(plain_requests[0].0.starts_with("GET /x HTTP/1.1\r\n"));
+}
