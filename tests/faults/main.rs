@@ -15,6 +15,11 @@
 //!   ranges plus 100 playlist requests per second for 20 s
 //!   (`RILL_FAULT_LOAD_SECS=60` for the full minute): 0 errors;
 //!   peak RSS (VmHWM) grows by at most 64 MiB.
+//! - `slow_disk` (`slow.rs`): the data directory on a loop-mounted ext4
+//!   throttled to 2 MB/s (blkio cgroup): `/stream` of a 32 MiB torrent
+//!   ends byte-identical before the disk has three quarters of it,
+//!   `/api/torrents` answers within a second meanwhile, the file then
+//!   completes on disk.
 //!
 //! This file holds the harness they share. Needs root (mount), aria2c,
 //! opentracker, mktorrent, ffmpeg, ffprobe.
@@ -24,6 +29,7 @@ use rill_testkit as support;
 mod disk;
 mod kill9;
 mod load;
+mod slow;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
