@@ -25,10 +25,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::torrent::Metainfo;
+use rill_testkit::proc::Guard;
+use rill_testkit::{tail_lines, TempDir};
 
 /// Longest the release build of the clone may take (a clean one on 2 busy
 /// cores takes minutes).
@@ -37,34 +39,6 @@ const BUILD_LIMIT: Duration = Duration::from_secs(45 * 60);
 const BROWSER_LIMIT: Duration = Duration::from_secs(420);
 /// The tracker's port inside the namespace (the namespace is the test's own).
 const TRACKER_PORT: u16 = 6969;
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("rill-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A network namespace of this test; on drop every process still in it
 /// (all started by this test) is killed by pid, then it is deleted.
@@ -151,13 +125,6 @@ fn run_logged(cmd: &mut Command, log: &Path, limit: Duration) -> (bool, String) 
     )
 }
 
-/// The last `n` lines of a log file.
-fn tail(p: &Path, n: usize) -> String {
-    let s = fs::read_to_string(p).unwrap_or_default();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Wait (bounded) until `check` holds.
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -214,7 +181,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     let dir = TempDir::new("fresh-clone");
 
     // 1. A fresh clone.
-    let clone = dir.0.join("rill");
+    let clone = dir.path().join("rill");
     run_ok(
         Command::new("git")
             .args(["clone", "-q", "--no-hardlinks"])
@@ -238,7 +205,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
         c
     };
     let started = Instant::now();
-    let build_log = dir.0.join("build.log");
+    let build_log = dir.path().join("build.log");
     let (ok, log) = run_logged(
         &mut cargo(&["build", "--release"], None),
         &build_log,
@@ -264,11 +231,11 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     assert!(!log.contains("warning: rill@"), "build.rs warned:\n{log}");
 
     // 3. A torrent seeded inside the namespace, and the run command there.
-    let seed = dir.0.join("seed");
+    let seed = dir.path().join("seed");
     fs::create_dir_all(&seed).unwrap();
     let film = seed.join("film.mkv");
     make_mkv(&film);
-    let torrent = dir.0.join("film.mkv.torrent");
+    let torrent = dir.path().join("film.mkv.torrent");
     run_ok(
         Command::new("mktorrent")
             .args(["-l", "16", "-a"])
@@ -280,7 +247,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     );
     let meta = Metainfo::from_bytes(&fs::read(&torrent).unwrap()).expect("mktorrent's torrent");
     let id = meta.info_hash.to_hex();
-    let tracker_dir = dir.0.join("tracker");
+    let tracker_dir = dir.path().join("tracker");
     fs::create_dir_all(&tracker_dir).unwrap();
     fs::write(tracker_dir.join("whitelist"), format!("{id}\n")).unwrap();
 
@@ -316,7 +283,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
             .is_some_and(|b| b.contains("8:completei") && !b.contains("8:completei0e"))
     });
 
-    let serve_log = dir.0.join("serve.log");
+    let serve_log = dir.path().join("serve.log");
     let log_file = fs::File::create(&serve_log).unwrap();
     let _serve = Guard(
         cargo(&["run", "--release", "--", "serve"], Some(&ns))
@@ -335,7 +302,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     assert!(
         clone.join("rill-data").is_dir(),
         "no ./rill-data:\n{}",
-        tail(&serve_log, 20)
+        tail_lines(&serve_log, 20)
     );
 
     // 4. Chromium plays the MKV through hls.js.
@@ -346,13 +313,13 @@ fn fresh_clone_plays_an_mkv_through_hls() {
             .env("RILL_URL", "http://127.0.0.1:8080/")
             .env("RILL_TORRENT", &torrent)
             .env("RILL_ID", &id),
-        &dir.0.join("browser.log"),
+        &dir.path().join("browser.log"),
         BROWSER_LIMIT,
     );
     println!("{out}");
     assert!(
         ok && out.contains("FRESH PASSED"),
         "web/tests/fresh.mjs failed:\n{out}\nrill:\n{}",
-        tail(&serve_log, 40)
+        tail_lines(&serve_log, 40)
     );
 }

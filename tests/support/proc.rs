@@ -1,4 +1,4 @@
-//! A guard for a long-running child process (a tracker, a client, rill).
+//! Guards for long-running child processes (a tracker, a client, rill).
 //!
 //! Its stdout and stderr go to files in the test directory (registered with
 //! the [`TestEnv`] so failures show them); dropping the guard sends SIGKILL
@@ -104,6 +104,17 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A bare child process killed (SIGKILL) and reaped on drop, for tests that
+/// wire up its stdio themselves instead of logging through a [`TestEnv`].
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
