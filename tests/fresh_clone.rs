@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::torrent::Metainfo;
-use rill_testkit::proc::Guard;
+use rill_testkit::proc::{run_logged, Guard};
 use rill_testkit::{tail_lines, TempDir};
 
 /// Longest the release build of the clone may take (a clean one on 2 busy
@@ -95,34 +95,6 @@ fn run_ok(cmd: &mut Command) {
         .status()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(st.success(), "{cmd:?} failed: {st}");
-}
-
-/// Run `cmd` to its end within `limit`, its output going to `log`.
-fn run_logged(cmd: &mut Command, log: &Path, limit: Duration) -> (bool, String) {
-    let file = fs::File::create(log).unwrap();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file.try_clone().unwrap()))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Guard(child);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{cmd:?} still running after {limit:?}; output:\n{}",
-            fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    (
-        status.success(),
-        fs::read_to_string(log).unwrap_or_default(),
-    )
 }
 
 /// Wait (bounded) until `check` holds.
@@ -206,11 +178,12 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     };
     let started = Instant::now();
     let build_log = dir.path().join("build.log");
-    let (ok, log) = run_logged(
+    let (status, log) = run_logged(
         &mut cargo(&["build", "--release"], None),
         &build_log,
         BUILD_LIMIT,
     );
+    let ok = status.success();
     let took = started.elapsed();
     println!(
         "fresh clone: `cargo build --release` took {:.0} s, compiling {} crates (target dir {})",
@@ -306,7 +279,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     );
 
     // 4. Chromium plays the MKV through hls.js.
-    let (ok, out) = run_logged(
+    let (status, out) = run_logged(
         ns.exec("node")
             .arg(repo.join("web/tests/fresh.mjs"))
             .current_dir(repo.join("web"))
@@ -318,7 +291,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     );
     println!("{out}");
     assert!(
-        ok && out.contains("FRESH PASSED"),
+        status.success() && out.contains("FRESH PASSED"),
         "web/tests/fresh.mjs failed:\n{out}\nrill:\n{}",
         tail_lines(&serve_log, 40)
     );

@@ -29,6 +29,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::torrent::Metainfo;
+use rill_testkit::proc::run_logged;
 use support::*;
 
 /// Upper bound for the browser script (it has its own, shorter, waits).
@@ -439,36 +440,6 @@ fn seeded(dir: &Path, seeder_ip: &str, files: &[(&str, u32)]) -> Seeded {
     }
 }
 
-/// Run `cmd` to its end, at most `limit`; returns (status, stdout+stderr).
-fn run_bounded(
-    cmd: &mut Command,
-    out: &Path,
-    limit: Duration,
-) -> (std::process::ExitStatus, String) {
-    let log = fs::File::create(out).unwrap();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Guard(child);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.0.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            panic!(
-                "{cmd:?} still running after {limit:?}; output:\n{}",
-                fs::read_to_string(out).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (status, fs::read_to_string(out).unwrap_or_default())
-}
-
 /// Largest `AV: HH:MM:SS` mpv printed, in seconds.
 fn mpv_played(output: &str) -> u64 {
     output
@@ -492,7 +463,7 @@ fn mpv_plays_the_playlist() {
     let id = add_torrent(&s, &fs::read(&clip.0).unwrap());
     assert_eq!(id, clip.1.info_hash.to_hex());
     let url = format!("http://{}/playlist.m3u", s.addr);
-    let (status, out) = run_bounded(
+    let (status, out) = run_logged(
         Command::new("mpv")
             .args(["--no-config", "--vo=null", "--ao=null", "--length=5"])
             .args(["--network-timeout=60", "--term-playing-msg=PLAYING ${path}"])
@@ -550,7 +521,7 @@ fn browser_ui() {
     fs::create_dir_all(&shots).unwrap();
     let other = dir.path().join("other.torrent");
     fs::write(&other, tiny_torrent("other-movie.mkv")).unwrap();
-    let (status, out) = run_bounded(
+    let (status, out) = run_logged(
         Command::new("node")
             .arg(web.join("tests/ui.mjs"))
             .current_dir(&web)
