@@ -17,6 +17,7 @@ use rill::torrent::{Magnet, Metainfo};
 use rill_testkit::data::xorshift_bytes as data;
 use rill_testkit::net::free_port_on as free_port;
 use rill_testkit::proc::Guard;
+use rill_testkit::torrent::mktorrent;
 use rill_testkit::TempDir;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -27,16 +28,8 @@ fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathB
     let bytes = data(len, len as u64);
     fs::write(dir.join(name), &bytes).expect("write data");
     let torrent = dir.join(format!("{name}.torrent"));
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(&torrent)
-        .arg(dir.join(name))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    let meta =
-        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
+    let meta = Metainfo::from_bytes(&mktorrent(&dir.join(name), &torrent, 16, None))
+        .expect("parse torrent");
     (bytes, meta, torrent)
 }
 

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use rill::torrent::Metainfo;
 use rill_testkit::proc::{run_logged, Guard};
+use rill_testkit::torrent::mktorrent;
 use rill_testkit::{tail_lines, TempDir};
 
 /// Longest the release build of the clone may take (a clean one on 2 busy
@@ -209,16 +210,9 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     let film = seed.join("film.mkv");
     make_mkv(&film);
     let torrent = dir.path().join("film.mkv.torrent");
-    run_ok(
-        Command::new("mktorrent")
-            .args(["-l", "16", "-a"])
-            .arg(format!("http://127.0.0.1:{TRACKER_PORT}/announce"))
-            .arg("-o")
-            .arg(&torrent)
-            .arg(&film)
-            .stdout(Stdio::null()),
-    );
-    let meta = Metainfo::from_bytes(&fs::read(&torrent).unwrap()).expect("mktorrent's torrent");
+    let announce = format!("http://127.0.0.1:{TRACKER_PORT}/announce");
+    let bytes = mktorrent(&film, &torrent, 16, Some(&announce));
+    let meta = Metainfo::from_bytes(&bytes).expect("mktorrent's torrent");
     let id = meta.info_hash.to_hex();
     let tracker_dir = dir.path().join("tracker");
     fs::create_dir_all(&tracker_dir).unwrap();

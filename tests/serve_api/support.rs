@@ -24,15 +24,8 @@ pub const WAIT: Duration = Duration::from_secs(90);
 
 /// `mktorrent` (16 KiB pieces) of `target` into `out`.
 pub fn mktorrent(target: &Path, out: &Path, announce: &str) -> Metainfo {
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-a", announce, "-o"])
-        .arg(out)
-        .arg(target)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    Metainfo::from_bytes(&fs::read(out).expect("read torrent")).expect("parse torrent")
+    let bytes = rill_testkit::torrent::mktorrent(target, out, 16, Some(announce));
+    Metainfo::from_bytes(&bytes).expect("parse torrent")
 }
 
 // ---- a minimal HTTP client ----------------------------------------------

@@ -70,15 +70,8 @@ pub(crate) fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Meta
 /// The torrent of `content` (a file or a directory) at `torrent`, made
 /// with mktorrent (64 KiB pieces), parsed.
 pub(crate) fn mktorrent(content: &Path, torrent: &Path) -> Metainfo {
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(torrent)
-        .arg(content)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    Metainfo::from_bytes(&fs::read(torrent).expect("read torrent")).expect("parse torrent")
+    let bytes = rill_testkit::torrent::mktorrent(content, torrent, 16, None);
+    Metainfo::from_bytes(&bytes).expect("parse torrent")
 }
 
 /// aria2c seeding `torrent` from `dir` on `ip:port`, at most `limit`

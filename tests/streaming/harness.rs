@@ -30,16 +30,13 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 /// `mktorrent` of `target` into `out` with 2^`piece_log2` byte pieces; the
 /// announce URL points nowhere (peers come from the magnet's `x.pe`).
 pub fn mktorrent(target: &Path, out: &Path, piece_log2: u32) -> Metainfo {
-    let st = Command::new("mktorrent")
-        .args(["-l", &piece_log2.to_string()])
-        .args(["-a", "http://127.0.0.1:9/announce", "-o"])
-        .arg(out)
-        .arg(target)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success(), "mktorrent failed");
-    Metainfo::from_bytes(&fs::read(out).expect("torrent file")).expect("parses")
+    let bytes = rill_testkit::torrent::mktorrent(
+        target,
+        out,
+        piece_log2,
+        Some("http://127.0.0.1:9/announce"),
+    );
+    Metainfo::from_bytes(&bytes).expect("parses")
 }
 
 /// An aria2c seeding the torrent `file` from `dir`.
