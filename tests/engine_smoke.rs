@@ -44,6 +44,23 @@ fn engine(ip: &str) -> Engine {
     .expect("engine starts")
 }
 
+/// An engine on `ip` seeding `meta` from the data already in `dir`, once it
+/// says it seeds.
+fn seeding_engine(ip: &str, meta: Metainfo, dir: &Path) -> Engine {
+    let e = engine(ip);
+    let id = meta.info_hash;
+    let opts = AddOptions {
+        disk_cache: None,
+        preload_edges: false,
+        out_dir: dir.to_path_buf(),
+        seed: true,
+        ..AddOptions::default()
+    };
+    e.add(Source::Torrent(Box::new(meta)), opts).unwrap();
+    wait_for(&e, id, "seeding", |s| *s == TorrentState::Seeding);
+    e
+}
+
 /// Wait until the torrent's state satisfies `done`; panic after WAIT.
 fn wait_for(e: &Engine, id: TorrentId, what: &str, done: impl Fn(&TorrentState) -> bool) {
     let start = Instant::now();
@@ -405,18 +422,7 @@ fn peer_sending_bad_data_is_banned_and_the_download_completes() {
     let id = meta.info_hash;
     let (evil, evil_conns) = evil_peer("127.0.0.67", &meta);
 
-    let seeder = engine("127.0.0.68");
-    let opts = AddOptions {
-        disk_cache: None,
-        preload_edges: false,
-        out_dir: seed_dir.clone(),
-        seed: true,
-        ..AddOptions::default()
-    };
-    seeder
-        .add(Source::Torrent(Box::new(meta.clone())), opts)
-        .unwrap();
-    wait_for(&seeder, id, "seeding", |s| *s == TorrentState::Seeding);
+    let seeder = seeding_engine("127.0.0.68", meta.clone(), &seed_dir);
 
     let out = dir.path().join("out");
     let leech = engine("127.0.0.69");
@@ -512,18 +518,7 @@ fn peers_find_each_other_through_opentracker() {
     // told the other's address.
     let mut seed_meta = meta.clone();
     seed_meta.trackers = vec![vec![format!("http://127.0.0.1:{}/announce", tracker.http)]];
-    let seeder = engine("127.0.0.71");
-    let opts = AddOptions {
-        disk_cache: None,
-        preload_edges: false,
-        out_dir: seed_dir.clone(),
-        seed: true,
-        ..AddOptions::default()
-    };
-    seeder
-        .add(Source::Torrent(Box::new(seed_meta)), opts)
-        .unwrap();
-    wait_for(&seeder, id, "seeding", |s| *s == TorrentState::Seeding);
+    let seeder = seeding_engine("127.0.0.71", seed_meta, &seed_dir);
 
     let mut leech_meta = meta.clone();
     leech_meta.trackers = vec![vec![format!("udp://127.0.0.1:{}", tracker.udp)]];

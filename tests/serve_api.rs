@@ -303,12 +303,10 @@ fn api_adds_lists_deletes_and_survives_restarts() {
 #[test]
 fn bad_input_gets_clear_errors() {
     let dir = TempDir::new("bad");
-    let config = dir.path().join("rill.toml");
-    fs::write(&config, "upload_limit = 65536\nno_such_key = 1\n").unwrap();
-    let s = Serve::start(
-        &dir.path().join("data"),
+    let s = Serve::with_config(
+        dir.path(),
         "127.0.8.5",
-        &["--config", config.to_str().unwrap()],
+        "upload_limit = 65536\nno_such_key = 1\n",
     );
     let alive = |s: &Serve| assert_eq!(get(s.addr, "/api/torrents").status, 200);
     assert!(
@@ -423,12 +421,10 @@ fn bad_input_gets_clear_errors() {
 #[test]
 fn password_covers_everything() {
     let dir = TempDir::new("auth");
-    let config = dir.path().join("rill.toml");
-    fs::write(&config, "user = \"me\"\npassword = \"s3cret\"\n").unwrap();
-    let s = Serve::start(
-        &dir.path().join("data"),
+    let s = Serve::with_config(
+        dir.path(),
         "127.0.8.7",
-        &["--config", config.to_str().unwrap()],
+        "user = \"me\"\npassword = \"s3cret\"\n",
     );
     for path in [
         "/api/torrents",

@@ -274,12 +274,10 @@ fn ui_playlists_and_positions() {
 #[test]
 fn playlist_with_a_password_uses_token_urls() {
     let dir = TempDir::new("webui-auth");
-    let config = dir.path().join("rill.toml");
-    fs::write(&config, "user = \"me\"\npassword = \"s3cret\"\n").unwrap();
-    let s = Serve::start(
-        &dir.path().join("data"),
+    let s = Serve::with_config(
+        dir.path(),
         "127.0.12.7",
-        &["--config", config.to_str().unwrap()],
+        "user = \"me\"\npassword = \"s3cret\"\n",
     );
     // "me:s3cret" in base64.
     let creds = "Authorization: Basic bWU6czNjcmV0\r\n";

@@ -167,6 +167,15 @@ pub struct Serve {
 }
 
 impl Serve {
+    /// `rill serve` on `dir/data` with `config` (TOML) written to
+    /// `dir/rill.toml` and passed with `--config`.
+    pub fn with_config(dir: &Path, ip: &str, config: &str) -> Serve {
+        let file = dir.join("rill.toml");
+        fs::write(&file, config).unwrap();
+        let file = file.to_str().expect("temp paths are UTF-8");
+        Serve::start(&dir.join("data"), ip, &["--config", file])
+    }
+
     pub fn start(data: &Path, ip: &str, extra: &[&str]) -> Serve {
         let n = fs::read_dir(data.parent().expect("parent"))
             .map(|d| d.count())
