@@ -16,8 +16,8 @@
 #
 # Usage: bench/dht.sh              (from the repository root)
 # Environment:
-#   BENCH_RUNS=3  BENCH_SIZE_MB=64  BENCH_NET=127.91.0  BENCH_KEEP=1
-#   RILL_BIN=...  rill binary (default: target/release/rill, built if missing)
+#   BENCH_RUNS=3  BENCH_SIZE_MB=64  BENCH_NET=127.91.0  BENCH_KEEP=1  BENCH_DIR=...
+#   RILL_BIN=...  rill binary (default: cargo build --release)
 #
 # Not for CI: it wants a quiet machine.
 
@@ -26,19 +26,12 @@ set -euo pipefail
 RUNS=${BENCH_RUNS:-3}
 SIZE_MB=${BENCH_SIZE_MB:-64}
 NET=${BENCH_NET:-127.91.0}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RILL=${RILL_BIN:-$ROOT/target/release/rill}
-if [ ! -x "$RILL" ]; then
-    (cd "$ROOT" && cargo build --release --locked)
-fi
-WORK=$(mktemp -d /var/tmp/rill-bench-dht.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
+BENCH_NAME=dht.sh
+. "$(dirname "$0")/lib.sh"
+need_tools "" aria2c mktorrent curl bc python3
+rill_bin
+RILL=$RILL_BIN
+bench_workdir rill-bench-dht
 
 now() { date +%s.%N; }
 aria2_dht() { # IP TCP_PORT DHT_PORT DIR [ENTRY]
@@ -84,8 +77,7 @@ serve() { # DATA PEER_IP EXTRA_CONFIG BOARD -> sets SERVE_PID, HTTP
         [ -n "$HTTP" ] && return 0
         sleep 0.1
     done
-    echo "rill serve did not start" >&2
-    exit 1
+    die "rill serve did not start (see $data/err)"
 }
 
 rill_times=()
@@ -113,12 +105,11 @@ for run in $(seq "$RUNS"); do
     aria_times+=("$(echo "$(now) - $t0" | bc)")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "| bare magnet in a private aria2c DHT (${SIZE_MB} MiB, $RUNS runs) | median s | runs |"
 echo "|---|---|---|"
-echo "| rill serve: POST to first 64 KiB of /stream | $(median "${rill_times[@]}") | ${rill_times[*]} |"
-echo "| aria2c --bt-metadata-only: start to metadata | $(median "${aria_times[@]}") | ${aria_times[*]} |"
+echo "| rill serve: POST to first 64 KiB of /stream | $(printf '%s\n' "${rill_times[@]}" | median) | ${rill_times[*]} |"
+echo "| aria2c --bt-metadata-only: start to metadata | $(printf '%s\n' "${aria_times[@]}" | median) | ${aria_times[*]} |"
 
 # Memory: a synthetic full routing table.
 python3 - "$WORK/full/dht-routing" <<'EOF'

@@ -49,8 +49,8 @@ CLIENTS=${BENCH_CLIENTS:-"rill aria2 rqbit"}
 PIECE_LOG2=${BENCH_PIECE_LOG2:-20}
 NET=${BENCH_NET:-127.77.0}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
-CACHE=${BENCH_CACHE:-$HOME/.cache/rill-bench}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=download.sh
+. "$(dirname "$0")/lib.sh"
 
 TRACKER="$NET.1:6969"
 TR_PEER="$NET.2"
@@ -59,27 +59,11 @@ LEECH_IP="$NET.10"          # every client downloads from the same address,
 LEECH_PORT=51010            # so the tracker's peer list does not grow
 NAME="bench-${SIZE_MB}MiB.bin"
 
-die() { echo "download.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
-
-for tool in opentracker transmission-daemon transmission-remote aria2c mktorrent curl /usr/bin/time; do
-    command -v "$tool" >/dev/null || die "missing $tool (Debian packages: opentracker transmission-daemon transmission-cli aria2 mktorrent curl time)"
-done
+need_tools "Debian packages: opentracker transmission-daemon transmission-cli aria2 mktorrent curl time" \
+    opentracker transmission-daemon transmission-remote aria2c mktorrent curl /usr/bin/time
 
 # --- work directory and cleanup ---------------------------------------------
-WORK=${BENCH_DIR:-$(mktemp -d /var/tmp/rill-bench.XXXXXX)}
-mkdir -p "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "${BENCH_KEEP:-}" = 1 ]; then
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
+bench_workdir rill-bench
 
 # --- where the downloads go (BENCH_FS) -----------------------------------------
 FS=${BENCH_FS:-}
@@ -112,7 +96,7 @@ if [ -n "$FS" ]; then
         *) die "unknown BENCH_FS $FS" ;;
     esac
     OUTROOT="$MNT"
-    trap 'umount_fs; cleanup' EXIT
+    trap 'umount_fs; bench_cleanup' EXIT
 fi
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
@@ -122,24 +106,13 @@ has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
 BASE=${BENCH_BASE:-rill}
 
 case " $CLIENTS " in *" rill"*)
-    if [ -z "${RILL_BIN:-}" ]; then
-        log "building rill (release)"
-        (cd "$ROOT" && cargo build --release --quiet --bin rill)
-        RILL_BIN="$ROOT/target/release/rill"
-    fi
-    [ -x "$RILL_BIN" ] || die "no rill binary at $RILL_BIN"
+    rill_bin
     ;;
 esac
 
 RQBIT=""
 case " $CLIENTS " in *" rqbit "*)
-    RQBIT=$(command -v rqbit || true)
-    if [ -z "$RQBIT" ] && [ -x "$CACHE/bin/rqbit" ]; then RQBIT="$CACHE/bin/rqbit"; fi
-    if [ -z "$RQBIT" ]; then
-        log "installing rqbit into $CACHE (takes minutes, once)"
-        cargo install rqbit --locked --root "$CACHE" >&2
-        RQBIT="$CACHE/bin/rqbit"
-    fi
+    rqbit_bin
     # Pass only the options this rqbit version has.
     RQ_HELP=$("$RQBIT" --help 2>&1 || true)
     RQ_DL_HELP=$("$RQBIT" download --help 2>&1 || true)
@@ -168,32 +141,10 @@ head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$SEED/$NAME"
 TORRENT="$WORK/$NAME.torrent"
 mktorrent -l "$PIECE_LOG2" -a "http://$TRACKER/announce" -o "$TORRENT" "$SEED/$NAME" >/dev/null
 HASH=$(transmission-show "$TORRENT" 2>/dev/null | awk '/Hash:/ {print $2; exit}')
-[ -n "$HASH" ] || HASH=$(python3 - "$TORRENT" <<'EOF'
-import hashlib, sys
-d = open(sys.argv[1], 'rb').read()
-def skip(i):
-    c = d[i:i+1]
-    if c == b'i': return d.index(b'e', i) + 1
-    if c in (b'l', b'd'):
-        i += 1
-        while d[i:i+1] != b'e': i = skip(i)
-        return i + 1
-    colon = d.index(b':', i)
-    return colon + 1 + int(d[i:colon])
-i = 1
-while d[i:i+1] != b'e':
-    k0 = i; i = skip(i); key = d[k0:i]; v0 = i; i = skip(i)
-    if key == b'4:info': print(hashlib.sha1(d[v0:i]).hexdigest())
-EOF
-)
+[ -n "$HASH" ] || HASH=$(info_hash "$TORRENT")
 [ -n "$HASH" ] || die "cannot compute the info hash"
 
-mkdir -p "$WORK/tracker"
-echo "$HASH" >"$WORK/tracker/whitelist"
-chmod 755 "$WORK/tracker"; chmod 644 "$WORK/tracker/whitelist"
-opentracker -i "${TRACKER%:*}" -p "${TRACKER#*:}" -P "${TRACKER#*:}" -d "$WORK/tracker" -w /whitelist \
-    >"$WORK/tracker.log" 2>&1 &
-PIDS+=($!)
+start_tracker "$HASH"
 
 mkdir -p "$WORK/transmission"
 cat >"$WORK/transmission/settings.json" <<EOF
@@ -213,14 +164,7 @@ aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-pee
 PIDS+=($!)
 
 log "waiting for both seeders (they check $SIZE_MB MiB first)"
-ENC_HASH=$(sed 's/../%&/g' <<<"$HASH")
-for i in $(seq 600); do
-    SCRAPE=$(curl -s "http://$TRACKER/scrape?info_hash=$ENC_HASH" | tr -c '[:print:]' '.' || true)
-    SEEDERS=$(grep -o '8:completei[0-9]*e' <<<"$SCRAPE" | head -1 | tr -dc '0-9' | sed 's/^8//' || true)
-    [ "${SEEDERS:-0}" -ge 2 ] && break
-    [ "$i" = 600 ] && die "seeders did not announce (see $WORK/*.log; BENCH_KEEP=1 keeps them)"
-    sleep 1
-done
+wait_seeders "$HASH" 2 600 1 "${PIDS[@]}"
 
 # --- one timed download -----------------------------------------------------------
 # run_client CLIENT RUN: downloads into a fresh directory, appends
@@ -278,7 +222,6 @@ for run in $(seq "$RUNS"); do
 done
 
 # --- report ---------------------------------------------------------------------------
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$RESULTS" | median; }
 
 RILL_W=$(col "$BASE" 2); RILL_C=$(col "$BASE" 3); RILL_R=$(col "$BASE" 4)

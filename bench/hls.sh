@@ -59,7 +59,8 @@ DUR=${BENCH_DURATION:-300}
 SEED_RATE=${BENCH_SEED_RATE:-4M}
 REQS=${BENCH_REQUESTS:-1000}
 NET=${BENCH_NET:-127.79.0}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=hls.sh
+. "$(dirname "$0")/lib.sh"
 
 TRACKER="$NET.1:6969"
 SLOW_PEER="$NET.2"
@@ -68,55 +69,15 @@ RILL_IP="$NET.10"
 HTTP="http://$RILL_IP:18090"
 TICK=$(getconf CLK_TCK)
 
-die() { echo "hls.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
+need_tools "" ffmpeg ffprobe aria2c mktorrent opentracker curl python3
+rill_bin
 
-for tool in ffmpeg ffprobe aria2c mktorrent opentracker curl python3; do
-    command -v "$tool" >/dev/null || die "missing $tool"
-done
-
-if [ -z "${RILL_BIN:-}" ]; then
-    log "building rill (release)"
-    (cd "$ROOT" && cargo build --release --locked -q --bin rill) || die "cargo build failed"
-    RILL_BIN="$ROOT/target/release/rill"
-fi
-[ -x "$RILL_BIN" ] || die "no rill binary at $RILL_BIN"
-
-WORK=${BENCH_DIR:-$(mktemp -d /var/tmp/rill-hls.XXXXXX)}
-mkdir -p "$WORK"
-PIDS=()
+bench_workdir rill-hls
 RILL_PID=""
-cleanup() {
-    [ -n "$RILL_PID" ] && kill -9 "$RILL_PID" 2>/dev/null || true
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "${BENCH_KEEP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+bench_on_exit() { [ -z "$RILL_PID" ] || kill -9 "$RILL_PID" 2>/dev/null; }
 
 now_ns() { date +%s%N; }
 pct() { awk -v p="$1" 'BEGIN { printf "%.1f", 100 * p }'; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
-info_hash() {
-    python3 - "$1" <<'EOF'
-import hashlib, sys
-d = open(sys.argv[1], 'rb').read()
-def skip(i):
-    c = d[i:i+1]
-    if c == b'i': return d.index(b'e', i) + 1
-    if c in (b'l', b'd'):
-        i += 1
-        while d[i:i+1] != b'e': i = skip(i)
-        return i + 1
-    colon = d.index(b':', i)
-    return colon + 1 + int(d[i:colon])
-i = 1
-while d[i:i+1] != b'e':
-    k0 = i; i = skip(i); key = d[k0:i]; v0 = i; i = skip(i)
-    if key == b'4:info': print(hashlib.sha1(d[v0:i]).hexdigest())
-EOF
-}
 
 # --- media ----------------------------------------------------------------------
 MEDIA="$WORK/media"
@@ -142,17 +103,11 @@ for segs in $SEGS; do
 done
 
 declare -A HASH
-mkdir -p "$WORK/tracker"
-: >"$WORK/tracker/whitelist"
 for f in copy.mp4 copy-faststart.mp4 encode.mkv $LONG; do
     mktorrent -l 18 -a "http://$TRACKER/announce" -o "$WORK/$f.torrent" "$MEDIA/$f" >/dev/null
     HASH[$f]=$(info_hash "$WORK/$f.torrent")
-    echo "${HASH[$f]}" >>"$WORK/tracker/whitelist"
 done
-chmod 755 "$WORK/tracker"; chmod 644 "$WORK/tracker/whitelist"
-opentracker -i "${TRACKER%:*}" -p "${TRACKER#*:}" -P "${TRACKER#*:}" -d "$WORK/tracker" -w /whitelist \
-    >"$WORK/tracker.log" 2>&1 &
-PIDS+=($!)
+start_tracker "${HASH[@]}"
 
 # seed ADDR PORT LIMIT FILE...: an aria2c seeder; prints its pid.
 seed() {
@@ -165,17 +120,9 @@ seed() {
     echo $!
 }
 
-# wait_seeded HASH: until the tracker lists a seeder of HASH (aria2c checks
-# its files before it announces).
-wait_seeded() {
-    local enc
-    enc=$(sed 's/../%&/g' <<<"$1")
-    for _ in $(seq 1 600); do
-        curl -s "http://$TRACKER/scrape?info_hash=$enc" | tr -c '[:print:]' '.' | grep -q '8:completei[1-9]' && return 0
-        sleep 0.5
-    done
-    die "no seeder of $1 announced (see $WORK/aria2-*.log)"
-}
+# wait_seeded HASH PID: until the tracker lists a seeder of HASH (aria2c
+# checks its files before it announces), as long as seeder PID runs.
+wait_seeded() { wait_seeders "$1" 1 600 0.5 "$2"; }
 
 # --- rill serve ---------------------------------------------------------------------
 start_rill() {
@@ -235,7 +182,7 @@ fresh_seeder() {
         grep -q 'Verification finished' "$WORK/aria2-$SLOW_PEER.log" 2>/dev/null && break
         sleep 0.1
     done
-    wait_seeded "${HASH[$1]}"
+    wait_seeded "${HASH[$1]}" "$SLOW"
 }
 FIRST="$WORK/first.txt"
 : >"$FIRST"
@@ -279,7 +226,7 @@ else
 # --- 2. CPU per minute of output, and 3. request costs ------------------------------------
 FAST=$(seed "$FAST_PEER" 51003 0 copy.mp4 encode.mkv long100.mp4 long10000.mp4)
 PIDS+=("$FAST")
-wait_seeded "${HASH[long10000.mp4]}"
+wait_seeded "${HASH[long10000.mp4]}" "$FAST"
 start_rill "$WORK/data-cpu"
 for f in copy.mp4 encode.mkv long100.mp4 long10000.mp4; do add "$f"; done
 for f in copy.mp4 encode.mkv long100.mp4 long10000.mp4; do wait_complete "${HASH[$f]}"; done

@@ -22,25 +22,14 @@ set -euo pipefail
 N=${BENCH_TORRENTS:-100}
 RUNS=${BENCH_RUNS:-5}
 ADDR=${BENCH_ADDR:-127.78.0.1}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=startup.sh
+. "$(dirname "$0")/lib.sh"
+need_tools "" mktorrent curl python3
+rill_bin
 
-die() { echo "startup.sh: $*" >&2; exit 1; }
-for tool in mktorrent curl python3; do
-    command -v "$tool" >/dev/null || die "missing $tool"
-done
-
-if [ -z "${RILL_BIN:-}" ]; then
-    (cd "$ROOT" && cargo build --release --locked -q) || die "cargo build failed"
-    RILL_BIN="$ROOT/target/release/rill"
-fi
-
-WORK=$(mktemp -d /var/tmp/rill-startup.XXXXXX)
+bench_workdir rill-startup
 PID=""
-cleanup() {
-    [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_on_exit() { [ -z "$PID" ] || kill -9 "$PID" 2>/dev/null; }
 
 now_ms() { date +%s%3N; }
 
@@ -70,7 +59,6 @@ start() {
 stop_clean() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 stop_kill9() { kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "== making $N torrents" >&2
 mkdir -p "$WORK/src"

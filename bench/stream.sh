@@ -64,8 +64,8 @@ RSS_SECS=${BENCH_RSS_SECS:-20}
 RSS_RATE=${BENCH_RSS_RATE:-2M}
 BOARD=${BENCH_BOARD:-}
 NET=${BENCH_NET:-127.91.0}
-CACHE=${BENCH_CACHE:-$HOME/.cache/rill-bench}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=stream.sh
+. "$(dirname "$0")/lib.sh"
 
 TRACKER="$NET.1:6969"
 LEECH_IP="$NET.10"          # both clients take peers on the same address,
@@ -76,51 +76,24 @@ NAME="stream-${SIZE_MB}MiB"
 FILE_BYTES=$((SIZE_MB * 1024 * 1024))
 READ_BYTES=$((READ_KB * 1024))
 
-die() { echo "stream.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
-
-for tool in opentracker aria2c qbittorrent-nox mktorrent curl python3; do
-    command -v "$tool" >/dev/null || die "missing $tool (Debian packages: opentracker aria2 qbittorrent-nox mktorrent curl python3)"
-done
+need_tools "Debian packages: opentracker aria2 qbittorrent-nox mktorrent curl python3" \
+    opentracker aria2c qbittorrent-nox mktorrent curl python3
 [ "$FILE_BYTES" -gt "$READ_BYTES" ] || die "BENCH_SIZE_MB is too small for BENCH_READ_KB"
 
 # --- work directory and cleanup ---------------------------------------------
-WORK=${BENCH_DIR:-$(mktemp -d /var/tmp/rill-stream.XXXXXX)}
-mkdir -p "$WORK"
-PIDS=()
+bench_workdir rill-stream
 CLIENT_PID=""
-cleanup() {
-    [ -n "$CLIENT_PID" ] && kill -9 "$CLIENT_PID" 2>/dev/null
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "${BENCH_KEEP:-}" = 1 ]; then
-        log "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
+bench_on_exit() { [ -z "$CLIENT_PID" ] || kill -9 "$CLIENT_PID" 2>/dev/null; }
 
 # --- the clients ---------------------------------------------------------------
 case " $CLIENTS " in *" rill "*)
-    if [ -z "${RILL_BIN:-}" ]; then
-        log "building rill (release)"
-        (cd "$ROOT" && cargo build --release --quiet --bin rill)
-        RILL_BIN="$ROOT/target/release/rill"
-    fi
-    [ -x "$RILL_BIN" ] || die "no rill binary at $RILL_BIN"
+    rill_bin
     ;;
 esac
 
 RQBIT=""
 case " $CLIENTS " in *" rqbit "*)
-    RQBIT=$(command -v rqbit || true)
-    if [ -z "$RQBIT" ] && [ -x "$CACHE/bin/rqbit" ]; then RQBIT="$CACHE/bin/rqbit"; fi
-    if [ -z "$RQBIT" ]; then
-        log "installing rqbit into $CACHE (takes minutes, once)"
-        cargo install rqbit --locked --root "$CACHE" >&2
-        RQBIT="$CACHE/bin/rqbit"
-    fi
+    rqbit_bin
     ;;
 esac
 
@@ -161,12 +134,7 @@ EOF
 [ -n "$HASH" ] || die "cannot compute the info hash"
 SRC0="$SEED/$NAME/$FILE0"
 
-mkdir -p "$WORK/tracker"
-echo "$HASH" >"$WORK/tracker/whitelist"
-chmod 755 "$WORK/tracker"; chmod 644 "$WORK/tracker/whitelist"
-opentracker -i "${TRACKER%:*}" -p "${TRACKER#*:}" -P "${TRACKER#*:}" -d "$WORK/tracker" -w /whitelist \
-    >"$WORK/tracker.log" 2>&1 &
-PIDS+=($!)
+start_tracker "$HASH"
 
 # Seeder n listens on $NET.(n+1):(51000+n).
 for s in $(seq "$QBT"); do
@@ -215,17 +183,7 @@ for s in $(seq "$((QBT + 1))" "$SEEDERS"); do
 done
 
 log "waiting for $SEEDERS seeders (they check 2 x $SIZE_MB MiB first)"
-ENC_HASH=$(sed 's/../%&/g' <<<"$HASH")
-for i in $(seq 300); do
-    for pid in "${PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null || die "a seeder or the tracker exited (see $WORK/*.log; BENCH_KEEP=1 keeps them)"
-    done
-    SCRAPE=$(curl -s "http://$TRACKER/scrape?info_hash=$ENC_HASH" | tr -c '[:print:]' '.' || true)
-    N=$(grep -o '8:completei[0-9]*e' <<<"$SCRAPE" | head -1 | tr -dc '0-9' | sed 's/^8//' || true)
-    [ "${N:-0}" -ge "$SEEDERS" ] && break
-    [ "$i" = 300 ] && die "seeders did not announce (see $WORK/*.log; BENCH_KEEP=1 keeps them)"
-    sleep 1
-done
+wait_seeders "$HASH" "$SEEDERS" 300 1 "${PIDS[@]}"
 
 # --- starting a client, adding the torrent, stream URLs --------------------------
 # start_client CLIENT DIR: starts it on a fresh data directory, sets
@@ -389,7 +347,6 @@ for client in $CLIENTS; do
 done
 
 # --- report ---------------------------------------------------------------------------
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$RESULTS" | median; }
 rss() { awk -v c="$1" '$1 == c { print $2 }' "$RSS"; }
 

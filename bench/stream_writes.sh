@@ -31,29 +31,12 @@ CACHE_MIB=${BENCH_CACHE_MIB:-64}
 RATE=${BENCH_RATE:-6M}
 BOARD=${BENCH_BOARD:-pi-zero-2w}
 NET=${BENCH_NET:-127.93.0}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=stream_writes.sh
+. "$(dirname "$0")/lib.sh"
+need_tools "" aria2c mktorrent curl python3
 
-die() { echo "stream_writes.sh: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
-for tool in aria2c mktorrent curl python3; do
-    command -v "$tool" >/dev/null || die "missing $tool"
-done
-
-WORK=${BENCH_DIR:-$(mktemp -d /var/tmp/rill-writes.XXXXXX)}
-mkdir -p "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "${BENCH_KEEP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-if [ -z "${RILL_BIN:-}" ]; then
-    log "building rill (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin rill)
-    RILL_BIN="$ROOT/target/release/rill"
-fi
+bench_workdir rill-writes
+rill_bin
 
 NAME="writes-${FILES}x${SIZE_MB}MB"
 mkdir -p "$WORK/seed/$NAME"
@@ -62,22 +45,7 @@ for i in $(seq 1 "$FILES"); do
     head -c "$((SIZE_MB * 1000 * 1000))" /dev/urandom >"$WORK/seed/$NAME/f$i.bin"
 done
 mktorrent -l "$PIECE_LOG2" -a "http://127.0.0.1:9/announce" -o "$WORK/t.torrent" "$WORK/seed/$NAME" >/dev/null
-HASH=$(python3 - "$WORK/t.torrent" <<'PY'
-import hashlib, sys
-d = open(sys.argv[1], 'rb').read()
-def end(i):
-    c = d[i:i+1]
-    if c == b'i': return d.index(b'e', i) + 1
-    if c in (b'l', b'd'):
-        i += 1
-        while d[i:i+1] != b'e': i = end(i)
-        return i + 1
-    n = d.index(b':', i)
-    return n + 1 + int(d[i:n])
-s = d.index(b'4:info') + 6
-print(hashlib.sha1(d[s:end(s)]).hexdigest())
-PY
-)
+HASH=$(info_hash "$WORK/t.torrent")
 
 SEED_ADDR="$NET.2:6881"
 aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false \

@@ -37,11 +37,12 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::http::json;
 use rill_testkit::aria2::{Aria2, SeedOpts};
+use rill_testkit::proc::Guard;
 use rill_testkit::torrent::make_torrent;
 use rill_testkit::TestEnv;
 
@@ -52,16 +53,6 @@ const PASSED: &str = "DLNA-END-TO-END-PASSED";
 const TEST_NAME: &str = "tv_discovers_browses_and_plays";
 const WAIT: Duration = Duration::from_secs(90);
 const NAME: &str = "Tom & Jerry's Show";
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A network namespace, deleted on drop.
 struct Netns(String);

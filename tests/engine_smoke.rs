@@ -8,59 +8,19 @@
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::swarm::picker::Priority;
 use rill::swarm::{AddOptions, Engine, EngineConfig, Source, TorrentId, TorrentState};
 use rill::torrent::{Magnet, Metainfo};
+use rill_testkit::data::xorshift_bytes as data;
+use rill_testkit::net::free_port_on as free_port;
+use rill_testkit::proc::Guard;
+use rill_testkit::torrent::mktorrent;
+use rill_testkit::TempDir;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("rill-smoke-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Write `name` (len bytes) into `dir` and make `dir/name.torrent` with
 /// mktorrent (64 KiB pieces).
@@ -68,16 +28,8 @@ fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathB
     let bytes = data(len, len as u64);
     fs::write(dir.join(name), &bytes).expect("write data");
     let torrent = dir.join(format!("{name}.torrent"));
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(&torrent)
-        .arg(dir.join(name))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    let meta =
-        Metainfo::from_bytes(&fs::read(&torrent).expect("read torrent")).expect("parse torrent");
+    let meta = Metainfo::from_bytes(&mktorrent(&dir.join(name), &torrent, 16, None))
+        .expect("parse torrent");
     (bytes, meta, torrent)
 }
 
@@ -90,6 +42,23 @@ fn engine(ip: &str) -> Engine {
         encryption: Default::default(),
     })
     .expect("engine starts")
+}
+
+/// An engine on `ip` seeding `meta` from the data already in `dir`, once it
+/// says it seeds.
+fn seeding_engine(ip: &str, meta: Metainfo, dir: &Path) -> Engine {
+    let e = engine(ip);
+    let id = meta.info_hash;
+    let opts = AddOptions {
+        disk_cache: None,
+        preload_edges: false,
+        out_dir: dir.to_path_buf(),
+        seed: true,
+        ..AddOptions::default()
+    };
+    e.add(Source::Torrent(Box::new(meta)), opts).unwrap();
+    wait_for(&e, id, "seeding", |s| *s == TorrentState::Seeding);
+    e
 }
 
 /// Wait until the torrent's state satisfies `done`; panic after WAIT.
@@ -121,7 +90,7 @@ fn engine_is_send_and_sync() {
 #[test]
 fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     let dir = TempDir::new("r2r");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).unwrap();
     let len = 3 * 1024 * 1024 + 12345;
     let (bytes, meta, _) = make_torrent(&seed_dir, "payload.bin", len);
@@ -149,7 +118,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
     let seed_addr: SocketAddr = seeder.listen_addr();
 
     // From the .torrent.
-    let out = dir.0.join("leech1");
+    let out = dir.path().join("leech1");
     let leech = engine("127.0.0.62");
     let opts = AddOptions {
         disk_cache: None,
@@ -179,7 +148,7 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
         .exists());
 
     // From a magnet naming the seeder: metadata over BEP 9 first.
-    let out = dir.0.join("leech2");
+    let out = dir.path().join("leech2");
     let leech = engine("127.0.0.63");
     let magnet = Magnet::parse(&format!(
         "magnet:?xt=urn:btih:{}&x.pe={seed_addr}",
@@ -224,14 +193,6 @@ fn rill_seeds_to_rill_by_torrent_and_by_magnet() {
         gen = seeder.wait_change(gen, Duration::from_secs(1));
     }
     seeder.shutdown();
-}
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind(format!("{ip}:0"))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Run `rill download` and return its stdout "done:" line.
@@ -279,7 +240,7 @@ fn rill_download(torrent: &Path, out: &Path, peer: &str, listen: &str) -> String
 #[test]
 fn cli_downloads_from_aria2c_then_reuses_the_data() {
     let dir = TempDir::new("aria");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).unwrap();
     let len = 2 * 1024 * 1024 + 777;
     let (bytes, _, torrent) = make_torrent(&seed_dir, "movie.bin", len);
@@ -303,7 +264,7 @@ fn cli_downloads_from_aria2c_then_reuses_the_data() {
             .spawn()
             .expect("aria2c is installed"),
     );
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let peer = format!("127.0.0.65:{port}");
     // rill retries the peer with back-off until aria2c listens.
     let line = rill_download(&torrent, &out, &peer, "127.0.0.66:0");
@@ -328,7 +289,7 @@ fn cli_downloads_from_aria2c_then_reuses_the_data() {
 #[test]
 fn cli_rejects_bad_input_with_exit_2() {
     let dir = TempDir::new("bad");
-    let junk = dir.0.join("junk.torrent");
+    let junk = dir.path().join("junk.torrent");
     fs::write(&junk, b"this is not bencode").unwrap();
     for args in [
         vec![junk.to_string_lossy().into_owned()],
@@ -454,27 +415,16 @@ fn evil_peer(
 fn peer_sending_bad_data_is_banned_and_the_download_completes() {
     let logs = captured_logs();
     let dir = TempDir::new("evil");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).unwrap();
     let len = 2 * 1024 * 1024 + 99;
     let (bytes, meta, _) = make_torrent(&seed_dir, "clip.bin", len);
     let id = meta.info_hash;
     let (evil, evil_conns) = evil_peer("127.0.0.67", &meta);
 
-    let seeder = engine("127.0.0.68");
-    let opts = AddOptions {
-        disk_cache: None,
-        preload_edges: false,
-        out_dir: seed_dir.clone(),
-        seed: true,
-        ..AddOptions::default()
-    };
-    seeder
-        .add(Source::Torrent(Box::new(meta.clone())), opts)
-        .unwrap();
-    wait_for(&seeder, id, "seeding", |s| *s == TorrentState::Seeding);
+    let seeder = seeding_engine("127.0.0.68", meta.clone(), &seed_dir);
 
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let leech = engine("127.0.0.69");
     let opts = AddOptions {
         disk_cache: None,
@@ -514,7 +464,7 @@ struct Tracker {
 
 fn opentracker(id: rill::torrent::InfoHash) -> Tracker {
     let dir = TempDir::new("tracker");
-    fs::write(dir.0.join("whitelist"), id.to_hex() + "\n").unwrap();
+    fs::write(dir.path().join("whitelist"), id.to_hex() + "\n").unwrap();
     let http = free_port("127.0.0.1");
     let udp = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -532,7 +482,7 @@ fn opentracker(id: rill::torrent::InfoHash) -> Tracker {
                 &udp.to_string(),
             ])
             .args(["-w", "/whitelist", "-d"])
-            .arg(&dir.0)
+            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -557,7 +507,7 @@ fn opentracker(id: rill::torrent::InfoHash) -> Tracker {
 #[test]
 fn peers_find_each_other_through_opentracker() {
     let dir = TempDir::new("trk");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).unwrap();
     let len = 1024 * 1024 + 5;
     let (bytes, meta, _) = make_torrent(&seed_dir, "song.bin", len);
@@ -568,22 +518,11 @@ fn peers_find_each_other_through_opentracker() {
     // told the other's address.
     let mut seed_meta = meta.clone();
     seed_meta.trackers = vec![vec![format!("http://127.0.0.1:{}/announce", tracker.http)]];
-    let seeder = engine("127.0.0.71");
-    let opts = AddOptions {
-        disk_cache: None,
-        preload_edges: false,
-        out_dir: seed_dir.clone(),
-        seed: true,
-        ..AddOptions::default()
-    };
-    seeder
-        .add(Source::Torrent(Box::new(seed_meta)), opts)
-        .unwrap();
-    wait_for(&seeder, id, "seeding", |s| *s == TorrentState::Seeding);
+    let seeder = seeding_engine("127.0.0.71", seed_meta, &seed_dir);
 
     let mut leech_meta = meta.clone();
     leech_meta.trackers = vec![vec![format!("udp://127.0.0.1:{}", tracker.udp)]];
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let leech = engine("127.0.0.72");
     let opts = AddOptions {
         disk_cache: None,

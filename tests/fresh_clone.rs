@@ -25,10 +25,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::torrent::Metainfo;
+use rill_testkit::proc::{run_logged, Guard};
+use rill_testkit::torrent::mktorrent;
+use rill_testkit::{tail_lines, TempDir};
 
 /// Longest the release build of the clone may take (a clean one on 2 busy
 /// cores takes minutes).
@@ -37,34 +40,6 @@ const BUILD_LIMIT: Duration = Duration::from_secs(45 * 60);
 const BROWSER_LIMIT: Duration = Duration::from_secs(420);
 /// The tracker's port inside the namespace (the namespace is the test's own).
 const TRACKER_PORT: u16 = 6969;
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("rill-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A network namespace of this test; on drop every process still in it
 /// (all started by this test) is killed by pid, then it is deleted.
@@ -123,41 +98,6 @@ fn run_ok(cmd: &mut Command) {
     assert!(st.success(), "{cmd:?} failed: {st}");
 }
 
-/// Run `cmd` to its end within `limit`, its output going to `log`.
-fn run_logged(cmd: &mut Command, log: &Path, limit: Duration) -> (bool, String) {
-    let file = fs::File::create(log).unwrap();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file.try_clone().unwrap()))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Guard(child);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{cmd:?} still running after {limit:?}; output:\n{}",
-            fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    (
-        status.success(),
-        fs::read_to_string(log).unwrap_or_default(),
-    )
-}
-
-/// The last `n` lines of a log file.
-fn tail(p: &Path, n: usize) -> String {
-    let s = fs::read_to_string(p).unwrap_or_default();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Wait (bounded) until `check` holds.
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -214,7 +154,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     let dir = TempDir::new("fresh-clone");
 
     // 1. A fresh clone.
-    let clone = dir.0.join("rill");
+    let clone = dir.path().join("rill");
     run_ok(
         Command::new("git")
             .args(["clone", "-q", "--no-hardlinks"])
@@ -238,12 +178,13 @@ fn fresh_clone_plays_an_mkv_through_hls() {
         c
     };
     let started = Instant::now();
-    let build_log = dir.0.join("build.log");
-    let (ok, log) = run_logged(
+    let build_log = dir.path().join("build.log");
+    let (status, log) = run_logged(
         &mut cargo(&["build", "--release"], None),
         &build_log,
         BUILD_LIMIT,
     );
+    let ok = status.success();
     let took = started.elapsed();
     println!(
         "fresh clone: `cargo build --release` took {:.0} s, compiling {} crates (target dir {})",
@@ -264,23 +205,16 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     assert!(!log.contains("warning: rill@"), "build.rs warned:\n{log}");
 
     // 3. A torrent seeded inside the namespace, and the run command there.
-    let seed = dir.0.join("seed");
+    let seed = dir.path().join("seed");
     fs::create_dir_all(&seed).unwrap();
     let film = seed.join("film.mkv");
     make_mkv(&film);
-    let torrent = dir.0.join("film.mkv.torrent");
-    run_ok(
-        Command::new("mktorrent")
-            .args(["-l", "16", "-a"])
-            .arg(format!("http://127.0.0.1:{TRACKER_PORT}/announce"))
-            .arg("-o")
-            .arg(&torrent)
-            .arg(&film)
-            .stdout(Stdio::null()),
-    );
-    let meta = Metainfo::from_bytes(&fs::read(&torrent).unwrap()).expect("mktorrent's torrent");
+    let torrent = dir.path().join("film.mkv.torrent");
+    let announce = format!("http://127.0.0.1:{TRACKER_PORT}/announce");
+    let bytes = mktorrent(&film, &torrent, 16, Some(&announce));
+    let meta = Metainfo::from_bytes(&bytes).expect("mktorrent's torrent");
     let id = meta.info_hash.to_hex();
-    let tracker_dir = dir.0.join("tracker");
+    let tracker_dir = dir.path().join("tracker");
     fs::create_dir_all(&tracker_dir).unwrap();
     fs::write(tracker_dir.join("whitelist"), format!("{id}\n")).unwrap();
 
@@ -316,7 +250,7 @@ fn fresh_clone_plays_an_mkv_through_hls() {
             .is_some_and(|b| b.contains("8:completei") && !b.contains("8:completei0e"))
     });
 
-    let serve_log = dir.0.join("serve.log");
+    let serve_log = dir.path().join("serve.log");
     let log_file = fs::File::create(&serve_log).unwrap();
     let _serve = Guard(
         cargo(&["run", "--release", "--", "serve"], Some(&ns))
@@ -335,24 +269,24 @@ fn fresh_clone_plays_an_mkv_through_hls() {
     assert!(
         clone.join("rill-data").is_dir(),
         "no ./rill-data:\n{}",
-        tail(&serve_log, 20)
+        tail_lines(&serve_log, 20)
     );
 
     // 4. Chromium plays the MKV through hls.js.
-    let (ok, out) = run_logged(
+    let (status, out) = run_logged(
         ns.exec("node")
             .arg(repo.join("web/tests/fresh.mjs"))
             .current_dir(repo.join("web"))
             .env("RILL_URL", "http://127.0.0.1:8080/")
             .env("RILL_TORRENT", &torrent)
             .env("RILL_ID", &id),
-        &dir.0.join("browser.log"),
+        &dir.path().join("browser.log"),
         BROWSER_LIMIT,
     );
     println!("{out}");
     assert!(
-        ok && out.contains("FRESH PASSED"),
+        status.success() && out.contains("FRESH PASSED"),
         "web/tests/fresh.mjs failed:\n{out}\nrill:\n{}",
-        tail(&serve_log, 40)
+        tail_lines(&serve_log, 40)
     );
 }

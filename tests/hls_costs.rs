@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rill::hls::cache::SegmentCache;
 use rill::hls::playlist;
 use rill::http::gzip::gzip;
+use rill_testkit::TempDir;
 
 /// Notional size of one segment (the cache only adds the numbers).
 const SEG_BYTES: u64 = 1 << 20;
@@ -47,30 +48,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!(
-            "rill-hls-costs-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Relative path of the i-th segment ever stored: one torrent directory
 /// per [`PER_DIR`] segments, like the real layout.
 fn rel(i: usize) -> PathBuf {
@@ -93,7 +70,7 @@ fn touch(root: &Path, r: &Path) {
 /// real (empty) file, so the eviction's unlink is real too.
 fn store_cost(n: usize, measured: usize, files: bool) -> f64 {
     let dir = TempDir::new("store");
-    let root = dir.0.join("hls");
+    let root = dir.path().join("hls");
     let mut cache = SegmentCache::open(&root, n as u64 * SEG_BYTES, Duration::from_secs(1 << 30));
     let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let at = |i: usize| t0 + Duration::from_millis(i as u64);
@@ -151,7 +128,7 @@ fn route_cost(segments: usize, requests: usize) -> (f64, f64, f64, f64) {
     // A segment request: parse the name, find the start time, build the
     // cache path, look it up in a cache holding this variant's segments.
     let dir = TempDir::new("route");
-    let mut cache = SegmentCache::open(&dir.0, u64::MAX, Duration::from_secs(1 << 30));
+    let mut cache = SegmentCache::open(dir.path(), u64::MAX, Duration::from_secs(1 << 30));
     let id = format!("{:040x}", 7);
     let seg_rel = |n: usize| {
         PathBuf::from(&id)

@@ -8,29 +8,10 @@
 //! `transmission-cli`; the tests that need them say so and return early
 //! when they are not installed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A unique directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("rill-info-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use rill_testkit::TempDir;
 
 /// Deterministic pseudo-random bytes.
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -112,12 +93,12 @@ fn multi_file_torrent_matches_transmission() {
         return;
     }
     let tmp = TempDir::new("multi");
-    let content = tmp.0.join("Show");
+    let content = tmp.path().join("Show");
     std::fs::create_dir_all(content.join("Season 1")).expect("mkdir");
     std::fs::write(content.join("a.bin"), data(100_000, 1)).expect("write");
     std::fs::write(content.join("empty.txt"), b"").expect("write");
     std::fs::write(content.join("Season 1").join("ep1.mkv"), data(40_001, 2)).expect("write");
-    let torrent = tmp.0.join("show.torrent");
+    let torrent = tmp.path().join("show.torrent");
     mktorrent(
         &[
             "-l",
@@ -174,9 +155,9 @@ fn private_single_file_torrent_matches_transmission() {
         return;
     }
     let tmp = TempDir::new("single");
-    let file = tmp.0.join("movie.mkv");
+    let file = tmp.path().join("movie.mkv");
     std::fs::write(&file, data(300_000, 3)).expect("write");
-    let torrent = tmp.0.join("movie.torrent");
+    let torrent = tmp.path().join("movie.torrent");
     mktorrent(
         &["-p", "-l", "16", "-a", "http://127.0.0.1:1/a"],
         &file,
@@ -194,7 +175,7 @@ fn private_single_file_torrent_matches_transmission() {
     // The same torrent cut short is malformed.
     let bytes = std::fs::read(&torrent).expect("read");
     for cut in [1, bytes.len() / 2, bytes.len() - 1] {
-        let truncated = tmp.0.join("truncated.torrent");
+        let truncated = tmp.path().join("truncated.torrent");
         std::fs::write(&truncated, &bytes[..cut]).expect("write");
         assert_rejected(&rill_info(&[&truncated]), 2, &format!("truncated at {cut}"));
     }
@@ -214,7 +195,7 @@ fn hostile_files_are_rejected_with_one_line() {
         ("traversal", b"d4:infod5:filesld6:lengthi1e4:pathl2:..6:passwdeee4:name1:x12:piece lengthi16e6:pieces20:aaaaaaaaaaaaaaaaaaaaee".to_vec()),
     ];
     for (name, bytes) in cases {
-        let path = tmp.0.join(format!("{name}.torrent"));
+        let path = tmp.path().join(format!("{name}.torrent"));
         std::fs::write(&path, bytes).expect("write");
         let out = rill_info(&[&path]);
         assert_rejected(&out, 2, name);
@@ -225,7 +206,7 @@ fn hostile_files_are_rejected_with_one_line() {
 #[test]
 fn oversized_file_is_rejected_before_reading() {
     let tmp = TempDir::new("big");
-    let path = tmp.0.join("big.torrent");
+    let path = tmp.path().join("big.torrent");
     let file = std::fs::File::create(&path).expect("create");
     file.set_len(17 << 20).expect("sparse 17 MiB");
     drop(file);
@@ -241,15 +222,15 @@ fn oversized_file_is_rejected_before_reading() {
 fn usage_and_io_errors() {
     let tmp = TempDir::new("usage");
     assert_rejected(&rill_info(&[]), 2, "no argument");
-    let a = tmp.0.join("a");
+    let a = tmp.path().join("a");
     assert_rejected(&rill_info(&[&a, &a]), 2, "two arguments");
     assert_rejected(&rill_info(&[Path::new("--bogus")]), 2, "unknown option");
     assert_rejected(
-        &rill_info(&[&tmp.0.join("missing.torrent")]),
+        &rill_info(&[&tmp.path().join("missing.torrent")]),
         1,
         "missing file",
     );
-    assert_rejected(&rill_info(&[&tmp.0]), 1, "a directory");
+    assert_rejected(&rill_info(&[tmp.path()]), 1, "a directory");
     let help = rill_info(&[Path::new("--help")]);
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).starts_with("usage: rill info"));

@@ -32,7 +32,7 @@ use support::*;
 #[test]
 fn api_adds_lists_deletes_and_survives_restarts() {
     let dir = TempDir::new("api");
-    let seed = dir.0.join("seed");
+    let seed = dir.path().join("seed");
     fs::create_dir_all(seed.join("album")).unwrap();
     let a_bytes = data(1_500_000, 1);
     let b1 = data(700_000, 2);
@@ -44,9 +44,9 @@ fn api_adds_lists_deletes_and_survives_restarts() {
     fs::write(seed.join("clip.mp4"), &c_bytes).unwrap();
     let tport = free_port("127.0.8.9");
     let announce = format!("http://127.0.8.9:{tport}/announce");
-    let ta = dir.0.join("a.torrent");
-    let tb = dir.0.join("b.torrent");
-    let tc = dir.0.join("c.torrent");
+    let ta = dir.path().join("a.torrent");
+    let tb = dir.path().join("b.torrent");
+    let tc = dir.path().join("c.torrent");
     let a = mktorrent(&seed.join("movie.mkv"), &ta, &announce);
     let b = mktorrent(&seed.join("album"), &tb, &announce);
     let c = mktorrent(&seed.join("clip.mp4"), &tc, &announce);
@@ -81,7 +81,7 @@ fn api_adds_lists_deletes_and_survives_restarts() {
         }
     }
 
-    let data_dir = dir.0.join("data");
+    let data_dir = dir.path().join("data");
     let s = Serve::start(&data_dir, "127.0.8.3", &[]);
     let (ida, idb, idc) = (
         a.info_hash.to_hex(),
@@ -303,12 +303,10 @@ fn api_adds_lists_deletes_and_survives_restarts() {
 #[test]
 fn bad_input_gets_clear_errors() {
     let dir = TempDir::new("bad");
-    let config = dir.0.join("rill.toml");
-    fs::write(&config, "upload_limit = 65536\nno_such_key = 1\n").unwrap();
-    let s = Serve::start(
-        &dir.0.join("data"),
+    let s = Serve::with_config(
+        dir.path(),
         "127.0.8.5",
-        &["--config", config.to_str().unwrap()],
+        "upload_limit = 65536\nno_such_key = 1\n",
     );
     let alive = |s: &Serve| assert_eq!(get(s.addr, "/api/torrents").status, 200);
     assert!(
@@ -423,12 +421,10 @@ fn bad_input_gets_clear_errors() {
 #[test]
 fn password_covers_everything() {
     let dir = TempDir::new("auth");
-    let config = dir.0.join("rill.toml");
-    fs::write(&config, "user = \"me\"\npassword = \"s3cret\"\n").unwrap();
-    let s = Serve::start(
-        &dir.0.join("data"),
+    let s = Serve::with_config(
+        dir.path(),
         "127.0.8.7",
-        &["--config", config.to_str().unwrap()],
+        "user = \"me\"\npassword = \"s3cret\"\n",
     );
     for path in [
         "/api/torrents",
@@ -476,7 +472,7 @@ fn password_covers_everything() {
 #[test]
 fn hundred_torrents_come_back_after_restart() {
     let dir = TempDir::new("hundred");
-    let data_dir = dir.0.join("data");
+    let data_dir = dir.path().join("data");
     let s = Serve::start(&data_dir, "127.0.8.8", &[]);
     let mut ids = Vec::new();
     for i in 0..100 {

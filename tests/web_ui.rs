@@ -29,6 +29,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::torrent::Metainfo;
+use rill_testkit::proc::run_logged;
 use support::*;
 
 /// Upper bound for the browser script (it has its own, shorter, waits).
@@ -76,7 +77,7 @@ fn seconds(s: &Serve, id: &str, n: u32) -> f64 {
 #[test]
 fn ui_playlists_and_positions() {
     let dir = TempDir::new("webui");
-    let data_dir = dir.0.join("data");
+    let data_dir = dir.path().join("data");
     let mut s = Serve::start(&data_dir, "127.0.12.1", &[]);
 
     // The UI and its files.
@@ -105,12 +106,12 @@ fn ui_playlists_and_positions() {
     assert_eq!(request(s.addr, "POST", "/", "", b"x").status, 404);
 
     // Two torrents (no peers needed: their files are known from the upload).
-    let src = dir.0.join("src/Show");
+    let src = dir.path().join("src/Show");
     fs::create_dir_all(src.join("extras")).unwrap();
     fs::write(src.join("ep1.mkv"), data(40_000, 1)).unwrap();
     fs::write(src.join("extras/theme.mp3"), data(20_000, 2)).unwrap();
     fs::write(src.join("readme.txt"), b"hello").unwrap();
-    let show = dir.0.join("show.torrent");
+    let show = dir.path().join("show.torrent");
     let show_meta = mktorrent(&src, &show, "http://127.0.0.1:1/announce");
     let show_id = add_torrent(&s, &fs::read(&show).unwrap());
     assert_eq!(show_id, show_meta.info_hash.to_hex());
@@ -273,12 +274,10 @@ fn ui_playlists_and_positions() {
 #[test]
 fn playlist_with_a_password_uses_token_urls() {
     let dir = TempDir::new("webui-auth");
-    let config = dir.0.join("rill.toml");
-    fs::write(&config, "user = \"me\"\npassword = \"s3cret\"\n").unwrap();
-    let s = Serve::start(
-        &dir.0.join("data"),
+    let s = Serve::with_config(
+        dir.path(),
         "127.0.12.7",
-        &["--config", config.to_str().unwrap()],
+        "user = \"me\"\npassword = \"s3cret\"\n",
     );
     // "me:s3cret" in base64.
     let creds = "Authorization: Basic bWU6czNjcmV0\r\n";
@@ -439,36 +438,6 @@ fn seeded(dir: &Path, seeder_ip: &str, files: &[(&str, u32)]) -> Seeded {
     }
 }
 
-/// Run `cmd` to its end, at most `limit`; returns (status, stdout+stderr).
-fn run_bounded(
-    cmd: &mut Command,
-    out: &Path,
-    limit: Duration,
-) -> (std::process::ExitStatus, String) {
-    let log = fs::File::create(out).unwrap();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Guard(child);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.0.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            panic!(
-                "{cmd:?} still running after {limit:?}; output:\n{}",
-                fs::read_to_string(out).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (status, fs::read_to_string(out).unwrap_or_default())
-}
-
 /// Largest `AV: HH:MM:SS` mpv printed, in seconds.
 fn mpv_played(output: &str) -> u64 {
     output
@@ -486,18 +455,18 @@ fn mpv_played(output: &str) -> u64 {
 #[test]
 fn mpv_plays_the_playlist() {
     let dir = TempDir::new("webui-mpv");
-    let swarm = seeded(&dir.0, "127.0.12.3", &[("clip.mp4", 20)]);
+    let swarm = seeded(dir.path(), "127.0.12.3", &[("clip.mp4", 20)]);
     let clip = &swarm.torrents[0];
-    let s = Serve::start(&dir.0.join("data"), "127.0.12.2", &[]);
+    let s = Serve::start(&dir.path().join("data"), "127.0.12.2", &[]);
     let id = add_torrent(&s, &fs::read(&clip.0).unwrap());
     assert_eq!(id, clip.1.info_hash.to_hex());
     let url = format!("http://{}/playlist.m3u", s.addr);
-    let (status, out) = run_bounded(
+    let (status, out) = run_logged(
         Command::new("mpv")
             .args(["--no-config", "--vo=null", "--ao=null", "--length=5"])
             .args(["--network-timeout=60", "--term-playing-msg=PLAYING ${path}"])
             .arg(&url),
-        &dir.0.join("mpv.log"),
+        &dir.path().join("mpv.log"),
         Duration::from_secs(120),
     );
     assert!(
@@ -532,12 +501,12 @@ fn browser_ui() {
     );
     let dir = TempDir::new("webui-browser");
     let swarm = seeded(
-        &dir.0,
+        dir.path(),
         "127.0.12.5",
         &[("clip.mp4", 60), ("tracks.mkv", 20)],
     );
     let (clip, tracks) = (&swarm.torrents[0], &swarm.torrents[1]);
-    let s = Serve::start(&dir.0.join("data"), "127.0.12.4", &[]);
+    let s = Serve::start(&dir.path().join("data"), "127.0.12.4", &[]);
     let html = FileServer::start(
         "127.0.12.6",
         "text/html",
@@ -545,12 +514,12 @@ fn browser_ui() {
     );
     let shots = match std::env::var_os("RILL_SCREENSHOTS") {
         Some(d) => PathBuf::from(d),
-        None => dir.0.join("screenshots"),
+        None => dir.path().join("screenshots"),
     };
     fs::create_dir_all(&shots).unwrap();
-    let other = dir.0.join("other.torrent");
+    let other = dir.path().join("other.torrent");
     fs::write(&other, tiny_torrent("other-movie.mkv")).unwrap();
-    let (status, out) = run_bounded(
+    let (status, out) = run_logged(
         Command::new("node")
             .arg(web.join("tests/ui.mjs"))
             .current_dir(&web)
@@ -562,7 +531,7 @@ fn browser_ui() {
             .env("RILL_ID", clip.1.info_hash.to_hex())
             .env("RILL_HTML_URL", html.url("/page.torrent"))
             .env("RILL_SHOTS", &shots),
-        &dir.0.join("browser.log"),
+        &dir.path().join("browser.log"),
         BROWSER_WAIT,
     );
     println!("{out}");

@@ -27,10 +27,7 @@ impl Trackerless {
 pub fn trackerless(env: &TestEnv, content: &Path) -> Trackerless {
     let name = content.file_name().and_then(|n| n.to_str()).expect("name");
     let file = env.path(&format!("torrents/{name}.torrent"));
-    let mut cmd = Command::new("mktorrent");
-    cmd.args(["-l", "16", "-o"]).arg(&file).arg(content);
-    support::run_tool(&mut cmd, support::WAIT).unwrap_or_else(|e| env.fail(&e));
-    let bytes = std::fs::read(&file).expect("read torrent");
+    let bytes = support::torrent::mktorrent(content, &file, 16, None);
     let meta = rill::torrent::Metainfo::from_bytes(&bytes).expect("torrent parses");
     Trackerless {
         file,

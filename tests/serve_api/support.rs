@@ -1,86 +1,31 @@
-//! Helpers for `tests/serve_api.rs`: temp dirs and process guards, a
-//! minimal HTTP client, and fixtures (opentracker, a one-file HTTP server,
+//! Helpers for `tests/serve_api.rs` and `tests/web_ui.rs`: a minimal HTTP
+//! client (temp dirs, process guards, data and ports come from the shared
+//! testkit, re-exported here), and fixtures (opentracker, a one-file HTTP server,
 //! a running `rill serve`). Every wait is bounded; processes die on drop.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rill::http::json::{self, Value};
 use rill::torrent::{InfoHash, Metainfo};
+pub use rill_testkit::data::xorshift_bytes as data;
+pub use rill_testkit::net::free_port_on as free_port;
+pub use rill_testkit::proc::Guard;
 use rill_testkit::rill::start_serve;
+pub use rill_testkit::TempDir;
 
 pub const WAIT: Duration = Duration::from_secs(90);
 
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("rill-serve-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-pub struct Guard(pub Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn free_port(ip: &str) -> u16 {
-    TcpListener::bind(format!("{ip}:0"))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
-pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// `mktorrent` (16 KiB pieces) of `target` into `out`.
 pub fn mktorrent(target: &Path, out: &Path, announce: &str) -> Metainfo {
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-a", announce, "-o"])
-        .arg(out)
-        .arg(target)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    Metainfo::from_bytes(&fs::read(out).expect("read torrent")).expect("parse torrent")
+    let bytes = rill_testkit::torrent::mktorrent(target, out, 16, Some(announce));
+    Metainfo::from_bytes(&bytes).expect("parse torrent")
 }
 
 // ---- a minimal HTTP client ----------------------------------------------
@@ -126,10 +71,10 @@ impl Tracker {
     pub fn start(ip: &str, port: u16, hashes: &[InfoHash]) -> Tracker {
         let dir = TempDir::new("tracker");
         let list: String = hashes.iter().map(|h| h.to_hex() + "\n").collect();
-        fs::write(dir.0.join("whitelist"), list).unwrap();
+        fs::write(dir.path().join("whitelist"), list).unwrap();
         let child = Command::new("opentracker")
             .args(["-i", ip, "-p", &port.to_string(), "-w", "/whitelist", "-d"])
-            .arg(&dir.0)
+            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -222,6 +167,15 @@ pub struct Serve {
 }
 
 impl Serve {
+    /// `rill serve` on `dir/data` with `config` (TOML) written to
+    /// `dir/rill.toml` and passed with `--config`.
+    pub fn with_config(dir: &Path, ip: &str, config: &str) -> Serve {
+        let file = dir.join("rill.toml");
+        fs::write(&file, config).unwrap();
+        let file = file.to_str().expect("temp paths are UTF-8");
+        Serve::start(&dir.join("data"), ip, &["--config", file])
+    }
+
     pub fn start(data: &Path, ip: &str, extra: &[&str]) -> Serve {
         let n = fs::read_dir(data.parent().expect("parent"))
             .map(|d| d.count())

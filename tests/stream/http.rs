@@ -105,7 +105,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, range: Option<&str>) -> Repl
 fn stream_over_http_while_downloading() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("http");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).expect("mkdir");
     let len = 4 * MIB + 999;
     let (bytes, meta, torrent) = make_torrent(&seed_dir, "clip.mp4", len);
@@ -116,7 +116,7 @@ fn stream_over_http_while_downloading() {
     let (id, store) = add_with(
         &engine,
         &meta,
-        &dir.0.join("out"),
+        &dir.path().join("out"),
         &format!("{ip}:{port}"),
         false,
     );

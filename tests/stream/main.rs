@@ -24,51 +24,22 @@ mod preload;
 mod reader;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rill::torrent::Metainfo;
+pub(crate) use rill_testkit::data::xorshift_bytes as data;
+pub(crate) use rill_testkit::net::free_port_on as free_port;
+pub(crate) use rill_testkit::proc::Guard;
+pub(crate) use rill_testkit::TempDir;
 
 pub(crate) const WAIT: Duration = Duration::from_secs(120);
 pub(crate) const KIB: usize = 1024;
 pub(crate) const MIB: usize = 1024 * 1024;
 
 pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A directory under the system temp dir, removed on drop.
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("rill-stream-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop.
-pub(crate) struct Guard(pub(crate) Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// xorshift64: deterministic pseudo-random numbers, so failures reproduce.
 pub(crate) struct Rng(u64);
@@ -86,11 +57,6 @@ impl Rng {
     }
 }
 
-pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut r = Rng(seed | 1);
-    (0..len).map(|_| (r.next() >> 24) as u8).collect()
-}
-
 /// Write `name` (len bytes) into `dir` and make `dir/name.torrent` with
 /// mktorrent (64 KiB pieces).
 pub(crate) fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Metainfo, PathBuf) {
@@ -104,23 +70,8 @@ pub(crate) fn make_torrent(dir: &Path, name: &str, len: usize) -> (Vec<u8>, Meta
 /// The torrent of `content` (a file or a directory) at `torrent`, made
 /// with mktorrent (64 KiB pieces), parsed.
 pub(crate) fn mktorrent(content: &Path, torrent: &Path) -> Metainfo {
-    let st = Command::new("mktorrent")
-        .args(["-l", "16", "-o"])
-        .arg(torrent)
-        .arg(content)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success());
-    Metainfo::from_bytes(&fs::read(torrent).expect("read torrent")).expect("parse torrent")
-}
-
-pub(crate) fn free_port(ip: &str) -> u16 {
-    TcpListener::bind(format!("{ip}:0"))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    let bytes = rill_testkit::torrent::mktorrent(content, torrent, 16, None);
+    Metainfo::from_bytes(&bytes).expect("parse torrent")
 }
 
 /// aria2c seeding `torrent` from `dir` on `ip:port`, at most `limit`

@@ -16,7 +16,7 @@ use crate::{aria2c_seed, data, free_port, mktorrent, TempDir, KIB, MIB, SERIAL};
 fn the_first_reader_replaces_the_preloaded_heads() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = TempDir::new("preload");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     let season = seed_dir.join("season");
     fs::create_dir_all(&season).expect("mkdir");
     let len = 20 * MIB + 3;
@@ -32,7 +32,7 @@ fn the_first_reader_replaces_the_preloaded_heads() {
     // picked before the reader's priorities are in place; the preload is
     // set when the store opens, before the reader.
     let e = Arc::new(engine("127.0.0.90"));
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let (id, store) = add_with(&e, &meta, &out, &format!("{ip}:{port}"), true);
     let layout = store.layout().clone();
     let pl = layout.piece_length as usize;

@@ -182,7 +182,7 @@ pub(crate) fn wait_complete(store: &PieceStore) {
 fn random_ranges_while_downloading_equal_the_source() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = TempDir::new("ranges");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).expect("mkdir");
     let len = 6 * MIB + 4321;
     let (bytes, meta, torrent) = make_torrent(&seed_dir, "movie.mkv", len);
@@ -191,7 +191,7 @@ fn random_ranges_while_downloading_equal_the_source() {
     let _aria = aria2c_seed(&seed_dir, &torrent, ip, port, "1M");
 
     let e = engine("127.0.0.82");
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let (id, store) = add_and_open(&e, &meta, &out, &format!("{ip}:{port}"));
     let pieces = store.layout().piece_count;
     let waits_before = rill::reader::stats().waits;
@@ -244,7 +244,7 @@ fn random_ranges_while_downloading_equal_the_source() {
 fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = TempDir::new("eighty");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).expect("mkdir");
     let len = 16 * MIB;
     let (bytes, meta, torrent) = make_torrent(&seed_dir, "film.mp4", len);
@@ -256,7 +256,7 @@ fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
     // has told the picker what it needs. So no piece is picked before the
     // reader's priorities are in place.
     let e = Arc::new(engine("127.0.0.84"));
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let (id, store) = add_and_open(&e, &meta, &out, &format!("{ip}:{port}"));
     let pieces = store.layout().piece_count;
     let pl = u64::from(store.layout().piece_length);
@@ -308,13 +308,13 @@ fn a_read_at_80_percent_is_served_before_the_middle_downloads() {
 fn a_piece_nobody_sends_times_out_and_bad_opens_are_refused() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = TempDir::new("nopeer");
-    let seed_dir = dir.0.join("seed");
+    let seed_dir = dir.path().join("seed");
     fs::create_dir_all(&seed_dir).expect("mkdir");
     let (_, meta, _) = make_torrent(&seed_dir, "lonely.mkv", 300 * KIB);
     let e = engine("127.0.0.87");
     // The only peer is a port nobody listens on.
     let dead = format!("127.0.0.88:{}", free_port("127.0.0.88"));
-    let (id, _store) = add_and_open(&e, &meta, &dir.0.join("out"), &dead);
+    let (id, _store) = add_and_open(&e, &meta, &dir.path().join("out"), &dead);
 
     assert!(matches!(
         FileReader::open(&e, id, 1, cfg()),
@@ -377,7 +377,7 @@ fn a_piece_nobody_sends_times_out_and_bad_opens_are_refused() {
 fn a_torrent_without_readers_yields_while_another_streams() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = TempDir::new("fair");
-    let (seed_a, seed_b) = (dir.0.join("seed-a"), dir.0.join("seed-b"));
+    let (seed_a, seed_b) = (dir.path().join("seed-a"), dir.path().join("seed-b"));
     fs::create_dir_all(&seed_a).expect("mkdir");
     fs::create_dir_all(&seed_b).expect("mkdir");
     let (_, meta_a, torrent_a) = make_torrent(&seed_a, "playing.mkv", 16 * MIB + 17);
@@ -387,7 +387,7 @@ fn a_torrent_without_readers_yields_while_another_streams() {
     let _aria_a = aria2c_seed(&seed_a, &torrent_a, ip, port_a, "512K");
     let _aria_b = aria2c_seed(&seed_b, &torrent_b, ip, port_b, "0");
     let e = engine("127.0.0.88");
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let (id_a, _) = add_and_open(&e, &meta_a, &out, &format!("{ip}:{port_a}"));
     let mut reader = FileReader::open(&e, id_a, 0, cfg()).expect("open reader");
     let mut buf = vec![0u8; 64 * KIB];

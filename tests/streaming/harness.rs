@@ -7,54 +7,36 @@
 use std::fs;
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rill::http::json::{self, Value};
 use rill::torrent::Metainfo;
 
 use crate::net;
+use rill_testkit::data::xorshift_bytes;
+pub use rill_testkit::proc::Guard;
 use rill_testkit::rill::start_serve;
+use rill_testkit::tail_lines;
 
 /// Bound for a client, a torrent or a stream to get ready.
 pub const WAIT: Duration = Duration::from_secs(90);
 
-/// A child process killed (and reaped) on drop.
-pub struct Guard(pub Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
+/// Deterministic pseudo-random bytes (xorshift, the seed spread first).
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    xorshift_bytes(len, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// `mktorrent` of `target` into `out` with 2^`piece_log2` byte pieces; the
 /// announce URL points nowhere (peers come from the magnet's `x.pe`).
 pub fn mktorrent(target: &Path, out: &Path, piece_log2: u32) -> Metainfo {
-    let st = Command::new("mktorrent")
-        .args(["-l", &piece_log2.to_string()])
-        .args(["-a", "http://127.0.0.1:9/announce", "-o"])
-        .arg(out)
-        .arg(target)
-        .stdout(Stdio::null())
-        .status()
-        .expect("mktorrent is installed");
-    assert!(st.success(), "mktorrent failed");
-    Metainfo::from_bytes(&fs::read(out).expect("torrent file")).expect("parses")
+    let bytes = rill_testkit::torrent::mktorrent(
+        target,
+        out,
+        piece_log2,
+        Some("http://127.0.0.1:9/announce"),
+    );
+    Metainfo::from_bytes(&bytes).expect("parses")
 }
 
 /// An aria2c seeding the torrent `file` from `dir`.
@@ -231,9 +213,7 @@ pub fn magnet(meta: &Metainfo, peer: SocketAddrV4) -> String {
 
 /// The last 60 lines of a log.
 pub fn tail(p: &Path) -> String {
-    let text = fs::read_to_string(p).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
+    tail_lines(p, 60)
 }
 
 pub use rill_testkit::request::{request, Response as Resp};

@@ -2,7 +2,8 @@
 //! and a byte-for-byte comparison of two trees.
 //!
 //! Data is generated, never shipped: a seed and a size give the same bytes on
-//! every run (splitmix64), so failures reproduce.
+//! every run (splitmix64 on disk, xorshift64 in memory), so failures
+//! reproduce.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -33,6 +34,21 @@ pub fn write_random_file(path: &Path, len: u64, seed: u64) {
     }
     w.flush()
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// `len` deterministic pseudo-random bytes in memory (xorshift64 from
+/// `seed | 1`, the top byte of each step), for tests that compare what they
+/// read with what they wrote.
+pub fn xorshift_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 /// Create the files `(relative path, length)` under `root`, each with its own

@@ -10,11 +10,15 @@
 //!
 //! Pieces:
 //! - [`TestEnv`]: one per test: a [`TempDir`], the list of log files, bounded
-//!   waits that fail with those logs.
+//!   waits that fail with those logs. Tests that keep their own fixtures
+//!   still take [`TempDir`], [`proc::Guard`] and the helpers below from here:
+//!   no test binary defines its own.
 //! - [`net`]: unique 127.a.b.c addresses and free ports.
-//! - [`data`]: deterministic file trees, corruption, byte-identical compare.
+//! - [`data`]: deterministic file trees and in-memory bytes, corruption,
+//!   byte-identical compare.
 //! - [`torrent`]: `mktorrent`, info hash, magnet URIs.
-//! - [`proc`]: a child process guard with its output captured to files.
+//! - [`proc`]: child process guards (with output captured to files, or
+//!   bare), and bounded runs of a command logged to a file.
 //! - one module per real program, plus [`rill`] for the binary under test.
 //!
 //! `RILL_KEEP_TMP=1` keeps the temporary directories (data, configs, logs).

@@ -50,3 +50,12 @@ pub fn free_port() -> u16 {
 pub fn loopback_addr() -> SocketAddrV4 {
     SocketAddrV4::new(loopback_ip(), free_port())
 }
+
+/// A TCP port the kernel hands out on `ip` right now (bind `ip:0`); for
+/// tests that already own an address of their own.
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind(format!("{ip}:0"))
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("no free TCP port on {ip}: {e}"))
+        .port()
+}

@@ -1,4 +1,4 @@
-//! A guard for a long-running child process (a tracker, a client, rill).
+//! Guards for long-running child processes (a tracker, a client, rill).
 //!
 //! Its stdout and stderr go to files in the test directory (registered with
 //! the [`TestEnv`] so failures show them); dropping the guard sends SIGKILL
@@ -105,6 +105,48 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A bare child process killed (SIGKILL) and reaped on drop, for tests that
+/// wire up its stdio themselves instead of logging through a [`TestEnv`].
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run `cmd` to its end, at most `limit` (else panic with what it printed),
+/// stdout and stderr both going to the file `log`; returns the exit status
+/// and the log's text.
+pub fn run_logged(cmd: &mut Command, log: &Path, limit: Duration) -> (ExitStatus, String) {
+    let file =
+        std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let file2 = file
+        .try_clone()
+        .unwrap_or_else(|e| panic!("dup {}: {e}", log.display()));
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file2))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut child = Guard(child);
+    let start = Instant::now();
+    let status = loop {
+        match child.0.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(100)),
+            Ok(None) => panic!(
+                "{cmd:?} still running after {limit:?}; output:\n{}",
+                read_lossy(log)
+            ),
+            Err(e) => panic!("wait for {cmd:?}: {e}"),
+        }
+    };
+    (status, read_lossy(log))
 }
 
 fn read_lossy(path: &Path) -> String {

@@ -51,6 +51,23 @@ impl Torrent {
     }
 }
 
+/// Run `mktorrent` on `content` (a file or a directory) into the file `out`,
+/// with pieces of `2^piece_log2` bytes and `announce` as tracker if given
+/// (bounded in time; panics with its stderr on failure); returns the
+/// .torrent's bytes, for tests that parse it with rill's own `Metainfo`.
+pub fn mktorrent(content: &Path, out: &Path, piece_log2: u32, announce: Option<&str>) -> Vec<u8> {
+    let mut cmd = Command::new("mktorrent");
+    cmd.arg("-l").arg(piece_log2.to_string());
+    if let Some(url) = announce {
+        cmd.arg("-a").arg(url);
+    }
+    cmd.arg("-o").arg(out).arg(content);
+    if let Err(e) = super::run_tool(&mut cmd, Duration::from_secs(60)) {
+        panic!("mktorrent of {} failed: {e}", content.display());
+    }
+    std::fs::read(out).unwrap_or_else(|e| panic!("read {}: {e}", out.display()))
+}
+
 /// Run `mktorrent` on `content` (a file or a directory; its basename becomes
 /// the torrent's name) with pieces of `2^piece_log2` bytes and `announce` as
 /// tracker; the .torrent goes to `<test dir>/<name>.torrent`.

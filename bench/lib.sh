@@ -1,0 +1,122 @@
+# bench/lib.sh — the setup every bench script shares; sourced, never run.
+#
+# A script sets BENCH_NAME (its file name, for messages) and sources it:
+#     BENCH_NAME=download.sh
+#     . "$(dirname "$0")/lib.sh"
+# and then has:
+#   ROOT                         the repository root
+#   die MSG, log MSG             a fatal error (exit 1) / a progress line, stderr
+#   need_tools HINT TOOL...      die with HINT unless every TOOL is installed
+#   bench_workdir PREFIX         WORK (BENCH_DIR, or a new /var/tmp/PREFIX.XXXXXX),
+#                                PIDS=() and an EXIT trap running bench_cleanup
+#   bench_cleanup                kills every pid in PIDS (SIGKILL), calls the
+#                                script's bench_on_exit if it defines one, and
+#                                removes WORK unless BENCH_KEEP=1
+#   rill_bin                     RILL_BIN, built (cargo build --release) when unset
+#   rqbit_bin                    RQBIT: on PATH, in BENCH_CACHE, or installed there
+#   info_hash TORRENT            the torrent's info hash, hex
+#   start_tracker HASH...        opentracker on $TRACKER (ip:port) tracking only
+#                                HASH..., its dir and log in WORK, pid in PIDS
+#   wait_seeders HASH N TRIES PAUSE [PID...]
+#                                until the tracker counts N seeders of HASH,
+#                                at most TRIES scrapes PAUSE s apart; dies if a
+#                                PID exits meanwhile
+#   median                       the median of the numbers on stdin ("nan": none)
+#
+# Every wait is bounded; nothing here touches more than loopback and WORK.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+: "${BENCH_NAME:=bench}"
+
+die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+need_tools() {
+    local hint=$1 tool; shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "missing $tool${hint:+ ($hint)}"
+    done
+}
+
+bench_workdir() {
+    WORK=${BENCH_DIR:-$(mktemp -d "/var/tmp/$1.XXXXXX")}
+    mkdir -p "$WORK"
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    local pid
+    if declare -F bench_on_exit >/dev/null; then bench_on_exit || true; fi
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "${BENCH_KEEP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+
+rill_bin() {
+    if [ -z "${RILL_BIN:-}" ]; then
+        log "building rill (release)"
+        (cd "$ROOT" && cargo build --release --locked --quiet --bin rill) || die "cargo build failed"
+        RILL_BIN="$ROOT/target/release/rill"
+    fi
+    [ -x "$RILL_BIN" ] || die "no rill binary at $RILL_BIN"
+}
+
+rqbit_bin() {
+    local cache=${BENCH_CACHE:-$HOME/.cache/rill-bench}
+    RQBIT=$(command -v rqbit || true)
+    if [ -z "$RQBIT" ] && [ -x "$cache/bin/rqbit" ]; then RQBIT="$cache/bin/rqbit"; fi
+    if [ -z "$RQBIT" ]; then
+        log "installing rqbit into $cache (takes minutes, once)"
+        cargo install rqbit --locked --root "$cache" >&2
+        RQBIT="$cache/bin/rqbit"
+    fi
+}
+
+info_hash() {
+    python3 - "$1" <<'EOF'
+import hashlib, sys
+d = open(sys.argv[1], 'rb').read()
+def skip(i):
+    c = d[i:i+1]
+    if c == b'i': return d.index(b'e', i) + 1
+    if c in (b'l', b'd'):
+        i += 1
+        while d[i:i+1] != b'e': i = skip(i)
+        return i + 1
+    colon = d.index(b':', i)
+    return colon + 1 + int(d[i:colon])
+i = 1
+while d[i:i+1] != b'e':
+    k0 = i; i = skip(i); key = d[k0:i]; v0 = i; i = skip(i)
+    if key == b'4:info': print(hashlib.sha1(d[v0:i]).hexdigest())
+EOF
+}
+
+start_tracker() {
+    mkdir -p "$WORK/tracker"
+    printf '%s\n' "$@" >"$WORK/tracker/whitelist"
+    chmod 755 "$WORK/tracker"; chmod 644 "$WORK/tracker/whitelist"
+    opentracker -i "${TRACKER%:*}" -p "${TRACKER#*:}" -P "${TRACKER#*:}" -d "$WORK/tracker" -w /whitelist \
+        >"$WORK/tracker.log" 2>&1 &
+    PIDS+=($!)
+}
+
+wait_seeders() {
+    local hash=$1 want=$2 tries=$3 pause=$4 enc scrape n i pid; shift 4
+    enc=$(sed 's/../%&/g' <<<"$hash")
+    for i in $(seq "$tries"); do
+        for pid in "$@"; do
+            kill -0 "$pid" 2>/dev/null || die "a seeder or the tracker exited (see $WORK/*.log; BENCH_KEEP=1 keeps them)"
+        done
+        scrape=$(curl -s "http://$TRACKER/scrape?info_hash=$enc" | tr -c '[:print:]' '.' || true)
+        n=$(grep -o '8:completei[0-9]*e' <<<"$scrape" | head -1 | tr -dc '0-9' | sed 's/^8//' || true)
+        [ "${n:-0}" -ge "$want" ] && return 0
+        [ "$i" = "$tries" ] || sleep "$pause"
+    done
+    die "fewer than $want seeders of $hash announced (see $WORK/*.log; BENCH_KEEP=1 keeps them)"
+}
+
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
