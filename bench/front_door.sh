@@ -4,47 +4,25 @@
 # answers again, how many
 # requests per second it sustains on small routes (wrk, keep-alive), and
 # how much RSS a 16 MB header flood costs. Prints a markdown table for
-# docs/benchmarks.md. With RQBIT_BIN set (rqbit from crates.io), its HTTP
-# API's /torrents is measured by the same wrk run, as a baseline.
+# docs/benchmarks.md. rqbit (from crates.io, see bench/lib.sh) is the
+# baseline: its HTTP API's /torrents under the same wrk runs.
 #
 # Usage: bench/front_door.sh               (from the repository root)
 # Environment:
-#   BENCH_PROFILES="pi-zero-2w generic-x86_64"   boards to measure
-#   BENCH_RUNS=3          wrk runs per route (median taken)
-#   BENCH_SECS=5          seconds per wrk run
-#   BENCH_CONNS=16        wrk connections
-#   BENCH_ADDR=127.79.0.1 loopback address (HTTP on port 18090)
-#   RILL_BIN=...          rill binary (default: cargo build --release)
-#   RQBIT_BIN=...         rqbit binary (optional baseline)
-
-set -euo pipefail
-
-PROFILES=${BENCH_PROFILES:-"pi-zero-2w generic-x86_64"}
+#   BENCH_PROFILES=${BENCH_PROFILES:-"pi-zero-2w generic-x86_64"}
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-5}
 CONNS=${BENCH_CONNS:-16}
 ADDR=${BENCH_ADDR:-127.79.0.1}
 PORT=18090
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_NAME=front_door.sh
+. "$(dirname "$0")/lib.sh"
+need_tools "(apt-get install wrk curl python3)" wrk curl python3
+rill_bin
 
-die() { echo "front_door.sh: $*" >&2; exit 1; }
-for tool in wrk curl python3; do
-    command -v "$tool" >/dev/null || die "missing $tool (apt-get install $tool)"
-done
-if [ -z "${RILL_BIN:-}" ]; then
-    (cd "$ROOT" && cargo build --release --locked -q) || die "cargo build failed"
-    RILL_BIN="$ROOT/target/release/rill"
-fi
-
-WORK=$(mktemp -d /var/tmp/rill-front-door.XXXXXX)
+bench_workdir rill-front-door
 PID=""
-cleanup() {
-    [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+bench_on_exit() { [ -z "$PID" ] || kill -9 "$PID" 2>/dev/null; }
 
 wait_http() {
     for _ in $(seq 1 400); do
@@ -153,15 +131,16 @@ for p in $PROFILES; do
     kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 done
 
-if [ -n "${RQBIT_BIN:-}" ]; then
-    RQBIT_LOG_LEVEL_CONSOLE=warn "$RQBIT_BIN" --disable-dht --disable-dht-persistence \
+if [ "${BENCH_RQBIT:-1}" = 1 ]; then
+    rqbit_bin
+    RQBIT_LOG_LEVEL_CONSOLE=warn "$RQBIT" --disable-dht --disable-dht-persistence \
         --disable-upnp-port-forward --disable-lsd --ipv4-only --listen-ip "$ADDR" \
         --listen-port $((PORT + 1)) --http-api-listen-addr "$ADDR:$PORT" \
         server start --disable-persistence "$WORK/rqbit" >"$WORK/out" 2>"$WORK/err" &
     PID=$!
     wait_http "http://$ADDR:$PORT/torrents"
     read -r api errs < <(rps "http://$ADDR:$PORT/torrents")
-    echo "| rqbit $("$RQBIT_BIN" --version 2>/dev/null | awk '{print $NF}') (baseline, /torrents) | | | $api | | $errs | |"
+    echo "| rqbit $("$RQBIT" --version 2>/dev/null | awk '{print $NF}') (baseline, /torrents) | | | $api | | $errs | |"
 fi
 echo
 echo "(wrk -t2 -c$CONNS, $RUNS x ${SECS} s per route, median; $(date -u +%Y-%m-%d), $("$RILL_BIN" --version 2>/dev/null || echo rill))"
