@@ -19,6 +19,7 @@ What it records, printed as one JSON object:
                   a seek): when it began and how long it lasted
   played_bytes    media bytes played (bitrate x time played)
   received_bytes  body bytes received over HTTP
+  http_errors     answers other than 206 (retried every 50 ms), by status
 
 The model itself (`Playback`) is pure: it is fed (time, bytes arrived)
 and knows nothing of sockets, so `test_player.py` can give it a known
@@ -252,6 +253,7 @@ def run(args):
     seeks.sort()
     pb = Playback(rate, args.start, size, t_start)
     stream, received, reading = None, 0, True
+    errors = {}  # status -> how many answers, other than 206 (or 200 at 0)
     t_end = t_start + args.duration
     while True:
         now = time.monotonic()
@@ -294,6 +296,7 @@ def run(args):
                     continue
                 ok = stream.status == 206 or (stream.status == 200 and pb.pos + pb.avail == 0)
                 if stream.status is not None and not ok:
+                    errors[stream.status] = errors.get(stream.status, 0) + 1
                     stream.close()
                     stream = None
                     time.sleep(0.05)
@@ -312,7 +315,7 @@ def run(args):
     pb.finish(time.monotonic())
     out = pb.report()
     out.update({"url": args.url, "size": size, "bitrate": args.bitrate, "duration_s": args.duration,
-                "received_bytes": received})
+                "received_bytes": received, "http_errors": errors})
     return out
 
 

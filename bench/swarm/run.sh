@@ -44,7 +44,8 @@
 #   SWARM_DIR=...           work directory (default: new one in /var/tmp)
 #   SWARM_KEEP=1            keep it (logs of every peer)
 #   SWARM_JSON=FILE         also write every session's JSON lines there
-#   BENCH_CACHE=~/.cache/rill-bench   rqbit (bin/rqbit), webtorrent (webtorrent/)
+#   BENCH_CACHE=~/.cache/rill-bench   rqbit (bin/rqbit), webtorrent-cli 4 (webtorrent/,
+#                           npm-installed there when missing)
 #   RQBIT=/opt/rqbit/bin/rqbit  RILL_BIN=... (default: cargo build --release)
 # The big run the issue asks for:
 #   SWARM_PEERS=30 SWARM_SLOW=4 SWARM_PARTIAL=6 SWARM_CHURN=6 SWARM_SIZE_MB=4096 \
@@ -134,11 +135,18 @@ for c in $CLIENTS; do
             fi
             ;;
         webtorrent)
+            # webtorrent-cli 4 (webtorrent 1.x): version 5 needs node-datachannel,
+            # whose native build is fetched from GitHub at install time.
             WEBTORRENT="$CACHE/webtorrent/node_modules/.bin/webtorrent"
+            if [ ! -x "$WEBTORRENT" ] && command -v npm >/dev/null; then
+                log "installing webtorrent-cli@4 into $CACHE/webtorrent (once)"
+                mkdir -p "$CACHE/webtorrent"
+                (cd "$CACHE/webtorrent" && npm install --no-audit --no-fund --ignore-scripts webtorrent-cli@4 >&2) || true
+            fi
             if [ -x "$WEBTORRENT" ] && timeout 30 "$WEBTORRENT" --version >/dev/null 2>&1; then
                 RUN_CLIENTS="$RUN_CLIENTS webtorrent"
             else
-                log "SKIPPING webtorrent: $WEBTORRENT missing or does not start (npm install webtorrent-cli --prefix $CACHE/webtorrent)"
+                log "SKIPPING webtorrent: $WEBTORRENT missing or does not start"
             fi
             ;;
         *) die "unknown client $c (rill, rqbit, webtorrent)" ;;
@@ -192,32 +200,6 @@ chmod 755 "$WORK/tracker"; chmod 644 "$WORK/tracker/whitelist"
 ip netns exec "$HUB" opentracker -i "$TRACKER_IP" -p 6969 -P 6969 -d "$WORK/tracker" -w /whitelist \
     >"$WORK/tracker.log" 2>&1 &
 
-# Upload rate of each peer, bytes/s.
-mapfile -t RATES < <(python3 - "$PEERS" "$CAPACITY" "$BITRATE" <<'EOF'
-import sys
-n, mult, bitrate = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-lo, hi = 100e3, 4e6
-total = mult * bitrate / 8
-raw = [lo * (hi / lo) ** (i / max(1, n - 1)) for i in range(n)]
-scale = total / sum(raw)
-for _ in range(50):  # scale, clamp, rescale what is left free
-    r = [min(hi, max(lo, x * scale)) for x in raw]
-    s = sum(r)
-    if abs(s - total) < 1:
-        break
-    free = sum(x * scale for x, y in zip(raw, r) if lo < y < hi)
-    if free == 0:
-        break
-    scale *= 1 + (total - s) / free
-if abs(sum(r) - total) > total * 0.01:
-    print("swarm: %d peers between 100 KB/s and 4 MB/s give %.0f B/s, not %.0f" % (n, sum(r), total), file=sys.stderr)
-import random
-random.Random(17).shuffle(r)  # roles come in a fixed order; rates should not
-for x in r:
-    print(int(x))
-EOF
-)
-
 # Roles: the first SLOW peers are slow aria2c seeders, the next PARTIAL
 # partial aria2c peers, the rest cycle through the four programs; the last
 # CHURN of those churn.
@@ -230,6 +212,35 @@ for i in $(seq 0 $((PEERS - 1))); do
         ROLE+=("${kinds[$(((i - SLOW - PARTIAL) % 4))]}")
     fi
 done
+
+# Upload rate of each peer, bytes/s: spread geometrically, in a fixed
+# shuffled order (roles come in a fixed order, rates should not), scaled so
+# the swarm's capacity is CAPACITY x the bitrate, a partial peer counting
+# for the 60% of the file it holds.
+mapfile -t RATES < <(python3 - "$CAPACITY" "$BITRATE" "${ROLE[@]}" <<'EOF'
+import random, sys
+mult, bitrate, roles = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+n, lo, hi = len(roles), 100e3, 4e6
+w = [0.6 if r == "partial" else 1.0 for r in roles]
+total = mult * bitrate / 8
+raw = [lo * (hi / lo) ** (i / max(1, n - 1)) for i in range(n)]
+random.Random(17).shuffle(raw)
+scale = total / sum(x * y for x, y in zip(raw, w))
+for _ in range(50):  # scale, clamp, rescale what is left free
+    r = [min(hi, max(lo, x * scale)) for x in raw]
+    s = sum(x * y for x, y in zip(r, w))
+    if abs(s - total) < 1:
+        break
+    free = sum(x * scale * y for x, y, z in zip(raw, w, r) if lo < z < hi)
+    if free == 0:
+        break
+    scale *= 1 + (total - s) / free
+if abs(s - total) > total * 0.01:
+    print("swarm: %d peers between 100 KB/s and 4 MB/s give %.0f B/s, not %.0f" % (n, s, total), file=sys.stderr)
+for x in r:
+    print(int(x))
+EOF
+)
 
 peer_ip() { echo "$NET.$((11 + $1))"; }
 
@@ -318,6 +329,7 @@ for i in $(seq 0 $((PEERS - 1))); do
     start_peer "$i"
 done
 for i in $(seq 0 $((PEERS - 1))); do add_to_peer "$i"; done
+disown -a  # churn kills them by namespace; no job notices for that
 attach "$CLIENT_NS" client "$CLIENT_IP"
 
 # Slow peers have no tracker of their own: their relay's address is
@@ -385,10 +397,10 @@ start_client() {
             ;;
         webtorrent)
             # It adds the torrent itself and serves every file over HTTP.
-            ip netns exec "$CLIENT_NS" "$WEBTORRENT" download "$TORRENT" --port 8000 --out "$dir" --keep-seeding \
-                --quiet >"$dir.log" 2>&1 &
+            ip netns exec "$CLIENT_NS" "$WEBTORRENT" download "$TORRENT" --port 8000 --torrent-port 6881 \
+                --out "$dir" --keep-seeding --quiet >"$dir.log" 2>&1 &
             CPID=$!
-            URL="http://127.0.0.1:8000/webtorrent/$HASH/$NAME"
+            URL="http://127.0.0.1:8000/0"
             ;;
     esac
 }

@@ -59,9 +59,10 @@ def main():
     print()
     print("```")
     for r in rows:
-        print("%s #%d: startup %s, seeks %s, rebuffers %s, played %d B, downloaded %d B" % (
+        print("%s #%d: startup %s, seeks %s, rebuffers %s, played %d B, downloaded %d B, HTTP errors %s" % (
             r["client"], r["session"], r["startup_s"], [s["resume_s"] for s in r["seeks"]],
-            [[round(a, 2), round(b, 2)] for a, b in r["rebuffers"]], r["played_bytes"], r["net_rx_bytes"]))
+            [[round(a, 2), round(b, 2)] for a, b in r["rebuffers"]], r["played_bytes"], r["net_rx_bytes"],
+            r.get("http_errors") or "none"))
     print("```")
 
 
