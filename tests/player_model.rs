@@ -35,11 +35,27 @@ fn player_model_unittests_pass() {
     };
     let out = child.wait_with_output().expect("reading python3 output");
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(status.success(), "player model tests failed in {}:\n{text}", dir.display());
+    assert!(
+        status.success(),
+        "player model tests failed in {}:\n{text}",
+        dir.display()
+    );
     let ran = text
         .lines()
-        .find_map(|l| l.strip_prefix("Ran ")?.split(' ').next()?.parse::<u32>().ok())
+        .find_map(|l| {
+            l.strip_prefix("Ran ")?
+                .split(' ')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
         .unwrap_or(0);
-    assert!(ran >= 10, "expected the whole player model suite, saw {ran} tests:\n{text}");
-    assert!(text.lines().any(|l| l == "OK"), "unittest did not say OK:\n{text}");
+    assert!(
+        ran >= 10,
+        "expected the whole player model suite, saw {ran} tests:\n{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "OK"),
+        "unittest did not say OK:\n{text}"
+    );
 }
