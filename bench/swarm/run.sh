@@ -40,6 +40,10 @@
 #   SWARM_PIECE_LOG2=20     piece size 2^n
 #   SWARM_DELAY_MS=300      relay delay each way
 #   SWARM_CHURN_PERIOD=20   SWARM_CHURN_DOWN=8   seconds
+#   SWARM_MIN_RATE=100000  SWARM_MAX_RATE=4000000   bounds of a peer's rate, B/s
+#                           (n peers need n x MIN_RATE <= capacity: at 8 Mbit/s
+#                           and 2x, 20 peers all sit at 100 KB/s; lower it for
+#                           30 peers at 1.2x, or the script says it cannot)
 #   SWARM_START_S=2  SWARM_LOW_S=10  SWARM_HIGH_S=30   player buffer (s)
 #   SWARM_DIR=...           work directory (default: new one in /var/tmp)
 #   SWARM_KEEP=1            keep it (logs of every peer)
@@ -67,6 +71,8 @@ PIECE_LOG2=${SWARM_PIECE_LOG2:-20}
 DELAY_MS=${SWARM_DELAY_MS:-300}
 CHURN_PERIOD=${SWARM_CHURN_PERIOD:-20}
 CHURN_DOWN=${SWARM_CHURN_DOWN:-8}
+MIN_RATE=${SWARM_MIN_RATE:-100000}
+MAX_RATE=${SWARM_MAX_RATE:-4000000}
 START_S=${SWARM_START_S:-2}
 LOW_S=${SWARM_LOW_S:-10}
 HIGH_S=${SWARM_HIGH_S:-30}
@@ -217,10 +223,11 @@ done
 # shuffled order (roles come in a fixed order, rates should not), scaled so
 # the swarm's capacity is CAPACITY x the bitrate, a partial peer counting
 # for the 60% of the file it holds.
-mapfile -t RATES < <(python3 - "$CAPACITY" "$BITRATE" "${ROLE[@]}" <<'EOF'
+mapfile -t RATES < <(python3 - "$CAPACITY" "$BITRATE" "$MIN_RATE" "$MAX_RATE" "${ROLE[@]}" <<'EOF'
 import random, sys
-mult, bitrate, roles = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
-n, lo, hi = len(roles), 100e3, 4e6
+mult, bitrate, lo, hi = (float(x) for x in sys.argv[1:5])
+roles = sys.argv[5:]
+n = len(roles)
 w = [0.6 if r == "partial" else 1.0 for r in roles]
 total = mult * bitrate / 8
 raw = [lo * (hi / lo) ** (i / max(1, n - 1)) for i in range(n)]
@@ -236,7 +243,8 @@ for _ in range(50):  # scale, clamp, rescale what is left free
         break
     scale *= 1 + (total - s) / free
 if abs(s - total) > total * 0.01:
-    print("swarm: %d peers between 100 KB/s and 4 MB/s give %.0f B/s, not %.0f" % (n, s, total), file=sys.stderr)
+    print("swarm: %d peers between %.0f and %.0f B/s give %.0f B/s, not %.0f (see SWARM_MIN_RATE)"
+          % (n, lo, hi, s, total), file=sys.stderr)
 for x in r:
     print(int(x))
 EOF
