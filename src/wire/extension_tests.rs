@@ -14,8 +14,9 @@ fn ours_encodes_sorted_exact_bytes() {
     let v = format!("1:v{}:{CLIENT_NAME}e", CLIENT_NAME.len());
     assert!(CLIENT_NAME.starts_with("rill "));
     let hs = ExtHandshake::ours(Some(31235), Some(6881), true);
-    let want =
-        "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi250e".to_string() + &v;
+    let want = "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi250e"
+        .to_string()
+        + &v;
     assert_eq!(hs.encode(), want.as_bytes());
     // Before the metadata is known (magnet), without a listen port, and
     // without ut_pex (a private torrent).
