@@ -37,9 +37,11 @@ fn download_from_a_seeder_on_ipv6_loopback() {
     tr.add(&env, &t, &dir);
     tr.wait_complete(&env, &t);
     let seeder = format!("[::1]:{}", tr.port());
-    env.wait_until("transmission to listen on [::1]", Duration::from_secs(30), || {
-        Ok(std::net::TcpStream::connect(&seeder).is_ok())
-    });
+    env.wait_until(
+        "transmission to listen on [::1]",
+        Duration::from_secs(30),
+        || Ok(std::net::TcpStream::connect(&seeder).is_ok()),
+    );
 
     let listen = format!("[::1]:{}", net::free_port());
     let opts = RillOpts {
@@ -58,12 +60,17 @@ fn download_from_a_seeder_on_ipv6_loopback() {
     let mut rill = Rill::download(&env, "rill", &source, &out, &opts);
     let done = rill.wait_finished(&env);
     if done.from_peers < t.total_len {
-        env.fail(&format!("done line {done:?}: not all of it came from the peer"));
+        env.fail(&format!(
+            "done line {done:?}: not all of it came from the peer"
+        ));
     }
     if let Err(e) = data::diff_trees(&content, &out.join(&t.name)) {
         env.fail(&e);
     }
-    if !rill.stderr().contains(&format!("{seeder}: connected (outgoing")) {
+    if !rill
+        .stderr()
+        .contains(&format!("{seeder}: connected (outgoing"))
+    {
         env.fail(&format!("rill's log shows no connection to {seeder}"));
     }
 }
