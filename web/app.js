@@ -248,6 +248,15 @@ async function torrentOrHome(id) {
   }
 }
 
+// "Peers: 2 from tracker · 1 from pex · DHT 37 nodes" (what the API tells).
+function peerSourcesText(t) {
+  const parts = Object.entries(t.peer_sources || {})
+    .filter(([, n]) => n > 0)
+    .map(([src, n]) => n + ' from ' + src);
+  const text = parts.length ? 'Peers: ' + parts.join(' · ') : 'No peers connected';
+  return t.dht_nodes > 0 ? text + ' · DHT ' + t.dht_nodes + ' nodes' : text;
+}
+
 async function renderFiles(id, focus) {
   const t = await torrentOrHome(id);
   if (!t) return;
@@ -256,6 +265,7 @@ async function renderFiles(id, focus) {
   $('files-status').textContent = files.length === 0
     ? 'Waiting for the torrent\'s info from peers (' + t.peers + ' connected)…'
     : files.length + (files.length === 1 ? ' file, ' : ' files, ') + fmtBytes(t.size) + ', ' + Math.round((t.progress || 0) * 100) + '% downloaded';
+  $('files-peers').textContent = peerSourcesText(t);
   const list = $('files');
   const focused = document.activeElement && document.activeElement.dataset.key;
   list.replaceChildren();

@@ -32,6 +32,7 @@ mod listener;
 mod mailbox;
 mod metadata;
 mod peer;
+mod pex;
 pub mod picker;
 mod pieces;
 pub mod preload;

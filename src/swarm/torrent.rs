@@ -602,6 +602,7 @@ impl Torrent {
             super::pieces::drop_evicted(&mut st);
             finished = super::unwritten::tick(self, &mut st);
             peer::tick_all(&mut st, now, secs);
+            super::pex::tick(&mut st, now);
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
             {

@@ -4,9 +4,10 @@
 //! The handshake is the payload of `Message::Extended { id: 0, .. }`: one
 //! bencoded dictionary. We read what we use — `m.ut_metadata` (the peer's
 //! message id for BEP 9, needed to fetch a magnet's info dictionary),
-//! `metadata_size`, `v`, `reqq`, `p` — and ignore every other key, as real
+//! `m.ut_pex` (BEP 11 peer exchange), `metadata_size`, `v`, `reqq`, `p` —
+//! and ignore every other key, as real
 //! clients send many (`yourip`, `ipv4`, `ipv6`, `e`, `complete_ago`,
-//! `upload_only`, `lt_donthave`/`ut_pex`/`ut_holepunch` in `m`, ...).
+//! `upload_only`, `lt_donthave`/`ut_holepunch` in `m`, ...).
 //!
 //! Strictness: the fields the metadata exchange depends on (`m` must be a
 //! dictionary, its `ut_metadata` an id in 0..=255, `metadata_size` in
@@ -20,6 +21,7 @@
 use bendy::decoding::{Decoder, Object};
 
 use super::metadata::MAX_METADATA_SIZE;
+use super::pex::UT_PEX_ID;
 use super::WireError;
 
 /// Our id for ut_metadata in the `m` dictionary we send.
@@ -48,6 +50,8 @@ const WHAT: &str = "extension handshake";
 pub struct ExtHandshake {
     /// The peer's id for ut_metadata, if it supports it (0 = disabled).
     pub ut_metadata: Option<u8>,
+    /// The peer's id for ut_pex, if it supports it (0 = disabled).
+    pub ut_pex: Option<u8>,
     pub metadata_size: Option<u32>,
     /// Client name and version (`v`).
     pub client: Option<String>,
@@ -58,12 +62,14 @@ pub struct ExtHandshake {
 }
 
 impl ExtHandshake {
-    /// The handshake we send: ut_metadata as [`UT_METADATA_ID`], our name,
+    /// The handshake we send: ut_metadata as [`UT_METADATA_ID`], ut_pex as
+    /// [`UT_PEX_ID`] (unless `pex` is false: private torrents), our name,
     /// our request queue length, and the metadata size and listen port when
     /// we know them (`metadata_size` must be in 1..=MAX_METADATA_SIZE).
-    pub fn ours(metadata_size: Option<u32>, listen_port: Option<u16>) -> ExtHandshake {
+    pub fn ours(metadata_size: Option<u32>, listen_port: Option<u16>, pex: bool) -> ExtHandshake {
         ExtHandshake {
             ut_metadata: Some(UT_METADATA_ID),
+            ut_pex: pex.then_some(UT_PEX_ID),
             metadata_size,
             client: Some(CLIENT_NAME.to_string()),
             reqq: Some(OUR_REQQ),
@@ -79,7 +85,7 @@ impl ExtHandshake {
         let mut hs = ExtHandshake::default();
         let used = for_each_pair(WHAT, payload, |key, value| {
             match key {
-                b"m" => hs.ut_metadata = parse_m(value)?,
+                b"m" => (hs.ut_metadata, hs.ut_pex) = parse_m(value)?,
                 b"metadata_size" => {
                     hs.metadata_size = Some(int_field(
                         WHAT,
@@ -112,6 +118,10 @@ impl ExtHandshake {
             put_bytes(&mut out, b"ut_metadata");
             put_int(&mut out, i64::from(id));
         }
+        if let Some(id) = self.ut_pex {
+            put_bytes(&mut out, b"ut_pex");
+            put_int(&mut out, i64::from(id));
+        }
         out.push(b'e');
         if let Some(size) = self.metadata_size {
             put_bytes(&mut out, b"metadata_size");
@@ -134,8 +144,8 @@ impl ExtHandshake {
     }
 }
 
-/// `m`: the peer's extension ids. Only ut_metadata matters to us.
-fn parse_m(value: Object<'_, '_>) -> Result<Option<u8>, WireError> {
+/// `m`: the peer's extension ids for ut_metadata and ut_pex (0: disabled).
+fn parse_m(value: Object<'_, '_>) -> Result<(Option<u8>, Option<u8>), WireError> {
     let mut dict = match value {
         Object::Dict(d) => d,
         _ => {
@@ -146,14 +156,17 @@ fn parse_m(value: Object<'_, '_>) -> Result<Option<u8>, WireError> {
             })
         }
     };
-    let mut id = None;
+    let (mut id, mut pex) = (None, None);
     while let Some((key, value)) = dict.next_pair().map_err(bencode_error(WHAT))? {
         if key == b"ut_metadata" {
             let v: u8 = int_field(WHAT, "m.ut_metadata", value, 0, u8::MAX)?;
             id = if v == 0 { None } else { Some(v) };
+        } else if key == b"ut_pex" {
+            // Only a hint: a malformed id disables PEX with this peer.
+            pex = int_field(WHAT, "m.ut_pex", value, 1, u8::MAX).ok();
         }
     }
-    Ok(id)
+    Ok((id, pex))
 }
 
 /// `v`, made safe for a log line: bounded, valid UTF-8, no control chars.

@@ -13,12 +13,14 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 fn ours_encodes_sorted_exact_bytes() {
     let v = format!("1:v{}:{CLIENT_NAME}e", CLIENT_NAME.len());
     assert!(CLIENT_NAME.starts_with("rill "));
-    let hs = ExtHandshake::ours(Some(31235), Some(6881));
-    let want =
-        "d1:md11:ut_metadatai1ee13:metadata_sizei31235e1:pi6881e4:reqqi250e".to_string() + &v;
+    let hs = ExtHandshake::ours(Some(31235), Some(6881), true);
+    let want = "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi250e"
+        .to_string()
+        + &v;
     assert_eq!(hs.encode(), want.as_bytes());
-    // Before the metadata is known (magnet) and without a listen port.
-    let hs = ExtHandshake::ours(None, None);
+    // Before the metadata is known (magnet), without a listen port, and
+    // without ut_pex (a private torrent).
+    let hs = ExtHandshake::ours(None, None, false);
     let want = "d1:md11:ut_metadatai1ee4:reqqi250e".to_string() + &v;
     assert_eq!(hs.encode(), want.as_bytes());
     // bendy rejects unsorted keys, so parsing also proves the order.
@@ -29,10 +31,11 @@ fn ours_encodes_sorted_exact_bytes() {
 fn round_trips() {
     let cases = [
         ExtHandshake::default(),
-        ExtHandshake::ours(Some(1), Some(1)),
-        ExtHandshake::ours(Some(MAX_METADATA_SIZE), Some(u16::MAX)),
+        ExtHandshake::ours(Some(1), Some(1), true),
+        ExtHandshake::ours(Some(MAX_METADATA_SIZE), Some(u16::MAX), false),
         ExtHandshake {
             ut_metadata: Some(255),
+            ut_pex: Some(9),
             metadata_size: None,
             client: Some("µTorrent 3.5".to_string()),
             reqq: Some(u32::MAX),
@@ -76,6 +79,7 @@ fn real_client_handshakes_parse() {
         ExtHandshake::parse(&libtorrent_handshake()),
         Ok(ExtHandshake {
             ut_metadata: Some(2),
+            ut_pex: Some(1),
             metadata_size: Some(31235),
             client: Some("qBittorrent/4.5.2".to_string()),
             reqq: Some(500),
@@ -86,6 +90,7 @@ fn real_client_handshakes_parse() {
         ExtHandshake::parse(&transmission_handshake()),
         Ok(ExtHandshake {
             ut_metadata: Some(3),
+            ut_pex: Some(1),
             metadata_size: Some(31235),
             client: Some("Transmission 3.00".to_string()),
             reqq: Some(512),
@@ -96,6 +101,7 @@ fn real_client_handshakes_parse() {
         ExtHandshake::parse(&aria2_handshake()),
         Ok(ExtHandshake {
             ut_metadata: Some(2),
+            ut_pex: Some(8),
             metadata_size: Some(31235),
             client: Some("aria2/1.36.0".to_string()),
             reqq: None,

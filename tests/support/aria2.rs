@@ -27,6 +27,9 @@ pub struct SeedOpts {
     pub max_upload: Option<String>,
     /// Seed the data on disk without checking it (`--bt-seed-unverified`).
     pub unverified: bool,
+    /// Peer exchange on (`--enable-peer-exchange=true`): it sends ut_pex
+    /// about once a minute.
+    pub pex: bool,
 }
 
 pub struct Aria2 {
@@ -70,6 +73,9 @@ impl Aria2 {
         } else {
             cmd.arg("-V");
         }
+        if opts.pex {
+            cmd.arg("--enable-peer-exchange=true");
+        }
         if let Some(limit) = &opts.max_upload {
             cmd.arg(format!("--max-upload-limit={limit}"));
         }
@@ -97,14 +103,45 @@ impl Aria2 {
         }
     }
 
+    /// Download `t` into `dir` and keep seeding, with JSON-RPC on so
+    /// [`Aria2::peers`] can read its peers.
+    pub fn leech_with_rpc(env: &TestEnv, label: &str, t: &Torrent, dir: &Path) -> Aria2 {
+        let peer = net::loopback_addr();
+        let rpc_port = net::free_port();
+        let mut cmd = base_command(peer, dir);
+        cmd.arg("--seed-ratio=0")
+            .arg("--enable-rpc=true")
+            .arg(format!("--rpc-listen-port={rpc_port}"))
+            .arg(&t.file);
+        let proc = Proc::spawn(env, label, &mut cmd);
+        Aria2 {
+            peer,
+            rpc_port: Some(rpc_port),
+            proc,
+        }
+    }
+
+    /// `aria2.getPeers` of its only torrent, as JSON text.
+    pub fn peers(&mut self) -> Result<String, String> {
+        self.proc.check_alive()?;
+        let active = self.rpc("aria2.tellActive")?;
+        let gid = json_field(&active, "gid").ok_or_else(|| format!("no gid in {active}"))?;
+        self.rpc_with("aria2.getPeers", &format!(r#"["{gid}"]"#))
+    }
+
     /// The address other peers reach it at.
     pub fn peer_addr(&self) -> SocketAddrV4 {
         self.peer
     }
 
     fn rpc(&self, method: &str) -> Result<String, String> {
+        self.rpc_with(method, "[]")
+    }
+
+    fn rpc_with(&self, method: &str, params: &str) -> Result<String, String> {
         let port = self.rpc_port.ok_or("this aria2c has no RPC")?;
-        let body = format!(r#"{{"jsonrpc":"2.0","id":"t","method":"{method}","params":[]}}"#);
+        let body =
+            format!(r#"{{"jsonrpc":"2.0","id":"t","method":"{method}","params":{params}}}"#);
         curl(&["-d", &body, &format!("http://127.0.0.1:{port}/jsonrpc")])
     }
 

@@ -100,6 +100,11 @@ impl Transmission {
         *self.peer.ip()
     }
 
+    /// Its peer port (the same on 127.a.b.c and on `[::1]`).
+    pub fn port(&self) -> u16 {
+        self.peer.port()
+    }
+
     /// Run `transmission-remote <rpc> args...`.
     pub fn remote(&self, args: &[&str]) -> Result<String, String> {
         let mut cmd = Command::new("transmission-remote");

@@ -171,6 +171,11 @@ try {
   await page.click(`#torrents .card[data-id="${ID}"] button.primary`);
   await page.waitForSelector('#files .file.playable');
   ok((await page.textContent('#files')).includes('clip.mp4'), 'the file browser lists the file');
+  // Where the peers came from (the seeder came from the tracker; once both
+  // are complete the connection is dropped, so "no peers" is right too).
+  const sources = await page.textContent('#files-peers');
+  ok(/^(Peers: \d+ from (manual|tracker|dht|pex|lsd|incoming)|No peers connected)/.test(sources),
+    'the file browser shows peer sources', sources);
   await shot(page, 'desktop-files');
   await page.click('#files .file.playable button.primary');
   await page.waitForFunction(() => window.rillPlayer.mode !== null, null, { timeout: 30000 });

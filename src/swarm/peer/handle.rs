@@ -104,6 +104,10 @@ pub(crate) fn on_message(t: &Rc<Torrent>, key: PeerKey, msg: Message) -> Result<
             id: UT_METADATA_ID,
             payload,
         } if p.extended => metadata::on_message(t, st, key, &payload),
+        Message::Extended {
+            id: crate::wire::pex::UT_PEX_ID,
+            payload,
+        } if p.extended => crate::swarm::pex::on_message(t, st, key, &payload),
         Message::Extended { .. } => {}
         other => return Err(format!("{other:?} without the fast extension")),
     }

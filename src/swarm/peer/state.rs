@@ -90,6 +90,8 @@ pub(crate) struct PeerState {
     pub closing: bool,
     /// The connection is RC4-encrypted (MSE/PE).
     pub encrypted: bool,
+    /// Peer exchange with it (BEP 11).
+    pub pex: crate::swarm::pex::PexPeer,
     sock: Rc<Async<TcpStream>>,
     kick: Sender<()>,
     outbox: Vec<u8>,
@@ -141,6 +143,7 @@ impl PeerState {
             unsolicited: 0,
             closing: false,
             encrypted: false,
+            pex: Default::default(),
             sock,
             kick,
             outbox: Vec::new(),

@@ -1,0 +1,79 @@
+//! Peer exchange (BEP 11) against real aria2c: rill knows only seeder A
+//! (a magnet with `x.pe`, no tracker, no DHT); aria2c B found A through a
+//! tracker rill never hears of. A sends rill ut_pex (aria2 does, about a
+//! minute after the connection starts) naming B; rill must connect to B,
+//! and B's own peer list (its JSON-RPC `aria2.getPeers`) must show rill.
+//!
+//! A uploads slowly so rill is still downloading when the PEX message
+//! comes; B has peer exchange off, so it cannot learn rill from A and dial
+//! it itself: the connection is rill's. Needs aria2, opentracker, mktorrent.
+
+use rill_testkit as support;
+
+use std::time::Duration;
+
+use support::aria2::{Aria2, SeedOpts};
+use support::rill::{Rill, RillOpts};
+use support::torrent::make_torrent;
+use support::tracker::Opentracker;
+use support::{data, net, TestEnv};
+
+/// aria2 sends its first ut_pex 60 s after connecting; leave room.
+const PEX_WAIT: Duration = Duration::from_secs(150);
+
+#[test]
+fn rill_learns_a_second_peer_by_pex_and_connects() {
+    let env = TestEnv::new("pex_aria2");
+    let content = env.path("src/pex.bin");
+    data::write_random_file(&content, 8 * 1024 * 1024, 11);
+    let tracker_addr = Opentracker::reserve();
+    let t = make_torrent(&env, &content, 15, &tracker_addr.announce_url());
+    let mut tracker = Opentracker::start(&env, tracker_addr, &[&t]);
+
+    let a_dir = env.mkdir("seed-a");
+    data::copy_tree(&content, &a_dir.join(&t.name));
+    let opts = SeedOpts {
+        max_upload: Some("48K".into()),
+        pex: true,
+        ..SeedOpts::default()
+    };
+    let a = Aria2::seed(&env, "aria2-a", &t, &a_dir, &opts);
+    tracker.wait_seeders(&env, &t, 1);
+    let b_dir = env.mkdir("leech-b");
+    let mut b = Aria2::leech_with_rpc(&env, "aria2-b", &t, &b_dir);
+    let b_addr = b.peer_addr();
+    env.wait_until(
+        "aria2-b to connect to aria2-a",
+        Duration::from_secs(60),
+        || {
+            Ok(b.peers()
+                .is_ok_and(|p| p.contains(&a.peer_addr().ip().to_string())))
+        },
+    );
+
+    let listen = net::loopback_addr();
+    let opts = RillOpts {
+        listen: Some(listen),
+        args: vec!["--no-dht".into()],
+        env: vec![("RILL_LOG".into(), "debug".into())],
+        ..RillOpts::default()
+    };
+    let out = env.mkdir("out");
+    let mut rill = Rill::download(&env, "rill", &t.magnet(&[a.peer_addr()]), &out, &opts);
+    let rill_ip = listen.ip().to_string();
+    env.wait_until("aria2-b to list rill as a peer", PEX_WAIT, || {
+        rill.check_no_panic()?;
+        rill.check_alive()?;
+        Ok(b.peers()?.contains(&format!("\"{rill_ip}\"")))
+    });
+    let log = rill.stderr();
+    let learned = log
+        .lines()
+        .any(|l| l.contains("by PEX") && l.contains(&a.peer_addr().to_string()));
+    if !learned {
+        env.fail("rill's log has no ut_pex message from aria2-a");
+    }
+    if !log.contains(&format!("{b_addr}: connected (outgoing")) {
+        env.fail(&format!("rill did not dial aria2-b ({b_addr}) itself"));
+    }
+}
