@@ -13,8 +13,10 @@
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
+//! - [`codec`]: pure formats several layers share: JSON, gzip, `Range`
+//!   arithmetic, percent-encoding, base64 (no HTTP in them).
 //! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
-//!   pieces under them (ranges, MIME/DLNA, JSON, auth).
+//!   pieces under them (MIME/DLNA, auth, request heads).
 //! - [`dlna`]: the DLNA/UPnP media server (SSDP discovery, ContentDirectory).
 //! - [`durable`]: replacing state files atomically and durably.
 //! - [`media`]: ffprobe, the persistent probe cache, the copy/encode plan.
@@ -26,6 +28,7 @@
 
 pub mod board;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod crypto;
 pub mod dht;

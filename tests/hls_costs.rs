@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rill::codec::gzip::gzip;
 use rill::hls::cache::SegmentCache;
 use rill::hls::playlist;
-use rill::http::gzip::gzip;
 
 /// Notional size of one segment (the cache only adds the numbers).
 const SEG_BYTES: u64 = 1 << 20;

@@ -12,7 +12,7 @@ use super::{
     playlist, preparing, tool_error, Hls, Scan, Variant, PREPARE_WAIT, PROBE_TIMEOUT, SCAN_TIMEOUT,
     SUBTITLE_TIMEOUT, TARGET,
 };
-use crate::http::gzip::Compressible;
+use crate::codec::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
 use crate::media::{mkv, probe};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill::http::json::{self, Value};
+use rill::codec::json::{self, Value};
 use rill::torrent::{InfoHash, Metainfo};
 use rill_testkit::rill::start_serve;
 
