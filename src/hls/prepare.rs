@@ -15,7 +15,7 @@ use super::{
 use crate::codec::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
-use crate::media::{mkv, probe};
+use crate::media::{mkv, probe, run};
 use crate::media::{protocol_whitelist, MediaInfo};
 use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::TorrentId;
@@ -324,7 +324,7 @@ impl Hls {
             "webvtt",
         ])
         .arg(&tmp);
-        let r = probe::run(
+        let r = run::run(
             &mut cmd,
             &self.cfg.tools.ffmpeg,
             &input,
