@@ -1,7 +1,15 @@
 //! rill: a torrent streaming box for small ARM boards.
 //!
-//! The crate is layered as `../DESIGN.md` describes; each module is one layer
-//! and only talks to the one below it:
+//! The crate is layered as `../DESIGN.md` describes. A module imports only
+//! modules of a lower layer, lowest first (`tests/layers.rs` checks it;
+//! `docs/architecture.md` lists the exceptions still open):
+//!
+//! 1. `random`, `torrent`, `crypto`, `config`; 2. `codec`, `durable`,
+//! `board`; 3. `wire`; 4. `net`; 5. `tracker`, `store`; 6. `dht`;
+//! 7. `swarm`; 8. `reader`, `session`; 9. `media`; 10. `hls`, `dlna`;
+//! 11. `http`; 12. `cli`.
+//!
+//! The modules:
 //!
 //! - [`torrent`]: metainfo, magnet links, piece/file layout math (pure).
 //! - [`crypto`]: MSE/PE's Diffie-Hellman and RC4, written here (pure).
