@@ -4,10 +4,9 @@
 //! modules of a lower layer, lowest first (`tests/layers.rs` checks it;
 //! `docs/architecture.md` lists the exceptions still open):
 //!
-//! 1. `random`, `torrent`, `crypto`, `config`; 2. `codec`, `durable`,
-//! `board`; 3. `wire`; 4. `net`; 5. `tracker`, `store`; 6. `dht`;
-//! 7. `swarm`; 8. `reader`, `session`; 9. `media`; 10. `hls`, `dlna`;
-//! 11. `http`; 12. `cli`.
+//! `random`, `torrent`, `crypto`, `config` < `codec`, `durable`, `board` <
+//! `wire` < `net` < `tracker`, `store` < `dht` < `swarm` < `reader`,
+//! `session` < `media` < `hls`, `dlna` < `http` < `cli`.
 //!
 //! The modules:
 //!
