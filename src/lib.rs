@@ -1,7 +1,14 @@
 //! rill: a torrent streaming box for small ARM boards.
 //!
-//! The crate is layered as `../DESIGN.md` describes; each module is one layer
-//! and only talks to the one below it:
+//! The crate is layered as `../DESIGN.md` describes. A module imports only
+//! modules of a lower layer, lowest first (`tests/layers.rs` checks it;
+//! `docs/architecture.md` lists the exceptions still open):
+//!
+//! `random`, `torrent`, `crypto`, `config` < `codec`, `durable`, `board` <
+//! `wire` < `net` < `tracker`, `store` < `dht` < `swarm` < `reader`,
+//! `session` < `media` < `hls`, `dlna` < `http` < `cli`.
+//!
+//! The modules:
 //!
 //! - [`torrent`]: metainfo, magnet links, piece/file layout math (pure).
 //! - [`crypto`]: MSE/PE's Diffie-Hellman and RC4, written here (pure).
@@ -13,8 +20,10 @@
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
+//! - [`codec`]: pure formats several layers share: JSON, gzip, `Range`
+//!   arithmetic, percent-encoding, base64 (no HTTP in them).
 //! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
-//!   pieces under them (ranges, MIME/DLNA, JSON, auth).
+//!   pieces under them (MIME/DLNA, auth, request heads).
 //! - [`dlna`]: the DLNA/UPnP media server (SSDP discovery, ContentDirectory).
 //! - [`durable`]: replacing state files atomically and durably.
 //! - [`media`]: ffprobe, the persistent probe cache, the copy/encode plan.
@@ -26,6 +35,7 @@
 
 pub mod board;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod crypto;
 pub mod dht;

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rill::http::json;
+use rill::codec::json;
 use rill_testkit::aria2::{Aria2, SeedOpts};
 use rill_testkit::proc::Guard;
 use rill_testkit::torrent::make_torrent;

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rill::codec::gzip::gzip;
 use rill::hls::cache::SegmentCache;
 use rill::hls::playlist;
-use rill::http::gzip::gzip;
 use rill_testkit::TempDir;
 
 /// Notional size of one segment (the cache only adds the numbers).

@@ -25,7 +25,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rill::http::json;
+use rill::codec::json;
 use rill::torrent::Metainfo;
 use support::*;
 

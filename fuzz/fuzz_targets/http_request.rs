@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = rill::http::head::parse(data, &rill::http::head::LIMITS);
     if let Ok(s) = std::str::from_utf8(data) {
         for len in [0u64, 1, 1000, u64::MAX] {
-            let _ = rill::http::range::evaluate(Some(s), len);
+            let _ = rill::codec::range::evaluate(Some(s), len);
         }
     }
 });

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = rill::http::json::parse(data);
+    let _ = rill::codec::json::parse(data);
 });

@@ -24,8 +24,8 @@ use super::description as desc;
 use super::soap::{self, Call, UpnpError};
 use super::ssdp::{CONNECTION_MANAGER, CONTENT_DIRECTORY};
 use super::Device;
+use crate::codec::percent;
 use crate::http::api::{Reply, Service};
-use crate::http::auth::encode_segment;
 use crate::http::body::read_body;
 use crate::http::server::header;
 use crate::http::ApiError;
@@ -231,7 +231,7 @@ fn library(service: &Service) -> Library {
                 let stream = format!(
                     "/s/{}/{}",
                     service.tokens.token(id, i),
-                    encode_segment(name.as_deref().unwrap_or("file"))
+                    percent::encode(name.as_deref().unwrap_or("file"))
                 );
                 let probe = service.hls.as_ref().and_then(|h| h.cached_media(id, i));
                 MediaFile {

@@ -9,7 +9,7 @@
 //!   with `X-Rill-Job-State: idle|running|buffering|error` and `Vary:
 //!   Accept-Encoding`; gzip-compressed (`Content-Encoding: gzip`) when
 //!   the request accepts it and the text is at least
-//!   [`MIN_GZIP`](crate::http::gzip::MIN_GZIP) bytes. The text and its
+//!   [`MIN_GZIP`](crate::codec::gzip::MIN_GZIP) bytes. The text and its
 //!   gzip form are the variant's, made once and shared by every request.
 //! - `GET /hls/ID/N/<variant>/<NNNNN>.ts`: a segment, made on demand;
 //!   `Cache-Control: public, max-age=31536000, immutable` (a segment
@@ -29,9 +29,10 @@ use log::debug;
 use tiny_http::{Header, Request, Response};
 
 use super::{playlist, Hls};
+use crate::codec::gzip::{accepts_gzip, Compressible};
+use crate::codec::json;
 use crate::http::api::{Reply, Service};
-use crate::http::gzip::{accepts_gzip, Compressible};
-use crate::http::{json, ApiError};
+use crate::http::ApiError;
 use crate::media::plan::Choice;
 use crate::swarm::TorrentId;
 use crate::torrent::InfoHash;

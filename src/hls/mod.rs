@@ -61,8 +61,8 @@ use std::time::{Duration, Instant, SystemTime};
 use log::info;
 
 use crate::board::BoardProfile;
+use crate::codec::gzip::Compressible;
 use crate::http::api::file_bytes_done;
-use crate::http::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::cache::ProbeCache;
 use crate::media::plan::{EncodeSettings, Plan};

@@ -12,10 +12,10 @@ use super::{
     playlist, preparing, tool_error, Hls, Scan, Variant, PREPARE_WAIT, PROBE_TIMEOUT, SCAN_TIMEOUT,
     SUBTITLE_TIMEOUT, TARGET,
 };
-use crate::http::gzip::Compressible;
+use crate::codec::gzip::Compressible;
 use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
-use crate::media::{mkv, probe};
+use crate::media::{mkv, probe, run};
 use crate::media::{protocol_whitelist, MediaInfo};
 use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::TorrentId;
@@ -324,7 +324,7 @@ impl Hls {
             "webvtt",
         ])
         .arg(&tmp);
-        let r = probe::run(
+        let r = run::run(
             &mut cmd,
             &self.cfg.tools.ffmpeg,
             &input,

@@ -12,7 +12,7 @@ impl Hls {
     /// The `/hls/ID/N/status` body: each variant's plan and job.
     pub fn status_json(&self, id: TorrentId, file: usize) -> String {
         let st = self.lock();
-        crate::http::json::object(|o| {
+        crate::codec::json::object(|o| {
             o.array("variants", |a| {
                 for (k, v) in st.variants.iter().filter(|(k, _)| k.0 == id && k.1 == file) {
                     a.object(|o| {

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use tiny_http::{Header, Response};
 
-use crate::http::range::RangeDecision;
+use crate::codec::range::RangeDecision;
 use crate::http::range_serve;
 use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::{Engine, TorrentId};

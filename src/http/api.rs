@@ -17,11 +17,12 @@ use std::time::Duration;
 use log::{info, warn};
 use tiny_http::Request;
 
-use super::auth::{encode_segment, BasicAuth, StreamTokens};
+use super::auth::{BasicAuth, StreamTokens};
 use super::body::read_body;
 use super::error::ApiError;
-use super::json::{self, ObjectWriter};
 use super::metrics::{self, HttpCounters};
+use crate::codec::json::{self, ObjectWriter};
+use crate::codec::percent;
 use crate::reader::ReaderConfig;
 use crate::session::positions::Positions;
 use crate::session::{AddInput, Added, Session, SessionError};
@@ -427,7 +428,7 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 let stream_url = format!(
                     "/s/{}/{}",
                     service.tokens.token(id, i),
-                    encode_segment(base)
+                    percent::encode(base)
                 );
                 a.object(|fo| {
                     fo.u64("index", i as u64)

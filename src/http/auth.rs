@@ -12,7 +12,7 @@
 //! password in the clear, so it belongs behind TLS or on a trusted LAN.
 //!
 //! Parsing is bounded: a header value longer than [`MAX_HEADER_LEN`] is
-//! refused before decoding, and the base64 decoder (RFC 4648 standard
+//! refused before decoding, and the base64 decoder ([`crate::codec::base64`]: RFC 4648 standard
 //! alphabet; padding optional, but padding and unused bits must be
 //! canonical) allocates at most three quarters of what it was given.
 //!
@@ -33,6 +33,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use crate::codec::base64;
 use crate::torrent::InfoHash;
 
 /// Longest `Authorization` value we decode.
@@ -272,20 +273,6 @@ impl StreamTokens {
     }
 }
 
-/// Percent-encode a URL path segment (RFC 3986: everything but the
-/// unreserved characters).
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn sha1(data: &[u8]) -> [u8; 20] {
     sha1_smol::Sha1::from(data).digest().bytes()
 }
@@ -301,50 +288,7 @@ fn decode_basic(value: &str) -> Option<Vec<u8>> {
     if !scheme.eq_ignore_ascii_case("Basic") {
         return None;
     }
-    base64_decode(rest.trim_start_matches(' '))
-}
-
-/// RFC 4648 base64 (standard alphabet). Padding may be left out; if
-/// present it must complete the last quantum, and the unused low bits of
-/// the last character must be zero, so every byte string has one encoding.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let data = bytes
-        .strip_suffix(b"==")
-        .or_else(|| bytes.strip_suffix(b"="));
-    let (data, padded) = match data {
-        Some(d) => (d, true),
-        None => (bytes, false),
-    };
-    let tail = data.len() % 4;
-    if tail == 1 || (padded && (tail == 0 || data.len().checked_add(4 - tail)? != bytes.len())) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for &c in data {
-        acc = (acc << 6) | u32::from(sextet(c)?);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits (2 or 4) must be zero for a canonical encoding.
-    (acc == 0).then_some(out)
-}
-
-fn sextet(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
+    base64::decode(rest.trim_start_matches(' '))
 }
 
 #[cfg(test)]
@@ -404,89 +348,6 @@ mod tests {
     }
 
     #[test]
-    fn segments_are_percent_encoded() {
-        assert_eq!(encode_segment("Movie (2020).mkv"), "Movie%20%282020%29.mkv");
-        assert_eq!(encode_segment("a/b?c#d%"), "a%2Fb%3Fc%23d%25");
-        assert_eq!(encode_segment("é"), "%C3%A9");
-        assert_eq!(encode_segment("A-z_0.~"), "A-z_0.~");
-    }
-
-    /// Reference encoder for the tests (standard alphabet, padded).
-    fn b64(data: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut s = String::new();
-        for chunk in data.chunks(3) {
-            let n =
-                chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    s.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-                } else {
-                    s.push('=');
-                }
-            }
-        }
-        s
-    }
-
-    #[test]
-    fn base64_rfc4648_vectors() {
-        let vectors: [(&str, &str); 7] = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, enc) in vectors {
-            assert_eq!(b64(plain.as_bytes()), enc);
-            assert_eq!(
-                base64_decode(enc).as_deref(),
-                Some(plain.as_bytes()),
-                "{enc}"
-            );
-            let unpadded = enc.trim_end_matches('=');
-            assert_eq!(base64_decode(unpadded).as_deref(), Some(plain.as_bytes()));
-        }
-    }
-
-    #[test]
-    fn base64_round_trips_all_byte_values() {
-        let data: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-        for len in 0..data.len() {
-            let enc = b64(&data[..len]);
-            assert_eq!(base64_decode(&enc).as_deref(), Some(&data[..len]));
-        }
-    }
-
-    #[test]
-    fn base64_rejects_malformed() {
-        for bad in [
-            "Z",
-            "Zg=",
-            "Zg===",
-            "Zm9v=",
-            "Zm9v====",
-            "=",
-            "==",
-            "Zg==Zg==",
-            "Zm 9v",
-            "Zm9v\n",
-            "Zm-v",
-            "Zm_v",
-            "Zm9vYmFy=",
-            "Zh==",
-            "Zm9=",
-            "Zé==",
-            "%%%%",
-        ] {
-            assert_eq!(base64_decode(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
     fn check_accepts_only_the_right_credentials() {
         let auth = BasicAuth::new("Aladdin", "open sesame").unwrap();
         // The RFC 7617 example.
@@ -503,7 +364,7 @@ mod tests {
             "Aladdin",
             "",
         ] {
-            let header = format!("Basic {}", b64(wrong.as_bytes()));
+            let header = format!("Basic {}", base64::encode(wrong.as_bytes()));
             assert!(!auth.check(Some(&header)), "{wrong:?}");
         }
         for bad in [
@@ -524,11 +385,11 @@ mod tests {
     #[test]
     fn passwords_may_contain_colons_and_utf8() {
         let auth = BasicAuth::new("tv", "a:b:ç😀").unwrap();
-        let header = format!("Basic {}", b64("tv:a:b:ç😀".as_bytes()));
+        let header = format!("Basic {}", base64::encode("tv:a:b:ç😀".as_bytes()));
         assert!(auth.check(Some(&header)));
         let empty = BasicAuth::new("tv", "").unwrap();
-        assert!(empty.check(Some(&format!("Basic {}", b64(b"tv:")))));
-        assert!(!empty.check(Some(&format!("Basic {}", b64(b"tv")))));
+        assert!(empty.check(Some(&format!("Basic {}", base64::encode(b"tv:")))));
+        assert!(!empty.check(Some(&format!("Basic {}", base64::encode(b"tv")))));
     }
 
     #[test]
@@ -536,7 +397,7 @@ mod tests {
         let auth = BasicAuth::new("u", &"p".repeat(2000)).unwrap();
         let header = format!(
             "Basic {}",
-            b64(format!("u:{}", "p".repeat(2000)).as_bytes())
+            base64::encode(format!("u:{}", "p".repeat(2000)).as_bytes())
         );
         assert!(header.len() > MAX_HEADER_LEN);
         assert!(!auth.check(Some(&header)));

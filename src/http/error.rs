@@ -7,7 +7,7 @@
 //! OS errors) belong in the log line the handler writes, not here.
 
 use super::body::BodyError;
-use super::json::{self, JsonError};
+use crate::codec::json::{self, JsonError};
 use std::fmt;
 
 /// An error response: status code and a message for the client.
@@ -109,7 +109,7 @@ impl From<BodyError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::json::parse;
+    use crate::codec::json::parse;
 
     #[test]
     fn constructors_set_status() {

@@ -17,9 +17,9 @@
 //! or address falls back to a relative-free placeholder ([`base_url`]).
 
 use super::api::{Reply, Service};
-use super::auth::encode_segment;
 use super::error::ApiError;
 use super::mime::{media_type, MediaClass};
+use crate::codec::percent;
 use crate::torrent::InfoHash;
 
 /// The `Content-Type` of the lists (what VLC and Kodi expect for `.m3u`).
@@ -102,7 +102,7 @@ fn items(service: &Service, ids: &[InfoHash]) -> Vec<Item> {
                 let token = service.tokens.token(id, index);
                 format!(
                     "/s/{token}/{}",
-                    encode_segment(name.as_deref().unwrap_or("file"))
+                    percent::encode(name.as_deref().unwrap_or("file"))
                 )
             } else {
                 format!("/stream/{}/{index}", id.to_hex())

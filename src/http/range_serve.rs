@@ -3,7 +3,7 @@
 //! private source ffmpeg reads from (`hls::source`).
 //!
 //! [`plan`] turns the `Range` header and the file length into what to send:
-//! the [`RangeDecision`] (see [`super::range`]), where to start reading, how
+//! the [`RangeDecision`] (see [`crate::codec::range`]), where to start reading, how
 //! many bytes to take, and the `Content-Length`. The length is where 32-bit
 //! boards differ: tiny_http takes a body length as `usize`, which cannot
 //! say 4 GiB or more on armv7 (and sends `usize::MAX` bytes chunked, not
@@ -18,7 +18,7 @@ use std::io::Read;
 
 use tiny_http::{Header, Response};
 
-use super::range::{self, RangeDecision};
+use crate::codec::range::{self, RangeDecision};
 
 /// What to answer for one request on a file of `len` bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use log::{debug, error, warn};
+use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
 
 use super::api::{self, Reply, Service};
@@ -230,14 +230,11 @@ fn worker(server: &tiny_http::Server, service: &Service, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv() {
             Ok(rq) => {
-                // A panicking handler must not shrink the pool (in builds
-                // that unwind; release builds abort, as the profile says).
+                // Handlers answer every failure with a status; they do not
+                // panic. If one did, the release profile's `panic = "abort"`
+                // ends rill (and its service manager restarts it).
                 let _busy = service.http.busy();
-                let r =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(rq, service)));
-                if r.is_err() {
-                    error!("http: a request handler panicked; the worker goes on");
-                }
+                handle(rq, service);
             }
             Err(e) => {
                 if stop.load(Ordering::SeqCst) {

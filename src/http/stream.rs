@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
 
-use super::range::RangeDecision;
 use super::range_serve;
-use super::{json, mime, ApiError};
+use super::{mime, ApiError};
+use crate::codec::json;
+use crate::codec::range::RangeDecision;
 use crate::reader::{FileReader, ReaderConfig, ReaderError};
 use crate::swarm::{Engine, TorrentId};
 

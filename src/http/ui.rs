@@ -25,7 +25,7 @@ use tiny_http::Request;
 use super::api::{Reply, Service};
 use super::body::read_body;
 use super::error::ApiError;
-use super::json;
+use crate::codec::json;
 use crate::session::positions::check_seconds;
 use crate::torrent::InfoHash;
 

@@ -32,7 +32,7 @@ use std::time::Duration;
 use log::{info, warn};
 
 use super::MediaInfo;
-use crate::http::json;
+use crate::codec::json;
 use crate::torrent::InfoHash;
 
 /// How long after a change the file is written.

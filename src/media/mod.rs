@@ -4,6 +4,7 @@
 //! - [`probe`]: runs `ffprobe` on a seekable input (a local path, or the
 //!   loopback URL [`crate::hls`] serves a partial file on) and parses its
 //!   JSON into a [`MediaInfo`]; also lists video keyframe times.
+//! - [`run`]: running an ffprobe/ffmpeg child bounded in time and output.
 //! - [`mkv`]: keyframe times of a Matroska file from its Cues alone.
 //! - [`cache`]: the persistent, bounded probe cache (info hash + file
 //!   index → [`MediaInfo`]), so a restart probes nothing twice.
@@ -19,10 +20,11 @@ pub mod child;
 pub mod mkv;
 pub mod plan;
 pub mod probe;
+pub mod run;
 
 use std::path::PathBuf;
 
-use crate::http::json::{self, ObjectWriter, Value};
+use crate::codec::json::{self, ObjectWriter, Value};
 
 /// Where ffmpeg and ffprobe are (config keys `ffmpeg` and `ffprobe`; by
 /// default the names, looked up in `PATH`).

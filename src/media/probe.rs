@@ -10,25 +10,22 @@
 //!
 //! The output is untrusted text (it describes a file from the internet):
 //! [`parse_probe`] and [`parse_keyframe_line`] are pure, bounded and never
-//! panic. The child is bounded too: its run time ([`run`] kills it at the
+//! panic. The child is bounded too (see [`super::run`]): its run time (killed at the
 //! deadline), its stdout (a cap) and its stderr (the last few KiB are kept
 //! for the error message).
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use super::run::{run, run_with_stderr};
 use super::{AudioTrack, MediaInfo, SubtitleTrack, Tools, VideoTrack};
-use crate::http::json::{self, Limits, Value};
+use crate::codec::json::{self, Limits, Value};
 
 /// Largest ffprobe JSON accepted (a file with hundreds of streams fits).
 const MAX_PROBE_JSON: usize = 1 << 20;
 /// Most keyframes kept (two hours with a keyframe every 0.1 s).
 pub const MAX_KEYFRAMES: usize = 72_000;
-/// Stderr kept for error messages.
-const STDERR_TAIL: usize = 2048;
 
 /// Why a probe failed. Names the tool and the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +40,8 @@ pub enum ProbeError {
     },
     /// It did not finish in time and was killed.
     TimedOut { tool: String, input: String },
+    /// No thread could be made to read its output (the child was killed).
+    NoThread { tool: String, cause: String },
     /// Its output is not what ffprobe writes.
     BadOutput { input: String, reason: String },
 }
@@ -60,6 +59,9 @@ impl fmt::Display for ProbeError {
             } => write!(f, "{tool} failed on {input}: {stderr}"),
             ProbeError::TimedOut { tool, input } => {
                 write!(f, "{tool} took too long on {input} and was stopped")
+            }
+            ProbeError::NoThread { tool, cause } => {
+                write!(f, "cannot start a thread to read {tool}'s output ({cause}); the system is out of threads or memory")
             }
             ProbeError::BadOutput { input, reason } => {
                 write!(f, "ffprobe output for {input} is not usable: {reason}")
@@ -216,159 +218,6 @@ pub fn parse_keyframe_line(line: &[u8]) -> Option<f64> {
     }
     let t: f64 = pts.parse().ok()?;
     (t.is_finite() && t >= 0.0).then_some(t)
-}
-
-/// Run `cmd` until it exits or `timeout` passes (then kill it), giving
-/// each stdout line to `on_line`. Non-zero exit is [`ProbeError::Failed`].
-pub fn run(
-    cmd: &mut Command,
-    tool: &Path,
-    input: &str,
-    timeout: Duration,
-    on_line: impl FnMut(&[u8]),
-) -> Result<(), ProbeError> {
-    run_with_stderr(cmd, tool, input, timeout, on_line, |_| {})
-}
-
-/// Whether `tool` names an existing file: a path as given, a bare name
-/// on `PATH`. Checked before spawning, so a missing ffmpeg is told apart
-/// from a failing one even where a failed `exec` is not reported to the
-/// parent (under qemu-user the child simply exits).
-fn is_installed(tool: &Path) -> bool {
-    if tool.components().count() > 1 {
-        return tool.is_file();
-    }
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false)
-}
-
-/// [`run`], also giving each stderr line to `on_err` (in another thread).
-pub fn run_with_stderr(
-    cmd: &mut Command,
-    tool: &Path,
-    input: &str,
-    timeout: Duration,
-    mut on_line: impl FnMut(&[u8]),
-    mut on_err: impl FnMut(&[u8]) + Send + 'static,
-) -> Result<(), ProbeError> {
-    let tool_name = tool.display().to_string();
-    if !is_installed(tool) {
-        return Err(ProbeError::Missing {
-            tool: tool_name,
-            cause: "not found (no such file, or not on PATH)".into(),
-        });
-    }
-    super::child::die_with_parent(cmd);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ProbeError::Missing {
-            tool: tool_name.clone(),
-            cause: e.to_string(),
-        })?;
-    let stderr = child.stderr.take();
-    let err_thread = std::thread::spawn(move || {
-        let mut tail = Vec::new();
-        if let Some(s) = stderr {
-            let mut r = BufReader::new(s);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match (&mut r).take(64 * 1024).read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let l = line.strip_suffix(b"\n").unwrap_or(&line);
-                on_err(l);
-                if !l.starts_with(b"[") || !l.contains(&b'@') {
-                    tail.extend_from_slice(l);
-                    tail.push(b'\n');
-                }
-                if tail.len() > 2 * STDERR_TAIL {
-                    tail.drain(..tail.len() - STDERR_TAIL);
-                }
-            }
-        }
-        tail
-    });
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    if let Some(stdout) = child.stdout.take() {
-        // The reader is in this thread; a watcher kills the child at the
-        // deadline, which ends the reads.
-        let pid = child.id();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let watcher = std::thread::spawn(move || {
-            matches!(
-                done_rx.recv_timeout(timeout),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-            )
-            .then(|| kill_pid(pid))
-            .is_some()
-        });
-        let mut r = BufReader::new(stdout);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            // Lines are bounded by the cap the callbacks apply; a single
-            // absurd line is bounded by `take`.
-            match (&mut r).take(64 * 1024).read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => on_line(line.strip_suffix(b"\n").unwrap_or(&line)),
-            }
-        }
-        let _ = done_tx.send(());
-        timed_out = watcher.join().unwrap_or(false);
-    }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                timed_out = true;
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let tail = err_thread.join().unwrap_or_default();
-    if timed_out {
-        return Err(ProbeError::TimedOut {
-            tool: tool_name,
-            input: input.to_string(),
-        });
-    }
-    match status {
-        Some(st) if st.success() => Ok(()),
-        _ => {
-            let text = String::from_utf8_lossy(&tail);
-            let last = text
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("no message")
-                .to_string();
-            Err(ProbeError::Failed {
-                tool: tool_name,
-                input: input.to_string(),
-                stderr: last,
-            })
-        }
-    }
-}
-
-/// Kill a child by pid (the watcher thread does not own the `Child`).
-fn kill_pid(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// ffprobe's `-of json` output → [`MediaInfo`].

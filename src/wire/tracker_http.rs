@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bendy::decoding::{Decoder, DictDecoder, ListDecoder, Object};
 
+use crate::codec::percent;
+
 /// Largest announce response we parse. A compact answer for 1000 peers is
 /// 6 KB and the dictionary form about 60 KB; anything much bigger is abuse.
 pub const MAX_RESPONSE_LEN: usize = 256 * 1024;
@@ -55,33 +57,18 @@ pub fn announce_url(base: &str, q: &AnnounceQuery<'_>) -> String {
         url.push('&');
     }
     url.push_str("info_hash=");
-    percent_encode(q.info_hash, &mut url);
+    percent::encode_into(q.info_hash, &mut url);
     url.push_str("&peer_id=");
-    percent_encode(q.peer_id, &mut url);
+    percent::encode_into(q.peer_id, &mut url);
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}&key={:08x}",
         q.port, q.uploaded, q.downloaded, q.left, q.num_want, q.key
     ));
     if let Some(event) = q.event {
         url.push_str("&event=");
-        percent_encode(event.as_bytes(), &mut url);
+        percent::encode_into(event.as_bytes(), &mut url);
     }
     url
-}
-
-/// Percent-encode raw bytes: RFC 3986 unreserved characters stay, every
-/// other byte becomes `%XX` (upper-case hex).
-pub fn percent_encode(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
 }
 
 /// A successful announce answer.

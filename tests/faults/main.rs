@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use rill::http::json::{self, Value};
+use rill::codec::json::{self, Value};
 use support::request::{request, Response};
 use support::{run_tool, TestEnv};
 

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use rill::http::json::Value;
+use rill::codec::json::Value;
 use rill_testkit::aria2::{Aria2, SeedOpts};
 use rill_testkit::request::{request, Response};
 use rill_testkit::{run_tool, TestEnv, WAIT};
@@ -31,7 +31,7 @@ fn host(addr: std::net::SocketAddr, host: &str, path: &str) -> Response {
 
 fn listed(addr: std::net::SocketAddr) -> usize {
     let r = request(addr, "GET", "/api/torrents", "", b"");
-    let v = rill::http::json::parse(&r.body).expect("json");
+    let v = rill::codec::json::parse(&r.body).expect("json");
     v.as_array().map(|a| a.len()).unwrap_or(0)
 }
 
@@ -168,7 +168,7 @@ fn curl_and_mpv_play_a_stream() {
     assert!(r.status == 202 || r.status == 201, "{}", r.status);
     env.wait_until("the clip to download", WAIT, || {
         let r = request(a, "GET", &format!("/api/torrents/{}", t.hex()), "", b"");
-        let v = rill::http::json::parse(&r.body).map_err(|e| format!("{e:?}"))?;
+        let v = rill::codec::json::parse(&r.body).map_err(|e| format!("{e:?}"))?;
         let state = v
             .get("state")
             .and_then(Value::as_str)

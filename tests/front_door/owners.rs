@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rill::http::json::Value;
+use rill::codec::json::Value;
 use rill_testkit::aria2::{Aria2, SeedOpts};
 use rill_testkit::request::request;
 use rill_testkit::torrent::{make_torrent, Torrent};
@@ -43,7 +43,7 @@ fn add(addr: std::net::SocketAddr, t: &Torrent) {
 
 fn complete(addr: std::net::SocketAddr, t: &Torrent) -> Result<bool, String> {
     let r = request(addr, "GET", &format!("/api/torrents/{}", t.hex()), "", b"");
-    let v = rill::http::json::parse(&r.body).map_err(|e| format!("{e:?}"))?;
+    let v = rill::codec::json::parse(&r.body).map_err(|e| format!("{e:?}"))?;
     let state = v.get("state").and_then(Value::as_str).unwrap_or("");
     if state == "error" {
         return Err(format!(

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill::http::json::{self, Value};
+use rill::codec::json::{self, Value};
 use rill::torrent::{InfoHash, Metainfo};
 pub use rill_testkit::data::xorshift_bytes as data;
 pub use rill_testkit::net::free_port_on as free_port;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rill::http::json::{self, Value};
+use rill::codec::json::{self, Value};
 use rill::torrent::Metainfo;
 
 use crate::net;

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rill::http::json::Value;
+use rill::codec::json::Value;
 
 use crate::harness::*;
 use crate::tempdir::TempDir;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill::http::json::Value;
+use rill::codec::json::Value;
 
 use crate::harness::*;
 use crate::tempdir::TempDir;

@@ -1,7 +1,7 @@
 //! JSON output: builders that can only produce valid JSON.
 //!
 //! ```
-//! use rill::http::json;
+//! use rill::codec::json;
 //! let body = json::object(|o| {
 //!     o.str("name", "Big \"Buck\" Bunny").u64("size", 276_134_947);
 //!     o.array("files", |a| {
