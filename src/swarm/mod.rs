@@ -35,6 +35,7 @@ mod peer;
 pub mod picker;
 mod pieces;
 pub mod preload;
+mod state;
 pub mod stats;
 mod torrent;
 mod unwritten;

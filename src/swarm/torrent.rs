@@ -2,32 +2,8 @@
 //! metadata (magnets) → checking (store open) → downloading → seeding or
 //! complete; plus the once-a-second tick (timeouts, rates, choker, resume,
 //! new connections, stats publishing).
-//!
-//! # Shared state and invariants
-//! A [`Torrent`] is shared by `Rc` among its tasks (peer sessions, ticker,
-//! announcer, verifications). All mutable state sits in one
-//! `RefCell<TState>`:
-//! - It is borrowed only in synchronous code and never across an `.await`
-//!   (tasks copy what they need, drop the borrow, await, borrow again and
-//!   re-check that the peer or torrent still exists). No other torrent's
-//!   state is borrowed while holding it.
-//! - `info.is_some()` iff every connected peer's `has` is `PeerHas::Known`
-//!   (sized to the piece count).
-//! - `data.is_some()` iff the store is open; the picker has then counted
-//!   exactly the `Known` bitfields of the connected peers (whole bitfield
-//!   once, each new `Have` bit once, `peer_left` on removal).
-//! - A block is in a peer's `requests` iff the picker records it as
-//!   outstanding at that peer: every `request_failed`, received block and
-//!   endgame cancel removes it from both.
-//! - `verifying` holds the pieces with a verification queued or in flight
-//!   (`verify_queue` holds the queued ones, in order); a piece is never
-//!   verified twice at once. `verify_jobs` counts the verification jobs on
-//!   the blocking pool, at most the board's `hash_threads`.
-//! - `stopped` is set once; afterwards no connection is made or accepted.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,121 +13,19 @@ use smol::channel::{Receiver, Sender};
 use smol::Task;
 
 use super::announce::{self, Wake};
-use super::choker::{Choker, ChokerConfig};
-use super::connect::{self, AddrBook};
+use super::connect;
 use super::ctx::{timeout, Ctx};
 use super::dht_peers;
 use super::engine::AddOptions;
-use super::metadata::MetadataFetch;
-use super::peer::{self, PeerState};
-use super::picker::{PeerKey, Picker, Priority};
-use super::pieces::Blame;
+use super::picker::{Picker, Priority};
 use super::preload;
-use super::stats::{Meter, PeerSource, Published, TorrentState, TorrentStats};
-use super::upload;
+use super::state::{piece_count, Data, PriorityRanges, TState, BACKGROUND_BLOCKS_PER_TICK};
+use super::stats::{Published, TorrentState, TorrentStats};
 use crate::store::{PieceStore, StoreConfig};
-use crate::torrent::{Bitfield, Info, InfoHash};
+use crate::torrent::{Info, InfoHash};
 
 /// Resume file writes at most this often while pieces complete.
 const RESUME_EVERY: Duration = Duration::from_secs(5);
-/// Blocks a torrent without readers may request per tick (second) while
-/// another torrent is being streamed: 16 x 16 KiB = 256 KiB/s.
-pub(crate) const BACKGROUND_BLOCKS_PER_TICK: u32 = 16;
-
-/// Piece ranges with their priority, as the picker takes them.
-pub(crate) type PriorityRanges = Vec<(Range<u32>, Priority)>;
-
-/// The open store and what drives downloading from it.
-pub(crate) struct Data {
-    pub store: Arc<PieceStore>,
-    pub picker: Picker,
-    /// Verified pieces (our copy of the store's, updated on each verdict).
-    pub have: Bitfield,
-    /// Bytes of the verified pieces.
-    pub done_bytes: u64,
-}
-
-impl Data {
-    pub fn piece_count(&self) -> u32 {
-        self.have.len()
-    }
-
-    pub fn is_complete(&self) -> bool {
-        self.have.is_full()
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    /// Payload bytes of pieces downloaded and verified this run.
-    pub downloaded: u64,
-    /// Bytes of pieces verified at start (reused from disk).
-    pub reused: u64,
-    pub uploaded: u64,
-    pub down: Meter,
-    pub up: Meter,
-}
-
-pub(crate) struct TState {
-    pub name: String,
-    pub phase: TorrentState,
-    pub trackers: Vec<Vec<String>>,
-    pub info: Option<Arc<Info>>,
-    /// The bencoded `info` dictionary, served to peers over BEP 9.
-    pub info_bytes: Option<Rc<[u8]>>,
-    pub data: Option<Data>,
-    pub fetch: Option<MetadataFetch>,
-    pub peers: HashMap<PeerKey, PeerState>,
-    /// Outgoing connections being set up.
-    pub connecting: u32,
-    pub book: AddrBook,
-    pub choker: Choker,
-    pub last_choke: Instant,
-    pub blame: Blame,
-    pub verifying: HashSet<u32>,
-    /// Complete pieces waiting for a verification job (see `pieces.rs`).
-    pub verify_queue: VecDeque<u32>,
-    pub verify_jobs: u32,
-    /// A timer will send a lone queued piece on without a partner.
-    pub verify_timer: bool,
-    /// Verified pieces the disk refused, waiting in RAM (`unwritten.rs`).
-    pub unwritten: Vec<u32>,
-    /// A retry of an unwritten piece is scheduled.
-    pub write_retry: bool,
-    /// `phase` is the error of the store's write queue (`unwritten::tick`).
-    pub queue_error: bool,
-    /// Every piece is verified; waiting for the write queue to drain
-    /// before the torrent says it is complete (`on_complete`).
-    pub completing: bool,
-    /// Priorities set before the picker exists.
-    pub pending_priorities: Vec<(u64, PriorityRanges)>,
-    pub counters: Counters,
-    pub resume_dirty: bool,
-    pub resume_saving: bool,
-    pub last_resume: Instant,
-    pub stopped: bool,
-    /// Whether the torrent was incomplete at start (announce `completed`).
-    pub was_incomplete: bool,
-    pub added: Instant,
-    pub last_tick: Instant,
-    /// Priority owners asking for `High`/`Urgent` pieces: stream readers.
-    pub readers: HashSet<u64>,
-    /// The engine-wide count of torrents with readers (`Ctx::streaming`).
-    pub streaming: Rc<Cell<u32>>,
-    /// Requests left this tick while throttled as background.
-    pub background_budget: u32,
-    /// The edges of big files are preloaded (`PRELOAD_OWNER` holds
-    /// priorities) until the first stream reader replaces them.
-    pub preloading: bool,
-}
-
-impl TState {
-    /// Background download yields: this torrent has no reader while
-    /// another one has.
-    pub fn is_background(&self) -> bool {
-        self.readers.is_empty() && self.streaming.get() > 0
-    }
-}
 
 pub(crate) struct Torrent {
     pub id: InfoHash,
@@ -176,67 +50,20 @@ impl Torrent {
         info: Option<(Arc<Info>, Rc<[u8]>)>,
         opts: AddOptions,
     ) -> Rc<Torrent> {
-        let now = Instant::now();
-        let mut book = AddrBook::default();
-        for a in &opts.extra_peers {
-            book.add(*a, true, now);
-        }
-        let phase = if info.is_some() {
-            TorrentState::Checking
-        } else {
-            TorrentState::FetchingMetadata
-        };
-        let (info, info_bytes) = match info {
-            Some((i, b)) => (Some(i), Some(b)),
-            None => (None, None),
-        };
-        let fetch = if info.is_none() {
-            Some(MetadataFetch::new())
-        } else {
-            None
-        };
         let (wake, wake_rx) = smol::channel::unbounded();
         let (stopped_tx, stopped_rx) = smol::channel::bounded(1);
+        let st = TState::new(
+            name,
+            trackers,
+            info,
+            &opts.extra_peers,
+            ctx.streaming.clone(),
+        );
         Rc::new(Torrent {
             id,
             ctx: ctx.clone(),
             opts,
-            st: RefCell::new(TState {
-                name,
-                phase,
-                trackers,
-                info,
-                info_bytes,
-                data: None,
-                fetch,
-                peers: HashMap::new(),
-                connecting: 0,
-                book,
-                choker: Choker::new(ChokerConfig::default()),
-                last_choke: now,
-                blame: Blame::default(),
-                verifying: HashSet::new(),
-                verify_queue: VecDeque::new(),
-                verify_jobs: 0,
-                verify_timer: false,
-                unwritten: Vec::new(),
-                write_retry: false,
-                queue_error: false,
-                completing: false,
-                pending_priorities: Vec::new(),
-                counters: Counters::default(),
-                resume_dirty: false,
-                resume_saving: false,
-                last_resume: now,
-                stopped: false,
-                was_incomplete: false,
-                added: now,
-                last_tick: now,
-                readers: HashSet::new(),
-                streaming: ctx.streaming.clone(),
-                background_budget: BACKGROUND_BLOCKS_PER_TICK,
-                preloading: false,
-            }),
+            st: RefCell::new(st),
             wake,
             wake_rx,
             announce_task: RefCell::new(None),
@@ -394,7 +221,7 @@ impl Torrent {
             } else {
                 TorrentState::Complete
             };
-            peer::on_data_ready(&mut st);
+            st.on_data_ready();
         }
         self.ctx.rebalance_ram();
         self.publish();
@@ -453,7 +280,7 @@ impl Torrent {
                 st.added.elapsed().as_secs_f64()
             );
             if self.opts.seed {
-                peer::drop_seeds(&mut st);
+                st.drop_seeds();
             }
         }
         let _ = self.wake.try_send(Wake::Completed);
@@ -564,8 +391,8 @@ impl Torrent {
                 } else {
                     d.picker.set_priority(owner, &ranges);
                 }
-                peer::rush(&mut st);
-                peer::refresh_all(&mut st);
+                st.rush();
+                st.refresh_all();
             }
             None => {
                 st.pending_priorities.retain(|(o, _)| *o != owner);
@@ -599,18 +426,18 @@ impl Torrent {
                 d.picker.set_now(self.ctx.now_ms());
             }
             st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
-            super::pieces::drop_evicted(&mut st);
+            st.drop_evicted();
             finished = super::unwritten::tick(self, &mut st);
-            peer::tick_all(&mut st, now, secs);
+            st.tick_all(now, secs);
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
             {
-                upload::run_choker(&mut st, &self.ctx, now, true);
+                st.run_choker(self.ctx.now_ms(), now, true);
             }
             if let Some(f) = &mut st.fetch {
                 f.tick(now);
             }
-            super::metadata::request_more(&mut st);
+            st.request_metadata();
             st.resume_dirty
                 && !st.resume_saving
                 && now.duration_since(st.last_resume) >= RESUME_EVERY
@@ -666,7 +493,7 @@ impl Torrent {
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
                 peers_encrypted: st.peers.values().filter(|p| p.encrypted).count() as u32,
-                peer_sources: peer_sources(&st),
+                peer_sources: st.peer_sources(),
                 elapsed: st.added.elapsed(),
             };
             (
@@ -680,23 +507,4 @@ impl Torrent {
             m.insert(id, Published { stats, info, store });
         });
     }
-}
-
-/// Number of pieces of a parsed `info` (bounded by its hash list).
-/// Connected peers counted by where they came from.
-fn peer_sources(st: &TState) -> [u32; 6] {
-    let mut n = [0u32; 6];
-    for p in st.peers.values() {
-        let src = if p.outgoing {
-            st.book.source_of(&p.addr).unwrap_or(PeerSource::Manual)
-        } else {
-            PeerSource::Incoming
-        };
-        n[src as usize] = n[src as usize].saturating_add(1);
-    }
-    n
-}
-
-pub(crate) fn piece_count(info: &Info) -> u32 {
-    u32::try_from(info.piece_hashes.len()).unwrap_or(u32::MAX)
 }

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use log::{error, info};
 
+use super::state::TState;
 use super::stats::TorrentState;
-use super::torrent::{TState, Torrent};
+use super::torrent::Torrent;
 
 /// How often a parked piece's write is tried again.
 pub(crate) const RETRY: Duration = Duration::from_secs(10);

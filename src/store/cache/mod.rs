@@ -88,8 +88,8 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use super::{lock, PieceStore, StoreConfig, StoreError};
-use crate::torrent::{Bitfield, Info, InfoHash};
+use super::{lock, StoreError};
+use crate::torrent::{Bitfield, InfoHash};
 use order::{Band, ReadOrder};
 
 /// At most one warning about evicted windows per this long.

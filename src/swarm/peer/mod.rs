@@ -9,9 +9,8 @@
 mod frames;
 mod handle;
 pub(crate) mod link;
-mod pipeline;
-mod rush;
-mod state;
+pub(crate) mod pipeline;
+pub(crate) mod state;
 
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
@@ -22,14 +21,13 @@ use smol::channel::Receiver;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
-pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
 pub use link::Encryption;
 pub(crate) use link::{is_plain_start, Link, SNIFF_LEN};
-pub(crate) use rush::rush;
 pub(crate) use state::PeerState;
 
 use super::ctx::{timeout, ConnSlot};
-use super::torrent::{piece_count, TState, Torrent};
+use super::state::{piece_count, Batch, TState};
+use super::torrent::Torrent;
 use super::upload;
 use crate::crypto::rc4::Rc4;
 use crate::wire::handshake::HANDSHAKE_LEN;
@@ -215,7 +213,7 @@ async fn reader(
 
 enum Job {
     Send(Vec<u8>),
-    Upload(upload::Batch),
+    Upload(Batch),
     Wait,
 }
 
@@ -240,7 +238,7 @@ async fn writer(
             if !out.is_empty() {
                 Job::Send(out)
             } else {
-                match upload::take_batch(&mut st, key) {
+                match st.take_batch(key) {
                     Some(batch) => Job::Upload(batch),
                     None => Job::Wait,
                 }
