@@ -106,7 +106,7 @@ async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: 
         }
     };
     slot.established();
-    peer::run(t, link, addr, hs, true, slot).await;
+    peer::run(t, link, addr, hs, true, slot, connect_more).await;
 }
 
 /// Book-keeping for a failed attempt; `mse_handshake`: an MSE handshake

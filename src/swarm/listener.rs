@@ -12,6 +12,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use smol::{Async, Timer};
 
+use super::connect;
 use super::ctx::{timeout, ConnSlot, Ctx};
 use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT, SNIFF_LEN};
 use crate::torrent::InfoHash;
@@ -111,5 +112,5 @@ async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut sl
         None => return,
     }
     slot.established();
-    peer::run(t, link, addr, hs, false, slot).await;
+    peer::run(t, link, addr, hs, false, slot, connect::connect_more).await;
 }

@@ -38,7 +38,6 @@ pub mod preload;
 mod state;
 pub mod stats;
 mod torrent;
-mod unwritten;
 mod upload;
 
 pub use engine::{

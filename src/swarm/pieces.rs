@@ -8,17 +8,30 @@
 //! about twice as fast, see `store/verify.rs`). A lone piece waits for a
 //! partner at most [`PAIR_WAIT`], and not at all when a stream reader wants
 //! it (`Urgent`/`High`) or when no other piece is in flight to pair with.
+//!
+//! # A disk that refuses writes (full, or another I/O error)
+//!
+//! With a write queue (storage mode `keep`) the store keeps the pieces
+//! queued and retries them itself (`store/writeq.rs`); [`tick`] shows its
+//! error as the torrent's state and clears it once writes work again.
+//!
+//! Written directly (the disk cache of mode `stream`), verified pieces the
+//! disk refused are parked here: the store keeps each one complete in RAM (bounded by the in-flight budget, so the
+//! picker starts no new pieces once that fills up), the torrent reports
+//! the error in its state, and one piece's write is retried every
+//! [`PARKED_RETRY`]. When a write succeeds again (space came back) the error is
+//! cleared and every parked piece is queued for its write at once.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::{debug, error, info, warn};
 
 use super::picker::{Block, PeerKey, Priority};
 use super::state::{block_digests, BlockDigests, TState, STRIKES_TO_BAN};
+use super::stats::TorrentState;
 use super::torrent::Torrent;
-use super::unwritten;
 use crate::store::{BlockOutcome, StoreError, Verdict};
 use crate::wire::Message;
 
@@ -117,7 +130,7 @@ pub(crate) fn requeue(t: &Rc<Torrent>, st: &mut TState, pieces: &[u32]) {
 /// waits for a partner, at most [`PAIR_WAIT`].
 pub(crate) fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
     // While the disk refuses writes, verified pieces would only pile up in
-    // RAM: complete pieces wait here until `unwritten::tick` sees it work.
+    // RAM: complete pieces wait here until `unwritten_tick` sees it work.
     if st
         .data
         .as_ref()
@@ -229,9 +242,9 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
             }
         }
         if let Some(msg) = write_error {
-            unwritten::park(&t, &mut st, unwritten, msg);
+            park(&t, &mut st, unwritten, msg);
         } else if written {
-            unwritten::on_written(&t, &mut st);
+            on_written(&t, &mut st);
         }
         dispatch(&t, &mut st, false);
     }
@@ -326,6 +339,102 @@ fn strike(t: &Rc<Torrent>, st: &mut TState, from: SocketAddr) {
     for p in st.peers.values_mut() {
         if p.addr.ip() == from.ip() {
             p.close("banned");
+        }
+    }
+}
+
+/// How often a parked piece's write is tried again.
+const PARKED_RETRY: Duration = Duration::from_secs(10);
+
+/// `pieces` were verified but not written (`msg` says why): park them,
+/// report the error, make sure a retry is scheduled.
+fn park(t: &Rc<Torrent>, st: &mut TState, pieces: Vec<u32>, msg: String) {
+    if !matches!(st.phase, TorrentState::Error(_)) {
+        error!(
+            "{}: {msg}; verified pieces wait in RAM, the write is retried every {} s",
+            st.name,
+            PARKED_RETRY.as_secs()
+        );
+    }
+    st.phase = TorrentState::Error(format!(
+        "{msg} (retrying every {} s)",
+        PARKED_RETRY.as_secs()
+    ));
+    for p in pieces {
+        if !st.unwritten.contains(&p) {
+            st.unwritten.push(p);
+        }
+    }
+    if st.write_retry {
+        return;
+    }
+    st.write_retry = true;
+    let t2 = t.clone();
+    t.ctx.spawn(async move {
+        smol::Timer::after(PARKED_RETRY).await;
+        let mut st = t2.st.borrow_mut();
+        st.write_retry = false;
+        if st.stopped || st.unwritten.is_empty() {
+            return;
+        }
+        let p = st.unwritten.remove(0);
+        requeue(&t2, &mut st, &[p]);
+    });
+}
+
+/// A piece was written: if pieces were parked, the disk works again.
+/// (An error that is not `park`'s stops the torrent, and the write queue's
+/// is `tick`'s: those stay.)
+fn on_written(t: &Rc<Torrent>, st: &mut TState) {
+    if st.stopped || st.queue_error {
+        return;
+    }
+    if let TorrentState::Error(_) = st.phase {
+        info!("{}: writing to disk works again", st.name);
+        st.phase = TorrentState::Downloading;
+    }
+    if !st.unwritten.is_empty() {
+        let parked = std::mem::take(&mut st.unwritten);
+        requeue(t, st, &parked);
+    }
+}
+
+/// Each second: show the write queue's error as the torrent's state, or
+/// clear it and restart verification once writes work again. Returns
+/// whether every piece is in but the torrent does not say complete yet
+/// (its completion waited for the disk).
+pub(crate) fn unwritten_tick(t: &Rc<Torrent>, st: &mut TState) -> bool {
+    if st.stopped {
+        return false;
+    }
+    let Some(d) = st.data.as_ref() else {
+        return false;
+    };
+    let complete = d.is_complete();
+    match d.store.write_error() {
+        Some(msg) => {
+            if !st.queue_error {
+                error!(
+                    "{}: {msg}; verified pieces wait in RAM, the write is retried every {} s",
+                    st.name,
+                    crate::store::WRITE_RETRY.as_secs()
+                );
+            }
+            st.queue_error = true;
+            st.phase = TorrentState::Error(format!(
+                "{msg} (retrying every {} s)",
+                crate::store::WRITE_RETRY.as_secs()
+            ));
+            false
+        }
+        None => {
+            if st.queue_error {
+                st.queue_error = false;
+                info!("{}: writing to disk works again", st.name);
+                st.phase = TorrentState::Downloading;
+                dispatch(t, st, true);
+            }
+            complete && !st.phase.is_done() && !st.completing
         }
     }
 }

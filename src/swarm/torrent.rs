@@ -427,7 +427,7 @@ impl Torrent {
             }
             st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
             st.drop_evicted();
-            finished = super::unwritten::tick(self, &mut st);
+            finished = super::pieces::unwritten_tick(self, &mut st);
             st.tick_all(now, secs);
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)

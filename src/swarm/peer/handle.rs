@@ -15,7 +15,7 @@ use log::debug;
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::state::TState;
 use crate::swarm::torrent::Torrent;
-use crate::swarm::{connect, metadata, pieces};
+use crate::swarm::{metadata, pieces};
 use crate::wire::extension::UT_METADATA_ID;
 use crate::wire::{ExtHandshake, Message};
 
@@ -143,15 +143,16 @@ fn on_ext_handshake(st: &mut TState, key: PeerKey, payload: &[u8]) {
     }
 }
 
-/// The session ended: forget the peer everywhere.
-pub(crate) fn remove_peer(t: &Rc<Torrent>, key: PeerKey) {
+/// The session ended: forget the peer everywhere. Whether it was removed
+/// (the caller may then dial another).
+pub(crate) fn remove_peer(t: &Rc<Torrent>, key: PeerKey) -> bool {
     {
         let Ok(mut guard) = t.st.try_borrow_mut() else {
-            return;
+            return false;
         };
         let st = &mut *guard;
         let Some(p) = st.peers.remove(&key) else {
-            return;
+            return false;
         };
         if let (Some(d), Some(h)) = (st.data.as_mut(), p.has.known()) {
             d.picker.peer_left(key, h);
@@ -174,7 +175,5 @@ pub(crate) fn remove_peer(t: &Rc<Torrent>, key: PeerKey) {
         st.fill_all();
         st.request_metadata();
     }
-    if !t.is_stopped() {
-        connect::connect_more(t);
-    }
+    true
 }

@@ -59,7 +59,9 @@ pub(crate) async fn send_handshake(
         .map_err(|e| format!("sending handshake: {e}"))
 }
 
-/// Run a connection whose handshakes are done, until it ends.
+/// Run a connection whose handshakes are done, until it ends; then, if the
+/// peer was removed and the torrent runs on, call `then` (the connector's
+/// `connect_more`, to dial a replacement).
 pub(crate) async fn run(
     t: Rc<Torrent>,
     link: Link,
@@ -67,6 +69,7 @@ pub(crate) async fn run(
     remote: Handshake,
     outgoing: bool,
     _slot: ConnSlot,
+    then: fn(&Rc<Torrent>),
 ) {
     let encrypted = link.is_encrypted();
     let Link {
@@ -116,7 +119,9 @@ pub(crate) async fn run(
     )
     .await;
     debug!("{addr}: disconnected: {why}");
-    handle::remove_peer(&t, key);
+    if handle::remove_peer(&t, key) && !t.is_stopped() {
+        then(&t);
+    }
 }
 
 /// Whether to keep a new connection.

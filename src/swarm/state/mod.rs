@@ -119,11 +119,11 @@ pub(crate) struct TState {
     pub verify_jobs: u32,
     /// A timer will send a lone queued piece on without a partner.
     pub verify_timer: bool,
-    /// Verified pieces the disk refused, waiting in RAM (`unwritten.rs`).
+    /// Verified pieces the disk refused, waiting in RAM (`pieces.rs`, `park`).
     pub unwritten: Vec<u32>,
     /// A retry of an unwritten piece is scheduled.
     pub write_retry: bool,
-    /// `phase` is the error of the store's write queue (`unwritten::tick`).
+    /// `phase` is the error of the store's write queue (`pieces::unwritten_tick`).
     pub queue_error: bool,
     /// Every piece is verified; waiting for the write queue to drain
     /// before the torrent says it is complete (`on_complete`).
