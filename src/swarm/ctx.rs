@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use smol::lock::Semaphore;
 use smol::{LocalExecutor, Task, Timer};
 
-use super::peer::Encryption;
+use super::peer::link::Encryption;
 use super::stats::Shared;
 use super::torrent::Torrent;
 use crate::board::BoardProfile;

@@ -10,7 +10,6 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::ops::Range;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -22,8 +21,10 @@ use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor};
 
 use super::ctx::Ctx;
+use super::lifecycle::UPCALLS;
 use super::listener;
 use super::mailbox::Mailbox;
+pub use super::options::AddOptions;
 use super::peer::Encryption;
 use super::picker::Priority;
 use super::stats::{Shared, TorrentStats};
@@ -59,23 +60,6 @@ pub struct EngineConfig {
 pub enum Source {
     Torrent(Box<Metainfo>),
     Magnet(Magnet),
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct AddOptions {
-    /// Files land in `out_dir/<name>` (or `out_dir/<name>/...`).
-    pub out_dir: PathBuf,
-    /// Where `<infohash-hex>.resume` lives; `None`: no resume file.
-    pub resume_dir: Option<PathBuf>,
-    /// Peers to connect to besides those trackers and the magnet name.
-    pub extra_peers: Vec<SocketAddr>,
-    /// Keep uploading after completion.
-    pub seed: bool,
-    /// Storage mode `stream`: keep verified pieces in this bounded disk
-    /// cache instead of `out_dir` (see `store::cache`).
-    pub disk_cache: Option<Arc<crate::store::DiskCache>>,
-    /// Ask for the edges of big files first (see [`super::preload`]).
-    pub preload_edges: bool,
 }
 
 #[derive(Debug)]
@@ -496,7 +480,7 @@ fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, Engi
     }
     opts.extra_peers.dedup();
     info!("adding {name} ({id})");
-    let t = Torrent::new(ctx, id, name, trackers, info, opts);
+    let t = Torrent::new(ctx, id, name, trackers, info, opts, &UPCALLS);
     ctx.torrents.borrow_mut().insert(id, t.clone());
     t.start();
     Ok(id)
