@@ -28,7 +28,7 @@ pub use super::options::AddOptions;
 use super::peer::Encryption;
 use super::picker::Priority;
 use super::stats::{Shared, TorrentStats};
-use super::torrent::Torrent;
+use super::torrent::{Torrent, Torrents};
 use crate::board::BoardProfile;
 use crate::dht::{DhtConfig, DhtSnapshot, DhtStats};
 use crate::store::PieceStore;
@@ -375,8 +375,9 @@ async fn main_loop(
     mailbox: Arc<Mailbox>,
     listener: Async<TcpListener>,
 ) {
-    let c = ctx.clone();
-    ctx.spawn(async move { listener::run(c, listener).await });
+    let torrents = Rc::new(Torrents::default());
+    let (c, all) = (ctx.clone(), torrents.clone());
+    ctx.spawn(async move { listener::run(c, all, listener).await });
     if let Some(node) = ctx.dht.get() {
         let (a, b) = (node.clone(), node.clone());
         ctx.spawn(async move { a.run().await });
@@ -389,7 +390,7 @@ async fn main_loop(
                 opts,
                 reply,
             } => {
-                let _ = reply.try_send(add(&ctx, source, opts));
+                let _ = reply.try_send(add(&ctx, &torrents, source, opts));
             }
             Command::SetPriority {
                 id,
@@ -397,7 +398,7 @@ async fn main_loop(
                 ranges,
                 reply,
             } => {
-                let t = ctx.torrents.borrow().get(&id).cloned();
+                let t = torrents.get(&id);
                 let r = match t {
                     Some(t) => {
                         t.set_priority(owner, ranges);
@@ -408,7 +409,7 @@ async fn main_loop(
                 let _ = reply.try_send(r);
             }
             Command::ApplyPriority { id, owner } => {
-                let t = ctx.torrents.borrow().get(&id).cloned();
+                let t = torrents.get(&id);
                 if let Some(ranges) = mailbox.take(id, owner) {
                     match t {
                         Some(t) => t.set_priority(owner, ranges),
@@ -417,7 +418,7 @@ async fn main_loop(
                 }
             }
             Command::Remove { id, reply } => {
-                let t = ctx.torrents.borrow_mut().remove(&id);
+                let t = torrents.remove(&id);
                 let r = match t {
                     Some(t) => {
                         ctx.shared.update(|m| {
@@ -425,7 +426,7 @@ async fn main_loop(
                         });
                         ctx.spawn(async move { t.stop().await });
                         // Its RAM share goes back to the others.
-                        ctx.rebalance_ram();
+                        torrents.rebalance_ram(&ctx);
                         Ok(())
                     }
                     None => Err(EngineError::NotFound(id)),
@@ -433,7 +434,7 @@ async fn main_loop(
                 let _ = reply.try_send(r);
             }
             Command::Shutdown { reply } => {
-                let all: Vec<Rc<Torrent>> = ctx.torrents.borrow().values().cloned().collect();
+                let all: Vec<Rc<Torrent>> = torrents.all();
                 let tasks: Vec<_> = all
                     .into_iter()
                     .filter_map(|t| ctx.spawn_task(async move { t.stop().await }))
@@ -451,7 +452,12 @@ async fn main_loop(
     }
 }
 
-fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, EngineError> {
+fn add(
+    ctx: &Rc<Ctx>,
+    torrents: &Rc<Torrents>,
+    source: Source,
+    opts: AddOptions,
+) -> Result<InfoHash, EngineError> {
     let (id, name, trackers, info, mut opts) = match source {
         Source::Torrent(m) => {
             let m = *m;
@@ -475,13 +481,13 @@ fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, Engi
             (m.info_hash, name, trackers, None, opts)
         }
     };
-    if ctx.torrents.borrow().contains_key(&id) {
+    if torrents.contains(&id) {
         return Err(EngineError::AlreadyAdded(id));
     }
     opts.extra_peers.dedup();
     info!("adding {name} ({id})");
-    let t = Torrent::new(ctx, id, name, trackers, info, opts, &UPCALLS);
-    ctx.torrents.borrow_mut().insert(id, t.clone());
+    let t = Torrent::new(ctx, torrents, id, name, trackers, info, opts, &UPCALLS);
+    torrents.insert(t.clone());
     t.start();
     Ok(id)
 }
@@ -489,6 +495,7 @@ fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, Engi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::time::Instant;
 
     /// A single-file torrent of `len` bytes (16 KiB pieces, made-up hashes)

@@ -115,13 +115,7 @@ impl Torrent {
             .map(|d| d.join(format!("{}.resume", id.to_hex())));
         // This torrent's share of the RAM budget, counting itself; the
         // others are resized once it is open (`rebalance_ram`).
-        let open = self
-            .ctx
-            .torrents
-            .borrow()
-            .values()
-            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
-            .count();
+        let open = self.all.open_besides(id);
         let (inflight_ram, ram_tier) = self.ctx.ram_share(open + 1, info.piece_length);
         let cfg = StoreConfig {
             inflight_ram,
@@ -187,7 +181,7 @@ impl Torrent {
             };
             st.on_data_ready();
         }
-        self.ctx.rebalance_ram();
+        self.all.rebalance_ram(&self.ctx);
         self.publish();
         let done = self.st.borrow().phase == TorrentState::Complete;
         if done {

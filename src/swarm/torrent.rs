@@ -14,6 +14,7 @@
 //! (`announce_task`, `stopping`) belong to the lifecycle.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -26,6 +27,7 @@ use super::ctx::Ctx;
 use super::options::AddOptions;
 use super::state::{piece_count, TState};
 use super::stats::{Published, TorrentStats};
+use crate::store::PieceStore;
 use crate::torrent::{Info, InfoHash};
 
 /// What the torrent tells its announcer.
@@ -45,9 +47,79 @@ pub(crate) struct Upcalls {
     pub metadata: fn(Rc<Torrent>, Info, Vec<u8>) -> Pin<Box<dyn Future<Output = ()>>>,
 }
 
+/// The engine's torrents by info hash. The engine adds and removes them;
+/// the listener finds an incoming connection's torrent here; a torrent
+/// looks here for the others' RAM shares.
+#[derive(Default)]
+pub(crate) struct Torrents(RefCell<HashMap<InfoHash, Rc<Torrent>>>);
+
+impl Torrents {
+    pub fn get(&self, id: &InfoHash) -> Option<Rc<Torrent>> {
+        self.0.borrow().get(id).cloned()
+    }
+
+    pub fn contains(&self, id: &InfoHash) -> bool {
+        self.0.borrow().contains_key(id)
+    }
+
+    pub fn insert(&self, t: Rc<Torrent>) {
+        self.0.borrow_mut().insert(t.id, t);
+    }
+
+    pub fn remove(&self, id: &InfoHash) -> Option<Rc<Torrent>> {
+        self.0.borrow_mut().remove(id)
+    }
+
+    pub fn all(&self) -> Vec<Rc<Torrent>> {
+        self.0.borrow().values().cloned().collect()
+    }
+
+    pub fn ids(&self) -> Vec<InfoHash> {
+        self.0.borrow().keys().copied().collect()
+    }
+
+    /// Whether `t` is the torrent the table holds under its id (not one
+    /// removed whose stop is still running).
+    fn is_current(&self, t: &Torrent) -> bool {
+        self.0
+            .borrow()
+            .get(&t.id)
+            .is_some_and(|x| std::ptr::eq(Rc::as_ptr(x), t))
+    }
+
+    /// Torrents other than `id` whose store is open.
+    pub fn open_besides(&self, id: InfoHash) -> usize {
+        self.0
+            .borrow()
+            .values()
+            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
+            .count()
+    }
+
+    /// Split the RAM caps anew over the torrents whose store is open (after
+    /// one opened or was removed). Call with no torrent state borrowed.
+    pub fn rebalance_ram(&self, ctx: &Ctx) {
+        let stores: Vec<Arc<PieceStore>> = self
+            .0
+            .borrow()
+            .values()
+            .filter_map(|t| {
+                let st = t.st.try_borrow().ok()?;
+                st.data.as_ref().map(|d| d.store.clone())
+            })
+            .collect();
+        for s in &stores {
+            let (inflight, tier) = ctx.ram_share(stores.len(), s.layout().piece_length);
+            s.set_ram_caps(inflight, tier);
+        }
+    }
+}
+
 pub(crate) struct Torrent {
     pub id: InfoHash,
     pub ctx: Rc<Ctx>,
+    /// The engine's table this torrent is in.
+    pub all: Rc<Torrents>,
     pub opts: AddOptions,
     pub st: RefCell<TState>,
     pub(super) wake: Sender<Wake>,
@@ -61,8 +133,10 @@ pub(crate) struct Torrent {
 }
 
 impl Torrent {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &Rc<Ctx>,
+        all: &Rc<Torrents>,
         id: InfoHash,
         name: String,
         trackers: Vec<Vec<String>>,
@@ -82,6 +156,7 @@ impl Torrent {
         Rc::new(Torrent {
             id,
             ctx: ctx.clone(),
+            all: all.clone(),
             opts,
             st: RefCell::new(st),
             wake,
@@ -120,13 +195,7 @@ impl Torrent {
     /// torrent no longer in the engine's table (removed: its stop is still
     /// running) publishes nothing, so it does not reappear in listings.
     pub fn publish(&self) {
-        let current = self
-            .ctx
-            .torrents
-            .borrow()
-            .get(&self.id)
-            .is_some_and(|t| std::ptr::eq(Rc::as_ptr(t), self));
-        if !current {
+        if !self.all.is_current(self) {
             return;
         }
         let (stats, info, store) = {
