@@ -5,8 +5,6 @@
 //! it (connector, announcer, DHT loop, verification) and receives what they
 //! report up through [`UPCALLS`].
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +20,7 @@ use super::pieces;
 use super::preload;
 use super::state::{piece_count, Data, PriorityRanges, BACKGROUND_BLOCKS_PER_TICK};
 use super::stats::TorrentState;
-use super::torrent::{Torrent, Upcalls, Wake};
+use super::torrent::{LocalFuture, Torrent, Upcalls, Wake};
 use crate::store::{PieceStore, StoreConfig};
 use crate::torrent::Info;
 
@@ -36,7 +34,7 @@ pub(crate) static UPCALLS: Upcalls = Upcalls {
     metadata: use_metadata,
 };
 
-fn use_metadata(t: Rc<Torrent>, info: Info, bytes: Vec<u8>) -> Pin<Box<dyn Future<Output = ()>>> {
+fn use_metadata(t: Rc<Torrent>, info: Info, bytes: Vec<u8>) -> LocalFuture {
     Box::pin(t.use_metadata(info, bytes))
 }
 

@@ -44,8 +44,11 @@ pub(crate) enum Wake {
 pub(crate) struct Upcalls {
     pub fail: fn(&Rc<Torrent>, String),
     pub complete: fn(&Rc<Torrent>),
-    pub metadata: fn(Rc<Torrent>, Info, Vec<u8>) -> Pin<Box<dyn Future<Output = ()>>>,
+    pub metadata: fn(Rc<Torrent>, Info, Vec<u8>) -> LocalFuture,
 }
+
+/// A future on the executor thread (not `Send`).
+pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The engine's torrents by info hash. The engine adds and removes them;
 /// the listener finds an incoming connection's torrent here; a torrent
