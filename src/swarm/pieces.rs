@@ -24,19 +24,16 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use log::{debug, error, info, warn};
+use log::{error, info, warn};
 
-use super::picker::{Block, PeerKey, Priority};
-use super::state::{block_digests, BlockDigests, TState, STRIKES_TO_BAN};
+use super::picker::{PeerKey, Priority};
+use super::state::{block_digests, BlockDigests, Received, TState, STRIKES_TO_BAN};
 use super::stats::TorrentState;
 use super::torrent::Torrent;
-use crate::store::{BlockOutcome, StoreError, Verdict};
-use crate::wire::Message;
+use crate::store::{StoreError, Verdict};
 
-/// Unrequested blocks tolerated from one peer before dropping it.
-const MAX_UNSOLICITED: u32 = 64;
 /// Longest a complete piece waits for a second one to be hashed with.
 const PAIR_WAIT: Duration = Duration::from_millis(20);
 
@@ -49,66 +46,10 @@ pub(crate) fn on_block(
     begin: u32,
     data: &[u8],
 ) -> Result<(), String> {
-    let len = u32::try_from(data.len()).map_err(|_| "oversized block".to_string())?;
-    let block = Block { piece, begin, len };
-    let TState {
-        peers,
-        data: tdata,
-        blame,
-        verifying,
-        counters,
-        ..
-    } = st;
-    let Some(p) = peers.get_mut(&key) else {
-        return Ok(());
-    };
-    if !p.take_request(&block) {
-        p.unsolicited += 1;
-        debug!("{}: unrequested block {piece}+{begin}", p.addr);
-        if p.unsolicited > MAX_UNSOLICITED {
-            return Err("too many unrequested blocks".into());
-        }
-        return Ok(());
-    }
-    let now = Instant::now();
-    p.pipeline.on_block(now, p.ext.reqq);
-    p.down.add(u64::from(len));
-    p.period_down = p.period_down.saturating_add(u64::from(len));
-    counters.down.add(u64::from(len));
-    let from = p.addr;
-    let Some(d) = tdata.as_mut() else {
-        return Ok(());
-    };
-    let outcome = match d.store.put_block(piece, begin, data) {
-        Ok(o) => o,
-        Err(e) => {
-            d.picker.request_failed(key, block);
-            return Err(format!("block {piece}+{begin}: {e}"));
-        }
-    };
-    match outcome {
-        BlockOutcome::NoRoom => d.picker.request_failed(key, block),
-        BlockOutcome::Stored | BlockOutcome::PieceReady | BlockOutcome::Duplicate => {
-            if outcome != BlockOutcome::Duplicate {
-                blame.record(piece, begin, from);
-            }
-            for other in d.picker.block_received(key, block) {
-                if let Some(o) = peers.get_mut(&other) {
-                    if o.take_request(&block) {
-                        o.send(&Message::Cancel {
-                            index: piece,
-                            begin,
-                            length: len,
-                        });
-                        o.note_cancelled(block);
-                    }
-                }
-            }
-            if outcome == BlockOutcome::PieceReady && verifying.insert(piece) {
-                st.verify_queue.push_back(piece);
-                dispatch(t, st, false);
-            }
-        }
+    match st.on_block(key, piece, begin, data)? {
+        Received::Ignored => return Ok(()),
+        Received::Taken => {}
+        Received::PieceQueued => dispatch(t, st, false),
     }
     st.fill(key);
     Ok(())
@@ -265,52 +206,7 @@ fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>
         );
         strike(t, st, a);
     }
-    let TState {
-        data,
-        peers,
-        counters,
-        ..
-    } = st;
-    let Some(d) = data.as_mut() else { return false };
-    if !d.have.set(piece) {
-        return false;
-    }
-    d.picker.piece_verified(piece);
-    let size = u64::from(d.store.layout().piece_size(piece));
-    d.done_bytes = d.done_bytes.saturating_add(size);
-    counters.downloaded = counters.downloaded.saturating_add(size);
-    let complete = d.is_complete();
-    for p in peers.values_mut() {
-        p.send(&Message::Have(piece));
-        // Requests still out for it (endgame, late arrivals) are moot.
-        let moot: Vec<Block> = p
-            .requests
-            .iter()
-            .map(|r| r.0)
-            .filter(|b| b.piece == piece)
-            .collect();
-        for b in moot {
-            p.take_request(&b);
-            p.note_cancelled(b);
-            p.send(&Message::Cancel {
-                index: b.piece,
-                begin: b.begin,
-                length: b.len,
-            });
-        }
-    }
-    st.resume_dirty = true;
-    // Only peers that had this piece can have become uninteresting.
-    let keys: Vec<PeerKey> = st
-        .peers
-        .iter()
-        .filter(|(_, p)| p.am_interested && p.has.known().is_some_and(|h| h.get(piece)))
-        .map(|(k, _)| *k)
-        .collect();
-    for k in keys {
-        st.update_interest(k);
-    }
-    complete
+    st.piece_verified(piece)
 }
 
 fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>) {
@@ -321,9 +217,7 @@ fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>)
         st.name,
         list.join(", ")
     );
-    if let Some(d) = st.data.as_mut() {
-        d.picker.piece_failed(piece);
-    }
+    st.piece_failed(piece);
     for a in guilty {
         strike(t, st, a);
     }

@@ -1,14 +1,15 @@
-//! Reacting to a peer's messages, and the torrent-wide peer chores built on
-//! the same state: interest, filling request pipelines, the per-second
-//! peer tick (rates, timeouts, keep-alives), and removing a peer.
+//! Reacting to a peer's messages: each goes to the `TState` method that
+//! owns what it changes (`state/peers.rs`, `state/upload.rs`), or to the
+//! data path (`pieces.rs`) and BEP 9 (`metadata.rs`); plus the extension
+//! handshake, and removing a peer when its session ends.
 //!
 //! Everything here is synchronous and runs with the torrent's state
-//! borrowed (see `torrent.rs`); work that must wait (hashing, disk) is
+//! borrowed (see `state/mod.rs`); work that must wait (hashing, disk) is
 //! spawned as its own task.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 
@@ -18,9 +19,6 @@ use crate::swarm::torrent::Torrent;
 use crate::swarm::{metadata, pieces};
 use crate::wire::extension::UT_METADATA_ID;
 use crate::wire::{ExtHandshake, Message};
-
-/// A connection counts as useful (no back-off on reconnect) after this.
-const USEFUL_AFTER: Duration = Duration::from_secs(30);
 
 /// Handle one message; `Err` ends the session with that reason.
 pub(crate) fn on_message(t: &Rc<Torrent>, key: PeerKey, msg: Message) -> Result<(), String> {
@@ -146,34 +144,8 @@ fn on_ext_handshake(st: &mut TState, key: PeerKey, payload: &[u8]) {
 /// The session ended: forget the peer everywhere. Whether it was removed
 /// (the caller may then dial another).
 pub(crate) fn remove_peer(t: &Rc<Torrent>, key: PeerKey) -> bool {
-    {
-        let Ok(mut guard) = t.st.try_borrow_mut() else {
-            return false;
-        };
-        let st = &mut *guard;
-        let Some(p) = st.peers.remove(&key) else {
-            return false;
-        };
-        if let (Some(d), Some(h)) = (st.data.as_mut(), p.has.known()) {
-            d.picker.peer_left(key, h);
-        }
-        st.choker.peer_left(key);
-        if let Some(f) = st.fetch.as_mut() {
-            f.peer_left(key);
-        }
-        let book_addr = if p.outgoing {
-            Some(p.addr)
-        } else {
-            p.ext
-                .listen_port
-                .map(|port| SocketAddr::new(p.addr.ip(), port))
-        };
-        if let Some(a) = book_addr {
-            let useful = p.connected_at.elapsed() >= USEFUL_AFTER;
-            st.book.closed(a, Instant::now(), useful);
-        }
-        st.fill_all();
-        st.request_metadata();
-    }
-    true
+    let Ok(mut st) = t.st.try_borrow_mut() else {
+        return false;
+    };
+    st.remove_peer(key)
 }

@@ -4,14 +4,14 @@
 //! the pure parts below it (picker, choker, stats, a peer's `PeerState`)
 //! and nothing that runs a task. Each file here owns one part of the state
 //! and is its only writer: `peers.rs` (the peers table as the download
-//! drives it), `upload.rs` (upload queues and the choker), `rush.rs`
+//! drives it), `blocks.rs` (received blocks and verdicts), `upload.rs` (upload queues and the choker), `rush.rs`
 //! (urgent pieces), `fetch.rs` (BEP 9 metadata), `addrbook.rs` (where
 //! peers come from), `blame.rs` (who sent bad data). Code that must wait
-//! (hashing, disk, sockets) lives above, in `torrent.rs`, `pieces.rs` and
+//! (hashing, disk, sockets) lives above, in `lifecycle.rs`, `pieces.rs` and
 //! `peer/`, and calls these methods with the state borrowed.
 //!
 //! # Invariants
-//! A [`Torrent`] is shared by `Rc` among its tasks (peer sessions, ticker,
+//! A torrent (`Torrent`, `torrent.rs`) is shared by `Rc` among its tasks (peer sessions, ticker,
 //! announcer, verifications). All mutable state sits in one
 //! `RefCell<TState>`:
 //! - It is borrowed only in synchronous code and never across an `.await`
@@ -34,6 +34,7 @@
 
 mod addrbook;
 mod blame;
+mod blocks;
 mod fetch;
 mod peers;
 mod rush;
@@ -56,6 +57,7 @@ use crate::torrent::{Bitfield, Info};
 
 pub(crate) use addrbook::AddrBook;
 pub(crate) use blame::{block_digests, Blame, BlockDigests, STRIKES_TO_BAN};
+pub(crate) use blocks::Received;
 pub(crate) use fetch::MetadataFetch;
 pub(crate) use upload::Batch;
 

@@ -9,6 +9,7 @@
 //! `Known` bitfield is counted by the picker exactly once per bit, and a
 //! block is in a peer's `requests` iff the picker has it outstanding there.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -24,6 +25,8 @@ use crate::wire::Message;
 const KEEPALIVE_AFTER: Duration = Duration::from_secs(60);
 /// Drop a peer that sent nothing for this long.
 const SILENT_LIMIT: Duration = Duration::from_secs(120);
+/// A connection counts as useful (no back-off on reconnect) after this.
+const USEFUL_AFTER: Duration = Duration::from_secs(30);
 
 impl TState {
     pub(crate) fn on_choke(&mut self, key: PeerKey) {
@@ -298,6 +301,36 @@ impl TState {
             }
         }
         self.fill_all();
+    }
+
+    /// The peer's session ended: forget it everywhere (picker counts,
+    /// choker, metadata source, address book), then top up the others.
+    /// Whether it was connected.
+    pub(crate) fn remove_peer(&mut self, key: PeerKey) -> bool {
+        let Some(p) = self.peers.remove(&key) else {
+            return false;
+        };
+        if let (Some(d), Some(h)) = (self.data.as_mut(), p.has.known()) {
+            d.picker.peer_left(key, h);
+        }
+        self.choker.peer_left(key);
+        if let Some(f) = self.fetch.as_mut() {
+            f.peer_left(key);
+        }
+        let book_addr = if p.outgoing {
+            Some(p.addr)
+        } else {
+            p.ext
+                .listen_port
+                .map(|port| SocketAddr::new(p.addr.ip(), port))
+        };
+        if let Some(a) = book_addr {
+            let useful = p.connected_at.elapsed() >= USEFUL_AFTER;
+            self.book.closed(a, Instant::now(), useful);
+        }
+        self.fill_all();
+        self.request_metadata();
+        true
     }
 }
 

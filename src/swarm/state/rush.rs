@@ -7,7 +7,7 @@
 //! - every peer's request queue is full of ordinary blocks (about a second
 //!   of transfer at its rate, see `pipeline.rs`), and a peer serves
 //!   requests in order, so a new request waits behind all of them;
-//! - [`super::fill`] gives a piece's blocks to whichever peer is topped up
+//! - [`TState::fill`] gives a piece's blocks to whichever peer is topped up
 //!   first, so one peer may get all of it while the others idle on it.
 //!
 //! [`rush`] therefore first cancels, at every unchoked peer that has an
