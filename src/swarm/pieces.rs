@@ -58,9 +58,7 @@ pub(crate) fn on_block(
 /// Queue `pieces` (complete in the store) for verification again.
 pub(crate) fn requeue(t: &Rc<Torrent>, st: &mut TState, pieces: &[u32]) {
     for &p in pieces {
-        if st.verifying.insert(p) {
-            st.verify_queue.push_back(p);
-        }
+        st.verify.push(p);
     }
     dispatch(t, st, true);
 }
@@ -80,13 +78,13 @@ pub(crate) fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
         return;
     }
     let max = t.ctx.board.hash_threads.max(1);
-    while st.verify_jobs < max {
-        let n = match st.verify_queue.len() {
+    while st.verify.jobs() < max {
+        let n = match st.verify.queued() {
             0 => return,
             1 => {
                 let hurry = alone
-                    || match (st.verify_queue.front(), &st.data) {
-                        (Some(&p), Some(d)) => {
+                    || match (st.verify.first(), &st.data) {
+                        (Some(p), Some(d)) => {
                             d.picker.priority(p) >= Priority::High
                                 || d.store.inflight_bytes()
                                     <= u64::from(d.store.layout().piece_size(p))
@@ -94,13 +92,12 @@ pub(crate) fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
                         _ => true,
                     };
                 if !hurry {
-                    if !st.verify_timer {
-                        st.verify_timer = true;
+                    if st.verify.arm_timer() {
                         let t2 = t.clone();
                         t.ctx.spawn(async move {
                             smol::Timer::after(PAIR_WAIT).await;
                             let mut st = t2.st.borrow_mut();
-                            st.verify_timer = false;
+                            st.verify.timer_fired();
                             dispatch(&t2, &mut st, true);
                         });
                     }
@@ -110,8 +107,7 @@ pub(crate) fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
             }
             _ => 2,
         };
-        let batch: Vec<u32> = st.verify_queue.drain(..n).collect();
-        st.verify_jobs += 1;
+        let batch = st.verify.start_job(n);
         let t2 = t.clone();
         t.ctx.spawn(async move { verify(t2, batch).await });
     }
@@ -162,10 +158,7 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
     let mut written = false;
     {
         let mut st = t.st.borrow_mut();
-        st.verify_jobs = st.verify_jobs.saturating_sub(1);
-        for &piece in &pieces {
-            st.verifying.remove(&piece);
-        }
+        st.verify.job_done(&pieces);
         for (&piece, (res, digests)) in pieces.iter().zip(results) {
             match res {
                 Ok(Verdict::Good) => {

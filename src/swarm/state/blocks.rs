@@ -47,7 +47,7 @@ impl TState {
             peers,
             data: tdata,
             blame,
-            verifying,
+            verify,
             counters,
             ..
         } = self;
@@ -96,8 +96,7 @@ impl TState {
                         }
                     }
                 }
-                if outcome == BlockOutcome::PieceReady && verifying.insert(piece) {
-                    self.verify_queue.push_back(piece);
+                if outcome == BlockOutcome::PieceReady && verify.push(piece) {
                     return Ok(Received::PieceQueued);
                 }
             }

@@ -6,7 +6,7 @@
 //! and is its only writer: `peers.rs` (the peers table as the download
 //! drives it), `blocks.rs` (received blocks and verdicts), `upload.rs` (upload queues and the choker), `rush.rs`
 //! (urgent pieces), `fetch.rs` (BEP 9 metadata), `addrbook.rs` (where
-//! peers come from), `blame.rs` (who sent bad data). Code that must wait
+//! peers come from), `blame.rs` (who sent bad data), `verify.rs` (the verification queue). Code that must wait
 //! (hashing, disk, sockets) lives above, in `lifecycle.rs`, `pieces.rs` and
 //! `peer/`, and calls these methods with the state borrowed.
 //!
@@ -26,10 +26,9 @@
 //! - A block is in a peer's `requests` iff the picker records it as
 //!   outstanding at that peer: every `request_failed`, received block and
 //!   endgame cancel removes it from both.
-//! - `verifying` holds the pieces with a verification queued or in flight
-//!   (`verify_queue` holds the queued ones, in order); a piece is never
-//!   verified twice at once. `verify_jobs` counts the verification jobs on
-//!   the blocking pool, at most the board's `hash_threads`.
+//! - `verify` holds the pieces with a verification queued or in flight; a
+//!   piece is never verified twice at once (`verify.rs`), and at most the
+//!   board's `hash_threads` jobs run (`pieces.rs` starts them).
 //! - `stopped` is set once; afterwards no connection is made or accepted.
 
 mod addrbook;
@@ -39,9 +38,10 @@ mod fetch;
 mod peers;
 mod rush;
 mod upload;
+mod verify;
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::rc::Rc;
@@ -60,6 +60,7 @@ pub(crate) use blame::{block_digests, Blame, BlockDigests, STRIKES_TO_BAN};
 pub(crate) use blocks::Received;
 pub(crate) use fetch::MetadataFetch;
 pub(crate) use upload::Batch;
+pub(crate) use verify::VerifyQueue;
 
 /// Blocks a torrent without readers may request per tick (second) while
 /// another torrent is being streamed: 16 x 16 KiB = 256 KiB/s.
@@ -115,12 +116,8 @@ pub(crate) struct TState {
     pub choker: Choker,
     pub last_choke: Instant,
     pub blame: Blame,
-    pub verifying: HashSet<u32>,
-    /// Complete pieces waiting for a verification job (see `pieces.rs`).
-    pub verify_queue: VecDeque<u32>,
-    pub verify_jobs: u32,
-    /// A timer will send a lone queued piece on without a partner.
-    pub verify_timer: bool,
+    /// Complete pieces waiting for, or in, a verification job.
+    pub verify: VerifyQueue,
     /// Verified pieces the disk refused, waiting in RAM (`pieces.rs`, `park`).
     pub unwritten: Vec<u32>,
     /// A retry of an unwritten piece is scheduled.
@@ -196,10 +193,7 @@ impl TState {
             choker: Choker::new(ChokerConfig::default()),
             last_choke: now,
             blame: Blame::default(),
-            verifying: HashSet::new(),
-            verify_queue: VecDeque::new(),
-            verify_jobs: 0,
-            verify_timer: false,
+            verify: VerifyQueue::default(),
             unwritten: Vec::new(),
             write_retry: false,
             queue_error: false,
