@@ -27,6 +27,7 @@ use super::mailbox::Mailbox;
 pub use super::options::AddOptions;
 use super::peer::Encryption;
 use super::picker::Priority;
+use super::state::TState;
 use super::stats::{Shared, TorrentStats};
 use super::torrent::{Torrent, Torrents};
 use crate::board::BoardProfile;
@@ -486,7 +487,14 @@ fn add(
     }
     opts.extra_peers.dedup();
     info!("adding {name} ({id})");
-    let t = Torrent::new(ctx, torrents, id, name, trackers, info, opts, &UPCALLS);
+    let st = TState::new(
+        name,
+        trackers,
+        info,
+        &opts.extra_peers,
+        ctx.streaming.clone(),
+    );
+    let t = Torrent::new(ctx, torrents, id, st, opts, &UPCALLS);
     torrents.insert(t.clone());
     t.start();
     Ok(id)

@@ -136,26 +136,17 @@ pub(crate) struct Torrent {
 }
 
 impl Torrent {
-    #[allow(clippy::too_many_arguments)]
+    /// A torrent with its initial state `st` (see `TState::new`).
     pub fn new(
         ctx: &Rc<Ctx>,
         all: &Rc<Torrents>,
         id: InfoHash,
-        name: String,
-        trackers: Vec<Vec<String>>,
-        info: Option<(Arc<Info>, Rc<[u8]>)>,
+        st: TState,
         opts: AddOptions,
         up: &'static Upcalls,
     ) -> Rc<Torrent> {
         let (wake, wake_rx) = smol::channel::unbounded();
         let (stopped_tx, stopped_rx) = smol::channel::bounded(1);
-        let st = TState::new(
-            name,
-            trackers,
-            info,
-            &opts.extra_peers,
-            ctx.streaming.clone(),
-        );
         Rc::new(Torrent {
             id,
             ctx: ctx.clone(),
