@@ -14,7 +14,7 @@ use smol::Timer;
 
 use super::connect;
 use super::ctx::timeout;
-use super::torrent::Torrent;
+use super::torrent::{Torrent, Wake};
 use crate::tracker::{AnnounceRequest, Event, TrackerTiers};
 
 /// Never announce more often than this, whatever the tracker says.
@@ -34,13 +34,6 @@ const RETRY_MAX: Duration = Duration::from_secs(600);
 const NUM_WANT: u32 = 80;
 /// `left` before a magnet's size is known: anything but 0 (a seed).
 const UNKNOWN_LEFT: u64 = 16 * 1024;
-
-/// What the torrent tells its announcer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Wake {
-    Completed,
-    Stop,
-}
 
 fn request(t: &Torrent, event: Event) -> AnnounceRequest {
     let st = t.st.borrow();

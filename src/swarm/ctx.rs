@@ -1,5 +1,5 @@
 //! Engine-wide state that lives on the executor thread: limits, bans,
-//! the torrent table, and helpers to spawn tasks and run blocking work.
+//! and helpers to spawn tasks and run blocking work.
 //!
 //! # Shared state
 //! Only the executor thread touches a [`Ctx`] (it is `!Send`). Its cells are
@@ -8,7 +8,7 @@
 //! shutdown) drops every task, and with them every socket.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
@@ -18,12 +18,9 @@ use std::time::{Duration, Instant};
 use smol::lock::Semaphore;
 use smol::{LocalExecutor, Task, Timer};
 
-use super::peer::Encryption;
+use super::peer::link::Encryption;
 use super::stats::Shared;
-use super::torrent::Torrent;
 use crate::board::BoardProfile;
-use crate::store::PieceStore;
-use crate::torrent::InfoHash;
 
 /// Connections being set up at once (TCP connect + handshake), all torrents.
 pub(crate) const MAX_HALF_OPEN: u32 = 8;
@@ -46,7 +43,6 @@ pub(crate) struct Ctx {
     pub write_budget: Arc<crate::store::WriteBudget>,
     /// Gate for the blocking pool (hashing, disk I/O): `hash_threads` permits.
     io: Arc<Semaphore>,
-    pub torrents: RefCell<HashMap<InfoHash, Rc<Torrent>>>,
     /// Established plus half-open connections, all torrents.
     pub connections: Cell<u32>,
     pub half_open: Cell<u32>,
@@ -81,7 +77,6 @@ impl Ctx {
             write_budget: crate::store::WriteBudget::new(board.write_queue),
             board,
             io: Arc::new(Semaphore::new(permits)),
-            torrents: RefCell::new(HashMap::new()),
             connections: Cell::new(0),
             half_open: Cell::new(0),
             next_key: Cell::new(1),
@@ -128,24 +123,6 @@ impl Ctx {
             (self.board.inflight_ram / n).max(floor),
             self.board.ram_tier / n,
         )
-    }
-
-    /// Split the RAM caps anew over the torrents whose store is open (after
-    /// one opened or was removed). Call with no torrent state borrowed.
-    pub fn rebalance_ram(&self) {
-        let stores: Vec<Arc<PieceStore>> = self
-            .torrents
-            .borrow()
-            .values()
-            .filter_map(|t| {
-                let st = t.st.try_borrow().ok()?;
-                st.data.as_ref().map(|d| d.store.clone())
-            })
-            .collect();
-        for s in &stores {
-            let (inflight, tier) = self.ram_share(stores.len(), s.layout().piece_length);
-            s.set_ram_caps(inflight, tier);
-        }
     }
 
     pub fn new_peer_key(&self) -> u64 {

@@ -10,7 +10,6 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::ops::Range;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -22,12 +21,15 @@ use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor};
 
 use super::ctx::Ctx;
+use super::lifecycle::UPCALLS;
 use super::listener;
 use super::mailbox::Mailbox;
+pub use super::options::AddOptions;
 use super::peer::Encryption;
 use super::picker::Priority;
+use super::state::TState;
 use super::stats::{Shared, TorrentStats};
-use super::torrent::Torrent;
+use super::torrent::{Torrent, Torrents};
 use crate::board::BoardProfile;
 use crate::dht::{DhtConfig, DhtSnapshot, DhtStats};
 use crate::store::PieceStore;
@@ -59,23 +61,6 @@ pub struct EngineConfig {
 pub enum Source {
     Torrent(Box<Metainfo>),
     Magnet(Magnet),
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct AddOptions {
-    /// Files land in `out_dir/<name>` (or `out_dir/<name>/...`).
-    pub out_dir: PathBuf,
-    /// Where `<infohash-hex>.resume` lives; `None`: no resume file.
-    pub resume_dir: Option<PathBuf>,
-    /// Peers to connect to besides those trackers and the magnet name.
-    pub extra_peers: Vec<SocketAddr>,
-    /// Keep uploading after completion.
-    pub seed: bool,
-    /// Storage mode `stream`: keep verified pieces in this bounded disk
-    /// cache instead of `out_dir` (see `store::cache`).
-    pub disk_cache: Option<Arc<crate::store::DiskCache>>,
-    /// Ask for the edges of big files first (see [`super::preload`]).
-    pub preload_edges: bool,
 }
 
 #[derive(Debug)]
@@ -391,8 +376,9 @@ async fn main_loop(
     mailbox: Arc<Mailbox>,
     listener: Async<TcpListener>,
 ) {
-    let c = ctx.clone();
-    ctx.spawn(async move { listener::run(c, listener).await });
+    let torrents = Rc::new(Torrents::default());
+    let (c, all) = (ctx.clone(), torrents.clone());
+    ctx.spawn(async move { listener::run(c, all, listener).await });
     if let Some(node) = ctx.dht.get() {
         let (a, b) = (node.clone(), node.clone());
         ctx.spawn(async move { a.run().await });
@@ -405,7 +391,7 @@ async fn main_loop(
                 opts,
                 reply,
             } => {
-                let _ = reply.try_send(add(&ctx, source, opts));
+                let _ = reply.try_send(add(&ctx, &torrents, source, opts));
             }
             Command::SetPriority {
                 id,
@@ -413,7 +399,7 @@ async fn main_loop(
                 ranges,
                 reply,
             } => {
-                let t = ctx.torrents.borrow().get(&id).cloned();
+                let t = torrents.get(&id);
                 let r = match t {
                     Some(t) => {
                         t.set_priority(owner, ranges);
@@ -424,7 +410,7 @@ async fn main_loop(
                 let _ = reply.try_send(r);
             }
             Command::ApplyPriority { id, owner } => {
-                let t = ctx.torrents.borrow().get(&id).cloned();
+                let t = torrents.get(&id);
                 if let Some(ranges) = mailbox.take(id, owner) {
                     match t {
                         Some(t) => t.set_priority(owner, ranges),
@@ -433,7 +419,7 @@ async fn main_loop(
                 }
             }
             Command::Remove { id, reply } => {
-                let t = ctx.torrents.borrow_mut().remove(&id);
+                let t = torrents.remove(&id);
                 let r = match t {
                     Some(t) => {
                         ctx.shared.update(|m| {
@@ -441,7 +427,7 @@ async fn main_loop(
                         });
                         ctx.spawn(async move { t.stop().await });
                         // Its RAM share goes back to the others.
-                        ctx.rebalance_ram();
+                        torrents.rebalance_ram(&ctx);
                         Ok(())
                     }
                     None => Err(EngineError::NotFound(id)),
@@ -449,7 +435,7 @@ async fn main_loop(
                 let _ = reply.try_send(r);
             }
             Command::Shutdown { reply } => {
-                let all: Vec<Rc<Torrent>> = ctx.torrents.borrow().values().cloned().collect();
+                let all: Vec<Rc<Torrent>> = torrents.all();
                 let tasks: Vec<_> = all
                     .into_iter()
                     .filter_map(|t| ctx.spawn_task(async move { t.stop().await }))
@@ -467,7 +453,12 @@ async fn main_loop(
     }
 }
 
-fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, EngineError> {
+fn add(
+    ctx: &Rc<Ctx>,
+    torrents: &Rc<Torrents>,
+    source: Source,
+    opts: AddOptions,
+) -> Result<InfoHash, EngineError> {
     let (id, name, trackers, info, mut opts) = match source {
         Source::Torrent(m) => {
             let m = *m;
@@ -491,13 +482,20 @@ fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, Engi
             (m.info_hash, name, trackers, None, opts)
         }
     };
-    if ctx.torrents.borrow().contains_key(&id) {
+    if torrents.contains(&id) {
         return Err(EngineError::AlreadyAdded(id));
     }
     opts.extra_peers.dedup();
     info!("adding {name} ({id})");
-    let t = Torrent::new(ctx, id, name, trackers, info, opts);
-    ctx.torrents.borrow_mut().insert(id, t.clone());
+    let st = TState::new(
+        name,
+        trackers,
+        info,
+        &opts.extra_peers,
+        ctx.streaming.clone(),
+    );
+    let t = Torrent::new(ctx, torrents, id, st, opts, &UPCALLS);
+    torrents.insert(t.clone());
     t.start();
     Ok(id)
 }
@@ -505,6 +503,7 @@ fn add(ctx: &Rc<Ctx>, source: Source, opts: AddOptions) -> Result<InfoHash, Engi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::time::Instant;
 
     /// A single-file torrent of `len` bytes (16 KiB pieces, made-up hashes)

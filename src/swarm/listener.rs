@@ -12,12 +12,14 @@ use std::time::Duration;
 use log::{debug, warn};
 use smol::{Async, Timer};
 
+use super::connect;
 use super::ctx::{timeout, ConnSlot, Ctx};
 use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT, SNIFF_LEN};
+use super::torrent::Torrents;
 use crate::torrent::InfoHash;
 
 /// Accept until the engine stops (the task is dropped with the executor).
-pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
+pub(crate) async fn run(ctx: Rc<Ctx>, torrents: Rc<Torrents>, listener: Async<TcpListener>) {
     loop {
         match listener.accept().await {
             Ok((sock, addr)) => {
@@ -30,8 +32,8 @@ pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
                     continue;
                 }
                 let slot = ConnSlot::new(&ctx, true);
-                let c = ctx.clone();
-                ctx.spawn(async move { incoming(c, sock, addr, slot).await });
+                let (c, all) = (ctx.clone(), torrents.clone());
+                ctx.spawn(async move { incoming(c, all, sock, addr, slot).await });
             }
             Err(e) => {
                 // Out of descriptors and the like: do not spin.
@@ -45,6 +47,7 @@ pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
 /// The peer's handshake, over MSE if it starts one.
 async fn handshake(
     ctx: &Ctx,
+    torrents: &Torrents,
     sock: Async<TcpStream>,
 ) -> Result<(Link, crate::wire::Handshake), String> {
     let mut first = [0u8; SNIFF_LEN];
@@ -67,7 +70,7 @@ async fn handshake(
     if policy == Encryption::Off {
         return Err("not a BitTorrent handshake (MSE is off)".into());
     }
-    let skeys: Vec<[u8; 20]> = ctx.torrents.borrow().keys().map(|k| k.0).collect();
+    let skeys: Vec<[u8; 20]> = torrents.ids().iter().map(|k| k.0).collect();
     let (skey, mut link) = peer::link::accept(sock, &first, skeys, policy).await?;
     let hs = peer::read_handshake(&mut link).await?;
     if hs.info_hash != skey {
@@ -76,8 +79,14 @@ async fn handshake(
     Ok((link, hs))
 }
 
-async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut slot: ConnSlot) {
-    let (mut link, hs) = match timeout(HANDSHAKE_TIMEOUT, handshake(&ctx, sock)).await {
+async fn incoming(
+    ctx: Rc<Ctx>,
+    torrents: Rc<Torrents>,
+    sock: Async<TcpStream>,
+    addr: SocketAddr,
+    mut slot: ConnSlot,
+) {
+    let (mut link, hs) = match timeout(HANDSHAKE_TIMEOUT, handshake(&ctx, &torrents, sock)).await {
         Some(Ok(x)) => x,
         Some(Err(e)) => {
             debug!("{addr}: {e}");
@@ -89,7 +98,7 @@ async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut sl
         }
     };
     let id = InfoHash(hs.info_hash);
-    let torrent = ctx.torrents.borrow().get(&id).cloned();
+    let torrent = torrents.get(&id);
     let Some(t) = torrent else {
         debug!("{addr}: asked for unknown torrent {id}");
         return;
@@ -111,5 +120,5 @@ async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut sl
         None => return,
     }
     slot.established();
-    peer::run(t, link, addr, hs, false, slot).await;
+    peer::run(t, link, addr, hs, false, slot, connect::connect_more).await;
 }

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::torrent::PriorityRanges;
+use super::state::PriorityRanges;
 use super::TorrentId;
 
 /// Latest ranges per (torrent, owner), waiting for the executor.

@@ -6,21 +6,39 @@
 //! verification and disk I/O run on smol's blocking pool behind a
 //! semaphore sized by the board profile, never on the network thread.
 //!
-//! Parts:
-//! - [`engine`]: the public handle, configuration, and the command loop.
-//! - [`stats`]: what the handle reports (`TorrentStats`) and rate meters.
-//! - `ctx`: engine-wide state on the executor thread (limits, bans, spawn).
-//! - `torrent`: per-torrent state and its lifecycle (metadata, checking,
-//!   downloading, seeding), with the shared-state invariants.
-//! - `pieces`: received blocks, verification, bad-piece blame and bans.
-//! - `peer`: one connection (handshake, MSE/PE link, reader, writer,
-//!   message handling).
-//! - `metadata`: BEP 9 metadata fetch for magnets.
-//! - `connect`, `listener`: outgoing and incoming connections.
-//! - `announce`: the tracker loop; `dht_peers`: the DHT loop beside it.
-//! - `upload`: serving requests and applying the choker.
-//! - [`preload`]: the edges of big files asked for first (`rill serve`).
-//! - [`picker`], [`choker`]: pure decision logic the engine drives.
+//! # Layers
+//! Files import only files on their own layer or below (no import cycle;
+//! `farm-studio look` shows none in `swarm/`). From the bottom:
+//!
+//! 1. Pure values and decisions: [`stats`] (what the handle reports, rate
+//!    meters), `options` ([`AddOptions`]), [`picker`], [`choker`],
+//!    [`preload`]; a peer's wire-level parts `peer/frames.rs`,
+//!    `peer/pipeline.rs`, `peer/link.rs` (handshake, MSE/PE) and
+//!    `peer/state.rs` (`PeerState`).
+//! 2. `ctx`: engine-wide state on the executor thread (limits, bans,
+//!    spawning, the blocking pool).
+//! 3. `state/`: the per-torrent state `TState`, with its invariants, and
+//!    the types that own parts of it (peers table, upload queues and the
+//!    choker, rushing urgent pieces, BEP 9 fetch, address book, blame).
+//!    Only their methods change that state; nothing here runs a task.
+//! 4. `torrent`: the torrent handle shared by its tasks (`Torrent`: id,
+//!    context, options, `RefCell<TState>`), the engine's table of them
+//!    (`Torrents`), and `Upcalls`; `mailbox`: priority updates.
+//! 5. The torrent's tasks: `upload` (reading blocks to send), `pieces`
+//!    (received blocks, verification, a disk that refuses writes),
+//!    `metadata` (BEP 9 messages), `peer/handle.rs` (one peer's messages)
+//!    and `peer/mod.rs` (one session), `connect` (outgoing connections),
+//!    `announce` (trackers), `dht_peers` (the DHT loop), `listener`
+//!    (incoming connections).
+//! 6. `lifecycle`: metadata → checking → downloading → seeding/complete,
+//!    stopping, the once-a-second tick; it starts the tasks of layer 5.
+//! 7. [`engine`]: the public handle and the command loop.
+//!
+//! Reports go up without an import: a task that finds the torrent failed,
+//! complete, or given its metadata calls `Torrent::fail`, `on_complete` or
+//! `metadata_ready` (layer 4), which hand it to the lifecycle through the
+//! `Upcalls` it registered; a peer session that ends calls the `then` its
+//! starter passed (`connect_more`, to dial a replacement).
 
 mod announce;
 pub mod choker;
@@ -28,17 +46,19 @@ mod connect;
 mod ctx;
 mod dht_peers;
 pub mod engine;
+mod lifecycle;
 mod listener;
 mod mailbox;
 mod metadata;
+mod options;
 mod peer;
 mod pex;
 pub mod picker;
 mod pieces;
 pub mod preload;
+mod state;
 pub mod stats;
 mod torrent;
-mod unwritten;
 mod upload;
 
 pub use engine::{

@@ -1,643 +1,195 @@
-//! Per-torrent state on the executor thread and the torrent's lifecycle:
-//! metadata (magnets) → checking (store open) → downloading → seeding or
-//! complete; plus the once-a-second tick (timeouts, rates, choker, resume,
-//! new connections, stats publishing).
+//! The handle of one torrent on the executor thread, shared by `Rc` among
+//! its tasks (peer sessions, ticker, announcer, verifications): its id,
+//! options and state, the announcer's wake channel, and the three things
+//! the tasks report up to the lifecycle ([`Upcalls`], filled in by
+//! `lifecycle.rs`, which this file does not import). Also the stats
+//! snapshot it publishes.
 //!
-//! # Shared state and invariants
-//! A [`Torrent`] is shared by `Rc` among its tasks (peer sessions, ticker,
-//! announcer, verifications). All mutable state sits in one
-//! `RefCell<TState>`:
-//! - It is borrowed only in synchronous code and never across an `.await`
-//!   (tasks copy what they need, drop the borrow, await, borrow again and
-//!   re-check that the peer or torrent still exists). No other torrent's
-//!   state is borrowed while holding it.
-//! - `info.is_some()` iff every connected peer's `has` is `PeerHas::Known`
-//!   (sized to the piece count).
-//! - `data.is_some()` iff the store is open; the picker has then counted
-//!   exactly the `Known` bitfields of the connected peers (whole bitfield
-//!   once, each new `Have` bit once, `peer_left` on removal).
-//! - A block is in a peer's `requests` iff the picker records it as
-//!   outstanding at that peer: every `request_failed`, received block and
-//!   endgame cancel removes it from both.
-//! - `verifying` holds the pieces with a verification queued or in flight
-//!   (`verify_queue` holds the queued ones, in order); a piece is never
-//!   verified twice at once. `verify_jobs` counts the verification jobs on
-//!   the blocking pool, at most the board's `hash_threads`.
-//! - `stopped` is set once; afterwards no connection is made or accepted.
+//! # Shared state
+//! All mutable state sits in `st: RefCell<TState>` (its invariants are on
+//! [`TState`], `state/mod.rs`). It is borrowed only in synchronous code and
+//! never across an `.await` (tasks copy what they need, drop the borrow,
+//! await, borrow again and re-check that the peer or torrent still exists).
+//! No other torrent's state is borrowed while holding it. The cells below
+//! (`announce_task`, `stopping`) belong to the lifecycle.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::ops::Range;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use log::{error, info, warn};
 use smol::channel::{Receiver, Sender};
 use smol::Task;
 
-use super::announce::{self, Wake};
-use super::choker::{Choker, ChokerConfig};
-use super::connect::{self, AddrBook};
-use super::ctx::{timeout, Ctx};
-use super::dht_peers;
-use super::engine::AddOptions;
-use super::metadata::MetadataFetch;
-use super::peer::{self, PeerState};
-use super::picker::{PeerKey, Picker, Priority};
-use super::pieces::Blame;
-use super::preload;
-use super::stats::{Meter, PeerSource, Published, TorrentState, TorrentStats};
-use super::upload;
-use crate::store::{PieceStore, StoreConfig};
-use crate::torrent::{Bitfield, Info, InfoHash};
+use super::ctx::Ctx;
+use super::options::AddOptions;
+use super::state::{piece_count, TState};
+use super::stats::{Published, TorrentStats};
+use crate::store::PieceStore;
+use crate::torrent::{Info, InfoHash};
 
-/// Resume file writes at most this often while pieces complete.
-const RESUME_EVERY: Duration = Duration::from_secs(5);
-/// Blocks a torrent without readers may request per tick (second) while
-/// another torrent is being streamed: 16 x 16 KiB = 256 KiB/s.
-pub(crate) const BACKGROUND_BLOCKS_PER_TICK: u32 = 16;
-
-/// Piece ranges with their priority, as the picker takes them.
-pub(crate) type PriorityRanges = Vec<(Range<u32>, Priority)>;
-
-/// The open store and what drives downloading from it.
-pub(crate) struct Data {
-    pub store: Arc<PieceStore>,
-    pub picker: Picker,
-    /// Verified pieces (our copy of the store's, updated on each verdict).
-    pub have: Bitfield,
-    /// Bytes of the verified pieces.
-    pub done_bytes: u64,
+/// What the torrent tells its announcer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    Completed,
+    Stop,
 }
 
-impl Data {
-    pub fn piece_count(&self) -> u32 {
-        self.have.len()
-    }
-
-    pub fn is_complete(&self) -> bool {
-        self.have.is_full()
-    }
+/// What the tasks below the lifecycle report up to it: the torrent cannot
+/// go on (a disk or metadata failure: it stops), every piece is verified,
+/// a magnet's metadata arrived (matching the info hash, parsed). Plain
+/// function pointers, called synchronously, so a report acts at once.
+pub(crate) struct Upcalls {
+    pub fail: fn(&Rc<Torrent>, String),
+    pub complete: fn(&Rc<Torrent>),
+    pub metadata: fn(Rc<Torrent>, Info, Vec<u8>) -> LocalFuture,
 }
 
+/// A future on the executor thread (not `Send`).
+pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The engine's torrents by info hash. The engine adds and removes them;
+/// the listener finds an incoming connection's torrent here; a torrent
+/// looks here for the others' RAM shares.
 #[derive(Default)]
-pub(crate) struct Counters {
-    /// Payload bytes of pieces downloaded and verified this run.
-    pub downloaded: u64,
-    /// Bytes of pieces verified at start (reused from disk).
-    pub reused: u64,
-    pub uploaded: u64,
-    pub down: Meter,
-    pub up: Meter,
-}
+pub(crate) struct Torrents(RefCell<HashMap<InfoHash, Rc<Torrent>>>);
 
-pub(crate) struct TState {
-    pub name: String,
-    pub phase: TorrentState,
-    pub trackers: Vec<Vec<String>>,
-    pub info: Option<Arc<Info>>,
-    /// The bencoded `info` dictionary, served to peers over BEP 9.
-    pub info_bytes: Option<Rc<[u8]>>,
-    pub data: Option<Data>,
-    pub fetch: Option<MetadataFetch>,
-    pub peers: HashMap<PeerKey, PeerState>,
-    /// Outgoing connections being set up.
-    pub connecting: u32,
-    pub book: AddrBook,
-    pub choker: Choker,
-    pub last_choke: Instant,
-    pub blame: Blame,
-    pub verifying: HashSet<u32>,
-    /// Complete pieces waiting for a verification job (see `pieces.rs`).
-    pub verify_queue: VecDeque<u32>,
-    pub verify_jobs: u32,
-    /// A timer will send a lone queued piece on without a partner.
-    pub verify_timer: bool,
-    /// Verified pieces the disk refused, waiting in RAM (`unwritten.rs`).
-    pub unwritten: Vec<u32>,
-    /// A retry of an unwritten piece is scheduled.
-    pub write_retry: bool,
-    /// `phase` is the error of the store's write queue (`unwritten::tick`).
-    pub queue_error: bool,
-    /// Every piece is verified; waiting for the write queue to drain
-    /// before the torrent says it is complete (`on_complete`).
-    pub completing: bool,
-    /// Priorities set before the picker exists.
-    pub pending_priorities: Vec<(u64, PriorityRanges)>,
-    pub counters: Counters,
-    pub resume_dirty: bool,
-    pub resume_saving: bool,
-    pub last_resume: Instant,
-    pub stopped: bool,
-    /// Whether the torrent was incomplete at start (announce `completed`).
-    pub was_incomplete: bool,
-    pub added: Instant,
-    pub last_tick: Instant,
-    /// Priority owners asking for `High`/`Urgent` pieces: stream readers.
-    pub readers: HashSet<u64>,
-    /// The engine-wide count of torrents with readers (`Ctx::streaming`).
-    pub streaming: Rc<Cell<u32>>,
-    /// Requests left this tick while throttled as background.
-    pub background_budget: u32,
-    /// The edges of big files are preloaded (`PRELOAD_OWNER` holds
-    /// priorities) until the first stream reader replaces them.
-    pub preloading: bool,
-}
+impl Torrents {
+    pub fn get(&self, id: &InfoHash) -> Option<Rc<Torrent>> {
+        self.0.borrow().get(id).cloned()
+    }
 
-impl TState {
-    /// Background download yields: this torrent has no reader while
-    /// another one has.
-    pub fn is_background(&self) -> bool {
-        self.readers.is_empty() && self.streaming.get() > 0
+    pub fn contains(&self, id: &InfoHash) -> bool {
+        self.0.borrow().contains_key(id)
+    }
+
+    pub fn insert(&self, t: Rc<Torrent>) {
+        self.0.borrow_mut().insert(t.id, t);
+    }
+
+    pub fn remove(&self, id: &InfoHash) -> Option<Rc<Torrent>> {
+        self.0.borrow_mut().remove(id)
+    }
+
+    pub fn all(&self) -> Vec<Rc<Torrent>> {
+        self.0.borrow().values().cloned().collect()
+    }
+
+    pub fn ids(&self) -> Vec<InfoHash> {
+        self.0.borrow().keys().copied().collect()
+    }
+
+    /// Whether `t` is the torrent the table holds under its id (not one
+    /// removed whose stop is still running).
+    fn is_current(&self, t: &Torrent) -> bool {
+        self.0
+            .borrow()
+            .get(&t.id)
+            .is_some_and(|x| std::ptr::eq(Rc::as_ptr(x), t))
+    }
+
+    /// Torrents other than `id` whose store is open.
+    pub fn open_besides(&self, id: InfoHash) -> usize {
+        self.0
+            .borrow()
+            .values()
+            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
+            .count()
+    }
+
+    /// Split the RAM caps anew over the torrents whose store is open (after
+    /// one opened or was removed). Call with no torrent state borrowed.
+    pub fn rebalance_ram(&self, ctx: &Ctx) {
+        let stores: Vec<Arc<PieceStore>> = self
+            .0
+            .borrow()
+            .values()
+            .filter_map(|t| {
+                let st = t.st.try_borrow().ok()?;
+                st.data.as_ref().map(|d| d.store.clone())
+            })
+            .collect();
+        for s in &stores {
+            let (inflight, tier) = ctx.ram_share(stores.len(), s.layout().piece_length);
+            s.set_ram_caps(inflight, tier);
+        }
     }
 }
 
 pub(crate) struct Torrent {
     pub id: InfoHash,
     pub ctx: Rc<Ctx>,
+    /// The engine's table this torrent is in.
+    pub all: Rc<Torrents>,
     pub opts: AddOptions,
     pub st: RefCell<TState>,
-    wake: Sender<Wake>,
-    wake_rx: Receiver<Wake>,
-    announce_task: RefCell<Option<Task<()>>>,
-    stopping: Cell<bool>,
+    pub(super) wake: Sender<Wake>,
+    pub(super) wake_rx: Receiver<Wake>,
+    pub(super) announce_task: RefCell<Option<Task<()>>>,
+    pub(super) stopping: Cell<bool>,
     /// Closed when `stop` has finished (later callers wait on it).
-    stopped_tx: Sender<()>,
-    stopped_rx: Receiver<()>,
+    pub(super) stopped_tx: Sender<()>,
+    pub(super) stopped_rx: Receiver<()>,
+    up: &'static Upcalls,
 }
 
 impl Torrent {
+    /// A torrent with its initial state `st` (see `TState::new`).
     pub fn new(
         ctx: &Rc<Ctx>,
+        all: &Rc<Torrents>,
         id: InfoHash,
-        name: String,
-        trackers: Vec<Vec<String>>,
-        info: Option<(Arc<Info>, Rc<[u8]>)>,
+        st: TState,
         opts: AddOptions,
+        up: &'static Upcalls,
     ) -> Rc<Torrent> {
-        let now = Instant::now();
-        let mut book = AddrBook::default();
-        for a in &opts.extra_peers {
-            book.add(*a, true, now);
-        }
-        let phase = if info.is_some() {
-            TorrentState::Checking
-        } else {
-            TorrentState::FetchingMetadata
-        };
-        let (info, info_bytes) = match info {
-            Some((i, b)) => (Some(i), Some(b)),
-            None => (None, None),
-        };
-        let fetch = if info.is_none() {
-            Some(MetadataFetch::new())
-        } else {
-            None
-        };
         let (wake, wake_rx) = smol::channel::unbounded();
         let (stopped_tx, stopped_rx) = smol::channel::bounded(1);
         Rc::new(Torrent {
             id,
             ctx: ctx.clone(),
+            all: all.clone(),
             opts,
-            st: RefCell::new(TState {
-                name,
-                phase,
-                trackers,
-                info,
-                info_bytes,
-                data: None,
-                fetch,
-                peers: HashMap::new(),
-                connecting: 0,
-                book,
-                choker: Choker::new(ChokerConfig::default()),
-                last_choke: now,
-                blame: Blame::default(),
-                verifying: HashSet::new(),
-                verify_queue: VecDeque::new(),
-                verify_jobs: 0,
-                verify_timer: false,
-                unwritten: Vec::new(),
-                write_retry: false,
-                queue_error: false,
-                completing: false,
-                pending_priorities: Vec::new(),
-                counters: Counters::default(),
-                resume_dirty: false,
-                resume_saving: false,
-                last_resume: now,
-                stopped: false,
-                was_incomplete: false,
-                added: now,
-                last_tick: now,
-                readers: HashSet::new(),
-                streaming: ctx.streaming.clone(),
-                background_budget: BACKGROUND_BLOCKS_PER_TICK,
-                preloading: false,
-            }),
+            st: RefCell::new(st),
             wake,
             wake_rx,
             announce_task: RefCell::new(None),
             stopping: Cell::new(false),
             stopped_tx,
             stopped_rx,
+            up,
         })
     }
 
-    /// Start the torrent's tasks: a torrent file is checked first; a magnet
-    /// asks trackers and peers for its metadata right away.
-    pub fn start(self: &Rc<Self>) {
-        let t = self.clone();
-        self.ctx.spawn(async move { t.ticker().await });
-        let has_info = self.st.borrow().info.is_some();
-        if has_info {
-            let t = self.clone();
-            self.ctx.spawn(async move { t.check().await });
-        } else {
-            self.start_announcer();
-            connect::connect_more(self);
-        }
-        self.publish();
+    /// A failure the torrent cannot continue after (disk, bad metadata):
+    /// it reports the error and stops.
+    pub fn fail(self: &Rc<Self>, msg: String) {
+        (self.up.fail)(self, msg)
+    }
+
+    /// Every piece is verified: announce it, save resume, and either keep
+    /// seeding or stop.
+    pub fn on_complete(self: &Rc<Self>) {
+        (self.up.complete)(self)
+    }
+
+    /// The magnet's metadata arrived, matched the info hash and parsed:
+    /// check the files and start downloading.
+    pub async fn metadata_ready(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
+        (self.up.metadata)(self, info, bytes).await
     }
 
     pub fn is_stopped(&self) -> bool {
         self.st.borrow().stopped
     }
 
-    fn start_announcer(self: &Rc<Self>) {
-        let mut slot = self.announce_task.borrow_mut();
-        if slot.is_some() || self.is_stopped() {
-            return;
-        }
-        let t = self.clone();
-        let rx = self.wake_rx.clone();
-        let t2 = self.clone();
-        // The DHT loop ends with the tracker loop (when the torrent stops).
-        *slot = self.ctx.spawn_task(async move {
-            smol::future::or(announce::run(t, rx), dht_peers::run(t2)).await
-        });
-    }
-
-    /// The magnet's metadata arrived, matched the info hash and parsed.
-    pub async fn metadata_ready(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
-        let info = Arc::new(info);
-        {
-            let mut st = self.st.borrow_mut();
-            if st.stopped || st.info.is_some() {
-                return;
-            }
-            info!(
-                "{}: got metadata ({} bytes, {} pieces)",
-                info.name,
-                bytes.len(),
-                info.piece_hashes.len()
-            );
-            st.name = info.name.clone();
-            st.fetch = None;
-            let n = piece_count(&info);
-            for p in st.peers.values_mut() {
-                p.resolve_has(n);
-            }
-            st.info = Some(info);
-            st.info_bytes = Some(Rc::from(bytes));
-            st.phase = TorrentState::Checking;
-        }
-        self.publish();
-        self.check().await;
-    }
-
-    /// Open the store (hash-checking data already on disk) on the blocking
-    /// pool, then start downloading or seeding.
-    async fn check(self: Rc<Self>) {
-        let info = match self.st.borrow().info.clone() {
-            Some(i) => i,
-            None => return,
-        };
-        let id = self.id;
-        let dir = self.opts.out_dir.clone();
-        let resume = self
-            .opts
-            .resume_dir
-            .as_ref()
-            .map(|d| d.join(format!("{}.resume", id.to_hex())));
-        // This torrent's share of the RAM budget, counting itself; the
-        // others are resized once it is open (`rebalance_ram`).
-        let open = self
-            .ctx
-            .torrents
-            .borrow()
-            .values()
-            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
-            .count();
-        let (inflight_ram, ram_tier) = self.ctx.ram_share(open + 1, info.piece_length);
-        let cfg = StoreConfig {
-            inflight_ram,
-            ram_tier,
-            hash_threads: self.ctx.board.hash_threads,
-            write_budget: Some(self.ctx.write_budget.clone()),
-        };
-        let started = Instant::now();
-        let cache = self.opts.disk_cache.clone();
-        let opened = self
-            .ctx
-            .blocking(move || match cache {
-                Some(c) => PieceStore::open_cached(&info, id, c, cfg),
-                None => PieceStore::open(&info, id, &dir, resume, cfg),
-            })
-            .await;
-        let store = match opened {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                self.fail(format!("cannot open the files: {e}"));
-                return;
-            }
-        };
-        {
-            let mut st = self.st.borrow_mut();
-            if st.stopped {
-                return;
-            }
-            let have = store.have();
-            let layout = store.layout().clone();
-            let mut picker = Picker::new(&layout, &have);
-            for (owner, ranges) in std::mem::take(&mut st.pending_priorities) {
-                picker.set_priority(owner, &ranges);
-            }
-            if self.opts.preload_edges && st.readers.is_empty() {
-                // On the picker directly: not a reader (no yielding).
-                picker.set_priority(preload::PRELOAD_OWNER, &preload::edge_ranges(&layout));
-                st.preloading = true;
-            }
-            st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();
-            info!(
-                "{}: checked in {:.1} s: {}/{} pieces already verified on disk",
-                st.name,
-                started.elapsed().as_secs_f64(),
-                have.count(),
-                have.len()
-            );
-            let complete = have.is_full();
-            st.was_incomplete = !complete;
-            let done_bytes = st.counters.reused;
-            st.data = Some(Data {
-                store,
-                picker,
-                have,
-                done_bytes,
-            });
-            st.phase = if !complete {
-                TorrentState::Downloading
-            } else if self.opts.seed {
-                TorrentState::Seeding
-            } else {
-                TorrentState::Complete
-            };
-            peer::on_data_ready(&mut st);
-        }
-        self.ctx.rebalance_ram();
-        self.publish();
-        let done = self.st.borrow().phase == TorrentState::Complete;
-        if done {
-            self.stop().await;
-            return;
-        }
-        self.start_announcer();
-        connect::connect_more(&self);
-    }
-
-    /// Every piece is verified: announce it, save resume, and either keep
-    /// seeding or stop.
-    pub fn on_complete(self: &Rc<Self>) {
-        {
-            let mut st = self.st.borrow_mut();
-            if st.phase.is_done() || st.stopped || st.completing {
-                return;
-            }
-            st.completing = true;
-        }
-        let t = self.clone();
-        self.ctx
-            .spawn(async move { t.complete_when_written().await });
-    }
-
-    /// Say "complete" once every verified piece is on disk (the write queue
-    /// drained): whoever sees it may read the files.
-    async fn complete_when_written(self: Rc<Self>) {
-        let store = self.st.borrow().data.as_ref().map(|d| d.store.clone());
-        if let Some(store) = store {
-            if let Err(e) = self.ctx.blocking(move || store.flush_writes()).await {
-                // Not complete yet: the tick tries again once writes work.
-                let mut st = self.st.borrow_mut();
-                warn!("{}: not complete yet: {e}", st.name);
-                st.completing = false;
-                return;
-            }
-        }
-        {
-            let mut st = self.st.borrow_mut();
-            st.completing = false;
-            if st.phase.is_done() || st.stopped {
-                return;
-            }
-            st.phase = if self.opts.seed {
-                TorrentState::Seeding
-            } else {
-                TorrentState::Complete
-            };
-            info!(
-                "{}: complete: {} bytes from peers in {:.1} s",
-                st.name,
-                st.counters.downloaded,
-                st.added.elapsed().as_secs_f64()
-            );
-            if self.opts.seed {
-                peer::drop_seeds(&mut st);
-            }
-        }
-        let _ = self.wake.try_send(Wake::Completed);
-        self.publish();
-        let t = self.clone();
-        if self.opts.seed {
-            self.ctx.spawn(async move { t.save_resume().await });
-        } else {
-            self.ctx.spawn(async move { t.stop().await });
-        }
-    }
-
-    /// A failure the torrent cannot continue after (disk, bad metadata).
-    pub fn fail(self: &Rc<Self>, msg: String) {
-        error!("{}: {msg}", self.st.borrow().name);
-        self.st.borrow_mut().phase = TorrentState::Error(msg);
-        self.publish();
-        let t = self.clone();
-        self.ctx.spawn(async move { t.stop().await });
-    }
-
-    /// Disconnect every peer, announce `stopped`, save resume. Idempotent
-    /// (a second caller waits for the first to finish); bounded in time.
-    pub async fn stop(self: &Rc<Self>) {
-        if self.stopping.replace(true) {
-            let _ = self.stopped_rx.recv().await;
-            return;
-        }
-        {
-            let mut st = self.st.borrow_mut();
-            st.stopped = true;
-            if !st.readers.is_empty() {
-                st.readers.clear();
-                st.streaming.set(st.streaming.get().saturating_sub(1));
-            }
-            for p in st.peers.values_mut() {
-                p.close("torrent stopped");
-            }
-        }
-        let _ = self.wake.try_send(Wake::Stop);
-        let task = self.announce_task.borrow_mut().take();
-        if let Some(task) = task {
-            if timeout(Duration::from_secs(10), task).await.is_none() {
-                warn!(
-                    "{}: trackers did not answer 'stopped' in time",
-                    self.st.borrow().name
-                );
-            }
-        }
-        self.save_resume().await;
-        self.publish();
-        self.stopped_tx.close();
-    }
-
-    /// Write the resume file now (on the blocking pool).
-    pub async fn save_resume(self: &Rc<Self>) {
-        let store = {
-            let mut st = self.st.borrow_mut();
-            let Some(d) = &st.data else { return };
-            let store = d.store.clone();
-            st.resume_saving = true;
-            st.resume_dirty = false;
-            st.last_resume = Instant::now();
-            store
-        };
-        let dir = self.opts.resume_dir.clone();
-        let saved = self
-            .ctx
-            .blocking(move || {
-                if let Some(d) = dir {
-                    std::fs::create_dir_all(&d)
-                        .map_err(|e| format!("creating {}: {e}", d.display()))?;
-                }
-                store.save_resume().map_err(|e| e.to_string())
-            })
-            .await;
-        if let Err(e) = saved {
-            warn!("{}: cannot save resume data: {e}", self.st.borrow().name);
-        }
-        self.st.borrow_mut().resume_saving = false;
-    }
-
-    pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: PriorityRanges) {
-        let mut st = self.st.borrow_mut();
-        let was = !st.readers.is_empty();
-        if !st.stopped && ranges.iter().any(|(_, p)| *p >= Priority::High) {
-            st.readers.insert(owner);
-        } else {
-            st.readers.remove(&owner);
-        }
-        match (was, !st.readers.is_empty()) {
-            (false, true) => st.streaming.set(st.streaming.get().saturating_add(1)),
-            (true, false) => st.streaming.set(st.streaming.get().saturating_sub(1)),
-            _ => {}
-        }
-        if st.preloading && st.readers.contains(&owner) {
-            // A reader knows what is needed; the guess made before anyone
-            // read gives way (see `preload`).
-            if let Some(d) = st.data.as_mut() {
-                d.picker.clear_priority(preload::PRELOAD_OWNER);
-            }
-            st.preloading = false;
-        }
-        match &mut st.data {
-            Some(d) => {
-                if ranges.is_empty() {
-                    d.picker.clear_priority(owner);
-                } else {
-                    d.picker.set_priority(owner, &ranges);
-                }
-                peer::rush(&mut st);
-                peer::refresh_all(&mut st);
-            }
-            None => {
-                st.pending_priorities.retain(|(o, _)| *o != owner);
-                if !ranges.is_empty() {
-                    st.pending_priorities.push((owner, ranges));
-                }
-            }
-        }
-    }
-
-    async fn ticker(self: Rc<Self>) {
-        loop {
-            smol::Timer::after(Duration::from_secs(1)).await;
-            if self.is_stopped() {
-                return;
-            }
-            self.tick();
-        }
-    }
-
-    fn tick(self: &Rc<Self>) {
-        let now = Instant::now();
-        let finished;
-        let save = {
-            let mut st = self.st.borrow_mut();
-            let secs = now.duration_since(st.last_tick).as_secs_f64();
-            st.last_tick = now;
-            st.counters.down.tick(secs);
-            st.counters.up.tick(secs);
-            if let Some(d) = &mut st.data {
-                d.picker.set_now(self.ctx.now_ms());
-            }
-            st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
-            super::pieces::drop_evicted(&mut st);
-            finished = super::unwritten::tick(self, &mut st);
-            peer::tick_all(&mut st, now, secs);
-            super::pex::tick(&mut st, now);
-            if now.duration_since(st.last_choke)
-                >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
-            {
-                upload::run_choker(&mut st, &self.ctx, now, true);
-            }
-            if let Some(f) = &mut st.fetch {
-                f.tick(now);
-            }
-            super::metadata::request_more(&mut st);
-            st.resume_dirty
-                && !st.resume_saving
-                && now.duration_since(st.last_resume) >= RESUME_EVERY
-        };
-        if save {
-            let t = self.clone();
-            self.ctx.spawn(async move { t.save_resume().await });
-        }
-        if finished {
-            self.on_complete();
-        }
-        connect::connect_more(self);
-        self.publish();
-    }
-
     /// Copy a stats snapshot to the shared table and wake waiters. A
     /// torrent no longer in the engine's table (removed: its stop is still
     /// running) publishes nothing, so it does not reappear in listings.
     pub fn publish(&self) {
-        let current = self
-            .ctx
-            .torrents
-            .borrow()
-            .get(&self.id)
-            .is_some_and(|t| std::ptr::eq(Rc::as_ptr(t), self));
-        if !current {
+        if !self.all.is_current(self) {
             return;
         }
         let (stats, info, store) = {
@@ -667,7 +219,7 @@ impl Torrent {
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
                 peers_encrypted: st.peers.values().filter(|p| p.encrypted).count() as u32,
-                peer_sources: peer_sources(&st),
+                peer_sources: st.peer_sources(),
                 elapsed: st.added.elapsed(),
             };
             (
@@ -681,23 +233,4 @@ impl Torrent {
             m.insert(id, Published { stats, info, store });
         });
     }
-}
-
-/// Number of pieces of a parsed `info` (bounded by its hash list).
-/// Connected peers counted by where they came from.
-fn peer_sources(st: &TState) -> [u32; 6] {
-    let mut n = [0u32; 6];
-    for p in st.peers.values() {
-        let src = if p.outgoing {
-            st.book.source_of(&p.addr).unwrap_or(PeerSource::Manual)
-        } else {
-            PeerSource::Incoming
-        };
-        n[src as usize] = n[src as usize].saturating_add(1);
-    }
-    n
-}
-
-pub(crate) fn piece_count(info: &Info) -> u32 {
-    u32::try_from(info.piece_hashes.len()).unwrap_or(u32::MAX)
 }

@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
-use crate::store::{BlockOutcome, Verdict};
+use crate::store::{BlockOutcome, PieceStore, StoreConfig, Verdict};
+use crate::torrent::Info;
 use crate::torrent::{FileEntry, SafePath};
 
 /// A directory under the system temp dir, removed on drop.

@@ -9,9 +9,8 @@
 mod frames;
 mod handle;
 pub(crate) mod link;
-mod pipeline;
-mod rush;
-mod state;
+pub(crate) mod pipeline;
+pub(crate) mod state;
 
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
@@ -22,14 +21,13 @@ use smol::channel::Receiver;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
-pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
 pub use link::Encryption;
 pub(crate) use link::{is_plain_start, Link, SNIFF_LEN};
-pub(crate) use rush::rush;
 pub(crate) use state::PeerState;
 
 use super::ctx::{timeout, ConnSlot};
-use super::torrent::{piece_count, TState, Torrent};
+use super::state::{piece_count, Batch, TState};
+use super::torrent::Torrent;
 use super::upload;
 use crate::crypto::rc4::Rc4;
 use crate::wire::handshake::HANDSHAKE_LEN;
@@ -61,7 +59,9 @@ pub(crate) async fn send_handshake(
         .map_err(|e| format!("sending handshake: {e}"))
 }
 
-/// Run a connection whose handshakes are done, until it ends.
+/// Run a connection whose handshakes are done, until it ends; then, if the
+/// peer was removed and the torrent runs on, call `then` (the connector's
+/// `connect_more`, to dial a replacement).
 pub(crate) async fn run(
     t: Rc<Torrent>,
     link: Link,
@@ -69,6 +69,7 @@ pub(crate) async fn run(
     remote: Handshake,
     outgoing: bool,
     _slot: ConnSlot,
+    then: fn(&Rc<Torrent>),
 ) {
     let encrypted = link.is_encrypted();
     let Link {
@@ -118,7 +119,9 @@ pub(crate) async fn run(
     )
     .await;
     debug!("{addr}: disconnected: {why}");
-    handle::remove_peer(&t, key);
+    if handle::remove_peer(&t, key) && !t.is_stopped() {
+        then(&t);
+    }
 }
 
 /// Whether to keep a new connection.
@@ -216,7 +219,7 @@ async fn reader(
 
 enum Job {
     Send(Vec<u8>),
-    Upload(upload::Batch),
+    Upload(Batch),
     Wait,
 }
 
@@ -241,7 +244,7 @@ async fn writer(
             if !out.is_empty() {
                 Job::Send(out)
             } else {
-                match upload::take_batch(&mut st, key) {
+                match st.take_batch(key) {
                     Some(batch) => Job::Upload(batch),
                     None => Job::Wait,
                 }

@@ -1,7 +1,7 @@
 //! What we know about one connected peer, and how messages to it are
 //! queued for its writer task.
 //!
-//! Lives inside the torrent's `TState::peers` (see `torrent.rs` for the
+//! Lives inside the torrent's `TState::peers` (see `state/mod.rs` for the
 //! borrow rules). The writer task drains `outbox` (encoded control
 //! messages) and `uploads` (requests to serve); anything that queues for
 //! it calls [`PeerState::kick`].

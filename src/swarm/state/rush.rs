@@ -7,7 +7,7 @@
 //! - every peer's request queue is full of ordinary blocks (about a second
 //!   of transfer at its rate, see `pipeline.rs`), and a peer serves
 //!   requests in order, so a new request waits behind all of them;
-//! - [`super::fill`] gives a piece's blocks to whichever peer is topped up
+//! - [`TState::fill`] gives a piece's blocks to whichever peer is topped up
 //!   first, so one peer may get all of it while the others idle on it.
 //!
 //! [`rush`] therefore first cancels, at every unchoked peer that has an
@@ -35,8 +35,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::TState;
 use crate::swarm::picker::{Block, PeerKey, Picker, Priority};
-use crate::swarm::torrent::TState;
 use crate::wire::Message;
 
 /// Requests left queued at a peer when its ordinary ones are cancelled.
@@ -50,87 +50,89 @@ const MAX_CANCELLED: usize = 256;
 /// Upper bound on turns (a piece of 64 MiB has 4096 blocks).
 const MAX_TURNS: usize = 1024;
 
-/// Make room for, and spread, the urgent pieces' unrequested blocks.
-/// Call after priorities changed, before the ordinary top-up.
-pub(crate) fn rush(st: &mut TState) {
-    let TState { peers, data, .. } = st;
-    let Some(d) = data.as_mut() else { return };
-    if !d.picker.has_urgent() {
-        return;
-    }
-    let urgent = d.picker.urgent_unrequested();
-    let mut keys: Vec<PeerKey> = peers
-        .iter()
-        .filter(|(_, p)| !p.closing && p.am_interested && !p.peer_choking)
-        .filter(|(_, p)| {
-            p.has
-                .known()
-                .is_some_and(|h| urgent.iter().any(|&u| h.get(u)))
-        })
-        .map(|(&k, _)| k)
-        .collect();
-    keys.sort_unstable();
-    let mut all: Vec<PeerKey> = peers
-        .iter()
-        .filter(|(_, p)| !p.closing && !p.requests.is_empty())
-        .map(|(&k, _)| k)
-        .collect();
-    all.sort_unstable();
-    for key in all {
-        let Some(p) = peers.get_mut(&key) else {
-            continue;
-        };
-        let queued = p.requests.iter().map(|&(b, _)| b);
-        let victims = if keys.binary_search(&key).is_ok() {
-            to_cancel(queued, p.cancelled.len(), &d.picker)
-        } else {
-            ahead_of_urgent(queued, p.cancelled.len(), &d.picker)
-        };
-        if victims.is_empty() {
-            continue;
+impl TState {
+    /// Make room for, and spread, the urgent pieces' unrequested blocks.
+    /// Call after priorities changed, before the ordinary top-up.
+    pub(crate) fn rush(&mut self) {
+        let TState { peers, data, .. } = self;
+        let Some(d) = data.as_mut() else { return };
+        if !d.picker.has_urgent() {
+            return;
         }
-        let gone: HashSet<Block> = victims.iter().copied().collect();
-        p.requests.retain(|(b, _)| !gone.contains(b));
-        for b in victims {
-            p.send(&Message::Cancel {
-                index: b.piece,
-                begin: b.begin,
-                length: b.len,
-            });
-            p.note_cancelled(b);
-            d.picker.request_failed(key, b);
-        }
-    }
-    let mut out: Vec<Block> = Vec::new();
-    for _ in 0..MAX_TURNS {
-        let mut gave = false;
-        for &key in &keys {
+        let urgent = d.picker.urgent_unrequested();
+        let mut keys: Vec<PeerKey> = peers
+            .iter()
+            .filter(|(_, p)| !p.closing && p.am_interested && !p.peer_choking)
+            .filter(|(_, p)| {
+                p.has
+                    .known()
+                    .is_some_and(|h| urgent.iter().any(|&u| h.get(u)))
+            })
+            .map(|(&k, _)| k)
+            .collect();
+        keys.sort_unstable();
+        let mut all: Vec<PeerKey> = peers
+            .iter()
+            .filter(|(_, p)| !p.closing && !p.requests.is_empty())
+            .map(|(&k, _)| k)
+            .collect();
+        all.sort_unstable();
+        for key in all {
             let Some(p) = peers.get_mut(&key) else {
                 continue;
             };
-            let limit = p.pipeline.limit(p.ext.reqq) as usize;
-            let room = limit.saturating_sub(p.requests.len()).min(TURN_BLOCKS);
-            let Some(has) = p.has.known() else { continue };
-            if room == 0 {
+            let queued = p.requests.iter().map(|&(b, _)| b);
+            let victims = if keys.binary_search(&key).is_ok() {
+                to_cancel(queued, p.cancelled.len(), &d.picker)
+            } else {
+                ahead_of_urgent(queued, p.cancelled.len(), &d.picker)
+            };
+            if victims.is_empty() {
                 continue;
             }
-            out.clear();
-            let may_start = d.store.can_start_piece();
-            d.picker.pick(key, has, room, may_start, &mut out);
-            super::handle::admit_urgent(d, &out);
-            let now = Instant::now();
-            for &b in &out {
-                gave = true;
-                p.requests.push_back((b, now));
-                p.send(&Message::Request {
+            let gone: HashSet<Block> = victims.iter().copied().collect();
+            p.requests.retain(|(b, _)| !gone.contains(b));
+            for b in victims {
+                p.send(&Message::Cancel {
                     index: b.piece,
                     begin: b.begin,
                     length: b.len,
                 });
+                p.note_cancelled(b);
+                d.picker.request_failed(key, b);
             }
         }
-        if !gave || d.picker.urgent_unrequested().is_empty() {
-            break;
+        let mut out: Vec<Block> = Vec::new();
+        for _ in 0..MAX_TURNS {
+            let mut gave = false;
+            for &key in &keys {
+                let Some(p) = peers.get_mut(&key) else {
+                    continue;
+                };
+                let limit = p.pipeline.limit(p.ext.reqq) as usize;
+                let room = limit.saturating_sub(p.requests.len()).min(TURN_BLOCKS);
+                let Some(has) = p.has.known() else { continue };
+                if room == 0 {
+                    continue;
+                }
+                out.clear();
+                let may_start = d.store.can_start_piece();
+                d.picker.pick(key, has, room, may_start, &mut out);
+                d.admit_urgent(&out);
+                let now = Instant::now();
+                for &b in &out {
+                    gave = true;
+                    p.requests.push_back((b, now));
+                    p.send(&Message::Request {
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.len,
+                    });
+                }
+            }
+            if !gave || d.picker.urgent_unrequested().is_empty() {
+                break;
+            }
         }
     }
 }

@@ -1,0 +1,412 @@
+//! The torrent's lifecycle: metadata (magnets) → checking (store open) →
+//! downloading → seeding or complete; stopping; plus the once-a-second
+//! tick (timeouts, rates, choker, resume, new connections, stats
+//! publishing). The top of the per-torrent code: it drives the tasks below
+//! it (connector, announcer, DHT loop, verification) and receives what they
+//! report up through [`UPCALLS`].
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+
+use super::announce;
+use super::connect;
+use super::ctx::timeout;
+use super::dht_peers;
+use super::picker::{Picker, Priority};
+use super::pieces;
+use super::preload;
+use super::state::{piece_count, Data, PriorityRanges, BACKGROUND_BLOCKS_PER_TICK};
+use super::stats::TorrentState;
+use super::torrent::{LocalFuture, Torrent, Upcalls, Wake};
+use crate::store::{PieceStore, StoreConfig};
+use crate::torrent::Info;
+
+/// Resume file writes at most this often while pieces complete.
+const RESUME_EVERY: Duration = Duration::from_secs(5);
+
+/// What the tasks below report up to the lifecycle (see [`Upcalls`]).
+pub(crate) static UPCALLS: Upcalls = Upcalls {
+    fail: Torrent::fail_and_stop,
+    complete: Torrent::complete,
+    metadata: use_metadata,
+};
+
+fn use_metadata(t: Rc<Torrent>, info: Info, bytes: Vec<u8>) -> LocalFuture {
+    Box::pin(t.use_metadata(info, bytes))
+}
+
+impl Torrent {
+    /// Start the torrent's tasks: a torrent file is checked first; a magnet
+    /// asks trackers and peers for its metadata right away.
+    pub fn start(self: &Rc<Self>) {
+        let t = self.clone();
+        self.ctx.spawn(async move { t.ticker().await });
+        let has_info = self.st.borrow().info.is_some();
+        if has_info {
+            let t = self.clone();
+            self.ctx.spawn(async move { t.check().await });
+        } else {
+            self.start_announcer();
+            connect::connect_more(self);
+        }
+        self.publish();
+    }
+
+    fn start_announcer(self: &Rc<Self>) {
+        let mut slot = self.announce_task.borrow_mut();
+        if slot.is_some() || self.is_stopped() {
+            return;
+        }
+        let t = self.clone();
+        let rx = self.wake_rx.clone();
+        let t2 = self.clone();
+        // The DHT loop ends with the tracker loop (when the torrent stops).
+        *slot = self.ctx.spawn_task(async move {
+            smol::future::or(announce::run(t, rx), dht_peers::run(t2)).await
+        });
+    }
+
+    /// The magnet's metadata arrived, matched the info hash and parsed.
+    async fn use_metadata(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
+        let info = Arc::new(info);
+        {
+            let mut st = self.st.borrow_mut();
+            if st.stopped || st.info.is_some() {
+                return;
+            }
+            info!(
+                "{}: got metadata ({} bytes, {} pieces)",
+                info.name,
+                bytes.len(),
+                info.piece_hashes.len()
+            );
+            st.name = info.name.clone();
+            st.fetch = None;
+            let n = piece_count(&info);
+            for p in st.peers.values_mut() {
+                p.resolve_has(n);
+            }
+            st.info = Some(info);
+            st.info_bytes = Some(Rc::from(bytes));
+            st.phase = TorrentState::Checking;
+        }
+        self.publish();
+        self.check().await;
+    }
+
+    /// Open the store (hash-checking data already on disk) on the blocking
+    /// pool, then start downloading or seeding.
+    async fn check(self: Rc<Self>) {
+        let info = match self.st.borrow().info.clone() {
+            Some(i) => i,
+            None => return,
+        };
+        let id = self.id;
+        let dir = self.opts.out_dir.clone();
+        let resume = self
+            .opts
+            .resume_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.resume", id.to_hex())));
+        // This torrent's share of the RAM budget, counting itself; the
+        // others are resized once it is open (`rebalance_ram`).
+        let open = self.all.open_besides(id);
+        let (inflight_ram, ram_tier) = self.ctx.ram_share(open + 1, info.piece_length);
+        let cfg = StoreConfig {
+            inflight_ram,
+            ram_tier,
+            hash_threads: self.ctx.board.hash_threads,
+            write_budget: Some(self.ctx.write_budget.clone()),
+        };
+        let started = Instant::now();
+        let cache = self.opts.disk_cache.clone();
+        let opened = self
+            .ctx
+            .blocking(move || match cache {
+                Some(c) => PieceStore::open_cached(&info, id, c, cfg),
+                None => PieceStore::open(&info, id, &dir, resume, cfg),
+            })
+            .await;
+        let store = match opened {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.fail(format!("cannot open the files: {e}"));
+                return;
+            }
+        };
+        {
+            let mut st = self.st.borrow_mut();
+            if st.stopped {
+                return;
+            }
+            let have = store.have();
+            let layout = store.layout().clone();
+            let mut picker = Picker::new(&layout, &have);
+            for (owner, ranges) in std::mem::take(&mut st.pending_priorities) {
+                picker.set_priority(owner, &ranges);
+            }
+            if self.opts.preload_edges && st.readers.is_empty() {
+                // On the picker directly: not a reader (no yielding).
+                picker.set_priority(preload::PRELOAD_OWNER, &preload::edge_ranges(&layout));
+                st.preloading = true;
+            }
+            st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();
+            info!(
+                "{}: checked in {:.1} s: {}/{} pieces already verified on disk",
+                st.name,
+                started.elapsed().as_secs_f64(),
+                have.count(),
+                have.len()
+            );
+            let complete = have.is_full();
+            st.was_incomplete = !complete;
+            let done_bytes = st.counters.reused;
+            st.data = Some(Data {
+                store,
+                picker,
+                have,
+                done_bytes,
+            });
+            st.phase = if !complete {
+                TorrentState::Downloading
+            } else if self.opts.seed {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Complete
+            };
+            st.on_data_ready();
+        }
+        self.all.rebalance_ram(&self.ctx);
+        self.publish();
+        let done = self.st.borrow().phase == TorrentState::Complete;
+        if done {
+            self.stop().await;
+            return;
+        }
+        self.start_announcer();
+        connect::connect_more(&self);
+    }
+
+    /// Every piece is verified: announce it, save resume, and either keep
+    /// seeding or stop.
+    fn complete(self: &Rc<Self>) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.phase.is_done() || st.stopped || st.completing {
+                return;
+            }
+            st.completing = true;
+        }
+        let t = self.clone();
+        self.ctx
+            .spawn(async move { t.complete_when_written().await });
+    }
+
+    /// Say "complete" once every verified piece is on disk (the write queue
+    /// drained): whoever sees it may read the files.
+    async fn complete_when_written(self: Rc<Self>) {
+        let store = self.st.borrow().data.as_ref().map(|d| d.store.clone());
+        if let Some(store) = store {
+            if let Err(e) = self.ctx.blocking(move || store.flush_writes()).await {
+                // Not complete yet: the tick tries again once writes work.
+                let mut st = self.st.borrow_mut();
+                warn!("{}: not complete yet: {e}", st.name);
+                st.completing = false;
+                return;
+            }
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            st.completing = false;
+            if st.phase.is_done() || st.stopped {
+                return;
+            }
+            st.phase = if self.opts.seed {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Complete
+            };
+            info!(
+                "{}: complete: {} bytes from peers in {:.1} s",
+                st.name,
+                st.counters.downloaded,
+                st.added.elapsed().as_secs_f64()
+            );
+            if self.opts.seed {
+                st.drop_seeds();
+            }
+        }
+        let _ = self.wake.try_send(Wake::Completed);
+        self.publish();
+        let t = self.clone();
+        if self.opts.seed {
+            self.ctx.spawn(async move { t.save_resume().await });
+        } else {
+            self.ctx.spawn(async move { t.stop().await });
+        }
+    }
+
+    /// A failure the torrent cannot continue after (disk, bad metadata).
+    fn fail_and_stop(self: &Rc<Self>, msg: String) {
+        error!("{}: {msg}", self.st.borrow().name);
+        self.st.borrow_mut().phase = TorrentState::Error(msg);
+        self.publish();
+        let t = self.clone();
+        self.ctx.spawn(async move { t.stop().await });
+    }
+
+    /// Disconnect every peer, announce `stopped`, save resume. Idempotent
+    /// (a second caller waits for the first to finish); bounded in time.
+    pub async fn stop(self: &Rc<Self>) {
+        if self.stopping.replace(true) {
+            let _ = self.stopped_rx.recv().await;
+            return;
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            st.stopped = true;
+            if !st.readers.is_empty() {
+                st.readers.clear();
+                st.streaming.set(st.streaming.get().saturating_sub(1));
+            }
+            for p in st.peers.values_mut() {
+                p.close("torrent stopped");
+            }
+        }
+        let _ = self.wake.try_send(Wake::Stop);
+        let task = self.announce_task.borrow_mut().take();
+        if let Some(task) = task {
+            if timeout(Duration::from_secs(10), task).await.is_none() {
+                warn!(
+                    "{}: trackers did not answer 'stopped' in time",
+                    self.st.borrow().name
+                );
+            }
+        }
+        self.save_resume().await;
+        self.publish();
+        self.stopped_tx.close();
+    }
+
+    /// Write the resume file now (on the blocking pool).
+    pub async fn save_resume(self: &Rc<Self>) {
+        let store = {
+            let mut st = self.st.borrow_mut();
+            let Some(d) = &st.data else { return };
+            let store = d.store.clone();
+            st.resume_saving = true;
+            st.resume_dirty = false;
+            st.last_resume = Instant::now();
+            store
+        };
+        let dir = self.opts.resume_dir.clone();
+        let saved = self
+            .ctx
+            .blocking(move || {
+                if let Some(d) = dir {
+                    std::fs::create_dir_all(&d)
+                        .map_err(|e| format!("creating {}: {e}", d.display()))?;
+                }
+                store.save_resume().map_err(|e| e.to_string())
+            })
+            .await;
+        if let Err(e) = saved {
+            warn!("{}: cannot save resume data: {e}", self.st.borrow().name);
+        }
+        self.st.borrow_mut().resume_saving = false;
+    }
+
+    pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: PriorityRanges) {
+        let mut st = self.st.borrow_mut();
+        let was = !st.readers.is_empty();
+        if !st.stopped && ranges.iter().any(|(_, p)| *p >= Priority::High) {
+            st.readers.insert(owner);
+        } else {
+            st.readers.remove(&owner);
+        }
+        match (was, !st.readers.is_empty()) {
+            (false, true) => st.streaming.set(st.streaming.get().saturating_add(1)),
+            (true, false) => st.streaming.set(st.streaming.get().saturating_sub(1)),
+            _ => {}
+        }
+        if st.preloading && st.readers.contains(&owner) {
+            // A reader knows what is needed; the guess made before anyone
+            // read gives way (see `preload`).
+            if let Some(d) = st.data.as_mut() {
+                d.picker.clear_priority(preload::PRELOAD_OWNER);
+            }
+            st.preloading = false;
+        }
+        match &mut st.data {
+            Some(d) => {
+                if ranges.is_empty() {
+                    d.picker.clear_priority(owner);
+                } else {
+                    d.picker.set_priority(owner, &ranges);
+                }
+                st.rush();
+                st.refresh_all();
+            }
+            None => {
+                st.pending_priorities.retain(|(o, _)| *o != owner);
+                if !ranges.is_empty() {
+                    st.pending_priorities.push((owner, ranges));
+                }
+            }
+        }
+    }
+
+    async fn ticker(self: Rc<Self>) {
+        loop {
+            smol::Timer::after(Duration::from_secs(1)).await;
+            if self.is_stopped() {
+                return;
+            }
+            self.tick();
+        }
+    }
+
+    fn tick(self: &Rc<Self>) {
+        let now = Instant::now();
+        let finished;
+        let save = {
+            let mut st = self.st.borrow_mut();
+            let secs = now.duration_since(st.last_tick).as_secs_f64();
+            st.last_tick = now;
+            st.counters.down.tick(secs);
+            st.counters.up.tick(secs);
+            if let Some(d) = &mut st.data {
+                d.picker.set_now(self.ctx.now_ms());
+            }
+            st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
+            st.drop_evicted();
+            finished = pieces::unwritten_tick(self, &mut st);
+            st.tick_all(now, secs);
+            super::pex::tick(&mut st, now);
+            if now.duration_since(st.last_choke)
+                >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
+            {
+                st.run_choker(self.ctx.now_ms(), now, true);
+            }
+            if let Some(f) = &mut st.fetch {
+                f.tick(now);
+            }
+            st.request_metadata();
+            st.resume_dirty
+                && !st.resume_saving
+                && now.duration_since(st.last_resume) >= RESUME_EVERY
+        };
+        if save {
+            let t = self.clone();
+            self.ctx.spawn(async move { t.save_resume().await });
+        }
+        if finished {
+            self.on_complete();
+        }
+        connect::connect_more(self);
+        self.publish();
+    }
+}

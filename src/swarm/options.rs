@@ -1,0 +1,23 @@
+//! What a torrent is added with ([`AddOptions`]): where its files and
+//! resume file go, extra peers, seeding, storage mode `stream`, preloading.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// Files land in `out_dir/<name>` (or `out_dir/<name>/...`).
+    pub out_dir: PathBuf,
+    /// Where `<infohash-hex>.resume` lives; `None`: no resume file.
+    pub resume_dir: Option<PathBuf>,
+    /// Peers to connect to besides those trackers and the magnet name.
+    pub extra_peers: Vec<SocketAddr>,
+    /// Keep uploading after completion.
+    pub seed: bool,
+    /// Storage mode `stream`: keep verified pieces in this bounded disk
+    /// cache instead of `out_dir` (see `store::cache`).
+    pub disk_cache: Option<Arc<crate::store::DiskCache>>,
+    /// Ask for the edges of big files first (see [`super::preload`]).
+    pub preload_edges: bool,
+}
