@@ -15,6 +15,7 @@ pub mod natpmp;
 pub mod tracker_http;
 pub mod tracker_udp;
 pub mod upnp_igd;
+pub mod utp;
 
 pub use extension::ExtHandshake;
 pub use handshake::Handshake;
