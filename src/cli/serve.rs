@@ -81,6 +81,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max_torrents",
     "encryption",
     "port_mapping",
+    "utp",
     "dht",
     "dht_bootstrap",
 ];
@@ -119,6 +120,8 @@ struct Settings {
     encryption: crate::swarm::Encryption,
     /// Ask the router to forward the peer port (UPnP-IGD, NAT-PMP).
     port_mapping: bool,
+    /// uTP (BEP 29) to and from peers (`utp = true | false`).
+    utp: bool,
     dht: crate::dht::DhtSettings,
 }
 
@@ -259,6 +262,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         max_torrents: None,
         encryption: crate::swarm::Encryption::default(),
         port_mapping: true,
+        utp: true,
         dht: Default::default(),
     };
     if let Some((_, d)) = &doc {
@@ -329,6 +333,9 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         }
         if let Some(v) = d.get_bool("port_mapping").map_err(err)? {
             s.port_mapping = v;
+        }
+        if let Some(v) = d.get_bool("utp").map_err(err)? {
+            s.utp = v;
         }
         if let Some(v) = d.get_str("encryption").map_err(err)? {
             s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {
@@ -401,6 +408,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
                 listen_fallback,
                 board,
                 encryption: s.encryption,
+                utp: s.utp,
             },
             s.dht.engine_config(&s.data_dir),
         )

@@ -32,6 +32,7 @@ use crate::board::BoardProfile;
 use crate::dht::{DhtConfig, DhtSnapshot, DhtStats};
 use crate::store::PieceStore;
 use crate::torrent::{Info, InfoHash, Magnet, Metainfo};
+use crate::utp::UtpStats;
 
 /// A torrent's id is its info hash.
 pub type TorrentId = InfoHash;
@@ -52,6 +53,8 @@ pub struct EngineConfig {
     pub board: BoardProfile,
     /// MSE/PE policy.
     pub encryption: Encryption,
+    /// uTP (BEP 29) on the UDP socket of the listen address, in and out.
+    pub utp: bool,
 }
 
 /// What to add: a parsed `.torrent` or a magnet link.
@@ -140,6 +143,7 @@ pub struct Engine {
     listen: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
     dht: Option<Arc<DhtStats>>,
+    utp: Option<Arc<UtpStats>>,
 }
 
 impl Engine {
@@ -157,13 +161,23 @@ impl Engine {
             addr: cfg.listen,
             err,
         })?;
-        let udp = dht.and_then(|c| match UdpSocket::bind(listen) {
-            Ok(s) => Some((s, c)),
-            Err(e) => {
-                warn!("DHT off: cannot bind UDP {listen}: {e}");
-                None
-            }
-        });
+        let sock = if dht.is_some() || cfg.utp {
+            UdpSocket::bind(listen)
+                .map_err(|e| warn!("DHT and uTP off: cannot bind UDP {listen}: {e}"))
+                .ok()
+        } else {
+            None
+        };
+        let utp_sock = sock
+            .as_ref()
+            .filter(|_| cfg.utp)
+            .and_then(|s| s.try_clone().map_err(|e| warn!("uTP off: {e}")).ok());
+        let utp_stats = utp_sock.as_ref().map(|_| Arc::new(UtpStats::default()));
+        let us = utp_stats.clone();
+        let (udp, alone) = match (sock, dht) {
+            (Some(s), Some(c)) => (Some((s, c)), None),
+            (s, _) => (None, s),
+        };
         let dht_stats = udp.as_ref().map(|_| Arc::new(DhtStats::default()));
         let ds = dht_stats.clone();
         let listener =
@@ -190,7 +204,16 @@ impl Engine {
                         Err(e) => warn!("DHT off: {e}"),
                     }
                 }
-                smol::block_on(ex.run(main_loop(ctx, rx, mb, listener)));
+                let utp_recv = match (utp_sock, us) {
+                    (Some(s), Some(stats)) => {
+                        let u = crate::utp::Utp::new(s, stats);
+                        let _ = ctx.utp.set(u);
+                        // Without a DHT node the uTP layer reads the socket.
+                        alone.and_then(|s| Async::new(s).map_err(|e| warn!("uTP off: {e}")).ok())
+                    }
+                    _ => None,
+                };
+                smol::block_on(ex.run(main_loop(ctx, rx, mb, listener, utp_recv)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
             })
@@ -203,12 +226,18 @@ impl Engine {
             listen,
             thread: Mutex::new(Some(thread)),
             dht: dht_stats,
+            utp: utp_stats,
         })
     }
 
     /// The address peers can reach us on.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The uTP layer's counters, when it runs.
+    pub fn utp_stats(&self) -> Option<&UtpStats> {
+        self.utp.as_deref()
     }
 
     /// The DHT node's counters, when it runs.
@@ -390,9 +419,22 @@ async fn main_loop(
     rx: Receiver<Command>,
     mailbox: Arc<Mailbox>,
     listener: Async<TcpListener>,
+    utp_recv: Option<Async<UdpSocket>>,
 ) {
     let c = ctx.clone();
     ctx.spawn(async move { listener::run(c, listener).await });
+    if let Some(u) = ctx.utp.get() {
+        if let Some(node) = ctx.dht.get() {
+            let u = u.clone();
+            node.set_other(move |d, from| u.on_datagram(d, from));
+        }
+        if let Some(sock) = utp_recv {
+            ctx.spawn(u.clone().recv_loop(sock));
+        }
+        ctx.spawn(u.clone().drive());
+        let (c, u) = (ctx.clone(), u.clone());
+        ctx.spawn(async move { listener::run_utp(c, u).await });
+    }
     if let Some(node) = ctx.dht.get() {
         let (a, b) = (node.clone(), node.clone());
         ctx.spawn(async move { a.run().await });
@@ -538,6 +580,7 @@ mod tests {
             listen_fallback: false,
             board: crate::board::select(None).expect("board"),
             encryption: Encryption::default(),
+            utp: true,
         })
         .expect("engine starts");
         let opts = AddOptions {

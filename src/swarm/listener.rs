@@ -5,7 +5,7 @@
 //! answer with ours, run the session. The policy refuses plaintext peers
 //! (`require`) or MSE peers (`off`).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use smol::{Async, Timer};
 use super::ctx::{timeout, ConnSlot, Ctx};
 use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT, SNIFF_LEN};
 use crate::torrent::InfoHash;
+use crate::utp::{PeerStream, Utp};
 
 /// Accept until the engine stops (the task is dropped with the executor).
 pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
@@ -31,7 +32,7 @@ pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
                 }
                 let slot = ConnSlot::new(&ctx, true);
                 let c = ctx.clone();
-                ctx.spawn(async move { incoming(c, sock, addr, slot).await });
+                ctx.spawn(async move { incoming(c, PeerStream::Tcp(sock), addr, slot).await });
             }
             Err(e) => {
                 // Out of descriptors and the like: do not spin.
@@ -42,11 +43,21 @@ pub(crate) async fn run(ctx: Rc<Ctx>, listener: Async<TcpListener>) {
     }
 }
 
+/// Accept uTP connections like TCP ones (until the engine stops).
+pub(crate) async fn run_utp(ctx: Rc<Ctx>, utp: Utp) {
+    while let Some((sock, addr)) = utp.accept().await {
+        if ctx.is_banned(addr.ip()) || !ctx.has_connection_room() {
+            debug!("{addr}: refusing uTP peer (banned or connection limit reached)");
+            continue;
+        }
+        let slot = ConnSlot::new(&ctx, true);
+        let c = ctx.clone();
+        ctx.spawn(async move { incoming(c, PeerStream::Utp(sock), addr, slot).await });
+    }
+}
+
 /// The peer's handshake, over MSE if it starts one.
-async fn handshake(
-    ctx: &Ctx,
-    sock: Async<TcpStream>,
-) -> Result<(Link, crate::wire::Handshake), String> {
+async fn handshake(ctx: &Ctx, sock: PeerStream) -> Result<(Link, crate::wire::Handshake), String> {
     let mut first = [0u8; SNIFF_LEN];
     {
         use smol::io::AsyncReadExt;
@@ -76,7 +87,7 @@ async fn handshake(
     Ok((link, hs))
 }
 
-async fn incoming(ctx: Rc<Ctx>, sock: Async<TcpStream>, addr: SocketAddr, mut slot: ConnSlot) {
+async fn incoming(ctx: Rc<Ctx>, sock: PeerStream, addr: SocketAddr, mut slot: ConnSlot) {
     let (mut link, hs) = match timeout(HANDSHAKE_TIMEOUT, handshake(&ctx, sock)).await {
         Some(Ok(x)) => x,
         Some(Err(e)) => {

@@ -4,6 +4,7 @@
 //!
 //! - [`crate::wire::utp`]: the packet format (pure).
 //! - [`conn`]: one connection's state machine, no I/O.
+//! - [`dial`]: outgoing peer connections, uTP first, then TCP.
 //! - [`ledbat`]: its congestion window and retransmission timeout.
 //! - [`stream`]: [`UtpStream`], the async byte stream the swarm uses, and
 //!   [`PeerStream`], TCP or uTP under a peer session.
@@ -14,6 +15,7 @@
 //! queue, and ticks their timers.
 
 pub mod conn;
+pub mod dial;
 pub mod ledbat;
 pub mod stream;
 
@@ -50,6 +52,58 @@ pub struct UtpStats {
     pub retransmits: AtomicU64,
     pub malformed: AtomicU64,
     pub unknown: AtomicU64,
+}
+
+impl UtpStats {
+    /// Append the uTP lines of `GET /metrics` (Prometheus text format).
+    pub fn render(&self, page: &mut String) {
+        use std::fmt::Write;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let rows = [
+            (
+                "rill_utp_connects_total",
+                "counter",
+                "Outgoing uTP connections made.",
+                g(&self.connects),
+            ),
+            (
+                "rill_utp_accepts_total",
+                "counter",
+                "Incoming uTP connections accepted.",
+                g(&self.accepts),
+            ),
+            (
+                "rill_utp_connections",
+                "gauge",
+                "uTP connections open (including closing).",
+                g(&self.open),
+            ),
+            (
+                "rill_utp_retransmits_total",
+                "counter",
+                "uTP packets sent again.",
+                g(&self.retransmits),
+            ),
+            (
+                "rill_utp_malformed_total",
+                "counter",
+                "Datagrams that were not uTP packets.",
+                g(&self.malformed),
+            ),
+            (
+                "rill_utp_unknown_total",
+                "counter",
+                "uTP packets for no connection of ours.",
+                g(&self.unknown),
+            ),
+        ];
+        for (name, kind, help, v) in rows {
+            let _ = write!(
+                page,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            );
+        }
+    }
 }
 
 type Key = (SocketAddr, u16);

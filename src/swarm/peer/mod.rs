@@ -13,14 +13,13 @@ mod pipeline;
 mod rush;
 mod state;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use log::debug;
 use smol::channel::Receiver;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::Async;
 
 pub(crate) use handle::{drop_seeds, fill, on_data_ready, refresh_all, tick_all, update_interest};
 pub use link::Encryption;
@@ -32,6 +31,7 @@ use super::ctx::{timeout, ConnSlot};
 use super::torrent::{piece_count, TState, Torrent};
 use super::upload;
 use crate::crypto::rc4::Rc4;
+use crate::utp::PeerStream;
 use crate::wire::handshake::HANDSHAKE_LEN;
 use crate::wire::metadata::MAX_METADATA_SIZE;
 use crate::wire::{ExtHandshake, Handshake, Message};
@@ -71,6 +71,7 @@ pub(crate) async fn run(
     _slot: ConnSlot,
 ) {
     let encrypted = link.is_encrypted();
+    let transport = if link.sock.is_utp() { "uTP" } else { "TCP" };
     let Link {
         sock,
         tx,
@@ -108,7 +109,7 @@ pub(crate) async fn run(
         st.peers.insert(key, p);
     }
     debug!(
-        "{addr}: connected ({}, {})",
+        "{addr}: connected ({}, {}) over {transport}",
         if outgoing { "outgoing" } else { "incoming" },
         if encrypted { "RC4" } else { "plaintext" }
     );
@@ -179,7 +180,7 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
 async fn reader(
     t: &Rc<Torrent>,
     key: u64,
-    sock: &Async<TcpStream>,
+    sock: &PeerStream,
     mut rx: Option<Rc4>,
     pending: &[u8],
 ) -> String {
@@ -222,7 +223,7 @@ enum Job {
 async fn writer(
     t: &Rc<Torrent>,
     key: u64,
-    sock: &Async<TcpStream>,
+    sock: &PeerStream,
     kick: Receiver<()>,
     mut tx: Option<Rc4>,
 ) -> String {
