@@ -1,6 +1,8 @@
 //! uTP (BEP 29) against a real client: qbittorrent-nox speaking uTP only
 //! (`setPreferences {"bittorrent_protocol":2}`) seeds on 127.a.b.c and
-//! `rill download` completes byte-identical from it. First, rill with
+//! `rill download` completes byte-identical from it; and the reverse, a
+//! uTP-only qbittorrent-nox downloads byte-identical from seeding rill.
+//! First, rill with
 //! `--utp off` (TCP only) must get nothing from the same peer in
 //! [`TCP_TRIAL`], so a pass proves uTP; and rill's log must show the
 //! connection over uTP.
@@ -17,7 +19,7 @@ use support::qbittorrent::Qbittorrent;
 use support::rill::{Rill, RillOpts};
 use support::torrent::make_torrent;
 use support::tracker::Opentracker;
-use support::{data, TestEnv};
+use support::{data, TestEnv, WAIT};
 
 const PIECE_LOG2: u32 = 15;
 const MIB: u64 = 1024 * 1024;
@@ -88,7 +90,10 @@ fn downloads_from_utp_only_qbittorrent() {
         env.fail("no outgoing uTP connection in rill's log");
     }
     if done.from_peers < t.total_len {
-        env.fail(&format!("done line {done:?}: not all of {} from peers", t.name));
+        env.fail(&format!(
+            "done line {done:?}: not all of {} from peers",
+            t.name
+        ));
     }
     if let Err(e) = data::diff_trees(&content, &out.join(&t.name)) {
         env.fail(&e);
@@ -103,5 +108,50 @@ fn downloads_from_utp_only_qbittorrent() {
             }
             _ => std::thread::sleep(Duration::from_millis(500)),
         }
+    }
+}
+
+#[test]
+fn seeds_to_utp_only_qbittorrent() {
+    let env = TestEnv::new("utp_qb_leech");
+    let content: PathBuf = env.path("src/to-qb.bin");
+    data::write_random_file(&content, 5 * MIB + 4321, 31);
+    let tracker_addr = Opentracker::reserve();
+    let t = make_torrent(&env, &content, PIECE_LOG2, &tracker_addr.announce_url());
+    let mut tracker = Opentracker::start(&env, tracker_addr, &[&t]);
+    let seed_dir = env.mkdir("seed-rill");
+    data::copy_tree(
+        &content,
+        &seed_dir.join(content.file_name().expect("a name")),
+    );
+    let opts = RillOpts {
+        seed: true,
+        env: vec![("RILL_LOG".into(), "debug".into())],
+        ..RillOpts::default()
+    };
+    let source = t.file.to_string_lossy().into_owned();
+    let mut rill = Rill::download(&env, "rill-seed", &source, &seed_dir, &opts);
+    let done = rill.wait_done(&env, WAIT);
+    if done.on_disk != t.total_len {
+        env.fail(&format!("seeding rill did not find its data: {done:?}"));
+    }
+    tracker.wait_seeders(&env, &t, 1);
+    let mut qb = Qbittorrent::start(&env, "qbittorrent");
+    qb.set_preferences(&env, r#"{"bittorrent_protocol":2}"#);
+    match qb.preference("bittorrent_protocol") {
+        Ok(v) if v == "2" => {}
+        other => env.fail(&format!("qBittorrent bittorrent_protocol: {other:?}")),
+    }
+    let out = env.mkdir("out-qb");
+    qb.add(&env, &t, &out);
+    qb.wait_complete(&env, &t);
+    if !rill.stderr().contains(") over uTP") {
+        env.fail("no uTP connection in seeding rill's log");
+    }
+    if rill.stderr().contains(") over TCP") {
+        env.fail("a TCP connection to a uTP-only peer in rill's log");
+    }
+    if let Err(e) = data::diff_trees(&content, &out.join(&t.name)) {
+        env.fail(&e);
     }
 }

@@ -14,8 +14,11 @@ pub const HEADER_LEN: usize = 20;
 pub const VERSION: u8 = 1;
 /// Extension type of the selective ack.
 pub const EXT_SACK: u8 = 1;
-/// Longest selective-ack mask we accept or send (256 packets).
+/// Longest selective-ack mask we send (256 packets).
 pub const MAX_SACK_LEN: usize = 32;
+/// Longest we accept. BEP 29 asks for multiples of 4, but libtorrent
+/// sends any length from 1 byte, so any length up to this is taken.
+pub const MAX_SACK_IN: usize = 128;
 /// Extensions in one packet beyond which it is refused.
 const MAX_EXTENSIONS: usize = 8;
 
@@ -74,7 +77,7 @@ pub enum UtpError {
         at: usize,
         len: usize,
     },
-    /// A selective ack whose length is 0, not a multiple of 4, or too long.
+    /// A selective ack whose length is 0 or over [`MAX_SACK_IN`].
     SackLen(usize),
     TooManyExtensions,
 }
@@ -154,7 +157,7 @@ pub fn parse(d: &[u8]) -> Result<Packet<'_>, UtpError> {
             .get(at + 2..at + 2 + len)
             .ok_or(UtpError::Extension { at, len })?;
         if next == EXT_SACK {
-            if len == 0 || len % 4 != 0 || len > MAX_SACK_LEN {
+            if len == 0 || len > MAX_SACK_IN {
                 return Err(UtpError::SackLen(len));
             }
             sack = Some(body);
@@ -254,12 +257,16 @@ mod tests {
         assert!(!looks_like_utp(b"d1:ad2:id"));
         // Oversized and odd SACKs.
         let mut big = out[..HEADER_LEN].to_vec();
-        big.extend_from_slice(&[0, 36]);
-        big.extend_from_slice(&[0xff; 36]);
-        assert_eq!(parse(&big), Err(UtpError::SackLen(36)));
+        big.extend_from_slice(&[0, 200]);
+        big.extend_from_slice(&[0xff; 200]);
+        assert_eq!(parse(&big), Err(UtpError::SackLen(200)));
+        let mut empty = out[..HEADER_LEN].to_vec();
+        empty.extend_from_slice(&[0, 0]);
+        assert_eq!(parse(&empty), Err(UtpError::SackLen(0)));
+        // libtorrent's odd lengths are taken.
         let mut odd = out[..HEADER_LEN].to_vec();
         odd.extend_from_slice(&[0, 3, 1, 2, 3]);
-        assert_eq!(parse(&odd), Err(UtpError::SackLen(3)));
+        assert_eq!(parse(&odd).unwrap().sack, Some(&[1, 2, 3][..]));
         // A loop of unknown extensions is bounded.
         let mut chain = out[..HEADER_LEN].to_vec();
         chain[1] = 9;
