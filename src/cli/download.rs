@@ -406,6 +406,10 @@ mod tests {
         assert_eq!(a.encryption, Encryption::Require);
         let a = parse_args(&args(&["x", "--encryption", "off"])).unwrap();
         assert_eq!(a.encryption, Encryption::Off);
+        assert!(a.utp);
+        let a = parse_args(&args(&["x", "--utp", "off"])).unwrap();
+        assert!(!a.utp);
+        assert!(parse_args(&args(&["x", "--utp", "maybe"])).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! from shared state without a round trip, and [`Engine::wait_change`]
 //! blocks on a condvar until the executor publishes something new.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -32,7 +32,6 @@ use crate::board::BoardProfile;
 use crate::dht::{DhtConfig, DhtSnapshot, DhtStats};
 use crate::store::PieceStore;
 use crate::torrent::{Info, InfoHash, Magnet, Metainfo};
-use crate::utp::UtpStats;
 
 /// A torrent's id is its info hash.
 pub type TorrentId = InfoHash;
@@ -143,7 +142,7 @@ pub struct Engine {
     listen: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
     dht: Option<Arc<DhtStats>>,
-    utp: Option<Arc<UtpStats>>,
+    utp: Option<Arc<crate::utp::UtpStats>>,
 }
 
 impl Engine {
@@ -161,23 +160,8 @@ impl Engine {
             addr: cfg.listen,
             err,
         })?;
-        let sock = if dht.is_some() || cfg.utp {
-            UdpSocket::bind(listen)
-                .map_err(|e| warn!("DHT and uTP off: cannot bind UDP {listen}: {e}"))
-                .ok()
-        } else {
-            None
-        };
-        let utp_sock = sock
-            .as_ref()
-            .filter(|_| cfg.utp)
-            .and_then(|s| s.try_clone().map_err(|e| warn!("uTP off: {e}")).ok());
-        let utp_stats = utp_sock.as_ref().map(|_| Arc::new(UtpStats::default()));
-        let us = utp_stats.clone();
-        let (udp, alone) = match (sock, dht) {
-            (Some(s), Some(c)) => (Some((s, c)), None),
-            (s, _) => (None, s),
-        };
+        let bound = super::udp::bind(listen, dht, cfg.utp);
+        let (udp, utp_stats) = (bound.dht, bound.stats.clone());
         let dht_stats = udp.as_ref().map(|_| Arc::new(DhtStats::default()));
         let ds = dht_stats.clone();
         let listener =
@@ -204,16 +188,8 @@ impl Engine {
                         Err(e) => warn!("DHT off: {e}"),
                     }
                 }
-                let utp_recv = match (utp_sock, us) {
-                    (Some(s), Some(stats)) => {
-                        let u = crate::utp::Utp::new(s, stats);
-                        let _ = ctx.utp.set(u);
-                        // Without a DHT node the uTP layer reads the socket.
-                        alone.and_then(|s| Async::new(s).map_err(|e| warn!("uTP off: {e}")).ok())
-                    }
-                    _ => None,
-                };
-                smol::block_on(ex.run(main_loop(ctx, rx, mb, listener, utp_recv)));
+                super::udp::start_utp(&ctx, bound.utp, bound.stats);
+                smol::block_on(ex.run(main_loop(ctx, rx, mb, listener)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
             })
@@ -236,7 +212,7 @@ impl Engine {
     }
 
     /// The uTP layer's counters, when it runs.
-    pub fn utp_stats(&self) -> Option<&UtpStats> {
+    pub fn utp_stats(&self) -> Option<&crate::utp::UtpStats> {
         self.utp.as_deref()
     }
 
@@ -419,22 +395,9 @@ async fn main_loop(
     rx: Receiver<Command>,
     mailbox: Arc<Mailbox>,
     listener: Async<TcpListener>,
-    utp_recv: Option<Async<UdpSocket>>,
 ) {
     let c = ctx.clone();
     ctx.spawn(async move { listener::run(c, listener).await });
-    if let Some(u) = ctx.utp.get() {
-        if let Some(node) = ctx.dht.get() {
-            let u = u.clone();
-            node.set_other(move |d, from| u.on_datagram(d, from));
-        }
-        if let Some(sock) = utp_recv {
-            ctx.spawn(u.clone().recv_loop(sock));
-        }
-        ctx.spawn(u.clone().drive());
-        let (c, u) = (ctx.clone(), u.clone());
-        ctx.spawn(async move { listener::run_utp(c, u).await });
-    }
     if let Some(node) = ctx.dht.get() {
         let (a, b) = (node.clone(), node.clone());
         ctx.spawn(async move { a.run().await });

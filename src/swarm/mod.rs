@@ -37,6 +37,7 @@ mod pieces;
 pub mod preload;
 pub mod stats;
 mod torrent;
+mod udp;
 mod unwritten;
 mod upload;
 
