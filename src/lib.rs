@@ -52,4 +52,5 @@ pub mod store;
 pub mod swarm;
 pub mod torrent;
 pub mod tracker;
+pub mod utp;
 pub mod wire;

@@ -40,6 +40,7 @@ fn engine(ip: &str) -> Engine {
         listen_fallback: false,
         board,
         encryption: Default::default(),
+        utp: true,
     })
     .expect("engine starts")
 }

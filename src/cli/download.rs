@@ -1,5 +1,5 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
-//! [--listen ADDR] [--board NAME] [--encryption prefer|require|off]
+//! [--listen ADDR] [--board NAME] [--encryption prefer|require|off] [--utp on|off]
 //! [--dht-bootstrap HOST:PORT]... [--no-dht]`: fetch one torrent to completion.
 //!
 //! The DHT runs on the UDP port of `--listen` unless `--no-dht`;
@@ -56,6 +56,8 @@ struct Args {
     listen: Option<SocketAddr>,
     board: Option<String>,
     encryption: Encryption,
+    /// `--utp on|off` (default on).
+    utp: bool,
     /// `--dht-bootstrap` entries (empty: the built-in routers).
     dht_bootstrap: Vec<String>,
     no_dht: bool,
@@ -96,6 +98,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         listen: None,
         board: None,
         encryption: Encryption::default(),
+        utp: true,
         dht_bootstrap: Vec::new(),
         no_dht: false,
     };
@@ -137,6 +140,13 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
                 a.encryption = Encryption::parse(&v).ok_or_else(|| {
                     Failure::Input(format!("--encryption {v}: use prefer, require or off"))
                 })?;
+            }
+            "--utp" => {
+                a.utp = match value("--utp")?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(Failure::Input(format!("--utp {v}: use on or off"))),
+                };
             }
             "--dht-bootstrap" => {
                 let v = value("--dht-bootstrap")?;
@@ -254,6 +264,7 @@ fn download(a: Args) -> Result<(), Failure> {
             listen_fallback,
             board,
             encryption: a.encryption,
+            utp: a.utp,
         },
         dht,
     )
@@ -395,6 +406,10 @@ mod tests {
         assert_eq!(a.encryption, Encryption::Require);
         let a = parse_args(&args(&["x", "--encryption", "off"])).unwrap();
         assert_eq!(a.encryption, Encryption::Off);
+        assert!(a.utp);
+        let a = parse_args(&args(&["x", "--utp", "off"])).unwrap();
+        assert!(!a.utp);
+        assert!(parse_args(&args(&["x", "--utp", "maybe"])).is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub const USAGE: &str = "\
 usage:
   rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME] [--peer-listen ADDR]
   rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--listen ADDR] [--seed] [--board NAME]
-                [--encryption prefer|require|off]
+                [--encryption prefer|require|off] [--utp on|off]
                 [--dht-bootstrap HOST:PORT]... [--no-dht]
   rill info FILE.torrent";
 

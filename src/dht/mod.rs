@@ -76,7 +76,7 @@ pub fn check_bootstrap(entry: &str) -> Result<(), String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Datagram {
     Dht,
-    /// Anything else (uTP, later).
+    /// Anything else (uTP, handed to [`crate::utp`]).
     Other,
 }
 

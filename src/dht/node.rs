@@ -61,7 +61,11 @@ pub struct Node {
     rng: RefCell<XorShift>,
     cfg: DhtConfig,
     pub stats: Arc<DhtStats>,
+    /// Where non-DHT datagrams (uTP) go.
+    other: RefCell<Option<OtherHandler>>,
 }
+
+type OtherHandler = Box<dyn Fn(&[u8], SocketAddr)>;
 
 fn random_id(rng: &mut XorShift) -> Id {
     let mut id = [0u8; 20];
@@ -129,7 +133,13 @@ impl Node {
             rng: RefCell::new(rng),
             cfg,
             stats,
+            other: RefCell::new(None),
         }))
+    }
+
+    /// Hand datagrams that are not DHT (uTP) to `f`.
+    pub fn set_other(&self, f: impl Fn(&[u8], SocketAddr) + 'static) {
+        *self.other.borrow_mut() = Some(Box::new(f));
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -145,7 +155,12 @@ impl Node {
                     let d = &buf[..n.min(buf.len())];
                     match classify(d) {
                         Datagram::Dht => self.handle(d, from),
-                        Datagram::Other => bump(&self.stats.other_datagrams),
+                        Datagram::Other => {
+                            bump(&self.stats.other_datagrams);
+                            if let Some(f) = self.other.borrow().as_ref() {
+                                f(d, from);
+                            }
+                        }
                     }
                 }
                 Err(e) => {

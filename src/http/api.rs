@@ -355,6 +355,9 @@ pub fn metrics(service: &Service) -> Reply {
     if let Some(d) = service.engine.dht_stats() {
         crate::dht::metrics::render(&d, &mut page);
     }
+    if let Some(u) = service.engine.utp_stats() {
+        u.render(&mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,

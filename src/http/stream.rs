@@ -255,6 +255,7 @@ mod tests {
             listen_fallback: false,
             board: crate::board::select(None).unwrap(),
             encryption: Default::default(),
+            utp: true,
         })
         .unwrap();
         // One 100-byte file in one piece; no peers, no trackers.

@@ -540,6 +540,7 @@ mod tests {
                 listen_fallback: false,
                 board: crate::board::select(None).unwrap(),
                 encryption: Default::default(),
+                utp: true,
             })
             .unwrap(),
         );

@@ -69,7 +69,7 @@ async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: 
     let policy = t.ctx.encryption;
     let connected = std::cell::Cell::new(false);
     let res = timeout(HANDSHAKE_TIMEOUT, async {
-        let sock = crate::net::socket::connect_tcp(addr, local)
+        let sock = crate::utp::dial::dial(t.ctx.utp.get(), addr, local)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         connected.set(true);

@@ -58,6 +58,8 @@ pub(crate) struct Ctx {
     pub streaming: Rc<Cell<u32>>,
     /// The DHT node, when the engine runs one (set once at start).
     pub dht: std::cell::OnceCell<Rc<crate::dht::Node>>,
+    /// The uTP layer on the same UDP socket, when on (set once at start).
+    pub utp: std::cell::OnceCell<crate::utp::Utp>,
 }
 
 impl Ctx {
@@ -86,6 +88,7 @@ impl Ctx {
             streaming: Rc::new(Cell::new(0)),
             encryption: Encryption::default(),
             dht: std::cell::OnceCell::new(),
+            utp: std::cell::OnceCell::new(),
         }
     }
 

@@ -8,7 +8,7 @@
 //! from shared state without a round trip, and [`Engine::wait_change`]
 //! blocks on a condvar until the executor publishes something new.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub board: BoardProfile,
     /// MSE/PE policy.
     pub encryption: Encryption,
+    /// uTP (BEP 29) on the UDP socket of the listen address, in and out.
+    pub utp: bool,
 }
 
 /// What to add: a parsed `.torrent` or a magnet link.
@@ -125,6 +127,7 @@ pub struct Engine {
     listen: SocketAddr,
     thread: Mutex<Option<JoinHandle<()>>>,
     dht: Option<Arc<DhtStats>>,
+    utp: Option<Arc<crate::utp::UtpStats>>,
 }
 
 impl Engine {
@@ -142,13 +145,8 @@ impl Engine {
             addr: cfg.listen,
             err,
         })?;
-        let udp = dht.and_then(|c| match UdpSocket::bind(listen) {
-            Ok(s) => Some((s, c)),
-            Err(e) => {
-                warn!("DHT off: cannot bind UDP {listen}: {e}");
-                None
-            }
-        });
+        let bound = super::udp::bind(listen, dht, cfg.utp);
+        let (udp, utp_stats) = (bound.dht, bound.stats.clone());
         let dht_stats = udp.as_ref().map(|_| Arc::new(DhtStats::default()));
         let ds = dht_stats.clone();
         let listener =
@@ -175,6 +173,7 @@ impl Engine {
                         Err(e) => warn!("DHT off: {e}"),
                     }
                 }
+                super::udp::start_utp(&ctx, bound.utp, bound.stats);
                 smol::block_on(ex.run(main_loop(ctx, rx, mb, listener)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
@@ -188,12 +187,18 @@ impl Engine {
             listen,
             thread: Mutex::new(Some(thread)),
             dht: dht_stats,
+            utp: utp_stats,
         })
     }
 
     /// The address peers can reach us on.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The uTP layer's counters, when it runs.
+    pub fn utp_stats(&self) -> Option<&crate::utp::UtpStats> {
+        self.utp.as_deref()
     }
 
     /// The DHT node's counters, when it runs.
@@ -377,8 +382,7 @@ async fn main_loop(
     listener: Async<TcpListener>,
 ) {
     let torrents = Rc::new(Torrents::default());
-    let (c, all) = (ctx.clone(), torrents.clone());
-    ctx.spawn(async move { listener::run(c, all, listener).await });
+    listener::start(&ctx, &torrents, listener);
     if let Some(node) = ctx.dht.get() {
         let (a, b) = (node.clone(), node.clone());
         ctx.spawn(async move { a.run().await });
@@ -537,6 +541,7 @@ mod tests {
             listen_fallback: false,
             board: crate::board::select(None).expect("board"),
             encryption: Encryption::default(),
+            utp: true,
         })
         .expect("engine starts");
         let opts = AddOptions {

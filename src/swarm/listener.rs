@@ -5,7 +5,7 @@
 //! answer with ours, run the session. The policy refuses plaintext peers
 //! (`require`) or MSE peers (`off`).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -17,9 +17,20 @@ use super::ctx::{timeout, ConnSlot, Ctx};
 use super::peer::{self, Encryption, Link, HANDSHAKE_TIMEOUT, SNIFF_LEN};
 use super::torrent::Torrents;
 use crate::torrent::InfoHash;
+use crate::utp::{PeerStream, Utp};
+
+/// Start accepting peers: on the TCP listener, and over uTP if it runs.
+pub(crate) fn start(ctx: &Rc<Ctx>, torrents: &Rc<Torrents>, listener: Async<TcpListener>) {
+    let (c, all) = (ctx.clone(), torrents.clone());
+    ctx.spawn(async move { run(c, all, listener).await });
+    if let Some(u) = ctx.utp.get() {
+        let (c, all, u) = (ctx.clone(), torrents.clone(), u.clone());
+        ctx.spawn(async move { run_utp(c, all, u).await });
+    }
+}
 
 /// Accept until the engine stops (the task is dropped with the executor).
-pub(crate) async fn run(ctx: Rc<Ctx>, torrents: Rc<Torrents>, listener: Async<TcpListener>) {
+async fn run(ctx: Rc<Ctx>, torrents: Rc<Torrents>, listener: Async<TcpListener>) {
     loop {
         match listener.accept().await {
             Ok((sock, addr)) => {
@@ -33,7 +44,7 @@ pub(crate) async fn run(ctx: Rc<Ctx>, torrents: Rc<Torrents>, listener: Async<Tc
                 }
                 let slot = ConnSlot::new(&ctx, true);
                 let (c, all) = (ctx.clone(), torrents.clone());
-                ctx.spawn(async move { incoming(c, all, sock, addr, slot).await });
+                ctx.spawn(async move { incoming(c, all, PeerStream::Tcp(sock), addr, slot).await });
             }
             Err(e) => {
                 // Out of descriptors and the like: do not spin.
@@ -44,11 +55,24 @@ pub(crate) async fn run(ctx: Rc<Ctx>, torrents: Rc<Torrents>, listener: Async<Tc
     }
 }
 
+/// Accept uTP connections like TCP ones (until the engine stops).
+async fn run_utp(ctx: Rc<Ctx>, torrents: Rc<Torrents>, utp: Utp) {
+    while let Some((sock, addr)) = utp.accept().await {
+        if ctx.is_banned(addr.ip()) || !ctx.has_connection_room() {
+            debug!("{addr}: refusing uTP peer (banned or connection limit reached)");
+            continue;
+        }
+        let slot = ConnSlot::new(&ctx, true);
+        let (c, all) = (ctx.clone(), torrents.clone());
+        ctx.spawn(async move { incoming(c, all, PeerStream::Utp(sock), addr, slot).await });
+    }
+}
+
 /// The peer's handshake, over MSE if it starts one.
 async fn handshake(
     ctx: &Ctx,
     torrents: &Torrents,
-    sock: Async<TcpStream>,
+    sock: PeerStream,
 ) -> Result<(Link, crate::wire::Handshake), String> {
     let mut first = [0u8; SNIFF_LEN];
     {
@@ -82,7 +106,7 @@ async fn handshake(
 async fn incoming(
     ctx: Rc<Ctx>,
     torrents: Rc<Torrents>,
-    sock: Async<TcpStream>,
+    sock: PeerStream,
     addr: SocketAddr,
     mut slot: ConnSlot,
 ) {

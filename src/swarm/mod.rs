@@ -59,6 +59,7 @@ pub mod preload;
 mod state;
 pub mod stats;
 mod torrent;
+mod udp;
 mod upload;
 
 pub use engine::{

@@ -17,8 +17,8 @@ use log::{debug, info};
 
 use super::connect;
 use super::picker::PeerKey;
-use super::stats::PeerSource;
 use super::state::TState;
+use super::stats::PeerSource;
 use super::torrent::Torrent;
 use crate::wire::pex::{PexMsg, FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED};
 use crate::wire::Message;

@@ -16,6 +16,7 @@ pub mod pex;
 pub mod tracker_http;
 pub mod tracker_udp;
 pub mod upnp_igd;
+pub mod utp;
 
 pub use extension::ExtHandshake;
 pub use handshake::Handshake;

@@ -30,6 +30,7 @@ pub(crate) fn engine(ip: &str) -> Engine {
         listen_fallback: false,
         board,
         encryption: Default::default(),
+        utp: true,
     })
     .expect("engine starts")
 }

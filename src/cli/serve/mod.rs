@@ -139,6 +139,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
                 listen_fallback,
                 board,
                 encryption: s.encryption,
+                utp: s.utp,
             },
             s.dht.engine_config(&s.data_dir),
         )

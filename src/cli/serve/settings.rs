@@ -44,6 +44,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max_torrents",
     "encryption",
     "port_mapping",
+    "utp",
     "dht",
     "dht_bootstrap",
 ];
@@ -82,6 +83,8 @@ pub(super) struct Settings {
     pub(super) encryption: crate::swarm::Encryption,
     /// Ask the router to forward the peer port (UPnP-IGD, NAT-PMP).
     pub(super) port_mapping: bool,
+    /// uTP (BEP 29) to and from peers (`utp = true | false`).
+    pub(super) utp: bool,
     pub(super) dht: crate::dht::DhtSettings,
 }
 
@@ -182,6 +185,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         max_torrents: None,
         encryption: crate::swarm::Encryption::default(),
         port_mapping: true,
+        utp: true,
         dht: Default::default(),
     };
     if let Some((_, d)) = &doc {
@@ -252,6 +256,9 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         }
         if let Some(v) = d.get_bool("port_mapping").map_err(err)? {
             s.port_mapping = v;
+        }
+        if let Some(v) = d.get_bool("utp").map_err(err)? {
+            s.utp = v;
         }
         if let Some(v) = d.get_str("encryption").map_err(err)? {
             s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {

@@ -1,4 +1,4 @@
-//! The byte stream under a peer session: a TCP socket, plaintext or RC4
+//! The byte stream under a peer session: a TCP or uTP connection, plaintext or RC4
 //! after an MSE/PE handshake, with the handshake's leftover bytes to be
 //! read first. Also the policy ([`Encryption`]) and the two async drivers
 //! that run [`crate::wire::mse`]'s machines over a socket.
@@ -8,14 +8,12 @@
 //! outgoing frames in place, so RC4 costs no copy. Everything above sees
 //! plaintext frames and does not know whether the peer is encrypted.
 
-use std::net::TcpStream;
-
 use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::Async;
 
 use crate::crypto::dh::SECRET_LEN;
 use crate::crypto::rc4::Rc4;
 use crate::random::XorShift;
+pub(crate) use crate::utp::PeerStream;
 use crate::wire::handshake::PROTOCOL;
 use crate::wire::mse::{self, Established, CRYPTO_PLAIN, CRYPTO_RC4, MAX_PAD};
 
@@ -74,7 +72,7 @@ pub(crate) fn is_plain_start(first: &[u8; SNIFF_LEN]) -> bool {
 
 /// A connected socket with its stream ciphers.
 pub(crate) struct Link {
-    pub sock: Async<TcpStream>,
+    pub sock: PeerStream,
     /// Encrypts what we send (RC4 selected).
     pub tx: Option<Rc4>,
     /// Decrypts what we receive (RC4 selected).
@@ -84,7 +82,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub fn plain(sock: Async<TcpStream>, pending: Vec<u8>) -> Link {
+    pub fn plain(sock: PeerStream, pending: Vec<u8>) -> Link {
         Link {
             sock,
             tx: None,
@@ -93,7 +91,7 @@ impl Link {
         }
     }
 
-    fn established(sock: Async<TcpStream>, e: Established) -> Link {
+    fn established(sock: PeerStream, e: Established) -> Link {
         let (tx, rx) = match e.ciphers {
             Some(c) => (Some(c.tx), Some(c.rx)),
             None => (None, None),
@@ -146,7 +144,7 @@ fn keys() -> Result<([u8; SECRET_LEN], Vec<u8>), String> {
     Ok((secret, pad))
 }
 
-async fn send(sock: &Async<TcpStream>, bytes: &[u8]) -> Result<(), String> {
+async fn send(sock: &PeerStream, bytes: &[u8]) -> Result<(), String> {
     if bytes.is_empty() {
         return Ok(());
     }
@@ -156,7 +154,7 @@ async fn send(sock: &Async<TcpStream>, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("MSE: sending: {e}"))
 }
 
-async fn recv(sock: &Async<TcpStream>, buf: &mut [u8]) -> Result<usize, String> {
+async fn recv(sock: &PeerStream, buf: &mut [u8]) -> Result<usize, String> {
     let mut s = sock;
     match s.read(buf).await {
         Ok(0) => Err("MSE: closed by peer during the handshake".into()),
@@ -168,7 +166,7 @@ async fn recv(sock: &Async<TcpStream>, buf: &mut [u8]) -> Result<usize, String> 
 /// Dial side: an MSE handshake for `info_hash` carrying `bt_handshake`
 /// (ours) as the initial payload, so it is not sent again.
 pub(crate) async fn connect(
-    sock: Async<TcpStream>,
+    sock: PeerStream,
     info_hash: [u8; 20],
     bt_handshake: &[u8],
     policy: Encryption,
@@ -191,7 +189,7 @@ pub(crate) async fn connect(
 /// for any of `skeys`; the torrent is the result's `info_hash` and the
 /// peer's BitTorrent handshake is in the link's pending bytes.
 pub(crate) async fn accept(
-    sock: Async<TcpStream>,
+    sock: PeerStream,
     first: &[u8],
     skeys: Vec<[u8; 20]>,
     policy: Encryption,
@@ -216,6 +214,8 @@ pub(crate) async fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smol::Async;
+    use std::net::TcpStream;
 
     #[test]
     fn policy_names_and_sniffing() {
@@ -243,9 +243,14 @@ mod tests {
                 let mut first = [0u8; SNIFF_LEN];
                 (&s).read_exact(&mut first).await.unwrap();
                 assert!(!is_plain_start(&first));
-                let (got, mut link) = accept(s, &first, vec![[1; 20], ih], Encryption::Require)
-                    .await
-                    .unwrap();
+                let (got, mut link) = accept(
+                    PeerStream::Tcp(s),
+                    &first,
+                    vec![[1; 20], ih],
+                    Encryption::Require,
+                )
+                .await
+                .unwrap();
                 assert_eq!(got, ih);
                 assert!(link.is_encrypted());
                 let mut hs = [0u8; 5];
@@ -258,7 +263,9 @@ mod tests {
             };
             let client = async {
                 let s = Async::<TcpStream>::connect(addr).await.unwrap();
-                let mut link = connect(s, ih, b"HELLO", Encryption::Prefer).await.unwrap();
+                let mut link = connect(PeerStream::Tcp(s), ih, b"HELLO", Encryption::Prefer)
+                    .await
+                    .unwrap();
                 assert!(link.is_encrypted());
                 link.write_all(b"next").await.unwrap();
                 let mut r = [0u8; 5];

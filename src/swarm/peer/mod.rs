@@ -12,14 +12,13 @@ pub(crate) mod link;
 pub(crate) mod pipeline;
 pub(crate) mod state;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use log::debug;
 use smol::channel::Receiver;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::Async;
 
 pub use link::Encryption;
 pub(crate) use link::{is_plain_start, Link, SNIFF_LEN};
@@ -30,6 +29,7 @@ use super::state::{piece_count, Batch, TState};
 use super::torrent::Torrent;
 use super::upload;
 use crate::crypto::rc4::Rc4;
+use crate::utp::PeerStream;
 use crate::wire::handshake::HANDSHAKE_LEN;
 use crate::wire::metadata::MAX_METADATA_SIZE;
 use crate::wire::{ExtHandshake, Handshake, Message};
@@ -72,6 +72,7 @@ pub(crate) async fn run(
     then: fn(&Rc<Torrent>),
 ) {
     let encrypted = link.is_encrypted();
+    let transport = if link.sock.is_utp() { "uTP" } else { "TCP" };
     let Link {
         sock,
         tx,
@@ -109,7 +110,7 @@ pub(crate) async fn run(
         st.peers.insert(key, p);
     }
     debug!(
-        "{addr}: connected ({}, {})",
+        "{addr}: connected ({}, {}) over {transport}",
         if outgoing { "outgoing" } else { "incoming" },
         if encrypted { "RC4" } else { "plaintext" }
     );
@@ -183,7 +184,7 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
 async fn reader(
     t: &Rc<Torrent>,
     key: u64,
-    sock: &Async<TcpStream>,
+    sock: &PeerStream,
     mut rx: Option<Rc4>,
     pending: &[u8],
 ) -> String {
@@ -226,7 +227,7 @@ enum Job {
 async fn writer(
     t: &Rc<Torrent>,
     key: u64,
-    sock: &Async<TcpStream>,
+    sock: &PeerStream,
     kick: Receiver<()>,
     mut tx: Option<Rc4>,
 ) -> String {

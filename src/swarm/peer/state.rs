@@ -7,17 +7,17 @@
 //! it calls [`PeerState::kick`].
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
 use smol::channel::Sender;
-use smol::Async;
 
 use super::pipeline::Pipeline;
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::stats::Meter;
 use crate::torrent::Bitfield;
+use crate::utp::PeerStream;
 use crate::wire::{ExtHandshake, Message};
 
 /// Largest `Have` list kept for a peer before we know the piece count.
@@ -92,7 +92,7 @@ pub(crate) struct PeerState {
     pub encrypted: bool,
     /// Peer exchange with it (BEP 11).
     pub pex: crate::swarm::pex::PexPeer,
-    sock: Rc<Async<TcpStream>>,
+    sock: Rc<PeerStream>,
     kick: Sender<()>,
     outbox: Vec<u8>,
 }
@@ -103,7 +103,7 @@ impl PeerState {
         addr: SocketAddr,
         outgoing: bool,
         peer_id: [u8; 20],
-        sock: Rc<Async<TcpStream>>,
+        sock: Rc<PeerStream>,
         kick: Sender<()>,
         piece_count: Option<u32>,
     ) -> PeerState {
@@ -186,7 +186,7 @@ impl PeerState {
             log::debug!("{}: closing: {why}", self.addr);
         }
         self.closing = true;
-        let _ = self.sock.get_ref().shutdown(std::net::Shutdown::Both);
+        self.sock.shutdown();
         self.kick();
     }
 

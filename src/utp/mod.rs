@@ -1,0 +1,314 @@
+//! uTP (BEP 29): reliable, LEDBAT-paced byte streams over the peer port's
+//! UDP socket, shared with the DHT (datagrams are told apart by their
+//! first byte, [`crate::dht::classify`]).
+//!
+//! - [`crate::wire::utp`]: the packet format (pure).
+//! - [`conn`]: one connection's state machine, no I/O.
+//! - [`dial`]: outgoing peer connections, uTP first, then TCP.
+//! - [`ledbat`]: its congestion window and retransmission timeout.
+//! - [`stream`]: [`UtpStream`], the async byte stream the swarm uses, and
+//!   [`PeerStream`], TCP or uTP under a peer session.
+//!
+//! [`Utp`] here is the socket layer: it routes packets to connections by
+//! (address, connection id), answers SYNs (up to [`MAX_CONNS`] connections,
+//! [`ACCEPT_BACKLOG`] waiting to be accepted), sends what connections
+//! queue, and ticks their timers.
+
+pub mod conn;
+pub mod dial;
+pub mod ledbat;
+pub mod stream;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+use smol::channel::{Receiver, Sender};
+use smol::{Async, Timer};
+
+use crate::random::XorShift;
+use crate::wire::utp::{self, Type};
+use conn::{Conn, State};
+pub use stream::{PeerStream, UtpStream};
+
+/// Connections at most (open, half-open and closing).
+pub const MAX_CONNS: usize = 512;
+/// Accepted connections waiting for the swarm.
+pub const ACCEPT_BACKLOG: usize = 32;
+/// How often timers are looked at.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Counters for `/metrics` (shared with other threads).
+#[derive(Debug, Default)]
+pub struct UtpStats {
+    pub connects: AtomicU64,
+    pub accepts: AtomicU64,
+    pub open: AtomicU64,
+    pub retransmits: AtomicU64,
+    pub malformed: AtomicU64,
+    pub unknown: AtomicU64,
+}
+
+impl UtpStats {
+    /// Append the uTP lines of `GET /metrics` (Prometheus text format).
+    pub fn render(&self, page: &mut String) {
+        use std::fmt::Write;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let rows = [
+            (
+                "rill_utp_connects_total",
+                "counter",
+                "Outgoing uTP connections made.",
+                g(&self.connects),
+            ),
+            (
+                "rill_utp_accepts_total",
+                "counter",
+                "Incoming uTP connections accepted.",
+                g(&self.accepts),
+            ),
+            (
+                "rill_utp_connections",
+                "gauge",
+                "uTP connections open (including closing).",
+                g(&self.open),
+            ),
+            (
+                "rill_utp_retransmits_total",
+                "counter",
+                "uTP packets sent again.",
+                g(&self.retransmits),
+            ),
+            (
+                "rill_utp_malformed_total",
+                "counter",
+                "Datagrams that were not uTP packets.",
+                g(&self.malformed),
+            ),
+            (
+                "rill_utp_unknown_total",
+                "counter",
+                "uTP packets for no connection of ours.",
+                g(&self.unknown),
+            ),
+        ];
+        for (name, kind, help, v) in rows {
+            let _ = write!(
+                page,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            );
+        }
+    }
+}
+
+type Key = (SocketAddr, u16);
+
+pub(crate) struct Inner {
+    sock: UdpSocket,
+    conns: RefCell<HashMap<Key, Rc<RefCell<Conn>>>>,
+    accept_tx: Sender<(UtpStream, SocketAddr)>,
+    rng: RefCell<XorShift>,
+    pub stats: Arc<UtpStats>,
+}
+
+/// The uTP socket layer of one UDP socket.
+#[derive(Clone)]
+pub struct Utp {
+    inner: Rc<Inner>,
+    accept_rx: Receiver<(UtpStream, SocketAddr)>,
+}
+
+impl Inner {
+    /// Send what `c` has due (the socket is non-blocking; a full send
+    /// buffer drops the datagram and retransmission covers it).
+    pub(crate) fn flush(&self, addr: SocketAddr, c: &mut Conn, now: Instant) {
+        let mut out = Vec::new();
+        c.transmit(now, &mut out);
+        for d in out {
+            if let Err(e) = self.sock.send_to(&d, addr) {
+                debug!("uTP to {addr}: {e}");
+            }
+        }
+        let r = std::mem::take(&mut c.retransmits);
+        self.stats.retransmits.fetch_add(r, Ordering::Relaxed);
+    }
+
+    pub(crate) fn forget(&self, key: Key) {
+        if self.conns.borrow_mut().remove(&key).is_some() {
+            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn reset(&self, addr: SocketAddr, conn_id: u16, ack: u16) {
+        let h = utp::Header {
+            typ: Type::Reset,
+            conn_id,
+            ts_us: 0,
+            ts_diff_us: 0,
+            wnd: 0,
+            seq: 0,
+            ack,
+        };
+        let mut d = Vec::new();
+        utp::build(&h, None, &[], &mut d);
+        let _ = self.sock.send_to(&d, addr);
+    }
+}
+
+impl Utp {
+    /// A layer sending on `sock` (a clone of the shared socket, or the
+    /// socket itself when no DHT runs).
+    pub fn new(sock: UdpSocket, stats: Arc<UtpStats>) -> Utp {
+        let (accept_tx, accept_rx) = smol::channel::bounded(ACCEPT_BACKLOG);
+        Utp {
+            inner: Rc::new(Inner {
+                sock,
+                conns: RefCell::new(HashMap::new()),
+                accept_tx,
+                rng: RefCell::new(XorShift::from_seed_or_entropy(None)),
+                stats,
+            }),
+            accept_rx,
+        }
+    }
+
+    /// A datagram that arrived on the shared socket.
+    pub fn on_datagram(&self, d: &[u8], from: SocketAddr) {
+        let inner = &self.inner;
+        let p = match utp::parse(d) {
+            Ok(p) => p,
+            Err(e) => {
+                debug!("uTP from {from}: {e}");
+                inner.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let now = Instant::now();
+        let h = p.header;
+        let key = (from, h.conn_id);
+        let found = inner.conns.borrow().get(&key).cloned();
+        if let Some(c) = found {
+            let mut c = c.borrow_mut();
+            c.on_packet(&p, now);
+            inner.flush(from, &mut c, now);
+            c.wake();
+            return;
+        }
+        if h.typ != Type::Syn {
+            inner.stats.unknown.fetch_add(1, Ordering::Relaxed);
+            if matches!(h.typ, Type::Data | Type::Fin) {
+                inner.reset(from, h.conn_id, h.seq);
+            }
+            return;
+        }
+        let key = (from, h.conn_id.wrapping_add(1));
+        if inner.conns.borrow().contains_key(&key) {
+            return; // a repeated SYN whose id collides is answered by the conn
+        }
+        if inner.conns.borrow().len() >= MAX_CONNS || inner.accept_tx.is_full() {
+            debug!("uTP SYN from {from} refused: connection limit reached");
+            inner.reset(from, h.conn_id, h.seq);
+            return;
+        }
+        let seq = inner.rng.borrow_mut().next_u64() as u16;
+        let c = Rc::new(RefCell::new(Conn::accept(&h, seq, now)));
+        inner.flush(from, &mut c.borrow_mut(), now);
+        inner.conns.borrow_mut().insert(key, c.clone());
+        inner.stats.open.fetch_add(1, Ordering::Relaxed);
+        inner.stats.accepts.fetch_add(1, Ordering::Relaxed);
+        let s = UtpStream::new(inner.clone(), c, key);
+        let _ = inner.accept_tx.try_send((s, from));
+    }
+
+    /// Dial `addr`: SYN, then wait for its answer (or the SYN timeouts).
+    pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<UtpStream> {
+        let inner = &self.inner;
+        let key = {
+            let conns = inner.conns.borrow();
+            if conns.len() >= MAX_CONNS {
+                return Err(std::io::Error::other("uTP connection limit reached"));
+            }
+            let mut rng = inner.rng.borrow_mut();
+            // Our receive id and the peer's (id + 1) both unused for it.
+            let id = (0..16)
+                .map(|_| rng.next_u64() as u16)
+                .find(|&id| {
+                    !conns.contains_key(&(addr, id))
+                        && !conns.contains_key(&(addr, id.wrapping_add(1)))
+                })
+                .ok_or_else(|| std::io::Error::other("no free uTP connection id"))?;
+            (addr, id)
+        };
+        let now = Instant::now();
+        let c = Rc::new(RefCell::new(Conn::connect(key.1, now)));
+        inner.conns.borrow_mut().insert(key, c.clone());
+        inner.stats.open.fetch_add(1, Ordering::Relaxed);
+        inner.flush(addr, &mut c.borrow_mut(), now);
+        let s = UtpStream::new(inner.clone(), c, key);
+        s.connected().await?;
+        inner.stats.connects.fetch_add(1, Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// The next incoming connection.
+    pub async fn accept(&self) -> Option<(UtpStream, SocketAddr)> {
+        self.accept_rx.recv().await.ok()
+    }
+
+    /// Timers of every connection; forgets finished ones. Runs until the
+    /// executor drops it.
+    pub async fn drive(self) {
+        loop {
+            Timer::after(TICK).await;
+            let now = Instant::now();
+            let all: Vec<(Key, Rc<RefCell<Conn>>)> = self
+                .inner
+                .conns
+                .borrow()
+                .iter()
+                .map(|(k, c)| (*k, c.clone()))
+                .collect();
+            for (key, c) in all {
+                let mut c = c.borrow_mut();
+                c.tick(now);
+                self.inner.flush(key.0, &mut c, now);
+                if let State::Closed(why) = &c.state {
+                    debug!("uTP {}: {why}", key.0);
+                }
+                c.wake();
+                if c.is_done(now) {
+                    self.inner.forget(key);
+                }
+            }
+        }
+    }
+
+    /// Receive on `sock` when no DHT node does it for us.
+    pub async fn recv_loop(self, sock: Async<UdpSocket>) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match sock.recv_from(&mut buf).await {
+                Ok((n, from)) => {
+                    if let Some(d) = buf.get(..n) {
+                        if crate::dht::classify(d) == crate::dht::Datagram::Other {
+                            self.on_datagram(d, from);
+                        }
+                    }
+                }
+                Err(e) => {
+                    debug!("uTP socket: {e}");
+                    Timer::after(TICK).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "socket_tests.rs"]
+mod tests;
