@@ -5,8 +5,8 @@
 //! `docs/architecture.md` lists the exceptions still open):
 //!
 //! `random`, `torrent`, `crypto`, `config` < `codec`, `durable`, `board` <
-//! `wire` < `net` < `tracker`, `store` < `dht` < `swarm` < `reader`,
-//! `session` < `media` < `hls`, `dlna` < `http` < `cli`.
+//! `wire` < `net` < `tracker`, `store` < `dht` < `utp` < `swarm` <
+//! `reader`, `session` < `media` < `hls`, `dlna` < `http` < `cli`.
 //!
 //! The modules:
 //!
@@ -17,6 +17,8 @@
 //! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
 //! - [`dht`]: the BEP 5 DHT node (between `net` and `swarm`: the swarm owns
 //!   its UDP socket, the peer port's, and asks it for peers).
+//! - [`utp`]: uTP (BEP 29) connections with LEDBAT on the peer port's UDP
+//!   socket, beside the DHT.
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.

@@ -24,6 +24,8 @@ const LAYERS: &[&[&str]] = &[
     &["net"],
     &["tracker", "store"],
     &["dht"],
+    // uTP connections on the DHT's UDP socket (it asks `dht::classify`).
+    &["utp"],
     // The engine.
     &["swarm"],
     // Blocking reads over the swarm; the persistent torrent list.
