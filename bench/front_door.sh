@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # bench/front_door.sh — what the HTTP front door holds, per board profile:
 # how many half-sent (slow-loris) connections it holds and how soon it
-# answers again, how many
-# requests per second it sustains on small routes (wrk, keep-alive), and
-# how much RSS a 16 MB header flood costs. Prints a markdown table for
+# answers again, how many requests per second it sustains on small routes
+# (wrk, keep-alive), and how much RSS a 16 MB header flood costs. Prints a markdown table for
 # docs/benchmarks.md. rqbit (from crates.io, see bench/lib.sh) is the
 # baseline: its HTTP API's /torrents under the same wrk runs.
 #
 # Usage: bench/front_door.sh               (from the repository root)
 # Environment:
-#   BENCH_PROFILES=${BENCH_PROFILES:-"pi-zero-2w generic-x86_64"}
+#   BENCH_PROFILES="pi-zero-2w generic-x86_64"   boards to measure
+#   BENCH_RUNS=3          wrk runs per route (median taken)
+#   BENCH_SECS=5          seconds per wrk run
+#   BENCH_CONNS=16        wrk connections
+#   BENCH_ADDR=127.79.0.1 loopback address (HTTP on port 18090)
+#   BENCH_RQBIT=1         0: leave the rqbit baseline out
+#   RILL_BIN=...          rill binary (default: cargo build --release)
+
+set -euo pipefail
+
+PROFILES=${BENCH_PROFILES:-"pi-zero-2w generic-x86_64"}
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-5}
 CONNS=${BENCH_CONNS:-16}
