@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use rill::codec::json;
 use rill_testkit::aria2::{Aria2, SeedOpts};
+use rill_testkit::proc::is_root;
 use rill_testkit::proc::Guard;
 use rill_testkit::torrent::make_torrent;
 use rill_testkit::TestEnv;
@@ -101,15 +102,6 @@ fn must(cmd: &mut Command, limit: Duration) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use rill_testkit as support;
 use support::aria2::{Aria2, SeedOpts};
+use support::proc::is_root;
 use support::rill::{Rill, RillOpts};
 use support::torrent::make_torrent;
 use support::{data, run_tool, TestEnv, WAIT};
@@ -53,17 +54,6 @@ fn tool(env: &TestEnv, args: &[&str]) -> String {
     let mut cmd = Command::new(args[0]);
     cmd.args(&args[1..]);
     run_tool(&mut cmd, Duration::from_secs(120)).unwrap_or_else(|e| env.fail(&e))
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|v| v.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Make and mount a filesystem of `kind` under the test's directory.

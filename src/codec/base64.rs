@@ -45,10 +45,9 @@ fn sextet(c: u8) -> Option<u8> {
     }
 }
 
-/// Reference encoder for tests here and in `http::auth` (standard
-/// alphabet, padded); the service itself only decodes.
-#[cfg(test)]
-pub(crate) fn encode(data: &[u8]) -> String {
+/// Standard alphabet, padded. The service itself only decodes; this is
+/// for clients of it (the tests send Basic credentials with it).
+pub fn encode(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for chunk in data.chunks(3) {

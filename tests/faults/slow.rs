@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::aria2::{Aria2, SeedOpts};
 use crate::support::data::{diff_trees, write_random_file};
+use crate::support::proc::is_root;
 use crate::support::torrent::make_torrent;
 use crate::support::tracker::Opentracker;
 use crate::support::{net, run_tool, TestEnv, WAIT};
@@ -88,17 +89,6 @@ impl Drop for SlowDisk {
         let _ = Command::new("umount").arg(&self.dir).status();
         let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|v| v.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

@@ -143,7 +143,10 @@ impl Serve {
     /// A request with the configured credentials.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Resp {
         let auth = match &self.creds {
-            Some(c) => format!("Authorization: Basic {}\r\n", base64(c.as_bytes())),
+            Some(c) => format!(
+                "Authorization: Basic {}\r\n",
+                rill::codec::base64::encode(c.as_bytes())
+            ),
             None => String::new(),
         };
         request(self.addr, method, path, &auth, body)
@@ -228,23 +231,6 @@ impl JsonBody for Resp {
         json::parse(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
-}
-
-/// Standard base64 with padding (for Basic credentials).
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                s.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 /// Bytes of the regular files under `dir` (recursively); 0 if absent.

@@ -186,3 +186,16 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Result<Output, String
         stderr: err.join().unwrap_or_default(),
     })
 }
+
+/// Whether this process runs as root (the real uid in /proc/self/status).
+/// Tests that loop-mount, make namespaces or set cgroup limits need it.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|v| v.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
