@@ -177,6 +177,11 @@ pub(crate) fn wait_complete(store: &PieceStore) {
     for p in 0..n {
         assert!(store.wait_for_piece(p, WAIT), "piece {p} never completed");
     }
+    // A verified piece may still wait in the write queue: the file is
+    // read next, so wait until every one is written.
+    if let Err(e) = store.flush_writes() {
+        panic!("verified pieces never reached the file: {e}");
+    }
 }
 
 #[test]
