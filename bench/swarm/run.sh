@@ -78,7 +78,9 @@ LOW_S=${SWARM_LOW_S:-10}
 HIGH_S=${SWARM_HIGH_S:-30}
 CACHE=${BENCH_CACHE:-$HOME/.cache/rill-bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# info_hash (and ROOT) from the shared bench lib; die/log are ours below.
+BENCH_NAME=swarm
+. "$HERE/../lib.sh"
 
 PFX="rillsw-$$"
 HUB="$PFX-hub"
@@ -168,19 +170,7 @@ log "generating $SIZE_MB MiB"
 head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom >"$SEED/$NAME"
 TORRENT="$WORK/swarm.torrent"
 mktorrent -l "$PIECE_LOG2" -a "$TRACKER" -o "$TORRENT" "$SEED/$NAME" >/dev/null
-HASH=$(python3 -c '
-import hashlib, sys
-d = open(sys.argv[1], "rb").read()
-i = d.index(b"4:infod") + 6
-def skip(i):
-    c = d[i:i+1]
-    if c == b"i": return d.index(b"e", i) + 1
-    if c in (b"l", b"d"):
-        i += 1
-        while d[i:i+1] != b"e": i = skip(i)
-        return i + 1
-    colon = d.index(b":", i); return colon + 1 + int(d[i:colon])
-print(hashlib.sha1(d[i:skip(i)]).hexdigest())' "$TORRENT")
+HASH=$(info_hash "$TORRENT")
 ENC_HASH=$(sed 's/../%&/g' <<<"$HASH")
 
 # --- network: hub (bridge + tracker), a namespace per peer ---------------------
