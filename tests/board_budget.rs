@@ -305,5 +305,6 @@ fn pi_zero_2w_streams_two_files_and_hls_in_128_mib() {
     );
     assert!(!support::tail_lines(&log, 200).contains("panicked"));
     drop(rill);
+    support::rill::remove_ram_segment_dir(&log);
     drop(seeder);
 }

@@ -103,8 +103,11 @@ const SCAN_TIMEOUT: Duration = Duration::from_secs(3600);
 #[derive(Clone, Debug)]
 pub struct HlsConfig {
     pub tools: Tools,
-    /// The service's data directory (`hls/` and `media/` go under it).
+    /// The service's data directory (`media/` goes under it).
     pub data_dir: PathBuf,
+    /// Where the segment cache lives: the data directory's `hls/`, or a
+    /// directory in RAM in storage mode `stream` (cli/serve/ram_dir.rs).
+    pub segment_dir: PathBuf,
     pub jobs: usize,
     pub enc: EncodeSettings,
     pub segment_limit: u64,
@@ -116,6 +119,7 @@ impl HlsConfig {
     pub fn new(board: &BoardProfile, tools: Tools, data_dir: PathBuf) -> Self {
         HlsConfig {
             tools,
+            segment_dir: data_dir.join("hls"),
             data_dir,
             jobs: board.ffmpeg_jobs.max(1) as usize,
             enc: EncodeSettings::for_board(board),
@@ -195,16 +199,13 @@ impl Hls {
             cfg.probe_entries,
         ));
         probes.spawn_writer()?;
-        let segs = SegmentCache::open(
-            &cfg.data_dir.join("hls"),
-            cfg.segment_limit,
-            cfg.segment_max_age,
-        );
+        let segs = SegmentCache::open(&cfg.segment_dir, cfg.segment_limit, cfg.segment_max_age);
         info!(
-            "hls: {} cached segments ({} MiB of {} MiB), {} probe results",
+            "hls: {} cached segments ({} MiB of {} MiB) in {}, {} probe results",
             segs.len(),
             segs.total() >> 20,
             cfg.segment_limit >> 20,
+            cfg.segment_dir.display(),
             probes.len()
         );
         let hls = Arc::new_cyclic(|me| Hls {

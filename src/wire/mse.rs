@@ -163,7 +163,7 @@ fn truncated_pad(pad: &[u8]) -> &[u8] {
     pad.get(..MAX_PAD).unwrap_or(pad)
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum IState {
     /// Waiting for Yb.
     WaitKey,
@@ -181,7 +181,10 @@ enum IState {
     Over,
 }
 
-/// The side that opened the connection.
+/// The side that opened the connection. `Clone` copies a handshake in
+/// progress (the fuzz target starts every input from one fresh state
+/// instead of paying the key exchange again).
+#[derive(Clone)]
 pub struct Initiator {
     secret: [u8; SECRET_LEN],
     info_hash: [u8; 20],
@@ -329,7 +332,7 @@ impl Initiator {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum RState {
     /// Waiting for Ya.
     WaitKey,
@@ -354,7 +357,8 @@ enum RState {
     Over,
 }
 
-/// The side that accepted the connection.
+/// The side that accepted the connection (`Clone` as [`Initiator`]).
+#[derive(Clone)]
 pub struct Responder {
     secret: [u8; SECRET_LEN],
     skeys: Vec<[u8; 20]>,

@@ -209,8 +209,7 @@ fn copy_while_downloading() {
             .unwrap_or_default()
             .contains(&t.hex()))
     });
-    let Serve { mut proc, .. } = s;
-    proc.kill();
+    drop(s);
     drop(seeder);
     let s = Serve::start(&env, "rill-again", &data, None);
     let base = s.hls_base(&t, 0);

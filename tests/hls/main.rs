@@ -70,6 +70,15 @@ pub struct Serve {
     pub addr: SocketAddr,
 }
 
+impl Drop for Serve {
+    /// Stop rill, then remove its RAM segment directory (storage mode
+    /// `stream`), if it made one.
+    fn drop(&mut self) {
+        self.proc.kill();
+        support::rill::remove_ram_segment_dir(self.proc.stderr_path());
+    }
+}
+
 impl Serve {
     pub fn start(env: &TestEnv, label: &str, data: &Path, config: Option<&Path>) -> Serve {
         let ip = support::net::loopback_ip();

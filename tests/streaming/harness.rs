@@ -16,7 +16,7 @@ use rill::torrent::Metainfo;
 use crate::net;
 use rill_testkit::data::xorshift_bytes;
 pub use rill_testkit::proc::Guard;
-use rill_testkit::rill::start_serve;
+use rill_testkit::rill::{remove_ram_segment_dir, start_serve};
 use rill_testkit::tail_lines;
 
 /// Bound for a client, a torrent or a stream to get ready.
@@ -82,6 +82,16 @@ pub struct Serve {
     pub log: PathBuf,
     /// `user:password` for Basic auth, if the config sets one.
     pub creds: Option<String>,
+}
+
+impl Drop for Serve {
+    /// Stop rill, then remove its RAM segment directory (storage mode
+    /// `stream`), if it made one.
+    fn drop(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        remove_ram_segment_dir(&self.log);
+    }
 }
 
 impl Serve {

@@ -64,6 +64,11 @@ impl Proc {
         read_lossy(&self.stderr)
     }
 
+    /// The file its stderr goes to.
+    pub fn stderr_path(&self) -> &std::path::Path {
+        &self.stderr
+    }
+
     /// The exit status if the process has ended (reaps it).
     pub fn try_exit(&mut self) -> Option<ExitStatus> {
         if self.exited.is_none() {

@@ -34,7 +34,25 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, head: &str, body: &[u
     parse_response(&raw)
 }
 
-/// Split a whole answer into status, head and body.
+/// A `Transfer-Encoding: chunked` body decoded; `None` if it is cut or
+/// malformed.
+fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&rest[..eol]).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size + 2..)?;
+    }
+}
+
+/// Split a whole answer into status, head and body (a chunked body
+/// decoded).
 pub fn parse_response(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
@@ -46,9 +64,18 @@ pub fn parse_response(raw: &[u8]) -> Response {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status");
+    let body = &raw[split + 4..];
+    let chunked = headers
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        dechunk(body).unwrap_or_else(|| panic!("a cut or malformed chunked body ({} bytes)", body.len()))
+    } else {
+        body.to_vec()
+    };
     Response {
         status,
         headers,
-        body: raw[split + 4..].to_vec(),
+        body,
     }
 }

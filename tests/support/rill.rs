@@ -235,3 +235,27 @@ pub fn start_serve(
         }
     }
 }
+
+/// The RAM directory `rill serve` named in its log for HLS segments in
+/// storage mode `stream` ("HLS segments in RAM in DIR (...)"), if any.
+pub fn ram_segment_dir(log: &Path) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .find_map(|l| l.split("HLS segments in RAM in ").nth(1))
+        .and_then(|rest| rest.split(" (").next())
+        .map(std::path::PathBuf::from)
+}
+
+/// Remove the per-data-directory RAM directory of a stopped `rill serve`
+/// (`/dev/shm/rill-UID-HASH`, named in its log), so tests leave nothing
+/// in /dev/shm. Anything else is left alone.
+pub fn remove_ram_segment_dir(log: &Path) {
+    let Some(dir) = ram_segment_dir(log) else {
+        return;
+    };
+    if let Some(base) = dir.parent() {
+        if base.to_string_lossy().starts_with("/dev/shm/rill-") {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}

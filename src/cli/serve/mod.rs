@@ -42,6 +42,7 @@ use crate::session::{Session, SessionOptions};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineConfig};
 
+mod ram_dir;
 mod settings;
 
 use settings::{load_settings, parse_addr, parse_flags, Settings, Storage, DEFAULT_PEER_LISTEN};
@@ -156,7 +157,25 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         .map_err(|e| e.to_string())?;
     let dlna = crate::dlna::prepare(&s.dlna, &s.data_dir, s.password.is_some());
     let positions = Positions::open(&s.data_dir).map_err(|e| e.to_string())?;
-    let hls_cfg = crate::hls::HlsConfig::new(&hls_board, s.tools.clone(), s.data_dir.clone());
+    let mut hls_cfg = crate::hls::HlsConfig::new(&hls_board, s.tools.clone(), s.data_dir.clone());
+    if s.storage == Storage::Stream {
+        // Segments are as many bytes again as the pieces they come from:
+        // in the mode that spares the SD card they stay in RAM.
+        match ram_dir::segment_dir(&s.data_dir) {
+            Ok(dir) => {
+                info!(
+                    "storage mode stream: HLS segments in RAM in {} (at most {} MiB)",
+                    dir.display(),
+                    hls_cfg.segment_limit >> 20
+                );
+                hls_cfg.segment_dir = dir;
+            }
+            Err(e) => warn!(
+                "storage mode stream: HLS segments go to {} on disk ({e})",
+                hls_cfg.segment_dir.display()
+            ),
+        }
+    }
     let hls = match crate::hls::Hls::start(hls_cfg, engine.clone()) {
         Ok(h) => Some(h),
         Err(e) => {
