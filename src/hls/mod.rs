@@ -62,7 +62,6 @@ use log::info;
 
 use crate::board::BoardProfile;
 use crate::codec::gzip::Compressible;
-use crate::http::api::file_bytes_done;
 use crate::http::ApiError;
 use crate::media::cache::ProbeCache;
 use crate::media::plan::{EncodeSettings, Plan};
@@ -245,7 +244,7 @@ impl Hls {
     fn input(&self, id: TorrentId, file: usize, job: u64) -> String {
         if let (Some(info), Some(store)) = (self.engine.info(id), self.engine.store(id)) {
             let have = store.have();
-            let done = file_bytes_done(store.layout(), |p| have.get(p));
+            let done = store.layout().file_bytes_done(|p| have.get(p));
             if let (Some(f), Some(d)) = (info.files.get(file), done.get(file)) {
                 // In storage mode `stream` there is no whole file on disk;
                 // in mode `keep` it is where this torrent's store put it.

@@ -46,7 +46,7 @@ use log::{debug, warn};
 use tiny_http::{Header, Response};
 
 use crate::codec::range::RangeDecision;
-use crate::http::range_serve;
+use crate::net::range_serve;
 use crate::reader::{FileReader, ReaderConfig};
 use crate::swarm::{Engine, TorrentId};
 use crate::torrent::InfoHash;
@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_file_over_4_gib_is_served_in_ranges() {
-        use crate::http::range_serve::testing::*;
+        use crate::net::range_serve::testing::*;
         let file = Sparse::new("source-big");
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let addr = server.server_addr().to_ip().unwrap();

@@ -28,7 +28,7 @@ use crate::session::positions::Positions;
 use crate::session::{AddInput, Added, Session, SessionError};
 use crate::store::DiskCache;
 use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
-use crate::torrent::{Info, Layout, Magnet, Metainfo};
+use crate::torrent::{Info, Magnet, Metainfo};
 
 /// How long fetching a `.torrent` by URL may take.
 const URL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -454,7 +454,7 @@ fn per_file_done(service: &Service, id: TorrentId, info: Option<&Info>) -> Vec<u
     match service.engine.store(id) {
         Some(store) => {
             let have = store.have();
-            file_bytes_done(store.layout(), |p| have.get(p))
+            store.layout().file_bytes_done(|p| have.get(p))
         }
         None => {
             let done = service.engine.stats(id).is_some_and(|s| s.state.is_done());
@@ -464,28 +464,6 @@ fn per_file_done(service: &Service, id: TorrentId, info: Option<&Info>) -> Vec<u
                 .collect()
         }
     }
-}
-
-/// For each file: the bytes of it that lie in pieces `have` says are done.
-pub fn file_bytes_done(layout: &Layout, have: impl Fn(u32) -> bool) -> Vec<u64> {
-    let pl = u64::from(layout.piece_length);
-    layout
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, &(off, len))| {
-            let end = off.saturating_add(len);
-            layout
-                .file_pieces(i)
-                .filter(|&p| have(p))
-                .map(|p| {
-                    let ps = u64::from(p).saturating_mul(pl);
-                    let pe = ps.saturating_add(u64::from(layout.piece_size(p)));
-                    pe.min(end).saturating_sub(ps.max(off))
-                })
-                .fold(0u64, u64::saturating_add)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -534,28 +512,5 @@ mod tests {
             let e = classify(ct, bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn per_file_bytes_follow_the_bitfield() {
-        // Pieces of 10 bytes; files of 15, 0, 12 and 3 bytes (30 bytes, 3 pieces).
-        let layout = Layout {
-            piece_length: 10,
-            total_length: 30,
-            piece_count: 3,
-            files: vec![(0, 15), (15, 0), (15, 12), (27, 3)],
-        };
-        assert_eq!(file_bytes_done(&layout, |_| true), vec![15, 0, 12, 3]);
-        assert_eq!(file_bytes_done(&layout, |_| false), vec![0, 0, 0, 0]);
-        assert_eq!(file_bytes_done(&layout, |p| p == 1), vec![5, 0, 5, 0]);
-        assert_eq!(file_bytes_done(&layout, |p| p == 2), vec![0, 0, 7, 3]);
-        // A layout with nonsense does not panic.
-        let odd = Layout {
-            piece_length: 0,
-            total_length: u64::MAX,
-            piece_count: 2,
-            files: vec![(u64::MAX - 1, 5)],
-        };
-        let _ = file_bytes_done(&odd, |_| true);
     }
 }

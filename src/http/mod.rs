@@ -2,9 +2,6 @@
 //! it building blocks that do not need the engine: pure functions over
 //! request headers and bodies, each small and tested beside its code.
 //!
-//! - [`range_serve`]: serving a [`crate::codec::range`] decision with a body
-//!   length a 32-bit board can send (used by `/stream` and the ffmpeg source).
-//! - [`mime`]: `Content-Type` by file extension and the DLNA headers TVs want.
 //! - [`auth`]: HTTP Basic credentials check in constant time, and the
 //!   `WWW-Authenticate` challenge; [`auth_limit`]: `429` after repeated
 //!   wrong passwords from one address.
@@ -33,9 +30,7 @@ pub mod front;
 pub mod guard;
 pub mod head;
 pub mod metrics;
-pub mod mime;
 pub mod playlist;
-pub mod range_serve;
 pub mod server;
 pub mod stream;
 pub mod ui;

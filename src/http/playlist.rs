@@ -18,8 +18,8 @@
 
 use super::api::{Reply, Service};
 use super::error::ApiError;
-use super::mime::{media_type, MediaClass};
 use crate::codec::percent;
+use crate::media::mime::{media_type, MediaClass};
 use crate::torrent::InfoHash;
 
 /// The `Content-Type` of the lists (what VLC and Kodi expect for `.m3u`).

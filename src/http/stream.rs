@@ -2,7 +2,7 @@
 //!
 //! The worker that calls [`respond`] evaluates the `Range` header (one
 //! byte range, fitted to what a 32-bit board can send; see
-//! [`super::range_serve`], which the ffmpeg source shares), then for a `GET` opens a
+//! [`crate::net::range_serve`], which the ffmpeg source shares), then for a `GET` opens a
 //! [`FileReader`] (waiting up to [`STORE_WAIT`] for the piece store of a
 //! torrent just added), seeks to the range's start and waits (bounded by the
 //! reader's timeout) for the first byte, so a torrent nobody sends becomes
@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
 
-use super::range_serve;
-use super::{mime, ApiError};
+use super::ApiError;
 use crate::codec::json;
 use crate::codec::range::RangeDecision;
+use crate::media::mime;
+use crate::net::range_serve;
 use crate::reader::{FileReader, ReaderConfig, ReaderError};
 use crate::swarm::{Engine, TorrentId};
 
@@ -293,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_file_over_4_gib_is_served_in_ranges() {
-        use crate::http::range_serve::testing::*;
+        use crate::net::range_serve::testing::*;
         let file = Sparse::new("stream-big");
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let addr = server.server_addr().to_ip().unwrap();
