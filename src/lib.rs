@@ -35,6 +35,7 @@
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
 
+pub mod app;
 pub mod board;
 pub mod cli;
 pub mod codec;

@@ -1,11 +1,13 @@
 //! HLS for torrent files while they download: probe, plan, ffmpeg jobs,
 //! playlists, and the on-disk segment cache. `docs/hls.md` explains the
-//! whole pipeline; the HTTP side is [`http`].
+//! whole pipeline; the routes are `http::hls_routes`, which resolve the
+//! file (a [`crate::reader::FileRef`]) and map an [`HlsError`] to a status code.
 //!
 //! - [`source`]: the loopback HTTP input ffmpeg reads partial files from.
 //! - [`playlist`]: segment starts (keyframes in copy mode) and playlist text.
 //! - [`job`]: one ffmpeg process making one variant's segments.
 //! - [`cache`]: finished segments on disk, bounded in size and age.
+//! - [`error`]: [`HlsError`], what the methods of [`Hls`] fail with.
 //! - `prepare` (probe, keyframes, variants), `run` (segment requests,
 //!   jobs, watchdog), `report` (status JSON, metrics): the methods of
 //!   [`Hls`], by concern.
@@ -44,7 +46,7 @@
 //! nothing waits for ffprobe or ffmpeg to finish with a lock held.
 
 pub mod cache;
-pub mod http;
+pub mod error;
 pub mod job;
 pub mod playlist;
 mod prepare;
@@ -62,13 +64,13 @@ use log::info;
 
 use crate::board::BoardProfile;
 use crate::codec::gzip::Compressible;
-use crate::http::ApiError;
 use crate::media::cache::ProbeCache;
 use crate::media::plan::{EncodeSettings, Plan};
 use crate::media::probe::ProbeError;
 use crate::media::Tools;
 use crate::swarm::{Engine, TorrentId};
 use cache::SegmentCache;
+pub use error::HlsError;
 use job::Job;
 use source::Source;
 
@@ -142,7 +144,7 @@ pub struct Stats {
 enum Scan {
     Running,
     Ready(Arc<Vec<f64>>),
-    Failed(ApiError),
+    Failed(HlsError),
 }
 
 type FileKey = (TorrentId, usize);
@@ -259,24 +261,6 @@ impl Hls {
         self.source.url(id, file, job)
     }
 
-    fn check_file(&self, id: TorrentId, file: usize) -> Result<(), ApiError> {
-        if self.engine.stats(id).is_none() {
-            return Err(ApiError::not_found(format!("no torrent {id}")));
-        }
-        let info = self.engine.info(id).ok_or_else(|| {
-            ApiError::service_unavailable(format!(
-                "torrent {id}: metadata not known yet; try again shortly"
-            ))
-        })?;
-        if file >= info.files.len() {
-            return Err(ApiError::not_found(format!(
-                "torrent {id} has no file {file} (it has {})",
-                info.files.len()
-            )));
-        }
-        Ok(())
-    }
-
     /// The probe result of a file if it is cached, without probing: for
     /// listings (DLNA Browse) that must not wait for ffprobe.
     pub fn cached_media(&self, id: TorrentId, file: usize) -> Option<Arc<crate::media::MediaInfo>> {
@@ -340,16 +324,8 @@ fn watchdog(hls: Weak<Hls>) {
     }
 }
 
-/// `503` while something is being prepared.
-fn preparing(what: &str) -> ApiError {
-    ApiError::service_unavailable(format!("still {what}; try again in a few seconds"))
-}
-
-/// A probe error as an API error: a missing tool is `503` and says so.
-fn tool_error(e: &ProbeError) -> ApiError {
-    match e {
-        ProbeError::Missing { .. } => ApiError::service_unavailable(e.to_string()),
-        ProbeError::TimedOut { .. } => ApiError::new(504, e.to_string()),
-        _ => ApiError::new(502, format!("cannot read the media: {e}")),
-    }
+/// A probe error as an HLS error (a missing tool says which and how to
+/// set its path).
+fn tool_error(e: &ProbeError) -> HlsError {
+    HlsError::Tool(e.clone())
 }
