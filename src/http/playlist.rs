@@ -5,7 +5,7 @@
 //! bytes (`/stream/ID/N`), built from the request's `Host` header so the
 //! list works from whichever address the player used. With a password set,
 //! the URL is the file's token URL (`/s/TOKEN/NAME`, see
-//! [`super::auth::StreamTokens`]) instead: players fetch the list with
+//! [`crate::app::tokens::StreamTokens`]) instead: players fetch the list with
 //! credentials in its URL but do not pass them on to the entries. The HLS variant of a
 //! video follows as a comment line (`# HLS: <url>`): players skip comments,
 //! so the list plays each file once, and a person can still copy the HLS
