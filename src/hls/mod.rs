@@ -1,7 +1,7 @@
 //! HLS for torrent files while they download: probe, plan, ffmpeg jobs,
 //! playlists, and the on-disk segment cache. `docs/hls.md` explains the
 //! whole pipeline; the routes are `http::hls_routes`, which resolve the
-//! file (a [`crate::reader::FileRef`]) and map an [`HlsError`] to a status code.
+//! file (a [`FileRef`]) and map an [`HlsError`] to a status code.
 //!
 //! - [`source`]: the loopback HTTP input ffmpeg reads partial files from.
 //! - [`playlist`]: segment starts (keyframes in copy mode) and playlist text.
@@ -68,6 +68,7 @@ use crate::media::cache::ProbeCache;
 use crate::media::plan::{EncodeSettings, Plan};
 use crate::media::probe::ProbeError;
 use crate::media::Tools;
+use crate::reader::FileRef;
 use crate::swarm::{Engine, TorrentId};
 use cache::SegmentCache;
 pub use error::HlsError;
@@ -243,15 +244,16 @@ impl Hls {
 
     /// What ffprobe reads for `file` of `id`: the path once the file is
     /// complete and whole on disk, else the loopback source for job `job`.
-    fn input(&self, id: TorrentId, file: usize, job: u64) -> String {
-        if let (Some(info), Some(store)) = (self.engine.info(id), self.engine.store(id)) {
+    fn input(&self, f: &FileRef, job: u64) -> String {
+        let (id, file, len) = (f.id, f.index, f.len());
+        if let Some(store) = self.engine.store(id) {
             let have = store.have();
             let done = store.layout().file_bytes_done(|p| have.get(p));
-            if let (Some(f), Some(d)) = (info.files.get(file), done.get(file)) {
+            if let Some(d) = done.get(file) {
                 // In storage mode `stream` there is no whole file on disk;
                 // in mode `keep` it is where this torrent's store put it.
-                if let Some(path) = store.file_path(file).filter(|_| *d == f.length) {
-                    let on_disk = std::fs::metadata(path).is_ok_and(|m| m.len() == f.length);
+                if let Some(path) = store.file_path(file).filter(|_| *d == len) {
+                    let on_disk = std::fs::metadata(path).is_ok_and(|m| m.len() == len);
                     if on_disk {
                         return path.display().to_string();
                     }

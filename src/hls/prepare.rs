@@ -45,7 +45,7 @@ impl Hls {
             }
         }
         self.stats.probes.fetch_add(1, Ordering::Relaxed);
-        let input = self.input(id, file, 0);
+        let input = self.input(f, 0);
         let result = probe::probe(&self.cfg.tools, &input, PROBE_TIMEOUT);
         self.lock().probing.remove(&(id, file));
         self.changed.notify_all();
@@ -124,7 +124,7 @@ impl Hls {
         // (head and Cues only). Other containers, and MKVs without cues,
         // are scanned packet by packet through the source, which waits for
         // the data (docs/hls.md).
-        let input = self.input(id, file, 0);
+        let input = self.input(f, 0);
         self.stats.keyframe_scans.fetch_add(1, Ordering::Relaxed);
         let video = m.video.first().map(|v| v.index).unwrap_or(0);
         let cues = if m.is_matroska() {
@@ -298,7 +298,7 @@ impl Hls {
         seq.next_job += 1;
         let tmp = dir.join(format!("sub-{i}.{}.tmp", seq.next_job));
         drop(seq);
-        let input = self.input(id, file, 0);
+        let input = self.input(f, 0);
         let mut cmd = std::process::Command::new(&self.cfg.tools.ffmpeg);
         cmd.args([
             "-hide_banner",
