@@ -1,12 +1,12 @@
 //! rill: a torrent streaming box for small ARM boards.
 //!
 //! The crate is layered as `../DESIGN.md` describes. A module imports only
-//! modules of a lower layer, lowest first (`tests/layers.rs` checks it;
-//! `docs/architecture.md` lists the exceptions still open):
+//! modules of a lower layer, lowest first (`tests/layers.rs` checks it,
+//! with no exceptions; `docs/architecture.md` explains the order):
 //!
 //! `random`, `torrent`, `crypto`, `config` < `codec`, `durable`, `board` <
 //! `wire` < `net` < `tracker`, `store` < `dht` < `utp` < `swarm` <
-//! `reader`, `session` < `media` < `hls`, `dlna` < `http` < `cli`.
+//! `reader`, `session` < `media` < `hls`, `dlna` < `app` < `http` < `cli`.
 //!
 //! The modules:
 //!
@@ -21,11 +21,14 @@
 //!   socket, beside the DHT.
 //! - [`store`]: the spill-to-disk piece store with fast resume.
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
-//! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority window.
+//! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority
+//!   window; [`reader::resolve`], the one "torrent + file index" check.
 //! - [`codec`]: pure formats several layers share: JSON, gzip, `Range`
 //!   arithmetic, percent-encoding, base64 (no HTTP in them).
-//! - [`http`]: the service's HTTP side: server, API, metrics, and the pure
-//!   pieces under them (MIME/DLNA, auth, request heads).
+//! - [`app`]: [`app::Service`], the app's shared state, and stream tokens.
+//! - [`http`]: every HTTP route (API, `/stream`, HLS, DLNA, UI, metrics),
+//!   the server, the pure pieces under them (auth, request heads), and the
+//!   mapping of every lower layer's errors to status codes.
 //! - [`dlna`]: the DLNA/UPnP media server (SSDP discovery, ContentDirectory).
 //! - [`durable`]: replacing state files atomically and durably.
 //! - [`media`]: ffprobe, the persistent probe cache, the copy/encode plan.
@@ -35,6 +38,7 @@
 //! - [`config`]: the TOML-subset reader for board profiles and the service config.
 //! - [`cli`]: the `rill` command line.
 
+pub mod app;
 pub mod board;
 pub mod cli;
 pub mod codec;

@@ -5,7 +5,6 @@
 //! of a lower layer. Modules of one layer do not import each other, so the
 //! order has no cycles. A new top-level module must be given a layer here.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -34,23 +33,12 @@ const LAYERS: &[&[&str]] = &[
     &["media"],
     // HLS jobs and segments; the DLNA media server.
     &["hls", "dlna"],
+    // The app's shared state (`Service`) and the one file resolver.
+    &["app"],
     // Every HTTP route.
     &["http"],
     // The command line.
     &["cli"],
-];
-
-/// Upward imports the code still has, each with its reason. The test fails
-/// if one of these goes away (so the list stays true) or a new one appears.
-const KNOWN_EXCEPTIONS: &[(&str, &str)] = &[
-    // hls/http.rs holds the HLS route handlers and hls/ uses http::ApiError
-    // as its error type, http::api::{Reply, Service, file_bytes_done} and
-    // http::range_serve (issue 14: routes move into http/, hls gets an error
-    // type of its own).
-    ("hls", "http"),
-    // dlna/http.rs holds the DLNA route handlers (http::api, body, server,
-    // ApiError); dlna/content.rs uses http::mime (issue 14, as above).
-    ("dlna", "http"),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
@@ -127,7 +115,6 @@ fn crate_paths(text: &str) -> Vec<(usize, String)> {
 fn imports_only_go_down_the_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut failures = Vec::new();
-    let mut seen_exceptions = BTreeSet::new();
     for module in modules(&src) {
         let Some(from) = layer_of(&module) else {
             failures.push(format!(
@@ -147,10 +134,6 @@ fn imports_only_go_down_the_layers() {
                 if to < from {
                     continue;
                 }
-                if KNOWN_EXCEPTIONS.contains(&(module.as_str(), target.as_str())) {
-                    seen_exceptions.insert((module.clone(), target.clone()));
-                    continue;
-                }
                 let rel = file.strip_prefix(&src).unwrap_or(&file).display();
                 let how = if to == from {
                     "the same layer"
@@ -163,13 +146,6 @@ fn imports_only_go_down_the_layers() {
                     to + 1
                 ));
             }
-        }
-    }
-    for (from, to) in KNOWN_EXCEPTIONS {
-        if !seen_exceptions.contains(&(from.to_string(), to.to_string())) {
-            failures.push(format!(
-                "known exception {from} -> {to} no longer occurs: remove it from KNOWN_EXCEPTIONS"
-            ));
         }
     }
     assert!(

@@ -29,7 +29,7 @@
 
 use super::soap::UpnpError;
 use super::xml::escape;
-use crate::http::mime::{self, MediaClass};
+use crate::media::mime::{self, MediaClass};
 
 /// Most objects in one Browse answer; clients page for more.
 pub const MAX_RETURNED: usize = 500;

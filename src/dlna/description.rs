@@ -9,7 +9,7 @@
 //! URLs in the description are relative to it, so it is the same whatever
 //! address a TV used to fetch it. Eventing is not implemented: the
 //! `eventSubURL`s exist because UDA requires the element, and a
-//! `SUBSCRIBE` there is refused (see [`super::http`]).
+//! `SUBSCRIBE` there is refused (see `http::dlna_routes`).
 
 use super::ssdp::{CONNECTION_MANAGER, CONTENT_DIRECTORY, DEVICE_TYPE};
 use super::xml::escape;

@@ -6,7 +6,7 @@
 //! - [`description`]: device description and the two service descriptions.
 //! - [`content`]: ContentDirectory Browse over the torrents, as DIDL-Lite.
 //! - [`soap`], [`xml`]: reading control calls and writing answers and faults.
-//! - [`http`]: the `/dlna/...` routes the HTTP server hands over.
+//! The `/dlna/...` routes over these are `http::dlna_routes`.
 //!
 //! On by default (`dlna = false` turns it off). TVs cannot send HTTP Basic
 //! credentials, so the `/dlna/` routes need none and items point at the
@@ -20,7 +20,6 @@
 pub mod announce;
 pub mod content;
 pub mod description;
-pub mod http;
 pub mod soap;
 pub mod ssdp;
 pub mod xml;

@@ -1,11 +1,13 @@
 //! HLS for torrent files while they download: probe, plan, ffmpeg jobs,
 //! playlists, and the on-disk segment cache. `docs/hls.md` explains the
-//! whole pipeline; the HTTP side is [`http`].
+//! whole pipeline; the routes are `http::hls_routes`, which resolve the
+//! file (a [`FileRef`]) and map an [`HlsError`] to a status code.
 //!
 //! - [`source`]: the loopback HTTP input ffmpeg reads partial files from.
 //! - [`playlist`]: segment starts (keyframes in copy mode) and playlist text.
 //! - [`job`]: one ffmpeg process making one variant's segments.
 //! - [`cache`]: finished segments on disk, bounded in size and age.
+//! - [`error`]: [`HlsError`], what the methods of [`Hls`] fail with.
 //! - `prepare` (probe, keyframes, variants), `run` (segment requests,
 //!   jobs, watchdog), `report` (status JSON, metrics): the methods of
 //!   [`Hls`], by concern.
@@ -44,7 +46,7 @@
 //! nothing waits for ffprobe or ffmpeg to finish with a lock held.
 
 pub mod cache;
-pub mod http;
+pub mod error;
 pub mod job;
 pub mod playlist;
 mod prepare;
@@ -62,14 +64,14 @@ use log::info;
 
 use crate::board::BoardProfile;
 use crate::codec::gzip::Compressible;
-use crate::http::api::file_bytes_done;
-use crate::http::ApiError;
 use crate::media::cache::ProbeCache;
 use crate::media::plan::{EncodeSettings, Plan};
 use crate::media::probe::ProbeError;
 use crate::media::Tools;
+use crate::reader::FileRef;
 use crate::swarm::{Engine, TorrentId};
 use cache::SegmentCache;
+pub use error::HlsError;
 use job::Job;
 use source::Source;
 
@@ -147,7 +149,7 @@ pub struct Stats {
 enum Scan {
     Running,
     Ready(Arc<Vec<f64>>),
-    Failed(ApiError),
+    Failed(HlsError),
 }
 
 type FileKey = (TorrentId, usize);
@@ -243,15 +245,16 @@ impl Hls {
 
     /// What ffprobe reads for `file` of `id`: the path once the file is
     /// complete and whole on disk, else the loopback source for job `job`.
-    fn input(&self, id: TorrentId, file: usize, job: u64) -> String {
-        if let (Some(info), Some(store)) = (self.engine.info(id), self.engine.store(id)) {
+    fn input(&self, f: &FileRef, job: u64) -> String {
+        let (id, file, len) = (f.id, f.index, f.len());
+        if let Some(store) = self.engine.store(id) {
             let have = store.have();
-            let done = file_bytes_done(store.layout(), |p| have.get(p));
-            if let (Some(f), Some(d)) = (info.files.get(file), done.get(file)) {
+            let done = store.layout().file_bytes_done(|p| have.get(p));
+            if let Some(d) = done.get(file) {
                 // In storage mode `stream` there is no whole file on disk;
                 // in mode `keep` it is where this torrent's store put it.
-                if let Some(path) = store.file_path(file).filter(|_| *d == f.length) {
-                    let on_disk = std::fs::metadata(path).is_ok_and(|m| m.len() == f.length);
+                if let Some(path) = store.file_path(file).filter(|_| *d == len) {
+                    let on_disk = std::fs::metadata(path).is_ok_and(|m| m.len() == len);
                     if on_disk {
                         return path.display().to_string();
                     }
@@ -259,24 +262,6 @@ impl Hls {
             }
         }
         self.source.url(id, file, job)
-    }
-
-    fn check_file(&self, id: TorrentId, file: usize) -> Result<(), ApiError> {
-        if self.engine.stats(id).is_none() {
-            return Err(ApiError::not_found(format!("no torrent {id}")));
-        }
-        let info = self.engine.info(id).ok_or_else(|| {
-            ApiError::service_unavailable(format!(
-                "torrent {id}: metadata not known yet; try again shortly"
-            ))
-        })?;
-        if file >= info.files.len() {
-            return Err(ApiError::not_found(format!(
-                "torrent {id} has no file {file} (it has {})",
-                info.files.len()
-            )));
-        }
-        Ok(())
     }
 
     /// The probe result of a file if it is cached, without probing: for
@@ -342,16 +327,8 @@ fn watchdog(hls: Weak<Hls>) {
     }
 }
 
-/// `503` while something is being prepared.
-fn preparing(what: &str) -> ApiError {
-    ApiError::service_unavailable(format!("still {what}; try again in a few seconds"))
-}
-
-/// A probe error as an API error: a missing tool is `503` and says so.
-fn tool_error(e: &ProbeError) -> ApiError {
-    match e {
-        ProbeError::Missing { .. } => ApiError::service_unavailable(e.to_string()),
-        ProbeError::TimedOut { .. } => ApiError::new(504, e.to_string()),
-        _ => ApiError::new(502, format!("cannot read the media: {e}")),
-    }
+/// A probe error as an HLS error (a missing tool says which and how to
+/// set its path).
+fn tool_error(e: &ProbeError) -> HlsError {
+    HlsError::Tool(e.clone())
 }

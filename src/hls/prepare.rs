@@ -9,21 +9,19 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use super::{
-    playlist, preparing, tool_error, Hls, Scan, Variant, PREPARE_WAIT, PROBE_TIMEOUT, SCAN_TIMEOUT,
+    playlist, tool_error, Hls, HlsError, Scan, Variant, PREPARE_WAIT, PROBE_TIMEOUT, SCAN_TIMEOUT,
     SUBTITLE_TIMEOUT, TARGET,
 };
 use crate::codec::gzip::Compressible;
-use crate::http::ApiError;
 use crate::media::plan::{Choice, Plan, VideoMode};
 use crate::media::{mkv, probe, run};
 use crate::media::{protocol_whitelist, MediaInfo};
-use crate::reader::{FileReader, ReaderConfig};
-use crate::swarm::TorrentId;
+use crate::reader::{FileReader, FileRef, ReaderConfig};
 
 impl Hls {
     /// The probe result of a file, from the cache or by probing it.
-    pub fn media(&self, id: TorrentId, file: usize) -> Result<Arc<MediaInfo>, ApiError> {
-        self.check_file(id, file)?;
+    pub fn media(&self, f: &FileRef) -> Result<Arc<MediaInfo>, HlsError> {
+        let (id, file) = (f.id, f.index);
         let key = (id, u32::try_from(file).unwrap_or(u32::MAX));
         let deadline = Instant::now() + PREPARE_WAIT;
         {
@@ -37,7 +35,7 @@ impl Hls {
                     break;
                 }
                 if Instant::now() >= deadline {
-                    return Err(preparing("probing the file"));
+                    return Err(HlsError::Preparing("probing the file"));
                 }
                 st = self
                     .changed
@@ -47,7 +45,7 @@ impl Hls {
             }
         }
         self.stats.probes.fetch_add(1, Ordering::Relaxed);
-        let input = self.input(id, file, 0);
+        let input = self.input(f, 0);
         let result = probe::probe(&self.cfg.tools, &input, PROBE_TIMEOUT);
         self.lock().probing.remove(&(id, file));
         self.changed.notify_all();
@@ -78,10 +76,10 @@ impl Hls {
     /// a failed scan is tried again by the next request).
     pub(super) fn keyframes(
         &self,
-        id: TorrentId,
-        file: usize,
+        f: &FileRef,
         m: &Arc<MediaInfo>,
-    ) -> Result<Arc<Vec<f64>>, ApiError> {
+    ) -> Result<Arc<Vec<f64>>, HlsError> {
+        let (id, file) = (f.id, f.index);
         let deadline = Instant::now() + PREPARE_WAIT;
         let mut st = self.lock();
         loop {
@@ -93,7 +91,7 @@ impl Hls {
                     return Err(e);
                 }
                 Some(Scan::Running) if Instant::now() >= deadline => {
-                    return Err(preparing("finding the video's keyframes"))
+                    return Err(HlsError::Preparing("finding the video's keyframes"))
                 }
                 Some(Scan::Running) => {
                     st = self
@@ -103,16 +101,13 @@ impl Hls {
                         .unwrap_or_else(|p| p.into_inner().0);
                 }
                 None => {
-                    let me = self
-                        .me
-                        .upgrade()
-                        .ok_or_else(|| ApiError::service_unavailable("shutting down"))?;
-                    let m = m.clone();
+                    let me = self.me.upgrade().ok_or(HlsError::ShuttingDown)?;
+                    let (f, m) = (f.clone(), m.clone());
                     let spawned = std::thread::Builder::new()
                         .name("rill-hls-scan".into())
-                        .spawn(move || me.scan_keyframes(id, file, &m));
+                        .spawn(move || me.scan_keyframes(&f, &m));
                     if let Err(e) = spawned {
-                        return Err(ApiError::internal(format!("cannot start a thread: {e}")));
+                        return Err(HlsError::NoThread(e.to_string()));
                     }
                     st.scans.insert((id, file), Scan::Running);
                 }
@@ -121,18 +116,19 @@ impl Hls {
     }
 
     /// The scan itself (see [`Hls::keyframes`]); records the outcome.
-    fn scan_keyframes(&self, id: TorrentId, file: usize, m: &MediaInfo) {
+    fn scan_keyframes(&self, f: &FileRef, m: &MediaInfo) {
+        let (id, file) = (f.id, f.index);
         // An MP4's index (read with the probe) has every sample's time and
         // key flag: no sample data needed, so a partial file is fine.
         // A Matroska file's Cues list its keyframes: read with a reader
         // (head and Cues only). Other containers, and MKVs without cues,
         // are scanned packet by packet through the source, which waits for
         // the data (docs/hls.md).
-        let input = self.input(id, file, 0);
+        let input = self.input(f, 0);
         self.stats.keyframe_scans.fetch_add(1, Ordering::Relaxed);
         let video = m.video.first().map(|v| v.index).unwrap_or(0);
         let cues = if m.is_matroska() {
-            self.matroska_cues(id, file)
+            self.matroska_cues(f)
         } else {
             None
         };
@@ -159,20 +155,20 @@ impl Hls {
 
     /// Keyframe times from a Matroska file's Cues, read through a stream
     /// reader (which waits for just those pieces); `None` without cues.
-    fn matroska_cues(&self, id: TorrentId, file: usize) -> Option<Vec<f64>> {
-        let len = self.engine.info(id)?.files.get(file)?.length;
+    fn matroska_cues(&self, f: &FileRef) -> Option<Vec<f64>> {
+        let (id, file) = (f.id, f.index);
         let cfg = ReaderConfig {
             wait_timeout: PROBE_TIMEOUT,
             ..ReaderConfig::default()
         };
-        let mut reader = match FileReader::open(&self.engine, id, file, cfg) {
+        let mut reader = match FileReader::open_file(&self.engine, f, cfg) {
             Ok(r) => r,
             Err(e) => {
                 warn!("hls: reading the cues of file {file} of {id}: {e}");
                 return None;
             }
         };
-        let keys = mkv::cue_keyframes(&mut reader, len);
+        let keys = mkv::cue_keyframes(&mut reader, f.len());
         match &keys {
             Some(k) => info!(
                 "hls: {} keyframes of file {file} of {id} from its cues",
@@ -186,19 +182,19 @@ impl Hls {
     /// Make sure the variant for `choice` exists; its name and plan.
     pub fn variant(
         &self,
-        id: TorrentId,
-        file: usize,
+        f: &FileRef,
         choice: Choice,
-    ) -> Result<(String, Plan, Arc<MediaInfo>), ApiError> {
-        let m = self.media(id, file)?;
-        let plan = Plan::decide(&m, choice).map_err(|e| ApiError::not_found(e.to_string()))?;
+    ) -> Result<(String, Plan, Arc<MediaInfo>), HlsError> {
+        let (id, file) = (f.id, f.index);
+        let m = self.media(f)?;
+        let plan = Plan::decide(&m, choice).map_err(HlsError::Plan)?;
         let name = plan.variant();
         if self.lock().variants.contains_key(&(id, file, name.clone())) {
             return Ok((name, plan, m));
         }
         let (starts, seeks) = match plan.video {
             VideoMode::Copy => {
-                let keys = self.keyframes(id, file, &m)?;
+                let keys = self.keyframes(f, &m)?;
                 let starts = playlist::copy_starts(&keys, m.duration, TARGET);
                 let seeks = playlist::seek_points(&keys, &starts, m.duration);
                 (starts, seeks)
@@ -228,12 +224,8 @@ impl Hls {
 
     /// The variant called `name`, made again from the probe if this run
     /// has not seen it yet (a player that outlived a restart).
-    pub(super) fn variant_by_name(
-        &self,
-        id: TorrentId,
-        file: usize,
-        name: &str,
-    ) -> Result<(), ApiError> {
+    pub(super) fn variant_by_name(&self, f: &FileRef, name: &str) -> Result<(), HlsError> {
+        let (id, file) = (f.id, f.index);
         if self
             .lock()
             .variants
@@ -241,7 +233,7 @@ impl Hls {
         {
             return Ok(());
         }
-        let m = self.media(id, file)?;
+        let m = self.media(f)?;
         let audio = (0..m.audio.len()).map(Some).chain([None]);
         for a in audio {
             for s in (0..m.subtitles.len()).map(Some).chain([None]) {
@@ -252,46 +244,50 @@ impl Hls {
                         hevc,
                     };
                     if Plan::decide(&m, c).is_ok_and(|p| p.variant() == name) {
-                        return self.variant(id, file, c).map(|_| ());
+                        return self.variant(f, c).map(|_| ());
                     }
                 }
             }
         }
-        Err(ApiError::not_found(format!(
-            "no variant {name:?} of file {file} of {id}"
-        )))
+        Err(HlsError::NoVariant {
+            id,
+            file,
+            name: name.to_string(),
+        })
     }
 
     /// The media playlist of a variant (shared: its gzip form is made at
     /// most once) and the job's state.
     pub fn media_playlist(
         &self,
-        id: TorrentId,
-        file: usize,
+        f: &FileRef,
         name: &str,
-    ) -> Result<(Arc<Compressible>, &'static str), ApiError> {
-        self.variant_by_name(id, file, name)?;
+    ) -> Result<(Arc<Compressible>, &'static str), HlsError> {
+        let (id, file) = (f.id, f.index);
+        self.variant_by_name(f, name)?;
         let st = self.lock();
         let v = st
             .variants
             .get(&(id, file, name.to_string()))
-            .ok_or_else(|| ApiError::not_found(format!("no variant {name:?}")))?;
+            .ok_or_else(|| HlsError::NoVariant {
+                id,
+                file,
+                name: name.to_string(),
+            })?;
         Ok((v.playlist.clone(), self.job_state(v)))
     }
 
     /// Text subtitle `i` (among the file's subtitles) as WebVTT, made by
     /// ffmpeg on first request (it reads the whole file) and kept beside
     /// the segments.
-    pub fn subtitle(
-        &self,
-        id: TorrentId,
-        file: usize,
-        i: usize,
-    ) -> Result<std::fs::File, ApiError> {
-        let m = self.media(id, file)?;
-        let track = m.subtitles.get(i).filter(|s| s.is_text()).ok_or_else(|| {
-            ApiError::not_found(format!("no text subtitle {i} in file {file} of {id}"))
-        })?;
+    pub fn subtitle(&self, f: &FileRef, i: usize) -> Result<std::fs::File, HlsError> {
+        let (id, file) = (f.id, f.index);
+        let m = self.media(f)?;
+        let track = m
+            .subtitles
+            .get(i)
+            .filter(|s| s.is_text())
+            .ok_or(HlsError::NoSubtitle { id, file, index: i })?;
         let dir = self.segs().root().join(id.to_hex()).join(file.to_string());
         let path = dir.join(format!("sub-{i}.vtt"));
         if let Ok(f) = std::fs::File::open(&path) {
@@ -302,7 +298,7 @@ impl Hls {
         seq.next_job += 1;
         let tmp = dir.join(format!("sub-{i}.{}.tmp", seq.next_job));
         drop(seq);
-        let input = self.input(id, file, 0);
+        let input = self.input(f, 0);
         let mut cmd = std::process::Command::new(&self.cfg.tools.ffmpeg);
         cmd.args([
             "-hide_banner",
@@ -332,14 +328,18 @@ impl Hls {
             |_| {},
         );
         let r = r.map_err(|e| tool_error(&e)).and_then(|()| {
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| ApiError::internal(format!("cannot keep the subtitle file: {e}")))
+            std::fs::rename(&tmp, &path).map_err(|e| HlsError::SubtitleFile {
+                what: "keep",
+                cause: e.to_string(),
+            })
         });
         if let Err(e) = r {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        std::fs::File::open(&path)
-            .map_err(|e| ApiError::internal(format!("cannot open the subtitle file: {e}")))
+        std::fs::File::open(&path).map_err(|e| HlsError::SubtitleFile {
+            what: "open",
+            cause: e.to_string(),
+        })
     }
 }

@@ -11,11 +11,11 @@ use log::{debug, info, warn};
 
 use super::job::Job;
 use super::{
-    playlist, Hls, State, Variant, VariantKey, AHEAD, IDLE_TIMEOUT, MAX_RESTARTS, READ_AHEAD,
-    SEGMENT_WAIT, STALL_TIMEOUT,
+    playlist, Hls, HlsError, State, Variant, VariantKey, AHEAD, IDLE_TIMEOUT, MAX_RESTARTS,
+    READ_AHEAD, SEGMENT_WAIT, STALL_TIMEOUT,
 };
-use crate::http::ApiError;
 use crate::media::plan::VideoMode;
+use crate::reader::FileRef;
 use crate::swarm::TorrentId;
 
 impl Hls {
@@ -40,13 +40,8 @@ impl Hls {
     }
 
     /// The path of segment `n` of a variant, made if need be (waits for it).
-    pub fn segment(
-        &self,
-        id: TorrentId,
-        file: usize,
-        name: &str,
-        n: usize,
-    ) -> Result<std::fs::File, ApiError> {
+    pub fn segment(&self, f: &FileRef, name: &str, n: usize) -> Result<std::fs::File, HlsError> {
+        let (id, file) = (f.id, f.index);
         let rel = Self::seg_rel(id, file, name, n);
         let path = self.segs().root().join(&rel);
         if self.segs().contains(&rel) {
@@ -55,7 +50,7 @@ impl Hls {
                 return Ok(f);
             }
         }
-        self.variant_by_name(id, file, name)?;
+        self.variant_by_name(f, name)?;
         let key = (id, file, name.to_string());
         let deadline = Instant::now() + SEGMENT_WAIT;
         let mut st = self.lock();
@@ -67,7 +62,12 @@ impl Hls {
             }
             self.ensure_job(&mut st, &key, n)?;
             if Instant::now() >= deadline {
-                return Err(ApiError::new(504, format!("segment {n} was not made in {} s (the torrent may be starved; see /hls/{}/{file}/status)", SEGMENT_WAIT.as_secs(), id.to_hex())));
+                return Err(HlsError::SegmentLate {
+                    id,
+                    file,
+                    n,
+                    secs: SEGMENT_WAIT.as_secs(),
+                });
             }
             st = self
                 .changed
@@ -91,21 +91,25 @@ impl Hls {
         st: &mut State,
         key: &VariantKey,
         n: usize,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HlsError> {
         let v = st
             .variants
             .get_mut(key)
-            .ok_or_else(|| ApiError::not_found(format!("no variant {:?}", key.2)))?;
+            .ok_or_else(|| HlsError::NoVariant {
+                id: key.0,
+                file: key.1,
+                name: key.2.clone(),
+            })?;
         v.last_used = Instant::now();
         v.last_asked = n;
         if n >= v.starts.len() {
-            return Err(ApiError::not_found(format!(
-                "no segment {n}: the playlist has {}",
-                v.starts.len()
-            )));
+            return Err(HlsError::NoSegment {
+                n,
+                count: v.starts.len(),
+            });
         }
         if let Some(e) = &v.error {
-            return Err(ApiError::new(502, e.clone()));
+            return Err(HlsError::GaveUp(e.clone()));
         }
         // A job that ended is accounted for here too, so a crashing ffmpeg
         // is not restarted by every waiting request without a bound.
@@ -124,7 +128,7 @@ impl Hls {
                     said
                 );
                 if let Some(e) = self.count_failure(v, key, &reason, made_some) {
-                    return Err(ApiError::new(502, e));
+                    return Err(HlsError::GaveUp(e));
                 }
                 self.stats.restarts.fetch_add(1, Ordering::Relaxed);
             }
@@ -173,7 +177,7 @@ impl Hls {
         st: &mut State,
         key: &VariantKey,
         first: usize,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), HlsError> {
         if let Some(v) = st.variants.get_mut(key) {
             v.job = None;
         }
@@ -198,7 +202,11 @@ impl Hls {
         let v = st
             .variants
             .get_mut(key)
-            .ok_or_else(|| ApiError::not_found(format!("no variant {name:?}")))?;
+            .ok_or_else(|| HlsError::NoVariant {
+                id,
+                file,
+                name: name.clone(),
+            })?;
         // Jobs always read through the source, complete files too: that is
         // where the read-ahead is held. (ffmpeg would reconnect to a dead
         // rill's source for seconds: `media::child` ends it with rill.)
@@ -246,7 +254,7 @@ impl Hls {
         )
         .map_err(|e| {
             warn!("hls: {e}");
-            ApiError::service_unavailable(e)
+            HlsError::JobStart(e)
         })?;
         match v.plan.video {
             VideoMode::Copy => self.stats.jobs_copy.fetch_add(1, Ordering::Relaxed),
@@ -329,7 +337,7 @@ impl Hls {
             self.stats.restarts.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = self.start_job(&mut st, &key, next) {
                 if let Some(v) = st.variants.get_mut(&key) {
-                    v.error = Some(e.message);
+                    v.error = Some(e.to_string());
                 }
             }
         }

@@ -46,8 +46,8 @@ use log::{debug, warn};
 use tiny_http::{Header, Response};
 
 use crate::codec::range::RangeDecision;
-use crate::http::range_serve;
-use crate::reader::{FileReader, ReaderConfig};
+use crate::net::range_serve;
+use crate::reader::{resolve, FileReader, ReaderConfig};
 use crate::swarm::{Engine, TorrentId};
 use crate::torrent::InfoHash;
 
@@ -246,23 +246,21 @@ impl Source {
             let _ = rq.respond(Response::empty(404));
             return;
         };
-        let len = match engine
-            .info(id)
-            .and_then(|i| i.files.get(file).map(|f| f.length))
-        {
-            Some(l) => l,
-            None => {
+        let f = match resolve(engine, id, file) {
+            Ok(f) => f,
+            Err(e) => {
+                debug!("hls source: job {job}: {e}");
                 let _ = rq.respond(Response::empty(404));
                 return;
             }
         };
         let what = format!("file {file} of {id}");
-        self.serve(rq, len, job, &what, |start| {
+        self.serve(rq, f.len(), job, &what, |start| {
             let cfg = ReaderConfig {
                 wait_timeout: READ_WAIT,
                 ..ReaderConfig::default()
             };
-            let mut reader = FileReader::open(engine, id, file, cfg).map_err(|e| {
+            let mut reader = FileReader::open_file(engine, &f, cfg).map_err(|e| {
                 warn!("hls source: cannot open file {file} of {id}: {e}");
                 503u16
             })?;
@@ -369,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_file_over_4_gib_is_served_in_ranges() {
-        use crate::http::range_serve::testing::*;
+        use crate::net::range_serve::testing::*;
         let file = Sparse::new("source-big");
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let addr = server.server_addr().to_ip().unwrap();

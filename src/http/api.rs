@@ -1,6 +1,5 @@
-//! The JSON API of `rill serve` (`/api/torrents...`) and the shared
-//! [`Service`] state the HTTP workers answer from. The contract is in
-//! DESIGN.md; `docs/api.md` documents it as implemented.
+//! The JSON API of `rill serve` (`/api/torrents...`) and `/metrics`. The
+//! contract is in DESIGN.md; `docs/api.md` documents it as implemented.
 //!
 //! Adding takes a `.torrent` (`Content-Type: application/x-bittorrent`), a
 //! magnet URI or an http(s) URL as text, or JSON `{"uri": "..."}`. The body
@@ -11,80 +10,24 @@
 //! answers `200` with the existing torrent (a phone tapping "add" twice is
 //! not an error).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use log::{info, warn};
 use tiny_http::Request;
 
-use super::auth::{BasicAuth, StreamTokens};
 use super::body::read_body;
 use super::error::ApiError;
-use super::metrics::{self, HttpCounters};
+use super::metrics;
+use super::web::{Reply, Web};
+use crate::app::Service;
 use crate::codec::json::{self, ObjectWriter};
-use crate::codec::percent;
-use crate::reader::ReaderConfig;
-use crate::session::positions::Positions;
-use crate::session::{AddInput, Added, Session, SessionError};
-use crate::store::DiskCache;
-use crate::swarm::{Engine, EngineError, TorrentId, TorrentState};
-use crate::torrent::{Info, Layout, Magnet, Metainfo};
+use crate::reader::FileError;
+use crate::session::{AddInput, Added, SessionError};
+use crate::swarm::{TorrentId, TorrentState};
+use crate::torrent::{Info, Magnet, Metainfo};
 
 /// How long fetching a `.torrent` by URL may take.
 const URL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What the workers share.
-pub struct Service {
-    pub engine: Arc<Engine>,
-    pub session: Arc<Session>,
-    /// Largest request body (and fetched `.torrent`) accepted, in bytes.
-    pub upload_limit: u64,
-    pub reader: ReaderConfig,
-    pub auth: Option<BasicAuth>,
-    /// Wrong passwords per client address (`429` after a few).
-    pub auth_limit: super::auth_limit::AuthLimiter,
-    pub http: HttpCounters,
-    /// The DLNA media server's identity; `None` when DLNA is off.
-    pub dlna: Option<Arc<crate::dlna::Device>>,
-    /// Watch positions for the web UI's resume.
-    pub positions: Arc<Positions>,
-    /// Per-file stream URLs that need no credentials (`/s/TOKEN/NAME`).
-    pub tokens: StreamTokens,
-    /// Storage mode `stream`: the disk cache (for `/metrics`).
-    pub disk_cache: Option<Arc<DiskCache>>,
-    /// HLS and media probing (`None` if it could not start).
-    pub hls: Option<Arc<crate::hls::Hls>>,
-    /// The external address port mapping learnt (`None`: mapping is off).
-    pub external_addr: Option<crate::net::portmap::ExternalAddr>,
-}
-
-/// A response to write.
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: String) -> Reply {
-        Reply {
-            status,
-            content_type: json::CONTENT_TYPE,
-            body: body.into_bytes(),
-            headers: Vec::new(),
-        }
-    }
-
-    pub fn error(e: &ApiError) -> Reply {
-        Reply::json(e.status, e.body())
-    }
-
-    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-}
 
 /// What an add request asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -145,8 +88,8 @@ fn classify_text(text: &str) -> Result<Requested, ApiError> {
 }
 
 /// `POST /api/torrents`.
-pub fn add(rq: &mut Request, service: &Service) -> Result<Reply, ApiError> {
-    let limit = service.upload_limit;
+pub fn add(rq: &mut Request, web: &Web) -> Result<Reply, ApiError> {
+    let limit = web.upload_limit;
     let declared = rq.body_length().map(|n| n as u64);
     if let Some(n) = declared.filter(|&n| n > limit) {
         return Err(ApiError::payload_too_large(format!(
@@ -155,13 +98,14 @@ pub fn add(rq: &mut Request, service: &Service) -> Result<Reply, ApiError> {
     }
     let content_type = super::server::header(rq, "Content-Type").map(str::to_string);
     let body = read_body(rq.as_reader(), declared, limit);
-    add_body(content_type.as_deref(), body, service)
+    add_body(content_type.as_deref(), body, &web.app, limit)
 }
 
 fn add_body(
     content_type: Option<&str>,
     body: Result<Vec<u8>, super::body::BodyError>,
     service: &Service,
+    limit: u64,
 ) -> Result<Reply, ApiError> {
     let input = match classify(content_type, &body?)? {
         Requested::Torrent(raw) => torrent_input(raw, "the upload")?,
@@ -176,7 +120,7 @@ fn add_body(
                     "this box already holds the most torrents it is set to (max_torrents); remove one first",
                 ));
             }
-            torrent_input(fetch(&url, service.upload_limit)?, "the URL")?
+            torrent_input(fetch(&url, limit)?, "the URL")?
         }
     };
     let id = match service.session.add(input) {
@@ -185,13 +129,10 @@ fn add_body(
             id
         }
         Ok(Added::Existing(id)) => return torrent_reply(service, id, 200),
-        Err(SessionError::StillStopping { id, retry_after }) => {
-            let e = SessionError::StillStopping { id, retry_after };
-            return Ok(Reply::error(&ApiError::new(409, e.to_string()))
-                .with_header("Retry-After", &retry_after.to_string()));
+        Err(e @ SessionError::StillStopping { retry_after, .. }) => {
+            return Ok(Reply::error(&e.into()).with_header("Retry-After", &retry_after.to_string()));
         }
-        Err(e @ SessionError::TooMany { .. }) => return Err(ApiError::new(409, e.to_string())),
-        Err(e) => return Err(session_error(e)),
+        Err(e) => return Err(e.into()),
     };
     let status = if service.engine.info(id).is_some() {
         201
@@ -258,19 +199,6 @@ fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
     Ok(resp.body)
 }
 
-fn session_error(e: SessionError) -> ApiError {
-    match &e {
-        SessionError::Engine {
-            err: EngineError::Stopped,
-            ..
-        } => ApiError::service_unavailable("the engine is shutting down"),
-        _ => {
-            warn!("api: {e}");
-            ApiError::internal(format!("cannot add the torrent: {e}"))
-        }
-    }
-}
-
 fn torrent_reply(service: &Service, id: TorrentId, status: u16) -> Result<Reply, ApiError> {
     let body = json::object(|o| write_torrent(o, service, id, true));
     Ok(Reply::json(status, body))
@@ -290,7 +218,7 @@ pub fn list(service: &Service) -> Result<Reply, ApiError> {
 /// `GET /api/torrents/ID`.
 pub fn get(service: &Service, id: TorrentId) -> Result<Reply, ApiError> {
     if !service.session.contains(id) {
-        return Err(ApiError::not_found(format!("no torrent {id}")));
+        return Err(FileError::UnknownTorrent(id).into());
     }
     torrent_reply(service, id, 200)
 }
@@ -319,7 +247,7 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
                 }),
             ))
         }
-        Ok(false) => Err(ApiError::not_found(format!("no torrent {id}"))),
+        Ok(false) => Err(FileError::UnknownTorrent(id).into()),
         Err(e) => {
             warn!("api: removing {id}: {e}");
             Err(ApiError::internal(format!(
@@ -330,7 +258,8 @@ pub fn delete(service: &Service, id: TorrentId, query: &str) -> Result<Reply, Ap
 }
 
 /// `GET /metrics`.
-pub fn metrics(service: &Service) -> Reply {
+pub fn metrics(web: &Web) -> Reply {
+    let service = &web.app;
     let stats: Vec<_> = service
         .session
         .list()
@@ -345,7 +274,7 @@ pub fn metrics(service: &Service) -> Reply {
             .as_ref()
             .map(|c| (c.used(), c.limit(), c.evictions(), c.window_evictions())),
     };
-    let mut page = metrics::render(&stats, &extra, &service.http);
+    let mut page = metrics::render(&stats, &extra, &web.counters);
     if let Some(hls) = &service.hls {
         hls.render_metrics(&mut page);
     }
@@ -425,14 +354,7 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
         o.array("files", |a| {
             let Some(info) = &info else { return };
             for (i, f) in info.files.iter().enumerate() {
-                let path = f.path.as_path();
-                let base = path.file_name().map(|n| n.to_string_lossy());
-                let base = base.as_deref().unwrap_or("file");
-                let stream_url = format!(
-                    "/s/{}/{}",
-                    service.tokens.token(id, i),
-                    percent::encode(base)
-                );
+                let stream_url = service.tokens.url(id, i, f.path.as_path());
                 a.object(|fo| {
                     fo.u64("index", i as u64)
                         .str("path", &f.path.as_path().to_string_lossy())
@@ -454,7 +376,7 @@ fn per_file_done(service: &Service, id: TorrentId, info: Option<&Info>) -> Vec<u
     match service.engine.store(id) {
         Some(store) => {
             let have = store.have();
-            file_bytes_done(store.layout(), |p| have.get(p))
+            store.layout().file_bytes_done(|p| have.get(p))
         }
         None => {
             let done = service.engine.stats(id).is_some_and(|s| s.state.is_done());
@@ -464,28 +386,6 @@ fn per_file_done(service: &Service, id: TorrentId, info: Option<&Info>) -> Vec<u
                 .collect()
         }
     }
-}
-
-/// For each file: the bytes of it that lie in pieces `have` says are done.
-pub fn file_bytes_done(layout: &Layout, have: impl Fn(u32) -> bool) -> Vec<u64> {
-    let pl = u64::from(layout.piece_length);
-    layout
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, &(off, len))| {
-            let end = off.saturating_add(len);
-            layout
-                .file_pieces(i)
-                .filter(|&p| have(p))
-                .map(|p| {
-                    let ps = u64::from(p).saturating_mul(pl);
-                    let pe = ps.saturating_add(u64::from(layout.piece_size(p)));
-                    pe.min(end).saturating_sub(ps.max(off))
-                })
-                .fold(0u64, u64::saturating_add)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -534,28 +434,5 @@ mod tests {
             let e = classify(ct, bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn per_file_bytes_follow_the_bitfield() {
-        // Pieces of 10 bytes; files of 15, 0, 12 and 3 bytes (30 bytes, 3 pieces).
-        let layout = Layout {
-            piece_length: 10,
-            total_length: 30,
-            piece_count: 3,
-            files: vec![(0, 15), (15, 0), (15, 12), (27, 3)],
-        };
-        assert_eq!(file_bytes_done(&layout, |_| true), vec![15, 0, 12, 3]);
-        assert_eq!(file_bytes_done(&layout, |_| false), vec![0, 0, 0, 0]);
-        assert_eq!(file_bytes_done(&layout, |p| p == 1), vec![5, 0, 5, 0]);
-        assert_eq!(file_bytes_done(&layout, |p| p == 2), vec![0, 0, 7, 3]);
-        // A layout with nonsense does not panic.
-        let odd = Layout {
-            piece_length: 0,
-            total_length: u64::MAX,
-            piece_count: 2,
-            files: vec![(u64::MAX - 1, 5)],
-        };
-        let _ = file_bytes_done(&odd, |_| true);
     }
 }

@@ -5,10 +5,38 @@
 //! The message goes to the client, so it should say what is wrong with the
 //! request in words a user can act on; details of internal failures (paths,
 //! OS errors) belong in the log line the handler writes, not here.
+//!
+//! The layers below HTTP answer with errors of their own, without status
+//! codes; this file is the one place that gives each a status:
+//!
+//! | error | status |
+//! |---|---|
+//! | [`FileError`]: no torrent, no such file / metadata not known yet | `404` / `503` |
+//! | [`ReaderError`]: a [`FileError`] / store not open yet / invalid | as above / `503` / `500` |
+//! | [`HlsError`]: still preparing, tool missing, job cannot start, stopping | `503` |
+//! | [`HlsError`]: no such variant, track, subtitle or segment | `404` |
+//! | [`HlsError`]: ffprobe/ffmpeg failed or gave up / timed out, segment late | `502` / `504` |
+//! | [`HlsError`]: no thread, subtitle file not kept | `500` |
+//! | [`SessionError`]: too many torrents, still stopping / engine stopping / other | `409` / `503` / `500` |
+//! | [`JsonError`], [`BodyError`] | `400`, `413` |
+//!
+//! A DLNA control call that fails is answered with a SOAP fault, which
+//! UPnP sends with status `500` ([`UPNP_FAULT_STATUS`]).
+
+use log::warn;
 
 use super::body::BodyError;
 use crate::codec::json::{self, JsonError};
+use crate::hls::HlsError;
+use crate::media::probe::ProbeError;
+use crate::reader::{FileError, ReaderError};
+use crate::session::SessionError;
+use crate::swarm::EngineError;
 use std::fmt;
+
+/// The HTTP status of a UPnP SOAP fault (UPnP control: every fault goes
+/// out as `500 Internal Server Error` with the UPnP error in its body).
+pub const UPNP_FAULT_STATUS: u16 = 500;
 
 /// An error response: status code and a message for the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +134,65 @@ impl From<BodyError> for ApiError {
     }
 }
 
+impl From<FileError> for ApiError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::UnknownTorrent(_) | FileError::NoSuchFile { .. } => {
+                Self::not_found(e.to_string())
+            }
+            FileError::NoMetadata(_) => Self::service_unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<ReaderError> for ApiError {
+    fn from(e: ReaderError) -> Self {
+        match e {
+            ReaderError::File(e) => e.into(),
+            ReaderError::NotReady(_) => Self::service_unavailable(e.to_string()),
+            // The details are in the caller's log line.
+            ReaderError::Invalid(_) => Self::internal("cannot open the file for streaming"),
+        }
+    }
+}
+
+impl From<HlsError> for ApiError {
+    fn from(e: HlsError) -> Self {
+        let status = match &e {
+            HlsError::Preparing(_)
+            | HlsError::Tool(ProbeError::Missing { .. })
+            | HlsError::JobStart(_)
+            | HlsError::ShuttingDown => 503,
+            HlsError::Tool(ProbeError::TimedOut { .. }) | HlsError::SegmentLate { .. } => 504,
+            HlsError::Tool(_) | HlsError::GaveUp(_) => 502,
+            HlsError::Plan(_)
+            | HlsError::NoVariant { .. }
+            | HlsError::NoSubtitle { .. }
+            | HlsError::NoSegment { .. } => 404,
+            HlsError::NoThread(_) | HlsError::SubtitleFile { .. } => 500,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match &e {
+            SessionError::StillStopping { .. } | SessionError::TooMany { .. } => {
+                Self::new(409, e.to_string())
+            }
+            SessionError::Engine {
+                err: EngineError::Stopped,
+                ..
+            } => Self::service_unavailable("the engine is shutting down"),
+            _ => {
+                warn!("api: {e}");
+                Self::internal(format!("cannot add the torrent: {e}"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +252,50 @@ mod tests {
         }
         .into();
         assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn lower_errors_get_their_status() {
+        let id = crate::torrent::InfoHash([2; 20]);
+        let status = |e: ApiError| e.status;
+        assert_eq!(status(FileError::UnknownTorrent(id).into()), 404);
+        assert_eq!(status(FileError::NoMetadata(id).into()), 503);
+        let no_file = FileError::NoSuchFile {
+            id,
+            index: 1,
+            files: 1,
+        };
+        let e: ApiError = no_file.clone().into();
+        assert_eq!((e.status, e.message), (404, no_file.to_string()));
+        assert_eq!(status(ReaderError::File(no_file).into()), 404);
+        assert_eq!(status(ReaderError::NotReady(id).into()), 503);
+        assert_eq!(status(ReaderError::Invalid("x".into()).into()), 500);
+        let tool = |e| status(HlsError::Tool(e).into());
+        let missing = ProbeError::Missing {
+            tool: "ffmpeg".into(),
+            cause: "x".into(),
+        };
+        assert_eq!(tool(missing), 503);
+        let slow = ProbeError::TimedOut {
+            tool: "ffmpeg".into(),
+            input: "x".into(),
+        };
+        assert_eq!(tool(slow), 504);
+        let bad = ProbeError::BadOutput {
+            input: "x".into(),
+            reason: "y".into(),
+        };
+        assert_eq!(tool(bad), 502);
+        assert_eq!(status(HlsError::Preparing("x").into()), 503);
+        assert_eq!(status(HlsError::NoSegment { n: 9, count: 2 }.into()), 404);
+        assert_eq!(status(HlsError::GaveUp("x".into()).into()), 502);
+        let late = HlsError::SegmentLate {
+            id,
+            file: 0,
+            n: 1,
+            secs: 90,
+        };
+        assert_eq!(status(late.into()), 504);
+        assert_eq!(status(HlsError::NoThread("x".into()).into()), 500);
     }
 }

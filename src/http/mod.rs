@@ -1,21 +1,28 @@
-//! The HTTP side of `rill serve`: the server with its handlers, and under
-//! it building blocks that do not need the engine: pure functions over
-//! request headers and bodies, each small and tested beside its code.
+//! The HTTP side of `rill serve`: every route and its handler, the
+//! server, and under them building blocks that do not need the engine:
+//! pure functions over request headers and bodies, each small and tested
+//! beside its code. A new route goes here: its path in [`server`]'s
+//! routing, its handler in the file of its concern, its errors mapped to
+//! a status in [`error`].
 //!
-//! - [`range_serve`]: serving a [`crate::codec::range`] decision with a body
-//!   length a 32-bit board can send (used by `/stream` and the ffmpeg source).
-//! - [`mime`]: `Content-Type` by file extension and the DLNA headers TVs want.
 //! - [`auth`]: HTTP Basic credentials check in constant time, and the
 //!   `WWW-Authenticate` challenge; [`auth_limit`]: `429` after repeated
 //!   wrong passwords from one address.
-//! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API.
+//! - [`error`]: [`ApiError`], the `{"error": "..."}` responses of the API,
+//!   and the one place where the lower layers' errors (a file that cannot
+//!   be resolved, a reader, HLS, a session) become status codes.
+//! - [`web`]: [`web::Web`], what the workers share (the app's
+//!   [`crate::app::Service`] and HTTP's own state), and [`web::Reply`].
+//! - [`target`]: a route's `ID` and `N`, parsed and resolved.
 //! - [`body`]: reading a request body under a hard byte limit.
 //! - [`head`]: the request-head parser with its limits (`431`).
 //! - [`guard`]: the `Host` and `Origin` checks (DNS rebinding, CSRF).
 //! - [`front`]: the accept loop and connection threads in front of
 //!   tiny_http (connection cap, timeouts, head and body limits).
 //! - [`server`]: the tiny_http worker pools, authentication and routing.
-//! - [`api`]: the JSON API handlers and the shared service state.
+//! - [`api`]: the JSON API handlers; [`stream`]: `/stream/ID/N`.
+//! - [`hls_routes`]: `/hls/...` and `/api/torrents/ID/files/N/media`
+//!   over [`crate::hls`]; [`dlna_routes`]: `/dlna/...` over [`crate::dlna`].
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`ui`]: the embedded web UI and its watch-position API; [`playlist`]:
 //!   `/playlist.m3u` for VLC and Kodi.
@@ -28,16 +35,18 @@ pub mod api;
 pub mod auth;
 pub mod auth_limit;
 pub mod body;
+pub mod dlna_routes;
 pub mod error;
 pub mod front;
 pub mod guard;
 pub mod head;
+pub mod hls_routes;
 pub mod metrics;
-pub mod mime;
 pub mod playlist;
-pub mod range_serve;
 pub mod server;
 pub mod stream;
+pub mod target;
 pub mod ui;
+pub mod web;
 
 pub use error::ApiError;

@@ -5,7 +5,7 @@
 //! bytes (`/stream/ID/N`), built from the request's `Host` header so the
 //! list works from whichever address the player used. With a password set,
 //! the URL is the file's token URL (`/s/TOKEN/NAME`, see
-//! [`super::auth::StreamTokens`]) instead: players fetch the list with
+//! [`crate::app::tokens::StreamTokens`]) instead: players fetch the list with
 //! credentials in its URL but do not pass them on to the entries. The HLS variant of a
 //! video follows as a comment line (`# HLS: <url>`): players skip comments,
 //! so the list plays each file once, and a person can still copy the HLS
@@ -16,10 +16,10 @@
 //! could otherwise add entries) and a `Host` that is not a plain host name
 //! or address falls back to a relative-free placeholder ([`base_url`]).
 
-use super::api::{Reply, Service};
 use super::error::ApiError;
-use super::mime::{media_type, MediaClass};
-use crate::codec::percent;
+use super::web::{Reply, Web};
+use crate::media::mime::{media_type, MediaClass};
+use crate::reader::FileError;
 use crate::torrent::InfoHash;
 
 /// The `Content-Type` of the lists (what VLC and Kodi expect for `.m3u`).
@@ -86,7 +86,8 @@ pub fn build(base: &str, items: &[Item]) -> String {
 }
 
 /// The playable files of the torrents `ids` (those with metadata).
-fn items(service: &Service, ids: &[InfoHash]) -> Vec<Item> {
+fn items(web: &Web, ids: &[InfoHash]) -> Vec<Item> {
+    let service = &web.app;
     let mut out = Vec::new();
     for &id in ids {
         let Some(info) = service.engine.info(id) else {
@@ -97,13 +98,8 @@ fn items(service: &Service, ids: &[InfoHash]) -> Vec<Item> {
             let Some(class) = playable(&path) else {
                 continue;
             };
-            let url = if service.auth.is_some() {
-                let name = f.path.as_path().file_name().map(|n| n.to_string_lossy());
-                let token = service.tokens.token(id, index);
-                format!(
-                    "/s/{token}/{}",
-                    percent::encode(name.as_deref().unwrap_or("file"))
-                )
+            let url = if web.auth.is_some() {
+                service.tokens.url(id, index, f.path.as_path())
             } else {
                 format!("/stream/{}/{index}", id.to_hex())
             };
@@ -120,14 +116,11 @@ fn items(service: &Service, ids: &[InfoHash]) -> Vec<Item> {
 }
 
 /// `GET /playlist.m3u` (`id` = `None`) or `GET /playlist/ID.m3u`.
-pub fn respond(
-    service: &Service,
-    id: Option<InfoHash>,
-    host: Option<&str>,
-) -> Result<Reply, ApiError> {
+pub fn respond(web: &Web, id: Option<InfoHash>, host: Option<&str>) -> Result<Reply, ApiError> {
+    let service = &web.app;
     let ids: Vec<InfoHash> = match id {
         Some(id) if service.session.contains(id) => vec![id],
-        Some(id) => return Err(ApiError::not_found(format!("no torrent {id}"))),
+        Some(id) => return Err(FileError::UnknownTorrent(id).into()),
         None => service
             .session
             .list()
@@ -135,7 +128,7 @@ pub fn respond(
             .map(|(id, _)| id)
             .collect(),
     };
-    let text = build(&base_url(host), &items(service, &ids));
+    let text = build(&base_url(host), &items(web, &ids));
     Ok(Reply {
         status: 200,
         content_type: CONTENT_TYPE,

@@ -6,8 +6,8 @@
 //!
 //! Routes: `/api/torrents` (GET, POST), `/api/torrents/ID` (GET, DELETE),
 //! `/stream/ID/N` (GET, HEAD), `/metrics` (GET), the HLS routes
-//! (`/api/torrents/ID/files/N/media`, `/hls/...`: see [`crate::hls::http`])
-//! and `/dlna/...` (handed to [`crate::dlna::http`] when DLNA is on). Any
+//! (`/api/torrents/ID/files/N/media`, `/hls/...`: see [`super::hls_routes`])
+//! and `/dlna/...` (handed to [`super::dlna_routes`] when DLNA is on). Any
 //! other path is `404`;
 //! a known path with another method is `405` with `Allow`.
 //! The web UI's files, its positions API (`/api/positions`,
@@ -17,7 +17,7 @@
 //!
 //! `/s/TOKEN/NAME` (GET, HEAD) and, when DLNA is on, `/dlna/...` are the
 //! routes answered without Basic credentials: the token
-//! ([`auth::StreamTokens`]) names and authorises exactly one file, for TVs
+//! ([`crate::app::tokens::StreamTokens`]) names and authorises exactly one file, for TVs
 //! that cannot send a password; a token that is not genuine is a plain
 //! `404`. The DLNA routes list the files with their token URLs (see
 //! `docs/dlna.md` for why DLNA then needs `dlna = true`).
@@ -31,8 +31,8 @@
 //!
 //! # Shared state
 //! Workers share their pool's `tiny_http::Server` (its queue is internally
-//! locked), the [`Service`] (immutable apart from its own locks) and a
-//! stop flag.
+//! locked), the [`Web`] (immutable apart from its own locks) and a stop
+//! flag.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,12 +43,13 @@ use std::time::Duration;
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
 
-use super::api::{self, Reply, Service};
+use super::api;
 use super::auth;
 use super::error::ApiError;
 use super::front::{self, FrontConfig};
 use super::guard::Guard;
-use crate::torrent::InfoHash;
+use super::target::{self, parse_id};
+use super::web::{Reply, Web};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
 use std::path::{Path, PathBuf};
 
@@ -104,7 +105,7 @@ impl HttpServer {
         listen: SocketAddr,
         budget: Budget,
         guard: Guard,
-        service: Arc<Service>,
+        web: Arc<Web>,
     ) -> Result<HttpServer, ServerError> {
         let error = |cause: String| ServerError {
             addr: listen,
@@ -130,10 +131,10 @@ impl HttpServer {
             let (server, name) = private_server(&sock_dir, kind).map_err(&error)?;
             let server = Arc::new(server);
             for i in 0..n.max(1) {
-                let (server, service, stop) = (server.clone(), service.clone(), stop.clone());
+                let (server, web, stop) = (server.clone(), web.clone(), stop.clone());
                 let h = std::thread::Builder::new()
                     .name(format!("rill-http-{kind}-{i}"))
-                    .spawn(move || worker(&server, &service, &stop))
+                    .spawn(move || worker(&server, &web, &stop))
                     .map_err(|e| error(format!("cannot start a worker thread: {e}")))?;
                 handles.push(h);
             }
@@ -142,7 +143,7 @@ impl HttpServer {
         }
         let cfg = Arc::new(FrontConfig {
             max_connections: budget.connections as usize,
-            upload_limit: service.upload_limit,
+            upload_limit: web.upload_limit,
             long: names.pop().expect("two pools"),
             short: names.pop().expect("two pools"),
             guard,
@@ -226,15 +227,15 @@ fn private_server(dir: &Path, kind: &str) -> Result<(tiny_http::Server, UnixAddr
     Ok((server, addr))
 }
 
-fn worker(server: &tiny_http::Server, service: &Service, stop: &AtomicBool) {
+fn worker(server: &tiny_http::Server, web: &Web, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv() {
             Ok(rq) => {
                 // Handlers answer every failure with a status; they do not
                 // panic. If one did, the release profile's `panic = "abort"`
                 // ends rill (and its service manager restarts it).
-                let _busy = service.http.busy();
-                handle(rq, service);
+                let _busy = web.counters.busy();
+                handle(rq, web);
             }
             Err(e) => {
                 if stop.load(Ordering::SeqCst) {
@@ -255,42 +256,43 @@ pub fn header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
         .map(|h| h.value.as_str())
 }
 
-fn handle(rq: Request, service: &Service) {
+fn handle(rq: Request, web: &Web) {
     debug!("http: {} {}", rq.method(), rq.url());
+    let service = &*web.app;
     if let Some(rest) = rq.url().strip_prefix("/s/") {
         let token = rest.split(['/', '?']).next().unwrap_or("").to_string();
-        return stream_by_token(rq, service, &token);
+        return stream_by_token(rq, web, &token);
     }
     if let (Some(device), Some(rest)) = (&service.dlna, rq.url().strip_prefix("/dlna/")) {
         // No credentials: TVs cannot send them (see docs/dlna.md).
         let path = rest.split('?').next().unwrap_or("").to_string();
         let parts: Vec<&str> = path.split('/').collect();
         let mut rq = rq;
-        let r = crate::dlna::http::handle(&mut rq, service, device, &parts);
-        return send(rq, r, service);
+        let r = super::dlna_routes::handle(&mut rq, web, device, &parts);
+        return send(rq, r, web);
     }
-    if let Some(auth) = &service.auth {
+    if let Some(auth) = &web.auth {
         let client = header(&rq, front::CLIENT_HEADER).and_then(|v| v.parse().ok());
         let now = std::time::Instant::now();
-        if let Some(wait) = service.auth_limit.blocked(client, now) {
+        if let Some(wait) = web.auth_limit.blocked(client, now) {
             let secs = wait.as_secs().saturating_add(1);
             let e = ApiError::new(
                 429,
                 format!("too many wrong passwords from this address; try again in {secs} s"),
             );
             let reply = Reply::error(&e).with_header("Retry-After", &secs.to_string());
-            return send(rq, reply, service);
+            return send(rq, reply, web);
         }
         if auth.check(header(&rq, "Authorization")) {
-            service.auth_limit.succeeded(client);
+            web.auth_limit.succeeded(client);
         } else {
             if header(&rq, "Authorization").is_some() {
-                service.auth_limit.failed(client, now);
+                web.auth_limit.failed(client, now);
             }
             let challenge = auth::challenge("rill");
             let reply =
                 Reply::error(&ApiError::unauthorized()).with_header("WWW-Authenticate", &challenge);
-            return send(rq, reply, service);
+            return send(rq, reply, web);
         }
     }
     let url = rq.url().to_string();
@@ -302,7 +304,7 @@ fn handle(rq: Request, service: &Service) {
     let method = rq.method().clone();
     if matches!(method, Method::Get | Method::Head) {
         if let Some(r) = super::ui::file(path) {
-            return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+            return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), web);
         }
     }
     let reply = match parts.as_slice() {
@@ -310,8 +312,8 @@ fn handle(rq: Request, service: &Service) {
             Method::Get => api::list(service),
             Method::Post => {
                 let mut rq = rq;
-                let r = api::add(&mut rq, service);
-                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+                let r = api::add(&mut rq, web);
+                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), web);
             }
             _ => not_allowed(&method, "GET, POST"),
         },
@@ -326,7 +328,7 @@ fn handle(rq: Request, service: &Service) {
             (Method::Put, Ok(id)) => {
                 let mut rq = rq;
                 let r = super::ui::position_put(&mut rq, service, id, n);
-                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), service);
+                return send(rq, r.unwrap_or_else(|e| Reply::error(&e)), web);
             }
             (Method::Get | Method::Put, Err(e)) => Err(e),
             (m, _) => not_allowed(&m, "GET, PUT"),
@@ -336,20 +338,17 @@ fn handle(rq: Request, service: &Service) {
             _ => not_allowed(&method, "GET"),
         },
         ["playlist.m3u"] | ["playlist", _] => match (method, parts.get(1)) {
-            (Method::Get, None) => super::playlist::respond(service, None, header(&rq, "Host")),
+            (Method::Get, None) => super::playlist::respond(web, None, header(&rq, "Host")),
             (Method::Get, Some(f)) => match f.strip_suffix(".m3u").map(parse_id) {
-                Some(Ok(id)) => super::playlist::respond(service, Some(id), header(&rq, "Host")),
+                Some(Ok(id)) => super::playlist::respond(web, Some(id), header(&rq, "Host")),
                 Some(Err(e)) => Err(e),
                 None => Err(ApiError::not_found("playlists are /playlist/ID.m3u")),
             },
             (m, _) => not_allowed(&m, "GET"),
         },
         ["stream", id, n] => match method {
-            Method::Get | Method::Head => match stream_target(service, id, n) {
-                Ok((id, file)) => {
-                    let _open = service.http.record_stream(id);
-                    return super::stream::respond(rq, &service.engine, id, file, &service.reader);
-                }
+            Method::Get | Method::Head => match target::file(service, id, n) {
+                Ok(f) => return stream(rq, web, &f),
                 Err(e) => Err(e),
             },
             _ => not_allowed(&method, "GET, HEAD"),
@@ -359,12 +358,12 @@ fn handle(rq: Request, service: &Service) {
             None => "DLNA is off (see docs/dlna.md)",
         })),
         ["api", "torrents", id, "files", n, "media"] => match method {
-            Method::Get => crate::hls::http::media(service, id, n),
+            Method::Get => super::hls_routes::media(service, id, n),
             _ => not_allowed(&method, "GET"),
         },
-        ["hls", rest @ ..] => return crate::hls::http::handle(rq, service, rest, query),
+        ["hls", rest @ ..] => return super::hls_routes::handle(rq, web, rest, query),
         ["metrics"] => match method {
-            Method::Get => Ok(api::metrics(service)),
+            Method::Get => Ok(api::metrics(web)),
             _ => not_allowed(&method, "GET"),
         },
         _ => {
@@ -372,49 +371,28 @@ fn handle(rq: Request, service: &Service) {
             Err(ApiError::not_found(format!("no such path: {shown}")))
         }
     };
-    send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), service);
+    send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), web);
 }
 
 fn not_allowed(method: &Method, allow: &str) -> Result<Reply, ApiError> {
     Ok(Reply::error(&ApiError::method_not_allowed(method.as_str())).with_header("Allow", allow))
 }
 
-fn parse_id(s: &str) -> Result<InfoHash, ApiError> {
-    InfoHash::from_hex(s)
-        .ok_or_else(|| ApiError::not_found(format!("no torrent {s:?} (ids are 40 hex digits)")))
-}
-
-/// Check a `/stream/ID/N` target before handing it to the stream handler.
-fn stream_target(service: &Service, id: &str, n: &str) -> Result<(InfoHash, usize), ApiError> {
-    let id = parse_id(id)?;
-    if !service.session.contains(id) {
-        return Err(ApiError::not_found(format!("no torrent {id}")));
-    }
-    let file: usize = n
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no file {n:?} in torrent {id}")))?;
-    if let Some(info) = service.engine.info(id) {
-        if file >= info.files.len() {
-            return Err(ApiError::not_found(format!(
-                "torrent {id} has no file {file} (it has {})",
-                info.files.len()
-            )));
-        }
-    }
-    Ok((id, file))
+/// Stream a resolved file (`/stream/ID/N`, `/s/TOKEN/NAME`), counted
+/// as an open stream while it lasts.
+fn stream(rq: Request, web: &Web, f: &crate::reader::FileRef) {
+    let _open = web.counters.record_stream(f.id);
+    super::stream::respond_file(rq, &web.app.engine, f, &web.app.reader);
 }
 
 /// `/s/TOKEN/NAME`: the file the token grants, without Basic auth.
-fn stream_by_token(rq: Request, service: &Service, token: &str) {
+fn stream_by_token(rq: Request, web: &Web, token: &str) {
     let method = rq.method().clone();
     let reply = match method {
-        Method::Get | Method::Head => match service.tokens.check(token) {
-            Some((id, file)) => match stream_target(service, &id.to_hex(), &file.to_string()) {
-                Ok((id, file)) => {
-                    let _open = service.http.record_stream(id);
-                    return super::stream::respond(rq, &service.engine, id, file, &service.reader);
-                }
-                Err(e) => Err(e),
+        Method::Get | Method::Head => match web.app.tokens.check(token) {
+            Some((id, file)) => match web.app.file(id, file) {
+                Ok(f) => return stream(rq, web, &f),
+                Err(e) => Err(e.into()),
             },
             None => Err(ApiError::not_found(
                 "no such stream (the link is wrong or was revoked)",
@@ -422,13 +400,13 @@ fn stream_by_token(rq: Request, service: &Service, token: &str) {
         },
         _ => not_allowed(&method, "GET, HEAD"),
     };
-    send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), service);
+    send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), web);
 }
 
 /// Write `reply`, counting it. What is left of a request body is at most
 /// the front door's limit, which tiny_http drains when `rq` drops.
-fn send(rq: Request, reply: Reply, service: &Service) {
-    service.http.record(reply.status);
+fn send(rq: Request, reply: Reply, web: &Web) {
+    web.counters.record(reply.status);
     let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
     let mut headers = reply.headers;
     headers.push(("Content-Type".into(), reply.content_type.into()));

@@ -2,7 +2,7 @@
 //!
 //! The worker that calls [`respond`] evaluates the `Range` header (one
 //! byte range, fitted to what a 32-bit board can send; see
-//! [`super::range_serve`], which the ffmpeg source shares), then for a `GET` opens a
+//! [`crate::net::range_serve`], which the ffmpeg source shares), then for a `GET` opens a
 //! [`FileReader`] (waiting up to [`STORE_WAIT`] for the piece store of a
 //! torrent just added), seeks to the range's start and waits (bounded by the
 //! reader's timeout) for the first byte, so a torrent nobody sends becomes
@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 use tiny_http::{Header, Method, Request, Response};
 
-use super::range_serve;
-use super::{mime, ApiError};
+use super::ApiError;
 use crate::codec::json;
 use crate::codec::range::RangeDecision;
-use crate::reader::{FileReader, ReaderConfig, ReaderError};
+use crate::media::mime;
+use crate::net::range_serve;
+use crate::reader::{resolve, FileReader, FileRef, ReaderConfig, ReaderError};
 use crate::swarm::{Engine, TorrentId};
 
 /// Bytes read from the store at a time per stream (the only per-stream
@@ -41,9 +42,19 @@ const STORE_WAIT: Duration = Duration::from_secs(10);
 const STORE_WAIT_ROUNDS: usize = 10_000;
 
 /// Answer one `/stream/ID/N` request (GET or HEAD; ranges, DLNA headers,
-/// errors as JSON). Blocks the calling worker while the body streams; a
-/// client that disconnects ends it and releases the reader.
+/// errors as JSON): [`resolve`] the file, then [`respond_file`].
 pub fn respond(request: Request, engine: &Engine, id: TorrentId, file: usize, cfg: &ReaderConfig) {
+    match resolve(engine, id, file) {
+        Ok(f) => respond_file(request, engine, &f, cfg),
+        Err(e) => send_error(request, &e.into(), &[]),
+    }
+}
+
+/// Answer a stream request for a file already resolved (the server's
+/// route resolves it once, through `app::Service::file`). Blocks the
+/// calling worker while the body streams; a client that disconnects ends
+/// it and releases the reader.
+pub fn respond_file(request: Request, engine: &Engine, file: &FileRef, cfg: &ReaderConfig) {
     let head = match request.method() {
         Method::Get => false,
         Method::Head => true,
@@ -53,12 +64,12 @@ pub fn respond(request: Request, engine: &Engine, id: TorrentId, file: usize, cf
             return;
         }
     };
-    let target = match resolve(engine, id, file) {
-        Ok(t) => t,
-        Err(e) => return send_error(request, &e, &[]),
+    let target = Target {
+        path: file.path_text(),
+        len: file.len(),
     };
     serve(request, &target, head, |start| {
-        open_at(engine, id, file, cfg, start)
+        open_at(engine, file, cfg, start)
     });
 }
 
@@ -115,27 +126,6 @@ struct Target {
     len: u64,
 }
 
-fn resolve(engine: &Engine, id: TorrentId, file: usize) -> Result<Target, ApiError> {
-    if engine.stats(id).is_none() {
-        return Err(ApiError::not_found(format!("no torrent {id}")));
-    }
-    let Some(info) = engine.info(id) else {
-        return Err(ApiError::service_unavailable(format!(
-            "torrent {id}: metadata not known yet; try again shortly"
-        )));
-    };
-    let Some(entry) = info.files.get(file) else {
-        return Err(ApiError::not_found(format!(
-            "torrent {id} has no file {file} (it has {})",
-            info.files.len()
-        )));
-    };
-    Ok(Target {
-        path: entry.path.as_path().to_string_lossy().into_owned(),
-        len: entry.length,
-    })
-}
-
 /// Open a reader for `file`; while the torrent's piece store is still
 /// opening (the check right after an add, usually milliseconds), wait for
 /// it, at most `wait` ([`STORE_WAIT`]), woken by the engine's publications. A
@@ -143,8 +133,7 @@ fn resolve(engine: &Engine, id: TorrentId, file: usize) -> Result<Target, ApiErr
 /// instead of a `503` it may not retry.
 fn open_reader(
     engine: &Engine,
-    id: TorrentId,
-    file: usize,
+    file: &FileRef,
     cfg: &ReaderConfig,
     wait: Duration,
 ) -> Result<FileReader, ReaderError> {
@@ -154,7 +143,7 @@ fn open_reader(
     // Bounded by the deadline; the count only guards against a storm of
     // publications that never brings the store.
     for _ in 0..STORE_WAIT_ROUNDS {
-        match FileReader::open(engine, id, file, cfg.clone()) {
+        match FileReader::open_file(engine, file, cfg.clone()) {
             Err(ReaderError::NotReady(_)) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -165,26 +154,22 @@ fn open_reader(
             other => return other,
         }
     }
-    FileReader::open(engine, id, file, cfg.clone())
+    FileReader::open_file(engine, file, cfg.clone())
 }
 
 /// Open a reader at `start` and wait for its first byte.
 fn open_at(
     engine: &Engine,
-    id: TorrentId,
-    file: usize,
+    f: &FileRef,
     cfg: &ReaderConfig,
     start: u64,
 ) -> Result<FileReader, ApiError> {
-    let mut reader = open_reader(engine, id, file, cfg, STORE_WAIT).map_err(|e| match e {
-        ReaderError::UnknownTorrent(_) | ReaderError::NoSuchFile { .. } => {
-            ApiError::not_found(e.to_string())
-        }
-        ReaderError::NotReady(_) => ApiError::service_unavailable(e.to_string()),
-        ReaderError::Invalid(_) => {
+    let (id, file) = (f.id, f.index);
+    let mut reader = open_reader(engine, f, cfg, STORE_WAIT).map_err(|e| {
+        if matches!(e, ReaderError::Invalid(_)) {
             warn!("cannot stream file {file} of {id}: {e}");
-            ApiError::internal("cannot open the file for streaming")
         }
+        ApiError::from(e)
     })?;
     let ready = reader
         .seek(SeekFrom::Start(start))
@@ -243,6 +228,7 @@ fn send_error(request: Request, err: &ApiError, extra: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reader::FileError;
     use crate::swarm::{AddOptions, EngineConfig, Source};
     use crate::torrent::{Magnet, Metainfo};
 
@@ -273,18 +259,22 @@ mod tests {
             .unwrap();
         // Asked at once: the store is still opening; the open waits for it.
         let cfg = ReaderConfig::default();
-        let r = open_reader(&engine, id, 0, &cfg, Duration::from_secs(10)).unwrap();
+        let f = resolve(&engine, id, 0).unwrap();
+        let r = open_reader(&engine, &f, &cfg, Duration::from_secs(10)).unwrap();
         assert_eq!(r.len(), 100);
         assert!(matches!(
-            open_reader(&engine, id, 1, &cfg, Duration::from_secs(10)),
-            Err(ReaderError::NoSuchFile { files: 1, .. })
+            resolve(&engine, id, 1),
+            Err(FileError::NoSuchFile { files: 1, .. })
         ));
         drop(r);
-        // A magnet whose metadata never comes: not ready once the wait ends.
+        // A magnet whose metadata never comes: no file to resolve, and
+        // (asked with a made-up reference) no store once the wait ends.
         let magnet = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", "ab".repeat(20))).unwrap();
         let mid = engine.add(Source::Magnet(magnet), opts).unwrap();
+        assert_eq!(resolve(&engine, mid, 0), Err(FileError::NoMetadata(mid)));
+        let made_up = FileRef { id: mid, ..f };
         assert!(matches!(
-            open_reader(&engine, mid, 0, &cfg, Duration::from_millis(300)),
+            open_reader(&engine, &made_up, &cfg, Duration::from_millis(300)),
             Err(ReaderError::NotReady(_))
         ));
         engine.shutdown();
@@ -293,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_file_over_4_gib_is_served_in_ranges() {
-        use crate::http::range_serve::testing::*;
+        use crate::net::range_serve::testing::*;
         let file = Sparse::new("stream-big");
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let addr = server.server_addr().to_ip().unwrap();

@@ -22,9 +22,11 @@
 
 use tiny_http::Request;
 
-use super::api::{Reply, Service};
 use super::body::read_body;
 use super::error::ApiError;
+use super::target;
+use super::web::Reply;
+use crate::app::Service;
 use crate::codec::json;
 use crate::session::positions::check_seconds;
 use crate::torrent::InfoHash;
@@ -81,23 +83,12 @@ pub fn file(path: &str) -> Option<Result<Reply, ApiError>> {
     Some(Ok(reply))
 }
 
-/// Check `ID` and `N` of a file route against the session and engine.
+/// The file `N` of torrent `id` ([`target::file_of`]) as the positions'
+/// key.
 fn target(service: &Service, id: InfoHash, n: &str) -> Result<u32, ApiError> {
-    if !service.session.contains(id) {
-        return Err(ApiError::not_found(format!("no torrent {id}")));
-    }
-    let file: u32 = n
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no file {n:?} in torrent {id}")))?;
-    if let Some(info) = service.engine.info(id) {
-        if file as usize >= info.files.len() {
-            return Err(ApiError::not_found(format!(
-                "torrent {id} has no file {file} (it has {})",
-                info.files.len()
-            )));
-        }
-    }
-    Ok(file)
+    let f = target::file_of(service, id, n)?;
+    u32::try_from(f.index)
+        .map_err(|_| ApiError::not_found(format!("no file {n:?} in torrent {id}")))
 }
 
 /// `GET /api/torrents/ID/files/N/position`: `{"seconds": 0}` when none.

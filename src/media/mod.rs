@@ -5,6 +5,8 @@
 //!   loopback URL [`crate::hls`] serves a partial file on) and parses its
 //!   JSON into a [`MediaInfo`]; also lists video keyframe times.
 //! - [`run`]: running an ffprobe/ffmpeg child bounded in time and output.
+//! - [`mime`]: `Content-Type` and media class by file extension, and the
+//!   DLNA headers TVs want (`/stream`, DLNA, playlists).
 //! - [`mkv`]: keyframe times of a Matroska file from its Cues alone.
 //! - [`cache`]: the persistent, bounded probe cache (info hash + file
 //!   index → [`MediaInfo`]), so a restart probes nothing twice.
@@ -17,6 +19,7 @@
 
 pub mod cache;
 pub mod child;
+pub mod mime;
 pub mod mkv;
 pub mod plan;
 pub mod probe;

@@ -27,6 +27,7 @@
 //! owner counter and the counters behind [`stats`], all independent
 //! atomics (no locks, no ordering between them).
 
+pub mod file;
 pub mod window;
 
 use std::io::{self, Read, Seek, SeekFrom};
@@ -39,6 +40,7 @@ use log::{debug, warn};
 use crate::board::BoardProfile;
 use crate::store::PieceStore;
 use crate::swarm::{Engine, PriorityHandle, TorrentId};
+pub use file::{resolve, FileError, FileRef};
 use window::{Plan, Window};
 
 /// Readers take priority owner ids from here up; smaller ids are left to
@@ -114,32 +116,29 @@ impl Default for ReaderConfig {
 #[derive(Debug)]
 pub enum ReaderError {
     Invalid(String),
-    /// The engine has no such torrent.
-    UnknownTorrent(TorrentId),
-    /// The torrent's metadata or piece store is not there yet (a magnet
-    /// still fetching metadata, or the check of existing data running).
+    /// No such torrent or file, or no metadata yet (see [`resolve`]).
+    File(FileError),
+    /// The torrent's piece store is not open yet (the check of existing
+    /// data is running).
     NotReady(TorrentId),
-    /// The torrent has `files` files; `file` is not one of them.
-    NoSuchFile {
-        id: TorrentId,
-        file: usize,
-        files: usize,
-    },
+}
+
+impl From<FileError> for ReaderError {
+    fn from(e: FileError) -> Self {
+        ReaderError::File(e)
+    }
 }
 
 impl std::fmt::Display for ReaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReaderError::Invalid(s) => write!(f, "stream reader: {s}"),
-            ReaderError::UnknownTorrent(id) => write!(f, "no torrent {id}"),
+            ReaderError::File(e) => e.fmt(f),
             ReaderError::NotReady(id) => {
                 write!(
                     f,
-                    "torrent {id} is not ready to stream yet (metadata or check pending)"
+                    "torrent {id} is not ready to stream yet (its data is being checked)"
                 )
-            }
-            ReaderError::NoSuchFile { id, file, files } => {
-                write!(f, "torrent {id} has no file {file} (it has {files})")
             }
         }
     }
@@ -167,23 +166,26 @@ pub struct FileReader {
 }
 
 impl FileReader {
+    /// Open file `file` of torrent `id` ([`resolve`], then
+    /// [`FileReader::open_file`]).
     pub fn open(
         engine: &Engine,
         id: TorrentId,
         file: usize,
         cfg: ReaderConfig,
     ) -> Result<FileReader, ReaderError> {
-        if engine.stats(id).is_none() {
-            return Err(ReaderError::UnknownTorrent(id));
-        }
-        let info = engine.info(id).ok_or(ReaderError::NotReady(id))?;
-        if file >= info.files.len() {
-            return Err(ReaderError::NoSuchFile {
-                id,
-                file,
-                files: info.files.len(),
-            });
-        }
+        let f = resolve(engine, id, file)?;
+        Self::open_file(engine, &f, cfg)
+    }
+
+    /// Open a file [`resolve`] has found; [`ReaderError::NotReady`] while
+    /// the torrent's piece store is still opening.
+    pub fn open_file(
+        engine: &Engine,
+        f: &FileRef,
+        cfg: ReaderConfig,
+    ) -> Result<FileReader, ReaderError> {
+        let (id, file) = (f.id, f.index);
         let store = engine.store(id).ok_or(ReaderError::NotReady(id))?;
         let &(offset, len) = store.layout().files.get(file).ok_or_else(|| {
             ReaderError::Invalid(format!(

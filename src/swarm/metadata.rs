@@ -22,7 +22,7 @@ use crate::wire::MetadataMsg;
 
 /// A ut_metadata message from a peer.
 pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload: &[u8]) {
-    let Some(addr) = st.peers.get(&key).map(|p| p.addr) else {
+    let Some(addr) = st.peer_addr(key) else {
         return;
     };
     let msg = match MetadataMsg::parse(payload) {

@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use log::{error, info, warn};
 
-use super::picker::{PeerKey, Priority};
-use super::state::{block_digests, BlockDigests, Received, TState, STRIKES_TO_BAN};
-use super::stats::TorrentState;
+use super::picker::PeerKey;
+use super::state::{
+    block_digests, BlockDigests, NextVerify, QueueTick, Received, TState, STRIKES_TO_BAN,
+};
 use super::torrent::Torrent;
 use crate::store::{StoreError, Verdict};
 
@@ -58,7 +59,7 @@ pub(crate) fn on_block(
 /// Queue `pieces` (complete in the store) for verification again.
 pub(crate) fn requeue(t: &Rc<Torrent>, st: &mut TState, pieces: &[u32]) {
     for &p in pieces {
-        st.verify.push(p);
+        st.queue_verify(p);
     }
     dispatch(t, st, true);
 }
@@ -68,65 +69,32 @@ pub(crate) fn requeue(t: &Rc<Torrent>, st: &mut TState, pieces: &[u32]) {
 /// when a reader wants it, or when nothing else is in flight; otherwise it
 /// waits for a partner, at most [`PAIR_WAIT`].
 pub(crate) fn dispatch(t: &Rc<Torrent>, st: &mut TState, alone: bool) {
-    // While the disk refuses writes, verified pieces would only pile up in
-    // RAM: complete pieces wait here until `unwritten_tick` sees it work.
-    if st
-        .data
-        .as_ref()
-        .is_some_and(|d| d.store.write_error().is_some())
-    {
-        return;
-    }
     let max = t.ctx.board.hash_threads.max(1);
-    while st.verify.jobs() < max {
-        let n = match st.verify.queued() {
-            0 => return,
-            1 => {
-                let hurry = alone
-                    || match (st.verify.first(), &st.data) {
-                        (Some(p), Some(d)) => {
-                            d.picker.priority(p) >= Priority::High
-                                || d.store.inflight_bytes()
-                                    <= u64::from(d.store.layout().piece_size(p))
-                        }
-                        _ => true,
-                    };
-                if !hurry {
-                    if st.verify.arm_timer() {
-                        let t2 = t.clone();
-                        t.ctx.spawn(async move {
-                            smol::Timer::after(PAIR_WAIT).await;
-                            let mut st = t2.st.borrow_mut();
-                            st.verify.timer_fired();
-                            dispatch(&t2, &mut st, true);
-                        });
-                    }
-                    return;
-                }
-                1
+    // Bounded: each round starts a job, and at most `max` run.
+    for _ in 0..=max {
+        match st.next_verify(max, alone) {
+            NextVerify::Start(batch) => {
+                let t2 = t.clone();
+                t.ctx.spawn(async move { verify(t2, batch).await });
             }
-            _ => 2,
-        };
-        let batch = st.verify.start_job(n);
-        let t2 = t.clone();
-        t.ctx.spawn(async move { verify(t2, batch).await });
+            NextVerify::ArmTimer => {
+                let t2 = t.clone();
+                t.ctx.spawn(async move {
+                    smol::Timer::after(PAIR_WAIT).await;
+                    let mut st = t2.st.borrow_mut();
+                    st.verify_timer_fired();
+                    dispatch(&t2, &mut st, true);
+                });
+                return;
+            }
+            NextVerify::Idle => return,
+        }
     }
 }
 
 /// Hash complete pieces off the network thread and act on the verdicts.
 async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
-    let job = {
-        let st = t.st.borrow();
-        st.data.as_ref().map(|d| {
-            let wants: Vec<bool> = pieces.iter().map(|&p| st.blame.needs_digests(p)).collect();
-            let hot: Vec<u32> = pieces
-                .iter()
-                .copied()
-                .filter(|&p| d.picker.priority(p) >= Priority::High)
-                .collect();
-            (d.store.clone(), wants, hot)
-        })
-    };
+    let job = t.st.borrow().verify_inputs(&pieces);
     let results = match job {
         Some((store, wants, hot)) => {
             let ps = pieces.clone();
@@ -158,7 +126,7 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
     let mut written = false;
     {
         let mut st = t.st.borrow_mut();
-        st.verify.job_done(&pieces);
+        st.verify_done(&pieces);
         for (&piece, (res, digests)) in pieces.iter().zip(results) {
             match res {
                 Ok(Verdict::Good) => {
@@ -191,7 +159,7 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
 
 /// Returns whether the torrent just completed.
 fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>) -> bool {
-    let guilty = st.blame.on_good(piece, digests);
+    let (completed, guilty) = st.piece_passed(piece, digests);
     for a in guilty {
         warn!(
             "{}: peer {a} sent bad data for piece {piece} (found after the piece passed)",
@@ -199,18 +167,17 @@ fn on_good(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>
         );
         strike(t, st, a);
     }
-    st.piece_verified(piece)
+    completed
 }
 
 fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>) {
-    let (senders, guilty) = st.blame.on_bad(piece, digests);
+    let (senders, guilty) = st.piece_hash_failed(piece, digests);
     let list: Vec<String> = senders.iter().map(|a| a.to_string()).collect();
     warn!(
         "{}: piece {piece} failed its hash check; data from {}",
         st.name,
         list.join(", ")
     );
-    st.piece_failed(piece);
     for a in guilty {
         strike(t, st, a);
     }
@@ -218,16 +185,12 @@ fn on_bad(t: &Rc<Torrent>, st: &mut TState, piece: u32, digests: Option<&[u64]>)
 }
 
 fn strike(t: &Rc<Torrent>, st: &mut TState, from: SocketAddr) {
-    if !st.blame.strike(from.ip()) || t.ctx.is_banned(from.ip()) {
+    if !st.strike(from.ip()) || t.ctx.is_banned(from.ip()) {
         return;
     }
     warn!("banning peer {from}: sent data for {STRIKES_TO_BAN} pieces that failed the hash check");
     t.ctx.banned.borrow_mut().insert(from.ip());
-    for p in st.peers.values_mut() {
-        if p.addr.ip() == from.ip() {
-            p.close("banned");
-        }
-    }
+    st.close_peers_at(from.ip(), "banned");
 }
 
 /// How often a parked piece's write is tried again.
@@ -236,36 +199,24 @@ const PARKED_RETRY: Duration = Duration::from_secs(10);
 /// `pieces` were verified but not written (`msg` says why): park them,
 /// report the error, make sure a retry is scheduled.
 fn park(t: &Rc<Torrent>, st: &mut TState, pieces: Vec<u32>, msg: String) {
-    if !matches!(st.phase, TorrentState::Error(_)) {
+    let every = PARKED_RETRY.as_secs();
+    let (new_error, schedule) = st.park(pieces, format!("{msg} (retrying every {every} s)"));
+    if new_error {
         error!(
-            "{}: {msg}; verified pieces wait in RAM, the write is retried every {} s",
-            st.name,
-            PARKED_RETRY.as_secs()
+            "{}: {msg}; verified pieces wait in RAM, the write is retried every {every} s",
+            st.name
         );
     }
-    st.phase = TorrentState::Error(format!(
-        "{msg} (retrying every {} s)",
-        PARKED_RETRY.as_secs()
-    ));
-    for p in pieces {
-        if !st.unwritten.contains(&p) {
-            st.unwritten.push(p);
-        }
-    }
-    if st.write_retry {
+    if !schedule {
         return;
     }
-    st.write_retry = true;
     let t2 = t.clone();
     t.ctx.spawn(async move {
         smol::Timer::after(PARKED_RETRY).await;
         let mut st = t2.st.borrow_mut();
-        st.write_retry = false;
-        if st.stopped || st.unwritten.is_empty() {
-            return;
+        if let Some(p) = st.parked_retry() {
+            requeue(&t2, &mut st, &[p]);
         }
-        let p = st.unwritten.remove(0);
-        requeue(&t2, &mut st, &[p]);
     });
 }
 
@@ -273,15 +224,11 @@ fn park(t: &Rc<Torrent>, st: &mut TState, pieces: Vec<u32>, msg: String) {
 /// (An error that is not `park`'s stops the torrent, and the write queue's
 /// is `tick`'s: those stay.)
 fn on_written(t: &Rc<Torrent>, st: &mut TState) {
-    if st.stopped || st.queue_error {
-        return;
-    }
-    if let TorrentState::Error(_) = st.phase {
+    let (recovered, parked) = st.piece_written();
+    if recovered {
         info!("{}: writing to disk works again", st.name);
-        st.phase = TorrentState::Downloading;
     }
-    if !st.unwritten.is_empty() {
-        let parked = std::mem::take(&mut st.unwritten);
+    if !parked.is_empty() {
         requeue(t, st, &parked);
     }
 }
@@ -291,37 +238,27 @@ fn on_written(t: &Rc<Torrent>, st: &mut TState) {
 /// whether every piece is in but the torrent does not say complete yet
 /// (its completion waited for the disk).
 pub(crate) fn unwritten_tick(t: &Rc<Torrent>, st: &mut TState) -> bool {
-    if st.stopped {
-        return false;
-    }
-    let Some(d) = st.data.as_ref() else {
-        return false;
-    };
-    let complete = d.is_complete();
-    match d.store.write_error() {
-        Some(msg) => {
-            if !st.queue_error {
+    let every = crate::store::WRITE_RETRY.as_secs();
+    match st.write_queue_tick(&format!("retrying every {every} s")) {
+        QueueTick::Nothing => false,
+        QueueTick::Error { msg, first } => {
+            if first {
                 error!(
-                    "{}: {msg}; verified pieces wait in RAM, the write is retried every {} s",
-                    st.name,
-                    crate::store::WRITE_RETRY.as_secs()
+                    "{}: {msg}; verified pieces wait in RAM, the write is retried every {every} s",
+                    st.name
                 );
             }
-            st.queue_error = true;
-            st.phase = TorrentState::Error(format!(
-                "{msg} (retrying every {} s)",
-                crate::store::WRITE_RETRY.as_secs()
-            ));
             false
         }
-        None => {
-            if st.queue_error {
-                st.queue_error = false;
+        QueueTick::Fine {
+            recovered,
+            complete_pending,
+        } => {
+            if recovered {
                 info!("{}: writing to disk works again", st.name);
-                st.phase = TorrentState::Downloading;
                 dispatch(t, st, true);
             }
-            complete && !st.phase.is_done() && !st.completing
+            complete_pending
         }
     }
 }

@@ -120,6 +120,28 @@ impl Layout {
         }
     }
 
+    /// For each file: how many of its bytes lie in pieces `have` says
+    /// are done (the `bytes_done` of the API, and how HLS tells a file is
+    /// whole on disk).
+    pub fn file_bytes_done(&self, have: impl Fn(u32) -> bool) -> Vec<u64> {
+        let pl = u64::from(self.piece_length);
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, &(off, len))| {
+                let end = off.saturating_add(len);
+                self.file_pieces(i)
+                    .filter(|&p| have(p))
+                    .map(|p| {
+                        let ps = u64::from(p).saturating_mul(pl);
+                        let pe = ps.saturating_add(u64::from(self.piece_size(p)));
+                        pe.min(end).saturating_sub(ps.max(off))
+                    })
+                    .fold(0u64, u64::saturating_add)
+            })
+            .collect()
+    }
+
     /// Pieces holding stream bytes `[start, end)`, clamped to the torrent.
     fn byte_pieces(&self, start: u64, end: u64) -> Range<u32> {
         let end = end.min(self.total_length);
@@ -138,6 +160,24 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_file_bytes_follow_the_bitfield() {
+        // Pieces of 10 bytes; files of 15, 0, 12 and 3 bytes (30 bytes, 3 pieces).
+        let layout = layout(10, &[15, 0, 12, 3]);
+        assert_eq!(layout.file_bytes_done(|_| true), vec![15, 0, 12, 3]);
+        assert_eq!(layout.file_bytes_done(|_| false), vec![0, 0, 0, 0]);
+        assert_eq!(layout.file_bytes_done(|p| p == 1), vec![5, 0, 5, 0]);
+        assert_eq!(layout.file_bytes_done(|p| p == 2), vec![0, 0, 7, 3]);
+        // A layout with nonsense does not panic.
+        let odd = Layout {
+            piece_length: 0,
+            total_length: u64::MAX,
+            piece_count: 2,
+            files: vec![(u64::MAX - 1, 5)],
+        };
+        let _ = odd.file_bytes_done(|_| true);
+    }
 
     /// A layout from piece length and file lengths (offsets cumulative).
     fn layout(piece_length: u32, lengths: &[u64]) -> Layout {

@@ -1,5 +1,5 @@
-//! The BEP 10 extension handshake dictionary, plus the small bencode
-//! helpers it shares with `metadata.rs` (BEP 9).
+//! The BEP 10 extension handshake dictionary (the bencode helpers it
+//! reads and writes with are `bencode.rs`).
 //!
 //! The handshake is the payload of `Message::Extended { id: 0, .. }`: one
 //! bencoded dictionary. We read what we use — `m.ut_metadata` (the peer's
@@ -18,8 +18,11 @@
 //! duplicate keys, which the spec forbids (libtorrent, Transmission and
 //! aria2 all sort theirs).
 
-use bendy::decoding::{Decoder, Object};
+use bendy::decoding::Object;
 
+use super::bencode::{
+    bencode_error, for_each_pair, int_field, no_trailing_bytes, put_bytes, put_int,
+};
 use super::metadata::MAX_METADATA_SIZE;
 use super::pex::UT_PEX_ID;
 use super::WireError;
@@ -40,9 +43,6 @@ pub const OUR_REQQ: u32 = 250;
 
 /// Longest `v` we keep (it only goes into logs and the UI).
 const MAX_CLIENT_LEN: usize = 64;
-
-/// Nesting limit for bencode from peers (the handshake needs 2 levels).
-pub(super) const MAX_DEPTH: usize = 8;
 
 const WHAT: &str = "extension handshake";
 
@@ -182,117 +182,6 @@ fn client_name(value: Object<'_, '_>) -> Option<String> {
         }
         _ => None,
     }
-}
-
-// ---- bencode helpers shared with metadata.rs ----
-
-pub(super) fn bencode_error(what: &'static str) -> impl Fn(bendy::decoding::Error) -> WireError {
-    move |e| WireError::Bencode {
-        what,
-        detail: e.to_string(),
-    }
-}
-
-/// Decode the bencoded dictionary at the front of `payload`, calling `f`
-/// for each key and value in order; returns how many bytes it spans.
-pub(super) fn for_each_pair<'a, F>(
-    what: &'static str,
-    payload: &'a [u8],
-    mut f: F,
-) -> Result<usize, WireError>
-where
-    F: FnMut(&'a [u8], Object<'_, 'a>) -> Result<(), WireError>,
-{
-    let err = bencode_error(what);
-    let mut decoder = Decoder::new(payload).with_max_depth(MAX_DEPTH);
-    let mut dict = match decoder.next_object().map_err(&err)? {
-        Some(Object::Dict(d)) => d,
-        _ => {
-            return Err(WireError::WrongType {
-                what,
-                key: "(top level)",
-                expected: "a dictionary",
-            })
-        }
-    };
-    while let Some((key, value)) = dict.next_pair().map_err(&err)? {
-        f(key, value)?;
-    }
-    Ok(dict.into_raw().map_err(&err)?.len())
-}
-
-pub(super) fn no_trailing_bytes(
-    what: &'static str,
-    payload: &[u8],
-    used: usize,
-) -> Result<(), WireError> {
-    match payload.len().checked_sub(used) {
-        Some(0) => Ok(()),
-        Some(count) => Err(WireError::TrailingBytes { what, count }),
-        // Cannot happen (the dictionary lies inside the payload).
-        None => Err(WireError::TrailingBytes { what, count: 0 }),
-    }
-}
-
-/// The text of an integer value, or `None` for any other bencode type.
-pub(super) fn int_text<'a>(value: Object<'_, 'a>) -> Option<&'a str> {
-    match value {
-        Object::Integer(text) => Some(text),
-        _ => None,
-    }
-}
-
-/// An integer value (as `int_text` gives it) checked to lie in `lo..=hi`.
-pub(super) fn check_int<T>(
-    what: &'static str,
-    key: &'static str,
-    text: Option<&str>,
-    lo: T,
-    hi: T,
-) -> Result<T, WireError>
-where
-    T: TryFrom<i64> + PartialOrd,
-{
-    let text = text.ok_or(WireError::WrongType {
-        what,
-        key,
-        expected: "an integer",
-    })?;
-    text.parse::<i64>()
-        .ok()
-        .and_then(|v| T::try_from(v).ok())
-        .filter(|v| *v >= lo && *v <= hi)
-        .ok_or_else(|| WireError::OutOfRange {
-            what,
-            key,
-            value: text.chars().take(24).collect(),
-        })
-}
-
-/// An integer value in `lo..=hi`.
-pub(super) fn int_field<T>(
-    what: &'static str,
-    key: &'static str,
-    value: Object<'_, '_>,
-    lo: T,
-    hi: T,
-) -> Result<T, WireError>
-where
-    T: TryFrom<i64> + PartialOrd,
-{
-    check_int(what, key, int_text(value), lo, hi)
-}
-
-pub(super) fn put_int(out: &mut Vec<u8>, v: i64) {
-    out.push(b'i');
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.push(b'e');
-}
-
-pub(super) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(b.len().to_string().as_bytes());
-    out.push(b':');
-    out.extend_from_slice(b);
 }
 
 #[cfg(test)]

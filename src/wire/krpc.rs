@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bendy::decoding::{Decoder, DictDecoder, Object};
 
-use super::extension::{bencode_error, int_text, put_bytes, put_int, MAX_DEPTH};
+use super::bencode::{bencode_error, int_text, put_bytes, put_int, MAX_DEPTH};
 use super::WireError;
 
 /// Largest datagram we read or send.

@@ -13,7 +13,7 @@
 //! Unknown keys are ignored. An unknown `msg_type` gives
 //! [`WireError::MetadataUnknownType`], which BEP 9 says to ignore.
 
-use super::extension::{check_int, for_each_pair, int_text, no_trailing_bytes, put_bytes, put_int};
+use super::bencode::{check_int, for_each_pair, int_text, no_trailing_bytes, put_bytes, put_int};
 use super::WireError;
 
 /// Metadata travels in 16 KiB pieces.

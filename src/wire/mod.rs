@@ -5,6 +5,7 @@
 //! allocation is sized by a number from the wire before it is checked
 //! against a limit (the smoltcp `wire/` style). Tests sit beside each file.
 
+mod bencode;
 pub mod extension;
 pub mod handshake;
 pub mod krpc;

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use bendy::decoding::Object;
 
-use super::extension::{for_each_pair, no_trailing_bytes, put_bytes};
+use super::bencode::{for_each_pair, no_trailing_bytes, put_bytes};
 use super::tracker_http::compact_addr;
 use super::WireError;
 

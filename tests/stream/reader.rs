@@ -324,16 +324,20 @@ fn a_piece_nobody_sends_times_out_and_bad_opens_are_refused() {
 
     assert!(matches!(
         FileReader::open(&e, id, 1, cfg()),
-        Err(rill::reader::ReaderError::NoSuchFile {
-            file: 1,
-            files: 1,
-            ..
-        })
+        Err(rill::reader::ReaderError::File(
+            rill::reader::FileError::NoSuchFile {
+                index: 1,
+                files: 1,
+                ..
+            }
+        ))
     ));
     let other = rill::torrent::InfoHash([7; 20]);
     assert!(matches!(
         FileReader::open(&e, other, 0, cfg()),
-        Err(rill::reader::ReaderError::UnknownTorrent(_))
+        Err(rill::reader::ReaderError::File(
+            rill::reader::FileError::UnknownTorrent(_)
+        ))
     ));
 
     let before = rill::reader::stats();

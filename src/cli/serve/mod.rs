@@ -31,11 +31,13 @@ use std::time::Duration;
 
 use log::{error, info, warn};
 
+use crate::app::tokens::StreamTokens;
+use crate::app::Service;
 use crate::board::BoardProfile;
-use crate::http::api::Service;
-use crate::http::auth::{BasicAuth, StreamTokens};
+use crate::http::auth::BasicAuth;
 use crate::http::guard::Guard;
 use crate::http::server::{Budget, HttpServer};
+use crate::http::web::Web;
 use crate::reader::ReaderConfig;
 use crate::session::positions::Positions;
 use crate::session::{Session, SessionOptions};
@@ -188,11 +190,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         external_addr: portmap.as_ref().map(|p| p.external_addr()),
         engine: engine.clone(),
         session: session.clone(),
-        upload_limit: s.upload_limit,
         reader,
-        auth,
-        auth_limit: Default::default(),
-        http: Default::default(),
         dlna: dlna.clone(),
         positions: positions.clone(),
         tokens,
@@ -200,7 +198,8 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
         hls: hls.clone(),
     });
     let guard = Guard::new(Guard::system_hostname().as_deref(), &s.allowed_hosts);
-    let server = HttpServer::start(s.listen, budget, guard, service).map_err(|e| e.to_string())?;
+    let web = Arc::new(Web::new(service, s.upload_limit, auth));
+    let server = HttpServer::start(s.listen, budget, guard, web).map_err(|e| e.to_string())?;
     println!(
         "rill serve: http://{}/ (peers on {})",
         server.addr(),

@@ -6,7 +6,11 @@
 //! and is its only writer: `peers.rs` (the peers table as the download
 //! drives it), `blocks.rs` (received blocks and verdicts), `upload.rs` (upload queues and the choker), `rush.rs`
 //! (urgent pieces), `fetch.rs` (BEP 9 metadata), `addrbook.rs` (where
-//! peers come from), `blame.rs` (who sent bad data), `verify.rs` (the verification queue). Code that must wait
+//! peers come from), `blame.rs` (who sent bad data), `verify.rs` (the verification queue),
+//! `hashing.rs` (what the verification tasks change: jobs, verdicts,
+//! parked pieces, the write queue's error). The fields `verify`, `blame`,
+//! `unwritten`, `write_retry` and `queue_error` are private to this
+//! module: `pieces.rs` changes them only through `hashing.rs`'s methods. Code that must wait
 //! (hashing, disk, sockets) lives above, in `lifecycle.rs`, `pieces.rs` and
 //! `peer/`, and calls these methods with the state borrowed.
 //!
@@ -35,6 +39,7 @@ mod addrbook;
 mod blame;
 mod blocks;
 mod fetch;
+mod hashing;
 mod peers;
 mod rush;
 mod upload;
@@ -59,6 +64,7 @@ pub(crate) use addrbook::AddrBook;
 pub(crate) use blame::{block_digests, Blame, BlockDigests, STRIKES_TO_BAN};
 pub(crate) use blocks::Received;
 pub(crate) use fetch::MetadataFetch;
+pub(crate) use hashing::{NextVerify, QueueTick};
 pub(crate) use upload::Batch;
 pub(crate) use verify::VerifyQueue;
 
@@ -115,15 +121,15 @@ pub(crate) struct TState {
     pub book: AddrBook,
     pub choker: Choker,
     pub last_choke: Instant,
-    pub blame: Blame,
+    blame: Blame,
     /// Complete pieces waiting for, or in, a verification job.
-    pub verify: VerifyQueue,
+    verify: VerifyQueue,
     /// Verified pieces the disk refused, waiting in RAM (`pieces.rs`, `park`).
-    pub unwritten: Vec<u32>,
+    unwritten: Vec<u32>,
     /// A retry of an unwritten piece is scheduled.
-    pub write_retry: bool,
+    write_retry: bool,
     /// `phase` is the error of the store's write queue (`pieces::unwritten_tick`).
-    pub queue_error: bool,
+    queue_error: bool,
     /// Every piece is verified; waiting for the write queue to drain
     /// before the torrent says it is complete (`on_complete`).
     pub completing: bool,
@@ -240,6 +246,11 @@ impl TState {
             self.phase = TorrentState::Downloading;
         }
         self.refresh_all();
+    }
+
+    /// The address of connected peer `key`.
+    pub fn peer_addr(&self, key: PeerKey) -> Option<SocketAddr> {
+        self.peers.get(&key).map(|p| p.addr)
     }
 
     /// Connected peers counted by where they came from.

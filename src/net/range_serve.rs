@@ -1,5 +1,5 @@
 //! Serving one byte range of a file of known length: the one
-//! implementation behind `GET /stream/ID/N` ([`super::stream`]) and the
+//! implementation behind `GET /stream/ID/N` (`http::stream`) and the
 //! private source ffmpeg reads from (`hls::source`).
 //!
 //! [`plan`] turns the `Range` header and the file length into what to send:

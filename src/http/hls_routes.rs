@@ -1,4 +1,6 @@
-//! The HTTP side of HLS (routes are wired in `http::server`):
+//! The HLS routes over [`crate::hls`] (wired in [`super::server`]); each
+//! resolves its file once ([`super::target`]) and maps an
+//! [`crate::hls::HlsError`] to a status (`error.rs`):
 //!
 //! - `GET /api/torrents/ID/files/N/media`: the probe result ([`media`]).
 //! - `GET /hls/ID/N/index.m3u8[?audio=A&subtitle=S&hevc=1]`: the master
@@ -28,14 +30,15 @@ use std::sync::Arc;
 use log::debug;
 use tiny_http::{Header, Request, Response};
 
-use super::{playlist, Hls};
+use super::target;
+use super::web::{Reply, Web};
+use super::ApiError;
+use crate::app::Service;
 use crate::codec::gzip::{accepts_gzip, Compressible};
 use crate::codec::json;
-use crate::http::api::{Reply, Service};
-use crate::http::ApiError;
+use crate::hls::{playlist, Hls};
 use crate::media::plan::Choice;
-use crate::swarm::TorrentId;
-use crate::torrent::InfoHash;
+use crate::reader::FileRef;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
 
@@ -45,22 +48,10 @@ fn hls_of(service: &Service) -> Result<&Hls, ApiError> {
     })
 }
 
-fn target(service: &Service, id: &str, n: &str) -> Result<(TorrentId, usize), ApiError> {
-    let id = InfoHash::from_hex(id)
-        .ok_or_else(|| ApiError::not_found(format!("no torrent {id:?} (ids are 40 hex digits)")))?;
-    if !service.session.contains(id) {
-        return Err(ApiError::not_found(format!("no torrent {id}")));
-    }
-    let file = n
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no file {n:?} in torrent {id}")))?;
-    Ok((id, file))
-}
-
 /// `GET /api/torrents/ID/files/N/media`.
 pub fn media(service: &Service, id: &str, n: &str) -> Result<Reply, ApiError> {
-    let (id, file) = target(service, id, n)?;
-    let m = hls_of(service)?.media(id, file)?;
+    let f = target::file(service, id, n)?;
+    let m = hls_of(service)?.media(&f)?;
     Ok(Reply::json(200, m.to_json()))
 }
 
@@ -92,8 +83,8 @@ fn quoted(s: &str) -> String {
         .collect()
 }
 
-fn master(hls: &Hls, id: TorrentId, file: usize, c: Choice) -> Result<String, ApiError> {
-    let (name, plan, m) = hls.variant(id, file, c)?;
+fn master(hls: &Hls, f: &FileRef, c: Choice) -> Result<String, ApiError> {
+    let (name, plan, m) = hls.variant(f, c)?;
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     let mut has_subs = false;
     // A chosen text subtitle is the only rendition (so a player shows
@@ -142,7 +133,8 @@ fn master(hls: &Hls, id: TorrentId, file: usize, c: Choice) -> Result<String, Ap
 }
 
 /// Handle `/hls/<rest...>` (`rest` = the path parts after `hls`).
-pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
+pub fn handle(rq: Request, web: &Web, rest: &[&str], query: &str) {
+    let service = &*web.app;
     // HEAD is answered like GET without the body (tiny_http drops it).
     if !matches!(
         rq.method(),
@@ -151,7 +143,7 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
         let e = ApiError::method_not_allowed(rq.method().as_str());
         return send(
             rq,
-            service,
+            web,
             e.status,
             json::CONTENT_TYPE,
             Body::text(e.body()),
@@ -159,14 +151,14 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
         );
     }
     match route(service, rest, query) {
-        Ok(Answer::Text(ct, body)) => send(rq, service, 200, ct, Body::text(body), &[]),
+        Ok(Answer::Text(ct, body)) => send(rq, web, 200, ct, Body::text(body), &[]),
         Ok(Answer::Playlist(text, state)) => {
             let body = playlist_body(&text, &accept_encoding(&rq));
             let mut extra = vec![("X-Rill-Job-State", state), ("Vary", "Accept-Encoding")];
             if matches!(body, Body::Gzip(_)) {
                 extra.push(("Content-Encoding", "gzip"));
             }
-            send(rq, service, 200, M3U8, body, &extra)
+            send(rq, web, 200, M3U8, body, &extra)
         }
         Ok(Answer::File(f, ct, immutable)) => {
             let len = f
@@ -174,7 +166,7 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
                 .map(|m| m.len())
                 .ok()
                 .and_then(|l| usize::try_from(l).ok());
-            service.http.record(200);
+            web.counters.record(200);
             let cache = if immutable {
                 "public, max-age=31536000, immutable"
             } else {
@@ -203,7 +195,7 @@ pub fn handle(rq: Request, service: &Service, rest: &[&str], query: &str) {
         }
         Err(e) => send(
             rq,
-            service,
+            web,
             e.status,
             json::CONTENT_TYPE,
             Body::text(e.body()),
@@ -294,11 +286,14 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
             ))
         }
     };
-    let (id, file) = target(service, id, n)?;
+    let f = target::file(service, id, n)?;
     let hls = hls_of(service)?;
     match tail {
-        ["index.m3u8"] => Ok(Answer::Text(M3U8, master(hls, id, file, choice(query)?)?)),
-        ["status"] => Ok(Answer::Text(json::CONTENT_TYPE, hls.status_json(id, file))),
+        ["index.m3u8"] => Ok(Answer::Text(M3U8, master(hls, &f, choice(query)?)?)),
+        ["status"] => Ok(Answer::Text(
+            json::CONTENT_TYPE,
+            hls.status_json(f.id, f.index),
+        )),
         ["sub", name] => {
             let (i, ext) = name
                 .split_once('.')
@@ -306,7 +301,7 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                 .ok_or_else(|| ApiError::not_found(format!("no subtitle file {name:?}")))?;
             match ext {
                 "m3u8" => {
-                    let m = hls.media(id, file)?;
+                    let m = hls.media(&f)?;
                     if !m.subtitles.get(i).is_some_and(|s| s.is_text()) {
                         return Err(ApiError::not_found(format!("no text subtitle {i}")));
                     }
@@ -316,7 +311,7 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                     ))
                 }
                 "vtt" => Ok(Answer::File(
-                    hls.subtitle(id, file, i)?,
+                    hls.subtitle(&f, i)?,
                     "text/vtt; charset=utf-8",
                     false,
                 )),
@@ -328,14 +323,14 @@ fn route(service: &Service, rest: &[&str], query: &str) -> Result<Answer, ApiErr
                 .strip_suffix(".m3u8")
                 .filter(|v| valid_variant(v))
                 .ok_or_else(|| ApiError::not_found(format!("no playlist {name:?}")))?;
-            let (text, state) = hls.media_playlist(id, file, variant)?;
+            let (text, state) = hls.media_playlist(&f, variant)?;
             Ok(Answer::Playlist(text, state))
         }
         [variant, seg] if valid_variant(variant) => {
             let n = playlist::parse_segment_name(seg)
                 .ok_or_else(|| ApiError::not_found(format!("no segment {seg:?}")))?;
             Ok(Answer::File(
-                hls.segment(id, file, variant, n)?,
+                hls.segment(&f, variant, n)?,
                 "video/mp2t",
                 true,
             ))
@@ -349,8 +344,8 @@ fn valid_variant(v: &str) -> bool {
     !v.is_empty() && v.len() <= 40 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn send(rq: Request, service: &Service, status: u16, ct: &str, body: Body, extra: &[(&str, &str)]) {
-    service.http.record(status);
+fn send(rq: Request, web: &Web, status: u16, ct: &str, body: Body, extra: &[(&str, &str)]) {
+    web.counters.record(status);
     let len = body.bytes().len();
     let reader = SharedBody { body, pos: 0 };
     // The length is known: always a Content-Length (also for HEAD), never

@@ -1,4 +1,5 @@
-//! The `/dlna/...` routes, handed over by [`crate::http::server`]:
+//! The `/dlna/...` routes over [`crate::dlna`] (descriptions, SOAP,
+//! ContentDirectory), handed over by [`super::server`]:
 //!
 //! | method and path | answer |
 //! |---|---|
@@ -19,16 +20,16 @@
 use log::debug;
 use tiny_http::{Method, Request};
 
-use super::content::{self, BrowseFlag, Library, MediaFile, Probed};
-use super::description as desc;
-use super::soap::{self, Call, UpnpError};
-use super::ssdp::{CONNECTION_MANAGER, CONTENT_DIRECTORY};
-use super::Device;
-use crate::codec::percent;
-use crate::http::api::{Reply, Service};
-use crate::http::body::read_body;
-use crate::http::server::header;
-use crate::http::ApiError;
+use super::body::read_body;
+use super::error::UPNP_FAULT_STATUS;
+use super::server::header;
+use super::web::{Reply, Web};
+use super::ApiError;
+use crate::dlna::content::{self, BrowseFlag, Library, MediaFile, Probed};
+use crate::dlna::description as desc;
+use crate::dlna::soap::{self, Call, UpnpError};
+use crate::dlna::ssdp::{self, CONNECTION_MANAGER, CONTENT_DIRECTORY};
+use crate::dlna::Device;
 
 const XML: &str = "text/xml; charset=\"utf-8\"";
 
@@ -37,12 +38,12 @@ fn xml_reply(status: u16, body: String) -> Reply {
         status,
         content_type: XML,
         body: body.into_bytes(),
-        headers: vec![("Server".to_string(), super::ssdp::server_string())],
+        headers: vec![("Server".to_string(), ssdp::server_string())],
     }
 }
 
 /// Answer a request for `/dlna/<rest>`.
-pub fn handle(rq: &mut Request, service: &Service, device: &Device, rest: &[&str]) -> Reply {
+pub fn handle(rq: &mut Request, web: &Web, device: &Device, rest: &[&str]) -> Reply {
     let method = rq.method().clone();
     let allow = |a: &str| {
         Reply::error(&ApiError::method_not_allowed(method.as_str())).with_header("Allow", a)
@@ -61,7 +62,7 @@ pub fn handle(rq: &mut Request, service: &Service, device: &Device, rest: &[&str
             _ => allow("GET, HEAD"),
         },
         ["control", svc @ ("ContentDirectory" | "ConnectionManager")] => match method {
-            Method::Post => control(rq, service, device, svc == &"ContentDirectory"),
+            Method::Post => control(rq, web, device, svc == &"ContentDirectory"),
             _ => allow("POST"),
         },
         ["event", "ContentDirectory" | "ConnectionManager"] => {
@@ -74,7 +75,7 @@ pub fn handle(rq: &mut Request, service: &Service, device: &Device, rest: &[&str
     }
 }
 
-fn control(rq: &mut Request, service: &Service, device: &Device, cd: bool) -> Reply {
+fn control(rq: &mut Request, web: &Web, device: &Device, cd: bool) -> Reply {
     let service_type = if cd {
         CONTENT_DIRECTORY
     } else {
@@ -85,13 +86,13 @@ fn control(rq: &mut Request, service: &Service, device: &Device, cd: bool) -> Re
         Ok(b) => b,
         Err(e) => {
             // Not read (too large) or cut short: the fault says why.
-            return xml_reply(500, soap::fault(&UpnpError::invalid_args(e)));
+            return xml_reply(UPNP_FAULT_STATUS, soap::fault(&UpnpError::invalid_args(e)));
         }
     };
     let outcome = parse(rq, &body, service_type).and_then(|call| {
         debug!("dlna: {} {}", service_type, call.action);
         if cd {
-            content_directory(rq, service, device, &call)
+            content_directory(rq, web, device, &call)
         } else {
             connection_manager(&call)
         }
@@ -100,7 +101,7 @@ fn control(rq: &mut Request, service: &Service, device: &Device, cd: bool) -> Re
         Ok((action, out)) => xml_reply(200, soap::response(service_type, action, &out)),
         Err(e) => {
             debug!("dlna: fault for {service_type}: {e}");
-            xml_reply(500, soap::fault(&e))
+            xml_reply(UPNP_FAULT_STATUS, soap::fault(&e))
         }
     }
 }
@@ -123,7 +124,7 @@ type Out = (&'static str, Vec<(&'static str, String)>);
 
 fn content_directory(
     rq: &Request,
-    service: &Service,
+    web: &Web,
     device: &Device,
     call: &Call,
 ) -> Result<Out, UpnpError> {
@@ -134,7 +135,7 @@ fn content_directory(
             let start = call.arg_u32("StartingIndex")?;
             let count = call.arg_u32("RequestedCount")?;
             let base = base_url(rq)?;
-            let lib = library(service);
+            let lib = library(web);
             let b = content::browse(&lib, object, flag, start, count, &base, &device.name)?;
             Ok((
                 "Browse",
@@ -148,7 +149,7 @@ fn content_directory(
         }
         "GetSystemUpdateID" => Ok((
             "GetSystemUpdateID",
-            vec![("Id", library(service).update_id().to_string())],
+            vec![("Id", library(web).update_id().to_string())],
         )),
         "GetSearchCapabilities" => {
             Ok(("GetSearchCapabilities", vec![("SearchCaps", String::new())]))
@@ -218,21 +219,17 @@ fn valid_host(h: &str) -> bool {
 /// known). Items point at the per-file token URLs, which work with or
 /// without a password; the HLS variant only when no password guards it.
 /// Duration and resolution come from the probe cache only.
-fn library(service: &Service) -> Library {
+fn library(web: &Web) -> Library {
+    let service = &web.app;
     let mut lib = Library {
         torrents: Vec::new(),
-        hls: service.auth.is_none(),
+        hls: web.auth.is_none(),
     };
     for (id, _) in service.session.list() {
         if let Some(info) = service.engine.info(id) {
             let files = info.files.iter().enumerate().map(|(i, f)| {
                 let path = f.path.as_path();
-                let name = path.file_name().map(|n| n.to_string_lossy());
-                let stream = format!(
-                    "/s/{}/{}",
-                    service.tokens.token(id, i),
-                    percent::encode(name.as_deref().unwrap_or("file"))
-                );
+                let stream = service.tokens.url(id, i, path);
                 let probe = service.hls.as_ref().and_then(|h| h.cached_media(id, i));
                 MediaFile {
                     index: i,
