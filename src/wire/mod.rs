@@ -8,6 +8,7 @@
 pub mod extension;
 pub mod handshake;
 pub mod krpc;
+pub mod lsd;
 pub mod message;
 pub mod metadata;
 pub mod mse;
