@@ -174,7 +174,8 @@ pub fn parse(datagram: &[u8]) -> Result<LsdAnnounce, LsdError> {
             if value.len() > MAX_COOKIE || value.chars().any(|c| c.is_control()) {
                 return Err(LsdError::BadCookie { len: value.len() });
             }
-            cookie = Some(value.to_string());
+            // An empty cookie is no cookie.
+            cookie = Some(value.to_string()).filter(|c| !c.is_empty());
         }
     }
     if !terminated {
