@@ -5,7 +5,7 @@
 //! with no exceptions; `docs/architecture.md` explains the order):
 //!
 //! `random`, `torrent`, `crypto`, `config` < `codec`, `durable`, `board` <
-//! `wire` < `net` < `tracker`, `store` < `dht` < `utp` < `swarm` <
+//! `wire` < `net` < `tracker`, `store` < `dht`, `lsd` < `utp` < `swarm` <
 //! `reader`, `session` < `media` < `hls`, `dlna` < `app` < `http` < `cli`.
 //!
 //! The modules:
@@ -17,6 +17,8 @@
 //! - [`tracker`]: HTTP, HTTPS and UDP tracker clients with BEP 12 tiers.
 //! - [`dht`]: the BEP 5 DHT node (between `net` and `swarm`: the swarm owns
 //!   its UDP socket, the peer port's, and asks it for peers).
+//! - [`lsd`]: local service discovery (BEP 14): multicast announces on the
+//!   LAN, beside the DHT; the swarm announces its torrents and takes the peers.
 //! - [`utp`]: uTP (BEP 29) connections with LEDBAT on the peer port's UDP
 //!   socket, beside the DHT.
 //! - [`store`]: the spill-to-disk piece store with fast resume.
@@ -49,6 +51,7 @@ pub mod dlna;
 pub mod durable;
 pub mod hls;
 pub mod http;
+pub mod lsd;
 pub mod media;
 pub mod net;
 pub mod random;

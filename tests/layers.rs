@@ -22,7 +22,8 @@ const LAYERS: &[&[&str]] = &[
     // Small network clients of our own.
     &["net"],
     &["tracker", "store"],
-    &["dht"],
+    // The BEP 5 node; BEP 14 local discovery.
+    &["dht", "lsd"],
     // uTP connections on the DHT's UDP socket (it asks `dht::classify`).
     &["utp"],
     // The engine.

@@ -1,10 +1,13 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
 //! [--listen ADDR] [--board NAME] [--encryption prefer|require|off] [--utp on|off]
-//! [--dht-bootstrap HOST:PORT]... [--no-dht]`: fetch one torrent to completion.
+//! [--dht-bootstrap HOST:PORT]... [--no-dht] [--no-lsd]`: fetch one torrent to
+//! completion.
 //!
 //! The DHT runs on the UDP port of `--listen` unless `--no-dht`;
 //! `--dht-bootstrap` (repeatable) replaces the built-in router list. The
 //! routing table is not kept between runs (`rill serve` keeps its own).
+//! Local peer discovery (BEP 14) announces the torrent on the LAN unless
+//! `--no-lsd` (or the listen address is loopback).
 //!
 //! SOURCE is a `.torrent` path, a magnet URI, or an http(s) URL of a
 //! `.torrent`. Files land in `DIR/<name>`; the resume file is
@@ -61,6 +64,8 @@ struct Args {
     /// `--dht-bootstrap` entries (empty: the built-in routers).
     dht_bootstrap: Vec<String>,
     no_dht: bool,
+    /// `--no-lsd`: no local peer discovery.
+    no_lsd: bool,
 }
 
 /// Why the command failed: bad input (exit 2) or anything else (exit 1).
@@ -101,6 +106,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         utp: true,
         dht_bootstrap: Vec::new(),
         no_dht: false,
+        no_lsd: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -155,6 +161,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
                 a.dht_bootstrap.push(v);
             }
             "--no-dht" if inline.is_none() => a.no_dht = true,
+            "--no-lsd" if inline.is_none() => a.no_lsd = true,
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(Failure::Input(format!("unknown option '{f}'")))
             }
@@ -266,7 +273,10 @@ fn download(a: Args) -> Result<(), Failure> {
             encryption: a.encryption,
             utp: a.utp,
         },
-        dht,
+        crate::swarm::Discovery {
+            dht,
+            lsd: !a.no_lsd,
+        },
     )
     .map_err(|e| Failure::Other(e.to_string()))?;
     let opts = AddOptions {
@@ -397,6 +407,8 @@ mod tests {
         assert_eq!(a.dht_bootstrap, ["127.0.0.5:6881", "router.example:1"]);
         assert!(!a.no_dht);
         assert!(parse_args(&args(&["x", "--no-dht"])).unwrap().no_dht);
+        assert!(parse_args(&args(&["x", "--no-lsd"])).unwrap().no_lsd);
+        assert!(!a.no_lsd);
         assert_eq!(a.source, "x.torrent");
         assert_eq!(a.out, PathBuf::from("d"));
         assert_eq!(a.peers.len(), 2);

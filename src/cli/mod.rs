@@ -38,7 +38,7 @@ usage:
   rill serve [--config FILE] [--listen ADDR] [--data DIR] [--board NAME] [--peer-listen ADDR]
   rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--listen ADDR] [--seed] [--board NAME]
                 [--encryption prefer|require|off] [--utp on|off]
-                [--dht-bootstrap HOST:PORT]... [--no-dht]
+                [--dht-bootstrap HOST:PORT]... [--no-dht] [--no-lsd]
   rill info FILE.torrent";
 
 /// Print a one-line usage error and return exit code 2.

@@ -287,6 +287,9 @@ pub fn metrics(web: &Web) -> Reply {
     if let Some(u) = service.engine.utp_stats() {
         u.render(&mut page);
     }
+    if let Some(l) = service.engine.lsd_stats() {
+        l.render(&mut page);
+    }
     Reply {
         status: 200,
         content_type: metrics::CONTENT_TYPE,

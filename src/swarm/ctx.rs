@@ -60,6 +60,8 @@ pub(crate) struct Ctx {
     pub dht: std::cell::OnceCell<Rc<crate::dht::Node>>,
     /// The uTP layer on the same UDP socket, when on (set once at start).
     pub utp: std::cell::OnceCell<crate::utp::Utp>,
+    /// Local peer discovery, when on (set once at start).
+    pub lsd: std::cell::OnceCell<Rc<crate::lsd::Lsd>>,
 }
 
 impl Ctx {
@@ -89,6 +91,7 @@ impl Ctx {
             encryption: Encryption::default(),
             dht: std::cell::OnceCell::new(),
             utp: std::cell::OnceCell::new(),
+            lsd: std::cell::OnceCell::new(),
         }
     }
 

@@ -24,14 +24,14 @@ use super::ctx::Ctx;
 use super::lifecycle::UPCALLS;
 use super::listener;
 use super::mailbox::Mailbox;
-pub use super::options::AddOptions;
+pub use super::options::{AddOptions, Discovery};
 use super::peer::Encryption;
 use super::picker::Priority;
 use super::state::TState;
 use super::stats::{Shared, TorrentStats};
 use super::torrent::{Torrent, Torrents};
 use crate::board::BoardProfile;
-use crate::dht::{DhtConfig, DhtSnapshot, DhtStats};
+use crate::dht::{DhtSnapshot, DhtStats};
 use crate::store::PieceStore;
 use crate::torrent::{Info, InfoHash, Magnet, Metainfo};
 
@@ -128,18 +128,21 @@ pub struct Engine {
     thread: Mutex<Option<JoinHandle<()>>>,
     dht: Option<Arc<DhtStats>>,
     utp: Option<Arc<crate::utp::UtpStats>>,
+    lsd: Option<Arc<crate::lsd::LsdStats>>,
 }
 
 impl Engine {
     /// Bind the listen socket and start the executor thread (no DHT).
     pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
-        Engine::start_with(cfg, None)
+        Engine::start_with(cfg, Discovery::default())
     }
 
     /// Like [`Engine::start`], with a DHT node on the UDP socket of the
-    /// listen address and port when `dht` is given (if that UDP port
-    /// cannot be bound, the engine runs without DHT and says so).
-    pub fn start_with(cfg: EngineConfig, dht: Option<DhtConfig>) -> Result<Engine, EngineError> {
+    /// listen address and port when `disc.dht` is given (if that UDP port
+    /// cannot be bound, the engine runs without DHT and says so), and
+    /// local peer discovery when `disc.lsd`.
+    pub fn start_with(cfg: EngineConfig, disc: Discovery) -> Result<Engine, EngineError> {
+        let dht = disc.dht;
         let listener = bind(cfg.listen, cfg.listen_fallback)?;
         let listen = listener.local_addr().map_err(|err| EngineError::Bind {
             addr: cfg.listen,
@@ -149,6 +152,7 @@ impl Engine {
         let (udp, utp_stats) = (bound.dht, bound.stats.clone());
         let dht_stats = udp.as_ref().map(|_| Arc::new(DhtStats::default()));
         let ds = dht_stats.clone();
+        let (lsd, lsd_stats) = super::lsd_peers::bind(listen, disc.lsd).unzip();
         let listener =
             Async::new(listener).map_err(|err| EngineError::Bind { addr: listen, err })?;
         let shared = Arc::new(Shared::default());
@@ -174,6 +178,9 @@ impl Engine {
                     }
                 }
                 super::udp::start_utp(&ctx, bound.utp, bound.stats);
+                if let Some(l) = lsd {
+                    let _ = ctx.lsd.set(Rc::new(l));
+                }
                 smol::block_on(ex.run(main_loop(ctx, rx, mb, listener)));
                 // Dropping the executor drops every task and socket.
                 drop(ex);
@@ -188,6 +195,7 @@ impl Engine {
             thread: Mutex::new(Some(thread)),
             dht: dht_stats,
             utp: utp_stats,
+            lsd: lsd_stats,
         })
     }
 
@@ -199,6 +207,11 @@ impl Engine {
     /// The uTP layer's counters, when it runs.
     pub fn utp_stats(&self) -> Option<&crate::utp::UtpStats> {
         self.utp.as_deref()
+    }
+
+    /// Local peer discovery's counters, when it runs.
+    pub fn lsd_stats(&self) -> Option<&crate::lsd::LsdStats> {
+        self.lsd.as_deref()
     }
 
     /// The DHT node's counters, when it runs.
@@ -383,6 +396,7 @@ async fn main_loop(
 ) {
     let torrents = Rc::new(Torrents::default());
     listener::start(&ctx, &torrents, listener);
+    super::lsd_peers::start(&ctx, &torrents);
     if let Some(node) = ctx.dht.get() {
         let (a, b) = (node.clone(), node.clone());
         ctx.spawn(async move { a.run().await });
@@ -505,92 +519,5 @@ fn add(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::PathBuf;
-    use std::time::Instant;
-
-    /// A single-file torrent of `len` bytes (16 KiB pieces, made-up hashes)
-    /// named `name`, with no trackers: it waits for peers and does nothing.
-    fn metainfo(name: &str, len: u64) -> Metainfo {
-        let pieces = len.div_ceil(16384) as usize;
-        let mut t = Vec::new();
-        t.extend_from_slice(b"d4:infod6:lengthi");
-        t.extend_from_slice(format!("{len}e4:name{}:{name}", name.len()).as_bytes());
-        t.extend_from_slice(format!("12:piece lengthi16384e6:pieces{}:", pieces * 20).as_bytes());
-        t.extend((0..pieces * 20).map(|i| i as u8));
-        t.extend_from_slice(b"ee");
-        Metainfo::from_bytes(&t).expect("test torrent parses")
-    }
-
-    fn temp_dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "rill-engine-{tag}-{}-{}",
-            std::process::id(),
-            crate::random::seed()
-        ));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        d
-    }
-
-    #[test]
-    fn removed_torrent_stays_out_of_listings() {
-        let dir = temp_dir("remove");
-        let engine = Engine::start(EngineConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            listen_fallback: false,
-            board: crate::board::select(None).expect("board"),
-            encryption: Encryption::default(),
-            utp: true,
-        })
-        .expect("engine starts");
-        let opts = AddOptions {
-            out_dir: dir.clone(),
-            resume_dir: Some(dir.join(".rill")),
-            ..AddOptions::default()
-        };
-        let a = engine
-            .add(
-                Source::Torrent(Box::new(metainfo("a.bin", 100_000))),
-                opts.clone(),
-            )
-            .expect("add a");
-        let b = engine
-            .add(
-                Source::Torrent(Box::new(metainfo("b.bin", 50_000))),
-                opts.clone(),
-            )
-            .expect("add b");
-        // Both stores open (they split the RAM budget), then remove one.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut gen = 0;
-        while engine.store(a).is_none() || engine.store(b).is_none() {
-            assert!(Instant::now() < deadline, "stores did not open");
-            gen = engine.wait_change(gen, Duration::from_millis(200));
-        }
-        engine.remove(a).expect("remove");
-        assert!(engine.stats(a).is_none());
-        // Its stop (resume save, `stopped` announce) finishes meanwhile and
-        // must not publish it again. Bounded: 2 s of changes.
-        let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until {
-            gen = engine.wait_change(gen, Duration::from_millis(100));
-            let ids: Vec<TorrentId> = engine.list().iter().map(|s| s.id).collect();
-            assert_eq!(ids, vec![b], "removed torrent reappeared");
-            assert!(engine.stats(a).is_none() && engine.info(a).is_none());
-        }
-        // The stop did run: the resume file was saved.
-        assert!(dir
-            .join(".rill")
-            .join(format!("{}.resume", a.to_hex()))
-            .exists());
-        // And it can be added again.
-        let again = engine
-            .add(Source::Torrent(Box::new(metainfo("a.bin", 100_000))), opts)
-            .expect("re-add");
-        assert_eq!(again, a);
-        assert!(engine.stats(a).is_some());
-        engine.shutdown();
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;

@@ -2,8 +2,8 @@
 //! downloading → seeding or complete; stopping; plus the once-a-second
 //! tick (timeouts, rates, choker, resume, new connections, stats
 //! publishing). The top of the per-torrent code: it drives the tasks below
-//! it (connector, announcer, DHT loop, verification) and receives what they
-//! report up through [`UPCALLS`].
+//! it (connector, announcer, DHT and LSD loops, verification) and receives
+//! what they report up through [`UPCALLS`].
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use super::announce;
 use super::connect;
 use super::ctx::timeout;
 use super::dht_peers;
+use super::lsd_peers;
 use super::picker::{Picker, Priority};
 use super::pieces;
 use super::preload;
@@ -62,10 +63,12 @@ impl Torrent {
         }
         let t = self.clone();
         let rx = self.wake_rx.clone();
-        let t2 = self.clone();
-        // The DHT loop ends with the tracker loop (when the torrent stops).
+        let (t2, t3) = (self.clone(), self.clone());
+        // The DHT and LSD loops end with the tracker loop (when the
+        // torrent stops).
         *slot = self.ctx.spawn_task(async move {
-            smol::future::or(announce::run(t, rx), dht_peers::run(t2)).await
+            let others = smol::future::or(dht_peers::run(t2), lsd_peers::run(t3));
+            smol::future::or(announce::run(t, rx), others).await
         });
     }
 

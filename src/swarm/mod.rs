@@ -28,8 +28,8 @@
 //!    (received blocks, verification, a disk that refuses writes),
 //!    `metadata` (BEP 9 messages), `peer/handle.rs` (one peer's messages)
 //!    and `peer/mod.rs` (one session), `connect` (outgoing connections),
-//!    `announce` (trackers), `dht_peers` (the DHT loop), `listener`
-//!    (incoming connections).
+//!    `announce` (trackers), `dht_peers` (the DHT loop), `lsd_peers`
+//!    (local discovery), `listener` (incoming connections).
 //! 6. `lifecycle`: metadata → checking → downloading → seeding/complete,
 //!    stopping, the once-a-second tick; it starts the tasks of layer 5.
 //! 7. [`engine`]: the public handle and the command loop.
@@ -48,6 +48,7 @@ mod dht_peers;
 pub mod engine;
 mod lifecycle;
 mod listener;
+mod lsd_peers;
 mod mailbox;
 mod metadata;
 mod options;
@@ -63,7 +64,7 @@ mod udp;
 mod upload;
 
 pub use engine::{
-    AddOptions, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
+    AddOptions, Discovery, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
 };
 pub use peer::Encryption;
 pub use stats::{PeerSource, TorrentState, TorrentStats};

@@ -1,5 +1,6 @@
 //! What a torrent is added with ([`AddOptions`]): where its files and
-//! resume file go, extra peers, seeding, storage mode `stream`, preloading.
+//! resume file go, extra peers, seeding, storage mode `stream`, preloading;
+//! and how the engine finds peers besides trackers ([`Discovery`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,4 +21,15 @@ pub struct AddOptions {
     pub disk_cache: Option<Arc<crate::store::DiskCache>>,
     /// Ask for the edges of big files first (see [`super::preload`]).
     pub preload_edges: bool,
+}
+
+/// Peer discovery besides trackers and given peers, for
+/// `Engine::start_with`.
+#[derive(Clone, Debug, Default)]
+pub struct Discovery {
+    /// The DHT node's config; `None`: no DHT.
+    pub dht: Option<crate::dht::DhtConfig>,
+    /// Local peer discovery (BEP 14) on the LAN; off anyway when peers
+    /// listen on loopback.
+    pub lsd: bool,
 }

@@ -9,6 +9,7 @@ mod bencode;
 pub mod extension;
 pub mod handshake;
 pub mod krpc;
+pub mod lsd;
 pub mod message;
 pub mod metadata;
 pub mod mse;

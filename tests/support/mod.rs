@@ -17,6 +17,7 @@
 //! - [`data`]: deterministic file trees and in-memory bytes, corruption,
 //!   byte-identical compare.
 //! - [`torrent`]: `mktorrent`, info hash, magnet URIs.
+//! - [`netns`]: network namespaces and veth LANs (root only).
 //! - [`proc`]: child process guards (with output captured to files, or
 //!   bare), and bounded runs of a command logged to a file.
 //! - one module per real program, plus [`rill`] for the binary under test.
@@ -30,6 +31,7 @@ pub mod aria2;
 pub mod data;
 pub mod http;
 pub mod net;
+pub mod netns;
 pub mod proc;
 pub mod qbittorrent;
 pub mod request;

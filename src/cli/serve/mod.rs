@@ -144,7 +144,10 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
                 encryption: s.encryption,
                 utp: s.utp,
             },
-            s.dht.engine_config(&s.data_dir),
+            crate::swarm::Discovery {
+                dht: s.dht.engine_config(&s.data_dir),
+                lsd: s.lsd,
+            },
         )
         .map_err(|e| e.to_string())?,
     );

@@ -47,6 +47,7 @@ const KNOWN_KEYS: &[&str] = &[
     "utp",
     "dht",
     "dht_bootstrap",
+    "lsd",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -86,6 +87,8 @@ pub(super) struct Settings {
     /// uTP (BEP 29) to and from peers (`utp = true | false`).
     pub(super) utp: bool,
     pub(super) dht: crate::dht::DhtSettings,
+    /// Local peer discovery (BEP 14) on the LAN (`lsd = true | false`).
+    pub(super) lsd: bool,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -187,6 +190,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         port_mapping: true,
         utp: true,
         dht: Default::default(),
+        lsd: true,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -260,6 +264,9 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_bool("utp").map_err(err)? {
             s.utp = v;
         }
+        if let Some(v) = d.get_bool("lsd").map_err(err)? {
+            s.lsd = v;
+        }
         if let Some(v) = d.get_str("encryption").map_err(err)? {
             s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {
                 format!("{origin}: encryption {v:?}: expected \"prefer\", \"require\" or \"off\"")
@@ -301,6 +308,7 @@ mod tests {
         assert!(s.seed);
         assert_eq!(s.storage, Storage::Keep);
         assert_eq!(s.stream_cache_mib, 1024);
+        assert!(s.lsd);
     }
 
     #[test]
@@ -308,7 +316,7 @@ mod tests {
         let doc = Document::parse(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/rill\"\nboard = \"pi4\"\n\
              peer_listen = \"0.0.0.0:7000\"\nuser = \"me\"\npassword = \"pw\"\n\
-             upload_limit = 2048\nseed = false\nstorage = \"stream\"\nstream_cache_mib = 64\nffmpeg = \"/opt/ff/ffmpeg\"\n",
+             upload_limit = 2048\nseed = false\nlsd = false\nstorage = \"stream\"\nstream_cache_mib = 64\nffmpeg = \"/opt/ff/ffmpeg\"\n",
         )
         .unwrap();
         let s = settings_from(Some(("c.toml".into(), &doc)), &Flags::default()).unwrap();
@@ -319,6 +327,7 @@ mod tests {
         assert_eq!((s.user.as_str(), s.password.as_deref()), ("me", Some("pw")));
         assert_eq!(s.upload_limit, 2048);
         assert!(!s.seed);
+        assert!(!s.lsd);
         assert_eq!((s.storage, s.stream_cache_mib), (Storage::Stream, 64));
         assert_eq!(s.tools.ffmpeg, PathBuf::from("/opt/ff/ffmpeg"));
         assert_eq!(s.tools.ffprobe, PathBuf::from("ffprobe"));
@@ -369,6 +378,7 @@ mod tests {
             "stream_cache_mib = \"64\"",
             "encryption = \"on\"",
             "port_mapping = \"yes\"",
+            "lsd = 1",
             "encryption = true",
         ] {
             let doc = Document::parse(text).unwrap();

@@ -1,0 +1,173 @@
+//! Local peer discovery (BEP 14) between two rill instances on a LAN made
+//! of two network namespaces joined by a veth pair (multicast on, a route
+//! for 224.0.0.0/4): no tracker (the torrent names none), no DHT, no
+//! `x.pe`, no `--peer`. The downloader (`rill serve` on its default peer
+//! listener, the torrent added through the API) starts first and
+//! announces into the empty LAN; the seeder (`rill download --seed` on
+//! its veth address) starts next and announces at start; the downloader
+//! hears it, dials it and completes byte-identical. Asserted: its log
+//! names the seeder as found by local discovery and the outgoing
+//! connection to exactly that address, `/metrics` counts the LSD peer,
+//! and the seeder's log shows the incoming connection from the
+//! downloader's address.
+//!
+//! Needs root (network namespaces), iproute2, curl, mktorrent; without
+//! root it says so and passes (nothing to test).
+
+use rill_testkit as support;
+
+use std::time::Duration;
+
+use support::netns::{tag, veth_pair, Netns};
+use support::proc::{is_root, Proc};
+use support::{data, json_field, run_tool, TestEnv};
+
+const SUBNET: u8 = 78;
+
+#[test]
+fn two_rills_on_a_lan_find_each_other_by_local_discovery() {
+    if !is_root() {
+        eprintln!("SKIPPED: local discovery test needs root for network namespaces");
+        return;
+    }
+    let env = TestEnv::new("lsd_lan");
+    let content = env.path("src/lsd.bin");
+    data::write_random_file(&content, 6 * 1024 * 1024 + 123, 14);
+    let name = "lsd.bin";
+    let torrent = env.path("lsd.torrent");
+    support::torrent::mktorrent(&content, &torrent, 15, None);
+
+    let t = tag();
+    let seed_ns = Netns::new(&env, format!("peerslsd{t}a"));
+    let down_ns = Netns::new(&env, format!("peerslsd{t}b"));
+    veth_pair(&env, &seed_ns, &down_ns, &format!("pl{t}"), SUBNET);
+    let seeder = format!("10.{SUBNET}.0.1:6881");
+    let downloader_ip = format!("10.{SUBNET}.0.2");
+
+    // The downloader: rill serve, peer listener on its default.
+    let data_dir = env.mkdir("down-data");
+    let config = env.path("down.toml");
+    std::fs::write(
+        &config,
+        "dlna = false\nport_mapping = false\ndht = false\nlsd = true\n",
+    )
+    .unwrap();
+    let bin = support::rill::bin().to_string_lossy().into_owned();
+    let (cfg, dir) = (
+        config.to_string_lossy().into_owned(),
+        data_dir.to_string_lossy().into_owned(),
+    );
+    let http = "127.0.0.1:8080";
+    let mut down = Proc::spawn(
+        &env,
+        "rill-serve",
+        &mut down_ns.exec(&[
+            "env",
+            "RILL_LOG=debug",
+            &bin,
+            "serve",
+            "--config",
+            &cfg,
+            "--data",
+            &dir,
+            "--listen",
+            http,
+        ]),
+    );
+    env.wait_until("rill serve to be ready", Duration::from_secs(30), || {
+        down.check_alive()?;
+        Ok(down.stdout().contains("rill serve: http://"))
+    });
+    let curl = |args: &[&str]| {
+        let mut v = vec!["curl", "-sS", "--fail", "--max-time", "10"];
+        v.extend_from_slice(args);
+        run_tool(&mut down_ns.exec(&v), Duration::from_secs(15))
+    };
+    let file = format!("@{}", torrent.display());
+    let added = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-bittorrent",
+        "--data-binary",
+        &file,
+        &format!("http://{http}/api/torrents"),
+    ])
+    .unwrap_or_else(|e| env.fail(&format!("adding the torrent: {e}")));
+    let id = json_field(&added, "id")
+        .unwrap_or_else(|| env.fail(&format!("no id in {added}")))
+        .to_string();
+    env.wait_until(
+        "the downloader's first LAN announce",
+        Duration::from_secs(30),
+        || {
+            down.check_alive()?;
+            Ok(down.stderr().contains("announced on the LAN"))
+        },
+    );
+
+    // The seeder: data in place, its veth address.
+    let seed_dir = env.mkdir("seed");
+    data::copy_tree(&content, &seed_dir.join(name));
+    let (t_path, s_dir) = (
+        torrent.to_string_lossy().into_owned(),
+        seed_dir.to_string_lossy().into_owned(),
+    );
+    let mut seed = Proc::spawn(
+        &env,
+        "rill-seed",
+        &mut seed_ns.exec(&[
+            "env",
+            "RILL_LOG=debug",
+            &bin,
+            "download",
+            &t_path,
+            "--out",
+            &s_dir,
+            "--seed",
+            "--listen",
+            &seeder,
+            "--no-dht",
+        ]),
+    );
+
+    let url = format!("http://{http}/api/torrents/{id}");
+    env.wait_until("the download to complete", Duration::from_secs(90), || {
+        down.check_alive()?;
+        seed.check_alive()?;
+        let j = curl(&[&url])?;
+        Ok(matches!(
+            json_field(&j, "state"),
+            Some("seeding") | Some("complete")
+        ))
+    });
+    if let Err(e) = data::diff_trees(&content, &data_dir.join("downloads").join(name)) {
+        env.fail(&e);
+    }
+    let log = down.stderr();
+    if !log.contains(&format!("local peer discovery found {seeder}")) {
+        env.fail(&format!(
+            "the downloader did not find {seeder} by local discovery"
+        ));
+    }
+    if !log.contains(&format!("{seeder}: connected (outgoing")) {
+        env.fail(&format!("the downloader did not dial {seeder}"));
+    }
+    let metrics = curl(&[&format!("http://{http}/metrics")]).unwrap_or_else(|e| env.fail(&e));
+    let peers = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rill_lsd_peers_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if peers.is_none_or(|n| n < 1) {
+        env.fail(&format!("/metrics: rill_lsd_peers_total is {peers:?}"));
+    }
+    // The other side's view: the connection came from the downloader.
+    env.wait_until(
+        "the seeder's log of the downloader's connection",
+        Duration::from_secs(10),
+        || {
+            Ok(seed.stderr().contains(&format!("{downloader_ip}:"))
+                && seed.stderr().contains("connected (incoming"))
+        },
+    );
+}
