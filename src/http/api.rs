@@ -327,8 +327,21 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 .u64("downloaded", s.downloaded)
                 .u64("uploaded", s.uploaded)
                 .u64("peers", u64::from(s.peers))
-                .u64("peers_encrypted", u64::from(s.peers_encrypted));
+                .u64("peers_encrypted", u64::from(s.peers_encrypted))
+                .u64("peers_utp", u64::from(s.peers_utp));
             if files {
+                o.array("peer_list", |a| {
+                    for p in &s.peer_list {
+                        a.object(|po| {
+                            po.str("address", &p.addr.to_string())
+                                .str("transport", if p.utp { "utp" } else { "tcp" })
+                                .bool("encrypted", p.encrypted)
+                                .bool("outgoing", p.outgoing)
+                                .f64("download_rate", p.download_rate.round())
+                                .f64("upload_rate", p.upload_rate.round());
+                        });
+                    }
+                });
                 // One torrent only: the list stays small.
                 o.object("peer_sources", |o| {
                     for src in crate::swarm::PeerSource::ALL {

@@ -163,6 +163,12 @@ const TORRENT_METRICS: &[TorrentMetric] = &[
         |s| f64::from(s.peers_encrypted),
     ),
     (
+        "rill_torrent_peers_utp",
+        "gauge",
+        "Connected peers over uTP (the rest are over TCP).",
+        |s| f64::from(s.peers_utp),
+    ),
+    (
         "rill_torrent_pieces_done",
         "gauge",
         "Verified pieces.",
@@ -366,6 +372,8 @@ mod tests {
             upload_rate: 0.0,
             peers: 2,
             peers_encrypted: 1,
+            peers_utp: 1,
+            peer_list: Vec::new(),
             peer_sources: [0, 1, 1, 0, 0, 0],
             elapsed: Duration::from_secs(1),
         }

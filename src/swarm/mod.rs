@@ -67,4 +67,4 @@ pub use engine::{
     AddOptions, Discovery, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,
 };
 pub use peer::Encryption;
-pub use stats::{PeerSource, TorrentState, TorrentStats};
+pub use stats::{PeerSource, PeerSummary, TorrentState, TorrentStats};

@@ -91,6 +91,21 @@ impl PeerSource {
     }
 }
 
+/// One connected peer, as the API lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerSummary {
+    pub addr: std::net::SocketAddr,
+    /// Over uTP (else TCP).
+    pub utp: bool,
+    /// RC4-encrypted (MSE/PE; else plaintext).
+    pub encrypted: bool,
+    /// We dialled it (else it connected to us).
+    pub outgoing: bool,
+    /// Payload bytes per second from it and to it.
+    pub download_rate: f64,
+    pub upload_rate: f64,
+}
+
 /// A snapshot of one torrent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TorrentStats {
@@ -119,6 +134,10 @@ pub struct TorrentStats {
     pub peers: u32,
     /// Of those, the RC4-encrypted ones (MSE/PE); the rest are plaintext.
     pub peers_encrypted: u32,
+    /// Of those, the ones over uTP; the rest are over TCP.
+    pub peers_utp: u32,
+    /// Each connected peer (as many as the connection limit allows).
+    pub peer_list: Vec<PeerSummary>,
     /// Connected peers by source, indexed by `PeerSource as usize`.
     pub peer_sources: [u32; 6],
     /// Time since the torrent was added.

@@ -26,7 +26,7 @@ use smol::Task;
 use super::ctx::Ctx;
 use super::options::AddOptions;
 use super::state::{piece_count, TState};
-use super::stats::{Published, TorrentStats};
+use super::stats::{PeerSummary, Published, TorrentStats};
 use crate::store::PieceStore;
 use crate::torrent::{Info, InfoHash};
 
@@ -219,6 +219,19 @@ impl Torrent {
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),
                 peers_encrypted: st.peers.values().filter(|p| p.encrypted).count() as u32,
+                peers_utp: st.peers.values().filter(|p| p.utp).count() as u32,
+                peer_list: st
+                    .peers
+                    .values()
+                    .map(|p| PeerSummary {
+                        addr: p.addr,
+                        utp: p.utp,
+                        encrypted: p.encrypted,
+                        outgoing: p.outgoing,
+                        download_rate: p.down.rate(),
+                        upload_rate: p.up.rate(),
+                    })
+                    .collect(),
                 peer_sources: st.peer_sources(),
                 elapsed: st.added.elapsed(),
             };

@@ -326,7 +326,7 @@ impl Conn {
             }
         }
         if let Some(mask) = sack {
-            acked += self.on_sack(h.ack, mask);
+            acked += self.on_sack(h.ack, mask, now);
         }
         if progressed || acked > 0 {
             self.cc.on_ack(acked.max(1), h.ts_diff_us, now);
@@ -341,14 +341,14 @@ impl Conn {
                     Self::mark_lost(o, &mut self.in_flight);
                     o.fast_resent = true;
                 }
-                self.cc.on_loss();
+                self.cc.on_loss(now);
             }
         }
         self.last_ack = h.ack;
     }
 
     /// Selective ack relative to `ack`; the bytes newly acknowledged.
-    fn on_sack(&mut self, ack: u16, mask: &[u8]) -> usize {
+    fn on_sack(&mut self, ack: u16, mask: &[u8], now: Instant) -> usize {
         let mut acked = 0;
         let mut later = 0u32;
         let mut lost_any = false;
@@ -377,7 +377,7 @@ impl Conn {
             }
         }
         if lost_any {
-            self.cc.on_loss();
+            self.cc.on_loss(now);
         }
         acked
     }

@@ -52,6 +52,9 @@ pub struct UtpStats {
     pub retransmits: AtomicU64,
     pub malformed: AtomicU64,
     pub unknown: AtomicU64,
+    /// Datagram bytes (headers included) sent and received by uTP.
+    pub sent_bytes: AtomicU64,
+    pub received_bytes: AtomicU64,
 }
 
 impl UtpStats {
@@ -83,6 +86,18 @@ impl UtpStats {
                 "counter",
                 "uTP packets sent again.",
                 g(&self.retransmits),
+            ),
+            (
+                "rill_utp_sent_bytes_total",
+                "counter",
+                "uTP datagram bytes sent (headers and resends included).",
+                g(&self.sent_bytes),
+            ),
+            (
+                "rill_utp_received_bytes_total",
+                "counter",
+                "uTP datagram bytes received for our connections.",
+                g(&self.received_bytes),
             ),
             (
                 "rill_utp_malformed_total",
@@ -130,8 +145,11 @@ impl Inner {
         let mut out = Vec::new();
         c.transmit(now, &mut out);
         for d in out {
-            if let Err(e) = self.sock.send_to(&d, addr) {
-                debug!("uTP to {addr}: {e}");
+            match self.sock.send_to(&d, addr) {
+                Ok(n) => {
+                    self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => debug!("uTP to {addr}: {e}"),
             }
         }
         let r = std::mem::take(&mut c.retransmits);
@@ -193,6 +211,8 @@ impl Utp {
         let key = (from, h.conn_id);
         let found = inner.conns.borrow().get(&key).cloned();
         if let Some(c) = found {
+            let n = d.len() as u64;
+            inner.stats.received_bytes.fetch_add(n, Ordering::Relaxed);
             let mut c = c.borrow_mut();
             c.on_packet(&p, now);
             inner.flush(from, &mut c, now);

@@ -72,7 +72,8 @@ pub(crate) async fn run(
     then: fn(&Rc<Torrent>),
 ) {
     let encrypted = link.is_encrypted();
-    let transport = if link.sock.is_utp() { "uTP" } else { "TCP" };
+    let utp = link.sock.is_utp();
+    let transport = if utp { "uTP" } else { "TCP" };
     let Link {
         sock,
         tx,
@@ -106,6 +107,7 @@ pub(crate) async fn run(
         p.fast = remote.supports_fast();
         p.extended = remote.supports_extensions();
         p.encrypted = encrypted;
+        p.utp = utp;
         greet(&t, &st, &mut p);
         st.peers.insert(key, p);
     }

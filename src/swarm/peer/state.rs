@@ -90,6 +90,8 @@ pub(crate) struct PeerState {
     pub closing: bool,
     /// The connection is RC4-encrypted (MSE/PE).
     pub encrypted: bool,
+    /// The connection is over uTP (else TCP).
+    pub utp: bool,
     /// Peer exchange with it (BEP 11).
     pub pex: crate::swarm::pex::PexPeer,
     sock: Rc<PeerStream>,
@@ -143,6 +145,7 @@ impl PeerState {
             unsolicited: 0,
             closing: false,
             encrypted: false,
+            utp: false,
             pex: Default::default(),
             sock,
             kick,
