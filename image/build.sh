@@ -9,6 +9,7 @@
 #        image/build.sh oci-check                     skopeo/umoci checks, runs the amd64 binary
 #        image/build.sh sd                            target/image/rill-rpi-arm64.img.xz
 #        image/build.sh sd-check                      sfdisk, mdir, debugfs checks of the SD image
+#        image/build.sh sd-stamp                      the hash image/sd.stamp records (SD inputs + version)
 #        image/build.sh all                           all of the above
 #
 # Outputs go to target/image/. The release binaries are built with cargo
@@ -105,8 +106,9 @@ main() {
         oci-check) check_oci ;;
         sd) build_sd ;;
         sd-check) check_sd ;;
+        sd-stamp) sd_stamp ;;
         all) build_debs && check_debs && build_oci && check_oci && build_sd && check_sd ;;
-        *) echo "usage: image/build.sh deb [ARCH...] | deb-check | oci | oci-check | sd | sd-check | all" >&2; exit 2 ;;
+        *) echo "usage: image/build.sh deb [ARCH...] | deb-check | oci | oci-check | sd | sd-check | sd-stamp | all" >&2; exit 2 ;;
     esac
 }
 

@@ -140,9 +140,9 @@ FSTAB
     # from these on every kernel or initramfs update).
     sed -i 's|^#\?ROOTPART=.*|ROOTPART=LABEL=rill-root|' "$root/etc/default/raspi-firmware"
     echo "net.ifnames=0" >"$root/etc/default/raspi-extra-cmdline"
-    sed -i 's|root=[^ ]*|root=LABEL=rill-root|; s|$| net.ifnames=0|' "$root/boot/firmware/cmdline.txt"
-    grep -q ' net.ifnames=0 .*net.ifnames=0' "$root/boot/firmware/cmdline.txt" \
-        && sed -i 's| net.ifnames=0$||' "$root/boot/firmware/cmdline.txt"
+    sed -i 's|root=[^ ]*|root=LABEL=rill-root|' "$root/boot/firmware/cmdline.txt"
+    grep -q 'net.ifnames=0' "$root/boot/firmware/cmdline.txt" \
+        || sed -i 's|$| net.ifnames=0|' "$root/boot/firmware/cmdline.txt"
     # The boot partition's settings file: box settings, then the package's
     # rill.toml.
     cat "$sd/box.toml" "$repo/image/rill.toml" >"$root/boot/firmware/rill.toml"
@@ -309,4 +309,16 @@ print("ok: MBR, FAT32 boot partition (bootable) + Linux root, 4 MiB aligned")'
     echo "ok: /etc/machine-id empty (made on first boot)"
     rm -f "$img" "$rootimg" "$work/sd-check-rill"
     echo "== sd-check passed, $(took "$start_t")"
+}
+
+# The SD image's inputs in image/ and the crate version, hashed: what
+# image/sd.stamp holds once the image was built and boot-tested with them
+# (CI builds and boots the image only when this differs from the stamp).
+sd_stamp() {
+    (
+        cd "$repo"
+        echo "version $(crate_version)"
+        find image/build.sh image/deb.sh image/sd.sh image/boot-test.sh image/rill.service \
+            image/rill.toml image/deb image/sd -type f | LC_ALL=C sort | xargs sha256sum
+    ) | sha256sum | cut -d' ' -f1
 }
