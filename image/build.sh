@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # image/build.sh: build what users install: .deb packages, a multi-arch OCI
-# image, and (if built here) the Raspberry Pi SD image. No docker daemon;
-# Debian's tools only. Every step is described in image/README.md.
+# image, and the Raspberry Pi SD image. No docker daemon; Debian's tools
+# only. Every step is described in image/README.md.
 #
 # usage: image/build.sh deb [amd64|arm64|armhf ...]   (default: all three)
 #        image/build.sh deb-check                     lintian, systemd-analyze, install test
 #        image/build.sh oci                           target/image/rill-oci/ and rill-oci.tar
 #        image/build.sh oci-check                     skopeo/umoci checks, runs the amd64 binary
-#        image/build.sh all                           deb, deb-check, oci, oci-check
+#        image/build.sh sd                            target/image/rill-rpi-arm64.img.xz
+#        image/build.sh sd-check                      sfdisk, mdir, debugfs checks of the SD image
+#        image/build.sh sd-stamp                      the hash image/sd.stamp records (SD inputs + version)
+#        image/build.sh all                           all of the above
 #
 # Outputs go to target/image/. The release binaries are built with cargo
 # (amd64) and cross/build.sh release (arm64, armhf) unless they exist and
@@ -16,7 +19,8 @@
 # Environment:
 #   RILL_IMAGE_PREBUILT=1   use the existing release binaries as they are
 #   RILL_IMAGE_WORK=DIR     scratch and cached Debian roots (default
-#                           target/image-work; CI keeps it outside the clone)
+#                           target/image-work, but /var/cache/rill-image-work
+#                           for the SD image's root; CI keeps it outside the clone)
 #   RILL_IMAGE_MIRROR       Debian mirror for rootfs builds (default: the
 #                           first one apt is configured with)
 set -euo pipefail
@@ -93,13 +97,18 @@ main() {
     . "$repo/image/deb.sh"
     # shellcheck source=image/oci.sh
     . "$repo/image/oci.sh"
+    # shellcheck source=image/sd.sh
+    . "$repo/image/sd.sh"
     case "$cmd" in
         deb) build_debs "$@" ;;
         deb-check) check_debs ;;
         oci) build_oci ;;
         oci-check) check_oci ;;
-        all) build_debs && check_debs && build_oci && check_oci ;;
-        *) echo "usage: image/build.sh deb [ARCH...] | deb-check | oci | oci-check | all" >&2; exit 2 ;;
+        sd) build_sd ;;
+        sd-check) check_sd ;;
+        sd-stamp) sd_stamp ;;
+        all) build_debs && check_debs && build_oci && check_oci && build_sd && check_sd ;;
+        *) echo "usage: image/build.sh deb [ARCH...] | deb-check | oci | oci-check | sd | sd-check | sd-stamp | all" >&2; exit 2 ;;
     esac
 }
 
