@@ -86,12 +86,6 @@ impl fmt::Display for HlsError {
 
 impl std::error::Error for HlsError {}
 
-impl From<ProbeError> for HlsError {
-    fn from(e: ProbeError) -> Self {
-        HlsError::Tool(e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
