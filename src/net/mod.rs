@@ -1,7 +1,8 @@
 //! Small network clients of our own, over async-io: URL handling, outgoing
-//! sockets bound to a chosen local IP, an HTTP/1.1 GET client and TLS by
-//! rustls. Used by the tracker clients and to fetch `.torrent` URLs.
+//! sockets bound to a chosen local IP, dual-stack peer sockets
+//! (`dual`), an HTTP/1.1 GET client and TLS by rustls. Used by the tracker clients and to fetch `.torrent` URLs.
 
+pub mod dual;
 pub mod http_client;
 pub mod http_parse;
 pub mod portmap;
