@@ -9,7 +9,8 @@
 //! names the seeder as found by local discovery and the outgoing
 //! connection to exactly that address, `/metrics` counts the LSD peer,
 //! and the seeder's log shows the incoming connection from the
-//! downloader's address.
+//! downloader's address. Twice: the seeder on its IPv4 address (the
+//! IPv4 group) and on its IPv6 address (the IPv6 group only).
 //!
 //! Needs root (network namespaces), iproute2, curl, mktorrent; without
 //! root it says so and passes (nothing to test).
@@ -26,11 +27,32 @@ const SUBNET: u8 = 78;
 
 #[test]
 fn two_rills_on_a_lan_find_each_other_by_local_discovery() {
+    run(
+        "lsd_lan",
+        &format!("10.{SUBNET}.0.1:6881"),
+        &format!("10.{SUBNET}.0.2"),
+    );
+}
+
+/// The seeder on its IPv6 address only: it announces on the IPv6 group
+/// alone, and the dual-stack downloader must hear it there.
+#[test]
+fn local_discovery_over_ipv6() {
+    run(
+        "lsd_lan6",
+        &format!("[fd00:{SUBNET}::1]:6881"),
+        &format!("[fd00:{SUBNET}::2]"),
+    );
+}
+
+/// `seeder`: the seeder's `--listen`; `downloader_ip`: how the seeder's
+/// log names the downloader.
+fn run(test: &str, seeder: &str, downloader_ip: &str) {
     if !is_root() {
         eprintln!("SKIPPED: local discovery test needs root for network namespaces");
         return;
     }
-    let env = TestEnv::new("lsd_lan");
+    let env = TestEnv::new(test);
     let content = env.path("src/lsd.bin");
     data::write_random_file(&content, 6 * 1024 * 1024 + 123, 14);
     let name = "lsd.bin";
@@ -41,8 +63,6 @@ fn two_rills_on_a_lan_find_each_other_by_local_discovery() {
     let seed_ns = Netns::new(&env, format!("peerslsd{t}a"));
     let down_ns = Netns::new(&env, format!("peerslsd{t}b"));
     veth_pair(&env, &seed_ns, &down_ns, &format!("pl{t}"), SUBNET);
-    let seeder = format!("10.{SUBNET}.0.1:6881");
-    let downloader_ip = format!("10.{SUBNET}.0.2");
 
     // The downloader: rill serve, peer listener on its default.
     let data_dir = env.mkdir("down-data");

@@ -39,7 +39,8 @@ use crate::torrent::{Magnet, Metainfo};
 /// Largest `.torrent` we read or download.
 const MAX_TORRENT_BYTES: usize = 16 * 1024 * 1024;
 const URL_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_LISTEN: &str = "0.0.0.0:6881";
+/// Dual-stack (IPv4 and IPv6); `0.0.0.0` on a host without IPv6.
+const DEFAULT_LISTEN: &str = "[::]:6881";
 /// Plain progress lines (not a terminal) come this often.
 const LOG_EVERY: Duration = Duration::from_secs(5);
 /// RAM caps of a download (the board's are for `rill serve`). No stream

@@ -152,6 +152,8 @@ impl Node {
         loop {
             match self.sock.recv_from(&mut buf).await {
                 Ok((n, from)) => {
+                    // IPv4 peers of a dual-stack socket come IPv4-mapped.
+                    let from = crate::net::dual::canonical(from);
                     let d = &buf[..n.min(buf.len())];
                     match classify(d) {
                         Datagram::Dht => self.handle(d, from),
@@ -173,6 +175,10 @@ impl Node {
 
     fn send(&self, msg: &Krpc, to: SocketAddr) -> bool {
         // The socket is non-blocking; a full send buffer drops the datagram.
+        let to = match self.local_addr() {
+            Ok(local) => crate::net::dual::to_socket_family(to, local),
+            Err(_) => to,
+        };
         self.sock.get_ref().send_to(&msg.encode(), to).is_ok()
     }
 
@@ -326,6 +332,8 @@ impl Node {
     async fn resolve_bootstrap(&self) -> Vec<SocketAddr> {
         let hosts = self.cfg.bootstrap.clone();
         let local = self.local_addr().ok();
+        // A dual-stack socket (`[::]`) reaches both families.
+        let dual = local.is_some_and(|a| a.ip() == std::net::Ipv6Addr::UNSPECIFIED);
         let v4 = local.is_none_or(|a| a.is_ipv4());
         let loopback = local.is_some_and(|a| a.ip().is_loopback());
         let addrs = smol::unblock(move || {
@@ -334,8 +342,10 @@ impl Node {
                 match h.to_socket_addrs() {
                     // Only addresses our socket can reach.
                     Ok(a) => out.extend(
-                        a.filter(|a| a.is_ipv4() == v4 && (a.ip().is_loopback() || !loopback))
-                            .take(4),
+                        a.filter(|a| {
+                            (dual || a.is_ipv4() == v4) && (a.ip().is_loopback() || !loopback)
+                        })
+                        .take(4),
                     ),
                     Err(e) => warn!("DHT bootstrap {h}: {e}"),
                 }

@@ -369,11 +369,18 @@ impl PriorityHandle {
     }
 }
 
+/// The TCP listener (dual-stack on `[::]`; on a host without IPv6, `[::]`
+/// falls back to `0.0.0.0` on the same port).
 fn bind(addr: SocketAddr, fallback: bool) -> Result<TcpListener, EngineError> {
-    let first = match TcpListener::bind(addr) {
+    let tcp = crate::net::dual::bind_tcp;
+    let first = match tcp(addr) {
         Ok(l) => return Ok(l),
         Err(err) => err,
     };
+    if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED && crate::net::dual::no_ipv6(&first) {
+        info!("no IPv6 on this host ({first}): peers listen on IPv4 only");
+        return bind(SocketAddr::from(([0, 0, 0, 0], addr.port())), fallback);
+    }
     if !fallback || addr.port() == 0 || first.kind() != std::io::ErrorKind::AddrInUse {
         return Err(EngineError::Bind { addr, err: first });
     }
@@ -381,11 +388,11 @@ fn bind(addr: SocketAddr, fallback: bool) -> Result<TcpListener, EngineError> {
         let Some(port) = addr.port().checked_add(i) else {
             break;
         };
-        if let Ok(l) = TcpListener::bind(SocketAddr::new(addr.ip(), port)) {
+        if let Ok(l) = tcp(SocketAddr::new(addr.ip(), port)) {
             return Ok(l);
         }
     }
-    TcpListener::bind(SocketAddr::new(addr.ip(), 0)).map_err(|err| EngineError::Bind { addr, err })
+    tcp(SocketAddr::new(addr.ip(), 0)).map_err(|err| EngineError::Bind { addr, err })
 }
 
 async fn main_loop(

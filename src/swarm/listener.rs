@@ -34,6 +34,8 @@ async fn run(ctx: Rc<Ctx>, torrents: Rc<Torrents>, listener: Async<TcpListener>)
     loop {
         match listener.accept().await {
             Ok((sock, addr)) => {
+                // On a dual-stack listener IPv4 peers come IPv4-mapped.
+                let addr = crate::net::dual::canonical(addr);
                 if ctx.is_banned(addr.ip()) {
                     debug!("{addr}: refusing banned peer");
                     continue;

@@ -1,7 +1,7 @@
 //! The peer port's UDP socket, shared by the DHT node and the uTP layer:
 //! binding it, giving uTP its clone of it, and starting uTP's tasks (the
 //! DHT node hands non-DHT datagrams to uTP; without a DHT node uTP reads
-//! the socket itself).
+//! the socket itself). On `[::]` it is dual-stack like the TCP listener.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::rc::Rc;
@@ -34,7 +34,7 @@ pub(crate) fn bind(listen: SocketAddr, dht: Option<DhtConfig>, utp: bool) -> Bou
             stats: None,
         };
     }
-    let sock = match UdpSocket::bind(listen) {
+    let sock = match crate::net::dual::bind_udp(listen) {
         Ok(s) => s,
         Err(e) => {
             warn!("DHT and uTP off: cannot bind UDP {listen}: {e}");

@@ -125,6 +125,9 @@ type Key = (SocketAddr, u16);
 
 pub(crate) struct Inner {
     sock: UdpSocket,
+    /// The socket's address (its family decides how IPv4 peers are
+    /// addressed on it).
+    local: Option<SocketAddr>,
     conns: RefCell<HashMap<Key, Rc<RefCell<Conn>>>>,
     accept_tx: Sender<(UtpStream, SocketAddr)>,
     rng: RefCell<XorShift>,
@@ -144,8 +147,9 @@ impl Inner {
     pub(crate) fn flush(&self, addr: SocketAddr, c: &mut Conn, now: Instant) {
         let mut out = Vec::new();
         c.transmit(now, &mut out);
+        let to = self.to_family(addr);
         for d in out {
-            match self.sock.send_to(&d, addr) {
+            match self.sock.send_to(&d, to) {
                 Ok(n) => {
                     self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 }
@@ -174,7 +178,15 @@ impl Inner {
         };
         let mut d = Vec::new();
         utp::build(&h, None, &[], &mut d);
-        let _ = self.sock.send_to(&d, addr);
+        let _ = self.sock.send_to(&d, self.to_family(addr));
+    }
+
+    /// `addr` as our socket sends to it (IPv4-mapped on a dual-stack one).
+    fn to_family(&self, addr: SocketAddr) -> SocketAddr {
+        match self.local {
+            Some(local) => crate::net::dual::to_socket_family(addr, local),
+            None => addr,
+        }
     }
 }
 
@@ -185,6 +197,7 @@ impl Utp {
         let (accept_tx, accept_rx) = smol::channel::bounded(ACCEPT_BACKLOG);
         Utp {
             inner: Rc::new(Inner {
+                local: sock.local_addr().ok(),
                 sock,
                 conns: RefCell::new(HashMap::new()),
                 accept_tx,
@@ -314,6 +327,7 @@ impl Utp {
         loop {
             match sock.recv_from(&mut buf).await {
                 Ok((n, from)) => {
+                    let from = crate::net::dual::canonical(from);
                     if let Some(d) = buf.get(..n) {
                         if crate::dht::classify(d) == crate::dht::Datagram::Other {
                             self.on_datagram(d, from);

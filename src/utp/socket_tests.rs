@@ -66,3 +66,40 @@ fn stream_over_loopback_and_hostile_datagrams() {
         assert!(b.inner.stats.malformed.load(Ordering::Relaxed) > 0);
     }));
 }
+
+/// A layer on a dual-stack `[::]` socket talks to an IPv4-only one both
+/// ways, and sees the IPv4 peer as IPv4 (not `::ffff:127.0.0.1`).
+#[test]
+fn dual_stack_socket_reaches_ipv4_peers() {
+    let Ok(s) = crate::net::dual::bind_udp("[::]:0".parse().unwrap()) else {
+        return; // a host without IPv6
+    };
+    let dual_addr = SocketAddr::from(([127, 0, 0, 1], s.local_addr().unwrap().port()));
+    let sd = Async::new(s).unwrap();
+    let d = Utp::new(sd.get_ref().try_clone().unwrap(), Arc::default());
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let (v4, s4, addr4) = layer();
+        ex.spawn(d.clone().recv_loop(sd)).detach();
+        ex.spawn(v4.clone().recv_loop(s4)).detach();
+        ex.spawn(d.clone().drive()).detach();
+        ex.spawn(v4.clone().drive()).detach();
+        for (from, to, to_addr) in [(&d, &v4, addr4), (&v4, &d, dual_addr)] {
+            let server = async {
+                let (s, peer) = to.accept().await.unwrap();
+                assert!(peer.is_ipv4(), "{peer}");
+                let mut got = [0u8; 5];
+                (&s).read_exact(&mut got).await.unwrap();
+                (&s).write_all(&got).await.unwrap();
+            };
+            let client = async {
+                let s = from.connect(to_addr).await.unwrap();
+                (&s).write_all(b"hello").await.unwrap();
+                let mut r = [0u8; 5];
+                (&s).read_exact(&mut r).await.unwrap();
+                assert_eq!(&r, b"hello");
+            };
+            smol::future::zip(server, client).await;
+        }
+    }));
+}

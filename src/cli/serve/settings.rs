@@ -11,7 +11,8 @@ use crate::config::toml::Document;
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 const DEFAULT_DATA: &str = "./rill-data";
-pub(super) const DEFAULT_PEER_LISTEN: &str = "0.0.0.0:6881";
+/// Dual-stack (IPv4 and IPv6); `0.0.0.0` on a host without IPv6.
+pub(super) const DEFAULT_PEER_LISTEN: &str = "[::]:6881";
 const DEFAULT_USER: &str = "rill";
 /// Default largest upload (and fetched `.torrent`): 16 MiB.
 const DEFAULT_UPLOAD_LIMIT: u64 = 16 << 20;

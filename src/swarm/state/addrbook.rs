@@ -66,6 +66,8 @@ impl AddrBook {
 
     /// Learn an address from `source` (`Manual` ones are pinned).
     pub fn add_from(&mut self, addr: SocketAddr, source: PeerSource, now: Instant) {
+        // One entry per peer, however its IPv4 address was written.
+        let addr = crate::net::dual::canonical(addr);
         let pinned = source == PeerSource::Manual;
         if addr.port() == 0 || addr.ip().is_unspecified() {
             return;
@@ -241,6 +243,17 @@ mod tests {
             b.candidates(t0 + RECONNECT_AFTER, 10, |_| false),
             vec![a(1)]
         );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_one_peer() {
+        let mut b = AddrBook::default();
+        let t0 = Instant::now();
+        let mapped: SocketAddr = "[::ffff:127.0.0.2]:1".parse().unwrap();
+        b.add_from(mapped, PeerSource::Pex, t0);
+        b.add_from(a(1), PeerSource::Dht, t0);
+        assert_eq!(b.candidates(t0, 10, |_| false), vec![a(1)]);
+        assert_eq!(b.source_of(&a(1)), Some(PeerSource::Pex));
     }
 
     #[test]
