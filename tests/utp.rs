@@ -7,6 +7,9 @@
 //! [`TCP_TRIAL`], so a pass proves uTP; and rill's log must show the
 //! connection over uTP.
 //!
+//! And `rill serve` streams 200 random ranges byte-identical over
+//! `/stream` while it downloads from a uTP-only qBittorrent, its only peer.
+//!
 //! Run with `cargo test --test utp`. Needs opentracker, qbittorrent-nox,
 //! mktorrent, curl (Debian packages).
 
@@ -16,10 +19,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::qbittorrent::Qbittorrent;
+use support::request::request;
 use support::rill::{Rill, RillOpts};
 use support::torrent::make_torrent;
 use support::tracker::Opentracker;
-use support::{data, TestEnv, WAIT};
+use support::{data, json_field, TestEnv, WAIT};
 
 const PIECE_LOG2: u32 = 15;
 const MIB: u64 = 1024 * 1024;
@@ -153,5 +157,120 @@ fn seeds_to_utp_only_qbittorrent() {
     }
     if let Err(e) = data::diff_trees(&content, &out.join(&t.name)) {
         env.fail(&e);
+    }
+}
+
+/// `/stream` through `rill serve` whose only peer is a uTP-only
+/// qBittorrent (issue 12, shown 4): the 200 random ranges of
+/// tests/stream, over HTTP while the torrent downloads over uTP, equal the
+/// source; the API lists the peer as `utp`.
+#[test]
+fn streams_from_utp_only_qbittorrent() {
+    let env = TestEnv::new("utp_stream");
+    let content: PathBuf = env.path("src/utp-stream.bin");
+    let len = 12 * MIB + 777;
+    data::write_random_file(&content, len, 37);
+    let bytes = std::fs::read(&content).expect("read the source");
+    let tracker_addr = Opentracker::reserve();
+    let t = make_torrent(&env, &content, 16, &tracker_addr.announce_url());
+    let mut tracker = Opentracker::start(&env, tracker_addr, &[&t]);
+    let dir = env.mkdir("seed-qb");
+    data::copy_tree(&content, &dir.join(content.file_name().expect("a name")));
+    let mut qb = Qbittorrent::start(&env, "qbittorrent");
+    // uTP only, and slow enough that the ranges come while downloading.
+    qb.set_preferences(&env, r#"{"bittorrent_protocol":2,"up_limit":2097152}"#);
+    match qb.preference("bittorrent_protocol") {
+        Ok(v) if v == "2" => {}
+        other => env.fail(&format!("qBittorrent bittorrent_protocol: {other:?}")),
+    }
+    qb.add(&env, &t, &dir);
+    qb.wait_complete(&env, &t);
+    tracker.wait_seeders(&env, &t, 1);
+
+    let ip = support::net::loopback_ip();
+    let config = env.path("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"{ip}:0\"\npeer_listen = \"{ip}:0\"\ndata_dir = \"{}\"\n\
+             board = \"generic-x86_64\"\ndht = false\nlsd = false\nport_mapping = false\n",
+            env.path("serve-data").display()
+        ),
+    )
+    .expect("write the config");
+    let log = env.path("logs/serve.err");
+    env.register_log("rill serve", &log);
+    let mut cmd = std::process::Command::new(support::rill::bin());
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("RILL_LOG", "debug");
+    let (child, addr) = support::rill::start_serve(cmd, &log, Duration::from_secs(30))
+        .unwrap_or_else(|e| env.fail(&format!("rill serve: {e}")));
+    let _serve = support::proc::Guard(child);
+    let torrent = std::fs::read(&t.file).expect("read the torrent");
+    let head = "Content-Type: application/x-bittorrent\r\n";
+    let r = request(addr, "POST", "/api/torrents", head, &torrent);
+    if r.status != 201 {
+        env.fail(&format!(
+            "add: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        ));
+    }
+    let id = t.hex();
+    let path = format!("/stream/{id}/0");
+    let n = len;
+    // xorshift64, the sequence of tests/stream's ranges.
+    let mut state: u64 = 0xfeed_beef_0123_4567;
+    let mut below = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut during = 0;
+    let mut listed_utp = 0;
+    for i in 0..200 {
+        let start = below(n);
+        let end = (start + below(64 * 1024)).min(n - 1);
+        let range = format!("Range: bytes={start}-{end}\r\n");
+        let r = request(addr, "GET", &path, &range, b"");
+        if r.status != 206 {
+            env.fail(&format!("range {i}: status {}", r.status));
+        }
+        if r.body != bytes[start as usize..=end as usize] {
+            env.fail(&format!(
+                "range {i}: bytes {start}..={end} differ from the source"
+            ));
+        }
+        let info = request(addr, "GET", &format!("/api/torrents/{id}"), "", b"");
+        let text = String::from_utf8_lossy(&info.body).into_owned();
+        match json_field(&text, "progress").and_then(|p| p.parse::<f64>().ok()) {
+            Some(p) if p < 1.0 => during += 1,
+            Some(_) => {}
+            None => env.fail(&format!("no progress in {text}")),
+        }
+        // The API's snapshot is a second old at most: the one peer shows
+        // up in some of them, and only over uTP.
+        match json_field(&text, "transport") {
+            Some("utp") => listed_utp += 1,
+            Some(other) => env.fail(&format!("a peer over {other}: {text}")),
+            None => {}
+        }
+    }
+    eprintln!(
+        "{during} of 200 ranges over uTP were served before the download completed; \
+         {listed_utp} API answers listed the peer as uTP"
+    );
+    if during == 0 {
+        env.fail("every range came after the download completed");
+    }
+    if listed_utp == 0 {
+        env.fail("no API answer listed the peer (as uTP)");
+    }
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    if !stderr.contains(") over uTP") || stderr.contains(") over TCP") {
+        env.fail("rill serve's peer connection was not over uTP only");
     }
 }
