@@ -51,6 +51,9 @@
 #   BENCH_CACHE=~/.cache/rill-bench   rqbit (bin/rqbit), webtorrent-cli 4 (webtorrent/,
 #                           npm-installed there when missing)
 #   RQBIT=/opt/rqbit/bin/rqbit  RILL_BIN=... (default: cargo build --release)
+#   RILL_BASE_BIN=...       a second rill binary, client "rill-base" (before/after
+#                           a change on the same swarm in the same run, e.g.
+#                           SWARM_CLIENTS="rill-base rill webtorrent")
 # The big run the issue asks for:
 #   SWARM_PEERS=30 SWARM_SLOW=4 SWARM_PARTIAL=6 SWARM_CHURN=6 SWARM_SIZE_MB=4096 \
 #   SWARM_DURATION=600 SWARM_SESSIONS=5 SWARM_CAPACITY=2 bench/swarm/run.sh
@@ -133,6 +136,10 @@ for c in $CLIENTS; do
             [ -x "$RILL_BIN" ] || die "no rill binary at $RILL_BIN"
             RUN_CLIENTS="$RUN_CLIENTS rill"
             ;;
+        rill-base)
+            [ -x "${RILL_BASE_BIN:-}" ] || die "client rill-base needs RILL_BASE_BIN (a rill binary)"
+            RUN_CLIENTS="$RUN_CLIENTS rill-base"
+            ;;
         rqbit)
             RQBIT=${RQBIT:-}
             for cand in /opt/rqbit/bin/rqbit "$CACHE/bin/rqbit" "$(command -v rqbit || true)"; do
@@ -157,7 +164,7 @@ for c in $CLIENTS; do
                 log "SKIPPING webtorrent: $WEBTORRENT missing or does not start"
             fi
             ;;
-        *) die "unknown client $c (rill, rqbit, webtorrent)" ;;
+        *) die "unknown client $c (rill, rill-base, rqbit, webtorrent)" ;;
     esac
 done
 [ -n "$RUN_CLIENTS" ] || die "no client to measure"
@@ -373,8 +380,10 @@ start_client() {
     local c=$1 dir=$2 out
     rm -rf "$dir"; mkdir -p "$dir"
     case $c in
-        rill)
-            ip netns exec "$CLIENT_NS" "$RILL_BIN" serve --listen 127.0.0.1:8080 --data "$dir" \
+        rill | rill-base)
+            local bin=$RILL_BIN
+            [ "$c" = rill-base ] && bin=$RILL_BASE_BIN
+            ip netns exec "$CLIENT_NS" "$bin" serve --listen 127.0.0.1:8080 --data "$dir" \
                 --peer-listen "$CLIENT_IP:6881" >"$dir.log" 2>&1 &
             CPID=$!
             wait_http "http://127.0.0.1:8080/api/torrents" "$c" "$dir"
