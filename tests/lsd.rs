@@ -10,9 +10,12 @@
 //! connection to exactly that address, `/metrics` counts the LSD peer,
 //! and the seeder's log shows the incoming connection from the
 //! downloader's address. Twice: the seeder on its IPv4 address (the
-//! IPv4 group) and on its IPv6 address (the IPv6 group only).
+//! IPv4 group) and on its IPv6 address (the IPv6 group only). And once
+//! against a real qBittorrent with LSD on as the seeder: rill finds it by
+//! its announce, and qBittorrent's own counter shows the upload.
 //!
-//! Needs root (network namespaces), iproute2, curl, mktorrent; without
+//! Needs root (network namespaces), iproute2, curl, mktorrent,
+//! qbittorrent-nox; without
 //! root it says so and passes (nothing to test).
 
 use rill_testkit as support;
@@ -189,5 +192,86 @@ fn run(test: &str, seeder: &str, downloader_ip: &str) {
             Ok(seed.stderr().contains(&format!("{downloader_ip}:"))
                 && seed.stderr().contains("connected (incoming"))
         },
+    );
+}
+
+/// rill and a real qBittorrent (libtorrent) with LSD on: rill downloads
+/// what qBittorrent seeds, found only by qBittorrent's announce (the
+/// torrent names a tracker on the namespace's 127.0.0.1:1, where nothing
+/// listens). qBittorrent's own `uploaded` must show the whole torrent.
+#[test]
+fn rill_finds_qbittorrent_by_local_discovery() {
+    if !is_root() {
+        eprintln!("SKIPPED: local discovery test needs root for network namespaces");
+        return;
+    }
+    use support::qbittorrent::{QbOpts, Qbittorrent};
+    let env = TestEnv::new("lsd_qbt");
+    let content = env.path("src/lsdq.bin");
+    data::write_random_file(&content, 5 * 1024 * 1024 + 7, 15);
+    let t = support::torrent::make_torrent(&env, &content, 15, "http://127.0.0.1:1/announce");
+    let tag = tag();
+    let qb_ns = Netns::new(&env, format!("peerslsd{tag}a"));
+    let rill_ns = Netns::new(&env, format!("peerslsd{tag}b"));
+    veth_pair(&env, &qb_ns, &rill_ns, &format!("pl{tag}"), SUBNET);
+    let qb_addr = format!("10.{SUBNET}.0.1:7881");
+
+    // rill first, on its default listener: nobody hears its announce.
+    let out = env.mkdir("out");
+    let bin = support::rill::bin().to_string_lossy().into_owned();
+    let (tf, o) = (
+        t.file.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+    );
+    let mut rill = Proc::spawn(
+        &env,
+        "rill",
+        &mut rill_ns.exec(&[
+            "env",
+            "RILL_LOG=debug",
+            &bin,
+            "download",
+            &tf,
+            "--out",
+            &o,
+            "--no-dht",
+        ]),
+    );
+    env.wait_until("rill's first LAN announce", Duration::from_secs(30), || {
+        rill.check_alive()?;
+        Ok(rill.stderr().contains("announced on the LAN"))
+    });
+    let seed_dir = env.mkdir("seed");
+    data::copy_tree(&content, &seed_dir.join(&t.name));
+    let opts = QbOpts {
+        netns: Some(&qb_ns),
+        peer: Some(qb_addr.parse().unwrap()),
+        lsd: true,
+    };
+    let mut qb = Qbittorrent::start_with(&env, "qbittorrent", &opts);
+    qb.add(&env, &t, &seed_dir);
+
+    env.wait_until("rill to finish", Duration::from_secs(90), || {
+        match rill.try_exit() {
+            Some(s) if s.success() => Ok(true),
+            Some(s) => Err(format!("rill exited with {s}")),
+            None => Ok(false),
+        }
+    });
+    if let Err(e) = data::diff_trees(&content, &out.join(&t.name)) {
+        env.fail(&e);
+    }
+    let log = rill.stderr();
+    if !log.contains(&format!("local peer discovery found {qb_addr}")) {
+        env.fail(&format!("rill did not find {qb_addr} by local discovery"));
+    }
+    if !log.contains(&format!("{qb_addr}: connected (outgoing")) {
+        env.fail(&format!("rill did not connect to {qb_addr}"));
+    }
+    // qBittorrent's view (its counters lag a second or two).
+    env.wait_until(
+        "qBittorrent to count the upload",
+        Duration::from_secs(20),
+        || Ok(qb.uploaded(&t)? >= t.total_len),
     );
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_io::Async;
-use log::{debug, warn};
+use log::{debug, info, warn};
 
 use crate::torrent::InfoHash;
 use crate::wire::lsd as msg;
@@ -178,11 +178,25 @@ impl Lsd {
                     g.failing.set(false);
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) if !g.failing.replace(true) => warn!(
-                    "local peer discovery: cannot send to {} ({e}); \
-                     is there a route for multicast on the LAN interface?",
-                    g.to
-                ),
+                Err(e) if !g.failing.replace(true) => {
+                    if g.to.is_ipv6()
+                        && e.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error())
+                    {
+                        // The usual home LAN: IPv6 link-local addresses
+                        // only, which cannot send to a site-scope group.
+                        info!(
+                            "local peer discovery: no IPv6 address beyond link-local \
+                             to send to {} from; announcing over IPv4 only",
+                            g.to
+                        );
+                    } else {
+                        warn!(
+                            "local peer discovery: cannot send to {} ({e}); \
+                             is there a route for multicast on the LAN interface?",
+                            g.to
+                        );
+                    }
+                }
                 Err(e) => debug!("local peer discovery: send to {}: {e}", g.to),
             }
         }

@@ -6,10 +6,14 @@
 //! authentication. Torrents are added through the Web API and progress is
 //! read from `/api/v2/torrents/info`. Protocol (TCP + uTP) and encryption
 //! ("prefer encrypted") keep their defaults: that is what users run.
+//! [`Qbittorrent::start_with`] can put it in a network namespace
+//! (`support::netns`; its Web API is then reached from inside it) on a
+//! given address, with local peer discovery on.
 
+use super::netns::Netns;
 use super::proc::Proc;
 use super::torrent::Torrent;
-use super::{curl, json_field, net, TestEnv, WAIT};
+use super::{json_field, net, run_tool, TestEnv, WAIT};
 use std::net::SocketAddrV4;
 use std::path::Path;
 use std::process::Command;
@@ -18,11 +22,28 @@ pub struct Qbittorrent {
     peer: SocketAddrV4,
     api: String,
     proc: Proc,
+    /// The namespace it runs in (`None`: the test's own).
+    netns: Option<String>,
+}
+
+/// Where and how [`Qbittorrent::start_with`] runs it.
+#[derive(Default)]
+pub struct QbOpts<'a> {
+    /// Run inside this namespace.
+    pub netns: Option<&'a Netns>,
+    /// Its peer address (default: a fresh loopback one).
+    pub peer: Option<SocketAddrV4>,
+    /// Local peer discovery (BEP 14) on.
+    pub lsd: bool,
 }
 
 impl Qbittorrent {
     pub fn start(env: &TestEnv, label: &str) -> Qbittorrent {
-        let peer = net::loopback_addr();
+        Qbittorrent::start_with(env, label, &QbOpts::default())
+    }
+
+    pub fn start_with(env: &TestEnv, label: &str, opts: &QbOpts) -> Qbittorrent {
+        let peer = opts.peer.unwrap_or_else(net::loopback_addr);
         let web_port = net::free_port();
         let profile = env.mkdir(&format!("{label}-profile"));
         let config_dir = profile.join("qBittorrent/config");
@@ -36,7 +57,7 @@ Accepted=true
 Session\\InterfaceAddress={ip}
 Session\\Port={port}
 Session\\DHTEnabled=false
-Session\\LSDEnabled=false
+Session\\LSDEnabled={lsd}
 Session\\PeXEnabled=false
 Session\\AddTorrentPaused=false
 Session\\QueueingSystemEnabled=false
@@ -56,6 +77,7 @@ WebUI\\HostHeaderValidation=false
 ",
             ip = peer.ip(),
             port = peer.port(),
+            lsd = opts.lsd,
         );
         std::fs::write(config_dir.join("qBittorrent.conf"), conf)
             .unwrap_or_else(|e| env.fail(&format!("write qBittorrent.conf: {e}")));
@@ -63,19 +85,30 @@ WebUI\\HostHeaderValidation=false
             &format!("{label} log"),
             &profile.join("qBittorrent/data/logs/qbittorrent.log"),
         );
-        let mut cmd = Command::new("qbittorrent-nox");
-        cmd.arg(format!("--profile={}", profile.display()))
-            .arg(format!("--webui-port={web_port}"));
+        let (profile_arg, port_arg) = (
+            format!("--profile={}", profile.display()),
+            format!("--webui-port={web_port}"),
+        );
+        let argv = ["qbittorrent-nox", &profile_arg, &port_arg];
+        let mut cmd = match opts.netns {
+            Some(ns) => ns.exec(&argv),
+            None => {
+                let mut c = Command::new(argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
         let proc = Proc::spawn(env, label, &mut cmd);
         let mut q = Qbittorrent {
             peer,
             api: format!("http://127.0.0.1:{web_port}/api/v2"),
             proc,
+            netns: opts.netns.map(|n| n.name.clone()),
         };
         let what = format!("{label} Web API to answer");
         env.wait_until(&what, WAIT, || {
             q.proc.check_alive()?;
-            Ok(curl(&[&format!("{}/app/version", q.api)]).is_ok())
+            Ok(q.curl(&[&format!("{}/app/version", q.api)]).is_ok())
         });
         q
     }
@@ -90,7 +123,7 @@ WebUI\\HostHeaderValidation=false
         let url = format!("{}/torrents/add", self.api);
         let torrent = format!("torrents=@{}", t.file.display());
         let save = format!("savepath={}", dir.display());
-        match curl(&["-F", &torrent, "-F", &save, &url]) {
+        match self.curl(&["-F", &torrent, "-F", &save, &url]) {
             Ok(body) if body.trim() == "Ok." => {}
             Ok(body) => env.fail(&format!("qBittorrent refused {}: {body}", t.name)),
             Err(e) => env.fail(&format!("qBittorrent add {}: {e}", t.name)),
@@ -101,14 +134,14 @@ WebUI\\HostHeaderValidation=false
     /// `{"encryption":1}` (0 prefer, 1 require, 2 off).
     pub fn set_preferences(&mut self, env: &TestEnv, json: &str) {
         let url = format!("{}/app/setPreferences", self.api);
-        if let Err(e) = curl(&["--data", &format!("json={json}"), &url]) {
+        if let Err(e) = self.curl(&["--data", &format!("json={json}"), &url]) {
             env.fail(&format!("qBittorrent setPreferences {json}: {e}"));
         }
     }
 
     /// A preference's value as `/app/preferences` shows it.
     pub fn preference(&self, key: &str) -> Result<String, String> {
-        let prefs = curl(&[&format!("{}/app/preferences", self.api)])?;
+        let prefs = self.curl(&[&format!("{}/app/preferences", self.api)])?;
         json_field(&prefs, key)
             .map(str::to_string)
             .ok_or_else(|| format!("no {key} in the preferences"))
@@ -117,7 +150,7 @@ WebUI\\HostHeaderValidation=false
     /// Payload bytes uploaded for `t`.
     pub fn uploaded(&self, t: &Torrent) -> Result<u64, String> {
         let url = format!("{}/torrents/info?hashes={}", self.api, t.hex());
-        let info = curl(&[&url])?;
+        let info = self.curl(&[&url])?;
         json_field(&info, "uploaded")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("no uploaded for {} in {info}", t.name))
@@ -126,12 +159,31 @@ WebUI\\HostHeaderValidation=false
     /// Progress (0..=1) and state of `t`.
     pub fn status(&self, t: &Torrent) -> Result<(f64, String), String> {
         let url = format!("{}/torrents/info?hashes={}", self.api, t.hex());
-        let info = curl(&[&url])?;
+        let info = self.curl(&[&url])?;
         let progress = json_field(&info, "progress")
             .and_then(|v| v.parse::<f64>().ok())
             .ok_or_else(|| format!("no progress for {} in {info}", t.name))?;
         let state = json_field(&info, "state").unwrap_or_default().to_string();
         Ok((progress, state))
+    }
+
+    /// `curl` (silent, failing on HTTP errors, 10 s cap) where it runs.
+    fn curl(&self, args: &[&str]) -> Result<String, String> {
+        let mut argv = vec!["curl", "-sS", "--fail", "--max-time", "10"];
+        argv.extend_from_slice(args);
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).args(&argv);
+                c
+            }
+            None => {
+                let mut c = Command::new(argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        run_tool(&mut cmd, std::time::Duration::from_secs(15))
     }
 
     /// Wait until `t` is complete and checked (seeding or stalled seeding).
