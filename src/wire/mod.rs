@@ -14,6 +14,7 @@ pub mod message;
 pub mod metadata;
 pub mod mse;
 pub mod natpmp;
+pub mod pcp;
 pub mod pex;
 pub mod tracker_http;
 pub mod tracker_udp;

@@ -1,10 +1,12 @@
 //! Port mapping against a real gateway: miniupnpd (Debian package) runs in
 //! a network namespace this test makes ("gw", with a "wan" side), and
 //! `rill serve` in another ("lan") joined to it by a veth pair, its
-//! default route through the gateway. With UPnP-IGD (NAT-PMP off) and
-//! with NAT-PMP (UPnP off), the mapping of the peer port, TCP and UDP,
-//! must appear in miniupnpd's rules (and in `upnpc -l` for UPnP), outlive
-//! its short lease because rill renews it, and be gone after SIGTERM.
+//! default route through the gateway. With UPnP-IGD (NAT-PMP/PCP off),
+//! with PCP (UPnP off; miniupnpd speaks PCP and NAT-PMP on one port) and
+//! with NAT-PMP (UPnP off, rill's PCP off by `RILL_PORTMAP_NO_PCP=1`), the
+//! mapping of the peer port, TCP and UDP, must appear in miniupnpd's rules
+//! (and in `upnpc -l` for UPnP), outlive its short lease because rill
+//! renews it, and be gone after SIGTERM.
 //!
 //! Needs root (network namespaces, nftables), miniupnpd, miniupnpc, nft,
 //! iproute2. Run with `cargo test --test portmap`.
@@ -145,10 +147,12 @@ impl Net {
         let mut text = std::fs::read_to_string(&conf).unwrap();
         let leases = env.path("gw/leases");
         text.push_str(&format!("lease_file={}\n", leases.display()));
+        // PCP grants at least min_lifetime (120 s by default): 2 s lets
+        // rill's short test lease stand.
         text.push_str(if upnp {
             "enable_upnp=yes\nenable_natpmp=no\n"
         } else {
-            "enable_upnp=no\nenable_natpmp=yes\n"
+            "enable_upnp=no\nenable_natpmp=yes\nmin_lifetime=2\n"
         });
         let conf = env.path("gw/miniupnpd-run.conf");
         std::fs::write(&conf, text).unwrap();
@@ -215,7 +219,15 @@ impl Drop for Net {
     }
 }
 
-fn run(name: &str, upnp: bool) {
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Upnp,
+    Pcp,
+    NatPmp,
+}
+
+fn run(name: &str, mode: Mode) {
+    let upnp = mode == Mode::Upnp;
     let env = TestEnv::new(name);
     let net = Net::new(&env);
     let mut gw = net.gateway(&env, upnp);
@@ -246,6 +258,11 @@ fn run(name: &str, upnp: bool) {
         &[
             "env",
             &format!("RILL_PORTMAP_LEASE={lease}"),
+            if mode == Mode::NatPmp {
+                "RILL_PORTMAP_NO_PCP=1"
+            } else {
+                "RILL_PORTMAP_NO_PCP=0"
+            },
             "RILL_LOG=debug",
             &bin,
             "serve",
@@ -260,7 +277,11 @@ fn run(name: &str, upnp: bool) {
         ],
     );
     let mut rill = Proc::spawn(&env, "rill", &mut cmd);
-    let via = if upnp { "by UPnP" } else { "by NAT-PMP" };
+    let via = match mode {
+        Mode::Upnp => "by UPnP",
+        Mode::Pcp => "by PCP",
+        Mode::NatPmp => "by NAT-PMP",
+    };
 
     env.wait_until(
         "the mapping to appear on the gateway",
@@ -320,10 +341,15 @@ fn run(name: &str, upnp: bool) {
 
 #[test]
 fn upnp_igd_mapping_is_made_renewed_and_removed() {
-    run("portmap_upnp", true);
+    run("portmap_upnp", Mode::Upnp);
+}
+
+#[test]
+fn pcp_mapping_is_made_renewed_and_removed() {
+    run("portmap_pcp", Mode::Pcp);
 }
 
 #[test]
 fn nat_pmp_mapping_is_made_renewed_and_removed() {
-    run("portmap_natpmp", false);
+    run("portmap_natpmp", Mode::NatPmp);
 }

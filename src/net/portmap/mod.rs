@@ -4,13 +4,18 @@
 //! [`PortMapper::start`] runs one thread (`rill-portmap`) that tries
 //! UPnP-IGD first (`upnp`: SSDP M-SEARCH, the gateway's description,
 //! `AddPortMapping` on its WANIPConnection/WANPPPConnection service), then
-//! NAT-PMP (RFC 6886, `natpmp`) to the default gateway; renews the
-//! mapping at half its lease; and on [`PortMapper::stop`] deletes it. The
-//! packets are built and parsed by `wire::upnp_igd` and `wire::natpmp`.
-//! All I/O is blocking with short timeouts, so every step is bounded.
-//! `RILL_PORTMAP_LEASE` (seconds) shortens the lease for tests.
+//! PCP (RFC 6887, `pcp`) to the default gateway and, if it answers in
+//! NAT-PMP, NAT-PMP (RFC 6886, `natpmp`); renews the mapping at half its
+//! lease (or of the lifetime PCP granted, if shorter); and on
+//! [`PortMapper::stop`] deletes it. The packets are built and parsed by
+//! `wire::upnp_igd`, `wire::pcp` and `wire::natpmp`. All I/O is blocking
+//! with short timeouts, so every step is bounded. For tests:
+//! `RILL_PORTMAP_LEASE` (seconds) shortens the lease, and
+//! `RILL_PORTMAP_NO_PCP=1` goes from UPnP straight to NAT-PMP (a gateway
+//! that speaks both would otherwise always get PCP).
 
 mod natpmp;
+mod pcp;
 mod upnp;
 
 use std::net::IpAddr;
@@ -31,6 +36,7 @@ const STOP_WAIT: Duration = Duration::from_secs(8);
 /// A mapping that is in place.
 enum Mapped {
     Upnp(upnp::Gateway),
+    Pcp(pcp::Gateway),
     NatPmp(natpmp::Gateway),
 }
 
@@ -38,6 +44,7 @@ impl Mapped {
     fn name(&self) -> &'static str {
         match self {
             Mapped::Upnp(_) => "UPnP",
+            Mapped::Pcp(_) => "PCP",
             Mapped::NatPmp(_) => "NAT-PMP",
         }
     }
@@ -92,16 +99,16 @@ impl PortMapper {
                 let mut said_none = false;
                 loop {
                     let renew = match map(port, lease, current.take()) {
-                        Some((m, ip)) => {
+                        Some((m, ip, granted)) => {
                             ext.set(ip);
                             current = Some(m);
                             said_none = false;
-                            Duration::from_secs(u64::from(lease / 2).max(1))
+                            Duration::from_secs(u64::from(granted / 2).max(1))
                         }
                         None => {
                             if !said_none {
                                 info!(
-                                    "port mapping: no UPnP or NAT-PMP gateway answered; peers \
+                                    "port mapping: no UPnP, PCP or NAT-PMP gateway answered; peers \
                                      outside the LAN reach port {port} only if the router forwards it"
                                 );
                                 said_none = true;
@@ -140,12 +147,19 @@ impl PortMapper {
 }
 
 /// Map (or renew) `port` through the gateway that mapped it before, else
-/// whichever answers; the mapping and the external address.
-fn map(port: u16, lease: u32, before: Option<Mapped>) -> Option<(Mapped, Option<IpAddr>)> {
+/// whichever answers; the mapping, the external address and the lease in
+/// force (seconds).
+fn map(port: u16, lease: u32, before: Option<Mapped>) -> Option<(Mapped, Option<IpAddr>, u32)> {
     let renewing = before.is_some();
+    let with_lease = |(m, ip)| (m, ip, lease);
     let result = match before {
-        Some(Mapped::Upnp(g)) => g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip)),
-        Some(Mapped::NatPmp(g)) => g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip)),
+        Some(Mapped::Upnp(g)) => g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip, lease)),
+        Some(Mapped::Pcp(g)) => match g.map(port, lease) {
+            Ok((ip, granted)) => Ok((Mapped::Pcp(g), ip, granted)),
+            Err(pcp::Failure::NotPcp) => Err("the gateway stopped speaking PCP".into()),
+            Err(pcp::Failure::Other(e)) => Err(e),
+        },
+        Some(Mapped::NatPmp(g)) => g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip, lease)),
         None => Err(String::new()),
     };
     let result = result.or_else(|e| {
@@ -154,32 +168,55 @@ fn map(port: u16, lease: u32, before: Option<Mapped>) -> Option<(Mapped, Option<
         }
         upnp::Gateway::discover()
             .and_then(|g| g.map(port, lease).map(|ip| (Mapped::Upnp(g), ip)))
+            .map(with_lease)
             .or_else(|e| {
                 debug!("port mapping: UPnP: {e}");
-                natpmp::Gateway::default_route()
-                    .and_then(|g| g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip)))
+                map_pcp_or_natpmp(port, lease)
             })
     });
     match result {
-        Ok((m, ip)) => {
+        Ok((m, ip, granted)) => {
             let what = if renewing { "renewed" } else { "mapped" };
             let ext = ip.map_or("unknown".to_string(), |i| i.to_string());
             info!(
-                "port mapping: TCP and UDP port {port} {what} by {} (lease {lease} s), external address {ext}",
+                "port mapping: TCP and UDP port {port} {what} by {} (lease {granted} s), external address {ext}",
                 m.name()
             );
-            Some((m, ip))
+            Some((m, ip, granted))
         }
         Err(e) => {
-            debug!("port mapping: NAT-PMP: {e}");
+            debug!("port mapping: {e}");
             None
         }
     }
 }
 
+/// PCP to the default gateway, then NAT-PMP if PCP failed (a gateway
+/// answering PCP in NAT-PMP, an older one that drops what it does not
+/// know, or PCP off for a test).
+fn map_pcp_or_natpmp(port: u16, lease: u32) -> Result<(Mapped, Option<IpAddr>, u32), String> {
+    let natpmp = || {
+        natpmp::Gateway::default_route()
+            .and_then(|g| g.map(port, lease).map(|ip| (Mapped::NatPmp(g), ip, lease)))
+            .map_err(|e| format!("NAT-PMP: {e}"))
+    };
+    if std::env::var_os("RILL_PORTMAP_NO_PCP").is_some_and(|v| v == "1") {
+        return natpmp();
+    }
+    let g = pcp::Gateway::default_route().map_err(|e| format!("PCP: {e}"))?;
+    let why = match g.map(port, lease) {
+        Ok((ip, granted)) => return Ok((Mapped::Pcp(g), ip, granted)),
+        Err(pcp::Failure::NotPcp) => "the gateway answers PCP in NAT-PMP".to_string(),
+        Err(pcp::Failure::Other(e)) => e,
+    };
+    debug!("port mapping: PCP: {why}; trying NAT-PMP");
+    natpmp().map_err(|e| format!("PCP: {why}; {e}"))
+}
+
 fn unmap(port: u16, m: &Mapped) {
     let r = match m {
         Mapped::Upnp(g) => g.unmap(port),
+        Mapped::Pcp(g) => g.unmap(port),
         Mapped::NatPmp(g) => g.unmap(port),
     };
     match r {

@@ -27,11 +27,16 @@ fn default_gateway(table: &str) -> Option<Ipv4Addr> {
     })
 }
 
+/// The IPv4 default gateway of this host (for NAT-PMP and PCP).
+pub(super) fn default_gateway_ip() -> Result<Ipv4Addr, String> {
+    let table = std::fs::read_to_string("/proc/net/route")
+        .map_err(|e| format!("reading /proc/net/route: {e}"))?;
+    default_gateway(&table).ok_or_else(|| "no IPv4 default route".to_string())
+}
+
 impl Gateway {
     pub fn default_route() -> Result<Gateway, String> {
-        let table = std::fs::read_to_string("/proc/net/route")
-            .map_err(|e| format!("reading /proc/net/route: {e}"))?;
-        let gw = default_gateway(&table).ok_or("no IPv4 default route")?;
+        let gw = default_gateway_ip()?;
         Ok(Gateway {
             addr: SocketAddr::new(IpAddr::V4(gw), natpmp::PORT),
         })

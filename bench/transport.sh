@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# bench/transport.sh — what uTP and MSE/PE cost rill, against its own TCP
+# plaintext download of the same swarm in the same run.
+#
+# Everything runs in a network namespace of its own (its loopback): a
+# local opentracker, two seeding `rill download --seed` (each on its own
+# 127.0.0.x, encryption "prefer", uTP on), and one downloader at a time,
+# interleaved run by run:
+#   rill-tcp      --utp off --encryption off (the base of the ratios)
+#   rill-utp      --encryption off, uTP: while it runs, an nftables rule in
+#                 the namespace refuses TCP between peers, so every peer
+#                 connection is uTP (the log is checked for it)
+#   rill-require  --utp off --encryption require (RC4 both ways)
+#   aria2-crypto  aria2c --bt-require-crypto=true --bt-min-crypto-level=arc4
+# (rqbit is not run: it has no encryption and keeps uTP off, and is not
+# built on every machine; bench/download.sh compares it over TCP.)
+# Every download is compared byte for byte with the source.
+#
+# With BENCH_CALLGRIND=1 each rill client also downloads once under
+# valgrind --tool=callgrind: instructions per MiB for the whole process
+# (user space), and those in RC4 (`rill::crypto::rc4`) and in the uTP layer
+# (`rill::utp`, `rill::wire::utp`) themselves; a CPU measure that a machine
+# shared with other work does not blur.
+#
+# Usage: bench/transport.sh   (root; from the repository root)
+#   BENCH_SIZE_MB=1024  BENCH_RUNS=3  BENCH_PIECE_LOG2=20  BENCH_TIMEOUT=1800
+#   BENCH_CLIENTS="rill-tcp rill-utp rill-require aria2-crypto"
+#   BENCH_CALLGRIND=0|1  BENCH_CALLGRIND_MB=64 (its own smaller torrent)
+#   BENCH_NETNS=tr-bench-PID  BENCH_KEEP=1  BENCH_DIR=...  RILL_BIN=...
+#
+# Not for CI: it moves gigabytes and wants a quiet machine.
+
+set -euo pipefail
+BENCH_NAME=transport.sh
+. "$(dirname "$0")/lib.sh"
+
+# --- into a namespace of our own ------------------------------------------------
+if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
+    [ "$(id -u)" = 0 ] || die "needs root (a network namespace, nftables)"
+    need_tools "Debian packages: iproute2 nftables" ip nft
+    rill_bin
+    NS=${BENCH_NETNS:-tr-bench-$$}
+    ip netns add "$NS" || die "cannot make network namespace $NS"
+    trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
+    ip -n "$NS" link set lo up
+    rc=0
+    RILL_BENCH_IN_NETNS=1 RILL_BIN="$RILL_BIN" ip netns exec "$NS" bash "$0" "$@" || rc=$?
+    exit "$rc"
+fi
+
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+RUNS=${BENCH_RUNS:-3}
+CLIENTS=${BENCH_CLIENTS:-"rill-tcp rill-utp rill-require aria2-crypto"}
+PIECE_LOG2=${BENCH_PIECE_LOG2:-20}
+TIMEOUT=${BENCH_TIMEOUT:-1800}
+CG=${BENCH_CALLGRIND:-0}
+CG_MB=${BENCH_CALLGRIND_MB:-64}
+TRACKER=127.0.0.1:6969
+SEEDERS=(127.0.0.2 127.0.0.3)
+PEER_PORT=51001
+LEECH=127.0.0.10
+
+need_tools "Debian packages: opentracker aria2 mktorrent curl time" \
+    opentracker aria2c mktorrent curl /usr/bin/time
+[ "$CG" = 1 ] && need_tools "Debian package valgrind" valgrind callgrind_annotate
+bench_workdir rill-transport
+
+# TCP between peers refused (uTP runs); the tracker's HTTP is not a peer port.
+tcp_refused() {
+    if [ "$1" = on ]; then
+        nft -f - <<EOF
+table inet rill_bench {
+  chain input { type filter hook input priority 0; tcp dport $PEER_PORT reject with tcp reset; }
+}
+EOF
+    else
+        nft delete table inet rill_bench 2>/dev/null || true
+    fi
+}
+bench_on_exit() { tcp_refused off; }
+
+# --- the swarms: data, torrent, tracker, two rill seeders -----------------------
+HASHES=()
+mkdir -p "$WORK/main" "$WORK/cg"
+# The tracker must know the hashes before the seeders announce, so the
+# seeders start after it: make the data, then the tracker, then seed.
+prepare() {
+    local tag=$1 mb=$2 name="bench-$2MiB.bin"
+    mkdir -p "$WORK/$tag/seed-0" "$WORK/$tag/seed-1"
+    log "generating $mb MiB"
+    head -c "$((mb * 1024 * 1024))" /dev/urandom >"$WORK/$tag/seed-0/$name"
+    cp "$WORK/$tag/seed-0/$name" "$WORK/$tag/seed-1/"
+    mktorrent -l "$PIECE_LOG2" -a "http://$TRACKER/announce" -o "$WORK/$tag/$name.torrent" \
+        "$WORK/$tag/seed-0/$name" >/dev/null
+    HASHES+=("$(info_hash "$WORK/$tag/$name.torrent")")
+}
+seed() {
+    local tag=$1 name="bench-$2MiB.bin" i
+    for i in 0 1; do
+        "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" --seed --no-dht \
+            --listen "${SEEDERS[$i]}:$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
+        PIDS+=($!)
+    done
+}
+prepare main "$SIZE_MB"
+[ "$CG" = 1 ] && prepare cg "$CG_MB"
+start_tracker "${HASHES[@]}"
+seed main "$SIZE_MB"
+[ "$CG" = 1 ] && seed cg "$CG_MB"
+log "waiting for the seeders (they check their data first)"
+for h in "${HASHES[@]}"; do wait_seeders "$h" 2 600 1 "${PIDS[@]}"; done
+
+# --- one download ---------------------------------------------------------------
+# client_cmd CLIENT TAG OUT: the command line into CMD.
+client_cmd() {
+    local client=$1 tag=$2 out=$3 name t
+    t=$(ls "$WORK/$tag"/*.torrent)
+    local rill=("$RILL_BIN" download "$t" --out "$out" --listen "$LEECH:$PEER_PORT" --no-dht)
+    case $client in
+        rill-tcp) CMD=("${rill[@]}" --utp off --encryption off) ;;
+        rill-utp) CMD=(env RILL_LOG=debug "${rill[@]}" --encryption off) ;;
+        rill-require) CMD=("${rill[@]}" --utp off --encryption require) ;;
+        aria2-crypto) CMD=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
+                    --enable-peer-exchange=false --disable-ipv6=true --interface="$LEECH"
+                    --listen-port="$PEER_PORT" --seed-time=0 --file-allocation=none
+                    --bt-require-crypto=true --bt-min-crypto-level=arc4
+                    --summary-interval=0 --dir="$out" "$t") ;;
+        *) die "unknown client $client" ;;
+    esac
+}
+
+# after_run CLIENT LOG OUT TAG: the checks every download passes.
+after_run() {
+    local client=$1 logf=$2 out=$3 tag=$4 src
+    src=$(ls "$WORK/$tag"/seed-0/*.bin)
+    cmp -s "$src" "$out/$(basename "$src")" || die "$client: downloaded file differs from the source"
+    if [ "$client" = rill-utp ]; then
+        grep -q ") over uTP" "$logf" || die "rill-utp: no uTP connection in $logf"
+        ! grep -q ") over TCP" "$logf" || die "rill-utp: a TCP connection in $logf"
+    fi
+}
+
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+run_client() {
+    local client=$1 run=$2 out="$WORK/out" tfile="$WORK/time-$1-$2.txt" logf="$WORK/$1-$2.log"
+    rm -rf "$out"; mkdir -p "$out"
+    client_cmd "$client" main "$out"
+    log "run $run: $client"
+    [ "$client" = rill-utp ] && tcp_refused on
+    sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    if ! timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${CMD[@]}" >"$logf" 2>&1; then
+        tcp_refused off
+        tail -20 "$logf" >&2
+        die "$client failed or timed out in run $run"
+    fi
+    tcp_refused off
+    after_run "$client" "$logf" "$out" main
+    awk -v c="$client" '
+        /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
+        /User time \(seconds\)/ { u = $NF }
+        /System time \(seconds\)/ { s = $NF }
+        /Maximum resident set size/ { r = $NF }
+        END { printf "%s %.2f %.2f %d\n", c, w, u + s, r }' "$tfile" >>"$RESULTS"
+    rm -rf "$out"
+}
+
+for run in $(seq "$RUNS"); do
+    for client in $CLIENTS; do run_client "$client" "$run"; done
+done
+
+# --- instruction counts under callgrind -----------------------------------------
+CG_RESULTS="$WORK/callgrind.txt"
+: >"$CG_RESULTS"
+if [ "$CG" = 1 ]; then
+    for client in $CLIENTS; do
+        case $client in rill-*) ;; *) continue ;; esac
+        out="$WORK/out"; rm -rf "$out"; mkdir -p "$out"
+        client_cmd "$client" cg "$out"
+        cgf="$WORK/callgrind-$client.out"; logf="$WORK/$client-callgrind.log"
+        log "callgrind: $client, $CG_MB MiB"
+        [ "$client" = rill-utp ] && tcp_refused on
+        timeout "$TIMEOUT" valgrind --tool=callgrind --callgrind-out-file="$cgf" "${CMD[@]}" \
+            >"$logf" 2>&1 || { tcp_refused off; tail -20 "$logf" >&2; die "$client under callgrind failed"; }
+        tcp_refused off
+        after_run "$client" "$logf" "$out" cg
+        # Exclusive counts: RC4's own, and the sum over the uTP layer's
+        # functions (rill::utp and its packet format), syscalls not counted.
+        callgrind_annotate --threshold=100 "$cgf" >"$cgf.txt" 2>/dev/null
+        awk -v c="$client" -v mb="$CG_MB" '
+            function num(s) { gsub(",", "", s); return s + 0 }
+            /PROGRAM TOTALS/ { total = num($1) }
+            /rill::crypto::rc4::Rc4::/ { rc4 += num($1) }
+            /rill::utp::|rill::wire::utp::/ { utp += num($1) }
+            END { printf "%s %.0f %.0f %.0f\n", c, total / mb, rc4 / mb, utp / mb }' "$cgf.txt" >>"$CG_RESULTS"
+        rm -rf "$out"
+    done
+fi
+
+# --- report ---------------------------------------------------------------------
+BASE=rill-tcp
+col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$RESULTS" | median; }
+BW=$(col "$BASE" 2); BC=$(col "$BASE" 3)
+echo
+echo "### Transports, $SIZE_MB MiB from two rill seeders in a network namespace ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
+echo
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | MiB/s / $BASE | CPU / $BASE |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for client in $CLIENTS; do
+    W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)
+    awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v mb="$SIZE_MB" -v bw="${BW:-0}" -v bc="${BC:-0}" '
+        function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(bw, w), ratio(cpu, bc) }'
+done
+echo
+echo "Per run (client wall_s cpu_s rss_kib):"
+sed 's/^/    /' "$RESULTS"
+if [ -s "$CG_RESULTS" ]; then
+    BI=$(awk -v c="$BASE" '$1 == c { print $2 }' "$CG_RESULTS")
+    echo
+    echo "Instructions per MiB downloaded under callgrind ($CG_MB MiB, x86-64):"
+    echo
+    echo "| client | whole process | / $BASE | in RC4 | in the uTP layer |"
+    echo "|---|---:|---:|---:|---:|"
+    awk -v b="${BI:-0}" '{ printf "| %s | %d | %s | %d | %d |\n", $1, $2, (b > 0 ? sprintf("%.2f", $2 / b) : "-"), $3, $4 }' "$CG_RESULTS"
+fi
+echo
+echo "Versions: $("$RILL_BIN" --version 2>/dev/null | head -1), $(aria2c --version | head -1)."
