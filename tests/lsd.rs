@@ -149,7 +149,7 @@ fn run(test: &str, seeder: &str, downloader_ip: &str) {
             &s_dir,
             "--seed",
             "--listen",
-            &seeder,
+            seeder,
             "--no-dht",
         ]),
     );
