@@ -47,7 +47,8 @@ fn duplicate_infohashes_count_once() {
 #[test]
 fn rejects_what_is_not_an_announce() {
     let ok = String::from_utf8(encode("h", 6881, &[ih(1)], "k")).unwrap();
-    let cases: Vec<(String, fn(&LsdError) -> bool)> = vec![
+    type Case = (String, fn(&LsdError) -> bool);
+    let cases: Vec<Case> = vec![
         (ok.replace("BT-SEARCH", "M-SEARCH"), |e| {
             matches!(e, LsdError::BadRequestLine { .. })
         }),
