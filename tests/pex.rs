@@ -85,3 +85,74 @@ fn rill_learns_a_second_peer_by_pex_and_connects() {
         env.fail("rill's log has no ut_pex message from aria2-a");
     }
 }
+
+/// rill's extension handshake, as a peer that connects to `addr` for
+/// torrent `info_hash` sees it (bounded: 20 s to connect, 10 s to read).
+fn ext_handshake_of(
+    env: &TestEnv,
+    addr: std::net::SocketAddrV4,
+    info_hash: [u8; 20],
+) -> rill::wire::extension::ExtHandshake {
+    use std::io::{Read, Write};
+    let mut s = None;
+    env.wait_until(
+        "rill to accept a connection",
+        Duration::from_secs(20),
+        || {
+            s = std::net::TcpStream::connect_timeout(&addr.into(), Duration::from_secs(2)).ok();
+            Ok(s.is_some())
+        },
+    );
+    let mut s = s.expect("connected");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let ours = rill::wire::handshake::Handshake::new(info_hash, *b"-TS0001-pexprobe0000");
+    s.write_all(&ours.encode()).unwrap();
+    let mut theirs = [0u8; rill::wire::handshake::HANDSHAKE_LEN];
+    s.read_exact(&mut theirs)
+        .unwrap_or_else(|e| env.fail(&format!("no handshake from rill: {e}")));
+    // Messages until the extended handshake (id 20, extended id 0), at
+    // most 8 of them (a bitfield or have-all comes first or after).
+    for _ in 0..8 {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len)
+            .unwrap_or_else(|e| env.fail(&format!("rill closed: {e}")));
+        let len = u32::from_be_bytes(len) as usize;
+        assert!(len < 1 << 20, "a {len}-byte message");
+        let mut msg = vec![0u8; len];
+        s.read_exact(&mut msg).unwrap();
+        if len >= 2 && msg[0] == 20 && msg[1] == 0 {
+            return rill::wire::extension::ExtHandshake::parse(&msg[2..])
+                .unwrap_or_else(|e| env.fail(&format!("rill's extension handshake: {e}")));
+        }
+    }
+    env.fail("no extension handshake from rill in its first 8 messages")
+}
+
+#[test]
+fn no_pex_leaves_ut_pex_out_of_the_extension_handshake() {
+    // `--no-pex` (and `pex = false` for `rill serve`): rill neither offers
+    // ut_pex to its peers nor reads theirs; without it, it offers it.
+    let env = TestEnv::new("pex_off");
+    let content = env.path("src/off.bin");
+    data::write_random_file(&content, 256 * 1024, 12);
+    let t = make_torrent(&env, &content, 15, "http://127.0.0.1:9/announce");
+    let seed_dir = env.mkdir("seed");
+    data::copy_tree(&content, &seed_dir.join(&t.name));
+    for (label, extra) in [("pex-on", None), ("pex-off", Some("--no-pex"))] {
+        let listen = net::loopback_addr();
+        let mut args = vec!["--no-dht".to_string(), "--no-lsd".to_string()];
+        args.extend(extra.map(str::to_string));
+        let opts = RillOpts {
+            listen: Some(listen),
+            seed: true,
+            args,
+            ..RillOpts::default()
+        };
+        let mut rill = Rill::download(&env, label, t.file.to_str().unwrap(), &seed_dir, &opts);
+        // Seeding once the data on disk is verified (before that, a
+        // handshake for the torrent is not answered).
+        rill.wait_done(&env, Duration::from_secs(30));
+        let hs = ext_handshake_of(&env, listen, t.info_hash);
+        assert_eq!(hs.ut_pex.is_some(), extra.is_none(), "{label}: {hs:?}");
+    }
+}

@@ -1,13 +1,14 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
 //! [--listen ADDR] [--board NAME] [--encryption prefer|require|off] [--utp on|off]
-//! [--dht-bootstrap HOST:PORT]... [--no-dht] [--no-lsd]`: fetch one torrent to
-//! completion.
+//! [--dht-bootstrap HOST:PORT]... [--no-dht] [--no-lsd] [--no-pex]`: fetch one
+//! torrent to completion.
 //!
 //! The DHT runs on the UDP port of `--listen` unless `--no-dht`;
 //! `--dht-bootstrap` (repeatable) replaces the built-in router list. The
 //! routing table is not kept between runs (`rill serve` keeps its own).
 //! Local peer discovery (BEP 14) announces the torrent on the LAN unless
-//! `--no-lsd` (or the listen address is loopback).
+//! `--no-lsd` (or the listen address is loopback). Peer exchange (BEP 11)
+//! with peers that offer it unless `--no-pex`.
 //!
 //! SOURCE is a `.torrent` path, a magnet URI, or an http(s) URL of a
 //! `.torrent`. Files land in `DIR/<name>`; the resume file is
@@ -67,6 +68,8 @@ struct Args {
     no_dht: bool,
     /// `--no-lsd`: no local peer discovery.
     no_lsd: bool,
+    /// `--no-pex`: no peer exchange.
+    no_pex: bool,
 }
 
 /// Why the command failed: bad input (exit 2) or anything else (exit 1).
@@ -108,6 +111,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         dht_bootstrap: Vec::new(),
         no_dht: false,
         no_lsd: false,
+        no_pex: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -163,6 +167,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
             }
             "--no-dht" if inline.is_none() => a.no_dht = true,
             "--no-lsd" if inline.is_none() => a.no_lsd = true,
+            "--no-pex" if inline.is_none() => a.no_pex = true,
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(Failure::Input(format!("unknown option '{f}'")))
             }
@@ -277,6 +282,7 @@ fn download(a: Args) -> Result<(), Failure> {
         crate::swarm::Discovery {
             dht,
             lsd: !a.no_lsd,
+            pex: !a.no_pex,
         },
     )
     .map_err(|e| Failure::Other(e.to_string()))?;
@@ -409,6 +415,7 @@ mod tests {
         assert!(!a.no_dht);
         assert!(parse_args(&args(&["x", "--no-dht"])).unwrap().no_dht);
         assert!(parse_args(&args(&["x", "--no-lsd"])).unwrap().no_lsd);
+        assert!(parse_args(&args(&["x", "--no-pex"])).unwrap().no_pex);
         assert!(!a.no_lsd);
         assert_eq!(a.source, "x.torrent");
         assert_eq!(a.out, PathBuf::from("d"));

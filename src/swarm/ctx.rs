@@ -62,6 +62,8 @@ pub(crate) struct Ctx {
     pub utp: std::cell::OnceCell<crate::utp::Utp>,
     /// Local peer discovery, when on (set once at start).
     pub lsd: std::cell::OnceCell<Rc<crate::lsd::Lsd>>,
+    /// Peer exchange (BEP 11) offered and honoured (`Discovery::pex`).
+    pub pex: bool,
 }
 
 impl Ctx {
@@ -92,6 +94,7 @@ impl Ctx {
             dht: std::cell::OnceCell::new(),
             utp: std::cell::OnceCell::new(),
             lsd: std::cell::OnceCell::new(),
+            pex: true,
         }
     }
 

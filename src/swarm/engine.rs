@@ -162,12 +162,14 @@ impl Engine {
         let sh = shared.clone();
         let board = cfg.board;
         let encryption = cfg.encryption;
+        let pex = disc.pex;
         let thread = std::thread::Builder::new()
             .name("rill-swarm".into())
             .spawn(move || {
                 let ex = Rc::new(LocalExecutor::new());
                 let mut ctx = Ctx::new(Rc::downgrade(&ex), listen, board, sh);
                 ctx.encryption = encryption;
+                ctx.pex = pex;
                 let ctx = Rc::new(ctx);
                 if let (Some((sock, c)), Some(stats)) = (udp, ds) {
                     match crate::dht::Node::new(sock, c, stats) {

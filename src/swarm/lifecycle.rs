@@ -388,7 +388,9 @@ impl Torrent {
             st.drop_evicted();
             finished = pieces::unwritten_tick(self, &mut st);
             st.tick_all(now, secs);
-            super::pex::tick(&mut st, now);
+            if self.ctx.pex {
+                super::pex::tick(&mut st, now);
+            }
             if now.duration_since(st.last_choke)
                 >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
             {

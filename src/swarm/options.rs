@@ -25,11 +25,26 @@ pub struct AddOptions {
 
 /// Peer discovery besides trackers and given peers, for
 /// `Engine::start_with`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Discovery {
     /// The DHT node's config; `None`: no DHT.
     pub dht: Option<crate::dht::DhtConfig>,
     /// Local peer discovery (BEP 14) on the LAN; off anyway when peers
     /// listen on loopback.
     pub lsd: bool,
+    /// Peer exchange (BEP 11, `ut_pex`) with peers that offer it; never
+    /// for private torrents.
+    pub pex: bool,
+}
+
+impl Default for Discovery {
+    /// What `Engine::start` uses: no DHT and no LSD (both go beyond the
+    /// peers a torrent is given), peer exchange with those peers on.
+    fn default() -> Self {
+        Discovery {
+            dht: None,
+            lsd: false,
+            pex: true,
+        }
+    }
 }

@@ -87,7 +87,7 @@ fn private(st: &TState) -> bool {
 
 /// A ut_pex message from `key`: learn its added peers and connect.
 pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload: &[u8]) {
-    if private(st) {
+    if !t.ctx.pex || private(st) {
         return;
     }
     let now = Instant::now();

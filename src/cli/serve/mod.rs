@@ -147,6 +147,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
             crate::swarm::Discovery {
                 dht: s.dht.engine_config(&s.data_dir),
                 lsd: s.lsd,
+                pex: s.pex,
             },
         )
         .map_err(|e| e.to_string())?,

@@ -49,6 +49,7 @@ const KNOWN_KEYS: &[&str] = &[
     "dht",
     "dht_bootstrap",
     "lsd",
+    "pex",
 ];
 
 /// Where verified pieces go (`storage = "keep" | "stream"`).
@@ -90,6 +91,8 @@ pub(super) struct Settings {
     pub(super) dht: crate::dht::DhtSettings,
     /// Local peer discovery (BEP 14) on the LAN (`lsd = true | false`).
     pub(super) lsd: bool,
+    /// Peer exchange (BEP 11) (`pex = true | false`).
+    pub(super) pex: bool,
 }
 
 /// Command-line flags (each overrides the config file).
@@ -192,6 +195,7 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         utp: true,
         dht: Default::default(),
         lsd: true,
+        pex: true,
     };
     if let Some((_, d)) = &doc {
         if let Some(v) = d.get_str("listen").map_err(err)? {
@@ -268,6 +272,9 @@ fn settings_from(doc: Option<(String, &Document)>, flags: &Flags) -> Result<Sett
         if let Some(v) = d.get_bool("lsd").map_err(err)? {
             s.lsd = v;
         }
+        if let Some(v) = d.get_bool("pex").map_err(err)? {
+            s.pex = v;
+        }
         if let Some(v) = d.get_str("encryption").map_err(err)? {
             s.encryption = crate::swarm::Encryption::parse(v).ok_or_else(|| {
                 format!("{origin}: encryption {v:?}: expected \"prefer\", \"require\" or \"off\"")
@@ -310,6 +317,7 @@ mod tests {
         assert_eq!(s.storage, Storage::Keep);
         assert_eq!(s.stream_cache_mib, 1024);
         assert!(s.lsd);
+        assert!(s.pex);
     }
 
     #[test]
@@ -317,7 +325,7 @@ mod tests {
         let doc = Document::parse(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/rill\"\nboard = \"pi4\"\n\
              peer_listen = \"0.0.0.0:7000\"\nuser = \"me\"\npassword = \"pw\"\n\
-             upload_limit = 2048\nseed = false\nlsd = false\nstorage = \"stream\"\nstream_cache_mib = 64\nffmpeg = \"/opt/ff/ffmpeg\"\n",
+             upload_limit = 2048\nseed = false\nlsd = false\npex = false\nstorage = \"stream\"\nstream_cache_mib = 64\nffmpeg = \"/opt/ff/ffmpeg\"\n",
         )
         .unwrap();
         let s = settings_from(Some(("c.toml".into(), &doc)), &Flags::default()).unwrap();
@@ -329,6 +337,7 @@ mod tests {
         assert_eq!(s.upload_limit, 2048);
         assert!(!s.seed);
         assert!(!s.lsd);
+        assert!(!s.pex);
         assert_eq!((s.storage, s.stream_cache_mib), (Storage::Stream, 64));
         assert_eq!(s.tools.ffmpeg, PathBuf::from("/opt/ff/ffmpeg"));
         assert_eq!(s.tools.ffprobe, PathBuf::from("ffprobe"));

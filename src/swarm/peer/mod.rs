@@ -160,7 +160,7 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
             .as_ref()
             .and_then(|b| u32::try_from(b.len()).ok())
             .filter(|&s| s > 0 && s <= MAX_METADATA_SIZE);
-        let pex = !st.info.as_ref().is_some_and(|i| i.private);
+        let pex = t.ctx.pex && !st.info.as_ref().is_some_and(|i| i.private);
         let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex);
         p.send(&Message::Extended {
             id: 0,
