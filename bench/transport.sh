@@ -26,6 +26,9 @@
 #   BENCH_SIZE_MB=1024  BENCH_RUNS=3  BENCH_PIECE_LOG2=20  BENCH_TIMEOUT=1800
 #   BENCH_CLIENTS="rill-tcp rill-utp rill-require aria2-crypto"
 #   BENCH_CALLGRIND=0|1  BENCH_CALLGRIND_MB=64 (its own smaller torrent)
+#   RILL_CG_BIN=...     the rill run under callgrind: a release build with
+#                       its symbols (default: built into target/bench-symbols
+#                       with CARGO_PROFILE_RELEASE_STRIP=false)
 #   BENCH_NETNS=tr-bench-PID  BENCH_KEEP=1  BENCH_DIR=...  RILL_BIN=...
 #
 # Not for CI: it moves gigabytes and wants a quiet machine.
@@ -39,6 +42,13 @@ if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
     [ "$(id -u)" = 0 ] || die "needs root (a network namespace, nftables)"
     need_tools "Debian packages: iproute2 nftables" ip nft
     rill_bin
+    if [ "${BENCH_CALLGRIND:-0}" = 1 ] && [ -z "${RILL_CG_BIN:-}" ]; then
+        log "building rill with symbols for callgrind"
+        (cd "$ROOT" && CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --locked --quiet \
+            --bin rill --target-dir target/bench-symbols) || die "cargo build failed"
+        RILL_CG_BIN="$ROOT/target/bench-symbols/release/rill"
+    fi
+    export RILL_CG_BIN
     NS=${BENCH_NETNS:-tr-bench-$$}
     ip netns add "$NS" || die "cannot make network namespace $NS"
     trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
@@ -56,7 +66,6 @@ TIMEOUT=${BENCH_TIMEOUT:-1800}
 CG=${BENCH_CALLGRIND:-0}
 CG_MB=${BENCH_CALLGRIND_MB:-64}
 TRACKER=127.0.0.1:6969
-SEEDERS=(127.0.0.2 127.0.0.3)
 PEER_PORT=51001
 LEECH=127.0.0.10
 
@@ -94,31 +103,34 @@ prepare() {
         "$WORK/$tag/seed-0/$name" >/dev/null
     HASHES+=("$(info_hash "$WORK/$tag/$name.torrent")")
 }
+# seed TAG MIB FIRST: two seeders on 127.0.0.FIRST and the next address.
 seed() {
     local tag=$1 name="bench-$2MiB.bin" i
     for i in 0 1; do
         "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" --seed --no-dht \
-            --listen "${SEEDERS[$i]}:$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
+            --listen "127.0.0.$(($3 + i)):$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
         PIDS+=($!)
     done
 }
 prepare main "$SIZE_MB"
 [ "$CG" = 1 ] && prepare cg "$CG_MB"
 start_tracker "${HASHES[@]}"
-seed main "$SIZE_MB"
-[ "$CG" = 1 ] && seed cg "$CG_MB"
+seed main "$SIZE_MB" 2
+[ "$CG" = 1 ] && seed cg "$CG_MB" 4
 log "waiting for the seeders (they check their data first)"
 for h in "${HASHES[@]}"; do wait_seeders "$h" 2 600 1 "${PIDS[@]}"; done
 
 # --- one download ---------------------------------------------------------------
-# client_cmd CLIENT TAG OUT: the command line into CMD.
+# client_cmd CLIENT TAG OUT [BIN]: the command line into CMD, its
+# environment into CMD_ENV (outside the command, so valgrind sees rill).
 client_cmd() {
-    local client=$1 tag=$2 out=$3 name t
+    local client=$1 tag=$2 out=$3 bin=${4:-$RILL_BIN} t
     t=$(ls "$WORK/$tag"/*.torrent)
-    local rill=("$RILL_BIN" download "$t" --out "$out" --listen "$LEECH:$PEER_PORT" --no-dht)
+    CMD_ENV=(RILL_LOG=info)
+    local rill=("$bin" download "$t" --out "$out" --listen "$LEECH:$PEER_PORT" --no-dht)
     case $client in
         rill-tcp) CMD=("${rill[@]}" --utp off --encryption off) ;;
-        rill-utp) CMD=(env RILL_LOG=debug "${rill[@]}" --encryption off) ;;
+        rill-utp) CMD=("${rill[@]}" --encryption off); CMD_ENV=(RILL_LOG=debug) ;;
         rill-require) CMD=("${rill[@]}" --utp off --encryption require) ;;
         aria2-crypto) CMD=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
                     --enable-peer-exchange=false --disable-ipv6=true --interface="$LEECH"
@@ -149,7 +161,7 @@ run_client() {
     log "run $run: $client"
     [ "$client" = rill-utp ] && tcp_refused on
     sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
-    if ! timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${CMD[@]}" >"$logf" 2>&1; then
+    if ! env "${CMD_ENV[@]}" timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${CMD[@]}" >"$logf" 2>&1; then
         tcp_refused off
         tail -20 "$logf" >&2
         die "$client failed or timed out in run $run"
@@ -176,11 +188,11 @@ if [ "$CG" = 1 ]; then
     for client in $CLIENTS; do
         case $client in rill-*) ;; *) continue ;; esac
         out="$WORK/out"; rm -rf "$out"; mkdir -p "$out"
-        client_cmd "$client" cg "$out"
+        client_cmd "$client" cg "$out" "$RILL_CG_BIN"
         cgf="$WORK/callgrind-$client.out"; logf="$WORK/$client-callgrind.log"
         log "callgrind: $client, $CG_MB MiB"
         [ "$client" = rill-utp ] && tcp_refused on
-        timeout "$TIMEOUT" valgrind --tool=callgrind --callgrind-out-file="$cgf" "${CMD[@]}" \
+        env "${CMD_ENV[@]}" timeout "$TIMEOUT" valgrind --tool=callgrind --callgrind-out-file="$cgf" "${CMD[@]}" \
             >"$logf" 2>&1 || { tcp_refused off; tail -20 "$logf" >&2; die "$client under callgrind failed"; }
         tcp_refused off
         after_run "$client" "$logf" "$out" cg

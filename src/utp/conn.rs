@@ -202,9 +202,14 @@ impl Conn {
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let before = self.recv_window();
         let n = buf.len().min(self.readable.len());
-        for (d, s) in buf.iter_mut().zip(self.readable.drain(..n)) {
-            *d = s;
-        }
+        // Two slice copies, not a byte at a time through `drain`'s
+        // iterator: the uTP layer cost 17.4 M instructions per MiB received
+        // with that, 0.55 M with this (callgrind, bench/transport.sh).
+        let (a, b) = self.readable.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.readable.drain(..n);
         // A window that reopens is announced at once.
         if before < MAX_PAYLOAD && self.recv_window() >= MAX_PAYLOAD {
             self.need_ack = true;
