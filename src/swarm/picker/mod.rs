@@ -4,14 +4,11 @@
 //! engine tells it what peers have, asks it for blocks, and reports what
 //! arrived, failed, verified. Order of preference in [`Picker::pick`]:
 //!
-//! 1. `Urgent` pieces, the newest owner's first (readers' ids grow, so the
-//!    request a player sent after a seek beats the one it left, which
-//!    holds its plan until the piece it waits on arrives), each owner's
-//!    lowest index first (a stream reader is waiting), and
+//! 1. `Urgent` pieces, lowest index first (a stream reader is waiting), and
 //!    for them also blocks stuck at another peer for longer than
 //!    [`PickerConfig::urgent_steal_after_ms`] (a second request, see
 //!    "stealing" below);
-//! 2. `High` pieces in the same order (the read-ahead window), then
+//! 2. `High` pieces, lowest index first (the read-ahead window), then
 //!    `Soon` pieces the same way (the preloaded head of a big file);
 //! 3. blocks of `Normal` pieces already started (keeps in-flight RAM small);
 //! 4. new `Normal` pieces, rarest first with random tie-breaks (only when

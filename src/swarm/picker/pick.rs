@@ -63,10 +63,7 @@ impl Picker {
         }
     }
 
-    /// Steps 1 and 2: the urgent, high or soon set, owner by owner, the
-    /// newest first (`Priorities::ranges_newest_first`), each range in
-    /// index order. Every member of the set lies in a range some owner
-    /// asked this level for, so the walk covers the whole set.
+    /// Steps 1 and 2: the urgent, high or soon set in index order.
     fn pick_level(
         &mut self,
         level: Priority,
@@ -76,39 +73,42 @@ impl Picker {
         may_start: bool,
         out: &mut Vec<Block>,
     ) -> usize {
-        for range in self.prio.ranges_newest_first(level) {
-            let mut next = range.start;
-            while budget > 0 && next < range.end {
-                let set: &BTreeSet<u32> = match level {
-                    Priority::Urgent => &self.urgent,
-                    Priority::High => &self.high,
-                    _ => &self.soon,
+        let mut next = 0u32;
+        while budget > 0 {
+            let set: &BTreeSet<u32> = match level {
+                Priority::Urgent => &self.urgent,
+                Priority::High => &self.high,
+                _ => &self.soon,
+            };
+            let Some(&p) = set.range(next..).next() else {
+                break;
+            };
+            if !has.get(p) {
+                next = match p.checked_add(1) {
+                    Some(n) => n,
+                    None => break,
                 };
-                let Some(&p) = set.range(next..range.end).next() else {
-                    break;
-                };
-                next = p.saturating_add(1);
-                if !has.get(p) {
+                continue;
+            }
+            if self.state[p as usize] == PieceState::Fresh {
+                // A reader waits for an urgent piece: it starts even when
+                // the RAM cap is reached (the engine admits it over the
+                // cap, see `PieceStore::admit_urgent`).
+                if !may_start && level != Priority::Urgent {
+                    next = p.saturating_add(1);
                     continue;
                 }
-                if self.state[p as usize] == PieceState::Fresh {
-                    // A reader waits for an urgent piece: it starts even when
-                    // the RAM cap is reached (the engine admits it over the
-                    // cap, see `PieceStore::admit_urgent`).
-                    if !may_start && level != Priority::Urgent {
-                        continue;
-                    }
-                    self.start(p);
-                }
-                budget = self.take(peer, p, budget, None, out);
-                if level == Priority::Urgent && budget > 0 && self.cfg.max_requests_per_block > 1 {
-                    let age = self.cfg.urgent_steal_after_ms;
-                    budget = self.take(peer, p, budget, Some(Dup::OlderThan(age)), out);
-                }
+                self.start(p);
             }
-            if budget == 0 {
-                break;
+            budget = self.take(peer, p, budget, None, out);
+            if level == Priority::Urgent && budget > 0 && self.cfg.max_requests_per_block > 1 {
+                let age = self.cfg.urgent_steal_after_ms;
+                budget = self.take(peer, p, budget, Some(Dup::OlderThan(age)), out);
             }
+            next = match p.checked_add(1) {
+                Some(n) => n,
+                None => break,
+            };
         }
         budget
     }

