@@ -185,13 +185,14 @@ echo "== POST $base/api/torrents $magnet"
 code=$(curl -s -o "$work/add.json" -w '%{http_code}' --max-time 30 --data-binary "$magnet" "$base/api/torrents")
 case "$code" in 200 | 201 | 202) ;; *) die "adding the magnet answered $code: $(cat "$work/add.json")" ;; esac
 t0=$SECONDS
-until curl -sf --max-time 5 "$base/api/torrents/$id" | grep -q '"clip.bin"'; do
-    [ $((SECONDS - t0)) -lt 300 ] || die "no metadata for $id within 300 s (seeder log: $(tail -n 5 "$work/aria2c.log"))"
+until curl -sf --max-time 5 "$base/api/torrents/$id" | grep -q "\"stream\": *\"/stream/$id/0\""; do
+    [ $((SECONDS - t0)) -lt 300 ] || die "no metadata for $id within 300 s: $(curl -s "$base/api/torrents/$id")"
     sleep 2
 done
 echo "== metadata from the seeder after $((SECONDS - t0)) s"
 t0=$SECONDS
-curl -sf --max-time 600 -o "$work/streamed.bin" "$base/stream/$id/0" || die "GET $base/stream/$id/0 failed"
+curl -sf --max-time 600 -o "$work/streamed.bin" "$base/stream/$id/0" \
+    || die "GET $base/stream/$id/0 failed: $(curl -s "$base/api/torrents/$id")"
 cmp "$work/streamed.bin" "$work/seed/clip.bin" || die "the streamed bytes differ from the seeded file"
 bytes=$(stat -c %s "$work/streamed.bin")
 echo "== GET $base/stream/$id/0: $bytes bytes in $((SECONDS - t0)) s, identical to the seeded file"
@@ -219,7 +220,7 @@ active$'
 check 'findmnt -no OPTIONS /' 'noatime'
 check 'journalctl --header | grep -m1 "File path"' '/run/log/journal'
 check 'systemctl show -p Result rill-growroot; df -m --output=size / | tail -n1' 'Result=success'
-check 'journalctl -b -u rill-growroot -o cat | grep growroot:' 'MiB -> [0-9]+ MiB'
+check 'journalctl -b -u rill-growroot -o cat | grep growroot:' 'MiB -> +[0-9]+ MiB'
 check 'journalctl -b -u rill-data -o cat | grep data-disk:' 'no disk labelled RILL-DATA'
 check 'findmnt -no SOURCE /var/lib/rill || echo "on the root file system"' 'on the root file system'
 check 'cat /sys/fs/cgroup/system.slice/rill.service/memory.max' '^[0-9]+$'
