@@ -117,22 +117,21 @@ sd_configure() {
 # /etc/fstab (rill SD image). noatime spares the card.
 LABEL=rill-root  /              ext4  noatime,errors=remount-ro  0 1
 LABEL=RILLBOOT   /boot/firmware vfat  noatime,fmask=0022,dmask=0022  0 2
-# A USB disk labelled RILL-DATA holds rill's data if plugged in at boot.
-LABEL=RILL-DATA  /var/lib/rill  auto  nofail,noatime,x-systemd.device-timeout=10s  0 2
+# A USB disk labelled RILL-DATA is mounted on /var/lib/rill by rill-data.service.
 FSTAB
-    install -d "$root/usr/lib/rill-image" "$root/etc/systemd/system/rill.service.d" \
+    install -d "$root/usr/lib/rill-image" \
         "$root/etc/systemd/journald.conf.d" "$root/etc/systemd/resolved.conf.d" \
         "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
-    install -m 0755 "$sd/setup" "$sd/growroot" "$root/usr/lib/rill-image/"
-    install -m 0644 "$sd/rill-setup.service" "$sd/rill-growroot.service" "$root/etc/systemd/system/"
-    install -m 0644 "$sd/rill-data.conf" "$root/etc/systemd/system/rill.service.d/"
+    install -m 0755 "$sd/setup" "$sd/growroot" "$sd/data-disk" "$root/usr/lib/rill-image/"
+    install -m 0644 "$sd/rill-setup.service" "$sd/rill-growroot.service" "$sd/rill-data.service" \
+        "$root/etc/systemd/system/"
     install -m 0644 "$sd/journald.conf" "$root/etc/systemd/journald.conf.d/rill-image.conf"
     install -m 0644 "$sd/resolved.conf" "$root/etc/systemd/resolved.conf.d/rill-image.conf"
     install -m 0644 "$sd/wait-online.conf" "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/rill-image.conf"
     install -m 0644 "$sd/wired.network" "$root/etc/systemd/network/20-wired.network"
     install -m 0644 "$sd/wlan.network" "$root/etc/systemd/network/30-wlan.network"
     install -m 0644 "$sd/avahi-rill.service" "$root/etc/avahi/services/rill.service"
-    systemctl --root="$root" enable rill.service rill-setup.service rill-growroot.service \
+    systemctl --root="$root" enable rill.service rill-setup.service rill-growroot.service rill-data.service \
         systemd-networkd.service systemd-resolved.service systemd-timesyncd.service avahi-daemon.service
     # SSH only when rill.toml says so (rill-setup makes the host keys then).
     systemctl --root="$root" disable ssh.service
@@ -216,7 +215,7 @@ SFDISK
     echo "== sd: $img: $((total / 2048)) MiB (boot $SD_BOOT_MIB MiB FAT32, root $root_mib MiB ext4), $(took "$step")"
 
     step=$SECONDS
-    xz -T2 -6 -c "$img" >"$out/$SD_IMG.xz.tmp"
+    xz -T2 -${RILL_SD_XZ_LEVEL:-6} -c "$img" >"$out/$SD_IMG.xz.tmp"
     mv "$out/$SD_IMG.xz.tmp" "$out/$SD_IMG.xz"
     echo "== sd: $out/$SD_IMG.xz: $(du -m "$out/$SD_IMG.xz" | cut -f1) MB, $(took "$step")"
     echo "== sd: image built in $(took "$start")"
@@ -273,8 +272,9 @@ print("ok: MBR, FAT32 boot partition (bootable) + Linux root, 4 MiB aligned")'
     done
     grep -q '^::/vmlinuz-' "$work/sd-check-files.txt" || die "boot partition has no kernel (vmlinuz-*)"
     grep -q '^::/initrd.img-' "$work/sd-check-files.txt" || die "boot partition has no initramfs (initrd.img-*)"
-    mtype -i "$bootimg" ::/cmdline.txt | tee /dev/stderr | grep -q 'root=LABEL=rill-root' \
-        || die "cmdline.txt does not boot root=LABEL=rill-root"
+    mtype -i "$bootimg" ::/cmdline.txt >"$work/sd-check-cmdline.txt"
+    echo "cmdline.txt: $(tr -s ' \n' ' ' <"$work/sd-check-cmdline.txt")"
+    grep -q 'root=LABEL=rill-root' "$work/sd-check-cmdline.txt" || die "cmdline.txt does not boot root=LABEL=rill-root"
     mtype -i "$bootimg" ::/rill.toml | grep -q '^#wifi_ssid' || die "rill.toml on the boot partition has no Wi-Fi settings"
     echo "ok: firmware, kernel, initramfs, device trees, config.txt, cmdline.txt, rill.toml"
 
@@ -283,7 +283,7 @@ print("ok: MBR, FAT32 boot partition (bootable) + Linux root, 4 MiB aligned")'
     dd if="$img" of="$rootimg" bs=512 skip="$start" count="$size" conv=sparse status=none
     echo "== debugfs of the root partition"
     debugfs -R "stat /usr/bin/rill" "$rootimg" 2>/dev/null | head -n 3
-    debugfs -R "dump /usr/bin/rill $work/sd-check-rill" "$rootimg" 2>/dev/null
+    debugfs -R "dump -p /usr/bin/rill $work/sd-check-rill" "$rootimg" 2>/dev/null
     cmp "$work/sd-check-rill" "$(binary_path arm64)" || die "/usr/bin/rill in the image is not the arm64 release binary"
     echo "ok: /usr/bin/rill is the arm64 release binary ($(qemu-aarch64 -L /usr/aarch64-linux-gnu "$work/sd-check-rill" --version))"
     for f in /lib/systemd/system/rill.service /etc/systemd/system/multi-user.target.wants/rill.service \
@@ -302,12 +302,14 @@ print("ok: MBR, FAT32 boot partition (bootable) + Linux root, 4 MiB aligned")'
     echo "ok: ssh.service not enabled"
     sd_root_has "$rootimg" /etc/hostname '^rill$'
     sd_root_has "$rootimg" /etc/fstab '^LABEL=rill-root +/ +ext4 +noatime'
-    sd_root_has "$rootimg" /etc/fstab '^LABEL=RILL-DATA +/var/lib/rill .*nofail'
+    debugfs -R "stat /etc/systemd/system/multi-user.target.wants/rill-data.service" "$rootimg" 2>/dev/null \
+        | grep -q '^Inode:' || die "rill-data.service is not enabled"
+    echo "ok: rill-data.service enabled (USB disk RILL-DATA on /var/lib/rill)"
     sd_root_has "$rootimg" /etc/systemd/journald.conf.d/rill-image.conf '^Storage=volatile$'
     sd_root_has "$rootimg" /etc/passwd '^rill:'
     [ -z "$(debugfs -R "cat /etc/machine-id" "$rootimg" 2>/dev/null)" ] || die "/etc/machine-id is not empty"
     echo "ok: /etc/machine-id empty (made on first boot)"
-    rm -f "$img" "$rootimg" "$work/sd-check-rill"
+    rm -f "$img" "$rootimg" "$work/sd-check-rill" "$work/sd-check-cmdline.txt"
     echo "== sd-check passed, $(took "$start_t")"
 }
 
