@@ -227,6 +227,16 @@ impl Torrent {
             if st.phase.is_done() || st.stopped {
                 return;
             }
+            // The stream cache may have evicted pieces since they were
+            // verified: then the torrent is not complete.
+            st.drop_evicted();
+            let all = st
+                .data
+                .as_ref()
+                .is_some_and(|d| d.have.count() == d.piece_count());
+            if !all {
+                return;
+            }
             st.phase = if self.opts.seed {
                 TorrentState::Seeding
             } else {

@@ -192,6 +192,10 @@ impl Torrent {
         if !self.all.is_current(self) {
             return;
         }
+        // Pieces the stream cache evicted since the last tick are not ours
+        // any more: never publish them as done (a torrent read faster than
+        // the tick would otherwise show every piece).
+        self.st.borrow_mut().drop_evicted();
         let (stats, info, store) = {
             let st = self.st.borrow();
             let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {
