@@ -57,22 +57,27 @@ pub(crate) fn connect_more(t: &Rc<Torrent>) {
     for a in addrs {
         let slot = ConnSlot::new(ctx, true);
         let t2 = t.clone();
-        let mse = t.st.borrow().book.use_mse(&a, ctx.encryption);
-        ctx.spawn(async move { connect_out(t2, a, slot, mse).await });
+        let (mse, tcp) = {
+            let st = t.st.borrow();
+            (st.book.use_mse(&a, ctx.encryption), st.book.use_tcp(&a))
+        };
+        ctx.spawn(async move { connect_out(t2, a, slot, mse, tcp).await });
     }
 }
 
-/// Dial `addr`, with an MSE handshake first if `mse`.
-async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: bool) {
+/// Dial `addr` (TCP too if `tcp`), with an MSE handshake first if `mse`.
+async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: bool, tcp: bool) {
     let local = t.ctx.local_ip;
     let (ih, pid) = (t.id.0, t.ctx.peer_id);
     let policy = t.ctx.encryption;
     let connected = std::cell::Cell::new(false);
+    let over_tcp = std::cell::Cell::new(false);
     let res = timeout(HANDSHAKE_TIMEOUT, async {
-        let sock = crate::utp::dial::dial(t.ctx.utp.get(), addr, local)
+        let sock = crate::utp::dial::dial(t.ctx.utp.get(), addr, local, tcp)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         connected.set(true);
+        over_tcp.set(matches!(sock, crate::utp::PeerStream::Tcp(_)));
         let mut link = if mse {
             let ours = crate::wire::Handshake::new(ih, pid).encode();
             peer::link::connect(sock, ih, &ours, policy).await?
@@ -96,12 +101,13 @@ async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: 
         Some(Ok(x)) => x,
         Some(Err(e)) => {
             debug!("{addr}: {e}");
-            attempt_failed(&t, addr, mse && connected.get());
+            let plain_tcp = !mse && over_tcp.get();
+            attempt_failed(&t, addr, mse && connected.get(), plain_tcp);
             return;
         }
         None => {
             debug!("{addr}: connect or handshake timed out");
-            attempt_failed(&t, addr, mse && connected.get());
+            attempt_failed(&t, addr, mse && connected.get(), false);
             return;
         }
     };
@@ -110,20 +116,26 @@ async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: 
 }
 
 /// Book-keeping for a failed attempt; `mse_handshake`: an MSE handshake
-/// failed on a connected socket.
-fn attempt_failed(t: &Rc<Torrent>, addr: SocketAddr, mse_handshake: bool) {
+/// failed on a connected socket; `plain_tcp`: a plain handshake failed on
+/// a connected TCP socket (a uTP-only peer's TCP listener hangs up: try
+/// uTP alone next).
+fn attempt_failed(t: &Rc<Torrent>, addr: SocketAddr, mse_handshake: bool, plain_tcp: bool) {
     let now = Instant::now();
     let prefer = t.ctx.encryption == Encryption::Prefer;
+    let utp_only = plain_tcp && t.ctx.utp.get().is_some();
     {
         let mut st = t.st.borrow_mut();
         if mse_handshake && prefer {
             debug!("{addr}: MSE failed, trying plain BitTorrent next");
             st.book.mse_failed(&addr, now);
+        } else if utp_only {
+            debug!("{addr}: the TCP handshake failed, trying uTP alone next");
+            st.book.tcp_handshake_failed(&addr, now);
         } else {
             st.book.failed(addr, now);
         }
     }
-    if mse_handshake && prefer {
+    if (mse_handshake && prefer) || utp_only {
         connect_more(t);
     }
 }

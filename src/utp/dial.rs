@@ -23,11 +23,13 @@ use super::{PeerStream, Utp};
 /// another address) costs a starting stream this much.
 pub const TCP_DELAY: Duration = Duration::ZERO;
 
-/// Connect to `addr` (uTP only when `utp` is given).
+/// Connect to `addr` over uTP (when `utp` is given) and TCP (unless
+/// `with_tcp` is false and `utp` is given: uTP only).
 pub async fn dial(
     utp: Option<&Utp>,
     addr: SocketAddr,
     local: Option<IpAddr>,
+    with_tcp: bool,
 ) -> io::Result<PeerStream> {
     let tcp = async {
         crate::net::socket::connect_tcp(addr, local)
@@ -37,6 +39,9 @@ pub async fn dial(
     let Some(u) = utp else {
         return tcp.await;
     };
+    if !with_tcp {
+        return u.connect(addr).await.map(PeerStream::Utp);
+    }
     let mut u_f = pin!(async { u.connect(addr).await.map(PeerStream::Utp) });
     let mut delay = pin!(Timer::after(TCP_DELAY));
     let mut tcp = pin!(tcp);
@@ -97,7 +102,7 @@ mod tests {
         let got = smol::block_on(ex.run(async {
             ex.spawn(u.clone().recv_loop(sock)).detach();
             ex.spawn(u.clone().drive()).detach();
-            dial(Some(&u), addr, None).await
+            dial(Some(&u), addr, None, true).await
         }));
         match got {
             Ok(PeerStream::Tcp(_)) => {}

@@ -39,6 +39,9 @@ struct Entry {
     pinned: bool,
     /// Dial plaintext next (policy `prefer`, the last MSE attempt failed).
     plain_next: bool,
+    /// Dial uTP only next: TCP connected but the peer closed a plain
+    /// handshake (a uTP-only client whose TCP listener hangs up).
+    utp_next: bool,
     /// Who told us first.
     source: PeerSource,
 }
@@ -87,6 +90,7 @@ impl AddrBook {
                 busy: false,
                 pinned,
                 plain_next: false,
+                utp_next: false,
                 source,
             },
         );
@@ -134,6 +138,22 @@ impl AddrBook {
         }
     }
 
+    /// Whether the next attempt may use TCP (see [`Self::tcp_handshake_failed`]).
+    pub fn use_tcp(&self, addr: &SocketAddr) -> bool {
+        !self.entries.get(addr).is_some_and(|e| e.utp_next)
+    }
+
+    /// A plain handshake on a connected TCP socket failed: the next
+    /// attempt, right away and without counting a failure, is uTP only
+    /// (its failure then counts, and the one after tries both again).
+    pub fn tcp_handshake_failed(&mut self, addr: &SocketAddr, now: Instant) {
+        if let Some(e) = self.entries.get_mut(addr) {
+            e.busy = false;
+            e.utp_next = true;
+            e.next_try = now;
+        }
+    }
+
     /// A peer connected to us and told us its listen address: do not dial it
     /// while connected.
     pub fn incoming(&mut self, addr: SocketAddr) {
@@ -149,6 +169,7 @@ impl AddrBook {
         };
         e.busy = false;
         e.plain_next = false;
+        e.utp_next = false;
         e.fails = e.fails.saturating_add(1);
         if e.fails >= MAX_FAILS && !e.pinned {
             self.entries.remove(&addr);
@@ -229,6 +250,24 @@ mod tests {
         assert!(b.candidates(t0, 10, |_| false).is_empty());
         // Unknown addresses dial MSE first.
         assert!(b.use_mse(&a(9), Encryption::Prefer));
+    }
+
+    #[test]
+    fn utp_alone_once_after_a_tcp_handshake_fails() {
+        let mut b = AddrBook::default();
+        let t0 = Instant::now();
+        b.add(a(1), false, t0);
+        assert!(b.use_tcp(&a(1)));
+        b.set_busy(a(1));
+        b.tcp_handshake_failed(&a(1), t0);
+        // uTP alone next, at once, no failure counted.
+        assert!(!b.use_tcp(&a(1)));
+        assert_eq!(b.candidates(t0, 10, |_| false), vec![a(1)]);
+        assert_eq!(b.entries[&a(1)].fails, 0);
+        // That failed too: back off, both transports again.
+        b.failed(a(1), t0);
+        assert!(b.use_tcp(&a(1)));
+        assert!(b.use_tcp(&a(9)));
     }
 
     #[test]
