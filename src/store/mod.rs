@@ -446,6 +446,12 @@ impl PieceStore {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
+    /// How many pieces the stream cache evicted since the last
+    /// [`Self::take_evicted`] (0 without a cache).
+    pub fn evicted_pending(&self) -> u32 {
+        self.cache.as_ref().map_or(0, |c| c.evicted_pending())
+    }
+
     /// Pieces the disk cache (storage mode `stream`) evicted since the last
     /// call: they are no longer verified.
     pub fn take_evicted(&self) -> Vec<u32> {

@@ -192,15 +192,14 @@ impl Torrent {
         if !self.all.is_current(self) {
             return;
         }
-        // Pieces the stream cache evicted since the last tick are not ours
-        // any more: never publish them as done (a torrent read faster than
-        // the tick would otherwise show every piece).
-        self.st.borrow_mut().drop_evicted();
         let (stats, info, store) = {
             let st = self.st.borrow();
             let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {
                 (Some(d), Some(i)) => (
-                    d.have.count(),
+                    // Pieces the stream cache evicted since the last tick
+                    // are not ours any more (a torrent read faster than
+                    // the tick would otherwise show every piece done).
+                    d.have.count().saturating_sub(d.store.evicted_pending()),
                     d.piece_count(),
                     i.total_length,
                     d.done_bytes,

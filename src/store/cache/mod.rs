@@ -520,6 +520,15 @@ impl TorrentCache {
             .map_err(io_err(&path, "read"))
     }
 
+    /// How many pieces were evicted since the last [`Self::take_evicted`].
+    pub(crate) fn evicted_pending(&self) -> u32 {
+        let inner = lock(&self.cache.inner);
+        inner
+            .torrents
+            .get(&self.id)
+            .map_or(0, |e| u32::try_from(e.evicted.len()).unwrap_or(u32::MAX))
+    }
+
     /// Pieces evicted since the last call.
     pub(crate) fn take_evicted(&self) -> Vec<u32> {
         let mut inner = lock(&self.cache.inner);
