@@ -11,11 +11,8 @@
 //! buffer and wants data fast; once it plays, the steady rate takes over.
 //!
 //! [`plan`] turns a read position and a window size into piece ranges for
-//! the picker: `Urgent` for the pieces of the next [`URGENT_BYTES`] from
-//! the read position (what a player buffers before it starts or resumes;
-//! the engine spreads urgent blocks over every peer that has them, so a
-//! seek waits for those bytes at the swarm's rate, not for one piece after
-//! another at one peer's), `High` for the rest of the window and for the file's first and last
+//! the picker: `Urgent` for the piece under the read position, `High` for
+//! the rest of the window and for the file's first and last
 //! [`EDGE_BYTES`] (where MP4 `moov` boxes and MKV cues live, which players
 //! read right after opening). Pieces behind the read position are in no
 //! range, so replacing the reader's ranges with a new plan drops their
@@ -43,10 +40,6 @@ pub const EMA_TAU: Duration = Duration::from_secs(5);
 pub const SAMPLE_MIN: Duration = Duration::from_millis(250);
 /// Bytes at each end of a file that are wanted early (container indexes).
 pub const EDGE_BYTES: u64 = 1024 * 1024;
-/// Bytes from the read position that are `Urgent`: about what a player
-/// buffers before it starts or resumes after a seek (2 s of an 8 Mbit/s
-/// 1080p stream; mpv and hls.js wait for a few seconds of media).
-pub const URGENT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Read-ahead sizing for one reader.
 #[derive(Clone, Debug)]
@@ -145,8 +138,7 @@ impl Window {
 /// Piece ranges one reader asks for. Equal plans need no engine update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// The pieces of the next [`URGENT_BYTES`] from the read position
-    /// (empty at the end of the file).
+    /// The piece under the read position (empty at the end of the file).
     pub urgent: Range<u32>,
     /// The rest of the window after the urgent piece.
     pub ahead: Range<u32>,
@@ -186,7 +178,7 @@ impl Plan {
 /// position past the end gives empty ranges.
 pub fn plan(layout: &Layout, file: usize, pos: u64, ahead: u64) -> Plan {
     let len = layout.files.get(file).map_or(0, |&(_, len)| len);
-    let urgent = layout.file_range_pieces(file, pos, pos.saturating_add(URGENT_BYTES));
+    let urgent = layout.file_range_pieces(file, pos, pos.saturating_add(1));
     let window = layout.file_range_pieces(file, pos, pos.saturating_add(ahead));
     let ahead = if urgent.end < window.end {
         urgent.end..window.end
@@ -359,11 +351,11 @@ mod tests {
 
     #[test]
     fn plan_at_the_start() {
-        // 1 MiB pieces, one 100 MiB file: the first 2 MiB are urgent.
+        // 1 MiB pieces, one 100 MiB file.
         let l = layout(MIB as u32, &[100 * MIB]);
         let p = plan(&l, 0, 0, 8 * MIB);
-        assert_eq!(p.urgent, 0..2);
-        assert_eq!(p.ahead, 2..8);
+        assert_eq!(p.urgent, 0..1);
+        assert_eq!(p.ahead, 1..8);
         assert_eq!(p.head, 0..1);
         assert_eq!(p.tail, 99..100);
         assert_eq!(
@@ -371,8 +363,8 @@ mod tests {
             vec![
                 (0..1, Priority::High),
                 (99..100, Priority::High),
-                (2..8, Priority::High),
-                (0..2, Priority::Urgent),
+                (1..8, Priority::High),
+                (0..1, Priority::Urgent),
             ]
         );
         assert_eq!(p.pieces(), vec![0, 1, 2, 3, 4, 5, 6, 7, 99]);
@@ -382,36 +374,27 @@ mod tests {
     fn plan_mid_file_leaves_pieces_behind_out() {
         let l = layout(MIB as u32, &[100 * MIB]);
         let p = plan(&l, 0, 50 * MIB + 10, 4 * MIB);
-        // A seek near a piece's end: the 2 MiB from there touch 3 pieces.
-        assert_eq!(p.urgent, 50..53);
-        assert_eq!(p.ahead, 53..55);
+        assert_eq!(p.urgent, 50..51);
+        assert_eq!(p.ahead, 51..55);
         assert!(p.pieces().iter().all(|&x| x == 0 || x >= 50));
         // Moving inside a piece keeps the plan; crossing into the next moves it.
         assert_eq!(plan(&l, 0, 50 * MIB + 500_000, 4 * MIB), p);
         assert_ne!(plan(&l, 0, 51 * MIB, 4 * MIB), p);
-        // Big pieces: the urgent bytes sit in the one piece under the position.
-        let big = layout(16 * MIB as u32, &[256 * MIB]);
-        let p = plan(&big, 0, 33 * MIB, 40 * MIB);
-        assert_eq!(p.urgent, 2..3);
-        assert_eq!(p.ahead, 3..5);
     }
 
     #[test]
     fn plan_in_a_multi_file_torrent_uses_the_files_pieces() {
-        // Pieces of 1 MiB; file 1 is stream bytes [MiB/2, 50.5 MiB).
-        let l = layout(MIB as u32, &[MIB / 2, 50 * MIB, 30 * MIB]);
-        let p = plan(&l, 1, 0, 8 * MIB);
-        assert_eq!(p.urgent, 0..3);
-        assert_eq!(p.ahead, 3..9);
-        assert_eq!(p.head, 0..2);
-        assert_eq!(p.tail, 49..51);
-        // Urgent bytes and the window clamp to the file's end.
-        let p = plan(&l, 1, 49 * MIB, 1000 * MIB);
-        assert_eq!(p.urgent, 49..51);
+        // Pieces of 10 bytes; file 1 is stream bytes [5, 55).
+        let l = layout(10, &[5, 50, 30]);
+        let p = plan(&l, 1, 0, 20);
+        assert_eq!(p.urgent, 0..1);
+        assert_eq!(p.ahead, 1..3);
+        assert_eq!(p.head, 0..6, "the whole file is within EDGE_BYTES");
+        assert_eq!(p.tail, 0..6);
+        // Window clamps to the file's end.
+        let p = plan(&l, 1, 45, 1000);
+        assert_eq!(p.urgent, 5..6);
         assert!(p.ahead.is_empty());
-        // A file smaller than the urgent bytes is urgent as a whole.
-        let small = layout(10, &[5, 50, 30]);
-        assert_eq!(plan(&small, 1, 0, 20).urgent, 0..6);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use smol::channel::Sender;
 
@@ -29,56 +29,6 @@ const MAX_ALLOWED_FAST: usize = 32;
 const MAX_OUTBOX: usize = 2 << 20;
 /// Blocks whose late arrival we still accept after cancelling them.
 const MAX_CANCELLED: usize = 512;
-/// How long a cancelled block's late arrival is still accepted. A peer
-/// that ignores cancels sends them within its queue's time (about a
-/// second, `pipeline.rs`); one that honours them never sends them, and
-/// without an end their entries would fill the list for good.
-pub(crate) const CANCELLED_GRACE: Duration = Duration::from_secs(30);
-
-/// Blocks we cancelled or gave up on, oldest first, with when: a late
-/// arrival is accepted for [`CANCELLED_GRACE`], at most [`MAX_CANCELLED`]
-/// of them. `len` is what cancelling more may still count on (`rush.rs`
-/// stops cancelling at a peer with many cancels still possibly on their
-/// way; expired ones do not count).
-#[derive(Debug, Default)]
-pub(crate) struct Cancelled {
-    list: VecDeque<(Block, Instant)>,
-}
-
-impl Cancelled {
-    pub fn push(&mut self, b: Block, now: Instant) {
-        if self.list.len() >= MAX_CANCELLED {
-            self.list.pop_front();
-        }
-        self.list.push_back((b, now));
-    }
-
-    /// Take `b` out; whether it was there.
-    pub fn take(&mut self, b: &Block) -> bool {
-        match self.list.iter().position(|(r, _)| r == b) {
-            Some(i) => {
-                self.list.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Forget the blocks cancelled [`CANCELLED_GRACE`] or more before `now`.
-    pub fn expire(&mut self, now: Instant) {
-        while self
-            .list
-            .front()
-            .is_some_and(|&(_, t)| now.saturating_duration_since(t) >= CANCELLED_GRACE)
-        {
-            self.list.pop_front();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-}
 
 /// The pieces a peer has.
 pub(crate) enum PeerHas {
@@ -120,7 +70,7 @@ pub(crate) struct PeerState {
     /// Our requests to the peer, oldest first, with when they were sent.
     pub requests: VecDeque<(Block, Instant)>,
     /// Blocks we cancelled or gave up on; late data for them is accepted.
-    pub cancelled: Cancelled,
+    pub cancelled: VecDeque<Block>,
     pub pipeline: Pipeline,
     /// The peer's requests waiting to be served, oldest first.
     pub uploads: VecDeque<Block>,
@@ -181,7 +131,7 @@ impl PeerState {
             peer_choking: true,
             peer_interested: false,
             requests: VecDeque::new(),
-            cancelled: Cancelled::default(),
+            cancelled: VecDeque::new(),
             pipeline: Pipeline::default(),
             uploads: VecDeque::new(),
             allowed_fast: Vec::new(),
@@ -245,7 +195,10 @@ impl PeerState {
 
     /// Remember a block we gave up on, so its late arrival is accepted.
     pub fn note_cancelled(&mut self, b: Block) {
-        self.cancelled.push(b, Instant::now());
+        if self.cancelled.len() >= MAX_CANCELLED {
+            self.cancelled.pop_front();
+        }
+        self.cancelled.push_back(b);
     }
 
     /// Take `b` out of our outstanding requests (or of the cancelled list);
@@ -255,7 +208,11 @@ impl PeerState {
             self.requests.remove(i);
             return true;
         }
-        self.cancelled.take(b)
+        if let Some(i) = self.cancelled.iter().position(|r| r == b) {
+            self.cancelled.remove(i);
+            return true;
+        }
+        false
     }
 
     pub fn is_seed(&self) -> bool {
@@ -305,39 +262,5 @@ impl PeerState {
             b.set(h);
         }
         self.has = PeerHas::Known(b);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn block(i: u32) -> Block {
-        Block {
-            piece: 0,
-            begin: i * 16384,
-            len: 16384,
-        }
-    }
-
-    #[test]
-    fn cancelled_blocks_are_bounded_in_count_and_in_time() {
-        let t0 = Instant::now();
-        let mut c = Cancelled::default();
-        for i in 0..MAX_CANCELLED as u32 + 10 {
-            c.push(block(i), t0);
-        }
-        assert_eq!(c.len(), MAX_CANCELLED);
-        assert!(!c.take(&block(3)), "the oldest were dropped");
-        assert!(c.take(&block(500)));
-        assert!(!c.take(&block(500)), "taken once");
-        c.push(block(9999), t0 + CANCELLED_GRACE);
-        c.expire(t0 + CANCELLED_GRACE - Duration::from_millis(1));
-        assert_eq!(c.len(), MAX_CANCELLED);
-        // A peer that honoured every cancel sent none of them: after the
-        // grace only the newest one is left, so more may be cancelled.
-        c.expire(t0 + CANCELLED_GRACE);
-        assert_eq!(c.len(), 1);
-        assert!(c.take(&block(9999)));
     }
 }

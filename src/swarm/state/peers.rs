@@ -63,8 +63,8 @@ impl TState {
             if let Some(d) = data.as_mut() {
                 d.picker.request_failed(key, b);
             }
-        } else {
-            p.cancelled.take(&b);
+        } else if let Some(i) = p.cancelled.iter().position(|r| *r == b) {
+            p.cancelled.remove(i);
         }
         self.fill_all();
     }
@@ -283,7 +283,6 @@ impl TState {
             p.down.tick(secs);
             p.up.tick(secs);
             p.pipeline.on_tick(p.down.rate(), p.ext.reqq);
-            p.cancelled.expire(now);
             if now.duration_since(p.last_recv) >= SILENT_LIMIT {
                 p.close("silent for too long");
                 continue;

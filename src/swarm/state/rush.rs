@@ -14,12 +14,9 @@
 //! urgent piece, its queued requests of other pieces (`Normal` or `High`)
 //! except the oldest [`KEEP_QUEUED`] (likely on the wire already); the
 //! picker gets those blocks back and hands them out again later, behind
-//! the urgent ones. Then it gives out the urgent pieces' blocks one at a
-//! time to the peer that would deliver it soonest (its queue plus the
-//! block at its measured rate, [`soonest`]), so every peer that has them
-//! works on them at once and a peer four times as fast gets four times
-//! the blocks: the urgent bytes are due everywhere at about the same time
-//! instead of waiting for the slowest peer's equal share. The ordinary top-up that follows queues other work behind them. A
+//! the urgent ones. Then it gives out the urgent pieces' blocks in turns of
+//! [`TURN_BLOCKS`] per peer, so every peer that has them works on them at
+//! once. The ordinary top-up that follows queues other work behind them. A
 //! cancelled block that still arrives is accepted as usual
 //! (`PeerState::cancelled`).
 //!
@@ -44,15 +41,14 @@ use crate::wire::Message;
 
 /// Requests left queued at a peer when its ordinary ones are cancelled.
 const KEEP_QUEUED: usize = 4;
-/// A peer without a measured rate counts as this fast (bytes/s) when
-/// urgent blocks are spread by rate.
-const RATE_FLOOR: f64 = 32.0 * 1024.0;
+/// Urgent blocks given to one peer per turn.
+const TURN_BLOCKS: usize = 4;
 /// Stop cancelling at a peer with this many cancelled blocks still
 /// possibly on their way (their late arrival must stay acceptable; the
 /// peer state remembers up to 512).
 const MAX_CANCELLED: usize = 256;
-/// Upper bound on urgent blocks handed out in one call.
-const MAX_BLOCKS: usize = 4096;
+/// Upper bound on turns (a piece of 64 MiB has 4096 blocks).
+const MAX_TURNS: usize = 1024;
 
 impl TState {
     /// Make room for, and spread, the urgent pieces' unrequested blocks.
@@ -106,85 +102,39 @@ impl TState {
                 d.picker.request_failed(key, b);
             }
         }
-        let mut cands: Vec<Cand> = keys
-            .iter()
-            .filter_map(|&key| {
-                let p = peers.get(&key)?;
-                let limit = p.pipeline.limit(p.ext.reqq) as usize;
-                Some(Cand {
-                    key,
-                    queued: p.requests.len(),
-                    room: limit.saturating_sub(p.requests.len()),
-                    rate: p.down.rate(),
-                })
-            })
-            .collect();
         let mut out: Vec<Block> = Vec::new();
-        for _ in 0..MAX_BLOCKS {
-            let Some(i) = soonest(&cands) else { break };
-            let c = &mut cands[i];
-            let Some(p) = peers.get_mut(&c.key) else {
-                c.room = 0;
-                continue;
-            };
-            let Some(has) = p.has.known() else {
-                c.room = 0;
-                continue;
-            };
-            out.clear();
-            let may_start = d.store.can_start_piece();
-            d.picker.pick(c.key, has, 1, may_start, &mut out);
-            d.admit_urgent(&out);
-            let now = Instant::now();
-            let urgent = out
-                .iter()
-                .any(|b| d.picker.priority(b.piece) == Priority::Urgent);
-            if urgent {
-                c.queued += out.len();
-                c.room = c.room.saturating_sub(out.len());
-            } else {
-                // Nothing urgent it has is left to ask for: what it got
-                // is ordinary work (sent; the top-up would give it anyway).
-                c.room = 0;
+        for _ in 0..MAX_TURNS {
+            let mut gave = false;
+            for &key in &keys {
+                let Some(p) = peers.get_mut(&key) else {
+                    continue;
+                };
+                let limit = p.pipeline.limit(p.ext.reqq) as usize;
+                let room = limit.saturating_sub(p.requests.len()).min(TURN_BLOCKS);
+                let Some(has) = p.has.known() else { continue };
+                if room == 0 {
+                    continue;
+                }
+                out.clear();
+                let may_start = d.store.can_start_piece();
+                d.picker.pick(key, has, room, may_start, &mut out);
+                d.admit_urgent(&out);
+                let now = Instant::now();
+                for &b in &out {
+                    gave = true;
+                    p.requests.push_back((b, now));
+                    p.send(&Message::Request {
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.len,
+                    });
+                }
             }
-            for &b in &out {
-                p.requests.push_back((b, now));
-                p.send(&Message::Request {
-                    index: b.piece,
-                    begin: b.begin,
-                    length: b.len,
-                });
-            }
-            if d.picker.urgent_unrequested().is_empty() {
+            if !gave || d.picker.urgent_unrequested().is_empty() {
                 break;
             }
         }
     }
-}
-
-/// A peer that may get urgent blocks: its key, requests queued there, room
-/// left in its pipeline, measured rate (bytes/s).
-#[derive(Clone, Debug, PartialEq)]
-struct Cand {
-    key: PeerKey,
-    queued: usize,
-    room: usize,
-    rate: f64,
-}
-
-/// The candidate that would deliver one more block soonest: the fewest
-/// seconds for its queue plus that block at its rate (a peer not measured
-/// yet counts as [`RATE_FLOOR`]); ties go to the lowest key. `None` when
-/// none has room. So a peer four times as fast gets about four times the
-/// blocks, and every block is due at about the same time.
-fn soonest(cands: &[Cand]) -> Option<usize> {
-    let eta = |c: &Cand| (c.queued as f64 + 1.0) / c.rate.max(RATE_FLOOR);
-    cands
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.room > 0)
-        .min_by(|(_, a), (_, b)| eta(a).total_cmp(&eta(b)).then(a.key.cmp(&b.key)))
-        .map(|(i, _)| i)
 }
 
 /// Which of a peer's queued requests (oldest first) to cancel before it
@@ -324,40 +274,5 @@ mod tests {
         assert!(ahead_of_urgent(plain.iter().copied(), 0, &picker).is_empty());
         let got = ahead_of_urgent(queued.iter().copied(), MAX_CANCELLED - 2, &picker);
         assert_eq!(got, vec![block(0, 4), block(0, 5)]);
-    }
-
-    #[test]
-    fn urgent_blocks_go_where_they_arrive_soonest() {
-        let cand = |key, queued, rate| Cand {
-            key,
-            queued,
-            room: 64,
-            rate,
-        };
-        // A 400 KB/s, a 100 KB/s and an unmeasured peer, queues empty.
-        let mut cands = vec![cand(1, 0, 400e3), cand(2, 0, 100e3), cand(3, 0, 0.0)];
-        let mut got = [0usize; 3];
-        for _ in 0..64 {
-            let i = soonest(&cands).expect("room left");
-            got[i] += 1;
-            cands[i].queued += 1;
-            cands[i].room -= 1;
-        }
-        // Shares follow the rates (unmeasured = RATE_FLOOR, 32 KiB/s).
-        assert!(got[0] >= 44 && got[0] <= 48, "{got:?}");
-        assert!(got[1] >= 11 && got[1] <= 13, "{got:?}");
-        assert!(got[2] >= 3 && got[2] <= 5, "{got:?}");
-        // A long queue at the fast peer sends the next block elsewhere.
-        let cands = vec![cand(1, 40, 400e3), cand(2, 0, 100e3)];
-        assert_eq!(soonest(&cands), Some(1));
-        // Equal: the lowest key; no room anywhere: nobody.
-        let cands = vec![cand(5, 0, 1e5), cand(4, 0, 1e5)];
-        assert_eq!(soonest(&cands), Some(1));
-        let full = vec![Cand {
-            room: 0,
-            ..cand(1, 0, 1e6)
-        }];
-        assert_eq!(soonest(&full), None);
-        assert_eq!(soonest(&[]), None);
     }
 }
