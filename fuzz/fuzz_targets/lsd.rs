@@ -10,7 +10,12 @@ use rill::wire::lsd;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(a) = lsd::parse(data) {
-        let bytes = lsd::encode("h", a.port, &a.infohashes, a.cookie.as_deref().unwrap_or(""));
+        let bytes = lsd::encode(
+            "h",
+            a.port,
+            &a.infohashes,
+            a.cookie.as_deref().unwrap_or(""),
+        );
         assert_eq!(lsd::parse(&bytes).ok(), Some(a));
     }
 });

@@ -29,9 +29,20 @@ fn fresh() -> &'static (Initiator, Responder) {
     static FRESH: OnceLock<(Initiator, Responder)> = OnceLock::new();
     FRESH.get_or_init(|| {
         let hash = [7u8; 20];
-        let mut ini = Initiator::new([1; 20], &[0; 16], hash, CRYPTO_PLAIN | CRYPTO_RC4, &[19; 68]);
+        let mut ini = Initiator::new(
+            [1; 20],
+            &[0; 16],
+            hash,
+            CRYPTO_PLAIN | CRYPTO_RC4,
+            &[19; 68],
+        );
         let _ = ini.take_output();
-        let mut resp = Responder::new([2; 20], &[0; 16], vec![hash, [9; 20]], CRYPTO_PLAIN | CRYPTO_RC4);
+        let mut resp = Responder::new(
+            [2; 20],
+            &[0; 16],
+            vec![hash, [9; 20]],
+            CRYPTO_PLAIN | CRYPTO_RC4,
+        );
         let _ = resp.take_output();
         (ini, resp)
     })
