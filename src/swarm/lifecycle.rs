@@ -153,7 +153,10 @@ impl Torrent {
             }
             if self.opts.preload_edges && st.readers.is_empty() {
                 // On the picker directly: not a reader (no yielding).
-                picker.set_priority(preload::PRELOAD_OWNER, &preload::edge_ranges(&layout));
+                // In stream mode within half the cache (see `preload`).
+                let budget = self.opts.disk_cache.as_ref().map(|c| c.limit() / 2);
+                let ranges = preload::edge_ranges(&layout, budget);
+                picker.set_priority(preload::PRELOAD_OWNER, &ranges);
                 st.preloading = true;
             }
             st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();

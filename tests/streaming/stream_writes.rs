@@ -3,7 +3,9 @@
 //! kernel's `write_bytes` of its /proc/PID/io, and the store's own count)
 //! at most 1.05 times the bytes played, with no piece evicted from an open
 //! reader's window (issue 10: the plans' file edges and read-ahead were
-//! evicted while still wanted and fetched again, 1.06 to 1.21x).
+//! evicted while still wanted and fetched again, 1.06 to 1.21x; then the
+//! preload of the files' edges, larger than the cache, evicted its own
+//! first pieces before the readers came, 1.09x).
 
 use std::path::Path;
 use std::time::Instant;
@@ -78,6 +80,11 @@ fn stream_mode_writes_about_what_is_played() {
             path.rsplit('/').next().unwrap_or(path).to_string()
         })
         .collect();
+    // The players open late (as on a loaded machine), so the preload of
+    // the files' edges and heads is fetched before anyone reads: it must
+    // fit the cache, or it evicts its own first pieces and the readers
+    // fetch and write them again (1.09x before the preload had a budget).
+    std::thread::sleep(std::time::Duration::from_secs(2));
 
     let started = Instant::now();
     let readers: Vec<_> = (0..2)
@@ -111,9 +118,10 @@ fn stream_mode_writes_about_what_is_played() {
     let kernel = write_bytes(serve.pid()) - w0;
     let store = serve.metric("rill_disk_written_bytes_total") - s0;
     let evictions = serve.metric("rill_stream_cache_evictions_total");
+    let window_evictions = serve.metric("rill_stream_cache_window_evictions_total");
     eprintln!(
         "played {played} bytes in {:.1} s; written: {kernel} (kernel, {:.3}x), \
-         {store} (store, {:.3}x); {evictions} evictions",
+         {store} (store, {:.3}x); {evictions} evictions, {window_evictions} from readers' windows",
         started.elapsed().as_secs_f64(),
         kernel as f64 / played as f64,
         store as f64 / played as f64
@@ -124,7 +132,8 @@ fn stream_mode_writes_about_what_is_played() {
     );
     assert!(
         store * 100 <= played * 105,
-        "the store wrote {store} bytes for {played} played"
+        "the store wrote {store} bytes for {played} played; log:\n{}",
+        tail(&serve.log)
     );
     if on_block_device(root) {
         assert!(
@@ -134,7 +143,6 @@ fn stream_mode_writes_about_what_is_played() {
     } else {
         eprintln!("{} is on tmpfs: write_bytes not checked", root.display());
     }
-    let window_evictions = serve.metric("rill_stream_cache_window_evictions_total");
     assert_eq!(
         window_evictions,
         0,
