@@ -131,6 +131,22 @@ fn torrent_twice_the_cache_streams_start_to_end_within_it() {
     // kill -9 and restart without the seeder: the cached pieces come back
     // (hashed again), nothing else is claimed, and the cached tail streams
     // through the same token URL (the key survived).
+    // The restart has no seeder to fetch metadata from: wait for the
+    // session to have stored it (its keeper does so within a second of the
+    // metadata's arrival; a kill before that keeps only the magnet).
+    let stored = root
+        .join("rill-data/torrents")
+        .join(format!("{id}.torrent"));
+    let since = std::time::Instant::now();
+    while !stored.exists() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(20),
+            "no {} after 20 s; log:\n{}",
+            stored.display(),
+            tail(&serve.log)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     drop(serve);
     drop(seeder);
     let pieces_dir = cache_dir.join(&id);
