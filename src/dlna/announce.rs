@@ -4,9 +4,9 @@
 //! ssdp:alive` at start (twice) and every half `max-age`, and `ssdp:byebye` when
 //! stopped. The messages are built by [`super::ssdp`].
 //!
-//! The socket is made with `rustix` so `SO_REUSEADDR` can be set before
-//! binding (another UPnP program on the box, e.g. a media renderer, holds
-//! port 1900 the same way). Responses go out at once rather than after a
+//! The socket comes from [`crate::net::multicast`], which shares the port
+//! (another UPnP program on the box, e.g. a media renderer, holds port
+//! 1900 the same way); multicast TTL 2 as UDA 1.1 recommends. Responses go out at once rather than after a
 //! random delay up to `MX` (a small box with one device has no storm to
 //! spread), but at most [`MAX_ANSWERS_PER_SEC`] datagrams a second are
 //! sent in answers, so a flood of searches, or ones with a forged source
@@ -22,14 +22,13 @@
 //! socket.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::ssdp;
 
@@ -82,22 +81,8 @@ impl Announcer {
 }
 
 fn bind(interface: Option<Ipv4Addr>) -> io::Result<UdpSocket> {
-    let fd = rustix::net::socket_with(
-        AddressFamily::INET,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
-    rustix::net::bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, ssdp::PORT))?;
     let iface = interface.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    rustix::net::sockopt::set_ip_add_membership(&fd, &ssdp::GROUP, &iface)?;
-    if let Some(ip) = interface {
-        rustix::net::sockopt::set_ip_multicast_if(&fd, &ip)?;
-    }
-    let socket = UdpSocket::from(fd);
-    socket.set_multicast_ttl_v4(TTL)?;
-    socket.set_multicast_loop_v4(true)?;
+    let socket = crate::net::multicast::join_v4(ssdp::GROUP, ssdp::PORT, iface, TTL)?;
     socket.set_read_timeout(Some(POLL))?;
     Ok(socket)
 }

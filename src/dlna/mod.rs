@@ -6,6 +6,7 @@
 //! - [`description`]: device description and the two service descriptions.
 //! - [`content`]: ContentDirectory Browse over the torrents, as DIDL-Lite.
 //! - [`soap`], [`xml`]: reading control calls and writing answers and faults.
+//!
 //! The `/dlna/...` routes over these are `http::dlna_routes`.
 //!
 //! On by default (`dlna = false` turns it off). TVs cannot send HTTP Basic

@@ -1,7 +1,8 @@
 //! Small network clients of our own, over async-io: URL handling, outgoing
 //! sockets bound to a chosen local IP, dual-stack peer sockets
 //! ([`dual`]), an HTTP/1.1 GET client and TLS by rustls. Used by the
-//! tracker clients and to fetch `.torrent` URLs.
+//! tracker clients and to fetch `.torrent` URLs. And the LAN's multicast
+//! sockets ([`multicast`]: SSDP, local peer discovery).
 //!
 //! And one piece of serving: [`range_serve`], the answer to a `Range`
 //! request on a file of known length with a body length a 32-bit board
@@ -11,6 +12,7 @@
 pub mod dual;
 pub mod http_client;
 pub mod http_parse;
+pub mod multicast;
 pub mod portmap;
 pub mod range_serve;
 pub mod socket;
