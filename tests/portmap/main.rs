@@ -13,10 +13,9 @@
 
 use rill_testkit as support;
 
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use support::netns::{sh, tag, Netns};
 use support::proc::Proc;
 use support::{run_tool, TestEnv};
 
@@ -26,33 +25,21 @@ const GW_IP: &str = "10.77.0.1";
 /// rill's lease (RILL_PORTMAP_LEASE): it renews at half of it.
 const LEASE: u64 = 8;
 
-/// Namespaces and links of one test, deleted on drop.
+/// Namespaces (deleted on drop) and the LAN-side interface of one test.
 struct Net {
-    gw: String,
-    lan: String,
-    wan: String,
+    gw: Netns,
+    lan: Netns,
+    wan: Netns,
     lan_if: String,
-}
-
-fn sh(env: &TestEnv, args: &[&str]) -> String {
-    let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..]);
-    run_tool(&mut cmd, Duration::from_secs(15))
-        .unwrap_or_else(|e| env.fail(&format!("{}: {e}", args.join(" "))))
 }
 
 impl Net {
     fn new(env: &TestEnv) -> Net {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let tag = format!(
-            "{}{}",
-            std::process::id() % 100_000,
-            N.fetch_add(1, Ordering::SeqCst)
-        );
+        let tag = tag();
         let n = Net {
-            gw: format!("rpm{tag}g"),
-            lan: format!("rpm{tag}l"),
-            wan: format!("rpm{tag}w"),
+            gw: Netns::new(env, format!("rpm{tag}g")),
+            lan: Netns::new(env, format!("rpm{tag}l")),
+            wan: Netns::new(env, format!("rpm{tag}w")),
             lan_if: format!("rpm{tag}b"),
         };
         let (gw_lan, gw_wan, wan_if) = (
@@ -60,52 +47,44 @@ impl Net {
             format!("rpm{tag}c"),
             format!("rpm{tag}d"),
         );
-        for ns in [&n.gw, &n.lan, &n.wan] {
-            sh(env, &["ip", "netns", "add", ns]);
-        }
         sh(
             env,
             &[
                 "ip", "link", "add", &gw_lan, "type", "veth", "peer", "name", &n.lan_if,
             ],
         );
-        sh(env, &["ip", "link", "set", &gw_lan, "netns", &n.gw]);
-        sh(env, &["ip", "link", "set", &n.lan_if, "netns", &n.lan]);
+        sh(env, &["ip", "link", "set", &gw_lan, "netns", &n.gw.name]);
+        sh(env, &["ip", "link", "set", &n.lan_if, "netns", &n.lan.name]);
         sh(
             env,
             &[
                 "ip", "link", "add", &gw_wan, "type", "veth", "peer", "name", &wan_if,
             ],
         );
-        sh(env, &["ip", "link", "set", &gw_wan, "netns", &n.gw]);
-        sh(env, &["ip", "link", "set", &wan_if, "netns", &n.wan]);
-        let ip = |ns: &str, args: &[&str]| {
-            let mut v = vec!["ip", "-n", ns];
-            v.extend_from_slice(args);
-            sh(env, &v);
-        };
-        ip(
-            &n.gw,
+        sh(env, &["ip", "link", "set", &gw_wan, "netns", &n.gw.name]);
+        sh(env, &["ip", "link", "set", &wan_if, "netns", &n.wan.name]);
+        n.gw.ip(
+            env,
             &["addr", "add", &format!("{GW_IP}/24"), "dev", &gw_lan],
         );
         // miniupnpd refuses private and reserved external addresses; this
         // one exists only inside the test's namespaces.
-        ip(&n.gw, &["addr", "add", "11.22.33.1/24", "dev", &gw_wan]);
-        ip(
-            &n.lan,
+        n.gw.ip(env, &["addr", "add", "11.22.33.1/24", "dev", &gw_wan]);
+        n.lan.ip(
+            env,
             &["addr", "add", &format!("{LAN_IP}/24"), "dev", &n.lan_if],
         );
-        ip(&n.wan, &["addr", "add", "11.22.33.2/24", "dev", &wan_if]);
+        n.wan
+            .ip(env, &["addr", "add", "11.22.33.2/24", "dev", &wan_if]);
         for (ns, dev) in [
             (&n.gw, &gw_lan),
             (&n.gw, &gw_wan),
             (&n.lan, &n.lan_if),
             (&n.wan, &wan_if),
         ] {
-            ip(ns, &["link", "set", dev, "up"]);
-            ip(ns, &["link", "set", "lo", "up"]);
+            ns.ip(env, &["link", "set", dev, "up"]);
         }
-        ip(&n.lan, &["route", "add", "default", "via", GW_IP]);
+        n.lan.ip(env, &["route", "add", "default", "via", GW_IP]);
         // The chains miniupnpd's nftables backend fills.
         let rules = env.path("gw/rules.nft");
         std::fs::create_dir_all(rules.parent().unwrap()).unwrap();
@@ -121,7 +100,7 @@ impl Net {
         )
         .unwrap();
         let r = rules.to_string_lossy().into_owned();
-        sh(env, &["ip", "netns", "exec", &n.gw, "nft", "-f", &r]);
+        sh(env, &["ip", "netns", "exec", &n.gw.name, "nft", "-f", &r]);
         let conf = env.path("gw/miniupnpd.conf");
         std::fs::write(
             &conf,
@@ -133,12 +112,6 @@ impl Net {
         )
         .unwrap();
         n
-    }
-
-    fn exec(&self, ns: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns]).args(args);
-        cmd
     }
 
     /// miniupnpd with only `upnp` or only NAT-PMP.
@@ -170,22 +143,19 @@ impl Net {
             "-c",
             &script,
         ];
-        Proc::spawn(env, "miniupnpd", &mut self.exec(&self.gw, &args))
+        Proc::spawn(env, "miniupnpd", &mut self.gw.exec(&args))
     }
 
     /// miniupnpd's redirect rules for our port (its own state).
     fn rules(&self, env: &TestEnv) -> String {
-        let mut cmd = self.exec(
-            &self.gw,
-            &[
-                "nft",
-                "list",
-                "chain",
-                "inet",
-                "filter",
-                "prerouting_miniupnpd",
-            ],
-        );
+        let mut cmd = self.gw.exec(&[
+            "nft",
+            "list",
+            "chain",
+            "inet",
+            "filter",
+            "prerouting_miniupnpd",
+        ]);
         run_tool(&mut cmd, Duration::from_secs(10)).unwrap_or_else(|e| env.fail(&e))
     }
 
@@ -206,16 +176,8 @@ impl Net {
     }
 
     fn upnpc_list(&self, env: &TestEnv) -> String {
-        let mut cmd = self.exec(&self.lan, &["upnpc", "-m", &self.lan_if, "-l"]);
+        let mut cmd = self.lan.exec(&["upnpc", "-m", &self.lan_if, "-l"]);
         run_tool(&mut cmd, Duration::from_secs(15)).unwrap_or_else(|e| env.fail(&e))
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in [&self.gw, &self.lan, &self.wan] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 
@@ -253,29 +215,26 @@ fn run(name: &str, mode: Mode) {
     let peers = format!("{LAN_IP}:{PEER_PORT}");
     let lease = LEASE.to_string();
     let bin = support::rill::bin().to_string_lossy().into_owned();
-    let mut cmd = net.exec(
-        &net.lan,
-        &[
-            "env",
-            &format!("RILL_PORTMAP_LEASE={lease}"),
-            if mode == Mode::NatPmp {
-                "RILL_PORTMAP_NO_PCP=1"
-            } else {
-                "RILL_PORTMAP_NO_PCP=0"
-            },
-            "RILL_LOG=debug",
-            &bin,
-            "serve",
-            "--config",
-            &cfg,
-            "--data",
-            &dir,
-            "--listen",
-            &listen,
-            "--peer-listen",
-            &peers,
-        ],
-    );
+    let mut cmd = net.lan.exec(&[
+        "env",
+        &format!("RILL_PORTMAP_LEASE={lease}"),
+        if mode == Mode::NatPmp {
+            "RILL_PORTMAP_NO_PCP=1"
+        } else {
+            "RILL_PORTMAP_NO_PCP=0"
+        },
+        "RILL_LOG=debug",
+        &bin,
+        "serve",
+        "--config",
+        &cfg,
+        "--data",
+        &dir,
+        "--listen",
+        &listen,
+        "--peer-listen",
+        &peers,
+    ]);
     let mut rill = Proc::spawn(&env, "rill", &mut cmd);
     let via = match mode {
         Mode::Upnp => "by UPnP",
@@ -307,7 +266,7 @@ fn run(name: &str, mode: Mode) {
         })
         .unwrap_or_else(|| env.fail("no ready line from rill serve"));
     let url = format!("http://{http}/metrics");
-    let mut curl = net.exec(&net.lan, &["curl", "-s", &url]);
+    let mut curl = net.lan.exec(&["curl", "-s", &url]);
     let page = run_tool(&mut curl, Duration::from_secs(10)).unwrap_or_else(|e| env.fail(&e));
     if !page.contains("rill_external_address_info{address=\"11.22.33.1\"} 1") {
         env.fail("/metrics does not show the external address");
