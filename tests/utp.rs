@@ -15,13 +15,13 @@
 
 use rill_testkit as support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::qbittorrent::Qbittorrent;
 use support::request::request;
 use support::rill::{Rill, RillOpts};
-use support::torrent::make_torrent;
+use support::torrent::{make_torrent, Torrent};
 use support::tracker::Opentracker;
 use support::{data, json_field, TestEnv, WAIT};
 
@@ -34,6 +34,34 @@ fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// qbittorrent-nox speaking uTP only (`bittorrent_protocol` 2), with
+/// `more` preferences (`,"key":value...`), checked to have taken.
+fn utp_only_qbittorrent(env: &TestEnv, more: &str) -> Qbittorrent {
+    let mut qb = Qbittorrent::start(env, "qbittorrent");
+    qb.set_preferences(env, &format!(r#"{{"bittorrent_protocol":2{more}}}"#));
+    match qb.preference("bittorrent_protocol") {
+        Ok(v) if v == "2" => {}
+        other => env.fail(&format!("qBittorrent bittorrent_protocol: {other:?}")),
+    }
+    qb
+}
+
+/// `qb` seeds `content` (the file `t` was made from), registered at the
+/// tracker.
+fn seed_from(
+    env: &TestEnv,
+    qb: &mut Qbittorrent,
+    tracker: &mut Opentracker,
+    t: &Torrent,
+    content: &Path,
+) {
+    let dir = env.mkdir("seed-qb");
+    data::copy_tree(content, &dir.join(content.file_name().expect("a name")));
+    qb.add(env, t, &dir);
+    qb.wait_complete(env, t);
+    tracker.wait_seeders(env, t, 1);
+}
+
 #[test]
 fn downloads_from_utp_only_qbittorrent() {
     let env = TestEnv::new("utp_qb");
@@ -42,17 +70,8 @@ fn downloads_from_utp_only_qbittorrent() {
     let tracker_addr = Opentracker::reserve();
     let t = make_torrent(&env, &content, PIECE_LOG2, &tracker_addr.announce_url());
     let mut tracker = Opentracker::start(&env, tracker_addr, &[&t]);
-    let dir = env.mkdir("seed-qb");
-    data::copy_tree(&content, &dir.join(content.file_name().expect("a name")));
-    let mut qb = Qbittorrent::start(&env, "qbittorrent");
-    qb.set_preferences(&env, r#"{"bittorrent_protocol":2}"#);
-    match qb.preference("bittorrent_protocol") {
-        Ok(v) if v == "2" => {}
-        other => env.fail(&format!("qBittorrent bittorrent_protocol: {other:?}")),
-    }
-    qb.add(&env, &t, &dir);
-    qb.wait_complete(&env, &t);
-    tracker.wait_seeders(&env, &t, 1);
+    let mut qb = utp_only_qbittorrent(&env, "");
+    seed_from(&env, &mut qb, &mut tracker, &t, &content);
     let source = t.file.to_string_lossy().into_owned();
 
     // TCP only: nothing.
@@ -140,12 +159,7 @@ fn seeds_to_utp_only_qbittorrent() {
         env.fail(&format!("seeding rill did not find its data: {done:?}"));
     }
     tracker.wait_seeders(&env, &t, 1);
-    let mut qb = Qbittorrent::start(&env, "qbittorrent");
-    qb.set_preferences(&env, r#"{"bittorrent_protocol":2}"#);
-    match qb.preference("bittorrent_protocol") {
-        Ok(v) if v == "2" => {}
-        other => env.fail(&format!("qBittorrent bittorrent_protocol: {other:?}")),
-    }
+    let mut qb = utp_only_qbittorrent(&env, "");
     let out = env.mkdir("out-qb");
     qb.add(&env, &t, &out);
     qb.wait_complete(&env, &t);
@@ -174,18 +188,9 @@ fn streams_from_utp_only_qbittorrent() {
     let tracker_addr = Opentracker::reserve();
     let t = make_torrent(&env, &content, 16, &tracker_addr.announce_url());
     let mut tracker = Opentracker::start(&env, tracker_addr, &[&t]);
-    let dir = env.mkdir("seed-qb");
-    data::copy_tree(&content, &dir.join(content.file_name().expect("a name")));
-    let mut qb = Qbittorrent::start(&env, "qbittorrent");
-    // uTP only, and slow enough that the ranges come while downloading.
-    qb.set_preferences(&env, r#"{"bittorrent_protocol":2,"up_limit":2097152}"#);
-    match qb.preference("bittorrent_protocol") {
-        Ok(v) if v == "2" => {}
-        other => env.fail(&format!("qBittorrent bittorrent_protocol: {other:?}")),
-    }
-    qb.add(&env, &t, &dir);
-    qb.wait_complete(&env, &t);
-    tracker.wait_seeders(&env, &t, 1);
+    // Slow enough that the ranges come while downloading.
+    let mut qb = utp_only_qbittorrent(&env, r#","up_limit":2097152"#);
+    seed_from(&env, &mut qb, &mut tracker, &t, &content);
 
     let ip = support::net::loopback_ip();
     let config = env.path("serve.toml");
