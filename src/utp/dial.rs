@@ -5,12 +5,16 @@
 //! 500 ms head start, seeders that do not answer uTP (aria2c has none; a
 //! qBittorrent answering from another address) put rill's first 64 KiB at
 //! 0.3-6 s instead of 0.09 s in bench/stream.sh. A uTP-only peer refuses
-//! TCP and is reached over uTP all the same.
+//! TCP and is reached over uTP all the same; but once TCP is refused (the
+//! host is there, nothing listens) uTP has only [`UTP_AFTER_REFUSED`] more
+//! instead of its whole SYN schedule (7 s): a swarm's dead addresses (a
+//! tracker still listing peers that left) would otherwise hold the
+//! half-open slots while live peers wait.
 
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -22,6 +26,22 @@ use super::{PeerStream, Utp};
 /// a peer that does not answer uTP (no UDP, a firewall, an answer from
 /// another address) costs a starting stream this much.
 pub const TCP_DELAY: Duration = Duration::ZERO;
+
+/// How long uTP may still answer after TCP was refused or found the host
+/// unreachable: a uTP-only peer answers its SYN in one round trip, or the
+/// retransmit after 1 s if the first was lost.
+pub const UTP_AFTER_REFUSED: Duration = Duration::from_millis(1500);
+
+/// A TCP error that says the peer's host answered but nothing listens, or
+/// that no route leads there.
+fn tcp_says_nobody(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
+}
 
 /// Connect to `addr` over uTP (when `utp` is given) and TCP (unless
 /// `with_tcp` is false and `utp` is given: uTP only).
@@ -47,6 +67,8 @@ pub async fn dial(
     let mut tcp = pin!(tcp);
     let mut utp_err: Option<io::Error> = None;
     let mut tcp_err: Option<io::Error> = None;
+    // Armed when TCP says nobody is there: uTP's last chance.
+    let mut grace: Option<Timer> = None;
     // Latched: a fired timer polled again is pending for ever, and TCP,
     // once started, must go on being polled.
     let mut tcp_started = false;
@@ -62,9 +84,24 @@ pub async fn dial(
         if tcp_started && tcp_err.is_none() {
             match tcp.as_mut().poll(cx) {
                 Poll::Ready(Ok(s)) => return Poll::Ready(Ok(s)),
-                Poll::Ready(Err(e)) => tcp_err = Some(e),
+                Poll::Ready(Err(e)) => {
+                    if tcp_says_nobody(&e) {
+                        grace = Some(Timer::after(UTP_AFTER_REFUSED));
+                    }
+                    tcp_err = Some(e);
+                }
                 Poll::Pending => {}
             }
+        }
+        if utp_err.is_none()
+            && grace
+                .as_mut()
+                .is_some_and(|g| Pin::new(g).poll(cx).is_ready())
+        {
+            utp_err = Some(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("uTP: no answer {UTP_AFTER_REFUSED:?} after TCP was refused"),
+            ));
         }
         match (&utp_err, tcp_err.take()) {
             (Some(u), Some(t)) => {
@@ -115,5 +152,37 @@ mod tests {
             "TCP waited for uTP to give up: {took:?}"
         );
         assert!(tcp.accept().is_ok());
+    }
+
+    /// A dead peer: TCP refused, its UDP port swallows every datagram. The
+    /// dial fails soon after the refusal, not after uTP's whole SYN
+    /// schedule (7 s).
+    #[test]
+    fn refused_tcp_cuts_the_utp_wait_short() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let _silent = UdpSocket::bind(addr).unwrap();
+        let ours = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sock = smol::Async::new(ours.try_clone().unwrap()).unwrap();
+        let u = Utp::new(ours, Arc::default());
+        let ex = smol::LocalExecutor::new();
+        let started = Instant::now();
+        let got = smol::block_on(ex.run(async {
+            ex.spawn(u.clone().recv_loop(sock)).detach();
+            ex.spawn(u.clone().drive()).detach();
+            dial(Some(&u), addr, None, true).await
+        }));
+        let took = started.elapsed();
+        let err = match got {
+            Ok(_) => panic!("connected to a port nobody listens on"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        assert!(
+            took >= UTP_AFTER_REFUSED && took < Duration::from_secs(4),
+            "the dial took {took:?}, uTP's grace is {UTP_AFTER_REFUSED:?}"
+        );
     }
 }
