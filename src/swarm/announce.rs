@@ -2,8 +2,10 @@
 //! the tracker's interval (at least [`MIN_INTERVAL`]), `completed` as soon
 //! as the download finishes, `stopped` when the torrent stops. Peers from
 //! answers go to the torrent's address book. Failures retry with back-off.
-//! A torrent without any connected peer asks again sooner (30 s, doubling),
-//! since peers that announced after us may never dial us.
+//! A torrent without any connected peer, or with a stream reader waiting
+//! on a piece no connected peer has, asks again sooner (30 s, doubling,
+//! never below the tracker's minimum interval), since peers that announced
+//! after us may never dial us.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -161,10 +163,20 @@ pub(crate) async fn run(t: Rc<Torrent>, wake: Receiver<Wake>) {
                 break false;
             }
             if check_at.is_some_and(|c| now >= c) {
-                if t.st.borrow().peers.is_empty() {
+                let (alone, stranded) = {
+                    let st = t.st.borrow();
+                    (st.peers.is_empty(), st.stranded_piece())
+                };
+                if alone || stranded.is_some() {
                     // Peers that joined after our announce may never dial
                     // us (transmission does not dial 127.x addresses).
-                    debug!("{name}: no peers; asking the tracker again");
+                    match stranded {
+                        Some(p) => info!(
+                            "{name}: a stream waits for piece {p}, which no connected \
+                             peer has: asking the tracker again"
+                        ),
+                        None => debug!("{name}: no peers; asking the tracker again"),
+                    }
                     starved_gap = (starved_gap * 2).min(delay);
                     break false;
                 }

@@ -40,19 +40,31 @@ fn download_of_a_bare_magnet_through_the_dht() {
 pub struct Serve {
     child: std::process::Child,
     pub http: SocketAddr,
+    log: std::path::PathBuf,
 }
 
 impl Serve {
     /// `rill serve` with this config text.
     pub fn start(env: &TestEnv, label: &str, config: &str) -> Serve {
+        Serve::start_with(env, label, config, &[])
+    }
+
+    /// [`Serve::start`] with these environment variables (`RILL_LOG`).
+    pub fn start_with(env: &TestEnv, label: &str, config: &str, vars: &[(&str, &str)]) -> Serve {
         let path = env.path(&format!("{label}.toml"));
         std::fs::write(&path, config).expect("write config");
         let log = env.path(&format!("logs/{label}.err"));
         env.register_log(label, &log);
         let mut cmd = Command::new(rill::bin());
         cmd.arg("serve").arg("--config").arg(&path);
+        cmd.envs(vars.iter().copied());
         let (child, http) = rill::start_serve(cmd, &log, WAIT).unwrap_or_else(|e| env.fail(&e));
-        Serve { child, http }
+        Serve { child, http, log }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then wait for the exit (bounded).

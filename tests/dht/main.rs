@@ -10,6 +10,8 @@
 //!   from rill finds the seeder and announces to rill; after a restart
 //!   the routing table comes back from disk; hostile datagrams are
 //!   counted and rate-limited, and rill keeps answering.
+//! - `stranded`: a stream waiting on a piece none of rill's peers has
+//!   makes rill ask the DHT again, and a seeder that came later is found.
 //!
 //! Needs: aria2, mktorrent, curl (Debian packages).
 
@@ -18,3 +20,4 @@ use rill_testkit as support;
 mod download;
 mod node;
 mod private;
+mod stranded;

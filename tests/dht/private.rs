@@ -114,10 +114,20 @@ impl PrivateDht {
 /// One `get_peers` query to `node` from a throwaway socket: the peers it
 /// answers with (empty on no answer within 2 s).
 pub fn get_peers(node: SocketAddr, info_hash: [u8; 20]) -> Vec<SocketAddr> {
-    use rill::wire::krpc::{Body, Krpc, Query};
     let Ok(sock) = std::net::UdpSocket::bind(SocketAddr::new(node.ip(), 0)) else {
         return Vec::new();
     };
+    get_peers_from(&sock, node, info_hash).map_or_else(Vec::new, |r| r.values)
+}
+
+/// `get_peers` to `node` from `sock`: its answer (None on no answer
+/// within 2 s).
+fn get_peers_from(
+    sock: &std::net::UdpSocket,
+    node: SocketAddr,
+    info_hash: [u8; 20],
+) -> Option<rill::wire::krpc::Response> {
+    use rill::wire::krpc::{Body, Krpc, Query};
     let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(2)));
     let q = Krpc {
         tid: b"tp".to_vec(),
@@ -126,20 +136,40 @@ pub fn get_peers(node: SocketAddr, info_hash: [u8; 20]) -> Vec<SocketAddr> {
             info_hash,
         }),
     };
-    if sock.send_to(&q.encode(), node).is_err() {
-        return Vec::new();
-    }
+    sock.send_to(&q.encode(), node).ok()?;
     let mut buf = [0u8; 1500];
-    match sock.recv_from(&mut buf) {
-        Ok((n, _)) => match Krpc::parse(&buf[..n]) {
-            Ok(Krpc {
-                body: Body::Response(r),
-                ..
-            }) => r.values,
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    match Krpc::parse(&buf[..n]) {
+        Ok(Krpc {
+            body: Body::Response(r),
+            ..
+        }) => Some(r),
+        _ => None,
     }
+}
+
+/// Store `peer` in `node` for `info_hash` as a peer would (`get_peers`
+/// for a token, then `announce_peer`, both from `peer`'s IP): a peer that
+/// runs no DHT of its own, so it never learns of anyone to dial.
+pub fn announce_peer(node: SocketAddr, info_hash: [u8; 20], peer: SocketAddrV4) -> bool {
+    use rill::wire::krpc::{Body, Krpc, Query};
+    let Ok(sock) = std::net::UdpSocket::bind(SocketAddr::new((*peer.ip()).into(), 0)) else {
+        return false;
+    };
+    let Some(token) = get_peers_from(&sock, node, info_hash).and_then(|r| r.token) else {
+        return false;
+    };
+    let q = Krpc {
+        tid: b"ap".to_vec(),
+        body: Body::Query(Query::AnnouncePeer {
+            id: [0x5a; 20],
+            info_hash,
+            port: peer.port(),
+            implied_port: false,
+            token,
+        }),
+    };
+    sock.send_to(&q.encode(), node).is_ok()
 }
 
 /// Wait until something has bound UDP `addr` (binding it fails).

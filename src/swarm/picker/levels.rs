@@ -116,6 +116,15 @@ impl Picker {
         v
     }
 
+    /// The lowest `Urgent` piece no connected peer has: a reader waits on
+    /// it, and only a peer not yet found can end the wait.
+    pub fn urgent_nobody_has(&self) -> Option<u32> {
+        self.urgent
+            .iter()
+            .copied()
+            .find(|&p| self.avail.count(p) == 0)
+    }
+
     /// `Urgent` pieces (a reader waits on them) that still have blocks
     /// nobody has been asked for, lowest first.
     pub fn urgent_unrequested(&self) -> Vec<u32> {

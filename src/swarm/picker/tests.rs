@@ -565,3 +565,28 @@ fn urgent_unrequested_and_background_pieces() {
     p.check_invariants();
     assert!(p.urgent_unrequested().is_empty());
 }
+
+#[test]
+fn urgent_pieces_nobody_has_are_named_lowest_first() {
+    // 4 pieces of 2 blocks; the one peer has pieces 0 and 1.
+    let l = layout(2 * K, 4 * 2 * u64::from(K));
+    let mut p = seeded(&l, 5);
+    let front = bits(4, &[0, 1]);
+    p.peer_has_bitfield(&front);
+    assert_eq!(p.urgent_nobody_has(), None, "nothing urgent");
+    p.set_priority(1, &[(1..2, Urgent)]);
+    assert_eq!(p.urgent_nobody_has(), None, "the peer has piece 1");
+    p.set_priority(2, &[(3..4, Urgent), (2..3, Urgent)]);
+    assert_eq!(p.urgent_nobody_has(), Some(2));
+    // A Have from a new peer: only piece 3 is stranded now.
+    p.peer_has_piece(2);
+    assert_eq!(p.urgent_nobody_has(), Some(3));
+    // The only peer with piece 2 leaves: stranded again.
+    p.peer_left(7, &bits(4, &[2]));
+    assert_eq!(p.urgent_nobody_has(), Some(2));
+    // Verified pieces are no longer urgent, whoever has them.
+    p.piece_verified(2);
+    p.piece_verified(3);
+    assert_eq!(p.urgent_nobody_has(), None);
+    p.check_invariants();
+}

@@ -249,6 +249,15 @@ impl TState {
     }
 
     /// The address of connected peer `key`.
+    /// A piece a stream reader waits on that no connected peer has
+    /// (more peers must be found: DHT, trackers).
+    pub fn stranded_piece(&self) -> Option<u32> {
+        if self.readers.is_empty() {
+            return None;
+        }
+        self.data.as_ref()?.picker.urgent_nobody_has()
+    }
+
     pub fn peer_addr(&self, key: PeerKey) -> Option<SocketAddr> {
         self.peers.get(&key).map(|p| p.addr)
     }
