@@ -56,18 +56,21 @@ rps() {
     echo "$(printf '%s\n' "${all[@]}" | median) $errs"
 }
 
-# Slow-loris clients: open N connections that send half a request head
-# and stay silent. Prints how many the server keeps open after 2 s, how
-# many it refused at once (an answer, the cap's 503), and how long until
-# a normal request is answered again (the head timeout frees the slots).
+# Slow-loris clients: open N connections from one address (127.0.0.2)
+# that send half a request head and stay silent. Prints how many the
+# server keeps open after 2 s, how many it refused at once (an answer:
+# the cap's or the client's share's 503), how long until a normal request
+# from another address (127.0.0.3) is answered, and how long until one
+# from the slow-loris address itself is (its heads time out).
 held() {
     python3 - "$ADDR" "$PORT" "$1" <<'PY'
 import socket, sys, time
 addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+LORIS, OTHER = "127.0.0.2", "127.0.0.3"
 socks = []
 for _ in range(n):
     try:
-        s = socket.create_connection((addr, port), timeout=2)
+        s = socket.create_connection((addr, port), timeout=2, source_address=(LORIS, 0))
         s.sendall(b"GET /api/torrents HTTP/1.1\r\nHost: %s\r\n" % addr.encode())
         socks.append(s)
     except OSError:
@@ -82,19 +85,21 @@ for s in socks:
         held += 1
     except OSError:
         pass
-t = time.time()
-back = -1
-while time.time() - t < 30:
-    try:
-        c = socket.create_connection((addr, port), timeout=5)
-        c.sendall(b"GET /api/torrents HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % addr.encode())
-        if c.recv(12).startswith(b"HTTP/1.1 200"):
-            back = int((time.time() - t) * 1000)
-            break
-    except OSError:
-        pass
-    time.sleep(0.25)
-print(held, refused, back)
+def answered_after(src):
+    t = time.time()
+    while time.time() - t < 30:
+        try:
+            c = socket.create_connection((addr, port), timeout=5, source_address=(src, 0))
+            c.sendall(b"GET /api/torrents HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % addr.encode())
+            if c.recv(12).startswith(b"HTTP/1.1 200"):
+                return int((time.time() - t) * 1000)
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return -1
+other = answered_after(OTHER)
+same = answered_after(LORIS)
+print(held, refused, other, same)
 PY
 }
 
@@ -119,8 +124,8 @@ PY
     echo $((after - before))
 }
 
-echo "| profile | slow-loris connections held / refused (2x cap tried) | a request answered again after | req/s /api/torrents | req/s /playlist.m3u | wrk errors | RSS growth, 16 MB header flood |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| profile | slow-loris connections from one address held / refused (2x cap tried) | another address answered after | that address answered again after | req/s /api/torrents | req/s /playlist.m3u | wrk errors | RSS growth, 16 MB header flood |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for p in $PROFILES; do
     rm -rf "$WORK/data"
     # Loopback only: no DHT, no DLNA multicast (port mapping is off on a
@@ -132,11 +137,11 @@ for p in $PROFILES; do
     wait_http "http://$ADDR:$PORT/api/torrents"
     cap=$(sed -n 's/^http_connections *= *\([0-9]*\).*/\1/p' "$ROOT/board/$p.toml")
     [ -n "$cap" ] || die "board/$p.toml has no http_connections"
-    read -r kept refused back < <(held $((cap * 2)))
+    read -r kept refused other back < <(held $((cap * 2)))
     read -r api errs1 < <(rps "http://$ADDR:$PORT/api/torrents")
     read -r m3u errs2 < <(rps "http://$ADDR:$PORT/playlist.m3u")
     growth=$(flood)
-    echo "| $p (cap $cap) | $kept / $refused | ${back} ms | $api | $m3u | $((errs1 + errs2)) | ${growth} KiB |"
+    echo "| $p (cap $cap) | $kept / $refused | ${other} ms | ${back} ms | $api | $m3u | $((errs1 + errs2)) | ${growth} KiB |"
     kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 done
 

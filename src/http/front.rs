@@ -7,8 +7,9 @@
 //! heads without limits or timeouts, and a [`tiny_http::Request`] can only
 //! be made by its own accept loop. So the public TCP socket is ours:
 //!
-//! - [`accept_loop`] takes connections up to a cap from the board profile
-//!   (over it: a short `503` and close), survives EMFILE/ENFILE/ENOBUFS/
+//! - [`accept_loop`] takes connections up to a cap from the board profile,
+//!   at most a quarter of it from one client address ([`super::admission`];
+//!   over either: a short `503` and close), survives EMFILE/ENFILE/ENOBUFS/
 //!   ENOMEM (back off, log once, go on) and ECONNABORTED.
 //! - [`connection`] runs on one thread per connection (bounded by the cap):
 //!   it reads each request head with [`super::head`] under its limits
@@ -25,15 +26,17 @@
 //! open connection (small stacks); what tiny_http sees is always a
 //! well-formed, bounded request from a trusted socket.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
+use super::admission::{Admission, Refusal};
 use super::guard::Guard;
 use super::head::{self, Head, HeadError, LIMITS};
 
@@ -94,13 +97,16 @@ pub fn body_limit(method: &str, path: &str, upload_limit: u64) -> u64 {
 
 /// Accept until `stop`; see the module docs.
 pub fn accept_loop(listener: TcpListener, cfg: Arc<FrontConfig>, stop: Arc<AtomicBool>) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let admission = Admission::new(cfg.max_connections);
     let mut backoff = Duration::from_millis(10);
     let mut starved = false;
     let mut full_logged = false;
+    // Clients told they hold their share, until their count drops to 0
+    // (bounded: at most the cap has connections).
+    let mut warned: HashSet<IpAddr> = HashSet::new();
     while !stop.load(Ordering::SeqCst) {
-        let conn = match listener.accept() {
-            Ok((c, _)) => c,
+        let (conn, from) = match listener.accept() {
+            Ok((c, a)) => (c, a.ip()),
             Err(e) => {
                 use rustix::io::Errno;
                 let errno = Errno::from_io_error(&e);
@@ -132,27 +138,34 @@ pub fn accept_loop(listener: TcpListener, cfg: Arc<FrontConfig>, stop: Arc<Atomi
             starved = false;
         }
         backoff = Duration::from_millis(10);
-        if active.load(Ordering::SeqCst) >= cfg.max_connections {
-            if !full_logged {
-                warn!(
-                    "http: {} connections open, the most this board profile allows; refusing new ones with 503 until some close",
-                    cfg.max_connections
-                );
-                full_logged = true;
+        let ticket = match admission.admit(from) {
+            Ok(t) => t,
+            Err(why) => {
+                match why {
+                    Refusal::Full { cap } if !full_logged => {
+                        warn!("http: {cap} connections open, the most this board profile allows; refusing new ones with 503 until some close");
+                        full_logged = true;
+                    }
+                    Refusal::ClientFull { ip, share } if warned.insert(ip) => {
+                        warn!("http: {ip} holds {share} connections, the most one client may ({} in all are open); refusing its new ones with 503 until some close", admission.open());
+                    }
+                    _ => {}
+                }
+                let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
+                refuse(conn, 503, "too many connections; try again shortly", false);
+                continue;
             }
-            let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
-            refuse(conn, 503, "too many connections; try again shortly", false);
-            continue;
-        }
+        };
         full_logged = false;
-        active.fetch_add(1, Ordering::SeqCst);
-        let slot = Slot(active.clone());
+        if !warned.is_empty() {
+            warned.retain(|ip| admission.holds(*ip));
+        }
         let cfg = cfg.clone();
         let spawned = std::thread::Builder::new()
             .name("rill-http-conn".into())
             .stack_size(STACK)
             .spawn(move || {
-                let _slot = slot;
+                let _ticket = ticket;
                 connection(conn, &cfg);
             });
         if let Err(e) = spawned {
@@ -162,15 +175,6 @@ pub fn accept_loop(listener: TcpListener, cfg: Arc<FrontConfig>, stop: Arc<Atomi
         }
     }
     debug!("http: accept loop stopped");
-}
-
-/// One counted connection; frees its place when dropped.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// Why a connection stopped before its request went upstream.

@@ -17,6 +17,7 @@
 //! - [`body`]: reading a request body under a hard byte limit.
 //! - [`head`]: the request-head parser with its limits (`431`).
 //! - [`guard`]: the `Host` and `Origin` checks (DNS rebinding, CSRF).
+//! - [`admission`]: the connection cap and each client address's share.
 //! - [`front`]: the accept loop and connection threads in front of
 //!   tiny_http (connection cap, timeouts, head and body limits).
 //! - [`server`]: the tiny_http worker pools, authentication and routing.
@@ -31,6 +32,7 @@
 //! untrusted header value or byte stream and answers with a value or an
 //! error.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod auth_limit;

@@ -2,11 +2,11 @@
 //! the server as it was before the front door (docs/architecture.md).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use rill_testkit::request::request;
-use rill_testkit::TestEnv;
+use rill_testkit::{net, TestEnv};
 
 use crate::{dead_torrent, fds, log, serve, status};
 
@@ -30,11 +30,36 @@ fn api_answers(addr: SocketAddr, within: Duration) -> Result<Duration, String> {
     Ok(start.elapsed())
 }
 
-/// Open up to `n` idle connections (stops at the first refused one).
-fn hold(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+/// A TCP connection to `to` from the source address `from` (any of
+/// 127/8), the connect bounded to 2 s.
+fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use rustix::net::sockopt::{set_socket_timeout, Timeout};
+    use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
+    let fd = socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // Linux bounds a blocking connect by the send timeout.
+    set_socket_timeout(&fd, Timeout::Send, Some(Duration::from_secs(2)))?;
+    bind(&fd, &SocketAddr::new(from, 0))?;
+    connect(&fd, &to)?;
+    Ok(TcpStream::from(fd))
+}
+
+/// Open up to `n` idle connections from the `sources` in turn (stops at
+/// the first that fails). One client address may hold only a quarter of
+/// the cap, so reaching the cap or the fd limit takes several.
+fn hold(addr: SocketAddr, n: usize, sources: &[IpAddr]) -> Vec<TcpStream> {
     (0..n)
-        .map_while(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .map_while(|i| connect_from(sources[i % sources.len()], addr).ok())
         .collect()
+}
+
+/// `k` source addresses of the test's own.
+fn sources(k: usize) -> Vec<IpAddr> {
+    (0..k).map(|_| IpAddr::V4(net::loopback_ip())).collect()
 }
 
 #[test]
@@ -47,7 +72,7 @@ fn fd_exhaustion_then_a_normal_request_is_answered() {
         let rill = serve(&env, label, &["prlimit", &limit, "--"], "");
         api_answers(rill.addr, Duration::from_secs(5))
             .unwrap_or_else(|e| env.fail(&format!("{label}: before: {e}")));
-        let held = hold(rill.addr, conns);
+        let held = hold(rill.addr, conns, &sources(8));
         std::thread::sleep(Duration::from_secs(1));
         let opened = held.len();
         drop(held);
@@ -78,6 +103,52 @@ fn fd_exhaustion_then_a_normal_request_is_answered() {
         }
         assert!(!text.contains("panicked"), "{text}");
     }
+}
+
+/// One client opening silent connections as fast as it can (a slow-loris
+/// attack, a TV gone wrong) gets its share of the cap (a quarter: 64 of
+/// the generic profile's 256), the rest `503`; another client is still
+/// answered at once. Before the shares, the one client took all 256 and
+/// everyone else got `503` until its heads timed out.
+#[test]
+fn one_client_cannot_take_every_connection() {
+    let env = TestEnv::new("front-share");
+    let rill = serve(&env, "share", &[], "");
+    let greedy = sources(1);
+    let held = hold(rill.addr, 300, &greedy);
+    assert_eq!(held.len(), 300, "connects from one address failed");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut open = 0;
+    let mut refused = 0;
+    for mut s in held.iter() {
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => open += 1,
+            Ok(n) if buf[..n].starts_with(b"HTTP/1.1 503") => refused += 1,
+            other => env.fail(&format!(
+                "unexpected answer to a silent connection: {other:?}"
+            )),
+        }
+    }
+    assert_eq!((open, refused), (64, 236), "held vs refused");
+    // Another client (source 127.0.0.1) while the 64 are held.
+    api_answers(rill.addr, Duration::from_secs(2))
+        .unwrap_or_else(|e| env.fail(&format!("another client: {e}")));
+    let text = log(&env, "share");
+    assert!(
+        text.contains(&format!(
+            "{} holds 64 connections, the most one client may",
+            greedy[0]
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("the most one client may").count(),
+        1,
+        "logged once, not per refusal"
+    );
+    drop(held);
 }
 
 #[test]
