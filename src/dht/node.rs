@@ -65,7 +65,15 @@ pub struct Node {
     other: RefCell<Option<OtherHandler>>,
 }
 
-type OtherHandler = Box<dyn Fn(&[u8], SocketAddr)>;
+/// Non-DHT datagrams: one call per datagram, then one at the end of each
+/// burst read off the socket (uTP sends its deferred acks then).
+struct OtherHandler {
+    datagram: Box<dyn Fn(&[u8], SocketAddr)>,
+    burst_end: Box<dyn Fn()>,
+}
+
+/// Datagrams read off the socket before the burst's end is signalled.
+const BURST: usize = 32;
 
 fn random_id(rng: &mut XorShift) -> Id {
     let mut id = [0u8; 20];
@@ -137,9 +145,17 @@ impl Node {
         }))
     }
 
-    /// Hand datagrams that are not DHT (uTP) to `f`.
-    pub fn set_other(&self, f: impl Fn(&[u8], SocketAddr) + 'static) {
-        *self.other.borrow_mut() = Some(Box::new(f));
+    /// Hand datagrams that are not DHT (uTP) to `datagram`, and call
+    /// `burst_end` after each burst of datagrams read off the socket.
+    pub fn set_other(
+        &self,
+        datagram: impl Fn(&[u8], SocketAddr) + 'static,
+        burst_end: impl Fn() + 'static,
+    ) {
+        *self.other.borrow_mut() = Some(OtherHandler {
+            datagram: Box::new(datagram),
+            burst_end: Box::new(burst_end),
+        });
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -152,22 +168,37 @@ impl Node {
         loop {
             match self.sock.recv_from(&mut buf).await {
                 Ok((n, from)) => {
-                    // IPv4 peers of a dual-stack socket come IPv4-mapped.
-                    let from = crate::net::dual::canonical(from);
-                    let d = &buf[..n.min(buf.len())];
-                    match classify(d) {
-                        Datagram::Dht => self.handle(d, from),
-                        Datagram::Other => {
-                            bump(&self.stats.other_datagrams);
-                            if let Some(f) = self.other.borrow().as_ref() {
-                                f(d, from);
-                            }
-                        }
+                    self.take(&buf, n, from);
+                    // The rest of the burst, without waiting.
+                    for _ in 1..BURST {
+                        let Ok((n, from)) = self.sock.get_ref().recv_from(&mut buf) else {
+                            break;
+                        };
+                        self.take(&buf, n, from);
+                    }
+                    if let Some(h) = self.other.borrow().as_ref() {
+                        (h.burst_end)();
                     }
                 }
                 Err(e) => {
                     debug!("DHT socket: {e}");
                     Timer::after(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// One datagram of `n` bytes in `buf`, from `from`.
+    fn take(&self, buf: &[u8], n: usize, from: SocketAddr) {
+        // IPv4 peers of a dual-stack socket come IPv4-mapped.
+        let from = crate::net::dual::canonical(from);
+        let d = &buf[..n.min(buf.len())];
+        match classify(d) {
+            Datagram::Dht => self.handle(d, from),
+            Datagram::Other => {
+                bump(&self.stats.other_datagrams);
+                if let Some(h) = self.other.borrow().as_ref() {
+                    (h.datagram)(d, from);
                 }
             }
         }

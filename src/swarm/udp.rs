@@ -79,8 +79,8 @@ pub(crate) fn start_utp(
     let u = Utp::new(send, stats);
     let _ = ctx.utp.set(u.clone());
     if let Some(node) = ctx.dht.get() {
-        let u = u.clone();
-        node.set_other(move |d, from| u.on_datagram(d, from));
+        let (u, v) = (u.clone(), u.clone());
+        node.set_other(move |d, from| u.on_datagram(d, from), move || v.flush_due());
     }
     if let Some(sock) = alone.and_then(|s| Async::new(s).map_err(|e| warn!("uTP off: {e}")).ok()) {
         ctx.spawn(u.clone().recv_loop(sock));

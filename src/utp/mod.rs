@@ -13,6 +13,14 @@
 //! (address, connection id), answers SYNs (up to [`MAX_CONNS`] connections,
 //! [`ACCEPT_BACKLOG`] waiting to be accepted), sends what connections
 //! queue, and ticks their timers.
+//!
+//! Acks are deferred to the end of a burst: the receive loop (ours, or the
+//! DHT node's on a shared socket) reads every datagram already queued, up
+//! to [`BURST`], hands each to [`Utp::on_datagram`] (which only updates
+//! the connection), then calls [`Utp::flush_due`]: one ack, and whatever
+//! the acks opened in the window, per connection per burst instead of one
+//! ack per datagram (as libutp's deferred acks). A lone datagram is
+//! answered at once, as before.
 
 pub mod conn;
 pub mod dial;
@@ -38,6 +46,8 @@ pub use stream::{PeerStream, UtpStream};
 
 /// Connections at most (open, half-open and closing).
 pub const MAX_CONNS: usize = 512;
+/// Datagrams a receive loop reads before it sends what they made due.
+pub const BURST: usize = 32;
 /// Accepted connections waiting for the swarm.
 pub const ACCEPT_BACKLOG: usize = 32;
 /// How often timers are looked at.
@@ -132,6 +142,9 @@ pub(crate) struct Inner {
     accept_tx: Sender<(UtpStream, SocketAddr)>,
     rng: RefCell<XorShift>,
     pub stats: Arc<UtpStats>,
+    /// Connections that took packets since the last [`Utp::flush_due`]:
+    /// each at most once (so at most [`MAX_CONNS`]).
+    due: RefCell<Vec<(Key, Rc<RefCell<Conn>>)>>,
 }
 
 /// The uTP socket layer of one UDP socket.
@@ -203,12 +216,15 @@ impl Utp {
                 accept_tx,
                 rng: RefCell::new(XorShift::from_seed_or_entropy(None)),
                 stats,
+                due: RefCell::new(Vec::new()),
             }),
             accept_rx,
         }
     }
 
-    /// A datagram that arrived on the shared socket.
+    /// A datagram that arrived on the shared socket. What it makes due
+    /// for an open connection (an ack, data the ack let out) is sent by the
+    /// next [`Utp::flush_due`]; a SYN is answered at once.
     pub fn on_datagram(&self, d: &[u8], from: SocketAddr) {
         let inner = &self.inner;
         let p = match utp::parse(d) {
@@ -226,10 +242,15 @@ impl Utp {
         if let Some(c) = found {
             let n = d.len() as u64;
             inner.stats.received_bytes.fetch_add(n, Ordering::Relaxed);
-            let mut c = c.borrow_mut();
-            c.on_packet(&p, now);
-            inner.flush(from, &mut c, now);
-            c.wake();
+            {
+                let mut conn = c.borrow_mut();
+                conn.on_packet(&p, now);
+                conn.wake();
+            }
+            let mut due = inner.due.borrow_mut();
+            if !due.iter().any(|(k, _)| *k == key) {
+                due.push((key, c));
+            }
             return;
         }
         if h.typ != Type::Syn {
@@ -288,6 +309,16 @@ impl Utp {
         Ok(s)
     }
 
+    /// Send what the datagrams since the last call made due: once per
+    /// connection. Receive loops call it at the end of every burst.
+    pub fn flush_due(&self) {
+        let due = std::mem::take(&mut *self.inner.due.borrow_mut());
+        let now = Instant::now();
+        for ((addr, _), c) in due {
+            self.inner.flush(addr, &mut c.borrow_mut(), now);
+        }
+    }
+
     /// The next incoming connection.
     pub async fn accept(&self) -> Option<(UtpStream, SocketAddr)> {
         self.accept_rx.recv().await.ok()
@@ -327,17 +358,30 @@ impl Utp {
         loop {
             match sock.recv_from(&mut buf).await {
                 Ok((n, from)) => {
-                    let from = crate::net::dual::canonical(from);
-                    if let Some(d) = buf.get(..n) {
-                        if crate::dht::classify(d) == crate::dht::Datagram::Other {
-                            self.on_datagram(d, from);
-                        }
+                    self.take(&buf, n, from);
+                    // The rest of the burst, without waiting.
+                    for _ in 1..BURST {
+                        let Ok((n, from)) = sock.get_ref().recv_from(&mut buf) else {
+                            break;
+                        };
+                        self.take(&buf, n, from);
                     }
+                    self.flush_due();
                 }
                 Err(e) => {
                     debug!("uTP socket: {e}");
                     Timer::after(TICK).await;
                 }
+            }
+        }
+    }
+
+    /// One datagram of `n` bytes in `buf` from the socket's own loop.
+    fn take(&self, buf: &[u8], n: usize, from: SocketAddr) {
+        let from = crate::net::dual::canonical(from);
+        if let Some(d) = buf.get(..n) {
+            if crate::dht::classify(d) == crate::dht::Datagram::Other {
+                self.on_datagram(d, from);
             }
         }
     }

@@ -60,7 +60,13 @@ fn stream_over_loopback_and_hostile_datagrams() {
             utp::build(&h, Some(&[0xff; 32]), &[0; 100], &mut d);
             b.on_datagram(&d, from);
             b.on_datagram(&d[..(i as usize % 30)], from);
+            if i % 32 == 31 {
+                b.flush_due();
+            }
         }
+        assert!(b.inner.due.borrow().len() <= MAX_CONNS);
+        b.flush_due();
+        assert!(b.inner.due.borrow().is_empty());
         assert!(b.inner.conns.borrow().len() <= MAX_CONNS);
         assert!(b.accept_rx.len() <= ACCEPT_BACKLOG);
         assert!(b.inner.stats.malformed.load(Ordering::Relaxed) > 0);
