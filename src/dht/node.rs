@@ -68,9 +68,11 @@ pub struct Node {
 /// Non-DHT datagrams: one call per datagram, then one at the end of each
 /// burst read off the socket (uTP sends its deferred acks then).
 struct OtherHandler {
-    datagram: Box<dyn Fn(&[u8], SocketAddr)>,
+    datagram: Box<DatagramFn>,
     burst_end: Box<dyn Fn()>,
 }
+
+type DatagramFn = dyn Fn(&[u8], SocketAddr);
 
 /// Datagrams read off the socket before the burst's end is signalled.
 const BURST: usize = 32;
