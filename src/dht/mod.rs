@@ -9,6 +9,7 @@
 //! - [`server`]: answers to queries, tokens, stored peers, per-IP rate limit.
 //! - [`lookup`]: one iterative `find_node`/`get_peers` walk.
 //! - [`persist`]: the routing table's file under the data directory.
+//! - [`secure_id`]: BEP 42 ids and our external address from answers' `ip`.
 //! - [`metrics`]: its lines of `/metrics`.
 //! - [`settings`]: the `dht` and `dht_bootstrap` config keys.
 //! - [`node`]: the socket loop, transactions, timeouts, upkeep.
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod node;
 pub mod persist;
 pub mod routing;
+pub mod secure_id;
 pub mod server;
 pub mod settings;
 

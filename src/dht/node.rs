@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use smol::{Async, Timer};
 
 use super::lookup::Lookup;
 use super::routing::{RoutingTable, K};
+use super::secure_id::{self, ExternalIp};
 use super::server::{Outcome, Server, TOKEN_ROTATE};
 use super::{bump, classify, persist, Datagram, DhtConfig, DhtStats};
 use crate::random::XorShift;
@@ -53,8 +54,11 @@ struct Pending {
 
 pub struct Node {
     sock: Async<UdpSocket>,
-    own: Id,
+    /// The routing table; its `own_id` is our node id (the one place it
+    /// is kept: a new external address may change it, see `secure_id`).
     table: RefCell<RoutingTable>,
+    /// What answering nodes say our address is (BEP 42 `ip`).
+    external: RefCell<ExternalIp>,
     server: RefCell<Server>,
     pending: RefCell<HashMap<[u8; 2], Pending>>,
     next_tid: Cell<u16>,
@@ -77,15 +81,6 @@ type DatagramFn = dyn Fn(&[u8], SocketAddr);
 /// Datagrams read off the socket before the burst's end is signalled.
 const BURST: usize = 32;
 
-fn random_id(rng: &mut XorShift) -> Id {
-    let mut id = [0u8; 20];
-    for c in id.chunks_mut(8) {
-        let r = rng.next_u64().to_be_bytes();
-        c.copy_from_slice(&r[..c.len()]);
-    }
-    id
-}
-
 impl Node {
     /// A node on `sock` (already bound), with the table from the state
     /// file if there is a good one.
@@ -103,24 +98,8 @@ impl Node {
         let sock = Async::new(sock)?;
         let mut rng = XorShift::from_seed_or_entropy(None);
         let now = Instant::now();
-        let saved = cfg
-            .state_file
-            .as_ref()
-            .and_then(|p| match std::fs::read(p) {
-                Ok(b) => {
-                    let d = persist::decode(&b);
-                    if d.is_none() {
-                        warn!("{}: not a DHT state file; starting afresh", p.display());
-                    }
-                    d
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    warn!("reading {}: {e}; starting afresh", p.display());
-                    None
-                }
-            });
-        let (own, nodes) = saved.unwrap_or_else(|| (random_id(&mut rng), Vec::new()));
+        let saved = cfg.state_file.as_deref().and_then(persist::load);
+        let (own, nodes) = saved.unwrap_or_else(|| (secure_id::random_id(&mut rng), Vec::new()));
         let mut table = RoutingTable::new(own);
         for n in &nodes {
             // Not confirmed until they answer again.
@@ -135,8 +114,8 @@ impl Node {
         stats.nodes.store(table.len() as u64, Ordering::Relaxed);
         Ok(Rc::new(Node {
             sock,
-            own,
             table: RefCell::new(table),
+            external: RefCell::default(),
             server: RefCell::new(Server::new(secret, now)),
             pending: RefCell::new(HashMap::new()),
             next_tid: Cell::new(rng.next_u64() as u16),
@@ -259,6 +238,9 @@ impl Node {
                 let Some(p) = self.take_pending(&msg.tid, from) else {
                     return;
                 };
+                if let Some(seen) = r.ip {
+                    self.seen_at(from.ip(), seen.ip(), now);
+                }
                 self.table.borrow_mut().heard(
                     NodeInfo {
                         id: r.id,
@@ -287,6 +269,30 @@ impl Node {
                 }
             }
         }
+    }
+
+    fn own(&self) -> Id {
+        self.table.borrow().own_id()
+    }
+
+    /// `voter` saw us at `seen`: once enough nodes agree on an external
+    /// address our id does not fit, take one that does (BEP 42).
+    fn seen_at(&self, voter: IpAddr, seen: IpAddr, now: Instant) {
+        let Some(ext) = self.external.borrow_mut().vote(voter, seen) else {
+            return;
+        };
+        if secure_id::fits(&self.own(), ext) {
+            info!("DHT: our external address is {ext}; our node id fits it (BEP 42)");
+            return;
+        }
+        let id = secure_id::id_for(ext, &secure_id::random_id(&mut self.rng.borrow_mut()));
+        let mut table = self.table.borrow_mut();
+        *table = table.with_own_id(id, now);
+        info!(
+            "DHT: our external address is {ext}; new node id {} for it (BEP 42), {} nodes kept",
+            crate::torrent::InfoHash(id),
+            table.len()
+        );
     }
 
     fn take_pending(&self, tid: &[u8], from: SocketAddr) -> Option<Pending> {
@@ -417,12 +423,12 @@ impl Node {
             while let Some(a) = l.next_query() {
                 let q = if peers {
                     Query::GetPeers {
-                        id: self.own,
+                        id: self.own(),
                         info_hash: target,
                     }
                 } else {
                     Query::FindNode {
-                        id: self.own,
+                        id: self.own(),
                         target,
                     }
                 };
@@ -476,7 +482,7 @@ impl Node {
         if let Some(port) = port {
             for (addr, token) in l.tokens() {
                 let q = Query::AnnouncePeer {
-                    id: self.own,
+                    id: self.own(),
                     info_hash,
                     port,
                     implied_port: false,
@@ -520,7 +526,7 @@ impl Node {
         loop {
             let now = Instant::now();
             if self.table.borrow().len() < K && now >= next_bootstrap {
-                let l = self.lookup(self.own, false).await;
+                let l = self.lookup(self.own(), false).await;
                 let n = self.table.borrow().len();
                 if n == 0 && self.cfg.bootstrap.is_empty() {
                     debug!("DHT: empty routing table and no bootstrap nodes");
@@ -542,13 +548,13 @@ impl Node {
             // Ping questionable nodes; refresh quiet buckets.
             let to_ping = self.table.borrow().to_ping(now, K);
             for a in to_ping {
-                self.query(a, Query::Ping { id: self.own }, None);
+                self.query(a, Query::Ping { id: self.own() }, None);
             }
             let targets = {
                 let mut rng = self.rng.borrow_mut();
                 self.table
                     .borrow()
-                    .stale_targets(now, 2, || random_id(&mut rng))
+                    .stale_targets(now, 2, || secure_id::random_id(&mut rng))
             };
             for t in targets {
                 self.table.borrow_mut().touch(&t, now);
@@ -573,7 +579,7 @@ impl Node {
         let Some(path) = self.cfg.state_file.clone() else {
             return;
         };
-        let bytes = persist::encode(&self.own, &self.table.borrow().nodes());
+        let bytes = persist::encode(&self.own(), &self.table.borrow().nodes());
         let r = smol::unblock(move || crate::durable::write_atomic(&path, &bytes)).await;
         if let Err(e) = r {
             warn!("saving the DHT routing table: {e}");

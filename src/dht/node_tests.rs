@@ -74,7 +74,44 @@ fn lookup_announce_and_find_across_three_nodes() {
         let b2 = node("127.0.0.1", vec![], Some(dir.join("b.dht")));
         // a at least; c too if b had learnt it.
         assert!((1..=b.node_count()).contains(&b2.node_count()));
-        assert_eq!(b2.own, b.own);
+        assert_eq!(b2.own(), b.own());
     }));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Five nodes on the internet agree on our external address: the node
+/// takes a BEP 42 id for it and keeps its table; the same news again
+/// changes nothing.
+#[test]
+fn an_agreed_external_address_gives_a_bep42_id() {
+    let n = node("127.0.0.1", vec![], None);
+    let now = Instant::now();
+    for i in 1..=10u8 {
+        n.table.borrow_mut().heard(
+            NodeInfo {
+                id: [i.wrapping_mul(29); 20],
+                addr: SocketAddr::from(([127, 0, 1, i], 6881)),
+            },
+            true,
+            now,
+        );
+    }
+    let before = (n.own(), n.node_count());
+    let ext: IpAddr = "203.0.113.9".parse().unwrap();
+    // Loopback voters (a test, a LAN) never count.
+    for i in 1..=10u8 {
+        n.seen_at(IpAddr::from([127, 0, 0, i]), ext, now);
+    }
+    assert_eq!(n.own(), before.0);
+    for i in 1..=secure_id::VOTES as u8 {
+        n.seen_at(IpAddr::from([198, 51, 100, i]), ext, now);
+    }
+    let id = n.own();
+    assert_ne!(id, before.0);
+    assert!(secure_id::fits(&id, ext));
+    assert_eq!(n.node_count(), before.1, "the table kept its nodes");
+    for i in 1..=secure_id::VOTES as u8 {
+        n.seen_at(IpAddr::from([192, 0, 2, i]), ext, now);
+    }
+    assert_eq!(n.own(), id, "the same address again: same id");
 }

@@ -38,6 +38,25 @@ pub fn encode(own: &Id, nodes: &[NodeInfo]) -> Vec<u8> {
 
 /// Our id and the saved nodes, or `None` if the file is not ours or is
 /// damaged (then we start afresh).
+/// Our id and the nodes from the state file at `path`; `None` (logged,
+/// unless there is no file yet) when it cannot be read or is not one.
+pub fn load(path: &std::path::Path) -> Option<(Id, Vec<NodeInfo>)> {
+    match std::fs::read(path) {
+        Ok(b) => {
+            let d = decode(&b);
+            if d.is_none() {
+                log::warn!("{}: not a DHT state file; starting afresh", path.display());
+            }
+            d
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            log::warn!("reading {}: {e}; starting afresh", path.display());
+            None
+        }
+    }
+}
+
 pub fn decode(b: &[u8]) -> Option<(Id, Vec<NodeInfo>)> {
     let rest = b.strip_prefix(MAGIC)?;
     let (own, mut rest) = rest.split_at_checked(20)?;

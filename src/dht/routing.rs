@@ -95,6 +95,16 @@ impl RoutingTable {
         }
     }
 
+    /// The same nodes around a new id of ours (after our external address
+    /// changed our BEP 42 id); unconfirmed until they answer again.
+    pub fn with_own_id(&self, own: Id, now: Instant) -> RoutingTable {
+        let mut t = RoutingTable::new(own);
+        for n in self.nodes() {
+            t.heard(n, false, now);
+        }
+        t
+    }
+
     pub fn own_id(&self) -> Id {
         self.own
     }

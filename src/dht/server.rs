@@ -176,9 +176,14 @@ impl Server {
             n.truncate(K);
             n
         };
+        // Every answer tells the asker where we saw it (BEP 42 `ip`), from
+        // which it learns its external address.
         let reply = |r: Response| Krpc {
             tid: tid.to_vec(),
-            body: Body::Response(r),
+            body: Body::Response(Response {
+                ip: Some(from),
+                ..r
+            }),
         };
         let error = |code, message: &str| Krpc {
             tid: tid.to_vec(),
@@ -215,6 +220,7 @@ impl Server {
                     nodes,
                     values,
                     token: Some(self.token(from.ip())),
+                    ip: None,
                 };
                 (reply(r), Outcome::Answered)
             }

@@ -180,3 +180,33 @@ fn rate_limit_per_ip() {
     }
     assert!(s.rate.len() <= MAX_IPS);
 }
+
+/// Every answer carries the asker's address as BEP 42's `ip`.
+#[test]
+fn answers_tell_the_asker_where_it_was_seen() {
+    let now = Instant::now();
+    let t = table();
+    let mut s = Server::new([2; 16], now);
+    for (from, q) in [
+        (addr("198.51.100.7:51413"), Query::Ping { id: [9; 20] }),
+        (
+            addr("[2001:db8::7]:6881"),
+            Query::FindNode {
+                id: [9; 20],
+                target: [1; 20],
+            },
+        ),
+        (
+            addr("203.0.113.1:1"),
+            Query::GetPeers {
+                id: [9; 20],
+                info_hash: [3; 20],
+            },
+        ),
+    ] {
+        let (k, _) = s.answer(&t, b"1", &q, from, now);
+        assert_eq!(response(&k).ip, Some(from), "{q:?}");
+        let back = Krpc::parse(&k.encode()).expect("our answer parses");
+        assert_eq!(response(&back).ip, Some(from));
+    }
+}

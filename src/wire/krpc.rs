@@ -109,6 +109,9 @@ pub struct Response {
     pub nodes: Vec<NodeInfo>,
     pub values: Vec<SocketAddr>,
     pub token: Option<Vec<u8>>,
+    /// The top-level `ip` key (BEP 42): the address the answering node saw
+    /// the query come from. A value of the wrong length is ignored.
+    pub ip: Option<SocketAddr>,
 }
 
 /// Error codes of BEP 5.
@@ -337,8 +340,10 @@ impl Krpc {
         let mut method: Option<Vec<u8>> = None;
         let mut args = None;
         let mut error = None;
+        let mut seen_at = None;
         while let Some((key, v)) = d.next_pair().map_err(&err)? {
             match key {
+                b"ip" => seen_at = parse_peer(bytes("ip", v)?),
                 b"t" => {
                     let t = bytes("t", v)?;
                     if t.len() > MAX_TID {
@@ -395,6 +400,7 @@ impl Krpc {
                     nodes: a.nodes,
                     values: a.values,
                     token: a.token,
+                    ip: seen_at,
                 })
             }
             Some(b'e') => error.ok_or_else(|| missing("e"))?,
@@ -458,6 +464,11 @@ impl Krpc {
                 put_key_bytes(&mut out, "y", b"q");
             }
             Body::Response(r) => {
+                if let Some(ip) = &r.ip {
+                    let mut p = Vec::with_capacity(18);
+                    compact_peer(ip, &mut p);
+                    put_key_bytes(&mut out, "ip", &p);
+                }
                 put_bytes(&mut out, b"r");
                 out.push(b'd');
                 put_key_bytes(&mut out, "id", &r.id);

@@ -107,6 +107,12 @@ fn everything_round_trips() {
                 "[2001:db8::1]:65535".parse().unwrap(),
             ],
             token: Some(b"tok".to_vec()),
+            ip: Some("[2001:db8::2]:6881".parse().unwrap()),
+        }),
+        Body::Response(Response {
+            id: A,
+            ip: Some("203.0.113.7:51413".parse().unwrap()),
+            ..Response::default()
         }),
         Body::Error {
             code: ERR_METHOD,
@@ -233,6 +239,7 @@ fn truncations_and_random_bytes_never_panic() {
             }],
             values: vec!["1.2.3.4:5".parse().unwrap()],
             token: Some(b"t".to_vec()),
+            ip: Some("198.51.100.4:6881".parse().unwrap()),
         }),
     }
     .encode();
@@ -248,4 +255,29 @@ fn truncations_and_random_bytes_never_panic() {
         let len = rng.below(300);
         let _ = Krpc::parse(&rng.bytes(len));
     }
+}
+
+/// BEP 42's `ip` sits at the top level, before `r`; one of the wrong
+/// length (neither 6 nor 18 bytes) is ignored, not an error.
+#[test]
+fn the_ip_key_is_read_at_the_top_level_and_bad_lengths_are_ignored() {
+    let m = Krpc::parse(
+        b"d2:ip6:\xcb\x00\x71\x07\x1a\xe11:rd2:id20:AAAAAAAAAAAAAAAAAAAAe1:t2:aa1:y1:re",
+    )
+    .expect("parses");
+    match m.body {
+        Body::Response(r) => {
+            assert_eq!(r.ip, Some("203.0.113.7:6881".parse().unwrap()));
+        }
+        other => panic!("not a response: {other:?}"),
+    }
+    let m = Krpc::parse(b"d2:ip3:abc1:rd2:id20:AAAAAAAAAAAAAAAAAAAAe1:t2:aa1:y1:re")
+        .expect("a short ip is ignored");
+    match m.body {
+        Body::Response(r) => assert_eq!(r.ip, None),
+        other => panic!("not a response: {other:?}"),
+    }
+    // Not a byte string: an error that names the key.
+    let e = Krpc::parse(b"d2:ipi5e1:rd2:id20:AAAAAAAAAAAAAAAAAAAAe1:t2:aa1:y1:re").unwrap_err();
+    assert!(format!("{e:?}").contains("ip"), "{e:?}");
 }

@@ -87,6 +87,13 @@ fn hostile_datagrams_are_dropped_and_rate_limited() {
     let mut buf = [0u8; 1500];
     let (n, _) = evil.recv_from(&mut buf).expect("rill answers a ping");
     assert!(buf[..n].windows(4).any(|w| w == b"1:rd"), "{:?}", &buf[..n]);
+    // ...telling the asker where it was seen (BEP 42 `ip`).
+    match rill::wire::krpc::Krpc::parse(&buf[..n]).map(|k| k.body) {
+        Ok(rill::wire::krpc::Body::Response(r)) => {
+            assert_eq!(r.ip, Some(evil.local_addr().unwrap()), "the ip key");
+        }
+        other => panic!("not a response: {other:?}"),
+    }
     // A flood from one address.
     // A flood from one address (paced a little so the kernel's socket
     // buffer does not drop most of it before rill reads it).
