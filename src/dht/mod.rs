@@ -27,6 +27,7 @@ pub mod secure_id;
 pub mod server;
 pub mod settings;
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -80,6 +81,31 @@ pub enum Datagram {
     Dht,
     /// Anything else (uTP, handed to [`crate::utp`]).
     Other,
+}
+
+/// The bootstrap `hosts` resolved (off the executor), keeping only
+/// addresses a socket bound to `local` can reach: both families on a
+/// dual-stack `[::]`, loopback ones only from a loopback address.
+pub async fn resolve_bootstrap(hosts: Vec<String>, local: Option<SocketAddr>) -> Vec<SocketAddr> {
+    let dual = local.is_some_and(|a| a.ip() == std::net::Ipv6Addr::UNSPECIFIED);
+    let v4 = local.is_none_or(|a| a.is_ipv4());
+    let loopback = local.is_some_and(|a| a.ip().is_loopback());
+    smol::unblock(move || {
+        let mut out = Vec::new();
+        for h in &hosts {
+            match h.to_socket_addrs() {
+                Ok(a) => out.extend(
+                    a.filter(|a| {
+                        (dual || a.is_ipv4() == v4) && (a.ip().is_loopback() || !loopback)
+                    })
+                    .take(4),
+                ),
+                Err(e) => log::warn!("DHT bootstrap {h}: {e}"),
+            }
+        }
+        out
+    })
+    .await
 }
 
 /// Tell a DHT datagram from others by its first byte.

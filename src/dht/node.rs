@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use super::secure_id::{self, ExternalIp};
 use super::server::{Outcome, Server, TOKEN_ROTATE};
 use super::{bump, classify, persist, Datagram, DhtConfig, DhtStats};
 use crate::random::XorShift;
-use crate::wire::krpc::{Body, Id, Krpc, NodeInfo, Query, Response, MAX_DATAGRAM};
+use crate::wire::krpc::{Body, Id, Krpc, NodeInfo, Query, Response, Want, MAX_DATAGRAM};
 
 pub const MAX_PENDING: usize = 256;
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -59,6 +59,8 @@ pub struct Node {
     table: RefCell<RoutingTable>,
     /// What answering nodes say our address is (BEP 42 `ip`).
     external: RefCell<ExternalIp>,
+    /// Both families on a dual-stack socket (BEP 32), else the default.
+    want: Want,
     server: RefCell<Server>,
     pending: RefCell<HashMap<[u8; 2], Pending>>,
     next_tid: Cell<u16>,
@@ -89,7 +91,10 @@ impl Node {
         mut cfg: DhtConfig,
         stats: Arc<DhtStats>,
     ) -> std::io::Result<Rc<Node>> {
-        let loopback = sock.local_addr()?.ip().is_loopback();
+        let local = sock.local_addr()?;
+        let loopback = local.ip().is_loopback();
+        let dual = local.ip() == std::net::Ipv6Addr::UNSPECIFIED;
+        let want = Want { n4: dual, n6: dual };
         if loopback && cfg.bootstrap == DhtConfig::default().bootstrap {
             // A socket bound to 127.x cannot reach them; do not even resolve.
             info!("DHT: bound to a loopback address, so not using the public routers");
@@ -116,6 +121,7 @@ impl Node {
             sock,
             table: RefCell::new(table),
             external: RefCell::default(),
+            want,
             server: RefCell::new(Server::new(secret, now)),
             pending: RefCell::new(HashMap::new()),
             next_tid: Cell::new(rng.next_u64() as u16),
@@ -369,30 +375,7 @@ impl Node {
 
     /// Addresses of the bootstrap hosts in our socket's family.
     async fn resolve_bootstrap(&self) -> Vec<SocketAddr> {
-        let hosts = self.cfg.bootstrap.clone();
-        let local = self.local_addr().ok();
-        // A dual-stack socket (`[::]`) reaches both families.
-        let dual = local.is_some_and(|a| a.ip() == std::net::Ipv6Addr::UNSPECIFIED);
-        let v4 = local.is_none_or(|a| a.is_ipv4());
-        let loopback = local.is_some_and(|a| a.ip().is_loopback());
-        let addrs = smol::unblock(move || {
-            let mut out = Vec::new();
-            for h in &hosts {
-                match h.to_socket_addrs() {
-                    // Only addresses our socket can reach.
-                    Ok(a) => out.extend(
-                        a.filter(|a| {
-                            (dual || a.is_ipv4() == v4) && (a.ip().is_loopback() || !loopback)
-                        })
-                        .take(4),
-                    ),
-                    Err(e) => warn!("DHT bootstrap {h}: {e}"),
-                }
-            }
-            out
-        })
-        .await;
-        addrs
+        super::resolve_bootstrap(self.cfg.bootstrap.clone(), self.local_addr().ok()).await
     }
 
     /// An iterative lookup of `target`: `get_peers` if `peers`, else
@@ -425,11 +408,13 @@ impl Node {
                     Query::GetPeers {
                         id: self.own(),
                         info_hash: target,
+                        want: self.want,
                     }
                 } else {
                     Query::FindNode {
                         id: self.own(),
                         target,
+                        want: self.want,
                     }
                 };
                 if !self.query(a, q, Some(tx.clone())) {

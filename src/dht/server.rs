@@ -18,7 +18,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::routing::{RoutingTable, K};
-use crate::wire::krpc::{Body, Id, Krpc, Query, Response, ERR_METHOD, ERR_PROTOCOL};
+use crate::wire::krpc::{
+    Body, Id, Krpc, NodeInfo, Query, Response, Want, ERR_METHOD, ERR_PROTOCOL,
+};
 
 pub const TOKEN_ROTATE: Duration = Duration::from_secs(5 * 60);
 pub const MAX_PEERS_PER_HASH: usize = 50;
@@ -170,10 +172,23 @@ impl Server {
         now: Instant,
     ) -> (Krpc, Outcome) {
         let own = table.own_id();
-        let nodes = |target: &Id| {
-            let mut n = table.closest(target, K * 2, true);
-            n.retain(|n| n.addr.is_ipv4() == from.is_ipv4());
-            n.truncate(K);
+        // The K closest of each family asked for (BEP 32 `want`), else of
+        // the asker's own family.
+        let nodes = |target: &Id, want: &Want| {
+            let (v4, v6) = if *want == Want::default() {
+                (from.is_ipv4(), from.is_ipv6())
+            } else {
+                (want.n4, want.n6)
+            };
+            let all = table.closest(target, usize::MAX, true);
+            let family = |ipv4: bool| all.iter().filter(move |n| n.addr.is_ipv4() == ipv4).take(K);
+            let mut n: Vec<NodeInfo> = Vec::with_capacity(2 * K);
+            if v4 {
+                n.extend(family(true));
+            }
+            if v6 {
+                n.extend(family(false));
+            }
             n
         };
         // Every answer tells the asker where we saw it (BEP 42 `ip`), from
@@ -200,18 +215,20 @@ impl Server {
                 }),
                 Outcome::Answered,
             ),
-            Query::FindNode { target, .. } => (
+            Query::FindNode { target, want, .. } => (
                 reply(Response {
                     id: own,
-                    nodes: nodes(target),
+                    nodes: nodes(target, want),
                     ..Response::default()
                 }),
                 Outcome::Answered,
             ),
-            Query::GetPeers { info_hash, .. } => {
+            Query::GetPeers {
+                info_hash, want, ..
+            } => {
                 let values = self.values(info_hash, &from, now);
                 let nodes = if values.is_empty() {
-                    nodes(info_hash)
+                    nodes(info_hash, want)
                 } else {
                     Vec::new()
                 };

@@ -2,7 +2,7 @@
 //! their bounds, answers by address family, the rate limit.
 
 use super::*;
-use crate::wire::krpc::NodeInfo;
+use crate::wire::krpc::{NodeInfo, Want};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -54,6 +54,7 @@ fn announce_needs_a_token_from_get_peers_and_the_same_ip() {
         &Query::GetPeers {
             id: [9; 20],
             info_hash: hash,
+            want: Want::default(),
         },
         me,
         now,
@@ -90,6 +91,7 @@ fn announce_needs_a_token_from_get_peers_and_the_same_ip() {
         &Query::GetPeers {
             id: [9; 20],
             info_hash: hash,
+            want: Want::default(),
         },
         me,
         now,
@@ -140,6 +142,7 @@ fn find_node_answers_in_the_askers_family_and_unknown_methods_err() {
     let q = Query::FindNode {
         id: [9; 20],
         target: [0x77; 20],
+        want: Want::default(),
     };
     let (r, _) = s.answer(&t, b"x", &q, addr("[::1]:1"), now);
     assert_eq!(response(&r).nodes.len(), 1);
@@ -194,6 +197,7 @@ fn answers_tell_the_asker_where_it_was_seen() {
             Query::FindNode {
                 id: [9; 20],
                 target: [1; 20],
+                want: Want::default(),
             },
         ),
         (
@@ -201,6 +205,7 @@ fn answers_tell_the_asker_where_it_was_seen() {
             Query::GetPeers {
                 id: [9; 20],
                 info_hash: [3; 20],
+                want: Want::default(),
             },
         ),
     ] {
@@ -209,4 +214,44 @@ fn answers_tell_the_asker_where_it_was_seen() {
         let back = Krpc::parse(&k.encode()).expect("our answer parses");
         assert_eq!(response(&back).ip, Some(from));
     }
+}
+
+/// BEP 32: an IPv4 asker that wants `n4` and `n6` gets both families; by
+/// default each asker gets its own family only.
+#[test]
+fn want_picks_the_families_of_the_nodes_answered() {
+    let now = Instant::now();
+    let t = table();
+    let mut s = Server::new([3; 16], now);
+    let v4 = addr("198.51.100.7:6881");
+    let ask = |s: &mut Server, from, want| {
+        let q = Query::FindNode {
+            id: [9; 20],
+            target: [5; 20],
+            want,
+        };
+        let (k, _) = s.answer(&t, b"1", &q, from, now);
+        let r = response(&k);
+        (
+            r.nodes.iter().filter(|n| n.addr.is_ipv4()).count(),
+            r.nodes.iter().filter(|n| n.addr.is_ipv6()).count(),
+        )
+    };
+    assert_eq!(ask(&mut s, v4, Want::default()), (K, 0));
+    assert_eq!(ask(&mut s, v4, Want { n4: true, n6: true }), (K, 1));
+    assert_eq!(
+        ask(
+            &mut s,
+            v4,
+            Want {
+                n4: false,
+                n6: true
+            }
+        ),
+        (0, 1)
+    );
+    assert_eq!(
+        ask(&mut s, addr("[2001:db8::9]:1"), Want::default()),
+        (0, 1)
+    );
 }

@@ -54,6 +54,18 @@ pub enum Body {
     Error { code: i64, message: String },
 }
 
+/// BEP 32's `want`: which address families of nodes the asker wants in
+/// the answer (`n4`: `nodes`, `n6`: `nodes6`). Neither: the family it
+/// asked over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Want {
+    pub n4: bool,
+    pub n6: bool,
+}
+
+/// Items of a `want` list looked at (BEP 32 defines two).
+const MAX_WANT: usize = 8;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Query {
     Ping {
@@ -62,10 +74,12 @@ pub enum Query {
     FindNode {
         id: Id,
         target: Id,
+        want: Want,
     },
     GetPeers {
         id: Id,
         info_hash: Id,
+        want: Want,
     },
     AnnouncePeer {
         id: Id,
@@ -185,6 +199,7 @@ struct Args {
     token: Option<Vec<u8>>,
     nodes: Vec<NodeInfo>,
     values: Vec<SocketAddr>,
+    want: Want,
 }
 
 fn bytes<'a>(key: &'static str, v: Object<'_, 'a>) -> Result<&'a [u8], KrpcError> {
@@ -279,6 +294,7 @@ fn parse_args(mut d: DictDecoder<'_, '_>) -> Result<Args, KrpcError> {
                 }
                 a.token = Some(t.to_vec());
             }
+            b"want" => a.want = parse_want(v)?,
             b"nodes" => parse_nodes(bytes("nodes", v)?, false, &mut a.nodes)?,
             b"nodes6" => parse_nodes(bytes("nodes6", v)?, true, &mut a.nodes)?,
             b"values" => {
@@ -377,10 +393,12 @@ impl Krpc {
                     b"find_node" => Query::FindNode {
                         id,
                         target: a.target.ok_or_else(|| missing("target"))?,
+                        want: a.want,
                     },
                     b"get_peers" => Query::GetPeers {
                         id,
                         info_hash: a.info_hash.ok_or_else(|| missing("info_hash"))?,
+                        want: a.want,
                     },
                     b"announce_peer" => Query::AnnouncePeer {
                         id,
@@ -423,14 +441,20 @@ impl Krpc {
                         put_key_bytes(&mut out, "id", id);
                         b"ping"
                     }
-                    Query::FindNode { id, target } => {
+                    Query::FindNode { id, target, want } => {
                         put_key_bytes(&mut out, "id", id);
                         put_key_bytes(&mut out, "target", target);
+                        put_want(&mut out, *want);
                         b"find_node"
                     }
-                    Query::GetPeers { id, info_hash } => {
+                    Query::GetPeers {
+                        id,
+                        info_hash,
+                        want,
+                    } => {
                         put_key_bytes(&mut out, "id", id);
                         put_key_bytes(&mut out, "info_hash", info_hash);
+                        put_want(&mut out, *want);
                         b"get_peers"
                     }
                     Query::AnnouncePeer {
@@ -515,6 +539,45 @@ impl Krpc {
         out.push(b'e');
         out
     }
+}
+
+/// BEP 32's `want` list, when it asks for anything.
+fn put_want(out: &mut Vec<u8>, w: Want) {
+    if w == Want::default() {
+        return;
+    }
+    put_bytes(out, b"want");
+    out.push(b'l');
+    if w.n4 {
+        put_bytes(out, b"n4");
+    }
+    if w.n6 {
+        put_bytes(out, b"n6");
+    }
+    out.push(b'e');
+}
+
+/// `want`: a list of byte strings; `n4` and `n6` are read, anything else
+/// (and anything past the first [`MAX_WANT`] items) is skipped.
+fn parse_want(v: Object<'_, '_>) -> Result<Want, KrpcError> {
+    let Object::List(mut l) = v else {
+        return Err(wrong("want", "a list"));
+    };
+    let mut w = Want::default();
+    let mut seen = 0;
+    while let Some(item) = l.next_object().map_err(bencode_error(WHAT))? {
+        seen += 1;
+        if seen > MAX_WANT {
+            continue;
+        }
+        match item {
+            Object::Bytes(b"n4") => w.n4 = true,
+            Object::Bytes(b"n6") => w.n6 = true,
+            Object::Bytes(_) => {}
+            _ => return Err(wrong("want", "a list of byte strings")),
+        }
+    }
+    Ok(w)
 }
 
 fn put_key_bytes(out: &mut Vec<u8>, key: &str, v: &[u8]) {

@@ -32,7 +32,14 @@ fn bep5_examples_parse_and_encode_exactly() {
     assert_eq!(m.encode(), ping);
     let find = b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz123456e1:q9:find_node1:t2:aa1:y1:qe";
     let m = Krpc::parse(find).unwrap();
-    assert_eq!(m.body, Body::Query(Query::FindNode { id: A, target: B }));
+    assert_eq!(
+        m.body,
+        Body::Query(Query::FindNode {
+            id: A,
+            target: B,
+            want: Want::default(),
+        })
+    );
     assert_eq!(m.encode(), find);
     let ann = b"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe";
     let m = Krpc::parse(ann).unwrap();
@@ -82,10 +89,15 @@ fn everything_round_trips() {
     ];
     let bodies = vec![
         Body::Query(Query::Ping { id: A }),
-        Body::Query(Query::FindNode { id: A, target: B }),
+        Body::Query(Query::FindNode {
+            id: A,
+            target: B,
+            want: Want::default(),
+        }),
         Body::Query(Query::GetPeers {
             id: A,
             info_hash: B,
+            want: Want::default(),
         }),
         Body::Query(Query::AnnouncePeer {
             id: A,
@@ -280,4 +292,48 @@ fn the_ip_key_is_read_at_the_top_level_and_bad_lengths_are_ignored() {
     // Not a byte string: an error that names the key.
     let e = Krpc::parse(b"d2:ipi5e1:rd2:id20:AAAAAAAAAAAAAAAAAAAAe1:t2:aa1:y1:re").unwrap_err();
     assert!(format!("{e:?}").contains("ip"), "{e:?}");
+}
+
+/// BEP 32 `want`: read from a query's arguments, written back in key
+/// order; other entries skipped; not a list is an error.
+#[test]
+fn want_lists_round_trip_and_unknown_entries_are_skipped() {
+    let q = b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:wantl2:n42:n6ee1:q9:get_peers1:t2:aa1:y1:qe";
+    let m = Krpc::parse(q).unwrap();
+    let both = Want { n4: true, n6: true };
+    assert_eq!(
+        m.body,
+        Body::Query(Query::GetPeers {
+            id: A,
+            info_hash: B,
+            want: both,
+        })
+    );
+    assert_eq!(m.encode(), q);
+    let q = b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl2:xx2:n6ee1:q9:find_node1:t2:aa1:y1:qe";
+    match Krpc::parse(q).unwrap().body {
+        Body::Query(Query::FindNode { want, .. }) => {
+            assert_eq!(
+                want,
+                Want {
+                    n4: false,
+                    n6: true
+                }
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad = b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wanti1ee1:q9:find_node1:t2:aa1:y1:qe";
+    assert!(Krpc::parse(bad).is_err());
+    // A long list is read only so far; no error, no growth.
+    let mut long =
+        b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl".to_vec();
+    for _ in 0..250 {
+        long.extend_from_slice(b"2:zz");
+    }
+    long.extend_from_slice(b"2:n4ee1:q9:find_node1:t2:aa1:y1:qe");
+    match Krpc::parse(&long).unwrap().body {
+        Body::Query(Query::FindNode { want, .. }) => assert_eq!(want, Want::default()),
+        other => panic!("{other:?}"),
+    }
 }

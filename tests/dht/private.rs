@@ -134,6 +134,7 @@ fn get_peers_from(
         body: Body::Query(Query::GetPeers {
             id: [0x5a; 20],
             info_hash,
+            want: Default::default(),
         }),
     };
     sock.send_to(&q.encode(), node).ok()?;
