@@ -45,7 +45,7 @@ const KEEP_QUEUED: usize = 4;
 const TURN_BLOCKS: usize = 4;
 /// Stop cancelling at a peer with this many cancelled blocks still
 /// possibly on their way (their late arrival must stay acceptable; the
-/// peer state remembers up to 512).
+/// peer state remembers up to 512, each for 30 s).
 const MAX_CANCELLED: usize = 256;
 /// Upper bound on turns (a piece of 64 MiB has 4096 blocks).
 const MAX_TURNS: usize = 1024;
