@@ -11,8 +11,10 @@
 //! buffer and wants data fast; once it plays, the steady rate takes over.
 //!
 //! [`plan`] turns a read position and a window size into piece ranges for
-//! the picker: `Urgent` for the piece under the read position, `High` for
-//! the rest of the window and for the file's first and last
+//! the picker: `Urgent` for the pieces of the first [`URGENT_BYTES`] from
+//! the read position (what a player needs before it shows a picture again
+//! after a seek; a seek lands mid-piece, so one piece is not enough),
+//! `High` for the rest of the window and for the file's first and last
 //! [`EDGE_BYTES`] (where MP4 `moov` boxes and MKV cues live, which players
 //! read right after opening). Pieces behind the read position are in no
 //! range, so replacing the reader's ranges with a new plan drops their
@@ -40,6 +42,9 @@ pub const EMA_TAU: Duration = Duration::from_secs(5);
 pub const SAMPLE_MIN: Duration = Duration::from_millis(250);
 /// Bytes at each end of a file that are wanted early (container indexes).
 pub const EDGE_BYTES: u64 = 1024 * 1024;
+/// Bytes from the read position that are `Urgent` (about 2 s at 8 Mbit/s,
+/// the buffer a player starts with).
+pub const URGENT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Read-ahead sizing for one reader.
 #[derive(Clone, Debug)]
@@ -138,9 +143,10 @@ impl Window {
 /// Piece ranges one reader asks for. Equal plans need no engine update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// The piece under the read position (empty at the end of the file).
+    /// The pieces of the first `URGENT_BYTES` from the read position (at
+    /// least the piece under it; empty at the end of the file).
     pub urgent: Range<u32>,
-    /// The rest of the window after the urgent piece.
+    /// The rest of the window after the urgent pieces.
     pub ahead: Range<u32>,
     /// The file's first and last `EDGE_BYTES`.
     pub head: Range<u32>,
@@ -178,7 +184,7 @@ impl Plan {
 /// position past the end gives empty ranges.
 pub fn plan(layout: &Layout, file: usize, pos: u64, ahead: u64) -> Plan {
     let len = layout.files.get(file).map_or(0, |&(_, len)| len);
-    let urgent = layout.file_range_pieces(file, pos, pos.saturating_add(1));
+    let urgent = layout.file_range_pieces(file, pos, pos.saturating_add(URGENT_BYTES));
     let window = layout.file_range_pieces(file, pos, pos.saturating_add(ahead));
     let ahead = if urgent.end < window.end {
         urgent.end..window.end
@@ -354,8 +360,8 @@ mod tests {
         // 1 MiB pieces, one 100 MiB file.
         let l = layout(MIB as u32, &[100 * MIB]);
         let p = plan(&l, 0, 0, 8 * MIB);
-        assert_eq!(p.urgent, 0..1);
-        assert_eq!(p.ahead, 1..8);
+        assert_eq!(p.urgent, 0..2, "the first 2 MiB");
+        assert_eq!(p.ahead, 2..8);
         assert_eq!(p.head, 0..1);
         assert_eq!(p.tail, 99..100);
         assert_eq!(
@@ -363,8 +369,8 @@ mod tests {
             vec![
                 (0..1, Priority::High),
                 (99..100, Priority::High),
-                (1..8, Priority::High),
-                (0..1, Priority::Urgent),
+                (2..8, Priority::High),
+                (0..2, Priority::Urgent),
             ]
         );
         assert_eq!(p.pieces(), vec![0, 1, 2, 3, 4, 5, 6, 7, 99]);
@@ -374,8 +380,9 @@ mod tests {
     fn plan_mid_file_leaves_pieces_behind_out() {
         let l = layout(MIB as u32, &[100 * MIB]);
         let p = plan(&l, 0, 50 * MIB + 10, 4 * MIB);
-        assert_eq!(p.urgent, 50..51);
-        assert_eq!(p.ahead, 51..55);
+        // A seek mid-piece: the 2 MiB from there reach into a third piece.
+        assert_eq!(p.urgent, 50..53);
+        assert_eq!(p.ahead, 53..55);
         assert!(p.pieces().iter().all(|&x| x == 0 || x >= 50));
         // Moving inside a piece keeps the plan; crossing into the next moves it.
         assert_eq!(plan(&l, 0, 50 * MIB + 500_000, 4 * MIB), p);
@@ -387,14 +394,34 @@ mod tests {
         // Pieces of 10 bytes; file 1 is stream bytes [5, 55).
         let l = layout(10, &[5, 50, 30]);
         let p = plan(&l, 1, 0, 20);
-        assert_eq!(p.urgent, 0..1);
-        assert_eq!(p.ahead, 1..3);
+        assert_eq!(p.urgent, 0..6, "the whole 50-byte file is urgent");
+        assert!(p.ahead.is_empty());
         assert_eq!(p.head, 0..6, "the whole file is within EDGE_BYTES");
         assert_eq!(p.tail, 0..6);
         // Window clamps to the file's end.
         let p = plan(&l, 1, 45, 1000);
         assert_eq!(p.urgent, 5..6);
         assert!(p.ahead.is_empty());
+    }
+
+    #[test]
+    fn urgent_bytes_cover_what_a_player_needs_whatever_the_piece_size() {
+        // 64 KiB pieces: 2 MiB from mid-piece 10 are 33 pieces, then the
+        // window; the window smaller than 2 MiB leaves nothing `High` ahead.
+        let l = layout(64 * 1024, &[100 * MIB]);
+        let p = plan(&l, 0, 10 * 64 * 1024 + 5, 8 * MIB);
+        assert_eq!(p.urgent, 10..43);
+        assert_eq!(p.ahead, 43..139);
+        let p = plan(&l, 0, 10 * 64 * 1024, MIB);
+        assert_eq!(p.urgent, 10..42);
+        assert!(p.ahead.is_empty());
+        // 4 MiB pieces: still only the piece under the read position,
+        // unless the 2 MiB cross into the next.
+        let l = layout(4 * MIB as u32, &[100 * MIB]);
+        assert_eq!(plan(&l, 0, 0, 16 * MIB).urgent, 0..1);
+        assert_eq!(plan(&l, 0, 3 * MIB, 16 * MIB).urgent, 0..2);
+        // Near the end of the file the urgent range stops at it.
+        assert_eq!(plan(&l, 0, 100 * MIB - 1, 16 * MIB).urgent, 24..25);
     }
 
     #[test]

@@ -5,11 +5,17 @@
 //! borrow rules). The writer task drains `outbox` (encoded control
 //! messages) and `uploads` (requests to serve); anything that queues for
 //! it calls [`PeerState::kick`].
+//!
+//! [`Cancelled`] holds the blocks we cancelled (or gave up on) at the
+//! peer: their late arrival is still accepted, for [`CANCELLED_FOR`]. A
+//! peer that honours cancels never sends them, so without that bound its
+//! list would only grow (and rush stops cancelling at a peer with many in
+//! it).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
 
@@ -29,6 +35,10 @@ const MAX_ALLOWED_FAST: usize = 32;
 const MAX_OUTBOX: usize = 2 << 20;
 /// Blocks whose late arrival we still accept after cancelling them.
 const MAX_CANCELLED: usize = 512;
+/// How long after cancelling a block its late arrival is still accepted.
+/// A peer that wrote it into its socket before our cancel arrived sends it
+/// within a few seconds even at 100 KB/s; later than this it was dropped.
+pub(crate) const CANCELLED_FOR: Duration = Duration::from_secs(30);
 
 /// The pieces a peer has.
 pub(crate) enum PeerHas {
@@ -70,7 +80,7 @@ pub(crate) struct PeerState {
     /// Our requests to the peer, oldest first, with when they were sent.
     pub requests: VecDeque<(Block, Instant)>,
     /// Blocks we cancelled or gave up on; late data for them is accepted.
-    pub cancelled: VecDeque<Block>,
+    pub cancelled: Cancelled,
     pub pipeline: Pipeline,
     /// The peer's requests waiting to be served, oldest first.
     pub uploads: VecDeque<Block>,
@@ -131,7 +141,7 @@ impl PeerState {
             peer_choking: true,
             peer_interested: false,
             requests: VecDeque::new(),
-            cancelled: VecDeque::new(),
+            cancelled: Cancelled::default(),
             pipeline: Pipeline::default(),
             uploads: VecDeque::new(),
             allowed_fast: Vec::new(),
@@ -195,10 +205,7 @@ impl PeerState {
 
     /// Remember a block we gave up on, so its late arrival is accepted.
     pub fn note_cancelled(&mut self, b: Block) {
-        if self.cancelled.len() >= MAX_CANCELLED {
-            self.cancelled.pop_front();
-        }
-        self.cancelled.push_back(b);
+        self.cancelled.note(b, Instant::now());
     }
 
     /// Take `b` out of our outstanding requests (or of the cancelled list);
@@ -208,11 +215,7 @@ impl PeerState {
             self.requests.remove(i);
             return true;
         }
-        if let Some(i) = self.cancelled.iter().position(|r| r == b) {
-            self.cancelled.remove(i);
-            return true;
-        }
-        false
+        self.cancelled.take(b, Instant::now())
     }
 
     pub fn is_seed(&self) -> bool {
@@ -262,5 +265,109 @@ impl PeerState {
             b.set(h);
         }
         self.has = PeerHas::Known(b);
+    }
+}
+
+/// Blocks cancelled at one peer, oldest first, with when: at most
+/// [`MAX_CANCELLED`], none older than [`CANCELLED_FOR`] once
+/// [`Cancelled::forget`] ran (the peer tick calls it every second; `note`
+/// and `take` also drop expired entries).
+#[derive(Default)]
+pub(crate) struct Cancelled {
+    blocks: VecDeque<(Block, Instant)>,
+}
+
+impl Cancelled {
+    /// Remember `b`, cancelled at `now` (the oldest entry goes when full).
+    pub fn note(&mut self, b: Block, now: Instant) {
+        self.forget(now);
+        if self.blocks.len() >= MAX_CANCELLED {
+            self.blocks.pop_front();
+        }
+        self.blocks.push_back((b, now));
+    }
+
+    /// Take `b` out if it was cancelled within [`CANCELLED_FOR`] of `now`;
+    /// whether it was.
+    pub fn take(&mut self, b: &Block, now: Instant) -> bool {
+        self.forget(now);
+        match self.blocks.iter().position(|(r, _)| r == b) {
+            Some(i) => {
+                self.blocks.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drop the entries cancelled [`CANCELLED_FOR`] or more before `now`.
+    /// Entries are in the order they were noted, so the expired ones are
+    /// at the front.
+    pub fn forget(&mut self, now: Instant) {
+        while let Some(&(_, at)) = self.blocks.front() {
+            if now.saturating_duration_since(at) < CANCELLED_FOR {
+                break;
+            }
+            self.blocks.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::picker::BLOCK_LEN;
+
+    fn block(p: u32, i: u32) -> Block {
+        Block {
+            piece: p,
+            begin: i * BLOCK_LEN,
+            len: BLOCK_LEN,
+        }
+    }
+
+    #[test]
+    fn cancelled_blocks_are_accepted_late_but_forgotten_after_30_s() {
+        let t0 = Instant::now();
+        let mut c = Cancelled::default();
+        c.note(block(1, 0), t0);
+        c.note(block(1, 1), t0 + Duration::from_secs(10));
+        c.note(block(2, 0), t0 + Duration::from_secs(20));
+        // Arrives 5 s late: accepted once, not twice.
+        assert!(c.take(&block(1, 1), t0 + Duration::from_secs(15)));
+        assert!(!c.take(&block(1, 1), t0 + Duration::from_secs(15)));
+        assert_eq!(c.len(), 2);
+        // A peer that honoured the cancel never sends 1/0: at 30 s it is
+        // gone from the list, and would no longer be accepted.
+        c.forget(t0 + CANCELLED_FOR - Duration::from_millis(1));
+        assert_eq!(c.len(), 2);
+        c.forget(t0 + CANCELLED_FOR);
+        assert_eq!(c.len(), 1);
+        assert!(!c.take(&block(1, 0), t0 + CANCELLED_FOR));
+        // `take` itself drops what expired: 2/0 is 30 s old at 50 s.
+        assert!(!c.take(&block(2, 0), t0 + Duration::from_secs(50)));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn cancelled_list_is_bounded_oldest_first() {
+        let t0 = Instant::now();
+        let mut c = Cancelled::default();
+        let n = MAX_CANCELLED as u32 + 10;
+        for i in 0..n {
+            c.note(block(i / 64, i % 64), t0);
+        }
+        assert_eq!(c.len(), MAX_CANCELLED);
+        // The first ten went; the eleventh and the last are still there.
+        assert!(!c.take(&block(0, 9), t0));
+        assert!(c.take(&block(0, 10), t0));
+        assert!(c.take(&block((n - 1) / 64, (n - 1) % 64), t0));
+        // Time going backwards (a caller's mistake) forgets nothing.
+        c.forget(t0 - Duration::from_secs(1));
+        assert_eq!(c.len(), MAX_CANCELLED - 2);
     }
 }

@@ -125,6 +125,22 @@ impl Picker {
             .find(|&p| self.avail.count(p) == 0)
     }
 
+    /// The `Urgent` pieces in the order `pick` takes them: by how far
+    /// each lies into its reader's urgent range, then by index. Every
+    /// reader's piece under its read position comes first, then the next
+    /// of each, and so on: one reader's urgent bytes (2 MiB of small
+    /// pieces) cannot hold back another reader's first piece, as they
+    /// would in index order when the other reads further into the file.
+    pub(super) fn urgent_order(&self) -> Vec<u32> {
+        let mut v: Vec<(u32, u32)> = self
+            .urgent
+            .iter()
+            .map(|&p| (self.prio.urgent_rank(p), p))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, p)| p).collect()
+    }
+
     /// `Urgent` pieces (a reader waits on them) that still have blocks
     /// nobody has been asked for, lowest first.
     pub fn urgent_unrequested(&self) -> Vec<u32> {
@@ -133,5 +149,38 @@ impl Picker {
             .copied()
             .filter(|p| self.partials.get(p).is_none_or(|part| part.wanted > 0))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{layout, seeded, K};
+    use crate::torrent::Bitfield;
+    use Priority::*;
+
+    use super::*;
+
+    #[test]
+    fn readers_urgent_pieces_are_served_side_by_side() {
+        // 71 pieces of 4 blocks. An MP4 probe: one connection reads from
+        // the start (32 urgent pieces), the other at the `moov` near the
+        // end (3). In index order piece 68 would wait behind all 32.
+        let l = layout(4 * K, 71 * 4 * u64::from(K));
+        let mut p = seeded(&l, 3);
+        let full = Bitfield::full(71);
+        p.peer_has_bitfield(&full);
+        p.set_priority(1, &[(0..32, Urgent), (32..40, High)]);
+        p.set_priority(2, &[(68..71, Urgent), (0..1, High)]);
+        assert_eq!(p.urgent_order()[..4], [0, 68, 1, 69]);
+        let mut out = Vec::new();
+        p.pick(7, &full, 8, true, &mut out);
+        let got: Vec<u32> = out.iter().map(|b| b.piece).collect();
+        assert_eq!(got, [0, 0, 0, 0, 68, 68, 68, 68]);
+        // Each reader's own pieces still come in streaming order.
+        out.clear();
+        p.pick(7, &full, 16, true, &mut out);
+        let got: Vec<u32> = out.iter().map(|b| b.piece).step_by(4).collect();
+        assert_eq!(got, [1, 69, 2, 70]);
+        p.check_invariants();
     }
 }

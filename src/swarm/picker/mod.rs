@@ -4,8 +4,11 @@
 //! engine tells it what peers have, asks it for blocks, and reports what
 //! arrived, failed, verified. Order of preference in [`Picker::pick`]:
 //!
-//! 1. `Urgent` pieces, lowest index first (a stream reader is waiting), and
-//!    for them also blocks stuck at another peer for longer than
+//! 1. `Urgent` pieces (a stream reader is waiting), nearest a reader's
+//!    position first: the first piece of every reader's urgent range, then
+//!    the second of each, and so on, lowest index first among equals (so
+//!    one reader's urgent bytes do not starve another's); and for them
+//!    also blocks stuck at another peer for longer than
 //!    [`PickerConfig::urgent_steal_after_ms`] (a second request, see
 //!    "stealing" below);
 //! 2. `High` pieces, lowest index first (the read-ahead window), then
@@ -33,7 +36,8 @@
 //!
 //! Cost: `peer_has_piece`, `block_received`, `request_failed`: O(1)
 //! (hashing). `peer_has_bitfield`/`peer_left`: O(pieces) bit walk. `pick`:
-//! O(priority pieces + started pieces + blocks handed out) plus, per new
+//! O(priority pieces + started pieces + blocks handed out; the urgent pieces
+//! also sorted, each ranked over the owners' ranges) plus, per new
 //! piece started, the rarest search in `avail.rs` (expected O(1) for a peer
 //! with most pieces, O(pieces/8) byte walk for a sparse one). No work is
 //! O(pieces) per *block*.
@@ -92,8 +96,9 @@ pub enum Priority {
     Soon,
     /// Picked before any `Soon` or `Normal` piece, lowest index first.
     High,
-    /// Needed now by a reader: picked first, lowest index first (streaming
-    /// order), and stuck blocks may be requested twice.
+    /// Needed now by a reader: picked first, in streaming order from each
+    /// reader's position (readers served side by side), and stuck blocks
+    /// may be requested twice.
     Urgent,
 }
 

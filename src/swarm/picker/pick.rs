@@ -63,7 +63,9 @@ impl Picker {
         }
     }
 
-    /// Steps 1 and 2: the urgent, high or soon set in index order.
+    /// Step 1: the urgent set in [`Picker::urgent_order`] (nearest each
+    /// reader's position first); step 2: the high or soon set in index
+    /// order.
     fn pick_level(
         &mut self,
         level: Priority,
@@ -73,44 +75,61 @@ impl Picker {
         may_start: bool,
         out: &mut Vec<Block>,
     ) -> usize {
+        if level == Priority::Urgent {
+            for p in self.urgent_order() {
+                if budget == 0 {
+                    break;
+                }
+                // A reader waits for an urgent piece: it starts even when
+                // the RAM cap is reached (the engine admits it over the
+                // cap, see `PieceStore::admit_urgent`).
+                budget = self.pick_piece(p, peer, has, budget, true, out);
+                if budget > 0 && has.get(p) && self.cfg.max_requests_per_block > 1 {
+                    let age = self.cfg.urgent_steal_after_ms;
+                    budget = self.take(peer, p, budget, Some(Dup::OlderThan(age)), out);
+                }
+            }
+            return budget;
+        }
         let mut next = 0u32;
         while budget > 0 {
             let set: &BTreeSet<u32> = match level {
-                Priority::Urgent => &self.urgent,
                 Priority::High => &self.high,
                 _ => &self.soon,
             };
             let Some(&p) = set.range(next..).next() else {
                 break;
             };
-            if !has.get(p) {
-                next = match p.checked_add(1) {
-                    Some(n) => n,
-                    None => break,
-                };
-                continue;
-            }
-            if self.state[p as usize] == PieceState::Fresh {
-                // A reader waits for an urgent piece: it starts even when
-                // the RAM cap is reached (the engine admits it over the
-                // cap, see `PieceStore::admit_urgent`).
-                if !may_start && level != Priority::Urgent {
-                    next = p.saturating_add(1);
-                    continue;
-                }
-                self.start(p);
-            }
-            budget = self.take(peer, p, budget, None, out);
-            if level == Priority::Urgent && budget > 0 && self.cfg.max_requests_per_block > 1 {
-                let age = self.cfg.urgent_steal_after_ms;
-                budget = self.take(peer, p, budget, Some(Dup::OlderThan(age)), out);
-            }
+            budget = self.pick_piece(p, peer, has, budget, may_start, out);
             next = match p.checked_add(1) {
                 Some(n) => n,
                 None => break,
             };
         }
         budget
+    }
+
+    /// Unrequested blocks of piece `p` for `peer`, if it has the piece and
+    /// the piece is started or `may_start`; the budget left.
+    fn pick_piece(
+        &mut self,
+        p: u32,
+        peer: PeerKey,
+        has: &Bitfield,
+        budget: usize,
+        may_start: bool,
+        out: &mut Vec<Block>,
+    ) -> usize {
+        if !has.get(p) {
+            return budget;
+        }
+        if self.state[p as usize] == PieceState::Fresh {
+            if !may_start {
+                return budget;
+            }
+            self.start(p);
+        }
+        self.take(peer, p, budget, None, out)
     }
 
     /// Step 3: unrequested blocks of started `Normal` pieces.

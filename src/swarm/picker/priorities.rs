@@ -84,6 +84,19 @@ impl Priorities {
         changes
     }
 
+    /// How far `p` lies into the `Urgent` range that covers it (0: the
+    /// range's first piece, the one under a reader's position); the
+    /// smallest over owners, `u32::MAX` when no `Urgent` range covers it.
+    pub(super) fn urgent_rank(&self, p: u32) -> u32 {
+        self.owners
+            .values()
+            .flat_map(|rs| rs.iter())
+            .filter(|(r, pr)| *pr == Priority::Urgent && r.contains(&p))
+            .map(|(r, _)| p - r.start)
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+
     fn compute(&self, p: u32) -> Priority {
         self.owners
             .values()
@@ -126,6 +139,23 @@ mod tests {
         pr.set(2, &[]);
         pr.set(1, &[]);
         assert!((0..10).all(|p| pr.get(p) == Normal));
+    }
+
+    #[test]
+    fn urgent_rank_is_the_distance_into_the_nearest_urgent_range() {
+        let mut pr = Priorities::new(100);
+        // Reader 1 reads at piece 0 with 32 urgent pieces; reader 2 at 68.
+        pr.set(1, &[(0..32, Urgent), (32..40, High)]);
+        pr.set(2, &[(68..71, Urgent), (95..100, High)]);
+        assert_eq!([pr.urgent_rank(0), pr.urgent_rank(68)], [0, 0]);
+        assert_eq!([pr.urgent_rank(1), pr.urgent_rank(69)], [1, 1]);
+        assert_eq!(pr.urgent_rank(31), 31);
+        // High or uncovered pieces have no rank.
+        assert_eq!(pr.urgent_rank(35), u32::MAX);
+        assert_eq!(pr.urgent_rank(50), u32::MAX);
+        // Overlapping ranges: the nearer start wins.
+        pr.set(3, &[(20..24, Urgent)]);
+        assert_eq!([pr.urgent_rank(21), pr.urgent_rank(25)], [1, 25]);
     }
 
     #[test]

@@ -63,8 +63,8 @@ impl TState {
             if let Some(d) = data.as_mut() {
                 d.picker.request_failed(key, b);
             }
-        } else if let Some(i) = p.cancelled.iter().position(|r| *r == b) {
-            p.cancelled.remove(i);
+        } else {
+            p.cancelled.take(&b, Instant::now());
         }
         self.fill_all();
     }
@@ -275,14 +275,15 @@ impl TState {
         }
     }
 
-    /// Once a second: rates, pipeline depths, request timeouts, keep-alives,
-    /// silent peers.
+    /// Once a second: rates, pipeline depths, expired cancelled blocks,
+    /// request timeouts, keep-alives, silent peers.
     pub(crate) fn tick_all(&mut self, now: Instant, secs: f64) {
         let TState { peers, data, .. } = self;
         for (&key, p) in peers.iter_mut() {
             p.down.tick(secs);
             p.up.tick(secs);
             p.pipeline.on_tick(p.down.rate(), p.ext.reqq);
+            p.cancelled.forget(now);
             if now.duration_since(p.last_recv) >= SILENT_LIMIT {
                 p.close("silent for too long");
                 continue;

@@ -14,11 +14,14 @@
 //! urgent piece, its queued requests of other pieces (`Normal` or `High`)
 //! except the oldest [`KEEP_QUEUED`] (likely on the wire already); the
 //! picker gets those blocks back and hands them out again later, behind
-//! the urgent ones. Then it gives out the urgent pieces' blocks in turns of
-//! [`TURN_BLOCKS`] per peer, so every peer that has them works on them at
-//! once. The ordinary top-up that follows queues other work behind them. A
-//! cancelled block that still arrives is accepted as usual
-//! (`PeerState::cancelled`).
+//! the urgent ones. Then it gives out the urgent pieces' blocks one at a
+//! time, each to the peer that would deliver it soonest: the bytes queued
+//! there plus the block, at the peer's measured rate ([`soonest`]). Every
+//! peer that has them works on them at once, and a slow peer gets only as
+//! many as it finishes by the time the fast ones do (in equal turns its
+//! share was the tail the reader waited for). The ordinary top-up that
+//! follows queues other work behind them. A cancelled block that still
+//! arrives is accepted as usual (`PeerState::cancelled`).
 //!
 //! An urgent piece may also have been asked for already, before anyone
 //! waited on it (the preloaded edges of a file, a reader's window ahead):
@@ -36,19 +39,55 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::TState;
-use crate::swarm::picker::{Block, PeerKey, Picker, Priority};
+use crate::swarm::picker::{Block, PeerKey, Picker, Priority, BLOCK_LEN};
 use crate::wire::Message;
 
 /// Requests left queued at a peer when its ordinary ones are cancelled.
 const KEEP_QUEUED: usize = 4;
-/// Urgent blocks given to one peer per turn.
-const TURN_BLOCKS: usize = 4;
+/// Rate assumed for a peer that has not sent anything yet, bytes/s (one
+/// block a second: a fresh peer gets a first block, not a share).
+const RATE_FLOOR: f64 = BLOCK_LEN as f64;
 /// Stop cancelling at a peer with this many cancelled blocks still
 /// possibly on their way (their late arrival must stay acceptable; the
-/// peer state remembers up to 512).
+/// peer state remembers up to 512, each for 30 s).
 const MAX_CANCELLED: usize = 256;
-/// Upper bound on turns (a piece of 64 MiB has 4096 blocks).
-const MAX_TURNS: usize = 1024;
+/// Upper bound on blocks handed out per call (a piece of 64 MiB has 4096).
+const MAX_BLOCKS: usize = 4096;
+
+/// A peer the urgent blocks may go to, as [`soonest`] sees it.
+#[derive(Clone, Debug)]
+struct Lane {
+    key: PeerKey,
+    /// Bytes requested from it and not yet received.
+    queued: u64,
+    /// Measured download rate from it, bytes/s.
+    rate: f64,
+    /// Requests its pipeline still takes (0: out of the spread).
+    room: usize,
+}
+
+impl Lane {
+    /// Seconds until a block of `len` bytes queued now would arrive.
+    fn eta(&self, len: u32) -> f64 {
+        let rate = if self.rate.is_finite() {
+            self.rate.max(RATE_FLOOR)
+        } else {
+            RATE_FLOOR
+        };
+        self.queued.saturating_add(u64::from(len)) as f64 / rate
+    }
+}
+
+/// The lane with room that would deliver one more block of `len` bytes
+/// soonest (ties: the first).
+fn soonest(lanes: &[Lane], len: u32) -> Option<usize> {
+    lanes
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.room > 0)
+        .min_by(|(_, a), (_, b)| a.eta(len).total_cmp(&b.eta(len)))
+        .map(|(i, _)| i)
+}
 
 impl TState {
     /// Make room for, and spread, the urgent pieces' unrequested blocks.
@@ -102,36 +141,56 @@ impl TState {
                 d.picker.request_failed(key, b);
             }
         }
-        let mut out: Vec<Block> = Vec::new();
-        for _ in 0..MAX_TURNS {
-            let mut gave = false;
-            for &key in &keys {
-                let Some(p) = peers.get_mut(&key) else {
-                    continue;
-                };
+        let mut lanes: Vec<Lane> = keys
+            .iter()
+            .filter_map(|&key| {
+                let p = peers.get(&key)?;
                 let limit = p.pipeline.limit(p.ext.reqq) as usize;
-                let room = limit.saturating_sub(p.requests.len()).min(TURN_BLOCKS);
-                let Some(has) = p.has.known() else { continue };
-                if room == 0 {
-                    continue;
-                }
-                out.clear();
-                let may_start = d.store.can_start_piece();
-                d.picker.pick(key, has, room, may_start, &mut out);
-                d.admit_urgent(&out);
-                let now = Instant::now();
-                for &b in &out {
-                    gave = true;
-                    p.requests.push_back((b, now));
-                    p.send(&Message::Request {
-                        index: b.piece,
-                        begin: b.begin,
-                        length: b.len,
-                    });
-                }
-            }
-            if !gave || d.picker.urgent_unrequested().is_empty() {
+                Some(Lane {
+                    key,
+                    queued: p.requests.iter().map(|(b, _)| u64::from(b.len)).sum(),
+                    rate: p.down.rate(),
+                    room: limit.saturating_sub(p.requests.len()),
+                })
+            })
+            .collect();
+        let mut out: Vec<Block> = Vec::new();
+        for _ in 0..MAX_BLOCKS {
+            if d.picker.urgent_unrequested().is_empty() {
                 break;
+            }
+            let Some(i) = soonest(&lanes, BLOCK_LEN) else {
+                break;
+            };
+            let lane = &mut lanes[i];
+            let Some(p) = peers.get_mut(&lane.key) else {
+                lane.room = 0;
+                continue;
+            };
+            let Some(has) = p.has.known() else {
+                lane.room = 0;
+                continue;
+            };
+            out.clear();
+            let may_start = d.store.can_start_piece();
+            d.picker.pick(lane.key, has, 1, may_start, &mut out);
+            let Some(&b) = out.first() else {
+                lane.room = 0;
+                continue;
+            };
+            d.admit_urgent(&out);
+            p.requests.push_back((b, Instant::now()));
+            p.send(&Message::Request {
+                index: b.piece,
+                begin: b.begin,
+                length: b.len,
+            });
+            lane.queued = lane.queued.saturating_add(u64::from(b.len));
+            lane.room -= 1;
+            if d.picker.priority(b.piece) != Priority::Urgent {
+                // It has no urgent block left (the picker gave the next
+                // best): the ordinary top-up serves it from here.
+                lane.room = 0;
             }
         }
     }
@@ -177,7 +236,6 @@ fn ahead_of_urgent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::swarm::picker::{Priority, BLOCK_LEN};
     use crate::torrent::{Bitfield, Layout};
 
     /// A picker over 8 pieces of 64 blocks, nothing downloaded.
@@ -274,5 +332,67 @@ mod tests {
         assert!(ahead_of_urgent(plain.iter().copied(), 0, &picker).is_empty());
         let got = ahead_of_urgent(queued.iter().copied(), MAX_CANCELLED - 2, &picker);
         assert_eq!(got, vec![block(0, 4), block(0, 5)]);
+    }
+
+    /// Hand `n` blocks out with [`soonest`], as `rush` does; how many
+    /// each lane got.
+    fn spread(lanes: &mut [Lane], n: usize) -> Vec<usize> {
+        let mut got = vec![0; lanes.len()];
+        for _ in 0..n {
+            let Some(i) = soonest(lanes, BLOCK_LEN) else {
+                break;
+            };
+            lanes[i].queued += u64::from(BLOCK_LEN);
+            lanes[i].room -= 1;
+            got[i] += 1;
+        }
+        got
+    }
+
+    fn lane(key: PeerKey, queued_blocks: u64, rate: f64, room: usize) -> Lane {
+        Lane {
+            key,
+            queued: queued_blocks * u64::from(BLOCK_LEN),
+            rate,
+            room,
+        }
+    }
+
+    #[test]
+    fn urgent_blocks_go_where_they_arrive_soonest() {
+        // A piece of 64 blocks, three idle peers at 100 KB/s, 400 KB/s and
+        // 1 MB/s: shares follow the rates, and the last block arrives
+        // about when it would if the three were one 1.5 MB/s peer (equal
+        // turns would give the slow peer 21 blocks: 3.4 s).
+        let mut lanes = vec![
+            lane(1, 0, 100e3, 256),
+            lane(2, 0, 400e3, 256),
+            lane(3, 0, 1e6, 256),
+        ];
+        let got = spread(&mut lanes, 64);
+        assert_eq!(got.iter().sum::<usize>(), 64);
+        assert!(got[0] < got[1] && got[1] < got[2], "{got:?}");
+        let ideal = 64.0 * f64::from(BLOCK_LEN) / 1.5e6;
+        let last = lanes.iter().map(|l| l.eta(0)).fold(0.0, f64::max);
+        assert!(last < ideal + f64::from(BLOCK_LEN) / 1e5, "{last} s");
+        assert!(last < 1.0, "{last} s");
+    }
+
+    #[test]
+    fn a_long_queue_or_no_room_keeps_blocks_away() {
+        // The fast peer has 2 s queued (urgent already, not cancelled);
+        // the idle slow one gets the first blocks.
+        let mut lanes = vec![lane(1, 2 * 61, 1e6, 256), lane(2, 0, 100e3, 256)];
+        assert_eq!(soonest(&lanes, BLOCK_LEN), Some(1));
+        let got = spread(&mut lanes, 20);
+        assert_eq!(got.iter().sum::<usize>(), 20);
+        assert!(got[1] >= 12, "{got:?}");
+        // A full pipeline takes nothing; nobody with room: nothing given.
+        let mut lanes = vec![lane(1, 0, 1e6, 0), lane(2, 0, 100e3, 3)];
+        assert_eq!(spread(&mut lanes, 10), vec![0, 3]);
+        assert_eq!(soonest(&lanes, BLOCK_LEN), None);
+        // No rate yet (or a broken one): the floor, not a division by 0.
+        assert_eq!(lane(1, 0, 0.0, 1).eta(BLOCK_LEN), 1.0);
+        assert_eq!(lane(1, 0, f64::NAN, 1).eta(BLOCK_LEN), 1.0);
     }
 }
