@@ -157,6 +157,11 @@ pub struct FileReader {
     offset: u64,
     len: u64,
     pos: u64,
+    /// Where this reader started (opened, or last seeked to) plus
+    /// [`window::URGENT_BYTES`]: the pieces before it are `Urgent` until
+    /// read (what a player needs before it shows a picture), after it only
+    /// the piece under `pos`.
+    urgent_until: u64,
     wait_timeout: Duration,
     window: Window,
     /// The plan last sent to the engine.
@@ -204,6 +209,7 @@ impl FileReader {
             offset,
             len,
             pos: 0,
+            urgent_until: window::URGENT_BYTES,
             wait_timeout: cfg.wait_timeout,
             window: Window::new(cfg.window_min, cfg.window_max, Instant::now()),
             sent: None,
@@ -299,7 +305,13 @@ impl FileReader {
             WINDOW_BYTES.fetch_sub(self.window_reported, Ordering::Relaxed);
             self.window_reported = ahead;
         }
-        let plan = window::plan(self.store.layout(), self.file, self.pos, ahead);
+        let plan = window::plan(
+            self.store.layout(),
+            self.file,
+            self.pos,
+            self.urgent_until,
+            ahead,
+        );
         if self.sent.as_ref() == Some(&plan) {
             return;
         }
@@ -350,6 +362,7 @@ impl Seek for FileReader {
         if new != self.pos {
             self.window.seeked(Instant::now());
             self.pos = new;
+            self.urgent_until = new.saturating_add(window::URGENT_BYTES);
         }
         Ok(new)
     }

@@ -11,9 +11,12 @@
 //! buffer and wants data fast; once it plays, the steady rate takes over.
 //!
 //! [`plan`] turns a read position and a window size into piece ranges for
-//! the picker: `Urgent` for the pieces of the first [`URGENT_BYTES`] from
-//! the read position (what a player needs before it shows a picture again
-//! after a seek; a seek lands mid-piece, so one piece is not enough),
+//! the picker: `Urgent` for the pieces of the first [`URGENT_BYTES`] a
+//! reader reads after it opens or seeks (what a player needs before it
+//! shows a picture again; a seek lands mid-piece, so one piece is not
+//! enough), then only for the piece under the read position (a reader
+//! that plays on keeps its urgent range short, so the picker's rush is
+//! not busy with it all the time),
 //! `High` for the rest of the window and for the file's first and last
 //! [`EDGE_BYTES`] (where MP4 `moov` boxes and MKV cues live, which players
 //! read right after opening). Pieces behind the read position are in no
@@ -143,8 +146,9 @@ impl Window {
 /// Piece ranges one reader asks for. Equal plans need no engine update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// The pieces of the first `URGENT_BYTES` from the read position (at
-    /// least the piece under it; empty at the end of the file).
+    /// From the read position to the end of the reader's first
+    /// `URGENT_BYTES` (at least the piece under it; empty at the end of
+    /// the file).
     pub urgent: Range<u32>,
     /// The rest of the window after the urgent pieces.
     pub ahead: Range<u32>,
@@ -180,11 +184,14 @@ impl Plan {
 }
 
 /// The plan for reading file `file` of `layout` at byte `pos` (of the
-/// file) with `ahead` bytes of window. Total: a bad file index or a
-/// position past the end gives empty ranges.
-pub fn plan(layout: &Layout, file: usize, pos: u64, ahead: u64) -> Plan {
+/// file) with `ahead` bytes of window; the bytes up to `urgent_until` (the
+/// reader's start plus [`URGENT_BYTES`]) are `Urgent`, and always the
+/// piece under `pos`. Total: a bad file index or a position past the end
+/// gives empty ranges.
+pub fn plan(layout: &Layout, file: usize, pos: u64, urgent_until: u64, ahead: u64) -> Plan {
     let len = layout.files.get(file).map_or(0, |&(_, len)| len);
-    let urgent = layout.file_range_pieces(file, pos, pos.saturating_add(URGENT_BYTES));
+    let urgent_end = urgent_until.max(pos.saturating_add(1));
+    let urgent = layout.file_range_pieces(file, pos, urgent_end);
     let window = layout.file_range_pieces(file, pos, pos.saturating_add(ahead));
     let ahead = if urgent.end < window.end {
         urgent.end..window.end
@@ -231,6 +238,11 @@ pub fn diff(old: &[u32], new: &[u32]) -> (Vec<u32>, Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plan of a reader that started at `pos` (opened or seeked there).
+    fn fresh(l: &Layout, file: usize, pos: u64, ahead: u64) -> Plan {
+        plan(l, file, pos, pos.saturating_add(URGENT_BYTES), ahead)
+    }
 
     const MIB: u64 = 1024 * 1024;
 
@@ -359,7 +371,7 @@ mod tests {
     fn plan_at_the_start() {
         // 1 MiB pieces, one 100 MiB file.
         let l = layout(MIB as u32, &[100 * MIB]);
-        let p = plan(&l, 0, 0, 8 * MIB);
+        let p = fresh(&l, 0, 0, 8 * MIB);
         assert_eq!(p.urgent, 0..2, "the first 2 MiB");
         assert_eq!(p.ahead, 2..8);
         assert_eq!(p.head, 0..1);
@@ -379,27 +391,27 @@ mod tests {
     #[test]
     fn plan_mid_file_leaves_pieces_behind_out() {
         let l = layout(MIB as u32, &[100 * MIB]);
-        let p = plan(&l, 0, 50 * MIB + 10, 4 * MIB);
+        let p = fresh(&l, 0, 50 * MIB + 10, 4 * MIB);
         // A seek mid-piece: the 2 MiB from there reach into a third piece.
         assert_eq!(p.urgent, 50..53);
         assert_eq!(p.ahead, 53..55);
         assert!(p.pieces().iter().all(|&x| x == 0 || x >= 50));
         // Moving inside a piece keeps the plan; crossing into the next moves it.
-        assert_eq!(plan(&l, 0, 50 * MIB + 500_000, 4 * MIB), p);
-        assert_ne!(plan(&l, 0, 51 * MIB, 4 * MIB), p);
+        assert_eq!(fresh(&l, 0, 50 * MIB + 500_000, 4 * MIB), p);
+        assert_ne!(fresh(&l, 0, 51 * MIB, 4 * MIB), p);
     }
 
     #[test]
     fn plan_in_a_multi_file_torrent_uses_the_files_pieces() {
         // Pieces of 10 bytes; file 1 is stream bytes [5, 55).
         let l = layout(10, &[5, 50, 30]);
-        let p = plan(&l, 1, 0, 20);
+        let p = fresh(&l, 1, 0, 20);
         assert_eq!(p.urgent, 0..6, "the whole 50-byte file is urgent");
         assert!(p.ahead.is_empty());
         assert_eq!(p.head, 0..6, "the whole file is within EDGE_BYTES");
         assert_eq!(p.tail, 0..6);
         // Window clamps to the file's end.
-        let p = plan(&l, 1, 45, 1000);
+        let p = fresh(&l, 1, 45, 1000);
         assert_eq!(p.urgent, 5..6);
         assert!(p.ahead.is_empty());
     }
@@ -409,19 +421,19 @@ mod tests {
         // 64 KiB pieces: 2 MiB from mid-piece 10 are 33 pieces, then the
         // window; the window smaller than 2 MiB leaves nothing `High` ahead.
         let l = layout(64 * 1024, &[100 * MIB]);
-        let p = plan(&l, 0, 10 * 64 * 1024 + 5, 8 * MIB);
+        let p = fresh(&l, 0, 10 * 64 * 1024 + 5, 8 * MIB);
         assert_eq!(p.urgent, 10..43);
         assert_eq!(p.ahead, 43..139);
-        let p = plan(&l, 0, 10 * 64 * 1024, MIB);
+        let p = fresh(&l, 0, 10 * 64 * 1024, MIB);
         assert_eq!(p.urgent, 10..42);
         assert!(p.ahead.is_empty());
         // 4 MiB pieces: still only the piece under the read position,
         // unless the 2 MiB cross into the next.
         let l = layout(4 * MIB as u32, &[100 * MIB]);
-        assert_eq!(plan(&l, 0, 0, 16 * MIB).urgent, 0..1);
-        assert_eq!(plan(&l, 0, 3 * MIB, 16 * MIB).urgent, 0..2);
+        assert_eq!(fresh(&l, 0, 0, 16 * MIB).urgent, 0..1);
+        assert_eq!(fresh(&l, 0, 3 * MIB, 16 * MIB).urgent, 0..2);
         // Near the end of the file the urgent range stops at it.
-        assert_eq!(plan(&l, 0, 100 * MIB - 1, 16 * MIB).urgent, 24..25);
+        assert_eq!(fresh(&l, 0, 100 * MIB - 1, 16 * MIB).urgent, 24..25);
     }
 
     #[test]
@@ -439,20 +451,32 @@ mod tests {
     #[test]
     fn plan_is_total() {
         let l = layout(10, &[5, 50]);
-        let p = plan(&l, 1, 50, 100);
+        let p = fresh(&l, 1, 50, 100);
         assert!(p.urgent.is_empty() && p.ahead.is_empty(), "at EOF");
-        let p = plan(&l, 1, u64::MAX, u64::MAX);
+        let p = fresh(&l, 1, u64::MAX, u64::MAX);
         assert!(p.urgent.is_empty() && p.ahead.is_empty());
-        let p = plan(&l, 7, 0, 100);
+        let p = fresh(&l, 7, 0, 100);
         assert!(p.ranges().is_empty(), "no such file");
         let empty = layout(10, &[0]);
-        assert!(plan(&empty, 0, 0, 100).ranges().is_empty());
+        assert!(fresh(&empty, 0, 0, 100).ranges().is_empty());
         let zero = Layout {
             piece_length: 0,
             total_length: 10,
             piece_count: 0,
             files: vec![(0, 10)],
         };
-        assert!(plan(&zero, 0, 3, 100).ranges().is_empty());
+        assert!(fresh(&zero, 0, 3, 100).ranges().is_empty());
+    }
+
+    #[test]
+    fn past_its_first_2_mib_a_reader_has_only_the_piece_under_it_urgent() {
+        // 64 KiB pieces; a reader started at 0 has read 5 MiB.
+        let l = layout(64 * 1024, &[100 * MIB]);
+        let p = plan(&l, 0, 5 * MIB + 5, URGENT_BYTES, 8 * MIB);
+        assert_eq!(p.urgent, 80..81, "only the piece under the position");
+        assert_eq!(p.ahead, 81..209);
+        // Still inside its first 2 MiB: urgent up to them.
+        let p = plan(&l, 0, MIB, URGENT_BYTES, 8 * MIB);
+        assert_eq!(p.urgent, 16..32);
     }
 }
