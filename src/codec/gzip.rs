@@ -6,8 +6,6 @@
 //! - [`gzip`]: one RFC 1952 member: a fixed 10-byte header, the raw
 //!   DEFLATE body (RFC 1951, made by `miniz_oxide`, level 6), then the
 //!   CRC-32 and the length mod 2^32 of the input, little-endian.
-//! - [`crc32`]: the IEEE CRC-32 (reflected, polynomial 0xEDB88320), table
-//!   built at compile time.
 //! - [`accepts_gzip`]: does an `Accept-Encoding` value (RFC 9110
 //!   §12.5.3, untrusted) allow a gzip answer? Pure, never panics.
 //! - [`Compressible`]: a text built once and shared, with its gzip form
@@ -15,6 +13,8 @@
 //!   request compresses anything twice.
 
 use std::sync::{Arc, OnceLock};
+
+use super::crc::crc32;
 
 /// Texts shorter than this go as they are: gzip saves at most a few
 /// hundred bytes there (one TCP segment either way) and costs a header.
@@ -27,38 +27,6 @@ const LEVEL: u8 = 6;
 /// A gzip file header: ID1 ID2, CM 8 (deflate), FLG 0 (no name, no extra
 /// fields), MTIME 0 (none), XFL 0, OS 255 (unknown).
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-
-const fn crc_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
-
-/// The CRC-32 of `data` as gzip (and zip, PNG, Ethernet) defines it.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        // The index is a byte: always within the 256 entries.
-        c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
 
 /// `data` as one gzip member (what `gzip -dc` reads back to `data`).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
@@ -193,13 +161,6 @@ mod tests {
         }
         s.push_str("#EXT-X-ENDLIST\n");
         s
-    }
-
-    #[test]
-    fn crc32_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
-        assert_eq!(crc32(b"a"), 0xE8B7_BE43);
     }
 
     #[test]

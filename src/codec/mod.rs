@@ -10,10 +10,10 @@
 //!   (`200` / `206` / `416` and the `Content-Range` value).
 //! - [`percent`]: RFC 3986 percent-encoding (tracker URLs, stream URLs).
 //! - [`base64`]: RFC 4648 decoding (HTTP Basic credentials).
-//! - [`crc32c`]: CRC-32C, for BEP 42's DHT node ids.
+//! - [`crc`]: the IEEE CRC-32 (gzip) and CRC-32C (BEP 42 node ids).
 
 pub mod base64;
-pub mod crc32c;
+pub mod crc;
 pub mod gzip;
 pub mod json;
 pub mod percent;

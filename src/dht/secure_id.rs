@@ -17,7 +17,7 @@
 
 use std::net::IpAddr;
 
-use crate::codec::crc32c::crc32c;
+use crate::codec::crc::crc32c;
 use crate::random::XorShift;
 use crate::wire::krpc::Id;
 
