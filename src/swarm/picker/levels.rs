@@ -147,8 +147,18 @@ impl Picker {
         self.urgent
             .iter()
             .copied()
-            .filter(|p| self.partials.get(p).is_none_or(|part| part.wanted > 0))
+            .filter(|&p| self.has_unrequested(p))
             .collect()
+    }
+
+    /// Whether [`Picker::urgent_unrequested`] would name any piece (without
+    /// building the list: rush asks once per block it hands out).
+    pub fn any_urgent_unrequested(&self) -> bool {
+        self.urgent.iter().any(|&p| self.has_unrequested(p))
+    }
+
+    fn has_unrequested(&self, p: u32) -> bool {
+        self.partials.get(&p).is_none_or(|part| part.wanted > 0)
     }
 }
 

@@ -560,10 +560,12 @@ fn urgent_unrequested_and_background_pieces() {
     assert!(p.urgent_unrequested().is_empty());
     p.request_failed(1, got[0]);
     assert_eq!(p.urgent_unrequested(), vec![2]);
+    assert!(p.any_urgent_unrequested());
     // Verified: no longer urgent work.
     p.piece_verified(2);
     p.check_invariants();
     assert!(p.urgent_unrequested().is_empty());
+    assert!(!p.any_urgent_unrequested());
 }
 
 #[test]

@@ -156,7 +156,7 @@ impl TState {
             .collect();
         let mut out: Vec<Block> = Vec::new();
         for _ in 0..MAX_BLOCKS {
-            if d.picker.urgent_unrequested().is_empty() {
+            if !d.picker.any_urgent_unrequested() {
                 break;
             }
             let Some(i) = soonest(&lanes, BLOCK_LEN) else {
