@@ -123,13 +123,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    /// A peer that listens on TCP and whose UDP port swallows every
-    /// datagram: the dial ends over TCP soon after the delay, not when
-    /// uTP gives up its SYNs (seconds later).
-    #[test]
-    fn tcp_wins_when_utp_is_not_answered() {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = tcp.local_addr().unwrap();
+    /// Dial `addr` (TCP and uTP) while a socket bound to its UDP port
+    /// swallows every datagram; the outcome and how long it took.
+    fn dial_silent_udp(addr: SocketAddr) -> (io::Result<PeerStream>, Duration) {
         let _silent = UdpSocket::bind(addr).unwrap();
         let ours = UdpSocket::bind("127.0.0.1:0").unwrap();
         let sock = smol::Async::new(ours.try_clone().unwrap()).unwrap();
@@ -141,12 +137,22 @@ mod tests {
             ex.spawn(u.clone().drive()).detach();
             dial(Some(&u), addr, None, true).await
         }));
+        (got, started.elapsed())
+    }
+
+    /// A peer that listens on TCP and whose UDP port swallows every
+    /// datagram: the dial ends over TCP soon after the delay, not when
+    /// uTP gives up its SYNs (seconds later).
+    #[test]
+    fn tcp_wins_when_utp_is_not_answered() {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let (got, took) = dial_silent_udp(addr);
         match got {
             Ok(PeerStream::Tcp(_)) => {}
             Ok(PeerStream::Utp(_)) => panic!("connected over uTP to a silent port"),
             Err(e) => panic!("dial failed: {e}"),
         }
-        let took = started.elapsed();
         assert!(
             took < Duration::from_secs(2),
             "TCP waited for uTP to give up: {took:?}"
@@ -163,18 +169,7 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let _silent = UdpSocket::bind(addr).unwrap();
-        let ours = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sock = smol::Async::new(ours.try_clone().unwrap()).unwrap();
-        let u = Utp::new(ours, Arc::default());
-        let ex = smol::LocalExecutor::new();
-        let started = Instant::now();
-        let got = smol::block_on(ex.run(async {
-            ex.spawn(u.clone().recv_loop(sock)).detach();
-            ex.spawn(u.clone().drive()).detach();
-            dial(Some(&u), addr, None, true).await
-        }));
-        let took = started.elapsed();
+        let (got, took) = dial_silent_udp(addr);
         let err = match got {
             Ok(_) => panic!("connected to a port nobody listens on"),
             Err(e) => e,
