@@ -11,7 +11,9 @@
 //!
 //! Invariant (kept by [`Admission`], the only writer): `total` is the sum
 //! of the per-address counts, and an address is in the map iff it holds at
-//! least one connection (the map never outgrows the cap).
+//! least one connection (the map never outgrows the cap); so a client's
+//! "refused" mark, which makes the log say it once, lasts until it holds
+//! nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,14 +29,28 @@ pub fn per_client(cap: usize) -> usize {
 pub enum Refusal {
     /// All `cap` places are taken.
     Full { cap: usize },
-    /// This address already holds its share.
-    ClientFull { ip: IpAddr, share: usize },
+    /// This address already holds its share; `first`: the first refusal
+    /// since it last held less (log it once), `open`: connections open in
+    /// all.
+    ClientFull {
+        ip: IpAddr,
+        share: usize,
+        open: usize,
+        first: bool,
+    },
+}
+
+/// One client address's connections.
+struct Client {
+    held: usize,
+    /// Refused since it reached its share (cleared with the entry).
+    refused: bool,
 }
 
 #[derive(Default)]
 struct Counts {
     total: usize,
-    by_ip: HashMap<IpAddr, usize>,
+    by_ip: HashMap<IpAddr, Client>,
 }
 
 /// The connection counts, shared by the accept loop and the connection
@@ -74,25 +90,27 @@ impl Admission {
         if c.total >= self.cap {
             return Err(Refusal::Full { cap: self.cap });
         }
-        let held = c.by_ip.get(&ip).copied().unwrap_or(0);
-        if held >= share {
-            return Err(Refusal::ClientFull { ip, share });
+        let open = c.total;
+        let client = c.by_ip.entry(ip).or_insert(Client {
+            held: 0,
+            refused: false,
+        });
+        if client.held >= share {
+            let first = !client.refused;
+            client.refused = true;
+            return Err(Refusal::ClientFull {
+                ip,
+                share,
+                open,
+                first,
+            });
         }
-        c.by_ip.insert(ip, held + 1);
+        client.held += 1;
         c.total += 1;
         Ok(Ticket {
             ip,
             counts: self.counts.clone(),
         })
-    }
-
-    /// Whether `ip` holds a connection now.
-    pub fn holds(&self, ip: IpAddr) -> bool {
-        self.counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_ip
-            .contains_key(&canonical(ip))
     }
 
     /// Connections open now.
@@ -108,9 +126,9 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.by_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(client) = c.by_ip.get_mut(&self.ip) {
+            client.held = client.held.saturating_sub(1);
+            if client.held == 0 {
                 c.by_ip.remove(&self.ip);
             }
         }
@@ -144,12 +162,18 @@ mod tests {
             a.admit(v4(9)).err(),
             Some(Refusal::ClientFull {
                 ip: v4(9),
-                share: 16
+                share: 16,
+                open: 16,
+                first: true
             })
         );
-        // The same client written as an IPv4-mapped IPv6 address.
+        // The same client written as an IPv4-mapped IPv6 address; refused
+        // again, no longer the first time.
         let mapped = IpAddr::V6(Ipv4Addr::new(192, 168, 1, 9).to_ipv6_mapped());
-        assert!(a.admit(mapped).is_err());
+        assert!(matches!(
+            a.admit(mapped).err(),
+            Some(Refusal::ClientFull { first: false, .. })
+        ));
         // Everyone else: up to the cap.
         for i in 0..32u8 {
             held.push(
@@ -166,6 +190,14 @@ mod tests {
         let again = a.admit(v4(9)).expect("a place freed for this client");
         assert!(a.admit(v4(9)).is_err(), "its share is full again");
         drop(again);
+        // Once it holds nothing, a new refusal is the first again.
+        held.clear();
+        let full: Vec<Ticket> = (0..16).map(|_| a.admit(v4(9)).unwrap()).collect();
+        assert!(matches!(
+            a.admit(v4(9)).err(),
+            Some(Refusal::ClientFull { first: true, .. })
+        ));
+        drop(full);
     }
 
     #[test]

@@ -26,7 +26,6 @@
 //! open connection (small stacks); what tiny_http sees is always a
 //! well-formed, bounded request from a trusted socket.
 
-use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixStream};
@@ -101,9 +100,6 @@ pub fn accept_loop(listener: TcpListener, cfg: Arc<FrontConfig>, stop: Arc<Atomi
     let mut backoff = Duration::from_millis(10);
     let mut starved = false;
     let mut full_logged = false;
-    // Clients told they hold their share, until their count drops to 0
-    // (bounded: at most the cap has connections).
-    let mut warned: HashSet<IpAddr> = HashSet::new();
     while !stop.load(Ordering::SeqCst) {
         let (conn, from) = match listener.accept() {
             Ok((c, a)) => (c, a.ip()),
@@ -146,8 +142,13 @@ pub fn accept_loop(listener: TcpListener, cfg: Arc<FrontConfig>, stop: Arc<Atomi
                         warn!("http: {cap} connections open, the most this board profile allows; refusing new ones with 503 until some close");
                         full_logged = true;
                     }
-                    Refusal::ClientFull { ip, share } if warned.insert(ip) => {
-                        warn!("http: {ip} holds {share} connections, the most one client may ({} in all are open); refusing its new ones with 503 until some close", admission.open());
+                    Refusal::ClientFull {
+                        ip,
+                        share,
+                        open,
+                        first: true,
+                    } => {
+                        warn!("http: {ip} holds {share} connections, the most one client may ({open} in all are open); refusing its new ones with 503 until some close");
                     }
                     _ => {}
                 }
@@ -157,9 +158,6 @@ pub fn accept_loop(listener: TcpListener, cfg: Arc<FrontConfig>, stop: Arc<Atomi
             }
         };
         full_logged = false;
-        if !warned.is_empty() {
-            warned.retain(|ip| admission.holds(*ip));
-        }
         let cfg = cfg.clone();
         let spawned = std::thread::Builder::new()
             .name("rill-http-conn".into())
