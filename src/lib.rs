@@ -4,7 +4,7 @@
 //! modules of a lower layer, lowest first (`tests/layers.rs` checks it,
 //! with no exceptions; `docs/architecture.md` explains the order):
 //!
-//! `random`, `torrent`, `crypto`, `config` < `codec`, `durable`, `board` <
+//! `random` < `codec` < `torrent`, `crypto`, `config` < `durable`, `board` <
 //! `wire` < `net` < `tracker`, `store` < `dht`, `lsd` < `utp` < `swarm` <
 //! `reader`, `session` < `media` < `hls`, `dlna` < `app` < `http` < `cli`.
 //!
@@ -25,8 +25,9 @@
 //! - [`swarm`]: the engine on one smol executor: peers, picker, choker.
 //! - [`reader`]: blocking Read+Seek over a torrent file; sliding priority
 //!   window; [`reader::resolve`], the one "torrent + file index" check.
-//! - [`codec`]: pure formats several layers share: JSON, gzip, `Range`
-//!   arithmetic, percent-encoding, base64 (no HTTP in them).
+//! - [`codec`]: pure formats several layers share: bencode reads and
+//!   writes, JSON, gzip, `Range` arithmetic, percent-encoding, base64, CRCs
+//!   (no HTTP in them).
 //! - [`app`]: [`app::Service`], the app's shared state, and stream tokens.
 //! - [`http`]: every HTTP route (API, `/stream`, HLS, DLNA, UI, metrics),
 //!   the server, the pure pieces under them (auth, request heads), and the

@@ -12,11 +12,15 @@ use std::path::{Path, PathBuf};
 /// `docs/architecture.md`). A module may import only modules of a lower
 /// layer.
 const LAYERS: &[&[&str]] = &[
-    // Pure leaves: they import nothing of the crate.
-    &["random", "torrent", "crypto", "config"],
-    // Pure formats (JSON, gzip, ranges, percent, base64), atomic state
-    // files, board profiles.
-    &["codec", "durable", "board"],
+    // A pure leaf: it imports nothing of the crate.
+    &["random"],
+    // Pure formats several layers share (bencode, JSON, gzip, ranges,
+    // percent, base64, CRCs).
+    &["codec"],
+    // What a torrent is, MSE's arithmetic, the config reader.
+    &["torrent", "crypto", "config"],
+    // Atomic state files, board profiles.
+    &["durable", "board"],
     // Peer-protocol and tracker packets (pure parse/emit).
     &["wire"],
     // Small network clients of our own.

@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 
+use crate::codec::bencode::BencodeError;
 use crate::torrent::metainfo::MAX_TORRENT_BYTES;
 use crate::torrent::{Metainfo, MetainfoError};
 
@@ -97,7 +98,7 @@ fn load(path: &str) -> Result<Metainfo, Failure> {
     let size = file.metadata().map_err(io)?.len();
     let too_large = |size| Failure::Malformed {
         path: path.to_string(),
-        error: MetainfoError::TooLarge { size, limit },
+        error: MetainfoError::Bencode(BencodeError::TooLarge { size, limit }),
     };
     if size > limit {
         return Err(too_large(size));

@@ -11,8 +11,11 @@
 //! - [`percent`]: RFC 3986 percent-encoding (tracker URLs, stream URLs).
 //! - [`base64`]: RFC 4648 decoding (HTTP Basic credentials).
 //! - [`crc`]: the IEEE CRC-32 (gzip) and CRC-32C (BEP 42 node ids).
+//! - [`bencode`]: checked bencode reads over `bendy` and the two writers,
+//!   for torrent files, peer-wire extension messages, KRPC and trackers.
 
 pub mod base64;
+pub mod bencode;
 pub mod crc;
 pub mod gzip;
 pub mod json;

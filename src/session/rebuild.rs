@@ -11,6 +11,7 @@
 
 use std::path::Component;
 
+use crate::codec::bencode::{put_bytes, put_int};
 use crate::torrent::{Info, InfoHash};
 
 /// A complete `.torrent` (`d4:info...e` plus an `announce-list`) whose info
@@ -23,18 +24,18 @@ pub fn rebuild(info: &Info, id: InfoHash, trackers: &[String]) -> Option<Vec<u8>
     let mut out = Vec::with_capacity(info_bytes.len() + 64);
     out.push(b'd');
     if let Some(first) = trackers.first() {
-        bstr(&mut out, b"announce");
-        bstr(&mut out, first.as_bytes());
-        bstr(&mut out, b"announce-list");
+        put_bytes(&mut out, b"announce");
+        put_bytes(&mut out, first.as_bytes());
+        put_bytes(&mut out, b"announce-list");
         out.push(b'l');
         for t in trackers {
             out.push(b'l');
-            bstr(&mut out, t.as_bytes());
+            put_bytes(&mut out, t.as_bytes());
             out.push(b'e');
         }
         out.push(b'e');
     }
-    bstr(&mut out, b"info");
+    put_bytes(&mut out, b"info");
     out.extend_from_slice(&info_bytes);
     out.push(b'e');
     Some(out)
@@ -45,20 +46,20 @@ fn encode_info(info: &Info) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(info.piece_hashes.len().saturating_mul(20) + 256);
     out.push(b'd');
     if info.multi_file {
-        bstr(&mut out, b"files");
+        put_bytes(&mut out, b"files");
         out.push(b'l');
         for f in &info.files {
             out.push(b'd');
-            bstr(&mut out, b"length");
-            bint(&mut out, f.length);
-            bstr(&mut out, b"path");
+            put_bytes(&mut out, b"length");
+            put_int(&mut out, f.length);
+            put_bytes(&mut out, b"path");
             out.push(b'l');
             // The stored path is `name/dir/file`: skip the torrent's name.
             let mut parts = f.path.as_path().components();
             parts.next()?;
             for c in parts {
                 match c {
-                    Component::Normal(s) => bstr(&mut out, s.to_str()?.as_bytes()),
+                    Component::Normal(s) => put_bytes(&mut out, s.to_str()?.as_bytes()),
                     _ => return None,
                 }
             }
@@ -67,33 +68,24 @@ fn encode_info(info: &Info) -> Option<Vec<u8>> {
         }
         out.push(b'e');
     } else {
-        bstr(&mut out, b"length");
-        bint(&mut out, info.total_length);
+        put_bytes(&mut out, b"length");
+        put_int(&mut out, info.total_length);
     }
-    bstr(&mut out, b"name");
-    bstr(&mut out, info.name.as_bytes());
-    bstr(&mut out, b"piece length");
-    bint(&mut out, u64::from(info.piece_length));
-    bstr(&mut out, b"pieces");
+    put_bytes(&mut out, b"name");
+    put_bytes(&mut out, info.name.as_bytes());
+    put_bytes(&mut out, b"piece length");
+    put_int(&mut out, u64::from(info.piece_length));
+    put_bytes(&mut out, b"pieces");
     out.extend_from_slice(format!("{}:", info.piece_hashes.len().checked_mul(20)?).as_bytes());
     for h in &info.piece_hashes {
         out.extend_from_slice(h);
     }
     if info.private {
-        bstr(&mut out, b"private");
-        bint(&mut out, 1);
+        put_bytes(&mut out, b"private");
+        put_int(&mut out, 1);
     }
     out.push(b'e');
     Some(out)
-}
-
-fn bstr(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(format!("{}:", s.len()).as_bytes());
-    out.extend_from_slice(s);
-}
-
-fn bint(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(format!("i{v}e").as_bytes());
 }
 
 #[cfg(test)]

@@ -20,12 +20,13 @@
 
 use bendy::decoding::Object;
 
-use super::bencode::{
-    bencode_error, for_each_pair, int_field, no_trailing_bytes, put_bytes, put_int,
-};
+use super::bencode::{in_msg, LIMITS};
 use super::metadata::MAX_METADATA_SIZE;
 use super::pex::UT_PEX_ID;
 use super::WireError;
+use crate::codec::bencode::{
+    self, for_each_pair, int_in, no_trailing_bytes, put_bytes, put_int, BencodeError,
+};
 
 /// Our id for ut_metadata in the `m` dictionary we send.
 pub const UT_METADATA_ID: u8 = 1;
@@ -83,26 +84,21 @@ impl ExtHandshake {
     /// replaced.
     pub fn parse(payload: &[u8]) -> Result<ExtHandshake, WireError> {
         let mut hs = ExtHandshake::default();
-        let used = for_each_pair(WHAT, payload, |key, value| {
+        let used = for_each_pair(payload, LIMITS, |key, value| {
             match key {
                 b"m" => (hs.ut_metadata, hs.ut_pex) = parse_m(value)?,
                 b"metadata_size" => {
-                    hs.metadata_size = Some(int_field(
-                        WHAT,
-                        "metadata_size",
-                        value,
-                        1,
-                        MAX_METADATA_SIZE,
-                    )?)
+                    hs.metadata_size = Some(int_in(value, "metadata_size", 1, MAX_METADATA_SIZE)?)
                 }
                 b"v" => hs.client = client_name(value),
-                b"reqq" => hs.reqq = int_field(WHAT, "reqq", value, 1, u32::MAX).ok(),
-                b"p" => hs.listen_port = int_field(WHAT, "p", value, 1, u16::MAX).ok(),
+                b"reqq" => hs.reqq = int_in(value, "reqq", 1, u32::MAX).ok(),
+                b"p" => hs.listen_port = int_in(value, "p", 1, u16::MAX).ok(),
                 _ => {}
             }
-            Ok(())
-        })?;
-        no_trailing_bytes(WHAT, payload, used)?;
+            Ok::<(), BencodeError>(())
+        })
+        .map_err(in_msg(WHAT))?;
+        no_trailing_bytes(payload, used).map_err(in_msg(WHAT))?;
         Ok(hs)
     }
 
@@ -145,25 +141,16 @@ impl ExtHandshake {
 }
 
 /// `m`: the peer's extension ids for ut_metadata and ut_pex (0: disabled).
-fn parse_m(value: Object<'_, '_>) -> Result<(Option<u8>, Option<u8>), WireError> {
-    let mut dict = match value {
-        Object::Dict(d) => d,
-        _ => {
-            return Err(WireError::WrongType {
-                what: WHAT,
-                key: "m",
-                expected: "a dictionary",
-            })
-        }
-    };
+fn parse_m(value: Object<'_, '_>) -> Result<(Option<u8>, Option<u8>), BencodeError> {
+    let mut dict = bencode::dict(value, "m")?;
     let (mut id, mut pex) = (None, None);
-    while let Some((key, value)) = dict.next_pair().map_err(bencode_error(WHAT))? {
+    while let Some((key, value)) = dict.next_pair().map_err(|e| bencode::syntax(e, LIMITS))? {
         if key == b"ut_metadata" {
-            let v: u8 = int_field(WHAT, "m.ut_metadata", value, 0, u8::MAX)?;
+            let v: u8 = int_in(value, "m.ut_metadata", 0, u8::MAX)?;
             id = if v == 0 { None } else { Some(v) };
         } else if key == b"ut_pex" {
             // Only a hint: a malformed id disables PEX with this peer.
-            pex = int_field(WHAT, "m.ut_pex", value, 1, u8::MAX).ok();
+            pex = int_in(value, "m.ut_pex", 1, u8::MAX).ok();
         }
     }
     Ok((id, pex))

@@ -144,10 +144,20 @@ fn malformed_hints_are_dropped() {
 
 #[test]
 fn bad_metadata_fields_are_errors() {
-    let out_of_range = |key: &'static str, value: &str| WireError::OutOfRange {
+    let out_of_range = |key: &str, value: &str| WireError::Bencode {
         what: WHAT,
-        key,
-        value: value.to_string(),
+        error: BencodeError::BadInteger {
+            field: key.to_string(),
+            value: value.to_string(),
+        },
+    };
+    let wrong = |key: &str, expected, found| WireError::Bencode {
+        what: WHAT,
+        error: BencodeError::WrongType {
+            field: key.to_string(),
+            expected,
+            found,
+        },
     };
     let cases: [(&[u8], WireError); 8] = [
         (b"d13:metadata_sizei0ee", out_of_range("metadata_size", "0")),
@@ -165,11 +175,7 @@ fn bad_metadata_fields_are_errors() {
         ),
         (
             b"d13:metadata_size3:123e",
-            WireError::WrongType {
-                what: WHAT,
-                key: "metadata_size",
-                expected: "an integer",
-            },
+            wrong("metadata_size", "an integer", "a string"),
         ),
         (
             b"d1:md11:ut_metadatai256eee",
@@ -179,14 +185,7 @@ fn bad_metadata_fields_are_errors() {
             b"d1:md11:ut_metadatai-1eee",
             out_of_range("m.ut_metadata", "-1"),
         ),
-        (
-            b"d1:mli1eee",
-            WireError::WrongType {
-                what: WHAT,
-                key: "m",
-                expected: "a dictionary",
-            },
-        ),
+        (b"d1:mli1eee", wrong("m", "a dictionary", "a list")),
     ];
     for (input, want) in cases {
         assert_eq!(ExtHandshake::parse(input), Err(want), "{input:?}");
@@ -219,9 +218,9 @@ fn malformed_bencode_is_rejected() {
     }
     assert_eq!(
         ExtHandshake::parse(b"d1:pi1eeXY"),
-        Err(WireError::TrailingBytes {
+        Err(WireError::Bencode {
             what: WHAT,
-            count: 2
+            error: BencodeError::Trailing { at: 8, count: 2 }
         })
     );
 }

@@ -18,8 +18,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bendy::decoding::{Decoder, DictDecoder, Object};
 
-use super::bencode::{bencode_error, int_text, put_bytes, put_int, MAX_DEPTH};
+use super::bencode::{in_msg, syntax, LIMITS};
 use super::WireError;
+use crate::codec::bencode::{self, put_bytes, put_int, BencodeError};
 
 /// Largest datagram we read or send.
 pub const MAX_DATAGRAM: usize = 1500;
@@ -176,16 +177,16 @@ impl From<WireError> for KrpcError {
     }
 }
 
-fn missing(key: &'static str) -> KrpcError {
-    KrpcError::Wire(WireError::MissingKey { what: WHAT, key })
+fn krpc(e: BencodeError) -> KrpcError {
+    KrpcError::Wire(in_msg(WHAT)(e))
 }
 
-fn wrong(key: &'static str, expected: &'static str) -> KrpcError {
-    KrpcError::Wire(WireError::WrongType {
-        what: WHAT,
-        key,
-        expected,
-    })
+fn missing(key: &'static str) -> KrpcError {
+    krpc(bencode::missing(key))
+}
+
+fn wrong(key: &'static str, expected: &'static str, got: &Object<'_, '_>) -> KrpcError {
+    krpc(bencode::wrong_type(key, expected, got))
 }
 
 /// The `a` or `r` dictionary, before we know which it is.
@@ -203,10 +204,7 @@ struct Args {
 }
 
 fn bytes<'a>(key: &'static str, v: Object<'_, 'a>) -> Result<&'a [u8], KrpcError> {
-    match v {
-        Object::Bytes(b) => Ok(b),
-        _ => Err(wrong(key, "a byte string")),
-    }
+    bencode::bytes(v, key).map_err(krpc)
 }
 
 fn id20(key: &'static str, v: Object<'_, '_>) -> Result<Id, KrpcError> {
@@ -216,14 +214,7 @@ fn id20(key: &'static str, v: Object<'_, '_>) -> Result<Id, KrpcError> {
 }
 
 fn int(key: &'static str, v: Object<'_, '_>) -> Result<i64, KrpcError> {
-    let text = int_text(v).ok_or_else(|| wrong(key, "an integer"))?;
-    text.parse().map_err(|_| {
-        KrpcError::Wire(WireError::OutOfRange {
-            what: WHAT,
-            key,
-            value: text.chars().take(24).collect(),
-        })
-    })
+    bencode::int(v, key).map_err(krpc)
 }
 
 /// Compact node info: 26-byte IPv4 entries (`v6` false) or 38-byte IPv6.
@@ -272,7 +263,7 @@ pub fn compact_peer(a: &SocketAddr, out: &mut Vec<u8>) {
 }
 
 fn parse_args(mut d: DictDecoder<'_, '_>) -> Result<Args, KrpcError> {
-    let err = bencode_error(WHAT);
+    let err = syntax(WHAT);
     let mut a = Args::default();
     while let Some((key, v)) = d.next_pair().map_err(&err)? {
         match key {
@@ -298,9 +289,7 @@ fn parse_args(mut d: DictDecoder<'_, '_>) -> Result<Args, KrpcError> {
             b"nodes" => parse_nodes(bytes("nodes", v)?, false, &mut a.nodes)?,
             b"nodes6" => parse_nodes(bytes("nodes6", v)?, true, &mut a.nodes)?,
             b"values" => {
-                let Object::List(mut l) = v else {
-                    return Err(wrong("values", "a list"));
-                };
+                let mut l = bencode::list(v, "values").map_err(krpc)?;
                 while let Some(item) = l.next_object().map_err(&err)? {
                     if a.values.len() >= MAX_VALUES {
                         return Err(KrpcError::TooMany { key: "values" });
@@ -320,7 +309,7 @@ fn parse_args(mut d: DictDecoder<'_, '_>) -> Result<Args, KrpcError> {
 }
 
 fn parse_error(mut l: bendy::decoding::ListDecoder<'_, '_>) -> Result<Body, KrpcError> {
-    let err = bencode_error(WHAT);
+    let err = syntax(WHAT);
     let code = match l.next_object().map_err(&err)? {
         Some(v) => int("e", v)?,
         None => return Err(missing("e")),
@@ -346,10 +335,12 @@ impl Krpc {
                 len: datagram.len(),
             });
         }
-        let err = bencode_error(WHAT);
-        let mut dec = Decoder::new(datagram).with_max_depth(MAX_DEPTH);
-        let Some(Object::Dict(mut d)) = dec.next_object().map_err(&err)? else {
-            return Err(wrong("(top level)", "a dictionary"));
+        let err = syntax(WHAT);
+        let mut dec = Decoder::new(datagram).with_max_depth(LIMITS.max_depth);
+        let mut d = match dec.next_object().map_err(&err)? {
+            Some(Object::Dict(d)) => d,
+            Some(other) => return Err(wrong("(top level)", "a dictionary", &other)),
+            None => return Err(krpc(BencodeError::Empty)),
         };
         let mut tid = None;
         let mut kind = None;
@@ -374,11 +365,11 @@ impl Krpc {
                 b"q" => method = Some(bytes("q", v)?.iter().take(32).copied().collect()),
                 b"a" | b"r" => match v {
                     Object::Dict(inner) => args = Some(parse_args(inner)?),
-                    _ => return Err(wrong("a/r", "a dictionary")),
+                    other => return Err(wrong("a/r", "a dictionary", &other)),
                 },
                 b"e" => match v {
                     Object::List(l) => error = Some(parse_error(l)?),
-                    _ => return Err(wrong("e", "a list")),
+                    other => return Err(wrong("e", "a list", &other)),
                 },
                 _ => {}
             }
@@ -560,12 +551,10 @@ fn put_want(out: &mut Vec<u8>, w: Want) {
 /// `want`: a list of byte strings; `n4` and `n6` are read, anything else
 /// (and anything past the first [`MAX_WANT`] items) is skipped.
 fn parse_want(v: Object<'_, '_>) -> Result<Want, KrpcError> {
-    let Object::List(mut l) = v else {
-        return Err(wrong("want", "a list"));
-    };
+    let mut l = bencode::list(v, "want").map_err(krpc)?;
     let mut w = Want::default();
     let mut seen = 0;
-    while let Some(item) = l.next_object().map_err(bencode_error(WHAT))? {
+    while let Some(item) = l.next_object().map_err(syntax(WHAT))? {
         seen += 1;
         if seen > MAX_WANT {
             continue;
@@ -574,7 +563,7 @@ fn parse_want(v: Object<'_, '_>) -> Result<Want, KrpcError> {
             Object::Bytes(b"n4") => w.n4 = true,
             Object::Bytes(b"n6") => w.n6 = true,
             Object::Bytes(_) => {}
-            _ => return Err(wrong("want", "a list of byte strings")),
+            other => return Err(wrong("want[]", "a byte string", &other)),
         }
     }
     Ok(w)

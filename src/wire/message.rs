@@ -21,6 +21,8 @@
 //! extensions, e.g. BEP 52 hash messages): they decode to
 //! [`Message::Unknown`], which the engine ignores.
 
+use crate::codec::bencode::BencodeError;
+
 /// Largest frame we accept (length prefix value). A `Piece` carries at most
 /// a 16 KiB block plus 9 header bytes; a bitfield of a huge torrent is the
 /// other large message. Anything larger disconnects the peer.
@@ -119,28 +121,21 @@ pub enum WireError {
     /// A request/reject/cancel length, or a piece's data length, of 0 or
     /// above [`MAX_REQUEST_LEN`].
     BadBlockLength { id: u8, length: u32 },
-    /// Bencoded data that does not decode (`what`: which message).
-    Bencode { what: &'static str, detail: String },
-    /// A required dictionary key is absent.
-    MissingKey {
+    /// A bencoded message (`what`: which one) that is not what it must
+    /// be: bad bencode, a missing key, a wrong type, an integer out of
+    /// range, bytes after the dictionary.
+    Bencode {
+        what: &'static str,
+        error: BencodeError,
+    },
+    /// A list of compact addresses (`key`) whose length is not a whole
+    /// number of `entry`-byte entries.
+    CompactLength {
         what: &'static str,
         key: &'static str,
+        len: usize,
+        entry: usize,
     },
-    /// A dictionary value of the wrong bencode type.
-    WrongType {
-        what: &'static str,
-        key: &'static str,
-        expected: &'static str,
-    },
-    /// An integer outside the range we accept (`value` is its text,
-    /// cut short if long).
-    OutOfRange {
-        what: &'static str,
-        key: &'static str,
-        value: String,
-    },
-    /// Bytes after a bencoded dictionary where none may follow.
-    TrailingBytes { what: &'static str, count: usize },
     /// A ut_metadata `msg_type` we do not know. BEP 9 says to ignore
     /// these, so the engine ignores the message and keeps the peer.
     MetadataUnknownType { msg_type: i64 },
@@ -184,19 +179,16 @@ impl std::fmt::Display for WireError {
                 f,
                 "message id {id} carries block length {length}, allowed 1..={MAX_REQUEST_LEN}"
             ),
-            Bencode { what, detail } => write!(f, "{what}: bad bencode: {detail}"),
-            MissingKey { what, key } => write!(f, "{what}: missing key {key:?}"),
-            WrongType {
+            Bencode { what, error } => write!(f, "{what}: {error}"),
+            CompactLength {
                 what,
                 key,
-                expected,
-            } => write!(f, "{what}: key {key:?} is not {expected}"),
-            OutOfRange { what, key, value } => {
-                write!(f, "{what}: key {key:?} has out-of-range value {value}")
-            }
-            TrailingBytes { what, count } => {
-                write!(f, "{what}: {count} unexpected bytes after the dictionary")
-            }
+                len,
+                entry,
+            } => write!(
+                f,
+                "{what}: {key:?} is {len} bytes, not a multiple of {entry}"
+            ),
             MetadataUnknownType { msg_type } => {
                 write!(f, "ut_metadata message with unknown msg_type {msg_type}")
             }

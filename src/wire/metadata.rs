@@ -13,8 +13,12 @@
 //! Unknown keys are ignored. An unknown `msg_type` gives
 //! [`WireError::MetadataUnknownType`], which BEP 9 says to ignore.
 
-use super::bencode::{check_int, for_each_pair, int_text, no_trailing_bytes, put_bytes, put_int};
+use super::bencode::{in_msg, LIMITS};
 use super::WireError;
+use crate::codec::bencode::{
+    check_int, for_each_pair, int_text, missing, no_trailing_bytes, put_bytes, put_int,
+    BencodeError,
+};
 
 /// Metadata travels in 16 KiB pieces.
 pub const METADATA_PIECE_LEN: u32 = 16 * 1024;
@@ -52,13 +56,16 @@ pub fn piece_len(total_size: u32, piece: u32) -> Option<u32> {
     Some(left.min(METADATA_PIECE_LEN))
 }
 
-/// A key's raw integer text (`Some(None)`: present but not an integer),
-/// or an error if the key was absent.
-fn required<'a>(
-    key: &'static str,
-    field: Option<Option<&'a str>>,
-) -> Result<Option<&'a str>, WireError> {
-    field.ok_or(WireError::MissingKey { what: WHAT, key })
+/// A required key's integer, checked to lie in `lo..=hi`: `field` is its
+/// raw text as collected (`None`: absent, `Some(None)`: not an integer).
+fn required<T>(key: &'static str, field: Option<Option<&str>>, lo: T, hi: T) -> Result<T, WireError>
+where
+    T: TryFrom<i64> + PartialOrd,
+{
+    field
+        .ok_or_else(|| missing(key))
+        .and_then(|text| check_int(key, text, lo, hi))
+        .map_err(in_msg(WHAT))
 }
 
 impl MetadataMsg {
@@ -69,46 +76,30 @@ impl MetadataMsg {
         let mut msg_type = None;
         let mut piece = None;
         let mut total_size = None;
-        let used = for_each_pair(WHAT, payload, |key, value| {
+        let used = for_each_pair(payload, LIMITS, |key, value| {
             match key {
                 b"msg_type" => msg_type = Some(int_text(value)),
                 b"piece" => piece = Some(int_text(value)),
                 b"total_size" => total_size = Some(int_text(value)),
                 _ => {}
             }
-            Ok(())
-        })?;
-        let msg_type: i64 = check_int(
-            WHAT,
-            "msg_type",
-            required("msg_type", msg_type)?,
-            i64::MIN,
-            i64::MAX,
-        )?;
+            Ok::<(), BencodeError>(())
+        })
+        .map_err(in_msg(WHAT))?;
+        let msg_type: i64 = required("msg_type", msg_type, i64::MIN, i64::MAX)?;
         if !matches!(msg_type, MSG_REQUEST | MSG_DATA | MSG_REJECT) {
             return Err(WireError::MetadataUnknownType { msg_type });
         }
-        let piece: u32 = check_int(
-            WHAT,
-            "piece",
-            required("piece", piece)?,
-            0,
-            MAX_METADATA_PIECES - 1,
-        )?;
+        let piece: u32 = required("piece", piece, 0, MAX_METADATA_PIECES - 1)?;
         let rest = payload.get(used..).unwrap_or_default();
         match msg_type {
             MSG_DATA => {
-                let total_size: u32 = check_int(
-                    WHAT,
-                    "total_size",
-                    required("total_size", total_size)?,
-                    1,
-                    MAX_METADATA_SIZE,
-                )?;
-                let expected = piece_len(total_size, piece).ok_or(WireError::OutOfRange {
-                    what: WHAT,
-                    key: "piece",
-                    value: piece.to_string(),
+                let total_size: u32 = required("total_size", total_size, 1, MAX_METADATA_SIZE)?;
+                let expected = piece_len(total_size, piece).ok_or_else(|| {
+                    in_msg(WHAT)(BencodeError::BadInteger {
+                        field: "piece".into(),
+                        value: piece.to_string(),
+                    })
                 })?;
                 if rest.len() != expected as usize {
                     return Err(WireError::MetadataDataLength {
@@ -124,11 +115,11 @@ impl MetadataMsg {
                 })
             }
             MSG_REQUEST => {
-                no_trailing_bytes(WHAT, payload, used)?;
+                no_trailing_bytes(payload, used).map_err(in_msg(WHAT))?;
                 Ok(MetadataMsg::Request { piece })
             }
             _ => {
-                no_trailing_bytes(WHAT, payload, used)?;
+                no_trailing_bytes(payload, used).map_err(in_msg(WHAT))?;
                 Ok(MetadataMsg::Reject { piece })
             }
         }

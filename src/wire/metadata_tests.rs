@@ -111,11 +111,13 @@ fn data_msg(piece: &str, total: &str, data_len: usize) -> Vec<u8> {
 
 #[test]
 fn hostile_data_messages() {
-    let oor = |key: &'static str, value: &str| {
-        Err(WireError::OutOfRange {
+    let oor = |key: &str, value: &str| {
+        Err(WireError::Bencode {
             what: WHAT,
-            key,
-            value: value.to_string(),
+            error: BencodeError::BadInteger {
+                field: key.to_string(),
+                value: value.to_string(),
+            },
         })
     };
     // Data length must match the piece exactly.
@@ -166,9 +168,11 @@ fn hostile_data_messages() {
     // Missing total_size in a data message.
     assert_eq!(
         MetadataMsg::parse(b"d8:msg_typei1e5:piecei0eexyz"),
-        Err(WireError::MissingKey {
+        Err(WireError::Bencode {
             what: WHAT,
-            key: "total_size"
+            error: BencodeError::Missing {
+                field: "total_size".into()
+            }
         })
     );
 }
@@ -177,24 +181,31 @@ fn hostile_data_messages() {
 fn hostile_control_messages() {
     assert_eq!(
         MetadataMsg::parse(b"d5:piecei0ee"),
-        Err(WireError::MissingKey {
+        Err(WireError::Bencode {
             what: WHAT,
-            key: "msg_type"
+            error: BencodeError::Missing {
+                field: "msg_type".into()
+            }
         })
     );
     assert_eq!(
         MetadataMsg::parse(b"d8:msg_typei0ee"),
-        Err(WireError::MissingKey {
+        Err(WireError::Bencode {
             what: WHAT,
-            key: "piece"
+            error: BencodeError::Missing {
+                field: "piece".into()
+            }
         })
     );
     assert_eq!(
         MetadataMsg::parse(b"d8:msg_type1:0e"),
-        Err(WireError::WrongType {
+        Err(WireError::Bencode {
             what: WHAT,
-            key: "msg_type",
-            expected: "an integer"
+            error: BencodeError::WrongType {
+                field: "msg_type".into(),
+                expected: "an integer",
+                found: "another type"
+            }
         })
     );
     // Unknown types are reported as such even without a usable piece.
@@ -208,9 +219,9 @@ fn hostile_control_messages() {
     );
     assert_eq!(
         MetadataMsg::parse(b"d8:msg_typei0e5:piecei0eeX"),
-        Err(WireError::TrailingBytes {
+        Err(WireError::Bencode {
             what: WHAT,
-            count: 1
+            error: BencodeError::Trailing { at: 25, count: 1 }
         })
     );
     for bad in [

@@ -15,11 +15,10 @@
 
 use std::net::SocketAddr;
 
-use bendy::decoding::Object;
-
-use super::bencode::{for_each_pair, no_trailing_bytes, put_bytes};
+use super::bencode::{in_msg, LIMITS};
 use super::tracker_http::compact_addr;
 use super::WireError;
+use crate::codec::bencode::{self, for_each_pair, no_trailing_bytes, put_bytes, BencodeError};
 
 /// Our id for ut_pex in the `m` dictionary we send.
 pub const UT_PEX_ID: u8 = 2;
@@ -50,7 +49,7 @@ impl PexMsg {
     /// mapped IPv6 addresses come out as IPv4).
     pub fn parse(payload: &[u8]) -> Result<PexMsg, WireError> {
         let mut lists: [Option<&[u8]>; 6] = [None; 6];
-        let used = for_each_pair(WHAT, payload, |key, value| {
+        let used = for_each_pair(payload, LIMITS, |key, value| {
             let slot = match key {
                 b"added" => 0,
                 b"added.f" => 1,
@@ -60,22 +59,14 @@ impl PexMsg {
                 b"dropped6" => 5,
                 _ => return Ok(()),
             };
-            let bytes = match value {
-                Object::Bytes(b) => b,
-                _ => {
-                    return Err(WireError::WrongType {
-                        what: WHAT,
-                        key: KEYS[slot],
-                        expected: "a byte string",
-                    })
-                }
-            };
+            let bytes = bencode::bytes(value, KEYS[slot])?;
             if let Some(s) = lists.get_mut(slot) {
                 *s = Some(bytes);
             }
-            Ok(())
-        })?;
-        no_trailing_bytes(WHAT, payload, used)?;
+            Ok::<(), BencodeError>(())
+        })
+        .map_err(in_msg(WHAT))?;
+        no_trailing_bytes(payload, used).map_err(in_msg(WHAT))?;
         let [added, added_f, added6, added6_f, dropped, dropped6] = lists;
         let mut msg = PexMsg::default();
         added_with_flags(added, added_f, 6, KEYS[0], &mut msg.added)?;
@@ -128,10 +119,11 @@ fn added_with_flags(
 ) -> Result<(), WireError> {
     let Some(bytes) = list else { return Ok(()) };
     if bytes.len() % entry != 0 {
-        return Err(WireError::OutOfRange {
+        return Err(WireError::CompactLength {
             what: WHAT,
             key,
-            value: format!("length {} (not a multiple of {entry})", bytes.len()),
+            len: bytes.len(),
+            entry,
         });
     }
     let count = bytes.len() / entry;

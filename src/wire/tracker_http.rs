@@ -8,7 +8,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use bendy::decoding::{Decoder, DictDecoder, ListDecoder, Object};
+use bendy::decoding::{DictDecoder, ListDecoder, Object};
+
+use crate::codec::bencode::{self, dict_prefix, int_in, wrong_type, BencodeError, Limits};
 
 use crate::codec::percent;
 
@@ -92,105 +94,90 @@ pub struct HttpAnnounce {
 pub enum HttpAnnounceError {
     /// The tracker refused: its `failure reason`, verbatim (lossy UTF-8).
     Failure(String),
-    /// Larger than [`MAX_RESPONSE_LEN`].
-    TooLarge { len: usize },
-    /// Not valid bencode (or nested too deep).
-    Bencode(String),
-    /// Valid bencode, but not a dictionary.
-    NotADictionary,
-    /// A known key with a value of the wrong shape.
-    BadField { key: &'static str, reason: String },
+    /// Not one bencoded dictionary within [`MAX_RESPONSE_LEN`] and the
+    /// nesting limit, or a known key with a value of the wrong type.
+    Bencode(BencodeError),
+    /// A compact peer list (`key`) that is not a whole number of entries.
+    CompactLength {
+        key: &'static str,
+        len: usize,
+        entry: usize,
+    },
 }
 
 impl std::fmt::Display for HttpAnnounceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HttpAnnounceError::Failure(r) => write!(f, "tracker refused: {r}"),
-            HttpAnnounceError::TooLarge { len } => {
-                write!(
-                    f,
-                    "answer of {len} bytes exceeds the {MAX_RESPONSE_LEN}-byte limit"
-                )
+            HttpAnnounceError::Bencode(e) => write!(f, "announce answer: {e}"),
+            HttpAnnounceError::CompactLength { key, len, entry } => {
+                write!(f, "field `{key}`: {len} bytes, not a multiple of {entry}")
             }
-            HttpAnnounceError::Bencode(e) => write!(f, "answer is not valid bencode: {e}"),
-            HttpAnnounceError::NotADictionary => write!(f, "answer is not a bencoded dictionary"),
-            HttpAnnounceError::BadField { key, reason } => write!(f, "field `{key}`: {reason}"),
         }
     }
 }
 
 impl std::error::Error for HttpAnnounceError {}
 
-fn bencode_err(e: bendy::decoding::Error) -> HttpAnnounceError {
-    HttpAnnounceError::Bencode(e.to_string())
+impl From<BencodeError> for HttpAnnounceError {
+    fn from(e: BencodeError) -> Self {
+        HttpAnnounceError::Bencode(e)
+    }
 }
 
-/// Parse the body of an announce answer.
+const LIMITS: Limits = Limits {
+    max_bytes: MAX_RESPONSE_LEN,
+    max_depth: MAX_DEPTH,
+};
+
+fn syntax(e: bendy::decoding::Error) -> HttpAnnounceError {
+    bencode::syntax(e, LIMITS).into()
+}
+
+/// Parse the body of an announce answer (bytes after its dictionary are
+/// ignored, as other clients do).
 pub fn parse_announce_response(body: &[u8]) -> Result<HttpAnnounce, HttpAnnounceError> {
-    if body.len() > MAX_RESPONSE_LEN {
-        return Err(HttpAnnounceError::TooLarge { len: body.len() });
-    }
-    let mut decoder = Decoder::new(body).with_max_depth(MAX_DEPTH);
-    let mut dict = match decoder.next_object().map_err(bencode_err)? {
-        Some(Object::Dict(d)) => d,
-        Some(_) => return Err(HttpAnnounceError::NotADictionary),
-        None => return Err(HttpAnnounceError::Bencode("empty answer".into())),
-    };
     let mut out = HttpAnnounce::default();
     let mut failure = None;
-    while let Some((key, value)) = dict.next_pair().map_err(bencode_err)? {
-        match key {
-            b"failure reason" => failure = Some(text(value, "failure reason")?),
-            b"warning message" => out.warning = Some(text(value, "warning message")?),
-            b"interval" => out.interval = Some(uint(value, "interval")?),
-            b"min interval" => out.min_interval = Some(uint(value, "min interval")?),
-            b"complete" => out.complete = Some(uint(value, "complete")?),
-            b"incomplete" => out.incomplete = Some(uint(value, "incomplete")?),
-            b"peers" => match value {
-                Object::Bytes(b) => compact_peers(b, 6, "peers", &mut out.peers)?,
-                Object::List(list) => dict_peers(list, &mut out.peers)?,
-                _ => return Err(bad("peers", "neither a string nor a list")),
-            },
-            b"peers6" => match value {
-                Object::Bytes(b) => compact_peers(b, 18, "peers6", &mut out.peers)?,
-                _ => return Err(bad("peers6", "not a string")),
-            },
-            // Unknown keys: the decoder skips (and still validates) the value.
-            _ => {}
+    dict_prefix(body, LIMITS, |dict| {
+        while let Some((key, value)) = dict.next_pair().map_err(syntax)? {
+            match key {
+                b"failure reason" => failure = Some(text(value, "failure reason")?),
+                b"warning message" => out.warning = Some(text(value, "warning message")?),
+                b"interval" => out.interval = Some(int_in(value, "interval", 0, u32::MAX)?),
+                b"min interval" => {
+                    out.min_interval = Some(int_in(value, "min interval", 0, u32::MAX)?)
+                }
+                b"complete" => out.complete = Some(int_in(value, "complete", 0, u32::MAX)?),
+                b"incomplete" => out.incomplete = Some(int_in(value, "incomplete", 0, u32::MAX)?),
+                b"peers" => match value {
+                    Object::Bytes(b) => compact_peers(b, 6, "peers", &mut out.peers)?,
+                    Object::List(list) => dict_peers(list, &mut out.peers)?,
+                    other => return Err(wrong_type("peers", "a string or a list", &other).into()),
+                },
+                b"peers6" => compact_peers(
+                    bencode::bytes(value, "peers6")?,
+                    18,
+                    "peers6",
+                    &mut out.peers,
+                )?,
+                // Unknown keys: the decoder skips (and still validates) the value.
+                _ => {}
+            }
         }
-    }
+        Ok::<(), HttpAnnounceError>(())
+    })?;
     match failure {
         Some(reason) => Err(HttpAnnounceError::Failure(reason)),
         None => Ok(out),
     }
 }
 
-fn bad(key: &'static str, reason: &str) -> HttpAnnounceError {
-    HttpAnnounceError::BadField {
-        key,
-        reason: reason.to_string(),
-    }
-}
-
 /// A byte string as text: lossy UTF-8, cut to [`MAX_TEXT_LEN`] bytes.
-fn text(value: Object<'_, '_>, key: &'static str) -> Result<String, HttpAnnounceError> {
-    match value {
-        Object::Bytes(b) => {
-            let cut = b.get(..MAX_TEXT_LEN).unwrap_or(b);
-            Ok(String::from_utf8_lossy(cut).into_owned())
-        }
-        _ => Err(bad(key, "not a string")),
-    }
-}
-
-/// A non-negative integer that fits in `u32`.
-fn uint(value: Object<'_, '_>, key: &'static str) -> Result<u32, HttpAnnounceError> {
-    match value {
-        Object::Integer(s) => s
-            .parse::<u32>()
-            .map_err(|_| bad(key, &format!("{s:.20} is not an integer in 0..=4294967295"))),
-        _ => Err(bad(key, "not an integer")),
-    }
+fn text(value: Object<'_, '_>, key: &'static str) -> Result<String, BencodeError> {
+    let b = bencode::bytes(value, key)?;
+    let cut = b.get(..MAX_TEXT_LEN).unwrap_or(b);
+    Ok(String::from_utf8_lossy(cut).into_owned())
 }
 
 /// Compact peers: 4 (or 16) address bytes then 2 port bytes, big-endian.
@@ -201,10 +188,11 @@ fn compact_peers(
     out: &mut Vec<SocketAddr>,
 ) -> Result<(), HttpAnnounceError> {
     if bytes.len() % entry != 0 {
-        return Err(bad(
+        return Err(HttpAnnounceError::CompactLength {
             key,
-            &format!("length {} is not a multiple of {entry}", bytes.len()),
-        ));
+            len: bytes.len(),
+            entry,
+        });
     }
     for chunk in bytes.chunks_exact(entry) {
         if out.len() >= MAX_PEERS {
@@ -244,12 +232,8 @@ fn dict_peers(
     mut list: ListDecoder<'_, '_>,
     out: &mut Vec<SocketAddr>,
 ) -> Result<(), HttpAnnounceError> {
-    while let Some(item) = list.next_object().map_err(bencode_err)? {
-        let dict = match item {
-            Object::Dict(d) => d,
-            _ => return Err(bad("peers", "list item is not a dictionary")),
-        };
-        let peer = dict_peer(dict)?;
+    while let Some(item) = list.next_object().map_err(syntax)? {
+        let peer = dict_peer(bencode::dict(item, "peers[]")?)?;
         if let Some(addr) = peer {
             if out.len() < MAX_PEERS {
                 out.push(addr);
@@ -262,7 +246,7 @@ fn dict_peers(
 fn dict_peer(mut dict: DictDecoder<'_, '_>) -> Result<Option<SocketAddr>, HttpAnnounceError> {
     let mut ip = None;
     let mut port = None;
-    while let Some((key, value)) = dict.next_pair().map_err(bencode_err)? {
+    while let Some((key, value)) = dict.next_pair().map_err(syntax)? {
         match (key, value) {
             (b"ip", Object::Bytes(b)) => {
                 ip = std::str::from_utf8(b)

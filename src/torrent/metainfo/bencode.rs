@@ -1,16 +1,19 @@
-//! Small, checked helpers over `bendy`'s streaming decoder for the metainfo
-//! parser: size and nesting limits, "exactly one dictionary, nothing after
-//! it", and typed reads of integers, byte strings and lists that turn every
-//! surprise into a [`MetainfoError`] naming the field.
+//! The metainfo parser's limits over the shared checked bencode reads
+//! (`codec::bencode`): the size and nesting a torrent may have, and the
+//! two entry points that apply them. Every error is a [`MetainfoError`]
+//! naming the field.
 //!
 //! `bendy` decodes token by token and only recurses when a nested value is
 //! skipped (dropping a list/dict decoder consumes it); the depth limit set
 //! here bounds that recursion, so hostile nesting gives an error, never a
 //! stack overflow.
 
-use bendy::decoding::{Decoder, DictDecoder, Error as BendyError, ListDecoder, Object};
+use bendy::decoding::{DictDecoder, Error as BendyError, ListDecoder};
 
 use super::MetainfoError;
+use crate::codec::bencode::{self, Limits};
+
+pub use crate::codec::bencode::{bytes, dict, int, list};
 
 /// Largest `.torrent` (or bare info dictionary) we parse: 16 MiB. Real
 /// torrents are well under 1 MiB even with 100k files.
@@ -19,105 +22,23 @@ pub const MAX_TORRENT_BYTES: usize = 16 << 20;
 /// → file dict → path list); extensions get some room above that.
 pub const MAX_DEPTH: usize = 64;
 
-/// Map a `bendy` error to ours, recognising the nesting limit.
+const LIMITS: Limits = Limits {
+    max_bytes: MAX_TORRENT_BYTES,
+    max_depth: MAX_DEPTH,
+};
+
+/// Map a `bendy` error met while walking a dictionary or list to ours.
 pub fn bencode_error(e: BendyError) -> MetainfoError {
-    let text = e.to_string();
-    if text.contains("nesting depth") {
-        return MetainfoError::TooDeep { limit: MAX_DEPTH };
-    }
-    let detail = text.strip_prefix("Error: ").unwrap_or(&text).to_string();
-    MetainfoError::Bencode { detail }
+    bencode::syntax(e, LIMITS).into()
 }
 
 /// Decode `bytes` as exactly one bencoded dictionary, handing it to `f`.
 /// Checks the size limit before decoding and rejects trailing bytes.
 pub fn with_dict<'s, T>(
     bytes: &'s [u8],
-    what: &'static str,
     f: impl for<'o> FnOnce(&mut DictDecoder<'o, 's>) -> Result<T, MetainfoError>,
 ) -> Result<T, MetainfoError> {
-    if bytes.len() > MAX_TORRENT_BYTES {
-        return Err(MetainfoError::TooLarge {
-            size: bytes.len() as u64,
-            limit: MAX_TORRENT_BYTES as u64,
-        });
-    }
-    let mut decoder = Decoder::new(bytes).with_max_depth(MAX_DEPTH);
-    let mut dict = match decoder.next_object().map_err(bencode_error)? {
-        Some(Object::Dict(d)) => d,
-        Some(other) => return Err(wrong_type(what, "a dictionary", &other)),
-        None => return Err(MetainfoError::Empty),
-    };
-    let out = f(&mut dict)?;
-    let raw = dict.into_raw().map_err(bencode_error)?;
-    if raw.len() != bytes.len() {
-        return Err(MetainfoError::TrailingData {
-            at: raw.len() as u64,
-        });
-    }
-    Ok(out)
-}
-
-fn kind(obj: &Object<'_, '_>) -> &'static str {
-    match obj {
-        Object::List(_) => "a list",
-        Object::Dict(_) => "a dictionary",
-        Object::Integer(_) => "an integer",
-        Object::Bytes(_) => "a string",
-    }
-}
-
-pub fn wrong_type(
-    field: impl Into<String>,
-    expected: &'static str,
-    got: &Object<'_, '_>,
-) -> MetainfoError {
-    MetainfoError::WrongType {
-        field: field.into(),
-        expected,
-        found: kind(got),
-    }
-}
-
-/// An integer value (fits `i64`).
-pub fn int(obj: Object<'_, '_>, field: &str) -> Result<i64, MetainfoError> {
-    match obj {
-        Object::Integer(s) => s.parse::<i64>().map_err(|_| MetainfoError::BadInteger {
-            field: field.to_string(),
-            value: s.chars().take(40).collect(),
-        }),
-        other => Err(wrong_type(field, "an integer", &other)),
-    }
-}
-
-/// A byte-string value.
-pub fn bytes<'s>(obj: Object<'_, 's>, field: &str) -> Result<&'s [u8], MetainfoError> {
-    match obj {
-        Object::Bytes(b) => Ok(b),
-        other => Err(wrong_type(field, "a string", &other)),
-    }
-}
-
-/// A list value.
-pub fn list<'o, 's>(
-    obj: Object<'o, 's>,
-    field: &str,
-) -> Result<ListDecoder<'o, 's>, MetainfoError> {
-    match obj {
-        Object::List(l) => Ok(l),
-        other => Err(wrong_type(field, "a list", &other)),
-    }
-}
-
-/// A dictionary value.
-pub fn dict<'o, 's>(
-    obj: Object<'o, 's>,
-    field: &str,
-) -> Result<DictDecoder<'o, 's>, MetainfoError> {
-    match obj {
-        Object::Dict(d) => Ok(d),
-        other => Err(wrong_type(field, "a dictionary", &other)),
-    }
+    bencode::whole_dict(bytes, LIMITS, f)
 }
 
 /// Decode a list already checked by a first pass (a slice from
@@ -127,19 +48,15 @@ pub fn with_list<'s, T>(
     field: &str,
     f: impl for<'o> FnOnce(&mut ListDecoder<'o, 's>) -> Result<T, MetainfoError>,
 ) -> Result<T, MetainfoError> {
-    let mut decoder = Decoder::new(raw).with_max_depth(MAX_DEPTH);
-    let result = match decoder.next_object().map_err(bencode_error)? {
-        Some(Object::List(mut l)) => f(&mut l),
-        Some(other) => Err(wrong_type(field, "a list", &other)),
-        None => Err(MetainfoError::Empty),
-    };
-    result
+    bencode::with_list(raw, LIMITS, field, f)
 }
 
 #[cfg(test)]
 pub mod test_util {
     //! A tiny bencode writer for building test torrents (keys are sorted on
     //! output, as the format requires).
+
+    use crate::codec::bencode::{put_bytes, put_int};
 
     pub enum B {
         I(i64),
@@ -170,11 +87,8 @@ pub mod test_util {
 
         fn write(&self, out: &mut Vec<u8>) {
             match self {
-                B::I(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
-                B::S(b) => {
-                    out.extend_from_slice(format!("{}:", b.len()).as_bytes());
-                    out.extend_from_slice(b);
-                }
+                B::I(i) => put_int(out, *i),
+                B::S(b) => put_bytes(out, b),
                 B::L(items) => {
                     out.push(b'l');
                     items.iter().for_each(|i| i.write(out));
@@ -185,7 +99,7 @@ pub mod test_util {
                     sorted.sort_by(|a, b| a.0.cmp(&b.0));
                     out.push(b'd');
                     for (k, v) in sorted {
-                        B::S(k.clone()).write(out);
+                        put_bytes(out, k);
                         v.write(out);
                     }
                     out.push(b'e');

@@ -16,6 +16,7 @@ use bendy::decoding::Object;
 
 use super::bencode::{bencode_error, bytes, dict, int, list, with_dict, with_list};
 use super::{FileEntry, Info, MetainfoError};
+use crate::codec::bencode::{missing, BencodeError};
 use crate::torrent::safe_path::MAX_COMPONENTS;
 use crate::torrent::{PathError, SafePath};
 
@@ -32,7 +33,7 @@ impl Info {
         let (mut name, mut name_utf8) = (None, None);
         let (mut piece_length, mut pieces, mut length, mut files) = (None, None, None, None);
         let mut private = false;
-        with_dict(input, "info", |d| {
+        with_dict(input, |d| {
             while let Some((key, value)) = d.next_pair().map_err(bencode_error)? {
                 match key {
                     b"name" => name = Some(bytes(value, "info.name")?),
@@ -54,20 +55,16 @@ impl Info {
             Ok(())
         })?;
 
-        let name_raw = name_utf8.or(name).ok_or(MetainfoError::Missing {
-            field: "info.name".into(),
-        })?;
+        let name_raw = name_utf8.or(name).ok_or_else(|| missing("info.name"))?;
         let name_path = SafePath::from_components(&[name_raw]).map_err(MetainfoError::BadName)?;
         let piece_length = check_piece_length(piece_length)?;
-        let piece_hashes = split_hashes(pieces.ok_or(MetainfoError::Missing {
-            field: "info.pieces".into(),
-        })?)?;
+        let piece_hashes = split_hashes(pieces.ok_or_else(|| missing("info.pieces"))?)?;
 
         let (files, multi_file) = match (length, files) {
             (Some(_), Some(_)) => return Err(MetainfoError::LengthAndFiles { both: true }),
             (None, None) => return Err(MetainfoError::LengthAndFiles { both: false }),
             (Some(len), None) => {
-                let length = u64::try_from(len).map_err(|_| MetainfoError::BadInteger {
+                let length = u64::try_from(len).map_err(|_| BencodeError::BadInteger {
                     field: "info.length".into(),
                     value: len.to_string(),
                 })?;
@@ -110,9 +107,7 @@ impl Info {
 }
 
 fn check_piece_length(value: Option<i64>) -> Result<u32, MetainfoError> {
-    let value = value.ok_or(MetainfoError::Missing {
-        field: "info.piece length".into(),
-    })?;
+    let value = value.ok_or_else(|| missing("info.piece length"))?;
     match u32::try_from(value) {
         Ok(v) if (1..=MAX_PIECE_LENGTH).contains(&v) => Ok(v),
         _ => Err(MetainfoError::PieceLength { value }),
@@ -168,14 +163,10 @@ fn file_entries(name: &[u8], files: &[u8]) -> Result<Vec<FileEntry>, MetainfoErr
                     _ => {}
                 }
             }
-            let value = length.ok_or_else(|| MetainfoError::Missing {
-                field: field("length"),
-            })?;
+            let value = length.ok_or_else(|| missing(field("length")))?;
             let length = u64::try_from(value)
                 .map_err(|_| MetainfoError::FileLength { file: index, value })?;
-            let path = path.ok_or_else(|| MetainfoError::Missing {
-                field: field("path"),
-            })?;
+            let path = path.ok_or_else(|| missing(field("path")))?;
             let utf8_ok =
                 path_utf8.is_some_and(|raw| read_path(raw, index, name, &mut components).is_ok());
             if !utf8_ok {

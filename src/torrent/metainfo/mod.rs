@@ -14,7 +14,8 @@
 //! re-encoded, which could change them). Dictionaries with unsorted keys
 //! and bytes after the top-level dictionary are rejected as malformed.
 //!
-//! Layout: `bencode` holds the checked decoder helpers, `info` the `info`
+//! Layout: `bencode` holds the limits over `codec::bencode`'s checked
+//! reads, `info` the `info`
 //! dictionary (files, pieces, paths); this file the outer dictionary and
 //! trackers.
 
@@ -27,6 +28,7 @@ pub use info::{MAX_FILES, MAX_PIECE_LENGTH};
 use bencode::{bencode_error, bytes, list, with_dict};
 
 use super::{InfoHash, PathError, SafePath};
+use crate::codec::bencode::{missing, BencodeError};
 
 /// Most tracker URLs kept from one torrent (all tiers together).
 pub const MAX_TRACKERS: usize = 256;
@@ -76,38 +78,10 @@ pub struct FileEntry {
 /// (`info.piece length`, `info.files[3].path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetainfoError {
-    /// The input is larger than [`MAX_TORRENT_BYTES`].
-    TooLarge {
-        size: u64,
-        limit: u64,
-    },
-    /// No bytes at all.
-    Empty,
-    /// Not valid bencode (truncated, bad token, unsorted keys, ...).
-    Bencode {
-        detail: String,
-    },
-    /// Nested deeper than [`MAX_DEPTH`].
-    TooDeep {
-        limit: usize,
-    },
-    /// Bytes after the end of the top-level dictionary, at this offset.
-    TrailingData {
-        at: u64,
-    },
-    WrongType {
-        field: String,
-        expected: &'static str,
-        found: &'static str,
-    },
-    Missing {
-        field: String,
-    },
-    /// Not a number that fits the field.
-    BadInteger {
-        field: String,
-        value: String,
-    },
+    /// Not one well-formed bencoded dictionary within the limits, or a
+    /// field of the wrong type, missing, or out of range (the error names
+    /// the field).
+    Bencode(BencodeError),
     /// `piece length` outside 1..=[`MAX_PIECE_LENGTH`].
     PieceLength {
         value: i64,
@@ -160,27 +134,7 @@ impl std::fmt::Display for MetainfoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use MetainfoError::*;
         match self {
-            TooLarge { size, limit } => write!(
-                f,
-                "input is {size} bytes, more than the {limit}-byte limit for a torrent"
-            ),
-            Empty => write!(f, "no data (empty file)"),
-            Bencode { detail } => write!(f, "not valid bencode: {detail}"),
-            TooDeep { limit } => write!(f, "nested more than {limit} levels deep"),
-            TrailingData { at } => write!(
-                f,
-                "unexpected data after the end of the torrent at byte {at}"
-            ),
-            WrongType {
-                field,
-                expected,
-                found,
-            } => write!(f, "'{field}' should be {expected}, found {found}"),
-            Missing { field } => write!(f, "required field '{field}' is missing"),
-            BadInteger { field, value } => write!(
-                f,
-                "'{field}' has an out-of-range or malformed number '{value}'"
-            ),
+            Bencode(e) => write!(f, "{e}"),
             PieceLength { value } => write!(
                 f,
                 "'info.piece length' is {value}, must be 1 to {MAX_PIECE_LENGTH} bytes"
@@ -216,6 +170,12 @@ impl std::fmt::Display for MetainfoError {
 
 impl std::error::Error for MetainfoError {}
 
+impl From<BencodeError> for MetainfoError {
+    fn from(e: BencodeError) -> Self {
+        MetainfoError::Bencode(e)
+    }
+}
+
 impl Metainfo {
     /// Parse a `.torrent` file's bytes.
     pub fn from_bytes(input: &[u8]) -> Result<Metainfo, MetainfoError> {
@@ -223,7 +183,7 @@ impl Metainfo {
         let mut announce: Option<&[u8]> = None;
         let mut tiers: Vec<Vec<&[u8]>> = Vec::new();
         let (mut comment, mut comment_utf8, mut created_by) = (None, None, None);
-        with_dict(input, "torrent", |top| {
+        with_dict(input, |top| {
             while let Some((key, value)) = top.next_pair().map_err(bencode_error)? {
                 match key {
                     b"info" => {
@@ -244,9 +204,7 @@ impl Metainfo {
             }
             Ok(())
         })?;
-        let info_raw = info_raw.ok_or(MetainfoError::Missing {
-            field: "info".into(),
-        })?;
+        let info_raw = info_raw.ok_or_else(|| missing("info"))?;
         let info = Info::from_bytes(info_raw)?;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         Ok(Metainfo {

@@ -229,24 +229,39 @@ fn tracker_count_is_bounded() {
 
 #[test]
 fn structural_errors() {
-    assert_eq!(err(b""), MetainfoError::Empty);
-    assert!(matches!(err(b"li1ee"), MetainfoError::WrongType { .. }));
+    assert_eq!(err(b""), MetainfoError::Bencode(BencodeError::Empty));
+    assert!(matches!(
+        err(b"li1ee"),
+        MetainfoError::Bencode(BencodeError::WrongType { .. })
+    ));
     assert!(matches!(
         err(b"d4:infoi1ee"),
-        MetainfoError::WrongType { .. }
+        MetainfoError::Bencode(BencodeError::WrongType { .. })
     ));
-    assert!(matches!(err(b"de"), MetainfoError::Missing { .. }));
-    assert!(matches!(err(b"d4:info"), MetainfoError::Bencode { .. }));
-    assert!(matches!(err(b"garbage"), MetainfoError::Bencode { .. }));
+    assert!(matches!(
+        err(b"de"),
+        MetainfoError::Bencode(BencodeError::Missing { .. })
+    ));
+    assert!(matches!(
+        err(b"d4:info"),
+        MetainfoError::Bencode(BencodeError::Syntax { .. })
+    ));
+    assert!(matches!(
+        err(b"garbage"),
+        MetainfoError::Bencode(BencodeError::Syntax { .. })
+    ));
     // Unsorted keys are malformed bencode.
     assert!(matches!(
         err(b"d1:bi1e1:ai1ee"),
-        MetainfoError::Bencode { .. }
+        MetainfoError::Bencode(BencodeError::Syntax { .. })
     ));
     let mut trailing = torrent(single_info(1), vec![]);
     let at = trailing.len() as u64;
     trailing.extend_from_slice(b"\n");
-    assert_eq!(err(&trailing), MetainfoError::TrailingData { at });
+    assert_eq!(
+        err(&trailing),
+        MetainfoError::Bencode(BencodeError::Trailing { at, count: 1 })
+    );
 }
 
 #[test]
@@ -258,16 +273,23 @@ fn nesting_is_limited_without_overflowing_the_stack() {
         assert!(
             matches!(
                 e,
-                MetainfoError::TooDeep { .. } | MetainfoError::WrongType { .. }
+                MetainfoError::Bencode(BencodeError::TooDeep { .. })
+                    | MetainfoError::Bencode(BencodeError::WrongType { .. })
             ),
             "{prefix:?}: {e}"
         );
     }
     let mut deep = b"d1:a".to_vec();
     deep.extend(std::iter::repeat_n(b'l', 1000));
-    assert_eq!(err(&deep), MetainfoError::TooDeep { limit: MAX_DEPTH });
+    assert_eq!(
+        err(&deep),
+        MetainfoError::Bencode(BencodeError::TooDeep { limit: MAX_DEPTH })
+    );
     let deep: Vec<u8> = b"d1:a".repeat(1000);
-    assert_eq!(err(&deep), MetainfoError::TooDeep { limit: MAX_DEPTH });
+    assert_eq!(
+        err(&deep),
+        MetainfoError::Bencode(BencodeError::TooDeep { limit: MAX_DEPTH })
+    );
 }
 
 #[test]
@@ -276,17 +298,17 @@ fn size_is_checked_before_parsing() {
     let limit = MAX_TORRENT_BYTES as u64;
     assert_eq!(
         err(&big),
-        MetainfoError::TooLarge {
-            size: limit + 1,
-            limit
-        }
-    );
-    assert_eq!(
-        Info::from_bytes(&big).err(),
-        Some(MetainfoError::TooLarge {
+        MetainfoError::Bencode(BencodeError::TooLarge {
             size: limit + 1,
             limit
         })
+    );
+    assert_eq!(
+        Info::from_bytes(&big).err(),
+        Some(MetainfoError::Bencode(BencodeError::TooLarge {
+            size: limit + 1,
+            limit
+        }))
     );
 }
 
@@ -319,7 +341,7 @@ fn piece_errors() {
     );
     assert!(matches!(
         with("piece length", s("16384")),
-        MetainfoError::WrongType { .. }
+        MetainfoError::Bencode(BencodeError::WrongType { .. })
     ));
     assert_eq!(
         with("pieces", B::S(vec![0; 19])),
@@ -346,10 +368,13 @@ fn piece_errors() {
     assert_eq!(with("length", B::I(0)), MetainfoError::EmptyTorrent);
     assert!(matches!(
         with("length", B::I(-1)),
-        MetainfoError::BadInteger { .. }
+        MetainfoError::Bencode(BencodeError::BadInteger { .. })
     ));
     let huge = b"d4:infod6:lengthi99999999999999999999999e4:name1:a12:piece lengthi1e6:pieces0:ee";
-    assert!(matches!(err(huge), MetainfoError::BadInteger { .. }));
+    assert!(matches!(
+        err(huge),
+        MetainfoError::Bencode(BencodeError::BadInteger { .. })
+    ));
 }
 
 #[test]
@@ -386,13 +411,13 @@ fn file_list_errors() {
     let missing = multi_info(vec![d(vec![("path", B::L(vec![s("a")]))])], 1);
     assert_eq!(
         info_err(missing),
-        MetainfoError::Missing {
+        MetainfoError::Bencode(BencodeError::Missing {
             field: "info.files[0].length".into()
-        }
+        })
     );
     assert!(matches!(
         info_err(multi_info(vec![B::I(1)], 1)),
-        MetainfoError::WrongType { .. }
+        MetainfoError::Bencode(BencodeError::WrongType { .. })
     ));
     let bad_component = multi_info(
         vec![d(vec![("length", B::I(1)), ("path", B::L(vec![B::I(1)]))])],
@@ -400,7 +425,7 @@ fn file_list_errors() {
     );
     assert!(matches!(
         info_err(bad_component),
-        MetainfoError::WrongType { .. }
+        MetainfoError::Bencode(BencodeError::WrongType { .. })
     ));
 }
 
@@ -557,7 +582,7 @@ fn errors_display_as_one_line() {
         err(b""),
         err(b"garbage"),
         info_err(multi_info(vec![file(1, &["..", "x"])], 1)),
-        MetainfoError::TooLarge { size: 1, limit: 0 },
+        MetainfoError::Bencode(BencodeError::TooLarge { size: 1, limit: 0 }),
     ];
     for e in samples {
         let text = e.to_string();
