@@ -39,7 +39,7 @@ const UNKNOWN_LEFT: u64 = 16 * 1024;
 
 fn request(t: &Torrent, event: Event) -> AnnounceRequest {
     let st = t.st.borrow();
-    let left = match (&st.data, &st.info) {
+    let left = match (st.data(), st.info()) {
         (Some(d), Some(i)) => i.total_length.saturating_sub(d.done_bytes),
         (None, Some(i)) => i.total_length,
         _ => UNKNOWN_LEFT,
@@ -58,7 +58,7 @@ fn request(t: &Torrent, event: Event) -> AnnounceRequest {
 }
 
 pub(crate) async fn run(t: Rc<Torrent>, wake: Receiver<Wake>) {
-    let tiers: Vec<Vec<String>> = t.st.borrow().trackers.clone();
+    let tiers: Vec<Vec<String>> = t.st.borrow().trackers().to_vec();
     if tiers.iter().all(|tier| tier.is_empty()) {
         // Nothing to announce to; just wait to be stopped.
         while let Ok(w) = wake.recv().await {

@@ -20,14 +20,14 @@ pub(crate) fn connect_more(t: &Rc<Torrent>) {
     let addrs = {
         let mut st = t.st.borrow_mut();
         let active = matches!(
-            st.phase,
+            st.phase(),
             TorrentState::FetchingMetadata | TorrentState::Downloading | TorrentState::Seeding
         );
-        if st.stopped || !active {
+        if st.is_stopped() || !active {
             return;
         }
         let per_torrent = ctx.board.max_peers_per_torrent.max(1) as usize;
-        let used = st.peers.len() + st.connecting as usize;
+        let used = st.peers_and_dials();
         let global = ctx
             .board
             .max_connections
@@ -51,7 +51,7 @@ pub(crate) fn connect_more(t: &Rc<Torrent>) {
         for a in &addrs {
             st.book.set_busy(*a);
         }
-        st.connecting += addrs.len() as u32;
+        st.dials_started(addrs.len());
         addrs
     };
     for a in addrs {
@@ -95,7 +95,7 @@ async fn connect_out(t: Rc<Torrent>, addr: SocketAddr, mut slot: ConnSlot, mse: 
     .await;
     {
         let mut st = t.st.borrow_mut();
-        st.connecting = st.connecting.saturating_sub(1);
+        st.dial_ended();
     }
     let (link, hs) = match res {
         Some(Ok(x)) => x,

@@ -64,7 +64,7 @@ pub(crate) async fn run(t: Rc<Torrent>) {
     let port = t.ctx.listen.port();
     let mut starved = STARVED_FIRST;
     loop {
-        let private = t.st.borrow().info.as_ref().is_some_and(|i| i.private);
+        let private = t.st.borrow().is_private();
         if private {
             return smol::future::pending().await;
         }
@@ -99,7 +99,7 @@ pub(crate) async fn run(t: Rc<Torrent>) {
             let st = t.st.borrow();
             let why = look_again(
                 looked.elapsed(),
-                st.readers.len(),
+                st.reader_count(),
                 st.peers.len(),
                 st.stranded_piece(),
             );

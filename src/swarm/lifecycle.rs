@@ -16,10 +16,8 @@ use super::connect;
 use super::ctx::timeout;
 use super::dht_peers;
 use super::lsd_peers;
-use super::picker::{Picker, Priority};
 use super::pieces;
-use super::preload;
-use super::state::{piece_count, Data, PriorityRanges, BACKGROUND_BLOCKS_PER_TICK};
+use super::state::{PhaseOptions, PriorityRanges};
 use super::stats::TorrentState;
 use super::torrent::{LocalFuture, Torrent, Upcalls, Wake};
 use crate::store::{PieceStore, StoreConfig};
@@ -45,7 +43,7 @@ impl Torrent {
     pub fn start(self: &Rc<Self>) {
         let t = self.clone();
         self.ctx.spawn(async move { t.ticker().await });
-        let has_info = self.st.borrow().info.is_some();
+        let has_info = self.st.borrow().info().is_some();
         if has_info {
             let t = self.clone();
             self.ctx.spawn(async move { t.check().await });
@@ -75,27 +73,11 @@ impl Torrent {
     /// The magnet's metadata arrived, matched the info hash and parsed.
     async fn use_metadata(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
         let info = Arc::new(info);
-        {
-            let mut st = self.st.borrow_mut();
-            if st.stopped || st.info.is_some() {
-                return;
-            }
-            info!(
-                "{}: got metadata ({} bytes, {} pieces)",
-                info.name,
-                bytes.len(),
-                info.piece_hashes.len()
-            );
-            st.name = info.name.clone();
-            st.fetch = None;
-            let n = piece_count(&info);
-            for p in st.peers.values_mut() {
-                p.resolve_has(n);
-            }
-            st.info = Some(info);
-            st.info_bytes = Some(Rc::from(bytes));
-            st.phase = TorrentState::Checking;
+        let (name, len, pieces) = (info.name.clone(), bytes.len(), info.piece_hashes.len());
+        if !self.st.borrow_mut().metadata_arrived(info, bytes) {
+            return;
         }
+        info!("{name}: got metadata ({len} bytes, {pieces} pieces)");
         self.publish();
         self.check().await;
     }
@@ -103,7 +85,7 @@ impl Torrent {
     /// Open the store (hash-checking data already on disk) on the blocking
     /// pool, then start downloading or seeding.
     async fn check(self: Rc<Self>) {
-        let info = match self.st.borrow().info.clone() {
+        let info = match self.st.borrow().info().cloned() {
             Some(i) => i,
             None => return,
         };
@@ -140,54 +122,29 @@ impl Torrent {
                 return;
             }
         };
+        let (have, pieces) = (store.have().count(), store.have().len());
+        let opts = PhaseOptions {
+            seed: self.opts.seed,
+            // In stream mode within half the cache (see `preload`).
+            preload: self
+                .opts
+                .preload_edges
+                .then(|| self.opts.disk_cache.as_ref().map(|c| c.limit() / 2)),
+        };
         {
             let mut st = self.st.borrow_mut();
-            if st.stopped {
+            if !st.store_opened(store, &opts) {
                 return;
             }
-            let have = store.have();
-            let layout = store.layout().clone();
-            let mut picker = Picker::new(&layout, &have);
-            for (owner, ranges) in std::mem::take(&mut st.pending_priorities) {
-                picker.set_priority(owner, &ranges);
-            }
-            if self.opts.preload_edges && st.readers.is_empty() {
-                // On the picker directly: not a reader (no yielding).
-                // In stream mode within half the cache (see `preload`).
-                let budget = self.opts.disk_cache.as_ref().map(|c| c.limit() / 2);
-                let ranges = preload::edge_ranges(&layout, budget);
-                picker.set_priority(preload::PRELOAD_OWNER, &ranges);
-                st.preloading = true;
-            }
-            st.counters.reused = have.ones().map(|p| u64::from(layout.piece_size(p))).sum();
             info!(
-                "{}: checked in {:.1} s: {}/{} pieces already verified on disk",
+                "{}: checked in {:.1} s: {have}/{pieces} pieces already verified on disk",
                 st.name,
                 started.elapsed().as_secs_f64(),
-                have.count(),
-                have.len()
             );
-            let complete = have.is_full();
-            st.was_incomplete = !complete;
-            let done_bytes = st.counters.reused;
-            st.data = Some(Data {
-                store,
-                picker,
-                have,
-                done_bytes,
-            });
-            st.phase = if !complete {
-                TorrentState::Downloading
-            } else if self.opts.seed {
-                TorrentState::Seeding
-            } else {
-                TorrentState::Complete
-            };
-            st.on_data_ready();
         }
         self.all.rebalance_ram(&self.ctx);
         self.publish();
-        let done = self.st.borrow().phase == TorrentState::Complete;
+        let done = *self.st.borrow().phase() == TorrentState::Complete;
         if done {
             self.stop().await;
             return;
@@ -199,12 +156,8 @@ impl Torrent {
     /// Every piece is verified: announce it, save resume, and either keep
     /// seeding or stop.
     fn complete(self: &Rc<Self>) {
-        {
-            let mut st = self.st.borrow_mut();
-            if st.phase.is_done() || st.stopped || st.completing {
-                return;
-            }
-            st.completing = true;
+        if !self.st.borrow_mut().begin_completing() {
+            return;
         }
         let t = self.clone();
         self.ctx
@@ -214,46 +167,27 @@ impl Torrent {
     /// Say "complete" once every verified piece is on disk (the write queue
     /// drained): whoever sees it may read the files.
     async fn complete_when_written(self: Rc<Self>) {
-        let store = self.st.borrow().data.as_ref().map(|d| d.store.clone());
+        let store = self.st.borrow().data().map(|d| d.store.clone());
         if let Some(store) = store {
             if let Err(e) = self.ctx.blocking(move || store.flush_writes()).await {
                 // Not complete yet: the tick tries again once writes work.
                 let mut st = self.st.borrow_mut();
                 warn!("{}: not complete yet: {e}", st.name);
-                st.completing = false;
+                st.completing_failed();
                 return;
             }
         }
         {
             let mut st = self.st.borrow_mut();
-            st.completing = false;
-            if st.phase.is_done() || st.stopped {
+            if !st.finish_completing(self.opts.seed) {
                 return;
             }
-            // The stream cache may have evicted pieces since they were
-            // verified: then the torrent is not complete.
-            st.drop_evicted();
-            let all = st
-                .data
-                .as_ref()
-                .is_some_and(|d| d.have.count() == d.piece_count());
-            if !all {
-                return;
-            }
-            st.phase = if self.opts.seed {
-                TorrentState::Seeding
-            } else {
-                TorrentState::Complete
-            };
             info!(
                 "{}: complete: {} bytes from peers in {:.1} s",
                 st.name,
                 st.counters.downloaded,
                 st.added.elapsed().as_secs_f64()
             );
-            if self.opts.seed {
-                st.drop_seeds();
-            }
         }
         let _ = self.wake.try_send(Wake::Completed);
         self.publish();
@@ -268,7 +202,7 @@ impl Torrent {
     /// A failure the torrent cannot continue after (disk, bad metadata).
     fn fail_and_stop(self: &Rc<Self>, msg: String) {
         error!("{}: {msg}", self.st.borrow().name);
-        self.st.borrow_mut().phase = TorrentState::Error(msg);
+        self.st.borrow_mut().failed(msg);
         self.publish();
         let t = self.clone();
         self.ctx.spawn(async move { t.stop().await });
@@ -281,17 +215,7 @@ impl Torrent {
             let _ = self.stopped_rx.recv().await;
             return;
         }
-        {
-            let mut st = self.st.borrow_mut();
-            st.stopped = true;
-            if !st.readers.is_empty() {
-                st.readers.clear();
-                st.streaming.set(st.streaming.get().saturating_sub(1));
-            }
-            for p in st.peers.values_mut() {
-                p.close("torrent stopped");
-            }
-        }
+        self.st.borrow_mut().stop_all();
         let _ = self.wake.try_send(Wake::Stop);
         let task = self.announce_task.borrow_mut().take();
         if let Some(task) = task {
@@ -309,14 +233,8 @@ impl Torrent {
 
     /// Write the resume file now (on the blocking pool).
     pub async fn save_resume(self: &Rc<Self>) {
-        let store = {
-            let mut st = self.st.borrow_mut();
-            let Some(d) = &st.data else { return };
-            let store = d.store.clone();
-            st.resume_saving = true;
-            st.resume_dirty = false;
-            st.last_resume = Instant::now();
-            store
+        let Some(store) = self.st.borrow_mut().resume_save_started(Instant::now()) else {
+            return;
         };
         let dir = self.opts.resume_dir.clone();
         let saved = self
@@ -332,47 +250,11 @@ impl Torrent {
         if let Err(e) = saved {
             warn!("{}: cannot save resume data: {e}", self.st.borrow().name);
         }
-        self.st.borrow_mut().resume_saving = false;
+        self.st.borrow_mut().resume_save_done();
     }
 
     pub fn set_priority(self: &Rc<Self>, owner: u64, ranges: PriorityRanges) {
-        let mut st = self.st.borrow_mut();
-        let was = !st.readers.is_empty();
-        if !st.stopped && ranges.iter().any(|(_, p)| *p >= Priority::High) {
-            st.readers.insert(owner);
-        } else {
-            st.readers.remove(&owner);
-        }
-        match (was, !st.readers.is_empty()) {
-            (false, true) => st.streaming.set(st.streaming.get().saturating_add(1)),
-            (true, false) => st.streaming.set(st.streaming.get().saturating_sub(1)),
-            _ => {}
-        }
-        if st.preloading && st.readers.contains(&owner) {
-            // A reader knows what is needed; the guess made before anyone
-            // read gives way (see `preload`).
-            if let Some(d) = st.data.as_mut() {
-                d.picker.clear_priority(preload::PRELOAD_OWNER);
-            }
-            st.preloading = false;
-        }
-        match &mut st.data {
-            Some(d) => {
-                if ranges.is_empty() {
-                    d.picker.clear_priority(owner);
-                } else {
-                    d.picker.set_priority(owner, &ranges);
-                }
-                st.rush();
-                st.refresh_all();
-            }
-            None => {
-                st.pending_priorities.retain(|(o, _)| *o != owner);
-                if !ranges.is_empty() {
-                    st.pending_priorities.push((owner, ranges));
-                }
-            }
-        }
+        self.st.borrow_mut().set_priority(owner, ranges);
     }
 
     async fn ticker(self: Rc<Self>) {
@@ -390,32 +272,16 @@ impl Torrent {
         let finished;
         let save = {
             let mut st = self.st.borrow_mut();
-            let secs = now.duration_since(st.last_tick).as_secs_f64();
-            st.last_tick = now;
-            st.counters.down.tick(secs);
-            st.counters.up.tick(secs);
-            if let Some(d) = &mut st.data {
-                d.picker.set_now(self.ctx.now_ms());
-            }
-            st.background_budget = BACKGROUND_BLOCKS_PER_TICK;
+            let secs = st.tick_started(now, self.ctx.now_ms());
             st.drop_evicted();
             finished = pieces::unwritten_tick(self, &mut st);
             st.tick_all(now, secs);
             if self.ctx.pex {
                 super::pex::tick(&mut st, now);
             }
-            if now.duration_since(st.last_choke)
-                >= Duration::from_millis(super::choker::TICK_INTERVAL_MS)
-            {
-                st.run_choker(self.ctx.now_ms(), now, true);
-            }
-            if let Some(f) = &mut st.fetch {
-                f.tick(now);
-            }
+            st.choke_if_due(self.ctx.now_ms(), now);
             st.request_metadata();
-            st.resume_dirty
-                && !st.resume_saving
-                && now.duration_since(st.last_resume) >= RESUME_EVERY
+            st.resume_due(now, RESUME_EVERY)
         };
         if save {
             let t = self.clone();

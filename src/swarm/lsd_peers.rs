@@ -51,7 +51,7 @@ pub(crate) async fn run(t: Rc<Torrent>) {
         return smol::future::pending().await;
     };
     loop {
-        let private = t.st.borrow().info.as_ref().is_some_and(|i| i.private);
+        let private = t.st.borrow().is_private();
         if private {
             return smol::future::pending().await;
         }
@@ -84,8 +84,8 @@ fn found(torrents: &Torrents, ih: InfoHash, addr: SocketAddr) -> bool {
     };
     {
         let mut st = t.st.borrow_mut();
-        let private = st.info.as_ref().is_some_and(|i| i.private);
-        if st.stopped || private || st.book.source_of(&addr).is_some() {
+        let private = st.is_private();
+        if st.is_stopped() || private || st.book.source_of(&addr).is_some() {
             return false;
         }
         st.book.add_from(addr, PeerSource::Lsd, Instant::now());

@@ -82,7 +82,7 @@ impl PexPeer {
 }
 
 fn private(st: &TState) -> bool {
-    st.info.as_ref().is_some_and(|i| i.private)
+    st.is_private()
 }
 
 /// A ut_pex message from `key`: learn its added peers and connect.

@@ -95,7 +95,7 @@ impl Torrents {
         self.0
             .borrow()
             .values()
-            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data.is_some()))
+            .filter(|t| t.id != id && t.st.try_borrow().is_ok_and(|st| st.data().is_some()))
             .count()
     }
 
@@ -108,7 +108,7 @@ impl Torrents {
             .values()
             .filter_map(|t| {
                 let st = t.st.try_borrow().ok()?;
-                st.data.as_ref().map(|d| d.store.clone())
+                st.data().map(|d| d.store.clone())
             })
             .collect();
         for s in &stores {
@@ -182,7 +182,7 @@ impl Torrent {
     }
 
     pub fn is_stopped(&self) -> bool {
-        self.st.borrow().stopped
+        self.st.borrow().is_stopped()
     }
 
     /// Copy a stats snapshot to the shared table and wake waiters. A
@@ -194,7 +194,8 @@ impl Torrent {
         }
         let (stats, info, store) = {
             let st = self.st.borrow();
-            let (pieces_done, pieces_total, total_length, bytes_done) = match (&st.data, &st.info) {
+            let (pieces_done, pieces_total, total_length, bytes_done) = match (st.data(), st.info())
+            {
                 (Some(d), Some(i)) => (
                     // Pieces the stream cache evicted since the last tick
                     // are not ours any more (a torrent read faster than
@@ -210,7 +211,7 @@ impl Torrent {
             let stats = TorrentStats {
                 id: self.id,
                 name: st.name.clone(),
-                state: st.phase.clone(),
+                state: st.phase().clone(),
                 pieces_done,
                 pieces_total,
                 total_length,
@@ -240,8 +241,8 @@ impl Torrent {
             };
             (
                 stats,
-                st.info.clone(),
-                st.data.as_ref().map(|d| d.store.clone()),
+                st.info().cloned(),
+                st.data().map(|d| d.store.clone()),
             )
         };
         let id = self.id;

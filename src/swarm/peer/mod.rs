@@ -94,7 +94,7 @@ pub(crate) async fn run(
             }
             return;
         }
-        let n = st.info.as_deref().map(piece_count);
+        let n = st.info().map(|i| piece_count(i));
         let mut p = PeerState::new(
             key,
             addr,
@@ -109,7 +109,7 @@ pub(crate) async fn run(
         p.encrypted = encrypted;
         p.utp = utp;
         greet(&t, &st, &mut p);
-        st.peers.insert(key, p);
+        st.add_peer(p);
     }
     debug!(
         "{addr}: connected ({}, {}) over {transport}",
@@ -134,7 +134,7 @@ fn admit(
     remote: &Handshake,
     addr: SocketAddr,
 ) -> Result<(), &'static str> {
-    if st.stopped || st.phase.is_done() && !t.opts.seed {
+    if st.is_stopped() || st.phase().is_done() && !t.opts.seed {
         return Err("torrent is not active");
     }
     if remote.peer_id == t.ctx.peer_id {
@@ -156,18 +156,17 @@ fn admit(
 fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
     if p.extended {
         let size = st
-            .info_bytes
-            .as_ref()
+            .info_bytes()
             .and_then(|b| u32::try_from(b.len()).ok())
             .filter(|&s| s > 0 && s <= MAX_METADATA_SIZE);
-        let pex = t.ctx.pex && !st.info.as_ref().is_some_and(|i| i.private);
+        let pex = t.ctx.pex && !st.is_private();
         let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex);
         p.send(&Message::Extended {
             id: 0,
             payload: hs.encode(),
         });
     }
-    match &st.data {
+    match st.data() {
         Some(d) if d.have.count() > 0 => {
             if d.have.is_full() && p.fast {
                 p.send(&Message::HaveAll);

@@ -8,9 +8,17 @@
 //! (urgent pieces), `fetch.rs` (BEP 9 metadata), `addrbook.rs` (where
 //! peers come from), `blame.rs` (who sent bad data), `verify.rs` (the verification queue),
 //! `hashing.rs` (what the verification tasks change: jobs, verdicts,
-//! parked pieces, the write queue's error). The fields `verify`, `blame`,
-//! `unwritten`, `write_retry` and `queue_error` are private to this
-//! module: `pieces.rs` changes them only through `hashing.rs`'s methods. Code that must wait
+//! parked pieces, the write queue's error), `phase.rs` (what the
+//! lifecycle changes: metadata, the store opening, completing, stopping,
+//! readers and priorities, resume saves, the tick's resets).
+//!
+//! Every field with an invariant is private to this module: the code
+//! above reads it through a getter (`info()`, `data()`, `phase()`,
+//! `is_stopped()`, ...) and changes it only through these files' methods.
+//! Public are only `name`, `counters` and `added` (plain values), `book`
+//! (the address book keeps its own invariants) and `peers`, whose entries
+//! the peer tasks update (their pipelines, flags and rates); the table
+//! itself changes only through `add_peer` and `remove_peer`. Code that must wait
 //! (hashing, disk, sockets) lives above, in `lifecycle.rs`, `pieces.rs` and
 //! `peer/`, and calls these methods with the state borrowed.
 //!
@@ -41,6 +49,7 @@ mod blocks;
 mod fetch;
 mod hashing;
 mod peers;
+mod phase;
 mod rush;
 mod upload;
 mod verify;
@@ -65,6 +74,7 @@ pub(crate) use blame::{block_digests, Blame, BlockDigests, STRIKES_TO_BAN};
 pub(crate) use blocks::Received;
 pub(crate) use fetch::MetadataFetch;
 pub(crate) use hashing::{NextVerify, QueueTick};
+pub(crate) use phase::PhaseOptions;
 pub(crate) use upload::Batch;
 pub(crate) use verify::VerifyQueue;
 
@@ -108,19 +118,19 @@ pub(crate) struct Counters {
 
 pub(crate) struct TState {
     pub name: String,
-    pub phase: TorrentState,
-    pub trackers: Vec<Vec<String>>,
-    pub info: Option<Arc<Info>>,
+    phase: TorrentState,
+    trackers: Vec<Vec<String>>,
+    info: Option<Arc<Info>>,
     /// The bencoded `info` dictionary, served to peers over BEP 9.
-    pub info_bytes: Option<Rc<[u8]>>,
-    pub data: Option<Data>,
-    pub fetch: Option<MetadataFetch>,
+    info_bytes: Option<Rc<[u8]>>,
+    data: Option<Data>,
+    fetch: Option<MetadataFetch>,
     pub peers: HashMap<PeerKey, PeerState>,
     /// Outgoing connections being set up.
-    pub connecting: u32,
+    connecting: u32,
     pub book: AddrBook,
-    pub choker: Choker,
-    pub last_choke: Instant,
+    choker: Choker,
+    last_choke: Instant,
     blame: Blame,
     /// Complete pieces waiting for, or in, a verification job.
     verify: VerifyQueue,
@@ -132,27 +142,27 @@ pub(crate) struct TState {
     queue_error: bool,
     /// Every piece is verified; waiting for the write queue to drain
     /// before the torrent says it is complete (`on_complete`).
-    pub completing: bool,
+    completing: bool,
     /// Priorities set before the picker exists.
-    pub pending_priorities: Vec<(u64, PriorityRanges)>,
+    pending_priorities: Vec<(u64, PriorityRanges)>,
     pub counters: Counters,
-    pub resume_dirty: bool,
-    pub resume_saving: bool,
-    pub last_resume: Instant,
-    pub stopped: bool,
+    resume_dirty: bool,
+    resume_saving: bool,
+    last_resume: Instant,
+    stopped: bool,
     /// Whether the torrent was incomplete at start (announce `completed`).
-    pub was_incomplete: bool,
+    was_incomplete: bool,
     pub added: Instant,
-    pub last_tick: Instant,
+    last_tick: Instant,
     /// Priority owners asking for `High`/`Urgent` pieces: stream readers.
-    pub readers: HashSet<u64>,
+    readers: HashSet<u64>,
     /// The engine-wide count of torrents with readers (`Ctx::streaming`).
-    pub streaming: Rc<Cell<u32>>,
+    streaming: Rc<Cell<u32>>,
     /// Requests left this tick while throttled as background.
-    pub background_budget: u32,
+    background_budget: u32,
     /// The edges of big files are preloaded (`PRELOAD_OWNER` holds
     /// priorities) until the first stream reader replaces them.
-    pub preloading: bool,
+    preloading: bool,
 }
 
 impl TState {
@@ -218,6 +228,51 @@ impl TState {
             background_budget: BACKGROUND_BLOCKS_PER_TICK,
             preloading: false,
         }
+    }
+
+    pub fn phase(&self) -> &TorrentState {
+        &self.phase
+    }
+
+    /// Set once, when the torrent stops: no connection is made or
+    /// accepted afterwards.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Tracker tiers (BEP 12).
+    pub fn trackers(&self) -> &[Vec<String>] {
+        &self.trackers
+    }
+
+    /// The parsed `info` dictionary, once known.
+    pub fn info(&self) -> Option<&Arc<Info>> {
+        self.info.as_ref()
+    }
+
+    /// A private torrent (BEP 27): no DHT, PEX or local discovery.
+    pub fn is_private(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.private)
+    }
+
+    /// The bencoded `info` dictionary, once known (served over BEP 9).
+    pub fn info_bytes(&self) -> Option<&Rc<[u8]>> {
+        self.info_bytes.as_ref()
+    }
+
+    /// The open store and its picker (`None` until checked).
+    pub fn data(&self) -> Option<&Data> {
+        self.data.as_ref()
+    }
+
+    /// Connected peers plus outgoing connections being set up.
+    pub fn peers_and_dials(&self) -> usize {
+        self.peers.len() + self.connecting as usize
+    }
+
+    /// Stream readers asking for pieces now.
+    pub fn reader_count(&self) -> usize {
+        self.readers.len()
     }
 
     /// Background download yields: this torrent has no reader while

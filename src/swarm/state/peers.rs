@@ -304,6 +304,15 @@ impl TState {
         self.fill_all();
     }
 
+    /// A peer whose handshake is done joins the table. Its `has` must be
+    /// sized to the piece count when the metadata is known (the invariant
+    /// in `state/mod.rs`; `PeerState::new` does it from the count it is
+    /// given).
+    pub(crate) fn add_peer(&mut self, p: PeerState) {
+        debug_assert_eq!(self.info.is_some(), p.has.known().is_some());
+        self.peers.insert(p.key, p);
+    }
+
     /// The peer's session ended: forget it everywhere (picker counts,
     /// choker, metadata source, address book), then top up the others.
     /// Whether it was connected.

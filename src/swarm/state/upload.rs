@@ -97,6 +97,15 @@ impl TState {
         }
     }
 
+    /// The regular choker round, when its interval has passed since the
+    /// last one.
+    pub(crate) fn choke_if_due(&mut self, now_ms: u64, now: Instant) {
+        let every = std::time::Duration::from_millis(crate::swarm::choker::TICK_INTERVAL_MS);
+        if now.duration_since(self.last_choke) >= every {
+            self.run_choker(now_ms, now, true);
+        }
+    }
+
     /// One choker round; a `regular` round (every 10 s) also closes the
     /// measuring period.
     pub(crate) fn run_choker(&mut self, now_ms: u64, now: Instant, regular: bool) {
