@@ -21,11 +21,6 @@
 //! the acks opened in the window, per connection per burst instead of one
 //! ack per datagram (as libutp's deferred acks). A lone datagram is
 //! answered at once, as before.
-//!
-//! Sends are batched the same way: a connection's turn (its burst's
-//! flush, a write, a timer tick over all connections) queues its
-//! datagrams, and they leave together, [`SEND_BATCH`] per `sendmmsg`
-//! ([`crate::net::socket::send_datagrams`]), not one `sendto` each.
 
 pub mod conn;
 pub mod dial;
@@ -44,7 +39,6 @@ use log::debug;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, Timer};
 
-use crate::net::socket::{send_datagrams, SEND_BATCH};
 use crate::random::XorShift;
 use crate::wire::utp::{self, Type};
 use conn::{Conn, State};
@@ -151,10 +145,6 @@ pub(crate) struct Inner {
     /// Connections that took packets since the last [`Utp::flush_due`]:
     /// each at most once (so at most [`MAX_CONNS`]).
     due: RefCell<Vec<(Key, Rc<RefCell<Conn>>)>>,
-    /// Datagrams (already addressed in the socket's family) waiting for
-    /// one `sendmmsg`: fewer than [`SEND_BATCH`] plus one connection's
-    /// turn, and empty between turns of the executor.
-    outbox: RefCell<Vec<(Vec<u8>, SocketAddr)>>,
 }
 
 /// The uTP socket layer of one UDP socket.
@@ -165,46 +155,22 @@ pub struct Utp {
 }
 
 impl Inner {
-    /// Send what `c` has due now, and anything queued before it.
+    /// Send what `c` has due (the socket is non-blocking; a full send
+    /// buffer drops the datagram and retransmission covers it).
     pub(crate) fn flush(&self, addr: SocketAddr, c: &mut Conn, now: Instant) {
-        self.queue(addr, c, now);
-        self.send_queued();
-    }
-
-    /// Queue what `c` has due for the next [`Inner::send_queued`]; sends
-    /// at once when [`SEND_BATCH`] datagrams wait.
-    fn queue(&self, addr: SocketAddr, c: &mut Conn, now: Instant) {
         let mut out = Vec::new();
         c.transmit(now, &mut out);
+        let to = self.to_family(addr);
+        for d in out {
+            match self.sock.send_to(&d, to) {
+                Ok(n) => {
+                    self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => debug!("uTP to {addr}: {e}"),
+            }
+        }
         let r = std::mem::take(&mut c.retransmits);
         self.stats.retransmits.fetch_add(r, Ordering::Relaxed);
-        let to = self.to_family(addr);
-        let full = {
-            let mut q = self.outbox.borrow_mut();
-            q.extend(out.into_iter().map(|d| (d, to)));
-            q.len() >= SEND_BATCH
-        };
-        if full {
-            self.send_queued();
-        }
-    }
-
-    /// Send the queued datagrams, [`SEND_BATCH`] per system call (the
-    /// socket is non-blocking; one the kernel refuses, as on a full send
-    /// buffer, is dropped and retransmission covers it).
-    fn send_queued(&self) {
-        let mut q = std::mem::take(&mut *self.outbox.borrow_mut());
-        if q.is_empty() {
-            return;
-        }
-        let sent = send_datagrams(&self.sock, &q, |to, e| debug!("uTP to {to}: {e}"));
-        self.stats
-            .sent_bytes
-            .fetch_add(sent.bytes, Ordering::Relaxed);
-        // The buffer goes back for its capacity (sending ran no code that
-        // could queue more meanwhile).
-        q.clear();
-        *self.outbox.borrow_mut() = q;
     }
 
     pub(crate) fn forget(&self, key: Key) {
@@ -251,7 +217,6 @@ impl Utp {
                 rng: RefCell::new(XorShift::from_seed_or_entropy(None)),
                 stats,
                 due: RefCell::new(Vec::new()),
-                outbox: RefCell::new(Vec::new()),
             }),
             accept_rx,
         }
@@ -350,9 +315,8 @@ impl Utp {
         let due = std::mem::take(&mut *self.inner.due.borrow_mut());
         let now = Instant::now();
         for ((addr, _), c) in due {
-            self.inner.queue(addr, &mut c.borrow_mut(), now);
+            self.inner.flush(addr, &mut c.borrow_mut(), now);
         }
-        self.inner.send_queued();
     }
 
     /// The next incoming connection.
@@ -376,7 +340,7 @@ impl Utp {
             for (key, c) in all {
                 let mut c = c.borrow_mut();
                 c.tick(now);
-                self.inner.queue(key.0, &mut c, now);
+                self.inner.flush(key.0, &mut c, now);
                 if let State::Closed(why) = &c.state {
                     debug!("uTP {}: {why}", key.0);
                 }
@@ -385,7 +349,6 @@ impl Utp {
                     self.inner.forget(key);
                 }
             }
-            self.inner.send_queued();
         }
     }
 
