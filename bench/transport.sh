@@ -15,6 +15,9 @@
 # (rqbit is not run: it has no encryption and keeps uTP off, and is not
 # built on every machine; bench/download.sh compares it over TCP.)
 # Every download is compared byte for byte with the source.
+# Each run also records the seeders' CPU time (they do the sending) and the
+# namespace's UDP counters: datagrams sent, and datagrams dropped because
+# a receive buffer was full (RcvbufErrors).
 #
 # With BENCH_CALLGRIND=1 each rill client also downloads once under
 # valgrind --tool=callgrind: instructions per MiB for the whole process
@@ -110,8 +113,10 @@ seed() {
         "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" --seed --no-dht \
             --listen "127.0.0.$(($3 + i)):$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
         PIDS+=($!)
+        SEEDERS+=($!)
     done
 }
+SEEDERS=()
 prepare main "$SIZE_MB"
 [ "$CG" = 1 ] && prepare cg "$CG_MB"
 start_tracker "${HASHES[@]}"
@@ -152,6 +157,23 @@ after_run() {
     fi
 }
 
+# CPU seconds (user+sys) all seeders have used so far: they send the
+# data, so a sender's cost shows here and not in the downloader's time.
+seeders_cpu() {
+    local pid ticks=0 t
+    for pid in "${SEEDERS[@]}"; do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        ticks=$((ticks + t))
+    done
+    awk -v t="$ticks" -v k="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / k }'
+}
+# udp_counter NAME: the namespace's UDP counter NAME (/proc/net/snmp), e.g.
+# RcvbufErrors: datagrams dropped because a receive buffer was full.
+udp_counter() {
+    awk -v n="$1" '$1 == "Udp:" { if (!k) { for (i = 2; i <= NF; i++) if ($i == n) k = i } else { print $k; exit } }' \
+        /proc/net/snmp
+}
+
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 run_client() {
@@ -161,19 +183,24 @@ run_client() {
     log "run $run: $client"
     [ "$client" = rill-utp ] && tcp_refused on
     sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    local seed0 out0 drop0
+    seed0=$(seeders_cpu); out0=$(udp_counter OutDatagrams); drop0=$(udp_counter RcvbufErrors)
     if ! env "${CMD_ENV[@]}" timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${CMD[@]}" >"$logf" 2>&1; then
         tcp_refused off
         tail -20 "$logf" >&2
         die "$client failed or timed out in run $run"
     fi
     tcp_refused off
+    local seed_cpu udp_out udp_drop
+    seed_cpu=$(awk -v a="$seed0" -v b="$(seeders_cpu)" 'BEGIN { printf "%.2f", b - a }')
+    udp_out=$(($(udp_counter OutDatagrams) - out0)); udp_drop=$(($(udp_counter RcvbufErrors) - drop0))
     after_run "$client" "$logf" "$out" main
-    awk -v c="$client" '
+    awk -v c="$client" -v sc="$seed_cpu" -v uo="$udp_out" -v ud="$udp_drop" '
         /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
         /User time \(seconds\)/ { u = $NF }
         /System time \(seconds\)/ { s = $NF }
         /Maximum resident set size/ { r = $NF }
-        END { printf "%s %.2f %.2f %d\n", c, w, u + s, r }' "$tfile" >>"$RESULTS"
+        END { printf "%s %.2f %.2f %d %s %d %d\n", c, w, u + s, r, sc, uo, ud }' "$tfile" >>"$RESULTS"
     rm -rf "$out"
 }
 
@@ -216,17 +243,19 @@ BW=$(col "$BASE" 2); BC=$(col "$BASE" 3)
 echo
 echo "### Transports, $SIZE_MB MiB from two rill seeders in a network namespace ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
 echo
-echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | MiB/s / $BASE | CPU / $BASE |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+BS=$(col "$BASE" 5)
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | MiB/s / $BASE | CPU / $BASE | seeders' CPU s | seeders' CPU / $BASE |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for client in $CLIENTS; do
-    W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)
-    awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v mb="$SIZE_MB" -v bw="${BW:-0}" -v bc="${BC:-0}" '
+    W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4); S=$(col "$client" 5)
+    awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v sc="$S" -v mb="$SIZE_MB" \
+        -v bw="${BW:-0}" -v bc="${BC:-0}" -v bs="${BS:-0}" '
         function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
-        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s |\n",
-                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(bw, w), ratio(cpu, bc) }'
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %.1f | %s |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(bw, w), ratio(cpu, bc), sc, ratio(sc, bs) }'
 done
 echo
-echo "Per run (client wall_s cpu_s rss_kib):"
+echo "Per run (client wall_s cpu_s rss_kib seeders_cpu_s udp_datagrams_out udp_rcvbuf_drops):"
 sed 's/^/    /' "$RESULTS"
 if [ -s "$CG_RESULTS" ]; then
     BI=$(awk -v c="$BASE" '$1 == c { print $2 }' "$CG_RESULTS")
