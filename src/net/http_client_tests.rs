@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rill_testkit::TempDir;
+
 use super::http_client::{get, get_with, GetOptions, HttpError};
 use super::http_parse::ParseError;
 use super::tls;
@@ -241,30 +243,11 @@ fn refuses_bad_urls() {
 }
 
 /// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!("rill-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn openssl(dir: &TempDir, args: &[&str]) {
     let out = std::process::Command::new("openssl")
         .args(args)
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .output()
         .expect("openssl runs");
     assert!(
@@ -311,7 +294,7 @@ fn make_pki(dir: &TempDir) -> (Vec<u8>, Arc<rustls::ServerConfig>) {
     ]);
     openssl(dir, &csr);
     std::fs::write(
-        dir.0.join("ext.cnf"),
+        dir.path().join("ext.cnf"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
          keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
@@ -337,11 +320,11 @@ fn make_pki(dir: &TempDir) -> (Vec<u8>, Arc<rustls::ServerConfig>) {
             "leaf.pem",
         ],
     );
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.0.join("leaf.pem"))
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.path().join("leaf.pem"))
         .expect("leaf")
         .collect::<Result<_, _>>()
         .expect("leaf pem");
-    let key = PrivateKeyDer::from_pem_file(dir.0.join("leaf.key")).expect("key");
+    let key = PrivateKeyDer::from_pem_file(dir.path().join("leaf.key")).expect("key");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -351,7 +334,7 @@ fn make_pki(dir: &TempDir) -> (Vec<u8>, Arc<rustls::ServerConfig>) {
     .with_single_cert(chain, key)
     .expect("server config");
     (
-        std::fs::read(dir.0.join("ca.pem")).expect("ca"),
+        std::fs::read(dir.path().join("ca.pem")).expect("ca"),
         Arc::new(config),
     )
 }

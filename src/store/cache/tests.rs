@@ -5,30 +5,14 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use rill_testkit::TempDir;
+
 use super::*;
 use crate::store::{BlockOutcome, PieceStore, StoreConfig, Verdict};
 use crate::torrent::Info;
 use crate::torrent::{FileEntry, SafePath};
 
 /// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("rill-cache-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const PL: u32 = 16 * 1024;
 
@@ -123,7 +107,7 @@ fn piece_names() {
 fn streams_a_torrent_four_times_the_limit_within_it() {
     let dir = TempDir::new("limit");
     let limit = u64::from(PL) * 5;
-    let cache = DiskCache::open(&dir.0, limit).expect("cache");
+    let cache = DiskCache::open(dir.path(), limit).expect("cache");
     let (info, bytes) = torrent(20, 1);
     let id = InfoHash([1; 20]);
     let store = PieceStore::open_cached(&info, id, cache.clone(), cfg()).expect("open");
@@ -131,7 +115,7 @@ fn streams_a_torrent_four_times_the_limit_within_it() {
     for p in 0..20 {
         download(&store, &bytes, p);
         assert!(cache.used() <= limit);
-        assert!(disk_bytes(&dir.0) <= limit);
+        assert!(disk_bytes(dir.path()) <= limit);
         // Read it, as a stream reader would, and re-read piece 0 each time:
         // the most recently read piece is never the one evicted.
         let got = store
@@ -157,7 +141,7 @@ fn streams_a_torrent_four_times_the_limit_within_it() {
     // Fetching an evicted piece again works and evicts the oldest.
     download(&store, &bytes, 3);
     assert!(store.has_piece(3));
-    assert!(disk_bytes(&dir.0) <= limit);
+    assert!(disk_bytes(dir.path()) <= limit);
 }
 
 #[test]
@@ -168,7 +152,7 @@ fn eviction_crosses_torrents_and_restart_rechecks_files() {
     let (b_info, b_bytes) = torrent(6, 3);
     let (a, b) = (InfoHash([0xa; 20]), InfoHash([0xb; 20]));
     {
-        let cache = DiskCache::open(&dir.0, limit).expect("cache");
+        let cache = DiskCache::open(dir.path(), limit).expect("cache");
         let sa = PieceStore::open_cached(&a_info, a, cache.clone(), cfg()).expect("a");
         let sb = PieceStore::open_cached(&b_info, b, cache.clone(), cfg()).expect("b");
         for p in 0..4 {
@@ -188,12 +172,12 @@ fn eviction_crosses_torrents_and_restart_rechecks_files() {
         drop(sb);
     }
     // Corrupt B's piece 1 and leave a stray file: a restart drops both.
-    let b_dir = dir.0.join(b.to_hex());
+    let b_dir = dir.path().join(b.to_hex());
     std::fs::write(b_dir.join("1.piece"), vec![0u8; PL as usize]).expect("corrupt");
     std::fs::write(b_dir.join("junk.tmp"), b"x").expect("stray");
     std::fs::write(b_dir.join("77.piece"), b"no such piece").expect("stray piece");
     // (Room for the strays too: the open must not evict to fit them.)
-    let cache = DiskCache::open(&dir.0, limit * 2).expect("reopen");
+    let cache = DiskCache::open(dir.path(), limit * 2).expect("reopen");
     assert!(!b_dir.join("junk.tmp").exists());
     let sb = PieceStore::open_cached(&b_info, b, cache.clone(), cfg()).expect("b again");
     assert!(sb.has_piece(0));
@@ -206,19 +190,19 @@ fn eviction_crosses_torrents_and_restart_rechecks_files() {
     assert_eq!(cache.used(), u64::from(PL) * 3);
     // A smaller limit at the next start evicts down to it.
     drop((sa, sb));
-    let cache = DiskCache::open(&dir.0, u64::from(PL)).expect("smaller");
+    let cache = DiskCache::open(dir.path(), u64::from(PL)).expect("smaller");
     assert!(cache.used() <= u64::from(PL));
-    assert!(disk_bytes(&dir.0) <= u64::from(PL));
+    assert!(disk_bytes(dir.path()) <= u64::from(PL));
     cache.remove_torrent(a);
     cache.remove_torrent(b);
     assert_eq!(cache.used(), 0);
-    assert_eq!(disk_bytes(&dir.0), 0);
+    assert_eq!(disk_bytes(dir.path()), 0);
 }
 
 #[test]
 fn piece_larger_than_the_cache_is_refused() {
     let dir = TempDir::new("small");
-    let cache = DiskCache::open(&dir.0, u64::from(PL) - 1).expect("cache");
+    let cache = DiskCache::open(dir.path(), u64::from(PL) - 1).expect("cache");
     let (info, bytes) = torrent(2, 4);
     let store =
         PieceStore::open_cached(&info, InfoHash([4; 20]), cache.clone(), cfg()).expect("open");
@@ -233,7 +217,7 @@ fn piece_larger_than_the_cache_is_refused() {
 fn concurrent_writers_and_readers_stay_within_the_limit() {
     let dir = TempDir::new("threads");
     let limit = u64::from(PL) * 6;
-    let cache = DiskCache::open(&dir.0, limit).expect("cache");
+    let cache = DiskCache::open(dir.path(), limit).expect("cache");
     let mut stores = Vec::new();
     for t in 0..4u8 {
         let (info, bytes) = torrent(16, 10 + t);
@@ -259,14 +243,14 @@ fn concurrent_writers_and_readers_stay_within_the_limit() {
         h.join().expect("writer");
     }
     assert!(cache.used() <= limit);
-    assert!(disk_bytes(&dir.0) <= limit);
+    assert!(disk_bytes(dir.path()) <= limit);
 }
 
 #[test]
 fn pieces_a_reader_wants_outlive_the_passed_and_unread_ones() {
     let dir = TempDir::new("bands");
     let limit = u64::from(PL) * 4;
-    let cache = DiskCache::open(&dir.0, limit).expect("cache");
+    let cache = DiskCache::open(dir.path(), limit).expect("cache");
     let (info, bytes) = torrent(12, 5);
     let store =
         PieceStore::open_cached(&info, InfoHash([5; 20]), cache.clone(), cfg()).expect("open");

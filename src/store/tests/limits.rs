@@ -8,7 +8,7 @@ use super::*;
 fn hostile_block_positions_are_errors_not_panics() {
     let tmp = TempDir::new("hostile");
     let (info, bytes) = multi();
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     let block = vec![1u8; BLOCK_LEN as usize];
     let invalid = |r: Result<BlockOutcome, StoreError>| matches!(r, Err(StoreError::Invalid(_)));
     assert!(invalid(store.put_block(3, 0, &block)), "piece out of range");
@@ -66,7 +66,7 @@ fn inflight_cap_refuses_new_pieces() {
     let info = torrent(&[("f", bytes.len() as u64)], 32 * 1024, &bytes);
     let store = open(
         &info,
-        &tmp.0,
+        tmp.path(),
         None,
         StoreConfig {
             inflight_ram: 2 * 32 * 1024,
@@ -111,7 +111,7 @@ fn inflight_cap_refuses_new_pieces() {
     let tmp2 = TempDir::new("cap-tiny");
     let tiny = open(
         &info,
-        &tmp2.0,
+        tmp2.path(),
         None,
         StoreConfig {
             inflight_ram: 1,
@@ -149,7 +149,7 @@ fn ram_tier_respects_its_cap() {
     let cap = 3 * 32 * 1024 + 100;
     let store = open(
         &info,
-        &tmp.0,
+        tmp.path(),
         None,
         StoreConfig {
             ram_tier: cap,
@@ -174,7 +174,7 @@ fn ram_tier_respects_its_cap() {
 fn wait_for_piece_wakes_on_completion_and_times_out() {
     let tmp = TempDir::new("wait");
     let (info, bytes) = multi();
-    let store = Arc::new(open(&info, &tmp.0, None, cfg()));
+    let store = Arc::new(open(&info, tmp.path(), None, cfg()));
     assert!(!store.wait_for_piece(0, Duration::from_millis(20)));
     let s2 = Arc::clone(&store);
     let waiter = std::thread::spawn(move || s2.wait_for_piece(1, Duration::from_secs(30)));
@@ -199,7 +199,7 @@ fn concurrent_writers_and_readers_agree() {
     );
     let store = Arc::new(open(
         &info,
-        &tmp.0,
+        tmp.path(),
         None,
         StoreConfig {
             ram_tier: 64 * 1024,
@@ -234,14 +234,14 @@ fn many_files_keep_descriptors_bounded() {
     let names: Vec<String> = (0..100).map(|i| format!("d{}/f{i}", i % 7)).collect();
     let files: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1000)).collect();
     let info = torrent(&files, 16 * 1024, &bytes);
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     for p in 0..store.layout().piece_count {
         download(&store, &info, &bytes, p);
         assert!(store.files.open_count() <= files::MAX_OPEN_FILES);
     }
     for (i, _) in files.iter().enumerate() {
         assert_eq!(
-            file_bytes(&tmp.0, &info, i),
+            file_bytes(tmp.path(), &info, i),
             &bytes[i * 1000..(i + 1) * 1000]
         );
     }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rill_testkit::TempDir;
+
 use super::*;
 use crate::torrent::{FileEntry, SafePath};
 use crate::wire::message::BLOCK_LEN;
@@ -17,24 +19,6 @@ mod recovery;
 mod writes;
 
 /// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("rill-store-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Deterministic bytes that are never long runs of zeros.
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -159,7 +143,7 @@ fn store_is_send_and_sync() {
 fn multi_file_download_reads_back_and_matches_files() {
     let tmp = TempDir::new("multi");
     let (info, bytes) = multi();
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     assert_eq!(store.layout().piece_count, 3);
     assert!(
         store
@@ -169,9 +153,9 @@ fn multi_file_download_reads_back_and_matches_files() {
             >= 3
     );
     // 0-byte files exist from the start; nothing else is created yet.
-    assert_eq!(file_bytes(&tmp.0, &info, 1).len(), 0);
-    assert_eq!(file_bytes(&tmp.0, &info, 4).len(), 0);
-    assert!(!info.files[0].path.under(&tmp.0).exists());
+    assert_eq!(file_bytes(tmp.path(), &info, 1).len(), 0);
+    assert_eq!(file_bytes(tmp.path(), &info, 4).len(), 0);
+    assert!(!info.files[0].path.under(tmp.path()).exists());
 
     for p in [2, 0, 1] {
         download(&store, &info, &bytes, p);
@@ -194,7 +178,7 @@ fn multi_file_download_reads_back_and_matches_files() {
     );
     let mut on_disk = Vec::new();
     for i in 0..info.files.len() {
-        on_disk.extend(file_bytes(&tmp.0, &info, i));
+        on_disk.extend(file_bytes(tmp.path(), &info, i));
     }
     assert_eq!(on_disk, bytes);
 }
@@ -222,7 +206,7 @@ fn direct_and_page_cache_writes_give_the_same_files() {
                 hash_threads: 1,
                 write_budget: None,
             };
-            let store = open(info, &tmp.0, None, small);
+            let store = open(info, tmp.path(), None, small);
             store.files.set_direct_io(direct);
             let n = store.layout().piece_count;
             // Two pieces in flight at a time, verified out of order.
@@ -243,7 +227,7 @@ fn direct_and_page_cache_writes_give_the_same_files() {
             }
             let mut on_disk = Vec::new();
             for i in 0..info.files.len() {
-                on_disk.extend(file_bytes(&tmp.0, info, i));
+                on_disk.extend(file_bytes(tmp.path(), info, i));
             }
             assert!(
                 on_disk == **bytes,
@@ -270,7 +254,7 @@ fn pairs_of_pieces_get_their_own_verdicts() {
     let tmp = TempDir::new("pairs");
     let bytes = data(6 * 32 * 1024, 5);
     let info = torrent(&[("a.bin", bytes.len() as u64)], 32 * 1024, &bytes);
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     for p in [0, 1, 2, 3] {
         put_piece(&store, &info, &bytes, p);
     }
@@ -327,7 +311,7 @@ fn reads_from_disk_when_ram_tier_is_off() {
     let (info, bytes) = multi();
     let store = open(
         &info,
-        &tmp.0,
+        tmp.path(),
         None,
         StoreConfig {
             ram_tier: 0,
@@ -352,7 +336,7 @@ fn reads_from_disk_when_ram_tier_is_off() {
 fn bad_piece_is_dropped_then_good_one_accepted() {
     let tmp = TempDir::new("bad");
     let (info, bytes) = multi();
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     let mut wrong = bytes.clone();
     wrong[32 * 1024 + 5] ^= 0xff;
     put_piece(&store, &info, &wrong, 1);
@@ -373,7 +357,7 @@ fn bad_piece_is_dropped_then_good_one_accepted() {
 fn duplicate_blocks_are_reported() {
     let tmp = TempDir::new("dup");
     let (info, bytes) = multi();
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     let block = &bytes[..BLOCK_LEN as usize];
     assert_eq!(
         store.put_block(0, 0, block).expect("put"),

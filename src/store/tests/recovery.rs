@@ -8,9 +8,9 @@ use super::*;
 fn resume_round_trip_trusts_saved_pieces() {
     let tmp = TempDir::new("resume");
     let (info, bytes) = multi();
-    let resume = tmp.0.join("t.resume");
+    let resume = tmp.path().join("t.resume");
     {
-        let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+        let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
         download(&store, &info, &bytes, 0);
         download(&store, &info, &bytes, 2);
         store.save_resume().expect("save");
@@ -19,9 +19,9 @@ fn resume_round_trip_trusts_saved_pieces() {
     assert!(resume.exists());
     // Damage piece 0 on disk: the resume vouches for it, so it is trusted
     // without hashing (this is what makes a restart fast).
-    let a = info.files[0].path.under(&tmp.0);
+    let a = info.files[0].path.under(tmp.path());
     std::fs::write(&a, vec![0u8; 40_000]).expect("overwrite");
-    let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+    let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 2]);
     // Piece 1 cannot be on disk (sub/c.bin was never created), so nothing
     // needed hashing.
@@ -36,22 +36,22 @@ fn resume_round_trip_trusts_saved_pieces() {
 fn crash_after_save_recovers_later_pieces_by_checking() {
     let tmp = TempDir::new("crash");
     let (info, bytes) = multi();
-    let resume = tmp.0.join("t.resume");
+    let resume = tmp.path().join("t.resume");
     {
-        let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+        let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
         download(&store, &info, &bytes, 0);
         store.save_resume().expect("save");
         // Verified after the last save, then the process dies (no save).
         download(&store, &info, &bytes, 1);
         put_piece(&store, &info, &bytes, 2);
     }
-    let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+    let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 1]);
     // The recovered piece's files are synced by the next save.
     assert!(store.files.dirty_count() > 0);
     store.save_resume().expect("save");
     drop(store);
-    let again = open(&info, &tmp.0, Some(resume), cfg());
+    let again = open(&info, tmp.path(), Some(resume), cfg());
     assert_eq!(again.have().ones().collect::<Vec<_>>(), vec![0, 1]);
 }
 
@@ -60,18 +60,18 @@ fn existing_data_without_resume_is_checked_and_corruption_rejected() {
     let tmp = TempDir::new("noresume");
     let (info, bytes) = multi();
     {
-        let store = open(&info, &tmp.0, None, cfg());
+        let store = open(&info, tmp.path(), None, cfg());
         for p in 0..3 {
             download(&store, &info, &bytes, p);
         }
     }
     // Corrupt one byte of piece 1 inside sub/d.bin.
-    let d = info.files[3].path.under(&tmp.0);
+    let d = info.files[3].path.under(tmp.path());
     let mut content = std::fs::read(&d).expect("read");
     content[10_000] ^= 0x55;
     std::fs::write(&d, &content).expect("write");
-    let resume = tmp.0.join("missing.resume");
-    let store = open(&info, &tmp.0, Some(resume), cfg());
+    let resume = tmp.path().join("missing.resume");
+    let store = open(&info, tmp.path(), Some(resume), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 2]);
     // The corrupted piece downloads again and repairs the file.
     download(&store, &info, &bytes, 1);
@@ -82,16 +82,16 @@ fn existing_data_without_resume_is_checked_and_corruption_rejected() {
 fn garbage_or_foreign_resume_means_full_check() {
     let tmp = TempDir::new("garbage");
     let (info, bytes) = multi();
-    let resume = tmp.0.join("t.resume");
+    let resume = tmp.path().join("t.resume");
     {
-        let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+        let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
         download(&store, &info, &bytes, 1);
         store.save_resume().expect("save");
         download(&store, &info, &bytes, 2);
     }
     // Garbage: ignored; the check finds both pieces.
     std::fs::write(&resume, b"d8:announce3:bad").expect("write");
-    let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+    let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![1, 2]);
     drop(store);
     // A well-formed resume for another torrent claiming everything: ignored.
@@ -108,7 +108,7 @@ fn garbage_or_foreign_resume_means_full_check() {
         have: Bitfield::full(3),
     };
     std::fs::write(&resume, resume::encode(&foreign)).expect("write");
-    let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+    let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![1, 2]);
     drop(store);
     // Ours, claiming everything, but a.bin is missing: its pieces are
@@ -118,8 +118,8 @@ fn garbage_or_foreign_resume_means_full_check() {
         ..foreign
     };
     std::fs::write(&resume, resume::encode(&ours)).expect("write");
-    std::fs::remove_file(info.files[0].path.under(&tmp.0)).expect("remove a.bin");
-    let store = open(&info, &tmp.0, Some(resume), cfg());
+    std::fs::remove_file(info.files[0].path.under(tmp.path())).expect("remove a.bin");
+    let store = open(&info, tmp.path(), Some(resume), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![2]);
 }
 
@@ -152,11 +152,11 @@ fn check_skips_holes_in_a_large_sparse_file() {
         private: false,
         total_length: total,
     };
-    let file = std::fs::File::create(path.under(&tmp.0)).expect("create");
+    let file = std::fs::File::create(path.under(tmp.path())).expect("create");
     file.set_len(total).expect("sparse");
     std::os::unix::fs::FileExt::write_all_at(&file, &written, 5 * u64::from(pl)).expect("write");
     drop(file);
-    let store = open(&info, &tmp.0, None, cfg());
+    let store = open(&info, tmp.path(), None, cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![5, 9]);
     // Only the piece with data was read; holes cost an lseek each.
     assert_eq!(store.pieces_hashed_at_open(), 1);
@@ -165,7 +165,7 @@ fn check_skips_holes_in_a_large_sparse_file() {
 #[test]
 fn full_disk_leaves_piece_unverified_and_retryable() {
     let tmp = TempDir::new("full");
-    let mnt = tmp.0.join("mnt");
+    let mnt = tmp.path().join("mnt");
     std::fs::create_dir_all(&mnt).expect("mkdir");
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
@@ -232,11 +232,11 @@ fn save_stamps_only_quiet_files_and_open_skips_unchanged_ones() {
     let tmp = TempDir::new("mtime");
     let bytes = data(4 * 32 * 1024, 8);
     let info = torrent(&[("f", bytes.len() as u64)], 32 * 1024, &bytes);
-    let path = info.files[0].path.under(&tmp.0);
-    let resume = tmp.0.join("t.resume");
+    let path = info.files[0].path.under(tmp.path());
+    let resume = tmp.path().join("t.resume");
     let max = resume::encoded_len(4, 1).expect("len");
     {
-        let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+        let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
         for p in 0..4 {
             download(&store, &info, &bytes, p);
         }
@@ -259,13 +259,13 @@ fn save_stamps_only_quiet_files_and_open_skips_unchanged_ones() {
     r.have.set(0);
     r.have.set(1);
     std::fs::write(&resume, resume::encode(&r)).expect("write");
-    let store = open(&info, &tmp.0, Some(resume.clone()), cfg());
+    let store = open(&info, tmp.path(), Some(resume.clone()), cfg());
     assert_eq!(store.have().ones().collect::<Vec<_>>(), vec![0, 1]);
     assert_eq!(store.pieces_hashed_at_open(), 0);
     drop(store);
     // Once the file's mtime moves, its pieces are checked again.
     age(&path, 60);
-    let store = open(&info, &tmp.0, Some(resume), cfg());
+    let store = open(&info, tmp.path(), Some(resume), cfg());
     assert!(store.have().is_full());
     assert_eq!(store.pieces_hashed_at_open(), 2);
 }

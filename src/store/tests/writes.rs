@@ -27,11 +27,11 @@ fn queued_pieces_land_on_disk_and_in_the_resume() {
         pl,
         &bytes,
     );
-    let resume = dir.0.join("t.resume");
+    let resume = dir.path().join("t.resume");
     {
         let store = open(
             &info,
-            &dir.0,
+            dir.path(),
             Some(resume.clone()),
             queued_cfg(u64::from(pl) * 3),
         );
@@ -49,10 +49,10 @@ fn queued_pieces_land_on_disk_and_in_the_resume() {
         assert_eq!(store.queued_write_bytes(), 0, "a save flushes the queue");
         assert_eq!(store.bytes_written(), bytes.len() as u64);
     }
-    let mut on_disk = std::fs::read(dir.0.join("t/a.bin")).expect("a");
-    on_disk.extend(std::fs::read(dir.0.join("t/b.bin")).expect("b"));
+    let mut on_disk = std::fs::read(dir.path().join("t/a.bin")).expect("a");
+    on_disk.extend(std::fs::read(dir.path().join("t/b.bin")).expect("b"));
     assert!(on_disk == bytes, "files differ from the torrent");
-    let again = open(&info, &dir.0, Some(resume), cfg());
+    let again = open(&info, dir.path(), Some(resume), cfg());
     assert_eq!(again.have().count(), info.piece_hashes.len() as u32);
     assert_eq!(
         again.pieces_hashed_at_open(),
@@ -197,11 +197,11 @@ fn dropping_the_store_writes_what_is_queued() {
     let bytes = data(pl as usize * 8, 43);
     let info = torrent(&[("x.bin", bytes.len() as u64)], pl, &bytes);
     {
-        let store = open(&info, &dir.0, None, queued_cfg(64 << 20));
+        let store = open(&info, dir.path(), None, queued_cfg(64 << 20));
         for p in 0..8 {
             put_piece(&store, &info, &bytes, p);
             assert_eq!(store.verify_piece(p).expect("verify"), Verdict::Good);
         }
     }
-    assert!(std::fs::read(dir.0.join("t/x.bin")).expect("x") == bytes);
+    assert!(std::fs::read(dir.path().join("t/x.bin")).expect("x") == bytes);
 }
