@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -320,10 +319,11 @@ fn make_pki(dir: &TempDir) -> (Vec<u8>, Arc<rustls::ServerConfig>) {
             "leaf.pem",
         ],
     );
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.path().join("leaf.pem"))
-        .expect("leaf")
-        .collect::<Result<_, _>>()
-        .expect("leaf pem");
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.path().join("leaf.pem"))
+            .expect("leaf")
+            .collect::<Result<_, _>>()
+            .expect("leaf pem");
     let key = PrivateKeyDer::from_pem_file(dir.path().join("leaf.key")).expect("key");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

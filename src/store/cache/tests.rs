@@ -3,8 +3,6 @@
 //! torrents, evicted pieces stop being verified, a restart re-checks the
 //! files, hostile file names and oversized pieces are refused.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use rill_testkit::TempDir;
 
 use super::*;
