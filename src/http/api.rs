@@ -96,7 +96,7 @@ pub fn add(rq: &mut Request, web: &Web) -> Result<Reply, ApiError> {
             "request body of {n} bytes is over the {limit}-byte upload limit"
         )));
     }
-    let content_type = super::server::header(rq, "Content-Type").map(str::to_string);
+    let content_type = super::request::header(rq, "Content-Type").map(str::to_string);
     let body = read_body(rq.as_reader(), declared, limit);
     add_body(content_type.as_deref(), body, &web.app, limit)
 }

@@ -22,7 +22,7 @@ use tiny_http::{Method, Request};
 
 use super::body::read_body;
 use super::error::UPNP_FAULT_STATUS;
-use super::server::header;
+use super::request::header;
 use super::web::{Reply, Web};
 use super::ApiError;
 use crate::dlna::content::{self, BrowseFlag, Library, MediaFile, Probed};

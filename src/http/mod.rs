@@ -14,7 +14,8 @@
 //! - [`web`]: [`web::Web`], what the workers share (the app's
 //!   [`crate::app::Service`] and HTTP's own state), and [`web::Reply`].
 //! - [`target`]: a route's `ID` and `N`, parsed and resolved.
-//! - [`body`]: reading a request body under a hard byte limit.
+//! - [`body`]: reading a request body under a hard byte limit; [`request`]:
+//!   header values of a parsed request.
 //! - [`head`]: the request-head parser with its limits (`431`).
 //! - [`guard`]: the `Host` and `Origin` checks (DNS rebinding, CSRF).
 //! - [`admission`]: the connection cap and each client address's share.
@@ -45,6 +46,7 @@ pub mod head;
 pub mod hls_routes;
 pub mod metrics;
 pub mod playlist;
+pub mod request;
 pub mod server;
 pub mod stream;
 pub mod target;

@@ -48,6 +48,7 @@ use super::auth;
 use super::error::ApiError;
 use super::front::{self, FrontConfig};
 use super::guard::Guard;
+use super::request::header;
 use super::target::{self, parse_id};
 use super::web::{Reply, Web};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
@@ -246,14 +247,6 @@ fn worker(server: &tiny_http::Server, web: &Web, stop: &AtomicBool) {
             }
         }
     }
-}
-
-/// A request header's value.
-pub fn header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
-    rq.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
 }
 
 fn handle(rq: Request, web: &Web) {

@@ -19,6 +19,7 @@
 
 pub mod cache;
 pub mod child;
+mod error;
 pub mod mime;
 pub mod mkv;
 pub mod plan;

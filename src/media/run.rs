@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::probe::ProbeError;
+use super::error::ProbeError;
 
 /// Stderr kept for error messages.
 const STDERR_TAIL: usize = 2048;

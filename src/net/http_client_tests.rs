@@ -241,8 +241,6 @@ fn refuses_bad_urls() {
     }
 }
 
-/// A scratch directory removed on drop.
-
 fn openssl(dir: &TempDir, args: &[&str]) {
     let out = std::process::Command::new("openssl")
         .args(args)

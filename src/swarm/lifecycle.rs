@@ -31,6 +31,7 @@ pub(crate) static UPCALLS: Upcalls = Upcalls {
     fail: Torrent::fail_and_stop,
     complete: Torrent::complete,
     metadata: use_metadata,
+    peers_found: connect::connect_more,
 };
 
 fn use_metadata(t: Rc<Torrent>, info: Info, bytes: Vec<u8>) -> LocalFuture {

@@ -13,8 +13,9 @@
 //! 1. Pure values and decisions: [`stats`] (what the handle reports, rate
 //!    meters), `options` ([`AddOptions`]), [`picker`], [`choker`],
 //!    [`preload`]; a peer's wire-level parts `peer/frames.rs`,
-//!    `peer/pipeline.rs`, `peer/link.rs` (handshake, MSE/PE) and
-//!    `peer/state.rs` (`PeerState`).
+//!    `peer/pipeline.rs`, `peer/link.rs` (handshake, MSE/PE),
+//!    `peer/pex_state.rs` (what PEX told a peer) and `peer/state.rs`
+//!    (`PeerState`).
 //! 2. `ctx`: engine-wide state on the executor thread (limits, bans,
 //!    spawning, the blocking pool).
 //! 3. `state/`: the per-torrent state `TState`, with its invariants, and
@@ -35,8 +36,9 @@
 //! 7. [`engine`]: the public handle and the command loop.
 //!
 //! Reports go up without an import: a task that finds the torrent failed,
-//! complete, or given its metadata calls `Torrent::fail`, `on_complete` or
-//! `metadata_ready` (layer 4), which hand it to the lifecycle through the
+//! complete, given its metadata, or new peer addresses (PEX) calls
+//! `Torrent::fail`, `on_complete`, `metadata_ready` or `peers_found`
+//! (layer 4), which hand it to the lifecycle through the
 //! `Upcalls` it registered; a peer session that ends calls the `then` its
 //! starter passed (`connect_more`, to dial a replacement).
 

@@ -39,12 +39,14 @@ pub(crate) enum Wake {
 
 /// What the tasks below the lifecycle report up to it: the torrent cannot
 /// go on (a disk or metadata failure: it stops), every piece is verified,
-/// a magnet's metadata arrived (matching the info hash, parsed). Plain
+/// a magnet's metadata arrived (matching the info hash, parsed), new peer
+/// addresses are in the address book (PEX: dial now, not at the tick). Plain
 /// function pointers, called synchronously, so a report acts at once.
 pub(crate) struct Upcalls {
     pub fail: fn(&Rc<Torrent>, String),
     pub complete: fn(&Rc<Torrent>),
     pub metadata: fn(Rc<Torrent>, Info, Vec<u8>) -> LocalFuture,
+    pub peers_found: fn(&Rc<Torrent>),
 }
 
 /// A future on the executor thread (not `Send`).
@@ -179,6 +181,11 @@ impl Torrent {
     /// check the files and start downloading.
     pub async fn metadata_ready(self: Rc<Self>, info: Info, bytes: Vec<u8>) {
         (self.up.metadata)(self, info, bytes).await
+    }
+
+    /// New addresses are in the address book: dial within the limits.
+    pub fn peers_found(self: &Rc<Self>) {
+        (self.up.peers_found)(self)
     }
 
     pub fn is_stopped(&self) -> bool {

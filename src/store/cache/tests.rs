@@ -10,8 +10,6 @@ use crate::store::{BlockOutcome, PieceStore, StoreConfig, Verdict};
 use crate::torrent::Info;
 use crate::torrent::{FileEntry, SafePath};
 
-/// A directory under the system temp dir, removed on drop.
-
 const PL: u32 = 16 * 1024;
 
 /// A one-file torrent of `pieces` pieces of one block each (the last one

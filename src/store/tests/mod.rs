@@ -18,8 +18,6 @@ mod limits;
 mod recovery;
 mod writes;
 
-/// A directory under the system temp dir, removed on drop.
-
 /// Deterministic bytes that are never long runs of zeros.
 fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;

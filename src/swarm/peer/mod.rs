@@ -9,6 +9,7 @@
 mod frames;
 mod handle;
 pub(crate) mod link;
+pub(crate) mod pex_state;
 pub(crate) mod pipeline;
 pub(crate) mod state;
 

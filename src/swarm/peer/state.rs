@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
 
+use super::pex_state::PexPeer;
 use super::pipeline::Pipeline;
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::stats::Meter;
@@ -103,7 +104,7 @@ pub(crate) struct PeerState {
     /// The connection is over uTP (else TCP).
     pub utp: bool,
     /// Peer exchange with it (BEP 11).
-    pub pex: crate::swarm::pex::PexPeer,
+    pub pex: PexPeer,
     sock: Rc<PeerStream>,
     kick: Sender<()>,
     outbox: Vec<u8>,
