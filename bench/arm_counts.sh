@@ -16,11 +16,13 @@
 #   rill-require  --utp off --encryption require (RC4 both ways)
 #   rill-utp-require  --encryption require over uTP only (RC4 + uTP)
 # The downloads run as bench/transport.sh's do, in a network namespace of
-# their own: opentracker and one (BENCH_SEEDERS=2: two) native `rill download --seed` per
-# torrent on its loopback, and the downloader, for the target, under qemu.
-# Every download is compared byte for byte with the source, and its debug
-# log must show the transport and encryption asked for (all three log at
-# debug, so their logging costs the same).
+# their own: opentracker and one (BENCH_SEEDERS=2: two) native
+# `rill download --seed` per torrent on its loopback, and the downloader,
+# built for the target, under qemu. Every download is compared byte for
+# byte with the source, and its debug log must show the transport and
+# encryption asked for (all clients log at debug, so logging costs them
+# the same). The report also says which SHA-1 rill chose on each arch.
+# Not counted: the kernel (qemu-user runs system calls on the host).
 # The rill binaries are release builds (opt-level "s", as shipped); the
 # RC4 loop is compiled with the same flags.
 #
