@@ -14,6 +14,12 @@
 #                                removes WORK unless BENCH_KEEP=1
 #   rill_bin                     RILL_BIN, built (cargo build --release) when unset
 #   rqbit_bin                    RQBIT: on PATH, in BENCH_CACHE, or installed there
+#   has_opt HELP OPT             whether the --help text HELP lists option OPT
+#   rqbit_download_opts IP PORT  RQ_GLOBAL and RQ_DL: `$RQBIT "${RQ_GLOBAL[@]}"
+#                                download "${RQ_DL[@]}" -o OUT TORRENT` listens on
+#                                IP:PORT (API on IP:3030), exits when done, with DHT,
+#                                its persistence, UPnP and LSD off: only the options
+#                                this rqbit's --help lists
 #   info_hash TORRENT            the torrent's info hash, hex
 #   start_tracker HASH...        opentracker on $TRACKER (ip:port) tracking only
 #                                HASH..., its dir and log in WORK, pid in PIDS
@@ -71,6 +77,28 @@ rqbit_bin() {
         cargo install rqbit --locked --root "$cache" >&2
         RQBIT="$cache/bin/rqbit"
     fi
+}
+
+has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
+
+rqbit_download_opts() {
+    local ip=$1 port=$2 help dl_help opt
+    help=$("$RQBIT" --help 2>&1 || true)
+    dl_help=$("$RQBIT" download --help 2>&1 || true)
+    RQ_GLOBAL=()
+    for opt in --disable-dht --disable-dht-persistence --disable-upnp --disable-upnp-port-forward --disable-lsd --ipv4-only; do
+        has_opt "$help" "$opt" && RQ_GLOBAL+=("$opt")
+    done
+    has_opt "$help" --listen-ip && RQ_GLOBAL+=(--listen-ip "$ip")
+    if has_opt "$help" --listen-port; then
+        RQ_GLOBAL+=(--listen-port "$port")
+    elif has_opt "$help" --tcp-min-port; then
+        RQ_GLOBAL+=(--tcp-min-port "$port" --tcp-max-port "$((port + 1))")
+    fi
+    RQ_GLOBAL+=(--http-api-listen-addr "$ip:3030")
+    RQ_DL=(-e)
+    has_opt "$dl_help" --overwrite && RQ_DL+=(--overwrite)
+    has_opt "$dl_help" --disable-http-api && RQ_DL+=(--disable-http-api)
 }
 
 info_hash() {

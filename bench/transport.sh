@@ -12,8 +12,10 @@
 #                 connection is uTP (the log is checked for it)
 #   rill-require  --utp off --encryption require (RC4 both ways)
 #   aria2-crypto  aria2c --bt-require-crypto=true --bt-min-crypto-level=arc4
-# (rqbit is not run: it has no encryption and keeps uTP off, and is not
-# built on every machine; bench/download.sh compares it over TCP.)
+#   rqbit         rqbit download over TCP, plaintext (it has no encryption
+#                 and no uTP by default), DHT, its persistence, UPnP and
+#                 LSD off; only when asked for (installed by bench/lib.sh's
+#                 rqbit_bin if missing, which takes minutes)
 # Every download is compared byte for byte with the source.
 # Each run also records the seeders' CPU time (they do the sending) and the
 # namespace's UDP counters: datagrams sent, and datagrams dropped because
@@ -27,7 +29,7 @@
 #
 # Usage: bench/transport.sh   (root; from the repository root)
 #   BENCH_SIZE_MB=1024  BENCH_RUNS=3  BENCH_PIECE_LOG2=20  BENCH_TIMEOUT=1800
-#   BENCH_CLIENTS="rill-tcp rill-utp rill-require aria2-crypto"
+#   BENCH_CLIENTS="rill-tcp rill-utp rill-require aria2-crypto"  (add rqbit)
 #   BENCH_CALLGRIND=0|1  BENCH_CALLGRIND_MB=64 (its own smaller torrent)
 #   RILL_CG_BIN=...     the rill run under callgrind: a release build with
 #                       its symbols (default: built into target/bench-symbols
@@ -45,6 +47,8 @@ if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
     [ "$(id -u)" = 0 ] || die "needs root (a network namespace, nftables)"
     need_tools "Debian packages: iproute2 nftables" ip nft
     rill_bin
+    # rqbit_bin may install it, which needs the network: outside the namespace.
+    case " ${BENCH_CLIENTS:-} " in *" rqbit "*) rqbit_bin; export RQBIT ;; esac
     if [ "${BENCH_CALLGRIND:-0}" = 1 ] && [ -z "${RILL_CG_BIN:-}" ]; then
         log "building rill with symbols for callgrind"
         (cd "$ROOT" && CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --locked --quiet \
@@ -76,6 +80,7 @@ need_tools "Debian packages: opentracker aria2 mktorrent curl time" \
     opentracker aria2c mktorrent curl /usr/bin/time
 [ "$CG" = 1 ] && need_tools "Debian package valgrind" valgrind callgrind_annotate
 bench_workdir rill-transport
+case " $CLIENTS " in *" rqbit "*) rqbit_download_opts "$LEECH" "$PEER_PORT" ;; esac
 
 # TCP between peers refused (uTP runs); the tracker's HTTP is not a peer port.
 tcp_refused() {
@@ -142,6 +147,7 @@ client_cmd() {
                     --listen-port="$PEER_PORT" --seed-time=0 --file-allocation=none
                     --bt-require-crypto=true --bt-min-crypto-level=arc4
                     --summary-interval=0 --dir="$out" "$t") ;;
+        rqbit) CMD=("$RQBIT" "${RQ_GLOBAL[@]}" download "${RQ_DL[@]}" -o "$out" "$t") ;;
         *) die "unknown client $client" ;;
     esac
 }
@@ -267,4 +273,6 @@ if [ -s "$CG_RESULTS" ]; then
     awk -v b="${BI:-0}" '{ printf "| %s | %d | %s | %d | %d |\n", $1, $2, (b > 0 ? sprintf("%.2f", $2 / b) : "-"), $3, $4 }' "$CG_RESULTS"
 fi
 echo
-echo "Versions: $("$RILL_BIN" --version 2>/dev/null | head -1), $(aria2c --version | head -1)."
+VERSIONS="$("$RILL_BIN" --version 2>/dev/null | head -1), $(aria2c --version | head -1)"
+case " $CLIENTS " in *" rqbit "*) VERSIONS="$VERSIONS, $("$RQBIT" --version 2>/dev/null | head -1)" ;; esac
+echo "Versions: $VERSIONS."
