@@ -73,8 +73,11 @@ rqbit_bin() {
     RQBIT=$(command -v rqbit || true)
     if [ -z "$RQBIT" ] && [ -x "$cache/bin/rqbit" ]; then RQBIT="$cache/bin/rqbit"; fi
     if [ -z "$RQBIT" ]; then
-        log "installing rqbit into $cache (takes minutes, once)"
-        cargo install rqbit --locked --root "$cache" >&2
+        log "installing rqbit 9.1.0 into $cache (takes minutes, once)"
+        # Without its web UI: librqbit's build script would run npm for
+        # it, and the benches use only its HTTP API.
+        cargo install rqbit --version 9.1.0 --locked --root "$cache" \
+            --no-default-features --features default-tls,postgres,prometheus >&2
         RQBIT="$cache/bin/rqbit"
     fi
 }
