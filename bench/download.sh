@@ -101,7 +101,6 @@ fi
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
 # --- the clients ---------------------------------------------------------------
-has_opt() { grep -qE -- "(^|[[:space:],])$2([[:space:]=,]|\$)" <<<"$1"; }
 
 BASE=${BENCH_BASE:-rill}
 
@@ -113,23 +112,7 @@ esac
 RQBIT=""
 case " $CLIENTS " in *" rqbit "*)
     rqbit_bin
-    # Pass only the options this rqbit version has.
-    RQ_HELP=$("$RQBIT" --help 2>&1 || true)
-    RQ_DL_HELP=$("$RQBIT" download --help 2>&1 || true)
-    RQ_GLOBAL=()
-    for opt in --disable-dht --disable-dht-persistence --disable-upnp --disable-upnp-port-forward --disable-lsd --ipv4-only; do
-        has_opt "$RQ_HELP" "$opt" && RQ_GLOBAL+=("$opt")
-    done
-    has_opt "$RQ_HELP" --listen-ip && RQ_GLOBAL+=(--listen-ip "$LEECH_IP")
-    if has_opt "$RQ_HELP" --listen-port; then
-        RQ_GLOBAL+=(--listen-port "$LEECH_PORT")
-    elif has_opt "$RQ_HELP" --tcp-min-port; then
-        RQ_GLOBAL+=(--tcp-min-port "$LEECH_PORT" --tcp-max-port "$((LEECH_PORT + 1))")
-    fi
-    RQ_GLOBAL+=(--http-api-listen-addr "$LEECH_IP:3030")
-    RQ_DL=(-e)
-    has_opt "$RQ_DL_HELP" --overwrite && RQ_DL+=(--overwrite)
-    has_opt "$RQ_DL_HELP" --disable-http-api && RQ_DL+=(--disable-http-api)
+    rqbit_download_opts "$LEECH_IP" "$LEECH_PORT"
     ;;
 esac
 
