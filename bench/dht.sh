@@ -3,20 +3,35 @@
 #
 # 1. A private DHT on loopback: aria2c node N (seeding a dummy torrent, as
 #    aria2c runs its DHT only with a BitTorrent download) and an aria2c
-#    seeder of a random file bootstrapped from N. Then, BENCH_RUNS times:
-#    - rill serve (dht_bootstrap = [N], fresh data dir): time from POST of
-#      the bare magnet to the end of the first 64 KiB of /stream/ID/0;
+#    seeder of a random file bootstrapped from N. Then, BENCH_RUNS times,
+#    each client in turn with a fresh data directory, bootstrapped from N
+#    only:
+#    - rill serve (dht_bootstrap = [N]): time from POST of the bare magnet
+#      to the end of the first 64 KiB of /stream/HASH/0;
+#    - rqbit server (--dht-bootstrap-addrs N): time from POST /torrents of
+#      the bare magnet (answered once rqbit has the metadata) to the end of
+#      the first 64 KiB of /torrents/HASH/stream/0;
 #    - aria2c --bt-metadata-only bootstrapped from N: time from start to
 #      its exit with the metadata (it fetches no data, so this flatters it).
+#    rill's and rqbit's 64 KiB are compared with the source. The HTTP
+#    servers are up before the clock starts (no process start is timed).
 # 2. Memory on the pi-zero-2w profile: rill serve idle with dht = false,
 #    and with the DHT on and a synthetic full routing table (161 buckets of
 #    8 nodes plus a spare, loaded from <data>/dht-routing, no bootstrap):
 #    VmRSS after 10 s.
 # Prints markdown rows for docs/benchmarks.md.
 #
+# With rqbit among the clients the script runs itself in a network
+# namespace it makes with only lo up (needs root): rqbit's DHT binds the
+# wildcard address and would otherwise be free to reach the internet; in
+# the namespace nothing but loopback exists.
+#
 # Usage: bench/dht.sh              (from the repository root)
 # Environment:
 #   BENCH_RUNS=3  BENCH_SIZE_MB=64  BENCH_NET=127.91.0  BENCH_KEEP=1  BENCH_DIR=...
+#   BENCH_CLIENTS="rill rqbit aria2c"
+#   BENCH_CACHE=~/.cache/rill-bench   where rqbit is installed if missing
+#   BENCH_RQBIT_LOG=warn              rqbit's console log level (its log: WORK/rqbit-N.log)
 #   RILL_BIN=...  rill binary (default: cargo build --release)
 #
 # Not for CI: it wants a quiet machine.
@@ -26,11 +41,29 @@ set -euo pipefail
 RUNS=${BENCH_RUNS:-3}
 SIZE_MB=${BENCH_SIZE_MB:-64}
 NET=${BENCH_NET:-127.91.0}
+CLIENTS=${BENCH_CLIENTS:-"rill rqbit aria2c"}
 BENCH_NAME=dht.sh
 . "$(dirname "$0")/lib.sh"
 need_tools "" aria2c mktorrent curl bc python3
 rill_bin
 RILL=$RILL_BIN
+RQBIT=${RQBIT:-}
+case " $CLIENTS " in *" rqbit "*)
+    rqbit_bin
+    export RQBIT
+    if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
+        [ "$(id -u)" = 0 ] || die "rqbit runs in a network namespace: needs root (or BENCH_CLIENTS without rqbit)"
+        need_tools "Debian package iproute2" ip
+        NS=${BENCH_NETNS:-dht-bench-$$}
+        ip netns add "$NS" || die "cannot make network namespace $NS"
+        trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
+        ip -n "$NS" link set lo up
+        rc=0
+        RILL_BENCH_IN_NETNS=1 RILL_BIN="$RILL_BIN" ip netns exec "$NS" bash "$0" "$@" || rc=$?
+        exit "$rc"
+    fi
+    ;;
+esac
 bench_workdir rill-bench-dht
 
 now() { date +%s.%N; }
@@ -69,6 +102,7 @@ serve() { # DATA PEER_IP EXTRA_CONFIG BOARD -> sets SERVE_PID, HTTP
     mkdir -p "$data"
     printf 'listen = "%s:0"\ndata_dir = "%s"\npeer_listen = "%s:26100"\ndlna = false\n%s\n' \
         "$2" "$data" "$2" "$3" >"$data/config.toml"
+    : >"$data/out" # before the child opens it: the wait below reads it at once
     "$RILL" serve --config "$data/config.toml" --board "$4" >"$data/out" 2>"$data/err" &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
@@ -80,36 +114,93 @@ serve() { # DATA PEER_IP EXTRA_CONFIG BOARD -> sets SERVE_PID, HTTP
     die "rill serve did not start (see $data/err)"
 }
 
-rill_times=()
-aria_times=()
-for run in $(seq "$RUNS"); do
-    serve "$WORK/rill-$run" "$NET.$((10 + run))" "dht_bootstrap = [\"$NODE\"]" generic-x86_64
-    t0=$(now)
-    curl -s -o /dev/null --data "magnet:?xt=urn:btih:$HASH" "http://$HTTP/api/torrents"
-    for _ in $(seq 600); do
-        state=$(curl -s "http://$HTTP/api/torrents/$HASH" | sed -n 's/.*"state":"\([a-z_]*\)".*/\1/p')
-        [ "$state" != fetching_metadata ] && break
+# first_64k URL OUT: the first 64 KiB of URL into OUT, checked against the
+# source; dies naming the client otherwise.
+first_64k() {
+    curl -s --max-time 120 -o "$2" -r 0-65535 "$1" || true
+    cmp -s "$2" "$WORK/first64k" || die "$1: the first 64 KiB differ from the source"
+}
+head -c 65536 "$WORK/seed/video.bin" >"$WORK/first64k"
+
+rqbit_start() { # DIR IP -> sets RQBIT_PID, HTTP
+    mkdir -p "$1"
+    HTTP="$2:26301"
+    RQBIT_LOG_LEVEL_CONSOLE=${BENCH_RQBIT_LOG:-warn} "$RQBIT" --dht-bootstrap-addrs "$NODE" --disable-dht-persistence \
+        --disable-upnp-port-forward --disable-lsd --ipv4-only --listen-ip "$2" --listen-port 26300 \
+        --http-api-listen-addr "$HTTP" server start --disable-persistence "$1" >"$1.log" 2>&1 &
+    RQBIT_PID=$!
+    PIDS+=("$RQBIT_PID")
+    for _ in $(seq 200); do
+        curl -sf -o /dev/null "http://$HTTP/torrents" && return 0
+        kill -0 "$RQBIT_PID" 2>/dev/null || die "rqbit exited at start (see $1.log)"
         sleep 0.05
     done
-    curl -s -o /dev/null -r 0-65535 "http://$HTTP/stream/$HASH/0"
-    rill_times+=("$(echo "$(now) - $t0" | bc)")
-    kill "$SERVE_PID"
-    wait "$SERVE_PID" 2>/dev/null || true
+    die "rqbit did not answer on http://$HTTP (see $1.log)"
+}
 
-    mkdir -p "$WORK/aria-$run"
-    t0=$(now)
-    # shellcheck disable=SC2046
-    timeout 120 aria2c $(aria2_dht "$NET.$((40 + run))" 26200 26201 "$WORK/aria-$run" "$NODE") \
-        --bt-metadata-only=true --bt-save-metadata=false "magnet:?xt=urn:btih:$HASH" \
-        >"$WORK/aria-$run.log" 2>&1 || true
-    aria_times+=("$(echo "$(now) - $t0" | bc)")
+has() { case " $CLIENTS " in *" $1 "*) return 0 ;; esac; return 1; }
+rill_times=()
+rqbit_times=()
+rqbit_failed=0
+aria_times=()
+for run in $(seq "$RUNS"); do
+    if has rill; then
+        serve "$WORK/rill-$run" "$NET.$((10 + run))" "dht_bootstrap = [\"$NODE\"]" generic-x86_64
+        t0=$(now)
+        curl -s -o /dev/null --data "magnet:?xt=urn:btih:$HASH" "http://$HTTP/api/torrents"
+        for _ in $(seq 600); do
+            state=$(curl -s "http://$HTTP/api/torrents/$HASH" | sed -n 's/.*"state":"\([a-z_]*\)".*/\1/p')
+            [ "$state" != fetching_metadata ] && break
+            sleep 0.05
+        done
+        first_64k "http://$HTTP/stream/$HASH/0" "$WORK/rill-$run.64k"
+        rill_times+=("$(echo "$(now) - $t0" | bc)")
+        kill "$SERVE_PID"
+        wait "$SERVE_PID" 2>/dev/null || true
+    fi
+
+    if has rqbit; then
+        rqbit_start "$WORK/rqbit-$run" "$NET.$((60 + run))"
+        t0=$(now)
+        # The add is answered once rqbit has the metadata: a run without it
+        # in 120 s is counted as failed, not timed.
+        if curl -sf --max-time 120 -o "$WORK/rqbit-$run.add" --data "magnet:?xt=urn:btih:$HASH" \
+            "http://$HTTP/torrents"; then
+            first_64k "http://$HTTP/torrents/$HASH/stream/0" "$WORK/rqbit-$run.64k"
+            rqbit_times+=("$(echo "$(now) - $t0" | bc)")
+        else
+            log "rqbit run $run: no metadata within 120 s (see $WORK/rqbit-$run.log)"
+            rqbit_failed=$((rqbit_failed + 1))
+        fi
+        kill -9 "$RQBIT_PID"
+        wait "$RQBIT_PID" 2>/dev/null || true
+    fi
+
+    if has aria2c; then
+        mkdir -p "$WORK/aria-$run"
+        t0=$(now)
+        # shellcheck disable=SC2046
+        timeout 120 aria2c $(aria2_dht "$NET.$((40 + run))" 26200 26201 "$WORK/aria-$run" "$NODE") \
+            --bt-metadata-only=true --bt-save-metadata=false "magnet:?xt=urn:btih:$HASH" \
+            >"$WORK/aria-$run.log" 2>&1 || true
+        aria_times+=("$(echo "$(now) - $t0" | bc)")
+    fi
 done
 
+med() { [ "$#" -gt 0 ] && printf '%s\n' "$@" | median || echo nan; }
+rill_med=$(med "${rill_times[@]}")
+rqbit_med=$(med "${rqbit_times[@]}")
+aria_med=$(med "${aria_times[@]}")
 echo
 echo "| bare magnet in a private aria2c DHT (${SIZE_MB} MiB, $RUNS runs) | median s | runs |"
 echo "|---|---|---|"
-echo "| rill serve: POST to first 64 KiB of /stream | $(printf '%s\n' "${rill_times[@]}" | median) | ${rill_times[*]} |"
-echo "| aria2c --bt-metadata-only: start to metadata | $(printf '%s\n' "${aria_times[@]}" | median) | ${aria_times[*]} |"
+has rill && echo "| rill serve: POST to first 64 KiB of /stream | $rill_med | ${rill_times[*]} |"
+has rqbit && echo "| rqbit $("$RQBIT" --version 2>/dev/null | awk '{print $NF}') server: POST /torrents to first 64 KiB of /torrents/HASH/stream/0 | $rqbit_med | ${rqbit_times[*]}$([ "$rqbit_failed" = 0 ] || echo " ($rqbit_failed failed: no metadata in 120 s)") |"
+has aria2c && echo "| aria2c --bt-metadata-only: start to metadata | $aria_med | ${aria_times[*]} |"
+if has rill; then
+    best=$(printf '%s\n' "$rqbit_med" "$aria_med" | grep -v nan | sort -g | head -1 || true)
+    [ -n "$best" ] && echo "| ratio rill / best baseline ($best s) | $(echo "scale=3; $rill_med / $best" | bc | xargs printf '%.2f') | |"
+fi
 
 # Memory: a synthetic full routing table.
 python3 - "$WORK/full/dht-routing" <<'EOF'

@@ -6,6 +6,7 @@
 //! through it. The pure parts sit apart from the I/O:
 //!
 //! - [`routing`]: the k-bucket routing table (k = 8), good/questionable/bad.
+//! - [`tables`]: the node's two routing tables, IPv4 and IPv6 (BEP 32).
 //! - [`server`]: answers to queries, tokens, stored peers, per-IP rate limit.
 //! - [`lookup`]: one iterative `find_node`/`get_peers` walk.
 //! - [`persist`]: the routing table's file under the data directory.
@@ -26,6 +27,7 @@ pub mod routing;
 pub mod secure_id;
 pub mod server;
 pub mod settings;
+pub mod tables;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

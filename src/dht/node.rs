@@ -24,9 +24,10 @@ use smol::channel::{Receiver, Sender};
 use smol::{Async, Timer};
 
 use super::lookup::Lookup;
-use super::routing::{RoutingTable, K};
+use super::routing::K;
 use super::secure_id::{self, ExternalIp};
 use super::server::{Outcome, Server, TOKEN_ROTATE};
+use super::tables::{Family, Tables};
 use super::{bump, classify, persist, Datagram, DhtConfig, DhtStats};
 use crate::random::XorShift;
 use crate::wire::krpc::{Body, Id, Krpc, NodeInfo, Query, Response, Want, MAX_DATAGRAM};
@@ -54,9 +55,10 @@ struct Pending {
 
 pub struct Node {
     sock: Async<UdpSocket>,
-    /// The routing table; its `own_id` is our node id (the one place it
-    /// is kept: a new external address may change it, see `secure_id`).
-    table: RefCell<RoutingTable>,
+    /// The routing tables (IPv4 and IPv6, BEP 32); their `own_id` is our
+    /// node id (the one place it is kept: a new external address may
+    /// change it, see `secure_id`).
+    table: RefCell<Tables>,
     /// What answering nodes say our address is (BEP 42 `ip`).
     external: RefCell<ExternalIp>,
     /// Both families on a dual-stack socket (BEP 32), else the default.
@@ -105,13 +107,11 @@ impl Node {
         let now = Instant::now();
         let saved = cfg.state_file.as_deref().and_then(persist::load);
         let (own, nodes) = saved.unwrap_or_else(|| (secure_id::random_id(&mut rng), Vec::new()));
-        let mut table = RoutingTable::new(own);
-        for n in &nodes {
-            // Not confirmed until they answer again.
-            table.heard(*n, false, now);
-        }
+        // Not confirmed until they answer again.
+        let table = Tables::with_nodes(own, &nodes, now);
         if !nodes.is_empty() {
-            info!("DHT: {} nodes from the saved routing table", table.len());
+            let (v4, v6) = (table.len_of(Family::V4), table.len_of(Family::V6));
+            info!("DHT: {v4} IPv4 and {v6} IPv6 nodes from the saved routing tables");
         }
         let mut secret = [0u8; 16];
         secret[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
@@ -393,7 +393,7 @@ impl Node {
         found: &mut dyn FnMut(&[SocketAddr]),
     ) -> Lookup {
         bump(&self.stats.lookups);
-        let start = self.table.borrow().closest(&target, K, false);
+        let start = self.table.borrow().start(&target, K);
         let boot = if start.len() < K {
             self.resolve_bootstrap().await
         } else {
@@ -571,7 +571,7 @@ impl Node {
         }
     }
 
-    /// Nodes in the routing table.
+    /// Nodes in the routing tables (both families).
     pub fn node_count(&self) -> usize {
         self.table.borrow().len()
     }

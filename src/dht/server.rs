@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::routing::{RoutingTable, K};
+use super::routing::K;
+use super::tables::{Family, Tables};
 use crate::wire::krpc::{
     Body, Id, Krpc, NodeInfo, Query, Response, Want, ERR_METHOD, ERR_PROTOCOL,
 };
@@ -165,29 +166,27 @@ impl Server {
     /// The answer to `query` (transaction `tid`) from `from`.
     pub fn answer(
         &mut self,
-        table: &RoutingTable,
+        table: &Tables,
         tid: &[u8],
         query: &Query,
         from: SocketAddr,
         now: Instant,
     ) -> (Krpc, Outcome) {
         let own = table.own_id();
-        // The K closest of each family asked for (BEP 32 `want`), else of
-        // the asker's own family.
+        // The K closest of each family asked for (BEP 32 `want`), each from
+        // its own table, else of the asker's own family.
         let nodes = |target: &Id, want: &Want| {
             let (v4, v6) = if *want == Want::default() {
                 (from.is_ipv4(), from.is_ipv6())
             } else {
                 (want.n4, want.n6)
             };
-            let all = table.closest(target, usize::MAX, true);
-            let family = |ipv4: bool| all.iter().filter(move |n| n.addr.is_ipv4() == ipv4).take(K);
             let mut n: Vec<NodeInfo> = Vec::with_capacity(2 * K);
             if v4 {
-                n.extend(family(true));
+                n.extend(table.closest(Family::V4, target, K, true));
             }
             if v6 {
-                n.extend(family(false));
+                n.extend(table.closest(Family::V6, target, K, true));
             }
             n
         };

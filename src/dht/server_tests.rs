@@ -8,8 +8,8 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn table() -> RoutingTable {
-    let mut t = RoutingTable::new([0; 20]);
+fn table() -> Tables {
+    let mut t = Tables::new([0; 20]);
     let now = Instant::now();
     for i in 1..=20u8 {
         let mut id = [i; 20];
@@ -254,4 +254,35 @@ fn want_picks_the_families_of_the_nodes_answered() {
         ask(&mut s, addr("[2001:db8::9]:1"), Want::default()),
         (0, 1)
     );
+}
+
+/// Issue 11: with one mixed table, a bucket full of IPv6 nodes left no
+/// room for IPv4 ones, and `want n4` got few nodes. Each family has its
+/// own table now: both answer with K.
+#[test]
+fn a_bucket_full_of_ipv6_nodes_does_not_starve_want_n4() {
+    let now = Instant::now();
+    let mut t = Tables::new([0; 20]);
+    for i in 0..2 * K as u8 {
+        let mut id = [i; 20];
+        id[0] = 0x80 | i;
+        let v6 = SocketAddr::from((
+            std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i.into()),
+            1,
+        ));
+        t.heard(NodeInfo { id, addr: v6 }, true, now);
+        id[19] ^= 0xff;
+        let v4 = SocketAddr::from(([127, 0, 0, i + 1], 1));
+        t.heard(NodeInfo { id, addr: v4 }, true, now);
+    }
+    let mut s = Server::new([4; 16], now);
+    let q = Query::FindNode {
+        id: [9; 20],
+        target: [0x80; 20],
+        want: Want { n4: true, n6: true },
+    };
+    let (k, _) = s.answer(&t, b"1", &q, addr("[fd00::99]:1"), now);
+    let r = response(&k);
+    let n4 = r.nodes.iter().filter(|n| n.addr.is_ipv4()).count();
+    assert_eq!((n4, r.nodes.len() - n4), (K, K));
 }
