@@ -48,6 +48,28 @@ pub enum State {
     Closed(&'static str),
 }
 
+/// Packets a connection sent (SYN, DATA, FIN; acks not counted): the
+/// close log line, and `/metrics` by difference ([`Conn::take_new_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Transmissions, first ones and resends.
+    pub sent: u64,
+    /// Payload bytes of first transmissions.
+    pub bytes: u64,
+    /// First transmissions of data packets not full ([`MAX_PAYLOAD`]).
+    pub short: u64,
+    /// Resends after three duplicate or selective acks.
+    pub fast: u64,
+    /// Resends after the retransmission timeout.
+    pub timeout: u64,
+}
+
+impl Counts {
+    pub fn resent(&self) -> u64 {
+        self.fast + self.timeout
+    }
+}
+
 #[derive(Debug)]
 struct Out {
     seq: u16,
@@ -89,8 +111,10 @@ pub struct Conn {
     last_send: Instant,
     need_ack: bool,
     epoch: Instant,
-    /// Packets sent again (drained by the socket layer for metrics).
-    pub retransmits: u64,
+    /// Since the connection began.
+    pub counts: Counts,
+    /// The part of `counts` [`Conn::take_new_counts`] already returned.
+    reported: Counts,
     pub read_waker: Option<Waker>,
     pub write_waker: Option<Waker>,
 }
@@ -123,7 +147,8 @@ impl Conn {
             last_send: now,
             need_ack: false,
             epoch: now,
-            retransmits: 0,
+            counts: Counts::default(),
+            reported: Counts::default(),
             read_waker: None,
             write_waker: None,
         }
@@ -172,6 +197,19 @@ impl Conn {
 
     fn recv_window(&self) -> usize {
         RECV_BUF.saturating_sub(self.readable.len() + self.ahead_bytes)
+    }
+
+    /// What `counts` grew by since the last call (for `/metrics`).
+    pub fn take_new_counts(&mut self) -> Counts {
+        let (c, r) = (self.counts, self.reported);
+        self.reported = c;
+        Counts {
+            sent: c.sent - r.sent,
+            bytes: c.bytes - r.bytes,
+            short: c.short - r.short,
+            fast: c.fast - r.fast,
+            timeout: c.timeout - r.timeout,
+        }
     }
 
     /// Bytes the stream may still write.
@@ -460,8 +498,19 @@ impl Conn {
             o.sent = Some(now);
             o.lost = false;
             o.transmissions += 1;
+            self.counts.sent += 1;
+            if o.transmissions == 1 {
+                self.counts.bytes += o.data.len() as u64;
+                if o.typ == Type::Data && o.data.len() < MAX_PAYLOAD {
+                    self.counts.short += 1;
+                }
+            }
             if o.transmissions > 1 {
-                self.retransmits += 1;
+                if o.fast_resent {
+                    self.counts.fast += 1;
+                } else {
+                    self.counts.timeout += 1;
+                }
             }
             self.in_flight += o.data.len();
             sent_any = true;

@@ -80,10 +80,14 @@ fn transfer_clean_and_with_loss_and_wrap() {
     let now = Instant::now();
     let (mut a, mut b) = pair(now);
     assert_eq!(transfer(&mut a, &mut b, &data, |_| false), data);
-    assert_eq!(a.retransmits, 0);
+    assert_eq!(a.counts.resent(), 0);
+    assert!(a.counts.sent >= (data.len() / MAX_PAYLOAD) as u64);
     // The acceptor's seq numbers started at 0xfff0: they wrap here.
     assert_eq!(transfer(&mut b, &mut a, &data, |n| n % 7 == 3), data);
-    assert!(b.retransmits > 0);
+    assert!(b.counts.resent() > 0);
+    let new = b.take_new_counts();
+    assert_eq!(new, b.counts);
+    assert_eq!(b.take_new_counts(), Counts::default());
     assert_eq!(
         transfer(&mut a, &mut b, &data, |n| n % 13 == 1 || n % 29 == 0),
         data
