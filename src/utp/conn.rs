@@ -13,6 +13,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::ledbat::Ledbat;
+#[cfg(doc)]
+use super::ledbat::MAX_CWND;
 use crate::wire::utp::{build, Header, Packet, Type, HEADER_LEN, MAX_SACK_LEN};
 
 /// Largest datagram we send (fits a 1500-byte path with IPv6 and tunnels).
@@ -23,7 +25,11 @@ pub const MAX_PAYLOAD: usize = PACKET_SIZE - HEADER_LEN;
 pub const SEND_BUF: usize = 1 << 20;
 /// Bytes received and not yet read (in order and out of order), at most.
 pub const RECV_BUF: usize = 1 << 20;
-/// Farthest ahead of the last in-order packet we keep a packet.
+/// Farthest ahead of the last in-order packet we keep a packet (the
+/// selective ack's reach), and farthest past our oldest unacked packet
+/// we send one: a window of up to [`MAX_CWND`] bytes had packets past
+/// this dropped by the peer behind one lost packet, counted in flight
+/// until a timeout resent them.
 const MAX_AHEAD: u16 = (MAX_SACK_LEN * 8) as u16;
 /// Consecutive retransmission timeouts before the connection is dropped.
 const MAX_TIMEOUTS: u32 = 6;
@@ -362,7 +368,9 @@ impl Conn {
                 acked += o.data.len();
             }
             self.queued -= o.data.len().min(self.queued);
-            if o.transmissions == 1 {
+            // Karn: not a resent packet; nor one selectively acked before,
+            // which waited at the peer for the packets before it.
+            if o.transmissions == 1 && !o.sacked {
                 if let Some(at) = o.sent {
                     self.cc.rtt_sample(now.duration_since(at));
                 }
@@ -377,14 +385,26 @@ impl Conn {
             self.timeouts = 0;
             let outstanding = self.out.iter().any(|o| o.sent.is_some() && !o.sacked);
             self.rto_at = outstanding.then(|| now + self.cc.rto);
-        } else if h.typ == Type::State && h.ack == self.last_ack && self.in_flight > 0 {
+        } else if h.typ == Type::State
+            && h.ack == self.last_ack
+            && self.in_flight > 0
+            && sack.is_some_and(|m| m.iter().any(|&b| b != 0))
+        {
+            // A duplicate ack only with a selective ack of a later packet:
+            // a receiver also repeats its ack to announce a reopened
+            // window, for a burst of duplicates or packets it could not
+            // keep, or as a keep-alive, and none of those says a packet
+            // was lost. (BEP 29 counts plain duplicates; three of those
+            // resend a packet that may well have arrived.)
             self.dup_acks += 1;
             if self.dup_acks == 3 {
                 if let Some(o) = self.out.front_mut() {
-                    Self::mark_lost(o, &mut self.in_flight);
-                    o.fast_resent = true;
+                    if !o.fast_resent && o.sent.is_some() {
+                        Self::mark_lost(o, &mut self.in_flight);
+                        o.fast_resent = true;
+                        self.cc.on_loss(now);
+                    }
                 }
-                self.cc.on_loss(now);
             }
         }
         self.last_ack = h.ack;
@@ -478,6 +498,7 @@ impl Conn {
             return;
         }
         let window = self.cc.cwnd.min(self.peer_wnd);
+        let oldest = self.out.front().map_or(self.seq_nr, |o| o.seq);
         let hdr = |c: &Conn, typ, seq| c.header(typ, seq, now);
         let mut sent_any = false;
         for i in 0..self.out.len() {
@@ -489,6 +510,10 @@ impl Conn {
                 break;
             }
             if self.in_flight > 0 && self.in_flight + o.data.len() > window {
+                break;
+            }
+            // The peer keeps nothing farther ahead than this.
+            if o.seq.wrapping_sub(oldest) >= MAX_AHEAD {
                 break;
             }
             let mut d = Vec::with_capacity(HEADER_LEN + o.data.len());
