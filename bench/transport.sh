@@ -115,8 +115,10 @@ prepare() {
 seed() {
     local tag=$1 name="bench-$2MiB.bin" i
     for i in 0 1; do
-        "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" --seed --no-dht \
-            --listen "127.0.0.$(($3 + i)):$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
+        # debug: each uTP connection's "closed after N packets sent, M
+        # resent" line (the seeders are the senders).
+        RILL_LOG=debug "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" \
+            --seed --no-dht --listen "127.0.0.$(($3 + i)):$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
         PIDS+=($!)
         SEEDERS+=($!)
     done
@@ -271,6 +273,18 @@ if [ -s "$CG_RESULTS" ]; then
     echo "| client | whole process | / $BASE | in RC4 | in the uTP layer |"
     echo "|---|---:|---:|---:|---:|"
     awk -v b="${BI:-0}" '{ printf "| %s | %d | %s | %d | %d |\n", $1, $2, (b > 0 ? sprintf("%.2f", $2 / b) : "-"), $3, $4 }' "$CG_RESULTS"
+fi
+# The seeders' uTP connections end up to 10 s (a FIN's linger) after
+# the download: one line per connection, in order (one a run a seeder).
+if [[ " $CLIENTS " == *" rill-utp "* ]]; then
+    sleep 12
+    echo
+    echo "uTP connections closed at the seeders (packets sent, resent, fast, timeout;"
+    echo "payload bytes of first sends, first sends not full):"
+    for i in 0 1; do
+        sed -n 's/.*closed after \([0-9]*\) packets sent, \([0-9]*\) resent (\([0-9]*\) fast, \([0-9]*\) timeout); \([0-9]*\) payload bytes in [0-9]* first sends, \([0-9]*\) not full.*/\1 \2 \3 \4 \5 \6/p' \
+            "$WORK/main-seed-$i.log" | sed "s/^/    seed-$i /"
+    done
 fi
 echo
 VERSIONS="$("$RILL_BIN" --version 2>/dev/null | head -1), $(aria2c --version | head -1)"

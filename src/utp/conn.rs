@@ -13,6 +13,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::ledbat::Ledbat;
+#[cfg(doc)]
+use super::ledbat::MAX_CWND;
 use crate::wire::utp::{build, Header, Packet, Type, HEADER_LEN, MAX_SACK_LEN};
 
 /// Largest datagram we send (fits a 1500-byte path with IPv6 and tunnels).
@@ -23,7 +25,11 @@ pub const MAX_PAYLOAD: usize = PACKET_SIZE - HEADER_LEN;
 pub const SEND_BUF: usize = 1 << 20;
 /// Bytes received and not yet read (in order and out of order), at most.
 pub const RECV_BUF: usize = 1 << 20;
-/// Farthest ahead of the last in-order packet we keep a packet.
+/// Farthest ahead of the last in-order packet we keep a packet (the
+/// selective ack's reach), and farthest past our oldest unacked packet
+/// we send one: a window of up to [`MAX_CWND`] bytes had packets past
+/// this dropped by the peer behind one lost packet, counted in flight
+/// until a timeout resent them.
 const MAX_AHEAD: u16 = (MAX_SACK_LEN * 8) as u16;
 /// Consecutive retransmission timeouts before the connection is dropped.
 const MAX_TIMEOUTS: u32 = 6;
@@ -46,6 +52,28 @@ pub enum State {
     SynSent,
     Connected,
     Closed(&'static str),
+}
+
+/// Packets a connection sent (SYN, DATA, FIN; acks not counted): the
+/// close log line, and `/metrics` by difference ([`Conn::take_new_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Transmissions, first ones and resends.
+    pub sent: u64,
+    /// Payload bytes of first transmissions.
+    pub bytes: u64,
+    /// First transmissions of data packets not full ([`MAX_PAYLOAD`]).
+    pub short: u64,
+    /// Resends after three duplicate or selective acks.
+    pub fast: u64,
+    /// Resends after the retransmission timeout.
+    pub timeout: u64,
+}
+
+impl Counts {
+    pub fn resent(&self) -> u64 {
+        self.fast + self.timeout
+    }
 }
 
 #[derive(Debug)]
@@ -89,8 +117,10 @@ pub struct Conn {
     last_send: Instant,
     need_ack: bool,
     epoch: Instant,
-    /// Packets sent again (drained by the socket layer for metrics).
-    pub retransmits: u64,
+    /// Since the connection began.
+    pub counts: Counts,
+    /// The part of `counts` [`Conn::take_new_counts`] already returned.
+    reported: Counts,
     pub read_waker: Option<Waker>,
     pub write_waker: Option<Waker>,
 }
@@ -123,7 +153,8 @@ impl Conn {
             last_send: now,
             need_ack: false,
             epoch: now,
-            retransmits: 0,
+            counts: Counts::default(),
+            reported: Counts::default(),
             read_waker: None,
             write_waker: None,
         }
@@ -172,6 +203,19 @@ impl Conn {
 
     fn recv_window(&self) -> usize {
         RECV_BUF.saturating_sub(self.readable.len() + self.ahead_bytes)
+    }
+
+    /// What `counts` grew by since the last call (for `/metrics`).
+    pub fn take_new_counts(&mut self) -> Counts {
+        let (c, r) = (self.counts, self.reported);
+        self.reported = c;
+        Counts {
+            sent: c.sent - r.sent,
+            bytes: c.bytes - r.bytes,
+            short: c.short - r.short,
+            fast: c.fast - r.fast,
+            timeout: c.timeout - r.timeout,
+        }
     }
 
     /// Bytes the stream may still write.
@@ -324,7 +368,9 @@ impl Conn {
                 acked += o.data.len();
             }
             self.queued -= o.data.len().min(self.queued);
-            if o.transmissions == 1 {
+            // Karn: not a resent packet; nor one selectively acked before,
+            // which waited at the peer for the packets before it.
+            if o.transmissions == 1 && !o.sacked {
                 if let Some(at) = o.sent {
                     self.cc.rtt_sample(now.duration_since(at));
                 }
@@ -339,14 +385,26 @@ impl Conn {
             self.timeouts = 0;
             let outstanding = self.out.iter().any(|o| o.sent.is_some() && !o.sacked);
             self.rto_at = outstanding.then(|| now + self.cc.rto);
-        } else if h.typ == Type::State && h.ack == self.last_ack && self.in_flight > 0 {
+        } else if h.typ == Type::State
+            && h.ack == self.last_ack
+            && self.in_flight > 0
+            && sack.is_some_and(|m| m.iter().any(|&b| b != 0))
+        {
+            // A duplicate ack only with a selective ack of a later packet:
+            // a receiver also repeats its ack to announce a reopened
+            // window, for a burst of duplicates or packets it could not
+            // keep, or as a keep-alive, and none of those says a packet
+            // was lost. (BEP 29 counts plain duplicates; three of those
+            // resend a packet that may well have arrived.)
             self.dup_acks += 1;
             if self.dup_acks == 3 {
                 if let Some(o) = self.out.front_mut() {
-                    Self::mark_lost(o, &mut self.in_flight);
-                    o.fast_resent = true;
+                    if !o.fast_resent && o.sent.is_some() {
+                        Self::mark_lost(o, &mut self.in_flight);
+                        o.fast_resent = true;
+                        self.cc.on_loss(now);
+                    }
                 }
-                self.cc.on_loss(now);
             }
         }
         self.last_ack = h.ack;
@@ -440,6 +498,7 @@ impl Conn {
             return;
         }
         let window = self.cc.cwnd.min(self.peer_wnd);
+        let oldest = self.out.front().map_or(self.seq_nr, |o| o.seq);
         let hdr = |c: &Conn, typ, seq| c.header(typ, seq, now);
         let mut sent_any = false;
         for i in 0..self.out.len() {
@@ -453,6 +512,10 @@ impl Conn {
             if self.in_flight > 0 && self.in_flight + o.data.len() > window {
                 break;
             }
+            // The peer keeps nothing farther ahead than this.
+            if o.seq.wrapping_sub(oldest) >= MAX_AHEAD {
+                break;
+            }
             let mut d = Vec::with_capacity(HEADER_LEN + o.data.len());
             build(&hdr(self, o.typ, o.seq), None, &o.data, &mut d);
             sink.push(d);
@@ -460,8 +523,19 @@ impl Conn {
             o.sent = Some(now);
             o.lost = false;
             o.transmissions += 1;
+            self.counts.sent += 1;
+            if o.transmissions == 1 {
+                self.counts.bytes += o.data.len() as u64;
+                if o.typ == Type::Data && o.data.len() < MAX_PAYLOAD {
+                    self.counts.short += 1;
+                }
+            }
             if o.transmissions > 1 {
-                self.retransmits += 1;
+                if o.fast_resent {
+                    self.counts.fast += 1;
+                } else {
+                    self.counts.timeout += 1;
+                }
             }
             self.in_flight += o.data.len();
             sent_any = true;

@@ -59,7 +59,12 @@ pub struct UtpStats {
     pub connects: AtomicU64,
     pub accepts: AtomicU64,
     pub open: AtomicU64,
+    /// Packets sent again (`fast_retransmits` + `timeout_retransmits`).
     pub retransmits: AtomicU64,
+    pub fast_retransmits: AtomicU64,
+    pub timeout_retransmits: AtomicU64,
+    /// SYN, DATA and FIN transmissions (resends included; acks not).
+    pub packets_sent: AtomicU64,
     pub malformed: AtomicU64,
     pub unknown: AtomicU64,
     /// Datagram bytes (headers included) sent and received by uTP.
@@ -96,6 +101,24 @@ impl UtpStats {
                 "counter",
                 "uTP packets sent again.",
                 g(&self.retransmits),
+            ),
+            (
+                "rill_utp_fast_retransmits_total",
+                "counter",
+                "uTP packets sent again after duplicate or selective acks.",
+                g(&self.fast_retransmits),
+            ),
+            (
+                "rill_utp_timeout_retransmits_total",
+                "counter",
+                "uTP packets sent again after a retransmission timeout.",
+                g(&self.timeout_retransmits),
+            ),
+            (
+                "rill_utp_packets_sent_total",
+                "counter",
+                "uTP SYN, DATA and FIN packets sent (resends included).",
+                g(&self.packets_sent),
             ),
             (
                 "rill_utp_sent_bytes_total",
@@ -169,8 +192,15 @@ impl Inner {
                 Err(e) => debug!("uTP to {addr}: {e}"),
             }
         }
-        let r = std::mem::take(&mut c.retransmits);
-        self.stats.retransmits.fetch_add(r, Ordering::Relaxed);
+        let new = c.take_new_counts();
+        if new != conn::Counts::default() {
+            let st = &self.stats;
+            st.packets_sent.fetch_add(new.sent, Ordering::Relaxed);
+            st.retransmits.fetch_add(new.resent(), Ordering::Relaxed);
+            st.fast_retransmits.fetch_add(new.fast, Ordering::Relaxed);
+            st.timeout_retransmits
+                .fetch_add(new.timeout, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn forget(&self, key: Key) {
@@ -346,6 +376,19 @@ impl Utp {
                 }
                 c.wake();
                 if c.is_done(now) {
+                    let n = c.counts;
+                    debug!(
+                        "uTP {}: closed after {} packets sent, {} resent ({} fast, {} timeout); \
+                         {} payload bytes in {} first sends, {} not full",
+                        key.0,
+                        n.sent,
+                        n.resent(),
+                        n.fast,
+                        n.timeout,
+                        n.bytes,
+                        n.sent - n.resent(),
+                        n.short
+                    );
                     self.inner.forget(key);
                 }
             }
