@@ -1,7 +1,8 @@
 //! The app of `rill serve` as one value: [`Service`], the state every
 //! front end answers from (the engine, the torrent list, HLS, DLNA's
 //! identity, watch positions, stream tokens), and [`Service::file`], the
-//! one way to go from "torrent `ID`, file `N`" to a file or a typed error.
+//! one way to go from "torrent `ID`, file `N`" to a file or a typed error
+//! ([`Service::file_when_known`] waits for a magnet's metadata first).
 //!
 //! Between the parts it holds (`hls`, `dlna`, `session`, ...) and `http`,
 //! which wraps it with what only HTTP needs (credentials, counters, the
@@ -17,6 +18,7 @@
 pub mod tokens;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::dlna::Device;
 use crate::hls::Hls;
@@ -58,4 +60,38 @@ impl Service {
         }
         resolve(&self.engine, id, index)
     }
+
+    /// [`Service::file`], but a magnet whose metadata has not arrived yet
+    /// is waited for, at most `wait` (woken by the engine's publications):
+    /// a player handed a stream URL right after the magnet was added gets
+    /// the bytes instead of a `503` it may not retry.
+    pub fn file_when_known(
+        &self,
+        id: TorrentId,
+        index: usize,
+        wait: Duration,
+    ) -> Result<FileRef, FileError> {
+        let deadline = Instant::now() + wait;
+        // The current generation (u64::MAX is never current: no wait).
+        let mut seen = self.engine.wait_change(u64::MAX, Duration::ZERO);
+        // Bounded by the deadline; the count guards against a storm of
+        // publications that never brings the metadata.
+        for _ in 0..METADATA_WAIT_ROUNDS {
+            match self.file(id, index) {
+                Err(FileError::NoMetadata(_)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    seen = self.engine.wait_change(seen, left);
+                }
+                other => return other,
+            }
+        }
+        self.file(id, index)
+    }
 }
+
+/// Most engine publications looked at while waiting for metadata (the
+/// engine publishes about once a second per torrent, and on changes).
+const METADATA_WAIT_ROUNDS: usize = 10_000;

@@ -340,10 +340,12 @@ fn handle(rq: Request, web: &Web) {
             (m, _) => not_allowed(&m, "GET"),
         },
         ["stream", id, n] => match method {
-            Method::Get | Method::Head => match target::file(service, id, n) {
-                Ok(f) => return stream(rq, web, &f),
-                Err(e) => Err(e),
-            },
+            Method::Get | Method::Head => {
+                match target::stream_file(service, id, n, METADATA_WAIT) {
+                    Ok(f) => return stream(rq, web, &f),
+                    Err(e) => Err(e),
+                }
+            }
             _ => not_allowed(&method, "GET, HEAD"),
         },
         ["dlna", ..] => Err(ApiError::not_found(match service.dlna {
@@ -366,6 +368,10 @@ fn handle(rq: Request, web: &Web) {
     };
     send(rq, reply.unwrap_or_else(|e| Reply::error(&e)), web);
 }
+
+/// Longest a `/stream` request for a magnet waits for its metadata
+/// before a `503` (players give up on a silent connection after 30-60 s).
+const METADATA_WAIT: Duration = Duration::from_secs(30);
 
 fn not_allowed(method: &Method, allow: &str) -> Result<Reply, ApiError> {
     Ok(Reply::error(&ApiError::method_not_allowed(method.as_str())).with_header("Allow", allow))

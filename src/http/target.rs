@@ -27,6 +27,19 @@ pub fn file(service: &Service, id: &str, n: &str) -> Result<FileRef, ApiError> {
     file_of(service, id, n)
 }
 
+/// The file `ID`/`N` name for a stream: resolved once the torrent's
+/// metadata is known, waiting for it at most `wait` (a magnet just added).
+pub fn stream_file(
+    service: &Service,
+    id: &str,
+    n: &str,
+    wait: std::time::Duration,
+) -> Result<FileRef, ApiError> {
+    let id = parse_id(id)?;
+    let index = parse_index(id, n)?;
+    Ok(service.file_when_known(id, index, wait)?)
+}
+
 /// The file `N` of torrent `id` (already parsed), resolved.
 pub fn file_of(service: &Service, id: InfoHash, n: &str) -> Result<FileRef, ApiError> {
     let index = parse_index(id, n)?;
