@@ -31,6 +31,8 @@
 #   BENCH_SIZE_MB=1024  BENCH_RUNS=3  BENCH_PIECE_LOG2=20  BENCH_TIMEOUT=1800
 #   BENCH_CLIENTS="rill-tcp rill-utp rill-require aria2-crypto"  (add rqbit)
 #   BENCH_CALLGRIND=0|1  BENCH_CALLGRIND_MB=64 (its own smaller torrent)
+#   BENCH_SEED_LOG=info|debug  the seeders' log level (debug: their uTP send and
+#                         resend counts per connection, listed at the end)
 #   RILL_CG_BIN=...     the rill run under callgrind: a release build with
 #                       its symbols (default: built into target/bench-symbols
 #                       with CARGO_PROFILE_RELEASE_STRIP=false)
@@ -115,9 +117,11 @@ prepare() {
 seed() {
     local tag=$1 name="bench-$2MiB.bin" i
     for i in 0 1; do
-        # debug: each uTP connection's "closed after N packets sent, M
-        # resent" line (the seeders are the senders).
-        RILL_LOG=debug "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" \
+        # BENCH_SEED_LOG=debug: each uTP connection's "closed after N
+        # packets sent, M resent" line (the seeders are the senders). Not
+        # the default: debug logging slows the seeders, and that changes
+        # the result (fewer duplicate blocks reach the downloader).
+        RILL_LOG=${BENCH_SEED_LOG:-info} "$RILL_BIN" download "$WORK/$tag/$name.torrent" --out "$WORK/$tag/seed-$i" \
             --seed --no-dht --listen "127.0.0.$(($3 + i)):$PEER_PORT" >"$WORK/$tag-seed-$i.log" 2>&1 &
         PIDS+=($!)
         SEEDERS+=($!)
@@ -276,7 +280,7 @@ if [ -s "$CG_RESULTS" ]; then
 fi
 # The seeders' uTP connections end up to 10 s (a FIN's linger) after
 # the download: one line per connection, in order (one a run a seeder).
-if [[ " $CLIENTS " == *" rill-utp "* ]]; then
+if [[ " $CLIENTS " == *" rill-utp "* && ${BENCH_SEED_LOG:-info} == debug ]]; then
     sleep 12
     echo
     echo "uTP connections closed at the seeders (packets sent, resent, fast, timeout;"
