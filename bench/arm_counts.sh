@@ -129,13 +129,7 @@ if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
     done
     echo
     export RC4_RESULT INSN_PLUGIN
-    NS=${BENCH_NETNS:-arm-bench-$$}
-    ip netns add "$NS" || die "cannot make network namespace $NS"
-    trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-    ip -n "$NS" link set lo up
-    rc=0
-    RILL_BENCH_IN_NETNS=1 RILL_BIN="$RILL_BIN" ip netns exec "$NS" bash "$0" "$@" || rc=$?
-    exit "$rc"
+    bench_in_netns arm-bench "$@"
 fi
 
 # --- inside: the downloads ------------------------------------------------------
@@ -152,17 +146,7 @@ LEECH=127.0.0.10
 need_tools "Debian packages: opentracker mktorrent curl" opentracker mktorrent curl
 bench_workdir rill-arm-counts
 
-tcp_refused() {
-    if [ "$1" = on ]; then
-        nft -f - <<EOF
-table inet rill_bench {
-  chain input { type filter hook input priority 0; tcp dport $PEER_PORT reject with tcp reset; }
-}
-EOF
-    else
-        nft delete table inet rill_bench 2>/dev/null || true
-    fi
-}
+tcp_refused() { tcp_refused_to "$PEER_PORT" "$1"; }
 bench_on_exit() { tcp_refused off; }
 
 # One torrent per size, each with its seeders on addresses of their own.

@@ -55,13 +55,7 @@ case " $CLIENTS " in *" rqbit "*)
     if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
         [ "$(id -u)" = 0 ] || die "rqbit runs in a network namespace: needs root (or BENCH_CLIENTS without rqbit)"
         need_tools "Debian package iproute2" ip
-        NS=${BENCH_NETNS:-dht-bench-$$}
-        ip netns add "$NS" || die "cannot make network namespace $NS"
-        trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-        ip -n "$NS" link set lo up
-        rc=0
-        RILL_BENCH_IN_NETNS=1 RILL_BIN="$RILL_BIN" ip netns exec "$NS" bash "$0" "$@" || rc=$?
-        exit "$rc"
+        bench_in_netns dht-bench "$@"
     fi
     ;;
 esac

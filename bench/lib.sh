@@ -28,8 +28,15 @@
 #                                at most TRIES scrapes PAUSE s apart; dies if a
 #                                PID exits meanwhile
 #   median                       the median of the numbers on stdin ("nan": none)
+#   bench_in_netns PREFIX ARGS...
+#                                run this script again (with ARGS) inside a network
+#                                namespace it makes (BENCH_NETNS, else PREFIX-PID) with
+#                                only lo up, removed on exit, and exit with its status;
+#                                a no-op inside it (RILL_BENCH_IN_NETNS set)
+#   tcp_refused_to PORT on|off   an nftables rule refusing TCP to PORT (uTP-only runs)
 #
-# Every wait is bounded; nothing here touches more than loopback and WORK.
+# Every wait is bounded; nothing here touches more than loopback, WORK and
+# the namespace bench_in_netns makes.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${BENCH_NAME:=bench}"
@@ -150,4 +157,28 @@ wait_seeders() {
 
 median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+bench_in_netns() {
+    [ -n "${RILL_BENCH_IN_NETNS:-}" ] && return 0
+    local prefix=$1 rc=0
+    shift
+    NS=${BENCH_NETNS:-$prefix-$$}
+    ip netns add "$NS" || die "cannot make network namespace $NS"
+    trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
+    ip -n "$NS" link set lo up
+    RILL_BENCH_IN_NETNS=1 RILL_BIN="$RILL_BIN" ip netns exec "$NS" bash "$0" "$@" || rc=$?
+    exit "$rc"
+}
+
+tcp_refused_to() {
+    if [ "$2" = on ]; then
+        nft -f - <<EOF
+table inet rill_bench {
+  chain input { type filter hook input priority 0; tcp dport $1 reject with tcp reset; }
+}
+EOF
+    else
+        nft delete table inet rill_bench 2>/dev/null || true
+    fi
 }

@@ -58,13 +58,7 @@ if [ -z "${RILL_BENCH_IN_NETNS:-}" ]; then
         RILL_CG_BIN="$ROOT/target/bench-symbols/release/rill"
     fi
     export RILL_CG_BIN
-    NS=${BENCH_NETNS:-tr-bench-$$}
-    ip netns add "$NS" || die "cannot make network namespace $NS"
-    trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-    ip -n "$NS" link set lo up
-    rc=0
-    RILL_BENCH_IN_NETNS=1 RILL_BIN="$RILL_BIN" ip netns exec "$NS" bash "$0" "$@" || rc=$?
-    exit "$rc"
+    bench_in_netns tr-bench "$@"
 fi
 
 SIZE_MB=${BENCH_SIZE_MB:-1024}
@@ -85,17 +79,7 @@ bench_workdir rill-transport
 case " $CLIENTS " in *" rqbit "*) rqbit_download_opts "$LEECH" "$PEER_PORT" ;; esac
 
 # TCP between peers refused (uTP runs); the tracker's HTTP is not a peer port.
-tcp_refused() {
-    if [ "$1" = on ]; then
-        nft -f - <<EOF
-table inet rill_bench {
-  chain input { type filter hook input priority 0; tcp dport $PEER_PORT reject with tcp reset; }
-}
-EOF
-    else
-        nft delete table inet rill_bench 2>/dev/null || true
-    fi
-}
+tcp_refused() { tcp_refused_to "$PEER_PORT" "$1"; }
 bench_on_exit() { tcp_refused off; }
 
 # --- the swarms: data, torrent, tracker, two rill seeders -----------------------
