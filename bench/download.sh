@@ -38,6 +38,10 @@
 #   BENCH_TIMEOUT=1800     seconds allowed per download
 #   BENCH_CACHE=~/.cache/rill-bench   where rqbit is installed if missing
 #   RILL_BIN=...           rill binary (default: cargo build --release)
+#   RILL_BASE_BIN=...      a second rill binary, the client `rill-base` (A/B)
+#
+# For rill it also reports the payload its log says was wasted (second
+# copies of blocks and the like: src/swarm/waste.rs; "-" for the others).
 #
 # Not for CI: it moves gigabytes and wants a quiet machine.
 
@@ -159,6 +163,8 @@ run_client() {
     rm -rf "$out"; mkdir -p "$out"
     case $client in
         rill) cmd=("$RILL_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT") ;;
+        rill-base) [ -x "${RILL_BASE_BIN:-}" ] || die "rill-base needs RILL_BASE_BIN"
+               cmd=("$RILL_BASE_BIN" download "$TORRENT" --out "$out" --listen "$LEECH_IP:$LEECH_PORT") ;;
         rill-pagecache|rill-buffered|rill-direct|rill-writeback)
             local mode=${client#rill-}; [ "$mode" = pagecache ] && mode=buffered
             cmd=(env RILL_WRITE_MODE="$mode" "$RILL_BIN" download "$TORRENT" --out "$out"
@@ -191,12 +197,14 @@ run_client() {
     local res=0
     command -v fincore >/dev/null && res=$(fincore --bytes --noheadings --output RES "$out/$NAME" 2>/dev/null || echo 0)
     cmp -s "$SEED/$NAME" "$out/$NAME" || die "$client run $run: downloaded file differs from the source"
-    awk -v c="$client" -v dc="$(( (c1 - c0) / 1024 ))" -v dd="$(( (d1 - d0) / 1024 ))" -v fc="$(( ${res:-0} / 1048576 ))" '
+    local wasted
+    wasted=$(grep -oE '[0-9.]+ MiB wasted' "$WORK/$client-$run.log" | tail -1 | cut -d' ' -f1 || true)
+    awk -v c="$client" -v dc="$(( (c1 - c0) / 1024 ))" -v dd="$(( (d1 - d0) / 1024 ))" -v fc="$(( ${res:-0} / 1048576 ))" -v wa="${wasted:--}" '
         /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
         /User time \(seconds\)/ { u = $NF }
         /System time \(seconds\)/ { s = $NF }
         /Maximum resident set size/ { r = $NF }
-        END { printf "%s %.2f %.2f %d %d %d %d\n", c, w, u + s, r, dc, dd, fc }' "$tfile" >>"$RESULTS"
+        END { printf "%s %.2f %.2f %d %d %d %d %s\n", c, w, u + s, r, dc, dd, fc, wa }' "$tfile" >>"$RESULTS"
     rm -rf "$out"
 }
 
@@ -211,16 +219,18 @@ RILL_W=$(col "$BASE" 2); RILL_C=$(col "$BASE" 3); RILL_R=$(col "$BASE" 4)
 echo
 echo "### Download, $SIZE_MB MiB, 2^$PIECE_LOG2-byte pieces, seeded by aria2c + transmission on loopback, written to ${FS:-the work directory} ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
 echo
-echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / $BASE | CPU / $BASE | RSS / $BASE | Cached + MiB | Dirty + MiB | file cached MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | wall / $BASE | CPU / $BASE | RSS / $BASE | Cached + MiB | Dirty + MiB | file cached MiB | wasted MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for client in $CLIENTS; do
     W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4)
     DC=$(col "$client" 5); DD=$(col "$client" 6); FC=$(col "$client" 7)
+    WA=$(awk -v c="$client" '$1 == c && $8 != "-" { print $8 }' "$RESULTS" | median)
     awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v mb="$SIZE_MB" \
-        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" -v dc="$DC" -v dd="$DD" -v fc="$FC" '
+        -v rw="${RILL_W:-0}" -v rc="${RILL_C:-0}" -v rr="${RILL_R:-0}" -v dc="$DC" -v dd="$DD" -v fc="$FC" -v wa="$WA" '
         function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
-        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s | %d | %d | %d |\n",
-                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr), dc, dd, fc }'
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %s | %d | %d | %d | %s |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(w, rw), ratio(cpu, rc), ratio(r, rr), dc, dd, fc,
+                (wa == "nan" ? "-" : wa) }'
 done
 echo
 VERSIONS="$(aria2c --version | head -1)"

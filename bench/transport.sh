@@ -126,7 +126,7 @@ for h in "${HASHES[@]}"; do wait_seeders "$h" 2 600 1 "${PIDS[@]}"; done
 client_cmd() {
     local client=$1 tag=$2 out=$3 bin=${4:-$RILL_BIN} t
     t=$(ls "$WORK/$tag"/*.torrent)
-    CMD_ENV=(RILL_LOG=info)
+    CMD_ENV=(RILL_LOG=${BENCH_LEECH_LOG:-info})
     local rill=("$bin" download "$t" --out "$out" --listen "$LEECH:$PEER_PORT" --no-dht)
     case $client in
         rill-tcp) CMD=("${rill[@]}" --utp off --encryption off) ;;
@@ -170,6 +170,11 @@ udp_counter() {
         /proc/net/snmp
 }
 
+# lo_bytes: bytes the namespace's loopback carried (/proc/net/dev: per
+# namespace), all of the swarm's traffic; its growth over a download minus
+# the file is what the transport and the engine cost on the wire.
+lo_bytes() { awk '$1 == "lo:" { print $2 }' /proc/net/dev; }
+
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 run_client() {
@@ -179,24 +184,28 @@ run_client() {
     log "run $run: $client"
     [ "$client" = rill-utp ] && tcp_refused on
     sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
-    local seed0 out0 drop0
+    local seed0 out0 drop0 lo0
     seed0=$(seeders_cpu); out0=$(udp_counter OutDatagrams); drop0=$(udp_counter RcvbufErrors)
+    lo0=$(lo_bytes)
     if ! env "${CMD_ENV[@]}" timeout "$TIMEOUT" /usr/bin/time -v -o "$tfile" "${CMD[@]}" >"$logf" 2>&1; then
         tcp_refused off
         tail -20 "$logf" >&2
         die "$client failed or timed out in run $run"
     fi
     tcp_refused off
-    local seed_cpu udp_out udp_drop
+    local seed_cpu udp_out udp_drop excess wasted
     seed_cpu=$(awk -v a="$seed0" -v b="$(seeders_cpu)" 'BEGIN { printf "%.2f", b - a }')
     udp_out=$(($(udp_counter OutDatagrams) - out0)); udp_drop=$(($(udp_counter RcvbufErrors) - drop0))
+    excess=$(awk -v a="$lo0" -v b="$(lo_bytes)" -v f="$((SIZE_MB * 1048576))" 'BEGIN { printf "%.1f", (b - a - f) * 100 / f }')
+    # What rill's log says it received for nothing (src/swarm/waste.rs).
+    wasted=$(grep -oE '[0-9.]+ MiB wasted' "$logf" | tail -1 | cut -d' ' -f1 || true)
     after_run "$client" "$logf" "$out" main
-    awk -v c="$client" -v sc="$seed_cpu" -v uo="$udp_out" -v ud="$udp_drop" '
+    awk -v c="$client" -v sc="$seed_cpu" -v uo="$udp_out" -v ud="$udp_drop" -v ex="$excess" -v wa="${wasted:--}" '
         /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
         /User time \(seconds\)/ { u = $NF }
         /System time \(seconds\)/ { s = $NF }
         /Maximum resident set size/ { r = $NF }
-        END { printf "%s %.2f %.2f %d %s %d %d\n", c, w, u + s, r, sc, uo, ud }' "$tfile" >>"$RESULTS"
+        END { printf "%s %.2f %.2f %d %s %d %d %s %s\n", c, w, u + s, r, sc, uo, ud, ex, wa }' "$tfile" >>"$RESULTS"
     rm -rf "$out"
 }
 
@@ -240,18 +249,22 @@ echo
 echo "### Transports, $SIZE_MB MiB from two rill seeders in a network namespace ($(date -u +%Y-%m-%d), $(nproc) cores, median of $RUNS)"
 echo
 BS=$(col "$BASE" 5)
-echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | MiB/s / $BASE | CPU / $BASE | seeders' CPU s | seeders' CPU / $BASE |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| client | wall s | MiB/s | CPU user+sys s | peak RSS MiB | MiB/s / $BASE | CPU / $BASE | seeders' CPU s | seeders' CPU / $BASE | wire excess % |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for client in $CLIENTS; do
     W=$(col "$client" 2); C=$(col "$client" 3); R=$(col "$client" 4); S=$(col "$client" 5)
+    X=$(col "$client" 8)
     awk -v c="$client" -v w="$W" -v cpu="$C" -v r="$R" -v sc="$S" -v mb="$SIZE_MB" \
-        -v bw="${BW:-0}" -v bc="${BC:-0}" -v bs="${BS:-0}" '
+        -v bw="${BW:-0}" -v bc="${BC:-0}" -v bs="${BS:-0}" -v x="$X" '
         function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
-        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %.1f | %s |\n",
-                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(bw, w), ratio(cpu, bc), sc, ratio(sc, bs) }'
+        BEGIN { printf "| %s | %.1f | %.0f | %.1f | %.1f | %s | %s | %.1f | %s | %.1f |\n",
+                c, w, (w > 0 ? mb / w : 0), cpu, r / 1024, ratio(bw, w), ratio(cpu, bc), sc, ratio(sc, bs), x }'
 done
 echo
-echo "Per run (client wall_s cpu_s rss_kib seeders_cpu_s udp_datagrams_out udp_rcvbuf_drops):"
+echo "Wire excess: what the namespace's loopback carried during the download beyond the file"
+echo "itself (both directions: requests, acks, headers, and any block sent twice), in %."
+echo
+echo "Per run (client wall_s cpu_s rss_kib seeders_cpu_s udp_datagrams_out udp_rcvbuf_drops wire_excess_% rill_wasted_MiB):"
 sed 's/^/    /' "$RESULTS"
 if [ -s "$CG_RESULTS" ]; then
     BI=$(awk -v c="$BASE" '$1 == c { print $2 }' "$CG_RESULTS")

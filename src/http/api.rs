@@ -326,6 +326,7 @@ fn write_torrent(o: &mut ObjectWriter<'_>, service: &Service, id: TorrentId, fil
                 .f64("upload_rate", s.upload_rate.round())
                 .u64("downloaded", s.downloaded)
                 .u64("uploaded", s.uploaded)
+                .u64("wasted", s.wasted)
                 .u64("peers", u64::from(s.peers))
                 .u64("peers_encrypted", u64::from(s.peers_encrypted))
                 .u64("peers_utp", u64::from(s.peers_utp));

@@ -192,6 +192,12 @@ const TORRENT_METRICS: &[TorrentMetric] = &[
         "Payload bytes uploaded since the service started.",
         |s| s.uploaded as f64,
     ),
+    (
+        "rill_torrent_wasted_bytes_total",
+        "counter",
+        "Payload bytes received for nothing since the service started: second copies of blocks, blocks without room, pieces that failed their hash.",
+        |s| s.wasted as f64,
+    ),
 ];
 
 /// Render the whole page. `torrents` are the session's torrents.
@@ -368,6 +374,7 @@ mod tests {
             downloaded: 30,
             reused: 0,
             uploaded: 7,
+            wasted: 0,
             download_rate: 1234.5,
             upload_rate: 0.0,
             peers: 2,

@@ -38,9 +38,9 @@ struct Partial {
 /// Invariants: `bytes` is the sum of `size` over `pieces`; a new piece is
 /// admitted only when it fits under `cap` or when nothing else is in flight
 /// (so a cap smaller than one piece still makes progress), or when the
-/// engine starts it for a reader that waits for it
-/// ([`Inflight::start_over_cap`]: one piece per waiting reader, so `bytes`
-/// may pass `cap` by that much); spares are dropped to make room.
+/// engine requests its blocks ([`Inflight::start_over_cap`]: under the cap
+/// for pieces it started on [`Inflight::pieces_that_fit`], over it by one
+/// piece per reader that waits for one); spares are dropped to make room.
 pub(crate) struct Inflight {
     pieces: HashMap<u32, Partial>,
     bytes: u64,
@@ -119,8 +119,18 @@ impl Inflight {
         self.pieces.is_empty() || self.bytes.saturating_add(u64::from(size)) <= self.cap
     }
 
-    /// Make room for `piece` now, whatever the cap: a reader is blocked on
-    /// it. No-op if it is in flight already or `size` is 0.
+    /// How many more pieces of `size` bytes fit under the cap (at least one
+    /// while nothing is in flight, as [`Inflight::fits`]).
+    pub(crate) fn pieces_that_fit(&self, size: u32) -> u32 {
+        let n = self.cap.saturating_sub(self.bytes) / u64::from(size.max(1));
+        let n = if self.pieces.is_empty() { n.max(1) } else { n };
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Make room for `piece` now, whatever the cap: the engine requested
+    /// its blocks (under the cap by [`Inflight::pieces_that_fit`], or over
+    /// it for a reader blocked on it). No-op if it is in flight already or
+    /// `size` is 0.
     pub(crate) fn start_over_cap(&mut self, piece: u32, size: u32) {
         if size > 0 && !self.pieces.contains_key(&piece) {
             self.start(piece, size);

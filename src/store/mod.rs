@@ -237,9 +237,11 @@ impl PieceStore {
         lock(&self.have).get(piece)
     }
 
-    /// Whether the in-flight RAM has room to start another piece.
-    pub fn can_start_piece(&self) -> bool {
-        lock(&self.inflight).fits(self.layout.piece_length)
+    /// How many more pieces the in-flight RAM has room to start (at least
+    /// one while nothing is in flight). Each piece started on it is to be
+    /// reserved with [`PieceStore::admit`] when its blocks are requested.
+    pub fn pieces_that_fit(&self) -> u32 {
+        lock(&self.inflight).pieces_that_fit(self.layout.piece_length)
     }
 
     /// Pieces read and hashed by the check at open (the rest were vouched
@@ -280,10 +282,12 @@ impl PieceStore {
         inflight.put(&self.layout, piece, begin, data, verified)
     }
 
-    /// Admit `piece` to the in-flight RAM even over the cap: the engine
-    /// requested it for a stream reader that waits for it (an urgent piece;
-    /// at most one per reader). No-op for a verified or unknown piece.
-    pub fn admit_urgent(&self, piece: u32) {
+    /// Reserve room in the in-flight RAM for `piece`, whose blocks the
+    /// engine is requesting: within the cap for a piece it started on
+    /// [`PieceStore::pieces_that_fit`], over it for one a stream reader
+    /// waits for (an urgent piece). No-op for a piece already in flight,
+    /// verified or unknown.
+    pub fn admit(&self, piece: u32) {
         if piece >= self.layout.piece_count || self.has_piece(piece) {
             return;
         }

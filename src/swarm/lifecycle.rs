@@ -183,11 +183,20 @@ impl Torrent {
             if !st.finish_completing(self.opts.seed) {
                 return;
             }
+            let second = st
+                .data()
+                .map(|d| d.picker.second_requests())
+                .unwrap_or_default();
             info!(
-                "{}: complete: {} bytes from peers in {:.1} s",
+                "{}: complete: {} bytes from peers in {:.1} s; {}; blocks asked twice: \
+                 {} in endgame, {} stuck, {} urgent",
                 st.name,
                 st.counters.downloaded,
-                st.added.elapsed().as_secs_f64()
+                st.added.elapsed().as_secs_f64(),
+                st.counters.waste,
+                second.endgame,
+                second.stuck,
+                second.urgent
             );
         }
         let _ = self.wake.try_send(Wake::Completed);

@@ -11,7 +11,7 @@
 //! `farm-studio look` shows none in `swarm/`). From the bottom:
 //!
 //! 1. Pure values and decisions: [`stats`] (what the handle reports, rate
-//!    meters), `options` ([`AddOptions`]), [`picker`], [`choker`],
+//!    meters), [`waste`] (payload that arrived for nothing, by cause), `options` ([`AddOptions`]), [`picker`], [`choker`],
 //!    [`preload`]; a peer's wire-level parts `peer/frames.rs`,
 //!    `peer/pipeline.rs`, `peer/link.rs` (handshake, MSE/PE),
 //!    `peer/pex_state.rs` (what PEX told a peer) and `peer/state.rs`
@@ -64,6 +64,7 @@ pub mod stats;
 mod torrent;
 mod udp;
 mod upload;
+pub mod waste;
 
 pub use engine::{
     AddOptions, Discovery, Engine, EngineConfig, EngineError, PriorityHandle, Source, TorrentId,

@@ -127,6 +127,9 @@ pub struct TorrentStats {
     pub reused: u64,
     /// Payload bytes sent to peers this run.
     pub uploaded: u64,
+    /// Payload bytes received this run that did not add to the download
+    /// (second copies, no room, failed pieces: `swarm::waste`).
+    pub wasted: u64,
     /// Payload bytes per second received (all blocks, before verification).
     pub download_rate: f64,
     pub upload_rate: f64,

@@ -226,6 +226,7 @@ impl Torrent {
                 downloaded: st.counters.downloaded,
                 reused: st.counters.reused,
                 uploaded: st.counters.uploaded,
+                wasted: st.counters.waste.total(),
                 download_rate: st.counters.down.rate(),
                 upload_rate: st.counters.up.rate(),
                 peers: u32::try_from(st.peers.len()).unwrap_or(u32::MAX),

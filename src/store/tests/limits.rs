@@ -74,17 +74,17 @@ fn inflight_cap_refuses_new_pieces() {
         },
     );
     let block = |p: u32| &bytes[p as usize * 32 * 1024..][..BLOCK_LEN as usize];
-    assert!(store.can_start_piece());
+    assert_eq!(store.pieces_that_fit(), 2);
     assert_eq!(
         store.put_block(0, 0, block(0)).expect("put"),
         BlockOutcome::Stored
     );
-    assert!(store.can_start_piece());
+    assert_eq!(store.pieces_that_fit(), 1);
     assert_eq!(
         store.put_block(1, 0, block(1)).expect("put"),
         BlockOutcome::Stored
     );
-    assert!(!store.can_start_piece());
+    assert_eq!(store.pieces_that_fit(), 0);
     assert_eq!(
         store.put_block(2, 0, block(2)).expect("put"),
         BlockOutcome::NoRoom
@@ -98,14 +98,21 @@ fn inflight_cap_refuses_new_pieces() {
         BlockOutcome::PieceReady
     );
     store.discard_piece(0);
-    assert!(store.can_start_piece());
+    assert_eq!(store.pieces_that_fit(), 1);
     assert_eq!(
         store.put_block(2, 0, block(2)).expect("put"),
         BlockOutcome::Stored
     );
     // Verifying frees room too.
     assert_eq!(store.verify_piece(1).expect("verify"), Verdict::Good);
-    assert!(store.can_start_piece());
+    assert_eq!(store.pieces_that_fit(), 1);
+    // A piece reserved before its blocks arrive takes its room at once.
+    store.admit(5);
+    assert_eq!(store.pieces_that_fit(), 0);
+    assert_eq!(
+        store.put_block(5, 0, block(5)).expect("put"),
+        BlockOutcome::Stored
+    );
 
     // A cap smaller than one piece still lets one piece through.
     let tmp2 = TempDir::new("cap-tiny");
@@ -118,26 +125,26 @@ fn inflight_cap_refuses_new_pieces() {
             ..cfg()
         },
     );
-    assert!(tiny.can_start_piece());
+    assert_eq!(tiny.pieces_that_fit(), 1);
     assert_eq!(
         tiny.put_block(3, 0, block(3)).expect("put"),
         BlockOutcome::Stored
     );
-    assert!(!tiny.can_start_piece());
+    assert_eq!(tiny.pieces_that_fit(), 0);
     assert_eq!(
         tiny.put_block(4, 0, block(4)).expect("put"),
         BlockOutcome::NoRoom
     );
     // A piece a reader waits for is admitted over the cap; a verified or
     // out-of-range piece is not.
-    tiny.admit_urgent(4);
+    tiny.admit(4);
     assert_eq!(tiny.inflight_bytes(), 2 * 32 * 1024);
     assert_eq!(
         tiny.put_block(4, 0, block(4)).expect("put"),
         BlockOutcome::Stored
     );
-    tiny.admit_urgent(4);
-    tiny.admit_urgent(99);
+    tiny.admit(4);
+    tiny.admit(99);
     assert_eq!(tiny.inflight_bytes(), 2 * 32 * 1024, "no double count");
 }
 

@@ -23,7 +23,7 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use link::Encryption;
 pub(crate) use link::{is_plain_start, Link, SNIFF_LEN};
-pub(crate) use state::PeerState;
+pub(crate) use state::{Asked, PeerState};
 
 use super::ctx::{timeout, ConnSlot};
 use super::state::{piece_count, Batch, TState};

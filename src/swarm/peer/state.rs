@@ -23,6 +23,7 @@ use super::pex_state::PexPeer;
 use super::pipeline::Pipeline;
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::stats::Meter;
+use crate::swarm::waste::CancelCause;
 use crate::torrent::Bitfield;
 use crate::utp::PeerStream;
 use crate::wire::{ExtHandshake, Message};
@@ -204,19 +205,20 @@ impl PeerState {
         self.kick();
     }
 
-    /// Remember a block we gave up on, so its late arrival is accepted.
-    pub fn note_cancelled(&mut self, b: Block) {
-        self.cancelled.note(b, Instant::now());
+    /// Remember a block we gave up on for `cause`, so its late arrival is
+    /// accepted.
+    pub fn note_cancelled(&mut self, b: Block, cause: CancelCause) {
+        self.cancelled.note(b, cause, Instant::now());
     }
 
     /// Take `b` out of our outstanding requests (or of the cancelled list);
-    /// whether we had asked for it.
-    pub fn take_request(&mut self, b: &Block) -> bool {
+    /// whether, and how, we had asked for it.
+    pub fn take_request(&mut self, b: &Block) -> Option<Asked> {
         if let Some(i) = self.requests.iter().position(|(r, _)| r == b) {
             self.requests.remove(i);
-            return true;
+            return Some(Asked::Live);
         }
-        self.cancelled.take(b, Instant::now())
+        self.cancelled.take(b, Instant::now()).map(Asked::Cancelled)
     }
 
     pub fn is_seed(&self) -> bool {
@@ -269,43 +271,48 @@ impl PeerState {
     }
 }
 
-/// Blocks cancelled at one peer, oldest first, with when: at most
+/// How a block that arrived had been asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// An outstanding request.
+    Live,
+    /// A request we had taken back, and why.
+    Cancelled(CancelCause),
+}
+
+/// Blocks cancelled at one peer, oldest first, with when and why: at most
 /// [`MAX_CANCELLED`], none older than [`CANCELLED_FOR`] once
 /// [`Cancelled::forget`] ran (the peer tick calls it every second; `note`
 /// and `take` also drop expired entries).
 #[derive(Default)]
 pub(crate) struct Cancelled {
-    blocks: VecDeque<(Block, Instant)>,
+    blocks: VecDeque<(Block, CancelCause, Instant)>,
 }
 
 impl Cancelled {
-    /// Remember `b`, cancelled at `now` (the oldest entry goes when full).
-    pub fn note(&mut self, b: Block, now: Instant) {
+    /// Remember `b`, cancelled for `cause` at `now` (the oldest entry goes
+    /// when full).
+    pub fn note(&mut self, b: Block, cause: CancelCause, now: Instant) {
         self.forget(now);
         if self.blocks.len() >= MAX_CANCELLED {
             self.blocks.pop_front();
         }
-        self.blocks.push_back((b, now));
+        self.blocks.push_back((b, cause, now));
     }
 
     /// Take `b` out if it was cancelled within [`CANCELLED_FOR`] of `now`;
-    /// whether it was.
-    pub fn take(&mut self, b: &Block, now: Instant) -> bool {
+    /// why it was, if it was.
+    pub fn take(&mut self, b: &Block, now: Instant) -> Option<CancelCause> {
         self.forget(now);
-        match self.blocks.iter().position(|(r, _)| r == b) {
-            Some(i) => {
-                self.blocks.remove(i);
-                true
-            }
-            None => false,
-        }
+        let i = self.blocks.iter().position(|(r, _, _)| r == b)?;
+        self.blocks.remove(i).map(|(_, cause, _)| cause)
     }
 
     /// Drop the entries cancelled [`CANCELLED_FOR`] or more before `now`.
     /// Entries are in the order they were noted, so the expired ones are
     /// at the front.
     pub fn forget(&mut self, now: Instant) {
-        while let Some(&(_, at)) = self.blocks.front() {
+        while let Some(&(_, _, at)) = self.blocks.front() {
             if now.saturating_duration_since(at) < CANCELLED_FOR {
                 break;
             }
@@ -335,12 +342,20 @@ mod tests {
     fn cancelled_blocks_are_accepted_late_but_forgotten_after_30_s() {
         let t0 = Instant::now();
         let mut c = Cancelled::default();
-        c.note(block(1, 0), t0);
-        c.note(block(1, 1), t0 + Duration::from_secs(10));
-        c.note(block(2, 0), t0 + Duration::from_secs(20));
-        // Arrives 5 s late: accepted once, not twice.
-        assert!(c.take(&block(1, 1), t0 + Duration::from_secs(15)));
-        assert!(!c.take(&block(1, 1), t0 + Duration::from_secs(15)));
+        c.note(block(1, 0), CancelCause::Copy, t0);
+        c.note(
+            block(1, 1),
+            CancelCause::Choke,
+            t0 + Duration::from_secs(10),
+        );
+        c.note(block(2, 0), CancelCause::Copy, t0 + Duration::from_secs(20));
+        // Arrives 5 s late: accepted once, not twice, with why it was
+        // cancelled.
+        assert_eq!(
+            c.take(&block(1, 1), t0 + Duration::from_secs(15)),
+            Some(CancelCause::Choke)
+        );
+        assert_eq!(c.take(&block(1, 1), t0 + Duration::from_secs(15)), None);
         assert_eq!(c.len(), 2);
         // A peer that honoured the cancel never sends 1/0: at 30 s it is
         // gone from the list, and would no longer be accepted.
@@ -348,9 +363,9 @@ mod tests {
         assert_eq!(c.len(), 2);
         c.forget(t0 + CANCELLED_FOR);
         assert_eq!(c.len(), 1);
-        assert!(!c.take(&block(1, 0), t0 + CANCELLED_FOR));
+        assert_eq!(c.take(&block(1, 0), t0 + CANCELLED_FOR), None);
         // `take` itself drops what expired: 2/0 is 30 s old at 50 s.
-        assert!(!c.take(&block(2, 0), t0 + Duration::from_secs(50)));
+        assert_eq!(c.take(&block(2, 0), t0 + Duration::from_secs(50)), None);
         assert_eq!(c.len(), 0);
     }
 
@@ -360,13 +375,16 @@ mod tests {
         let mut c = Cancelled::default();
         let n = MAX_CANCELLED as u32 + 10;
         for i in 0..n {
-            c.note(block(i / 64, i % 64), t0);
+            c.note(block(i / 64, i % 64), CancelCause::Copy, t0);
         }
         assert_eq!(c.len(), MAX_CANCELLED);
         // The first ten went; the eleventh and the last are still there.
-        assert!(!c.take(&block(0, 9), t0));
-        assert!(c.take(&block(0, 10), t0));
-        assert!(c.take(&block((n - 1) / 64, (n - 1) % 64), t0));
+        assert_eq!(c.take(&block(0, 9), t0), None);
+        assert_eq!(c.take(&block(0, 10), t0), Some(CancelCause::Copy));
+        assert_eq!(
+            c.take(&block((n - 1) / 64, (n - 1) % 64), t0),
+            Some(CancelCause::Copy)
+        );
         // Time going backwards (a caller's mistake) forgets nothing.
         c.forget(t0 - Duration::from_secs(1));
         assert_eq!(c.len(), MAX_CANCELLED - 2);

@@ -183,12 +183,12 @@ mod tests {
         p.set_priority(2, &[(68..71, Urgent), (0..1, High)]);
         assert_eq!(p.urgent_order()[..4], [0, 68, 1, 69]);
         let mut out = Vec::new();
-        p.pick(7, &full, 8, true, &mut out);
+        p.pick(7, &full, 8, u32::MAX, &mut out);
         let got: Vec<u32> = out.iter().map(|b| b.piece).collect();
         assert_eq!(got, [0, 0, 0, 0, 68, 68, 68, 68]);
         // Each reader's own pieces still come in streaming order.
         out.clear();
-        p.pick(7, &full, 16, true, &mut out);
+        p.pick(7, &full, 16, u32::MAX, &mut out);
         let got: Vec<u32> = out.iter().map(|b| b.piece).step_by(4).collect();
         assert_eq!(got, [1, 69, 2, 70]);
         p.check_invariants();

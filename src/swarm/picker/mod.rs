@@ -14,8 +14,8 @@
 //! 2. `High` pieces, lowest index first (the read-ahead window), then
 //!    `Soon` pieces the same way (the preloaded head of a big file);
 //! 3. blocks of `Normal` pieces already started (keeps in-flight RAM small);
-//! 4. new `Normal` pieces, rarest first with random tie-breaks (only when
-//!    `may_start`);
+//! 4. new `Normal` pieces, rarest first with random tie-breaks (only as
+//!    many as the caller says may start: the in-flight RAM they need);
 //! 5. endgame: once every wanted block is requested somewhere, blocks
 //!    outstanding elsewhere, up to [`PickerConfig::max_requests_per_block`]
 //!    requests per block. [`Picker::block_received`] returns the other
@@ -169,6 +169,18 @@ struct Partial {
     received: u32,
 }
 
+/// Blocks requested a second time while a first request was out, by why
+/// (each may bring a copy we do not need: see `swarm::waste`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SecondRequests {
+    /// Endgame: every wanted block was requested somewhere.
+    pub endgame: u64,
+    /// Urgent blocks stuck at a peer.
+    pub urgent: u64,
+    /// Blocks stuck at a slow peer while no new piece may start.
+    pub stuck: u64,
+}
+
 /// Rarest-first, priority-aware block picker for one torrent.
 pub struct Picker {
     piece_count: u32,
@@ -188,6 +200,7 @@ pub struct Picker {
     partials: BTreeMap<u32, Partial>,
     open_blocks: u64,
     outstanding: HashMap<PeerKey, HashSet<(u32, u32)>>,
+    second: SecondRequests,
 }
 
 /// The block `idx` of a piece of `size` bytes.
@@ -227,6 +240,7 @@ impl Picker {
             partials: BTreeMap::new(),
             open_blocks: 0,
             outstanding: HashMap::new(),
+            second: SecondRequests::default(),
         };
         for i in 0..n {
             if have.get(i) {
@@ -415,7 +429,7 @@ impl Picker {
     }
 
     /// Hash failure: every block of the piece is needed again. The piece
-    /// becomes unstarted (ranked by rarity again, `may_start` applies)
+    /// becomes unstarted (ranked by rarity again, and counted against `starts` again)
     /// unless requests for it are still out, in which case its received
     /// blocks become wanted and the requests stay. Also accepted for a
     /// verified piece whose data went bad.
@@ -512,6 +526,11 @@ impl Picker {
     /// Number of requests outstanding at `peer`.
     pub fn outstanding_count(&self, peer: PeerKey) -> usize {
         self.outstanding.get(&peer).map_or(0, |s| s.len())
+    }
+
+    /// How many second requests `pick` handed out, by why.
+    pub fn second_requests(&self) -> SecondRequests {
+        self.second
     }
 
     /// Every wanted block is requested somewhere (no unrequested block in a

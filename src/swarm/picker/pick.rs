@@ -14,15 +14,20 @@ enum Dup {
     /// Endgame: any block requested elsewhere.
     Any,
     /// Urgent stealing: only blocks whose latest request is this old (ms).
-    OlderThan(u64),
+    Urgent(u64),
+    /// No room for a new piece: only blocks whose latest request is this
+    /// old (ms).
+    Stuck(u64),
 }
 
 impl Picker {
     /// Pick up to `max` new blocks for `peer` (which has `has`). Streaming
     /// priorities first, then pieces already started, then rarest first;
-    /// in endgame, blocks outstanding at other peers. `may_start` = whether
-    /// a new piece may be started (the store's RAM cap); an urgent piece
-    /// starts regardless (the caller admits it over the cap).
+    /// in endgame, blocks outstanding at other peers. `starts` = how many
+    /// new pieces may be started (what the store's RAM cap has room for:
+    /// the caller reserves room for every piece it starts, so blocks never
+    /// arrive for a piece without room); an urgent piece starts regardless
+    /// (the caller admits it over the cap).
     ///
     /// Appends to `out` (does not clear it). Every block handed out counts
     /// as outstanding at `peer` until `block_received`, `request_failed` or
@@ -32,34 +37,35 @@ impl Picker {
         peer: PeerKey,
         has: &Bitfield,
         max: usize,
-        may_start: bool,
+        starts: u32,
         out: &mut Vec<Block>,
     ) {
         let mut budget = max;
+        let mut starts = starts;
         for level in [Priority::Urgent, Priority::High, Priority::Soon] {
             if budget == 0 {
                 return;
             }
-            budget = self.pick_level(level, peer, has, budget, may_start, out);
+            budget = self.pick_level(level, peer, has, budget, &mut starts, out);
         }
         if budget == 0 {
             return;
         }
         budget = self.pick_started(peer, has, budget, out);
-        if budget > 0 && may_start {
-            budget = self.pick_new(peer, has, budget, out);
+        if budget > 0 && starts > 0 {
+            budget = self.pick_new(peer, has, budget, &mut starts, out);
         }
         if budget == 0 {
             return;
         }
         if self.in_endgame() {
             self.pick_duplicates(peer, has, budget, Dup::Any, out);
-        } else if !may_start {
+        } else if starts == 0 {
             // No room for a new piece: rather than idle, fetch blocks stuck
             // at slower peers, which hold the started pieces (and the RAM)
             // back.
             let age = self.cfg.stuck_steal_after_ms;
-            self.pick_duplicates(peer, has, budget, Dup::OlderThan(age), out);
+            self.pick_duplicates(peer, has, budget, Dup::Stuck(age), out);
         }
     }
 
@@ -72,7 +78,7 @@ impl Picker {
         peer: PeerKey,
         has: &Bitfield,
         mut budget: usize,
-        may_start: bool,
+        starts: &mut u32,
         out: &mut Vec<Block>,
     ) -> usize {
         if level == Priority::Urgent {
@@ -82,11 +88,11 @@ impl Picker {
                 }
                 // A reader waits for an urgent piece: it starts even when
                 // the RAM cap is reached (the engine admits it over the
-                // cap, see `PieceStore::admit_urgent`).
-                budget = self.pick_piece(p, peer, has, budget, true, out);
+                // cap, see `PieceStore::admit`).
+                budget = self.pick_piece(p, peer, has, budget, None, out);
                 if budget > 0 && has.get(p) && self.cfg.max_requests_per_block > 1 {
                     let age = self.cfg.urgent_steal_after_ms;
-                    budget = self.take(peer, p, budget, Some(Dup::OlderThan(age)), out);
+                    budget = self.take(peer, p, budget, Some(Dup::Urgent(age)), out);
                 }
             }
             return budget;
@@ -100,7 +106,7 @@ impl Picker {
             let Some(&p) = set.range(next..).next() else {
                 break;
             };
-            budget = self.pick_piece(p, peer, has, budget, may_start, out);
+            budget = self.pick_piece(p, peer, has, budget, Some(&mut *starts), out);
             next = match p.checked_add(1) {
                 Some(n) => n,
                 None => break,
@@ -110,22 +116,26 @@ impl Picker {
     }
 
     /// Unrequested blocks of piece `p` for `peer`, if it has the piece and
-    /// the piece is started or `may_start`; the budget left.
+    /// the piece is started or may start: `starts` counts down the pieces
+    /// that may (`None`: it starts regardless); the budget left.
     fn pick_piece(
         &mut self,
         p: u32,
         peer: PeerKey,
         has: &Bitfield,
         budget: usize,
-        may_start: bool,
+        starts: Option<&mut u32>,
         out: &mut Vec<Block>,
     ) -> usize {
         if !has.get(p) {
             return budget;
         }
         if self.state[p as usize] == PieceState::Fresh {
-            if !may_start {
-                return budget;
+            if let Some(n) = starts {
+                if *n == 0 {
+                    return budget;
+                }
+                *n -= 1;
             }
             self.start(p);
         }
@@ -156,18 +166,20 @@ impl Picker {
         budget
     }
 
-    /// Step 4: start new pieces, rarest first.
+    /// Step 4: start new pieces, rarest first, as many as `starts` allows.
     fn pick_new(
         &mut self,
         peer: PeerKey,
         has: &Bitfield,
         mut budget: usize,
+        starts: &mut u32,
         out: &mut Vec<Block>,
     ) -> usize {
-        while budget > 0 {
+        while budget > 0 && *starts > 0 {
             let Some(p) = self.avail.rarest(has, &mut self.rng) else {
                 break;
             };
+            *starts -= 1;
             self.start(p);
             budget = self.take(peer, p, budget, None, out);
         }
@@ -254,7 +266,7 @@ impl Picker {
                         && slot.reqs.iter().all(|r| r.peer != peer)
                         && match kind {
                             Dup::Any => true,
-                            Dup::OlderThan(age) => slot
+                            Dup::Urgent(age) | Dup::Stuck(age) => slot
                                 .reqs
                                 .iter()
                                 .map(|r| r.since_ms)
@@ -265,6 +277,13 @@ impl Picker {
             };
             if !ok {
                 continue;
+            }
+            let second = &mut self.second;
+            match dup {
+                None => {}
+                Some(Dup::Any) => second.endgame = second.endgame.saturating_add(1),
+                Some(Dup::Urgent(_)) => second.urgent = second.urgent.saturating_add(1),
+                Some(Dup::Stuck(_)) => second.stuck = second.stuck.saturating_add(1),
             }
             if slot.is_wanted() {
                 part.wanted -= 1;

@@ -32,7 +32,8 @@ fn large_torrent_smoke() {
     for round in 0..20 {
         for (key, has) in &peers {
             let mut out = Vec::new();
-            p.pick(*key, has, 4, round < 19, &mut out);
+            let starts = if round < 19 { u32::MAX } else { 0 };
+            p.pick(*key, has, 4, starts, &mut out);
             for b in out {
                 assert!(has.get(b.piece));
                 assert!(seen.insert(b), "duplicate outside endgame");
@@ -104,9 +105,21 @@ fn simulate(seed: u64) -> (u32, u32, u32) {
                 let endgame_before = p.in_endgame();
                 let mut out = Vec::new();
                 let max = 1 + rng.below(6) as usize;
-                let may_start = rng.below(5) != 0;
-                p.pick(peer, &haves[&peer], max, may_start, &mut out);
+                let starts = rng.below(3) as u32;
+                let fresh: Vec<bool> = p.state.iter().map(|s| *s == PieceState::Fresh).collect();
+                p.pick(peer, &haves[&peer], max, starts, &mut out);
                 assert!(out.len() <= max);
+                let mut started: Vec<u32> = out
+                    .iter()
+                    .map(|b| b.piece)
+                    .filter(|&q| fresh[q as usize] && p.priority(q) != Urgent)
+                    .collect();
+                started.dedup();
+                assert!(
+                    started.len() <= starts as usize,
+                    "seed {seed}: {} pieces started, {starts} allowed",
+                    started.len()
+                );
                 for b in out {
                     assert!(haves[&peer].get(b.piece));
                     assert!(
@@ -118,7 +131,11 @@ fn simulate(seed: u64) -> (u32, u32, u32) {
                     let urgent = seed % 3 == 0 && (n / 2..n / 2 + 3).contains(&b.piece);
                     // Stuck blocks may be stolen when no piece may start.
                     assert!(
-                        !elsewhere || p.in_endgame() || endgame_before || urgent || !may_start,
+                        !elsewhere
+                            || p.in_endgame()
+                            || endgame_before
+                            || urgent
+                            || starts <= started.len() as u32,
                         "seed {seed}: duplicate outside endgame"
                     );
                     inflight.push((peer, b));

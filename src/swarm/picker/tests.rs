@@ -37,7 +37,7 @@ fn bits(n: u32, ones: &[u32]) -> Bitfield {
 
 fn pick(p: &mut Picker, peer: PeerKey, has: &Bitfield, max: usize) -> Vec<Block> {
     let mut out = Vec::new();
-    p.pick(peer, has, max, true, &mut out);
+    p.pick(peer, has, max, u32::MAX, &mut out);
     p.check_invariants();
     out
 }
@@ -166,11 +166,11 @@ fn partial_pieces_first_and_may_start() {
     assert_eq!(b.len(), 3);
     // may_start = false: nothing new is started once 3 is fully requested.
     let mut out = Vec::new();
-    p.pick(2, &full, 5, false, &mut out);
+    p.pick(2, &full, 5, 0, &mut out);
     assert!(out.is_empty());
     // A failed request becomes available again even without may_start.
     p.request_failed(2, b[1]);
-    p.pick(3, &full, 5, false, &mut out);
+    p.pick(3, &full, 5, 0, &mut out);
     assert_eq!(out, vec![b[1]]);
     p.check_invariants();
 }
@@ -257,7 +257,7 @@ fn urgent_in_streaming_order_and_fallback_to_normal() {
     // start (a reader waits for them; the store admits them over the cap);
     // nothing else starts.
     let mut out = Vec::new();
-    p.pick(3, &full, 10, false, &mut out);
+    p.pick(3, &full, 10, 0, &mut out);
     assert_eq!(
         out.iter().map(|b| (b.piece, b.begin)).collect::<Vec<_>>(),
         vec![(12, K), (15, 0), (15, K)]
@@ -311,7 +311,7 @@ fn full_window_steals_only_stuck_blocks() {
     p.peer_has_bitfield(&full);
     let no_start = |p: &mut Picker, peer: PeerKey, max: usize| {
         let mut out = Vec::new();
-        p.pick(peer, &full, max, false, &mut out);
+        p.pick(peer, &full, max, 0, &mut out);
         p.check_invariants();
         out
     };

@@ -14,7 +14,9 @@ use log::debug;
 
 use super::TState;
 use crate::store::BlockOutcome;
+use crate::swarm::peer::Asked;
 use crate::swarm::picker::{Block, PeerKey};
+use crate::swarm::waste::CancelCause;
 use crate::wire::Message;
 
 /// Unrequested blocks tolerated from one peer before dropping it.
@@ -54,14 +56,14 @@ impl TState {
         let Some(p) = peers.get_mut(&key) else {
             return Ok(Received::Ignored);
         };
-        if !p.take_request(&block) {
+        let Some(asked) = p.take_request(&block) else {
             p.unsolicited += 1;
             debug!("{}: unrequested block {piece}+{begin}", p.addr);
             if p.unsolicited > MAX_UNSOLICITED {
                 return Err("too many unrequested blocks".into());
             }
             return Ok(Received::Ignored);
-        }
+        };
         let now = Instant::now();
         p.pipeline.on_block(now, p.ext.reqq);
         p.down.add(u64::from(len));
@@ -78,21 +80,31 @@ impl TState {
                 return Err(format!("block {piece}+{begin}: {e}"));
             }
         };
+        let needed = matches!(outcome, BlockOutcome::Stored | BlockOutcome::PieceReady);
+        match asked {
+            Asked::Cancelled(cause) => counters.waste.late(cause, len, needed),
+            Asked::Live if outcome == BlockOutcome::Duplicate => counters.waste.add_copy(len),
+            Asked::Live => {}
+        }
         match outcome {
-            BlockOutcome::NoRoom => d.picker.request_failed(key, block),
+            BlockOutcome::NoRoom => {
+                counters.waste.add_no_room(len);
+                d.picker.request_failed(key, block);
+            }
             BlockOutcome::Stored | BlockOutcome::PieceReady | BlockOutcome::Duplicate => {
-                if outcome != BlockOutcome::Duplicate {
+                if needed {
                     blame.record(piece, begin, from);
                 }
                 for other in d.picker.block_received(key, block) {
                     if let Some(o) = peers.get_mut(&other) {
-                        if o.take_request(&block) {
+                        if o.take_request(&block).is_some() {
                             o.send(&Message::Cancel {
                                 index: piece,
                                 begin,
                                 length: len,
                             });
-                            o.note_cancelled(block);
+                            o.note_cancelled(block, CancelCause::Copy);
+                            counters.waste.cancelled(CancelCause::Copy);
                         }
                     }
                 }
@@ -134,7 +146,8 @@ impl TState {
                 .collect();
             for b in moot {
                 p.take_request(&b);
-                p.note_cancelled(b);
+                p.note_cancelled(b, CancelCause::Verified);
+                counters.waste.cancelled(CancelCause::Verified);
                 p.send(&Message::Cancel {
                     index: b.piece,
                     begin: b.begin,
@@ -156,10 +169,13 @@ impl TState {
         complete
     }
 
-    /// `piece` failed its hash check: the picker fetches it again.
+    /// `piece` failed its hash check: the picker fetches it again, and its
+    /// bytes count as wasted.
     pub(crate) fn piece_failed(&mut self, piece: u32) {
         if let Some(d) = self.data.as_mut() {
             d.picker.piece_failed(piece);
+            let size = d.store.layout().piece_size(piece);
+            self.counters.waste.add_hash_failed(u64::from(size));
         }
     }
 }

@@ -67,6 +67,7 @@ use crate::swarm::choker::{Choker, ChokerConfig};
 use crate::swarm::peer::state::PeerState;
 use crate::swarm::picker::{PeerKey, Picker, Priority};
 use crate::swarm::stats::{Meter, PeerSource, TorrentState};
+use crate::swarm::waste::Waste;
 use crate::torrent::{Bitfield, Info};
 
 pub(crate) use addrbook::AddrBook;
@@ -114,6 +115,8 @@ pub(crate) struct Counters {
     pub uploaded: u64,
     pub down: Meter,
     pub up: Meter,
+    /// Payload that arrived for nothing this run, by cause.
+    pub waste: Waste,
 }
 
 pub(crate) struct TState {

@@ -18,6 +18,7 @@ use super::{Data, TState};
 use crate::swarm::peer::pipeline::REQUEST_TIMEOUT;
 use crate::swarm::peer::state::{PeerHas, PeerState};
 use crate::swarm::picker::{Block, PeerKey, Picker, Priority};
+use crate::swarm::waste::{CancelCause, Waste};
 use crate::torrent::Bitfield;
 use crate::wire::Message;
 
@@ -30,7 +31,12 @@ const USEFUL_AFTER: Duration = Duration::from_secs(30);
 
 impl TState {
     pub(crate) fn on_choke(&mut self, key: PeerKey) {
-        let TState { peers, data, .. } = self;
+        let TState {
+            peers,
+            data,
+            counters,
+            ..
+        } = self;
         let Some(p) = peers.get_mut(&key) else { return };
         p.peer_choking = true;
         // Requests of allowed-fast pieces survive a choke (BEP 6); the rest
@@ -47,7 +53,8 @@ impl TState {
         });
         p.allowed_fast = allowed;
         for b in dropped {
-            p.note_cancelled(b);
+            p.note_cancelled(b, CancelCause::Choke);
+            counters.waste.cancelled(CancelCause::Choke);
             if let Some(d) = data.as_mut() {
                 d.picker.request_failed(key, b);
             }
@@ -64,7 +71,7 @@ impl TState {
                 d.picker.request_failed(key, b);
             }
         } else {
-            p.cancelled.take(&b, Instant::now());
+            let _ = p.cancelled.take(&b, Instant::now());
         }
         self.fill_all();
     }
@@ -200,21 +207,21 @@ impl TState {
         let mut out: Vec<Block> = Vec::new();
         {
             let Some(has) = p.has.known() else { return };
-            let may_start = d.store.can_start_piece();
+            let starts = d.store.pieces_that_fit();
             if p.peer_choking {
                 if !p.fast {
                     return;
                 }
-                let Some((allowed, may_start)) =
-                    allowed_fast_work(&d.picker, has, &p.allowed_fast, may_start)
+                let Some((allowed, starts)) =
+                    allowed_fast_work(&d.picker, has, &p.allowed_fast, starts)
                 else {
                     return;
                 };
-                d.picker.pick(key, &allowed, room, may_start, &mut out);
+                d.picker.pick(key, &allowed, room, starts, &mut out);
             } else {
-                d.picker.pick(key, has, room, may_start, &mut out);
+                d.picker.pick(key, has, room, starts, &mut out);
             }
-            d.admit_urgent(&out);
+            d.admit(&out);
         }
         let now = Instant::now();
         if budget.is_some() {
@@ -278,7 +285,12 @@ impl TState {
     /// Once a second: rates, pipeline depths, expired cancelled blocks,
     /// request timeouts, keep-alives, silent peers.
     pub(crate) fn tick_all(&mut self, now: Instant, secs: f64) {
-        let TState { peers, data, .. } = self;
+        let TState {
+            peers,
+            data,
+            counters,
+            ..
+        } = self;
         for (&key, p) in peers.iter_mut() {
             p.down.tick(secs);
             p.up.tick(secs);
@@ -298,7 +310,8 @@ impl TState {
                     p.addr,
                     REQUEST_TIMEOUT.as_secs()
                 );
-                give_up_requests(p, key, data.as_mut().map(|d| &mut d.picker));
+                let waste = &mut counters.waste;
+                give_up_requests(p, key, data.as_mut().map(|d| &mut d.picker), waste);
             }
         }
         self.fill_all();
@@ -345,14 +358,17 @@ impl TState {
 }
 
 impl Data {
-    /// Make room in the store's in-flight RAM for the urgent pieces among
-    /// `picked` (a reader waits for them; the picker starts them even at the
-    /// RAM cap).
-    pub(crate) fn admit_urgent(&self, picked: &[Block]) {
+    /// Reserve the store's in-flight RAM for the pieces of `picked` before
+    /// their blocks arrive, so none arrives without room. The picker started
+    /// only as many as [`PieceStore::pieces_that_fit`] said, and the urgent
+    /// ones regardless (a reader waits for them: they may pass the cap).
+    ///
+    /// [`PieceStore::pieces_that_fit`]: crate::store::PieceStore::pieces_that_fit
+    pub(crate) fn admit(&self, picked: &[Block]) {
         let mut last = None;
         for b in picked {
-            if last != Some(b.piece) && self.picker.priority(b.piece) == Priority::Urgent {
-                self.store.admit_urgent(b.piece);
+            if last != Some(b.piece) {
+                self.store.admit(b.piece);
             }
             last = Some(b.piece);
         }
@@ -360,7 +376,7 @@ impl Data {
 }
 
 /// What a choked peer's allowed-fast pieces (BEP 6) may be used for: the
-/// pieces to pick from, and whether a new piece may be started for them.
+/// pieces to pick from, and how many new pieces may be started for them.
 /// `None`: nothing to request.
 ///
 /// A choked peer serves allowed-fast requests when it pleases, so blocks
@@ -373,8 +389,8 @@ pub(crate) fn allowed_fast_work(
     picker: &Picker,
     has: &Bitfield,
     allowed_fast: &[u32],
-    may_start: bool,
-) -> Option<(Bitfield, bool)> {
+    starts: u32,
+) -> Option<(Bitfield, u32)> {
     let mut allowed = Bitfield::new(has.len());
     for &a in allowed_fast {
         if has.get(a) && picker.priority(a) == Priority::Normal {
@@ -384,7 +400,12 @@ pub(crate) fn allowed_fast_work(
     if allowed.count() == 0 {
         return None;
     }
-    Some((allowed, may_start && !picker.has_priority_work()))
+    let starts = if picker.has_priority_work() {
+        0
+    } else {
+        starts
+    };
+    Some((allowed, starts))
 }
 
 /// Cancel every outstanding request at `p` and return the blocks.
@@ -392,6 +413,7 @@ fn give_up_requests(
     p: &mut PeerState,
     key: PeerKey,
     mut picker: Option<&mut crate::swarm::picker::Picker>,
+    waste: &mut Waste,
 ) {
     let reqs: Vec<Block> = p.requests.drain(..).map(|(b, _)| b).collect();
     for b in reqs {
@@ -400,7 +422,8 @@ fn give_up_requests(
             begin: b.begin,
             length: b.len,
         });
-        p.note_cancelled(b);
+        p.note_cancelled(b, CancelCause::Timeout);
+        waste.cancelled(CancelCause::Timeout);
         if let Some(pk) = picker.as_deref_mut() {
             pk.request_failed(key, b);
         }
@@ -428,17 +451,17 @@ mod tests {
         let mut picker = Picker::new(&l, &Bitfield::new(20));
         let has = Bitfield::full(20);
         // No stream: allowed pieces the peer has, new pieces allowed.
-        let (set, start) = allowed_fast_work(&picker, &has, &[3, 7, 25], true).unwrap();
+        let (set, start) = allowed_fast_work(&picker, &has, &[3, 7, 25], 2).unwrap();
         assert_eq!(set.ones().collect::<Vec<_>>(), vec![3, 7]);
-        assert!(start);
-        assert!(allowed_fast_work(&picker, &Bitfield::new(20), &[3], true).is_none());
+        assert_eq!(start, 2);
+        assert!(allowed_fast_work(&picker, &Bitfield::new(20), &[3], 2).is_none());
         // A reader wants 7 now and reads ahead into 8..12: 7 is not given to
         // the choked peer, and it starts nothing new while they are missing.
         picker.set_priority(1, &[(7..8, Priority::Urgent), (8..12, Priority::High)]);
-        let (set, start) = allowed_fast_work(&picker, &has, &[3, 7, 9], true).unwrap();
+        let (set, start) = allowed_fast_work(&picker, &has, &[3, 7, 9], 2).unwrap();
         assert_eq!(set.ones().collect::<Vec<_>>(), vec![3]);
-        assert!(!start);
-        assert!(allowed_fast_work(&picker, &has, &[7, 9], true).is_none());
+        assert_eq!(start, 0);
+        assert!(allowed_fast_work(&picker, &has, &[7, 9], 2).is_none());
         // The picker, given that set and no room to start, hands out nothing
         // (piece 3 was not started): the urgent piece keeps the RAM.
         let mut out = Vec::new();
@@ -446,7 +469,7 @@ mod tests {
         assert!(out.is_empty());
         // Stream gone: back to normal.
         picker.clear_priority(1);
-        let (_, start) = allowed_fast_work(&picker, &has, &[3], true).unwrap();
-        assert!(start);
+        let (_, start) = allowed_fast_work(&picker, &has, &[3], 2).unwrap();
+        assert_eq!(start, 2);
     }
 }

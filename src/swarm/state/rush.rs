@@ -40,6 +40,7 @@ use std::time::Instant;
 
 use super::TState;
 use crate::swarm::picker::{Block, PeerKey, Picker, Priority, BLOCK_LEN};
+use crate::swarm::waste::CancelCause;
 use crate::wire::Message;
 
 /// Requests left queued at a peer when its ordinary ones are cancelled.
@@ -93,7 +94,12 @@ impl TState {
     /// Make room for, and spread, the urgent pieces' unrequested blocks.
     /// Call after priorities changed, before the ordinary top-up.
     pub(crate) fn rush(&mut self) {
-        let TState { peers, data, .. } = self;
+        let TState {
+            peers,
+            data,
+            counters,
+            ..
+        } = self;
         let Some(d) = data.as_mut() else { return };
         if !d.picker.has_urgent() {
             return;
@@ -137,7 +143,8 @@ impl TState {
                     begin: b.begin,
                     length: b.len,
                 });
-                p.note_cancelled(b);
+                p.note_cancelled(b, CancelCause::Rush);
+                counters.waste.cancelled(CancelCause::Rush);
                 d.picker.request_failed(key, b);
             }
         }
@@ -172,13 +179,13 @@ impl TState {
                 continue;
             };
             out.clear();
-            let may_start = d.store.can_start_piece();
-            d.picker.pick(lane.key, has, 1, may_start, &mut out);
+            let starts = d.store.pieces_that_fit();
+            d.picker.pick(lane.key, has, 1, starts, &mut out);
             let Some(&b) = out.first() else {
                 lane.room = 0;
                 continue;
             };
-            d.admit_urgent(&out);
+            d.admit(&out);
             p.requests.push_back((b, Instant::now()));
             p.send(&Message::Request {
                 index: b.piece,
