@@ -282,7 +282,7 @@ impl Torrent {
         let finished;
         let save = {
             let mut st = self.st.borrow_mut();
-            let secs = st.tick_started(now, self.ctx.now_ms());
+            let secs = st.tick_started(now);
             st.drop_evicted();
             finished = pieces::unwritten_tick(self, &mut st);
             st.tick_all(now, secs);

@@ -148,6 +148,9 @@ async fn verify(t: Rc<Torrent>, pieces: Vec<u32>) {
         } else if written {
             on_written(&t, &mut st);
         }
+        // The verdicts freed in-flight RAM: peers whose pipes ran dry for
+        // want of room to start a piece get work now, not at the next tick.
+        st.fill_all();
         dispatch(&t, &mut st, false);
     }
     if let Some(msg) = failed {

@@ -10,6 +10,7 @@
 //! - `corrupt_peer`: a lying seeder is detected and named;
 //! - `resume`: kill -9 half way, restart, only the rest is fetched;
 //! - `bad_input`: malformed torrents, magnets and flags exit 2 cleanly;
+//! - `waste`: two fast seeders send each block once;
 //! - `harness`: cheap self-checks of the harness with real clients only.
 //!
 //! Needs: opentracker, transmission-daemon + transmission-cli, aria2,
@@ -24,6 +25,7 @@ mod harness;
 mod magnet;
 mod resume;
 mod seeding;
+mod waste;
 
 use std::path::{Path, PathBuf};
 use support::{data, TestEnv};

@@ -17,8 +17,9 @@
 //! 4. new `Normal` pieces, rarest first with random tie-breaks (only as
 //!    many as the caller says may start: the in-flight RAM they need);
 //! 5. endgame: once every wanted block is requested somewhere, blocks
-//!    outstanding elsewhere, up to [`PickerConfig::max_requests_per_block`]
-//!    requests per block. [`Picker::block_received`] returns the other
+//!    outstanding elsewhere for longer than
+//!    [`PickerConfig::endgame_dup_after_ms`], up to
+//!    [`PickerConfig::max_requests_per_block`] requests per block. [`Picker::block_received`] returns the other
 //!    peers to cancel at. Before endgame, when no new piece may start (the
 //!    in-flight RAM is full), only blocks outstanding for longer than
 //!    [`PickerConfig::stuck_steal_after_ms`] (stuck at a slow peer).
@@ -118,6 +119,11 @@ pub struct PickerConfig {
     /// another peer too, so a slow peer cannot hold the started pieces
     /// back. Default 2000.
     pub stuck_steal_after_ms: u64,
+    /// In endgame, a block requested this long ago (ms) may be requested
+    /// from another peer too. A peer's queue holds about a second of its
+    /// rate, so a younger request is on time, and a copy asked elsewhere
+    /// would mostly arrive as a second copy. Default 500.
+    pub endgame_dup_after_ms: u64,
 }
 
 impl Default for PickerConfig {
@@ -127,6 +133,7 @@ impl Default for PickerConfig {
             max_requests_per_block: 2,
             urgent_steal_after_ms: 2000,
             stuck_steal_after_ms: 2000,
+            endgame_dup_after_ms: 500,
         }
     }
 }

@@ -11,8 +11,8 @@ use super::{block_at, Block, Partial, PeerKey, Picker, PieceState, Priority, Req
 /// Which already-requested blocks a step may request once more.
 #[derive(Clone, Copy)]
 enum Dup {
-    /// Endgame: any block requested elsewhere.
-    Any,
+    /// Endgame: blocks requested elsewhere this long ago (ms).
+    Endgame(u64),
     /// Urgent stealing: only blocks whose latest request is this old (ms).
     Urgent(u64),
     /// No room for a new piece: only blocks whose latest request is this
@@ -59,7 +59,8 @@ impl Picker {
             return;
         }
         if self.in_endgame() {
-            self.pick_duplicates(peer, has, budget, Dup::Any, out);
+            let age = self.cfg.endgame_dup_after_ms;
+            self.pick_duplicates(peer, has, budget, Dup::Endgame(age), out);
         } else if starts == 0 {
             // No room for a new piece: rather than idle, fetch blocks stuck
             // at slower peers, which hold the started pieces (and the RAM)
@@ -187,7 +188,8 @@ impl Picker {
     }
 
     /// Step 5: second requests of blocks outstanding elsewhere (`dup`
-    /// says which): any in endgame, stuck ones when no piece may start.
+    /// says which): in endgame or when no piece may start, those requested
+    /// long enough ago elsewhere.
     fn pick_duplicates(
         &mut self,
         peer: PeerKey,
@@ -265,8 +267,7 @@ impl Picker {
                         && slot.reqs.len() < max_reqs
                         && slot.reqs.iter().all(|r| r.peer != peer)
                         && match kind {
-                            Dup::Any => true,
-                            Dup::Urgent(age) | Dup::Stuck(age) => slot
+                            Dup::Endgame(age) | Dup::Urgent(age) | Dup::Stuck(age) => slot
                                 .reqs
                                 .iter()
                                 .map(|r| r.since_ms)
@@ -281,7 +282,7 @@ impl Picker {
             let second = &mut self.second;
             match dup {
                 None => {}
-                Some(Dup::Any) => second.endgame = second.endgame.saturating_add(1),
+                Some(Dup::Endgame(_)) => second.endgame = second.endgame.saturating_add(1),
                 Some(Dup::Urgent(_)) => second.urgent = second.urgent.saturating_add(1),
                 Some(Dup::Stuck(_)) => second.stuck = second.stuck.saturating_add(1),
             }

@@ -189,6 +189,8 @@ impl TState {
         let budget = self
             .is_background()
             .then_some(self.background_budget as usize);
+        let now = Instant::now();
+        self.set_picker_clock(now);
         let TState { peers, data, .. } = self;
         let (Some(d), Some(p)) = (data.as_mut(), peers.get_mut(&key)) else {
             return;
@@ -223,7 +225,6 @@ impl TState {
             }
             d.admit(&out);
         }
-        let now = Instant::now();
         if budget.is_some() {
             let used = u32::try_from(out.len()).unwrap_or(u32::MAX);
             self.background_budget = self.background_budget.saturating_sub(used);

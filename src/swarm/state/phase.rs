@@ -207,16 +207,24 @@ impl TState {
         }
     }
 
+    /// The picker's clock (`Picker::set_now`): milliseconds since the
+    /// torrent was added. Set before every pick, so the ages of requests
+    /// (endgame, stolen blocks) are right to the millisecond.
+    pub(crate) fn set_picker_clock(&mut self, now: Instant) {
+        let ms = now.saturating_duration_since(self.added).as_millis();
+        if let Some(d) = &mut self.data {
+            d.picker.set_now(u64::try_from(ms).unwrap_or(u64::MAX));
+        }
+    }
+
     /// The start of the once-a-second tick: rates, the picker's clock,
     /// the background budget. Returns the seconds since the last tick.
-    pub(crate) fn tick_started(&mut self, now: Instant, now_ms: u64) -> f64 {
+    pub(crate) fn tick_started(&mut self, now: Instant) -> f64 {
         let secs = now.duration_since(self.last_tick).as_secs_f64();
         self.last_tick = now;
         self.counters.down.tick(secs);
         self.counters.up.tick(secs);
-        if let Some(d) = &mut self.data {
-            d.picker.set_now(now_ms);
-        }
+        self.set_picker_clock(now);
         self.background_budget = BACKGROUND_BLOCKS_PER_TICK;
         if let Some(f) = &mut self.fetch {
             f.tick(now);

@@ -94,6 +94,7 @@ impl TState {
     /// Make room for, and spread, the urgent pieces' unrequested blocks.
     /// Call after priorities changed, before the ordinary top-up.
     pub(crate) fn rush(&mut self) {
+        self.set_picker_clock(Instant::now());
         let TState {
             peers,
             data,
