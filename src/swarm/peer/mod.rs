@@ -161,7 +161,9 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
             .and_then(|b| u32::try_from(b.len()).ok())
             .filter(|&s| s > 0 && s <= MAX_METADATA_SIZE);
         let pex = t.ctx.pex && !st.is_private();
-        let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex);
+        // Holepunch needs uTP: the connect it answers is a uTP dial.
+        let holepunch = t.ctx.holepunch && t.ctx.utp.get().is_some();
+        let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex, holepunch);
         p.send(&Message::Extended {
             id: 0,
             payload: hs.encode(),

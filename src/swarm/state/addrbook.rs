@@ -11,6 +11,10 @@
 //! and starts with MSE again. `require` always dials MSE (RC4 only), `off`
 //! never.
 //!
+//! Holepunch (BEP 55): an address a ut_pex peer gave with the holepunch
+//! flag remembers that peer (the last to tell us) and the flags, so that
+//! when a direct dial fails we can ask it for a rendezvous.
+//!
 //! Invariant (kept by the methods, the only writers): at most `MAX_ADDRS`
 //! entries; a `pinned` entry is never forgotten.
 
@@ -19,6 +23,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::swarm::peer::link::Encryption;
+use crate::swarm::picker::PeerKey;
 use crate::swarm::stats::PeerSource;
 
 const RETRY_BASE: Duration = Duration::from_secs(5);
@@ -44,6 +49,9 @@ struct Entry {
     utp_next: bool,
     /// Who told us first.
     source: PeerSource,
+    /// The ut_pex peer that told us of it with the holepunch flag, and
+    /// those flags.
+    via: Option<(PeerKey, u8)>,
 }
 
 #[derive(Default, Debug)]
@@ -92,6 +100,7 @@ impl AddrBook {
                 plain_next: false,
                 utp_next: false,
                 source,
+                via: None,
             },
         );
     }
@@ -110,6 +119,23 @@ impl AddrBook {
             .collect();
         c.sort_by_key(|(_, e)| (e.fails, e.next_try));
         c.into_iter().take(n).map(|(a, _)| *a).collect()
+    }
+
+    /// PEX peer `by` told us of `addr` with `flags` (see the module docs).
+    pub fn introduced(&mut self, addr: SocketAddr, by: PeerKey, flags: u8) {
+        if let Some(e) = self.entries.get_mut(&crate::net::dual::canonical(addr)) {
+            e.via = Some((by, flags));
+        }
+    }
+
+    /// Who told us of `addr` with the holepunch flag, and its flags.
+    pub fn introducer(&self, addr: &SocketAddr) -> Option<(PeerKey, u8)> {
+        self.entries.get(addr).and_then(|e| e.via)
+    }
+
+    /// Whether `addr` is being dialled or is connected.
+    pub fn is_busy(&self, addr: &SocketAddr) -> bool {
+        self.entries.get(addr).is_some_and(|e| e.busy)
     }
 
     pub fn set_busy(&mut self, addr: SocketAddr) {
