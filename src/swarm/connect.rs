@@ -164,7 +164,7 @@ async fn connect_out(
     };
     if let Some(r) = relay {
         info!(
-            "{}: {addr}: holepunched uTP connection (relayed by {r})",
+            "{}: {addr}: holepunched uTP connection (outgoing, relayed by {r})",
             t.st.borrow().name
         );
     }

@@ -5,7 +5,8 @@
 //! - As a relay: peer X asks for a rendezvous with endpoint Y. Y is us:
 //!   error NoSelf; no connection to Y: NotConnected; Y did not name
 //!   ut_holepunch in its extension handshake: NoSupport; else X gets
-//!   `connect(Y)` and Y gets `connect(X)`, each the endpoint the other's
+//!   `connect(Y)` and Y gets `connect(X)` (Y is X itself: NoSelf, as
+//!   libtorrent answers), each the endpoint the other's
 //!   NAT maps (a uTP connection's remote address; a TCP one's IP with its
 //!   listen port).
 //! - At either end: a relay's `connect(A)` dials A over uTP at once (both
@@ -29,6 +30,7 @@ use super::ctx::Ctx;
 use super::peer::PeerState;
 use super::picker::PeerKey;
 use super::state::TState;
+use super::stats::PeerSource;
 use super::torrent::Torrent;
 use crate::net::dual::canonical;
 use crate::wire::holepunch::{HolepunchMsg, HpError, HpKind};
@@ -131,6 +133,8 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
     match msg.kind {
         HpKind::Rendezvous => relay(&t.ctx, st, key, msg.addr, now),
         HpKind::Connect => {
+            st.book.add_from(msg.addr, PeerSource::Pex, now);
+            st.book.punching(&msg.addr, now);
             debug!(
                 "{}: {from} relays a holepunch connect to {}: dialling it over uTP",
                 st.name, msg.addr
@@ -140,6 +144,14 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
             t.ctx
                 .clone()
                 .spawn(async move { super::connect::holepunch_dial(&t, msg.addr, from) });
+        }
+        HpKind::Error(HpError::NoSelf) => {
+            // Our own address as the relay sees it (PEX told us of it).
+            debug!(
+                "{from}: no holepunch to {}: it is the relay or us; not dialling it again",
+                msg.addr
+            );
+            st.book.forget(msg.addr);
         }
         HpKind::Error(e) => debug!("{from}: no holepunch to {} through it: {e}", msg.addr),
     }
@@ -162,7 +174,8 @@ fn relay(ctx: &Ctx, st: &mut TState, x: PeerKey, target: SocketAddr, now: Instan
     let refusal = match y {
         _ if own => Some(HpError::NoSelf),
         _ if target.port() == 0 || target.ip().is_unspecified() => Some(HpError::NoSuchPeer),
-        None if st.peers.get(&x).is_some_and(|p| is_at(p, target)) => Some(HpError::NoSuchPeer),
+        // The asker itself (libtorrent answers NoSelf here too).
+        None if st.peers.get(&x).is_some_and(|p| is_at(p, target)) => Some(HpError::NoSelf),
         None => Some(HpError::NotConnected),
         Some((_, _, false)) => Some(HpError::NoSupport),
         Some(_) => None,

@@ -7,8 +7,11 @@
 //! NotConnected, 3 NoSupport, 4 NoSelf).
 //!
 //! Strictness: the length must be exactly what `addr_type` implies (12 or
-//! 24 bytes); an unknown `msg_type`, `addr_type` or `err_code` is an error
-//! (the engine ignores the message and keeps the peer). The policy that
+//! 24 bytes), except that a rendezvous or connect may leave `err_code` out
+//! (8 or 20 bytes): libtorrent (qBittorrent) writes it only in error
+//! messages. An unknown `msg_type`, `addr_type` or `err_code` is an error
+//! (the engine ignores the message and keeps the peer). We always write
+//! the full form, which libtorrent reads. The policy that
 //! reacts to these messages is `swarm/holepunch.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -43,7 +46,8 @@ pub enum HpError {
     NotConnected,
     /// The target does not support ut_holepunch.
     NoSupport,
-    /// The target is the relay itself.
+    /// The target is the relay itself (libtorrent also answers this when
+    /// it is the asker's own endpoint).
     NoSelf,
 }
 
@@ -74,7 +78,7 @@ impl std::fmt::Display for HpError {
             HpError::NoSuchPeer => "no such peer",
             HpError::NotConnected => "the relay is not connected to it",
             HpError::NoSupport => "it does not support ut_holepunch",
-            HpError::NoSelf => "it is the relay itself",
+            HpError::NoSelf => "it is the relay or the asker itself",
         })
     }
 }
@@ -106,7 +110,9 @@ impl HolepunchMsg {
                 })
             }
         };
-        if payload.len() != expected {
+        // Without err_code: only a rendezvous or connect (libtorrent's form).
+        let short = payload.len() + 4 == expected && msg_type != 2;
+        if payload.len() != expected && !short {
             return Err(WireError::HolepunchLength {
                 expected,
                 actual: payload.len(),

@@ -49,15 +49,52 @@ fn round_trips_every_kind() {
     }
 }
 
+/// What libtorrent 2.0 (qBittorrent 4.5) sends: no err_code unless error.
+#[test]
+fn libtorrent_short_form_parses() {
+    let connect = [1, 0, 11, 0, 0, 3, 0x1b, 0x5a];
+    assert_eq!(
+        HolepunchMsg::parse(&connect),
+        Ok(HolepunchMsg {
+            kind: HpKind::Connect,
+            addr: "11.0.0.3:7002".parse().unwrap(),
+        })
+    );
+    let mut rendezvous6 = vec![0, 1, 0x20, 0x01, 0x0d, 0xb8];
+    rendezvous6.extend_from_slice(&[0; 11]);
+    rendezvous6.extend_from_slice(&[7, 0xc8, 0xd5]);
+    assert_eq!(
+        HolepunchMsg::parse(&rendezvous6).map(|m| (m.kind, m.addr)),
+        Ok((HpKind::Rendezvous, v6()))
+    );
+    // An error message needs its code.
+    let error = [2, 0, 11, 0, 0, 3, 0x1b, 0x5a];
+    assert_eq!(
+        HolepunchMsg::parse(&error),
+        Err(WireError::HolepunchLength {
+            expected: 12,
+            actual: 8
+        })
+    );
+}
+
 #[test]
 fn every_truncation_and_extension_is_an_error() {
     for addr in [v4(), v6()] {
         let bytes = HolepunchMsg {
-            kind: HpKind::Connect,
+            kind: HpKind::Error(HpError::NotConnected),
             addr,
         }
         .encode();
         for n in 0..bytes.len() {
+            // A connect without err_code is libtorrent's form.
+            let mut b = bytes[..n].to_vec();
+            if n + 4 != bytes.len() {
+                if let Some(t) = b.first_mut() {
+                    *t = 1;
+                }
+                assert!(HolepunchMsg::parse(&b).is_err(), "connect of {n} bytes");
+            }
             assert!(
                 matches!(
                     HolepunchMsg::parse(&bytes[..n]),

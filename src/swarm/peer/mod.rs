@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, info};
 use smol::channel::Receiver;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -109,6 +109,12 @@ pub(crate) async fn run(
         p.extended = remote.supports_extensions();
         p.encrypted = encrypted;
         p.utp = utp;
+        if utp && !outgoing && st.book.punched(&addr, Instant::now()) {
+            info!(
+                "{}: {addr}: holepunched uTP connection (incoming, after a relay's connect)",
+                st.name
+            );
+        }
         greet(&t, &st, &mut p);
         st.add_peer(p);
     }

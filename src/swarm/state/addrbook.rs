@@ -13,7 +13,9 @@
 //!
 //! Holepunch (BEP 55): an address a ut_pex peer gave with the holepunch
 //! flag remembers that peer (the last to tell us) and the flags, so that
-//! when a direct dial fails we can ask it for a rendezvous.
+//! when a direct dial fails we can ask it for a rendezvous; an address a
+//! relay's connect named is marked for [`PUNCH_WINDOW`], so that the
+//! other end's dial arriving first is known as holepunched too.
 //!
 //! Invariant (kept by the methods, the only writers): at most `MAX_ADDRS`
 //! entries; a `pinned` entry is never forgotten.
@@ -33,6 +35,9 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(10);
 const MAX_FAILS: u32 = 6;
 /// Addresses kept per torrent.
 const MAX_ADDRS: usize = 2000;
+/// How long after a relay's connect an incoming uTP connection from that
+/// address counts as holepunched.
+pub(crate) const PUNCH_WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Entry {
@@ -52,6 +57,8 @@ struct Entry {
     /// The ut_pex peer that told us of it with the holepunch flag, and
     /// those flags.
     via: Option<(PeerKey, u8)>,
+    /// When a relay's connect last named it.
+    punch_at: Option<Instant>,
 }
 
 #[derive(Default, Debug)]
@@ -101,6 +108,7 @@ impl AddrBook {
                 utp_next: false,
                 source,
                 via: None,
+                punch_at: None,
             },
         );
     }
@@ -131,6 +139,21 @@ impl AddrBook {
     /// Who told us of `addr` with the holepunch flag, and its flags.
     pub fn introducer(&self, addr: &SocketAddr) -> Option<(PeerKey, u8)> {
         self.entries.get(addr).and_then(|e| e.via)
+    }
+
+    /// A relay's connect names `addr` now.
+    pub fn punching(&mut self, addr: &SocketAddr, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&crate::net::dual::canonical(*addr)) {
+            e.punch_at = Some(now);
+        }
+    }
+
+    /// Whether a relay's connect named `addr` within [`PUNCH_WINDOW`].
+    pub fn punched(&self, addr: &SocketAddr, now: Instant) -> bool {
+        self.entries
+            .get(&crate::net::dual::canonical(*addr))
+            .and_then(|e| e.punch_at)
+            .is_some_and(|t| now.duration_since(t) < PUNCH_WINDOW)
     }
 
     /// Whether `addr` is being dialled or is connected.
