@@ -22,6 +22,12 @@
 //! holepunch); then rill completes byte-identical, its log shows the
 //! holepunched connection, and the relay uploaded nothing.
 //!
+//! And rill as the relay (in the internet namespace) for a qBittorrent
+//! leecher behind NAT A and the NAT'd seeder: the leecher gets connected
+//! to the seeder (only a holepunch can do that) and completes
+//! byte-identical. With the relay's `--no-holepunch` that connection never
+//! comes (checked by hand once, see the test's docs).
+//!
 //! Run with `cargo test --test holepunch` as root. Needs ip, nft,
 //! qbittorrent-nox, mktorrent, curl.
 
@@ -160,8 +166,9 @@ impl World {
         inet.ip(env, &["link", "add", "name", "inet0", "type", "bridge"]);
         inet.ip(env, &["addr", "add", "11.0.0.1/24", "dev", "inet0"]);
         inet.ip(env, &["link", "set", "inet0", "up"]);
-        // libtorrent keeps a listen socket whose device has no default
-        // route to its local network: the relay's device gets one.
+        // One segment with a default route: with the relay's address on
+        // one of two point-to-point links and no default route, the
+        // seeder's libtorrent never completed a connection to it.
         inet.ip(env, &["route", "add", "default", "dev", "inet0"]);
         let a = nat(env, &inet, &tag, 1);
         let b = nat(env, &inet, &tag, 2);
@@ -170,17 +177,17 @@ impl World {
     }
 }
 
-/// `rill download` in `ns`, debug log, holepunch off if `no_holepunch`.
-fn rill_in(
+/// `rill download` of `t` in `ns` into `out`, listening on `listen`,
+/// debug log, with `more` flags.
+fn rill_run(
     env: &TestEnv,
     ns: &Netns,
     label: &str,
-    t: &Torrent,
-    out: &Path,
-    no_holepunch: bool,
+    (t, out): (&Torrent, &Path),
+    listen: &str,
+    more: &[&str],
 ) -> Proc {
     let bin = support::rill::bin().to_string_lossy().into_owned();
-    let listen = format!("{}:{RILL_PORT}", host_ip(ns));
     let (file, out) = (
         t.file.to_string_lossy().into_owned(),
         out.to_string_lossy().into_owned(),
@@ -194,16 +201,57 @@ fn rill_in(
         "--out",
         &out,
         "--listen",
-        &listen,
-        "--peer",
-        RELAY,
+        listen,
         "--no-dht",
         "--no-lsd",
     ];
-    if no_holepunch {
-        argv.push("--no-holepunch");
-    }
+    argv.extend_from_slice(more);
     Proc::spawn(env, label, &mut ns.exec(&argv))
+}
+
+/// rill behind a NAT (`ns`), told of the relay; holepunch off if
+/// `no_holepunch`.
+fn rill_in(
+    env: &TestEnv,
+    ns: &Netns,
+    label: &str,
+    t: &Torrent,
+    out: &Path,
+    no_holepunch: bool,
+) -> Proc {
+    let listen = format!("{}:{RILL_PORT}", host_ip(ns));
+    let mut more = vec!["--peer", RELAY];
+    if no_holepunch {
+        more.push("--no-holepunch");
+    }
+    rill_run(env, ns, label, (t, out), &listen, &more)
+}
+
+/// A qBittorrent seeder of `t` (made from `content`) behind NAT B, PEX
+/// off: it learns of others only from a relay's holepunch connect (with
+/// PEX, both ends would keep dialling each other and a hole could open by
+/// chance).
+fn natted_seeder(env: &TestEnv, world: &World, t: &Torrent, content: &Path) -> Qbittorrent {
+    let opts = QbOpts {
+        netns: Some(&world.b.host),
+        peer: Some(SEEDER.parse().unwrap()),
+        lsd: false,
+        pex: false,
+    };
+    let mut seeder = Qbittorrent::start_with(env, "seeder-qb", &opts);
+    let seed_dir = env.mkdir("seed");
+    data::copy_tree(content, &seed_dir.join(&t.name));
+    seeder.add(env, t, &seed_dir);
+    seeder.wait_complete(env, t);
+    seeder
+}
+
+/// Tell `qb` of `peer` for `t`.
+fn add_peer(env: &TestEnv, qb: &Qbittorrent, t: &Torrent, peer: &str) {
+    let (hashes, peers) = (format!("hashes={}", t.hex()), format!("peers={peer}"));
+    if let Err(e) = qb.post("torrents/addPeers", &[&hashes, &peers]) {
+        env.fail(&format!("addPeers {peer}: {e}"));
+    }
 }
 
 #[test]
@@ -233,25 +281,9 @@ fn rill_behind_nat_downloads_from_natted_qbittorrent_by_holepunch() {
         env.fail(&format!("relay setDownloadLimit: {e}"));
     }
 
-    // The seeder behind NAT B, told of the relay. Without PEX, so that
-    // it learns rill's address only from the relay's holepunch connect:
-    // with it, both ends would keep dialling each other and a hole could
-    // open by chance.
-    let seeder_opts = QbOpts {
-        netns: Some(&world.b.host),
-        peer: Some(SEEDER.parse().unwrap()),
-        lsd: false,
-        pex: false,
-    };
-    let mut seeder = Qbittorrent::start_with(&env, "seeder-qb", &seeder_opts);
-    let seed_dir = env.mkdir("seed");
-    data::copy_tree(&content, &seed_dir.join(&t.name));
-    seeder.add(&env, &t, &seed_dir);
-    seeder.wait_complete(&env, &t);
-    let peers = format!("peers={RELAY}");
-    if let Err(e) = seeder.post("torrents/addPeers", &[&hashes, &peers]) {
-        env.fail(&format!("seeder addPeers: {e}"));
-    }
+    // The seeder behind NAT B, told of the relay.
+    let seeder = natted_seeder(&env, &world, &t, &content);
+    add_peer(&env, &seeder, &t, RELAY);
     let relay_peers = format!("sync/torrentPeers?hash={}", t.hex());
     env.wait_until(
         "the relay to be connected to the seeder (11.0.0.3)",
@@ -329,5 +361,84 @@ fn rill_behind_nat_downloads_from_natted_qbittorrent_by_holepunch() {
         .unwrap_or("?");
     if up != "0" {
         env.fail(&format!("the relay uploaded {up} bytes"));
+    }
+}
+
+/// rill as the relay, in the internet namespace: a qBittorrent leecher
+/// behind NAT A (PEX on) learns the NAT'd seeder from rill's ut_pex (with
+/// the holepunch flag), fails to dial it, asks rill for a rendezvous, and
+/// rill sends both a connect. The seeder uploads slowly (64 KiB/s), so the
+/// leecher is still downloading when the hole opens; a pass needs the
+/// leecher connected to the seeder (which only a holepunch can do) and a
+/// byte-identical copy. With `--no-holepunch` added to the relay's flags
+/// the wait for that connection times out (90 s).
+#[test]
+fn rill_relays_a_holepunch_between_two_natted_qbittorrents() {
+    if !support::proc::is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let env = TestEnv::new("holepunch_relay");
+    let world = World::new(&env);
+    let content = env.path("src/relayed.bin");
+    data::write_random_file(&content, 4 * MIB + 321, 56);
+    let t = make_torrent(&env, &content, 18, "http://11.0.0.1:1/announce");
+    let seeder = natted_seeder(&env, &world, &t, &content);
+    let hashes = format!("hashes={}", t.hex());
+    if let Err(e) = seeder.post("torrents/setUploadLimit", &[&hashes, "limit=65536"]) {
+        env.fail(&format!("seeder setUploadLimit: {e}"));
+    }
+
+    let relay_out = env.mkdir("relay-out");
+    let mut relay = rill_run(
+        &env,
+        &world.inet,
+        "rill-relay",
+        (&t, &relay_out),
+        RELAY,
+        &["--seed"],
+    );
+    add_peer(&env, &seeder, &t, RELAY);
+    env.wait_until(
+        "the seeder to connect to rill",
+        Duration::from_secs(60),
+        || {
+            relay.check_alive()?;
+            Ok(relay
+                .stderr()
+                .contains("11.0.0.3:7002: connected (incoming"))
+        },
+    );
+
+    let leecher_opts = QbOpts {
+        netns: Some(&world.a.host),
+        peer: Some("192.168.1.2:7003".parse().unwrap()),
+        lsd: false,
+        pex: true,
+    };
+    let mut leecher = Qbittorrent::start_with(&env, "leecher-qb", &leecher_opts);
+    let out = env.mkdir("leecher-out");
+    leecher.add(&env, &t, &out);
+    add_peer(&env, &leecher, &t, RELAY);
+    let peers = format!("sync/torrentPeers?hash={}", t.hex());
+    env.wait_until(
+        "the leecher to be connected to the NAT'd seeder",
+        Duration::from_secs(90),
+        || {
+            relay.check_alive()?;
+            let body = leecher.get(&peers)?;
+            // The seeder's entry with its client named: handshake done.
+            Ok(body
+                .split("\"11.0.0.3:7002\":")
+                .nth(1)
+                .is_some_and(|e| e.contains("\"client\":\"qBittorrent/")))
+        },
+    );
+    if !relay.stderr().contains("relayed a holepunch rendezvous") {
+        env.fail("no relayed rendezvous in rill's log");
+    }
+    leecher.wait_complete(&env, &t);
+    if let Err(e) = data::diff_trees(&content, &out.join(&t.name)) {
+        env.fail(&e);
     }
 }
