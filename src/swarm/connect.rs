@@ -191,7 +191,7 @@ fn attempt_failed(
     {
         let mut st = t.st.borrow_mut();
         if let Some(r) = relay {
-            debug!("{addr}: the holepunch dial {r} asked for failed");
+            debug!("{addr}: the holepunch dial {r} asked for failed (why: the line above)");
         } else if !mse_handshake {
             let via = st.book.introducer(&addr);
             super::holepunch::after_failed_dial(&t.ctx, &mut st, addr, via);

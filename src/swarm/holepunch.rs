@@ -70,7 +70,8 @@ pub(crate) struct HpPeer {
     sent: Budget,
 }
 
-/// Whether we offer ut_holepunch (a connect is answered by a uTP dial).
+/// Whether we offer ut_holepunch (a connect is answered by a uTP dial;
+/// never for private torrents, BEP 27, whose peers come from the tracker).
 pub(crate) fn enabled(ctx: &Ctx) -> bool {
     ctx.holepunch && ctx.utp.get().is_some()
 }
@@ -111,7 +112,7 @@ fn send(p: &mut PeerState, now: Instant, kind: HpKind, addr: SocketAddr) -> bool
 
 /// A ut_holepunch message from `key`.
 pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload: &[u8]) {
-    if !enabled(&t.ctx) {
+    if !enabled(&t.ctx) || st.is_private() {
         return;
     }
     let now = Instant::now();

@@ -112,29 +112,27 @@ impl HolepunchMsg {
         };
         // Without err_code: only a rendezvous or connect (libtorrent's form).
         let short = payload.len() + 4 == expected && msg_type != 2;
+        let bad_len = || WireError::HolepunchLength {
+            expected,
+            actual: payload.len(),
+        };
         if payload.len() != expected && !short {
-            return Err(WireError::HolepunchLength {
-                expected,
-                actual: payload.len(),
-            });
+            return Err(bad_len());
         }
-        // Lengths checked: the fixed fields after the two type bytes.
-        let rest = payload.get(2..).unwrap_or_default();
-        let (ip, rest): (IpAddr, &[u8]) = match (addr_type, rest.split_first_chunk::<16>()) {
-            (1, Some((b, rest))) => (Ipv6Addr::from(*b).into(), rest),
-            _ => match rest.split_first_chunk::<4>() {
-                Some((b, rest)) => (Ipv4Addr::from(*b).into(), rest),
-                None => (Ipv4Addr::UNSPECIFIED.into(), rest),
-            },
+        let rest = payload.get(2..).ok_or_else(bad_len)?;
+        let (ip, rest): (IpAddr, &[u8]) = if addr_type == 1 {
+            let (b, rest) = rest.split_first_chunk::<16>().ok_or_else(bad_len)?;
+            (Ipv6Addr::from(*b).into(), rest)
+        } else {
+            let (b, rest) = rest.split_first_chunk::<4>().ok_or_else(bad_len)?;
+            (Ipv4Addr::from(*b).into(), rest)
         };
-        let (port, rest) = match rest.split_first_chunk::<2>() {
-            Some((b, rest)) => (u16::from_be_bytes(*b), rest),
-            None => (0, rest),
-        };
-        let code = match rest.first_chunk::<4>() {
-            Some(b) => u32::from_be_bytes(*b),
-            None => 0,
-        };
+        let (port, rest) = rest.split_first_chunk::<2>().ok_or_else(bad_len)?;
+        let port = u16::from_be_bytes(*port);
+        // Absent (the short form) reads as 0: no error.
+        let code = rest
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_be_bytes(*b));
         let unknown = |field, value| WireError::HolepunchUnknown { field, value };
         let kind = match msg_type {
             0 => HpKind::Rendezvous,

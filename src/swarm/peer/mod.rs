@@ -167,8 +167,8 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
             .and_then(|b| u32::try_from(b.len()).ok())
             .filter(|&s| s > 0 && s <= MAX_METADATA_SIZE);
         let pex = t.ctx.pex && !st.is_private();
-        // Holepunch needs uTP: the connect it answers is a uTP dial.
-        let holepunch = t.ctx.holepunch && t.ctx.utp.get().is_some();
+        // Not for private torrents: peers come from their tracker only.
+        let holepunch = crate::swarm::holepunch::enabled(&t.ctx) && !st.is_private();
         let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex, holepunch);
         p.send(&Message::Extended {
             id: 0,
