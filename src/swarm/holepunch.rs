@@ -146,10 +146,10 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
                 .clone()
                 .spawn(async move { super::connect::holepunch_dial(&t, msg.addr, from) });
         }
-        HpKind::Error(HpError::NoSelf) => {
+        HpKind::Error(HpError::NoSelf) if !st.peers.values().any(|p| is_at(p, msg.addr)) => {
             // Our own address as the relay sees it (PEX told us of it).
             debug!(
-                "{from}: no holepunch to {}: it is the relay or us; not dialling it again",
+                "{from}: no holepunch to {}: it is us; not dialling it again",
                 msg.addr
             );
             st.book.forget(msg.addr);
