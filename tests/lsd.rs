@@ -271,6 +271,7 @@ fn rill_finds_qbittorrent_by_local_discovery() {
         netns: Some(&qb_ns),
         peer: Some(qb_addr.parse().unwrap()),
         lsd: true,
+        pex: false,
     };
     let mut qb = Qbittorrent::start_with(&env, "qbittorrent", &opts);
     qb.add(&env, &t, &seed_dir);

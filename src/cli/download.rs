@@ -1,6 +1,7 @@
 //! `rill download SOURCE [--out DIR] [--peer HOST:PORT]... [--seed]
 //! [--listen ADDR] [--board NAME] [--encryption prefer|require|off] [--utp on|off]
-//! [--dht-bootstrap HOST:PORT]... [--no-dht] [--no-lsd] [--no-pex]`: fetch one
+//! [--dht-bootstrap HOST:PORT]... [--no-dht] [--no-lsd] [--no-pex] [--no-holepunch]`:
+//! fetch one
 //! torrent to completion.
 //!
 //! The DHT runs on the UDP port of `--listen` unless `--no-dht`;
@@ -8,7 +9,8 @@
 //! routing table is not kept between runs (`rill serve` keeps its own).
 //! Local peer discovery (BEP 14) announces the torrent on the LAN unless
 //! `--no-lsd` (or the listen address is loopback). Peer exchange (BEP 11)
-//! with peers that offer it unless `--no-pex`.
+//! with peers that offer it unless `--no-pex`; holepunching (BEP 55, as
+//! relay and as either end) unless `--no-holepunch`.
 //!
 //! SOURCE is a `.torrent` path, a magnet URI, or an http(s) URL of a
 //! `.torrent`. Files land in `DIR/<name>`; the resume file is
@@ -70,6 +72,8 @@ struct Args {
     no_lsd: bool,
     /// `--no-pex`: no peer exchange.
     no_pex: bool,
+    /// `--no-holepunch`: no ut_holepunch.
+    no_holepunch: bool,
 }
 
 /// Why the command failed: bad input (exit 2) or anything else (exit 1).
@@ -112,6 +116,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
         no_dht: false,
         no_lsd: false,
         no_pex: false,
+        no_holepunch: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -168,6 +173,7 @@ fn parse_args(args: &[String]) -> Result<Args, Failure> {
             "--no-dht" if inline.is_none() => a.no_dht = true,
             "--no-lsd" if inline.is_none() => a.no_lsd = true,
             "--no-pex" if inline.is_none() => a.no_pex = true,
+            "--no-holepunch" if inline.is_none() => a.no_holepunch = true,
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(Failure::Input(format!("unknown option '{f}'")))
             }
@@ -283,6 +289,7 @@ fn download(a: Args) -> Result<(), Failure> {
             dht,
             lsd: !a.no_lsd,
             pex: !a.no_pex,
+            holepunch: !a.no_holepunch,
         },
     )
     .map_err(|e| Failure::Other(e.to_string()))?;
@@ -416,6 +423,11 @@ mod tests {
         assert!(parse_args(&args(&["x", "--no-dht"])).unwrap().no_dht);
         assert!(parse_args(&args(&["x", "--no-lsd"])).unwrap().no_lsd);
         assert!(parse_args(&args(&["x", "--no-pex"])).unwrap().no_pex);
+        assert!(
+            parse_args(&args(&["x", "--no-holepunch"]))
+                .unwrap()
+                .no_holepunch
+        );
         assert!(!a.no_lsd);
         assert_eq!(a.source, "x.torrent");
         assert_eq!(a.out, PathBuf::from("d"));

@@ -64,6 +64,8 @@ pub(crate) struct Ctx {
     pub lsd: std::cell::OnceCell<Rc<crate::lsd::Lsd>>,
     /// Peer exchange (BEP 11) offered and honoured (`Discovery::pex`).
     pub pex: bool,
+    /// ut_holepunch (BEP 55) offered and honoured (`Discovery::holepunch`).
+    pub holepunch: bool,
 }
 
 impl Ctx {
@@ -95,6 +97,7 @@ impl Ctx {
             utp: std::cell::OnceCell::new(),
             lsd: std::cell::OnceCell::new(),
             pex: true,
+            holepunch: true,
         }
     }
 

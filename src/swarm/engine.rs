@@ -163,6 +163,7 @@ impl Engine {
         let board = cfg.board;
         let encryption = cfg.encryption;
         let pex = disc.pex;
+        let holepunch = disc.holepunch;
         let thread = std::thread::Builder::new()
             .name("rill-swarm".into())
             .spawn(move || {
@@ -170,6 +171,7 @@ impl Engine {
                 let mut ctx = Ctx::new(Rc::downgrade(&ex), listen, board, sh);
                 ctx.encryption = encryption;
                 ctx.pex = pex;
+                ctx.holepunch = holepunch;
                 let ctx = Rc::new(ctx);
                 if let (Some((sock, c)), Some(stats)) = (udp, ds) {
                     match crate::dht::Node::new(sock, c, stats) {

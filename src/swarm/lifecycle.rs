@@ -287,7 +287,7 @@ impl Torrent {
             finished = pieces::unwritten_tick(self, &mut st);
             st.tick_all(now, secs);
             if self.ctx.pex {
-                super::pex::tick(&mut st, now);
+                super::pex::tick(&mut st, now, super::holepunch::enabled(&self.ctx));
             }
             st.choke_if_due(self.ctx.now_ms(), now);
             st.request_metadata();

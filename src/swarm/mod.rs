@@ -48,6 +48,7 @@ mod connect;
 mod ctx;
 mod dht_peers;
 pub mod engine;
+mod holepunch;
 mod lifecycle;
 mod listener;
 mod lsd_peers;

@@ -35,16 +35,21 @@ pub struct Discovery {
     /// Peer exchange (BEP 11, `ut_pex`) with peers that offer it; never
     /// for private torrents.
     pub pex: bool,
+    /// The holepunch extension (BEP 55, `ut_holepunch`): relay for peers
+    /// that ask, and dial over uTP when a relay says so.
+    pub holepunch: bool,
 }
 
 impl Default for Discovery {
     /// What `Engine::start` uses: no DHT and no LSD (both go beyond the
-    /// peers a torrent is given), peer exchange with those peers on.
+    /// peers a torrent is given), peer exchange and holepunch with those
+    /// peers on.
     fn default() -> Self {
         Discovery {
             dht: None,
             lsd: false,
             pex: true,
+            holepunch: true,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! as libtorrent does. Private torrents (BEP 27) never exchange peers.
 //!
 //! What we advertise is every connected peer's listen address: the address
-//! we dialed, or the incoming peer's address with the port from its `p`.
+//! we dialed, or the incoming peer's address with the port from its `p`;
+//! its flags say seed, encrypted, uTP, reachable (we dialled it) and, when
+//! we relay holepunches, ut_holepunch (`holepunch.rs`).
 //! What we told each peer and when is its `PexPeer` (`peer/pex_state.rs`).
 
 use std::net::SocketAddr;
@@ -20,7 +22,9 @@ use super::picker::PeerKey;
 use super::state::TState;
 use super::stats::PeerSource;
 use super::torrent::Torrent;
-use crate::wire::pex::{PexMsg, FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED};
+use crate::wire::pex::{
+    PexMsg, FLAG_ENCRYPTION, FLAG_HOLEPUNCH, FLAG_REACHABLE, FLAG_SEED, FLAG_UTP,
+};
 use crate::wire::Message;
 
 fn private(st: &TState) -> bool {
@@ -49,9 +53,10 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
         }
     };
     let mut new = 0;
-    for (a, _flags) in &msg.added {
+    for (a, flags) in &msg.added {
         new += usize::from(st.book.source_of(a).is_none());
         st.book.add_from(*a, PeerSource::Pex, now);
+        super::holepunch::learnt_by_pex(st, *a, key, *flags);
     }
     info!(
         "{}: {addr} sent {} peers by PEX ({new} new, {} dropped)",
@@ -66,8 +71,9 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
     }
 }
 
-/// Once a second: send each ut_pex peer our list when it is due.
-pub(crate) fn tick(st: &mut TState, now: Instant) {
+/// Once a second: send each ut_pex peer our list when it is due; the
+/// holepunch flag only if we relay (`holepunch`: they would ask us).
+pub(crate) fn tick(st: &mut TState, now: Instant, holepunch: bool) {
     if private(st) {
         return;
     }
@@ -86,6 +92,12 @@ pub(crate) fn tick(st: &mut TState, now: Instant) {
             }
             if p.encrypted {
                 flags |= FLAG_ENCRYPTION;
+            }
+            if p.utp {
+                flags |= FLAG_UTP;
+            }
+            if holepunch && p.ext.ut_holepunch.is_some() {
+                flags |= FLAG_HOLEPUNCH;
             }
             Some((listen, flags))
         })

@@ -4,10 +4,11 @@
 //! The handshake is the payload of `Message::Extended { id: 0, .. }`: one
 //! bencoded dictionary. We read what we use — `m.ut_metadata` (the peer's
 //! message id for BEP 9, needed to fetch a magnet's info dictionary),
-//! `m.ut_pex` (BEP 11 peer exchange), `metadata_size`, `v`, `reqq`, `p` —
+//! `m.ut_pex` (BEP 11 peer exchange), `m.ut_holepunch` (BEP 55),
+//! `metadata_size`, `v`, `reqq`, `p` —
 //! and ignore every other key, as real
 //! clients send many (`yourip`, `ipv4`, `ipv6`, `e`, `complete_ago`,
-//! `upload_only`, `lt_donthave`/`ut_holepunch` in `m`, ...).
+//! `upload_only`, `lt_donthave` in `m`, ...).
 //!
 //! Strictness: the fields the metadata exchange depends on (`m` must be a
 //! dictionary, its `ut_metadata` an id in 0..=255, `metadata_size` in
@@ -21,6 +22,7 @@
 use bendy::decoding::Object;
 
 use super::bencode::{in_msg, LIMITS};
+use super::holepunch::UT_HOLEPUNCH_ID;
 use super::metadata::MAX_METADATA_SIZE;
 use super::pex::UT_PEX_ID;
 use super::WireError;
@@ -53,6 +55,8 @@ pub struct ExtHandshake {
     pub ut_metadata: Option<u8>,
     /// The peer's id for ut_pex, if it supports it (0 = disabled).
     pub ut_pex: Option<u8>,
+    /// The peer's id for ut_holepunch, if it supports it.
+    pub ut_holepunch: Option<u8>,
     pub metadata_size: Option<u32>,
     /// Client name and version (`v`).
     pub client: Option<String>,
@@ -66,11 +70,18 @@ impl ExtHandshake {
     /// The handshake we send: ut_metadata as [`UT_METADATA_ID`], ut_pex as
     /// [`UT_PEX_ID`] (unless `pex` is false: private torrents), our name,
     /// our request queue length, and the metadata size and listen port when
-    /// we know them (`metadata_size` must be in 1..=MAX_METADATA_SIZE).
-    pub fn ours(metadata_size: Option<u32>, listen_port: Option<u16>, pex: bool) -> ExtHandshake {
+    /// we know them (`metadata_size` must be in 1..=MAX_METADATA_SIZE);
+    /// ut_holepunch as [`UT_HOLEPUNCH_ID`] if `holepunch`.
+    pub fn ours(
+        metadata_size: Option<u32>,
+        listen_port: Option<u16>,
+        pex: bool,
+        holepunch: bool,
+    ) -> ExtHandshake {
         ExtHandshake {
             ut_metadata: Some(UT_METADATA_ID),
             ut_pex: pex.then_some(UT_PEX_ID),
+            ut_holepunch: holepunch.then_some(UT_HOLEPUNCH_ID),
             metadata_size,
             client: Some(CLIENT_NAME.to_string()),
             reqq: Some(OUR_REQQ),
@@ -86,7 +97,7 @@ impl ExtHandshake {
         let mut hs = ExtHandshake::default();
         let used = for_each_pair(payload, LIMITS, |key, value| {
             match key {
-                b"m" => (hs.ut_metadata, hs.ut_pex) = parse_m(value)?,
+                b"m" => (hs.ut_metadata, hs.ut_pex, hs.ut_holepunch) = parse_m(value)?,
                 b"metadata_size" => {
                     hs.metadata_size = Some(int_in(value, "metadata_size", 1, MAX_METADATA_SIZE)?)
                 }
@@ -110,6 +121,10 @@ impl ExtHandshake {
         out.push(b'd');
         put_bytes(&mut out, b"m");
         out.push(b'd');
+        if let Some(id) = self.ut_holepunch {
+            put_bytes(&mut out, b"ut_holepunch");
+            put_int(&mut out, i64::from(id));
+        }
         if let Some(id) = self.ut_metadata {
             put_bytes(&mut out, b"ut_metadata");
             put_int(&mut out, i64::from(id));
@@ -140,10 +155,14 @@ impl ExtHandshake {
     }
 }
 
-/// `m`: the peer's extension ids for ut_metadata and ut_pex (0: disabled).
-fn parse_m(value: Object<'_, '_>) -> Result<(Option<u8>, Option<u8>), BencodeError> {
+/// The ids in `m` we use: ut_metadata, ut_pex, ut_holepunch.
+type MIds = (Option<u8>, Option<u8>, Option<u8>);
+
+/// `m`: the peer's extension ids for ut_metadata, ut_pex and
+/// ut_holepunch (0: disabled).
+fn parse_m(value: Object<'_, '_>) -> Result<MIds, BencodeError> {
     let mut dict = bencode::dict(value, "m")?;
-    let (mut id, mut pex) = (None, None);
+    let (mut id, mut pex, mut hp) = (None, None, None);
     while let Some((key, value)) = dict.next_pair().map_err(|e| bencode::syntax(e, LIMITS))? {
         if key == b"ut_metadata" {
             let v: u8 = int_in(value, "m.ut_metadata", 0, u8::MAX)?;
@@ -151,9 +170,12 @@ fn parse_m(value: Object<'_, '_>) -> Result<(Option<u8>, Option<u8>), BencodeErr
         } else if key == b"ut_pex" {
             // Only a hint: a malformed id disables PEX with this peer.
             pex = int_in(value, "m.ut_pex", 1, u8::MAX).ok();
+        } else if key == b"ut_holepunch" {
+            // A hint as well: malformed, no holepunch with this peer.
+            hp = int_in(value, "m.ut_holepunch", 1, u8::MAX).ok();
         }
     }
-    Ok((id, pex))
+    Ok((id, pex, hp))
 }
 
 /// `v`, made safe for a log line: bounded, valid UTF-8, no control chars.

@@ -13,14 +13,14 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 fn ours_encodes_sorted_exact_bytes() {
     let v = format!("1:v{}:{CLIENT_NAME}e", CLIENT_NAME.len());
     assert!(CLIENT_NAME.starts_with("rill "));
-    let hs = ExtHandshake::ours(Some(31235), Some(6881), true);
-    let want = "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi250e"
+    let hs = ExtHandshake::ours(Some(31235), Some(6881), true, true);
+    let want = "d1:md12:ut_holepunchi3e11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi250e"
         .to_string()
         + &v;
     assert_eq!(hs.encode(), want.as_bytes());
     // Before the metadata is known (magnet), without a listen port, and
     // without ut_pex (a private torrent).
-    let hs = ExtHandshake::ours(None, None, false);
+    let hs = ExtHandshake::ours(None, None, false, false);
     let want = "d1:md11:ut_metadatai1ee4:reqqi250e".to_string() + &v;
     assert_eq!(hs.encode(), want.as_bytes());
     // bendy rejects unsorted keys, so parsing also proves the order.
@@ -31,11 +31,12 @@ fn ours_encodes_sorted_exact_bytes() {
 fn round_trips() {
     let cases = [
         ExtHandshake::default(),
-        ExtHandshake::ours(Some(1), Some(1), true),
-        ExtHandshake::ours(Some(MAX_METADATA_SIZE), Some(u16::MAX), false),
+        ExtHandshake::ours(Some(1), Some(1), true, false),
+        ExtHandshake::ours(Some(MAX_METADATA_SIZE), Some(u16::MAX), false, true),
         ExtHandshake {
             ut_metadata: Some(255),
             ut_pex: Some(9),
+            ut_holepunch: Some(200),
             metadata_size: None,
             client: Some("µTorrent 3.5".to_string()),
             reqq: Some(u32::MAX),
@@ -80,6 +81,7 @@ fn real_client_handshakes_parse() {
         Ok(ExtHandshake {
             ut_metadata: Some(2),
             ut_pex: Some(1),
+            ut_holepunch: Some(4),
             metadata_size: Some(31235),
             client: Some("qBittorrent/4.5.2".to_string()),
             reqq: Some(500),
@@ -91,6 +93,7 @@ fn real_client_handshakes_parse() {
         Ok(ExtHandshake {
             ut_metadata: Some(3),
             ut_pex: Some(1),
+            ut_holepunch: None,
             metadata_size: Some(31235),
             client: Some("Transmission 3.00".to_string()),
             reqq: Some(512),
@@ -102,6 +105,7 @@ fn real_client_handshakes_parse() {
         Ok(ExtHandshake {
             ut_metadata: Some(2),
             ut_pex: Some(8),
+            ut_holepunch: None,
             metadata_size: Some(31235),
             client: Some("aria2/1.36.0".to_string()),
             reqq: None,
@@ -134,6 +138,9 @@ fn malformed_hints_are_dropped() {
     assert_eq!(hs, ExtHandshake::default());
     let hs = ExtHandshake::parse(b"d4:reqqi99999999999999999999999ee").unwrap();
     assert_eq!(hs.reqq, None);
+    // A ut_holepunch id out of range only turns holepunch off.
+    let hs = ExtHandshake::parse(b"d1:md12:ut_holepunchi300e11:ut_metadatai1eee").unwrap();
+    assert_eq!((hs.ut_holepunch, hs.ut_metadata), (None, Some(1)));
     // Non-UTF-8, control characters and an over-long name.
     let hs = ExtHandshake::parse(b"d1:v7:ab\xff\x1b[2Je").unwrap();
     assert_eq!(hs.client.as_deref(), Some("ab\u{fffd}?[2J"));

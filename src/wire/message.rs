@@ -146,6 +146,12 @@ pub enum WireError {
         expected: u32,
         actual: usize,
     },
+    /// A ut_holepunch message (BEP 55) whose length does not match its
+    /// address type (12 bytes for IPv4, 24 for IPv6), or shorter than 2.
+    HolepunchLength { expected: usize, actual: usize },
+    /// A ut_holepunch field (`msg_type`, `addr_type`, `err_code`) with a
+    /// value BEP 55 does not define.
+    HolepunchUnknown { field: &'static str, value: u32 },
 }
 
 impl std::fmt::Display for WireError {
@@ -200,6 +206,13 @@ impl std::fmt::Display for WireError {
                 f,
                 "ut_metadata piece {piece} carries {actual} bytes, expected {expected}"
             ),
+            HolepunchLength { expected, actual } => write!(
+                f,
+                "ut_holepunch message is {actual} bytes, expected {expected}"
+            ),
+            HolepunchUnknown { field, value } => {
+                write!(f, "ut_holepunch message with unknown {field} {value}")
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 mod bencode;
 pub mod extension;
 pub mod handshake;
+pub mod holepunch;
 pub mod krpc;
 pub mod lsd;
 pub mod message;

@@ -30,7 +30,12 @@ pub const MAX_PEX_PEERS: usize = 200;
 pub const FLAG_ENCRYPTION: u8 = 0x01;
 /// `added.f` flag: the peer is a seed (upload only).
 pub const FLAG_SEED: u8 = 0x02;
-/// `added.f` flag: the peer accepts incoming connections.
+/// `added.f` flag: the peer supports uTP.
+pub const FLAG_UTP: u8 = 0x04;
+/// `added.f` flag: the peer supports ut_holepunch (BEP 55).
+pub const FLAG_HOLEPUNCH: u8 = 0x08;
+/// `added.f` flag: the sender's connection to the peer is outgoing, so the
+/// peer accepts incoming connections.
 pub const FLAG_REACHABLE: u8 = 0x10;
 
 const WHAT: &str = "ut_pex message";

@@ -8,7 +8,8 @@
 //! ("prefer encrypted") keep their defaults: that is what users run.
 //! [`Qbittorrent::start_with`] can put it in a network namespace
 //! (`support::netns`; its Web API is then reached from inside it) on a
-//! given address, with local peer discovery on.
+//! given address, with local peer discovery or peer exchange on;
+//! [`Qbittorrent::post`] reaches the rest of the Web API.
 
 use super::netns::Netns;
 use super::proc::Proc;
@@ -35,6 +36,8 @@ pub struct QbOpts<'a> {
     pub peer: Option<SocketAddrV4>,
     /// Local peer discovery (BEP 14) on.
     pub lsd: bool,
+    /// Peer exchange (BEP 11) on.
+    pub pex: bool,
 }
 
 impl Qbittorrent {
@@ -58,7 +61,7 @@ Session\\InterfaceAddress={ip}
 Session\\Port={port}
 Session\\DHTEnabled=false
 Session\\LSDEnabled={lsd}
-Session\\PeXEnabled=false
+Session\\PeXEnabled={pex}
 Session\\AddTorrentPaused=false
 Session\\QueueingSystemEnabled=false
 Session\\GlobalMaxRatio=-1
@@ -78,6 +81,7 @@ WebUI\\HostHeaderValidation=false
             ip = peer.ip(),
             port = peer.port(),
             lsd = opts.lsd,
+            pex = opts.pex,
         );
         std::fs::write(config_dir.join("qBittorrent.conf"), conf)
             .unwrap_or_else(|e| env.fail(&format!("write qBittorrent.conf: {e}")));
@@ -165,6 +169,23 @@ WebUI\\HostHeaderValidation=false
             .ok_or_else(|| format!("no progress for {} in {info}", t.name))?;
         let state = json_field(&info, "state").unwrap_or_default().to_string();
         Ok((progress, state))
+    }
+
+    /// POST form fields (`key=value`) to the Web API's `path` (e.g.
+    /// `torrents/addPeers`); the response body.
+    pub fn post(&self, path: &str, fields: &[&str]) -> Result<String, String> {
+        let url = format!("{}/{path}", self.api);
+        let mut args = Vec::new();
+        for f in fields {
+            args.extend_from_slice(&["--data-urlencode", f]);
+        }
+        args.push(&url);
+        self.curl(&args)
+    }
+
+    /// A GET of the Web API's `path` (with its query); the response body.
+    pub fn get(&self, path: &str) -> Result<String, String> {
+        self.curl(&[&format!("{}/{path}", self.api)])
     }
 
     /// `curl` (silent, failing on HTTP errors, 10 s cap) where it runs.

@@ -148,6 +148,7 @@ fn serve(s: Settings, board: BoardProfile, auth: Option<BasicAuth>) -> Result<()
                 dht: s.dht.engine_config(&s.data_dir),
                 lsd: s.lsd,
                 pex: s.pex,
+                holepunch: true,
             },
         )
         .map_err(|e| e.to_string())?,

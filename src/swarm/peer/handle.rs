@@ -98,6 +98,10 @@ pub(crate) fn on_message(t: &Rc<Torrent>, key: PeerKey, msg: Message) -> Result<
             id: crate::wire::pex::UT_PEX_ID,
             payload,
         } if p.extended => crate::swarm::pex::on_message(t, st, key, &payload),
+        Message::Extended {
+            id: crate::wire::holepunch::UT_HOLEPUNCH_ID,
+            payload,
+        } if p.extended => crate::swarm::holepunch::on_message(t, st, key, &payload),
         Message::Extended { .. } => {}
         other => return Err(format!("{other:?} without the fast extension")),
     }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, info};
 use smol::channel::Receiver;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -109,6 +109,12 @@ pub(crate) async fn run(
         p.extended = remote.supports_extensions();
         p.encrypted = encrypted;
         p.utp = utp;
+        if utp && !outgoing && st.book.punched(&addr, Instant::now()) {
+            info!(
+                "{}: {addr}: holepunched uTP connection (incoming, after a relay's connect)",
+                st.name
+            );
+        }
         greet(&t, &st, &mut p);
         st.add_peer(p);
     }
@@ -161,7 +167,9 @@ fn greet(t: &Torrent, st: &TState, p: &mut PeerState) {
             .and_then(|b| u32::try_from(b.len()).ok())
             .filter(|&s| s > 0 && s <= MAX_METADATA_SIZE);
         let pex = t.ctx.pex && !st.is_private();
-        let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex);
+        // Not for private torrents: peers come from their tracker only.
+        let holepunch = crate::swarm::holepunch::enabled(&t.ctx) && !st.is_private();
+        let hs = ExtHandshake::ours(size, Some(t.ctx.listen.port()), pex, holepunch);
         p.send(&Message::Extended {
             id: 0,
             payload: hs.encode(),

@@ -21,6 +21,7 @@ use smol::channel::Sender;
 
 use super::pex_state::PexPeer;
 use super::pipeline::Pipeline;
+use crate::swarm::holepunch::HpPeer;
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::stats::Meter;
 use crate::swarm::waste::CancelCause;
@@ -106,6 +107,8 @@ pub(crate) struct PeerState {
     pub utp: bool,
     /// Peer exchange with it (BEP 11).
     pub pex: PexPeer,
+    /// Holepunch messages with it (BEP 55).
+    pub holepunch: HpPeer,
     sock: Rc<PeerStream>,
     kick: Sender<()>,
     outbox: Vec<u8>,
@@ -159,6 +162,7 @@ impl PeerState {
             encrypted: false,
             utp: false,
             pex: Default::default(),
+            holepunch: HpPeer::default(),
             sock,
             kick,
             outbox: Vec::new(),

@@ -11,6 +11,12 @@
 //! and starts with MSE again. `require` always dials MSE (RC4 only), `off`
 //! never.
 //!
+//! Holepunch (BEP 55): an address a ut_pex peer gave with the holepunch
+//! flag remembers that peer (the last to tell us) and the flags, so that
+//! when a direct dial fails we can ask it for a rendezvous; an address a
+//! relay's connect named is marked for [`PUNCH_WINDOW`], so that the
+//! other end's dial arriving first is known as holepunched too.
+//!
 //! Invariant (kept by the methods, the only writers): at most `MAX_ADDRS`
 //! entries; a `pinned` entry is never forgotten.
 
@@ -19,6 +25,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::swarm::peer::link::Encryption;
+use crate::swarm::picker::PeerKey;
 use crate::swarm::stats::PeerSource;
 
 const RETRY_BASE: Duration = Duration::from_secs(5);
@@ -28,6 +35,9 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(10);
 const MAX_FAILS: u32 = 6;
 /// Addresses kept per torrent.
 const MAX_ADDRS: usize = 2000;
+/// How long after a relay's connect an incoming uTP connection from that
+/// address counts as holepunched.
+pub(crate) const PUNCH_WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Entry {
@@ -44,6 +54,11 @@ struct Entry {
     utp_next: bool,
     /// Who told us first.
     source: PeerSource,
+    /// The ut_pex peer that told us of it with the holepunch flag, and
+    /// those flags.
+    via: Option<(PeerKey, u8)>,
+    /// When a relay's connect last named it.
+    punch_at: Option<Instant>,
 }
 
 #[derive(Default, Debug)]
@@ -92,6 +107,8 @@ impl AddrBook {
                 plain_next: false,
                 utp_next: false,
                 source,
+                via: None,
+                punch_at: None,
             },
         );
     }
@@ -110,6 +127,38 @@ impl AddrBook {
             .collect();
         c.sort_by_key(|(_, e)| (e.fails, e.next_try));
         c.into_iter().take(n).map(|(a, _)| *a).collect()
+    }
+
+    /// PEX peer `by` told us of `addr` with `flags` (see the module docs).
+    pub fn introduced(&mut self, addr: SocketAddr, by: PeerKey, flags: u8) {
+        if let Some(e) = self.entries.get_mut(&crate::net::dual::canonical(addr)) {
+            e.via = Some((by, flags));
+        }
+    }
+
+    /// Who told us of `addr` with the holepunch flag, and its flags.
+    pub fn introducer(&self, addr: &SocketAddr) -> Option<(PeerKey, u8)> {
+        self.entries.get(addr).and_then(|e| e.via)
+    }
+
+    /// A relay's connect names `addr` now.
+    pub fn punching(&mut self, addr: &SocketAddr, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&crate::net::dual::canonical(*addr)) {
+            e.punch_at = Some(now);
+        }
+    }
+
+    /// Whether a relay's connect named `addr` within [`PUNCH_WINDOW`].
+    pub fn punched(&self, addr: &SocketAddr, now: Instant) -> bool {
+        self.entries
+            .get(&crate::net::dual::canonical(*addr))
+            .and_then(|e| e.punch_at)
+            .is_some_and(|t| now.duration_since(t) < PUNCH_WINDOW)
+    }
+
+    /// Whether `addr` is being dialled or is connected.
+    pub fn is_busy(&self, addr: &SocketAddr) -> bool {
+        self.entries.get(addr).is_some_and(|e| e.busy)
     }
 
     pub fn set_busy(&mut self, addr: SocketAddr) {
