@@ -1,7 +1,8 @@
 //! Tests of GRO and GSO on real UDP sockets on 127.0.0.1: what goes out
 //! as one GSO send or as plain sends comes back, split by [`segments`],
 //! as the same datagrams in the same order; the fallback when the kernel
-//! refuses GSO; the grouping of a batch into runs.
+//! refuses GSO; the grouping of a batch into runs; dual-stack and IPv6
+//! sockets (their socket addresses).
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -160,4 +161,46 @@ fn runs_and_segments() {
     assert_eq!(s, [&d[..4], &d[4..8], &d[8..]]);
     assert_eq!(segments(&d, 0).count(), 1);
     assert_eq!(segments(&[], 4).collect::<Vec<_>>(), [&[] as &[u8]]);
+}
+
+#[test]
+fn dual_stack_and_ipv6_sockets_take_gro_and_gso() {
+    let dual = match crate::net::dual::bind_udp("[::]:0".parse().unwrap()) {
+        Ok(s) => s,
+        Err(e) if crate::net::dual::no_ipv6(&e) => return, // no IPv6 here
+        Err(e) => panic!("binding [::]: {e}"),
+    };
+    dual.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(enable_gro(&dual));
+    let port = dual.local_addr().unwrap().port();
+    let sent = datagrams(&[1100, 1100, 1100, 5]);
+    // IPv4 in: the sender comes IPv4-mapped.
+    let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    v4.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    send_segments(
+        &v4,
+        &sent.concat(),
+        1100,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+    )
+    .unwrap();
+    let mapped =
+        crate::net::dual::to_socket_family(v4.local_addr().unwrap(), dual.local_addr().unwrap());
+    let (got, most) = receive(&dual, sent.len(), mapped);
+    assert_eq!((got.as_slice(), most), (sent.as_slice(), sent.len()));
+    // IPv4 out of the dual-stack socket, to a mapped address.
+    send_segments(&dual, &sent.concat(), 1100, mapped).unwrap();
+    let (got, _) = receive(&v4, sent.len(), SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(got, sent);
+    // IPv6 both ways.
+    let v6 = UdpSocket::bind("[::1]:0").unwrap();
+    send_segments(
+        &v6,
+        &sent.concat(),
+        1100,
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+    )
+    .unwrap();
+    let (got, most) = receive(&dual, sent.len(), v6.local_addr().unwrap());
+    assert_eq!((got.as_slice(), most), (sent.as_slice(), sent.len()));
 }
