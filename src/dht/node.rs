@@ -29,8 +29,9 @@ use super::secure_id::{self, ExternalIp};
 use super::server::{Outcome, Server, TOKEN_ROTATE};
 use super::tables::{Family, Tables};
 use super::{bump, classify, persist, Datagram, DhtConfig, DhtStats};
+use crate::net::udp_offload;
 use crate::random::XorShift;
-use crate::wire::krpc::{Body, Id, Krpc, NodeInfo, Query, Response, Want, MAX_DATAGRAM};
+use crate::wire::krpc::{Body, Id, Krpc, NodeInfo, Query, Response, Want};
 
 pub const MAX_PENDING: usize = 256;
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -151,17 +152,25 @@ impl Node {
 
     /// Receive until the executor drops the task.
     pub async fn run(self: Rc<Self>) {
-        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        // GRO: uTP's runs of datagrams come as one receive (split below).
+        udp_offload::enable_gro(self.sock.get_ref());
+        let mut buf = vec![0u8; udp_offload::MAX_COALESCED];
         loop {
-            match self.sock.recv_from(&mut buf).await {
-                Ok((n, from)) => {
-                    self.take(&buf, n, from);
+            let sock = &self.sock;
+            match sock
+                .read_with(|s| udp_offload::recv_segments(s, &mut buf))
+                .await
+            {
+                Ok((n, seg, from)) => {
+                    let mut taken = self.take(&buf[..n], seg, from);
                     // The rest of the burst, without waiting.
-                    for _ in 1..BURST {
-                        let Ok((n, from)) = self.sock.get_ref().recv_from(&mut buf) else {
+                    while taken < BURST {
+                        let Ok((n, seg, from)) =
+                            udp_offload::recv_segments(sock.get_ref(), &mut buf)
+                        else {
                             break;
                         };
-                        self.take(&buf, n, from);
+                        taken += self.take(&buf[..n], seg, from);
                     }
                     if let Some(h) = self.other.borrow().as_ref() {
                         (h.burst_end)();
@@ -175,20 +184,25 @@ impl Node {
         }
     }
 
-    /// One datagram of `n` bytes in `buf`, from `from`.
-    fn take(&self, buf: &[u8], n: usize, from: SocketAddr) {
+    /// The datagrams of one receive (`seg` bytes each, the last maybe
+    /// shorter: GRO), from `from`, one at a time; how many.
+    fn take(&self, data: &[u8], seg: usize, from: SocketAddr) -> usize {
         // IPv4 peers of a dual-stack socket come IPv4-mapped.
         let from = crate::net::dual::canonical(from);
-        let d = &buf[..n.min(buf.len())];
-        match classify(d) {
-            Datagram::Dht => self.handle(d, from),
-            Datagram::Other => {
-                bump(&self.stats.other_datagrams);
-                if let Some(h) = self.other.borrow().as_ref() {
-                    (h.datagram)(d, from);
+        let mut n = 0;
+        for d in udp_offload::segments(data, seg) {
+            n += 1;
+            match classify(d) {
+                Datagram::Dht => self.handle(d, from),
+                Datagram::Other => {
+                    bump(&self.stats.other_datagrams);
+                    if let Some(h) = self.other.borrow().as_ref() {
+                        (h.datagram)(d, from);
+                    }
                 }
             }
         }
+        n
     }
 
     fn send(&self, msg: &Krpc, to: SocketAddr) -> bool {

@@ -115,3 +115,44 @@ fn an_agreed_external_address_gives_a_bep42_id() {
     }
     assert_eq!(n.own(), id, "the same address again: same id");
 }
+
+/// GRO on the shared socket: a GSO run of uTP datagrams and one of DHT
+/// pings reach the node as two receives, and each consumer still sees
+/// single datagrams (uTP's handler the same bytes in order, the server
+/// one query per ping).
+#[test]
+fn coalesced_receives_are_split_before_the_demux() {
+    use crate::net::udp_offload::send_segments;
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let n = node("127.0.0.1", vec![], None);
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        n.set_other(move |d, _| g.borrow_mut().push(d.to_vec()), || {});
+        let r = n.clone();
+        ex.spawn(async move { r.run().await }).detach();
+        // The node turns GRO on when it starts reading.
+        Timer::after(Duration::from_millis(100)).await;
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = n.local_addr().unwrap();
+        let utp: Vec<Vec<u8>> = (0..12u8)
+            .map(|i| vec![0x41 ^ i; if i == 11 { 77 } else { 1200 }])
+            .collect();
+        send_segments(&peer, &utp.concat(), 1200, to).unwrap();
+        let ping = Krpc {
+            tid: b"gr".to_vec(),
+            body: Body::Query(Query::Ping { id: [9; 20] }),
+        }
+        .encode();
+        send_segments(&peer, &ping.repeat(3), ping.len(), to).unwrap();
+        for _ in 0..40 {
+            if got.borrow().len() >= utp.len() && n.stats.queries_in.load(Ordering::Relaxed) >= 3 {
+                break;
+            }
+            Timer::after(Duration::from_millis(50)).await;
+        }
+        assert_eq!(*got.borrow(), utp);
+        assert_eq!(n.stats.queries_in.load(Ordering::Relaxed), 3);
+        assert_eq!(n.stats.malformed.load(Ordering::Relaxed), 0);
+    }));
+}

@@ -2,7 +2,8 @@
 //! sockets bound to a chosen local IP, dual-stack peer sockets
 //! ([`dual`]), an HTTP/1.1 GET client and TLS by rustls. Used by the
 //! tracker clients and to fetch `.torrent` URLs. And the LAN's multicast
-//! sockets ([`multicast`]: SSDP, local peer discovery).
+//! sockets ([`multicast`]: SSDP, local peer discovery), and UDP GRO/GSO
+//! for the peer port ([`udp_offload`]: the one place with socket FFI).
 //!
 //! And one piece of serving: [`range_serve`], the answer to a `Range`
 //! request on a file of known length with a body length a 32-bit board
@@ -17,6 +18,7 @@ pub mod portmap;
 pub mod range_serve;
 pub mod socket;
 pub mod tls;
+pub mod udp_offload;
 pub mod url;
 
 #[cfg(test)]

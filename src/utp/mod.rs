@@ -21,6 +21,12 @@
 //! the acks opened in the window, per connection per burst instead of one
 //! ack per datagram (as libutp's deferred acks). A lone datagram is
 //! answered at once, as before.
+//!
+//! On Linux the socket takes UDP GRO and sends GSO
+//! ([`crate::net::udp_offload`]): a burst of full-size datagrams from one
+//! peer is one receive, split back into datagrams before anything looks at
+//! them, and a connection's queued datagrams of one size are one send.
+//! [`BURST`] counts datagrams either way.
 
 pub mod conn;
 pub mod dial;
@@ -39,6 +45,7 @@ use log::debug;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, Timer};
 
+use crate::net::udp_offload::{self, Gso};
 use crate::random::XorShift;
 use crate::wire::utp::{self, Type};
 use conn::{Conn, State};
@@ -168,6 +175,9 @@ pub(crate) struct Inner {
     /// Connections that took packets since the last [`Utp::flush_due`]:
     /// each at most once (so at most [`MAX_CONNS`]).
     due: RefCell<Vec<(Key, Rc<RefCell<Conn>>)>>,
+    /// A connection's queued datagrams go out as GSO runs while the
+    /// kernel takes them.
+    gso: Gso,
 }
 
 /// The uTP socket layer of one UDP socket.
@@ -184,14 +194,12 @@ impl Inner {
         let mut out = Vec::new();
         c.transmit(now, &mut out);
         let to = self.to_family(addr);
-        for d in out {
-            match self.sock.send_to(&d, to) {
-                Ok(n) => {
-                    self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                Err(e) => debug!("uTP to {addr}: {e}"),
+        self.gso.send_all(&self.sock, &out, to, |r| match r {
+            Ok(n) => {
+                self.stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
-        }
+            Err(e) => debug!("uTP to {addr}: {e}"),
+        });
         let new = c.take_new_counts();
         if new != conn::Counts::default() {
             let st = &self.stats;
@@ -247,6 +255,7 @@ impl Utp {
                 rng: RefCell::new(XorShift::from_seed_or_entropy(None)),
                 stats,
                 due: RefCell::new(Vec::new()),
+                gso: Gso::default(),
             }),
             accept_rx,
         }
@@ -395,19 +404,26 @@ impl Utp {
         }
     }
 
-    /// Receive on `sock` when no DHT node does it for us.
+    /// Receive on `sock` when no DHT node does it for us (with GRO when
+    /// the kernel has it: a receive may hold a run of datagrams).
     pub async fn recv_loop(self, sock: Async<UdpSocket>) {
-        let mut buf = vec![0u8; 65536];
+        udp_offload::enable_gro(sock.get_ref());
+        let mut buf = vec![0u8; udp_offload::MAX_COALESCED];
         loop {
-            match sock.recv_from(&mut buf).await {
-                Ok((n, from)) => {
-                    self.take(&buf, n, from);
+            match sock
+                .read_with(|s| udp_offload::recv_segments(s, &mut buf))
+                .await
+            {
+                Ok((n, seg, from)) => {
+                    let mut taken = self.take(&buf[..n], seg, from);
                     // The rest of the burst, without waiting.
-                    for _ in 1..BURST {
-                        let Ok((n, from)) = sock.get_ref().recv_from(&mut buf) else {
+                    while taken < BURST {
+                        let Ok((n, seg, from)) =
+                            udp_offload::recv_segments(sock.get_ref(), &mut buf)
+                        else {
                             break;
                         };
-                        self.take(&buf, n, from);
+                        taken += self.take(&buf[..n], seg, from);
                     }
                     self.flush_due();
                 }
@@ -419,14 +435,18 @@ impl Utp {
         }
     }
 
-    /// One datagram of `n` bytes in `buf` from the socket's own loop.
-    fn take(&self, buf: &[u8], n: usize, from: SocketAddr) {
+    /// The datagrams (`seg` bytes each, the last maybe shorter) of one
+    /// receive of the socket's own loop; how many.
+    fn take(&self, data: &[u8], seg: usize, from: SocketAddr) -> usize {
         let from = crate::net::dual::canonical(from);
-        if let Some(d) = buf.get(..n) {
+        let mut n = 0;
+        for d in udp_offload::segments(data, seg) {
+            n += 1;
             if crate::dht::classify(d) == crate::dht::Datagram::Other {
                 self.on_datagram(d, from);
             }
         }
+        n
     }
 }
 
