@@ -41,12 +41,6 @@ fn room(ctx: &Ctx, st: &TState) -> usize {
         .min(half_open as usize)
 }
 
-/// Whether `a` is our own listen address.
-pub(crate) fn is_own(ctx: &Ctx, a: &SocketAddr) -> bool {
-    let listen = ctx.listen;
-    a.port() == listen.port() && (a.ip() == listen.ip() || Some(a.ip()) == ctx.local_ip)
-}
-
 /// Open connections while the limits allow.
 pub(crate) fn connect_more(t: &Rc<Torrent>) {
     let ctx = &t.ctx;
@@ -56,7 +50,7 @@ pub(crate) fn connect_more(t: &Rc<Torrent>) {
         if n == 0 {
             return;
         }
-        let own = |a: &SocketAddr| ctx.is_banned(a.ip()) || is_own(ctx, a);
+        let own = |a: &SocketAddr| ctx.is_banned(a.ip()) || ctx.is_own(a);
         let addrs = st.book.candidates(std::time::Instant::now(), n, own);
         for a in &addrs {
             st.book.set_busy(*a);
@@ -85,7 +79,7 @@ pub(crate) fn holepunch_dial(t: &Rc<Torrent>, addr: SocketAddr, relay: SocketAdd
         let mut st = t.st.borrow_mut();
         let why_not = if room(ctx, &st) == 0 {
             Some("no room within the connection limits")
-        } else if ctx.is_banned(addr.ip()) || is_own(ctx, &addr) || addr.port() == 0 {
+        } else if ctx.is_banned(addr.ip()) || ctx.is_own(&addr) || addr.port() == 0 {
             Some("banned, ours or port 0")
         } else if st.book.is_busy(&addr)
             || st.peers.values().any(|p| super::holepunch::is_at(p, addr))

@@ -152,6 +152,12 @@ impl Ctx {
         self.banned.borrow().contains(&ip)
     }
 
+    /// Whether `a` is our own listen address.
+    pub fn is_own(&self, a: &SocketAddr) -> bool {
+        let listen = self.listen;
+        a.port() == listen.port() && (a.ip() == listen.ip() || Some(a.ip()) == self.local_ip)
+    }
+
     /// Room for one more connection under the board's global limit.
     pub fn has_connection_room(&self) -> bool {
         self.connections.get() < self.board.max_connections.max(1)

@@ -12,7 +12,8 @@
 //! - At either end: a relay's `connect(A)` dials A over uTP at once (both
 //!   ends send SYNs, so each NAT sees an outgoing flow first and lets the
 //!   other's packets in), within the usual connection limits, never to an
-//!   address we are connected to or dialling (`connect::holepunch_dial`).
+//!   address we are connected to or dialling (`connect::holepunch_dial`,
+//!   reached through the `holepunch_dial` upcall).
 //! - As an initiator: when a direct dial to an address we learnt by PEX
 //!   fails and the PEX flags say it supports ut_holepunch, the peer that
 //!   told us of it (connected to it) is asked for a rendezvous.
@@ -22,12 +23,13 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 
 use super::ctx::Ctx;
-use super::peer::PeerState;
+use super::peer::hp_state::PER_MINUTE;
+use super::peer::state::PeerState;
 use super::picker::PeerKey;
 use super::state::TState;
 use super::stats::PeerSource;
@@ -36,39 +38,6 @@ use crate::net::dual::canonical;
 use crate::wire::holepunch::{HolepunchMsg, HpError, HpKind};
 use crate::wire::pex::FLAG_HOLEPUNCH;
 use crate::wire::Message;
-
-/// Holepunch messages per peer per minute, each way.
-pub(crate) const PER_MINUTE: u32 = 5;
-const WINDOW: Duration = Duration::from_secs(60);
-
-/// At most `PER_MINUTE` events in a fixed one-minute window.
-#[derive(Debug, Default)]
-struct Budget {
-    since: Option<Instant>,
-    used: u32,
-}
-
-impl Budget {
-    /// Whether one more event fits now; a fitting one counts.
-    fn take(&mut self, now: Instant) -> bool {
-        if self.since.is_none_or(|t| now.duration_since(t) >= WINDOW) {
-            self.since = Some(now);
-            self.used = 0;
-        }
-        if self.used >= PER_MINUTE {
-            return false;
-        }
-        self.used += 1;
-        true
-    }
-}
-
-/// Per peer: its holepunch messages read and ours sent, this minute.
-#[derive(Debug, Default)]
-pub(crate) struct HpPeer {
-    recv: Budget,
-    sent: Budget,
-}
 
 /// Whether we offer ut_holepunch (a connect is answered by a uTP dial;
 /// never for private torrents, BEP 27, whose peers come from the tracker).
@@ -98,7 +67,7 @@ fn send(p: &mut PeerState, now: Instant, kind: HpKind, addr: SocketAddr) -> bool
     let Some(id) = p.ext.ut_holepunch.filter(|_| p.extended && !p.closing) else {
         return false;
     };
-    if !p.holepunch.sent.take(now) {
+    if !p.holepunch.take_send(now) {
         debug!(
             "{}: not sending ut_holepunch {kind:?}: {PER_MINUTE} sent this minute",
             p.addr
@@ -127,7 +96,7 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
             return;
         }
     };
-    if !p.holepunch.recv.take(now) {
+    if !p.holepunch.take_recv(now) {
         debug!("{from}: more than {PER_MINUTE} ut_holepunch messages this minute, ignored");
         return;
     }
@@ -144,7 +113,7 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
             // Not with the state borrowed: the dialer borrows it.
             t.ctx
                 .clone()
-                .spawn(async move { super::connect::holepunch_dial(&t, msg.addr, from) });
+                .spawn(async move { t.holepunch_dial(msg.addr, from) });
         }
         HpKind::Error(HpError::NoSelf) if !st.peers.values().any(|p| is_at(p, msg.addr)) => {
             // Our own address as the relay sees it (PEX told us of it).
@@ -160,7 +129,7 @@ pub(crate) fn on_message(t: &Rc<Torrent>, st: &mut TState, key: PeerKey, payload
 
 /// Peer `x` asks us to relay a rendezvous with `target`.
 fn relay(ctx: &Ctx, st: &mut TState, x: PeerKey, target: SocketAddr, now: Instant) {
-    let own = super::connect::is_own(ctx, &target);
+    let own = ctx.is_own(&target);
     let y = st
         .peers
         .values()
@@ -233,21 +202,5 @@ pub(crate) fn after_failed_dial(
 pub(crate) fn learnt_by_pex(st: &mut TState, addr: SocketAddr, key: PeerKey, flags: u8) {
     if flags & FLAG_HOLEPUNCH != 0 {
         st.book.introduced(addr, key, flags);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_allows_a_few_per_minute() {
-        let mut b = Budget::default();
-        let t0 = Instant::now();
-        for _ in 0..PER_MINUTE {
-            assert!(b.take(t0));
-        }
-        assert!(!b.take(t0 + WINDOW / 2));
-        assert!(b.take(t0 + WINDOW));
     }
 }

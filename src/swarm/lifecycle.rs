@@ -32,6 +32,7 @@ pub(crate) static UPCALLS: Upcalls = Upcalls {
     complete: Torrent::complete,
     metadata: use_metadata,
     peers_found: connect::connect_more,
+    holepunch_dial: connect::holepunch_dial,
 };
 
 fn use_metadata(t: Rc<Torrent>, info: Info, bytes: Vec<u8>) -> LocalFuture {

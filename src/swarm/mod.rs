@@ -14,7 +14,8 @@
 //!    meters), [`waste`] (payload that arrived for nothing, by cause), `options` ([`AddOptions`]), [`picker`], [`choker`],
 //!    [`preload`]; a peer's wire-level parts `peer/frames.rs`,
 //!    `peer/pipeline.rs`, `peer/link.rs` (handshake, MSE/PE),
-//!    `peer/pex_state.rs` (what PEX told a peer) and `peer/state.rs`
+//!    `peer/pex_state.rs` (what PEX told a peer), `peer/hp_state.rs` (a
+//!    peer's holepunch budget) and `peer/state.rs`
 //!    (`PeerState`).
 //! 2. `ctx`: engine-wide state on the executor thread (limits, bans,
 //!    spawning, the blocking pool).
@@ -36,9 +37,10 @@
 //! 7. [`engine`]: the public handle and the command loop.
 //!
 //! Reports go up without an import: a task that finds the torrent failed,
-//! complete, given its metadata, or new peer addresses (PEX) calls
-//! `Torrent::fail`, `on_complete`, `metadata_ready` or `peers_found`
-//! (layer 4), which hand it to the lifecycle through the
+//! complete, given its metadata, new peer addresses (PEX), or a holepunch
+//! relay's `connect` (BEP 55) calls `Torrent::fail`, `on_complete`,
+//! `metadata_ready`, `peers_found` or `holepunch_dial` (layer 4), which
+//! hand it to the lifecycle through the
 //! `Upcalls` it registered; a peer session that ends calls the `then` its
 //! starter passed (`connect_more`, to dial a replacement).
 

@@ -16,6 +16,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub(crate) struct Upcalls {
     pub complete: fn(&Rc<Torrent>),
     pub metadata: fn(Rc<Torrent>, Info, Vec<u8>) -> LocalFuture,
     pub peers_found: fn(&Rc<Torrent>),
+    pub holepunch_dial: fn(&Rc<Torrent>, SocketAddr, SocketAddr),
 }
 
 /// A future on the executor thread (not `Send`).
@@ -186,6 +188,12 @@ impl Torrent {
     /// New addresses are in the address book: dial within the limits.
     pub fn peers_found(self: &Rc<Self>) {
         (self.up.peers_found)(self)
+    }
+
+    /// A holepunch relay named `addr` (BEP 55 connect): dial it over uTP
+    /// now, within the limits.
+    pub fn holepunch_dial(self: &Rc<Self>, addr: SocketAddr, relay: SocketAddr) {
+        (self.up.holepunch_dial)(self, addr, relay)
     }
 
     pub fn is_stopped(&self) -> bool {

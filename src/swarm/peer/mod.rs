@@ -8,6 +8,7 @@
 
 mod frames;
 mod handle;
+pub(crate) mod hp_state;
 pub(crate) mod link;
 pub(crate) mod pex_state;
 pub(crate) mod pipeline;

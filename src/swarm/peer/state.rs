@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
 
+use super::hp_state::HpPeer;
 use super::pex_state::PexPeer;
 use super::pipeline::Pipeline;
-use crate::swarm::holepunch::HpPeer;
 use crate::swarm::picker::{Block, PeerKey};
 use crate::swarm::stats::Meter;
 use crate::swarm::waste::CancelCause;
