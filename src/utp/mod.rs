@@ -3,7 +3,8 @@
 //! first byte, [`crate::dht::classify`]).
 //!
 //! - [`crate::wire::utp`]: the packet format (pure).
-//! - [`conn`]: one connection's state machine, no I/O.
+//! - [`conn`]: one connection's state machine, no I/O; [`counts`]: what it
+//!   sent and resent.
 //! - [`dial`]: outgoing peer connections, uTP first, then TCP.
 //! - [`ledbat`]: its congestion window and retransmission timeout.
 //! - [`stream`]: [`UtpStream`], the async byte stream the swarm uses, and
@@ -29,6 +30,7 @@
 //! [`BURST`] counts datagrams either way.
 
 pub mod conn;
+pub mod counts;
 pub mod dial;
 pub mod ledbat;
 pub mod stream;
@@ -201,7 +203,7 @@ impl Inner {
             Err(e) => debug!("uTP to {addr}: {e}"),
         });
         let new = c.take_new_counts();
-        if new != conn::Counts::default() {
+        if new != counts::Counts::default() {
             let st = &self.stats;
             st.packets_sent.fetch_add(new.sent, Ordering::Relaxed);
             st.retransmits.fetch_add(new.resent(), Ordering::Relaxed);
