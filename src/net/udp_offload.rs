@@ -203,15 +203,16 @@ mod sys {
     /// `UDP_SEGMENT` (a `u16`).
     type Control = [u64; 8];
 
-    pub fn enable_gro(sock: &UdpSocket) -> io::Result<()> {
+    /// Set the `int` socket option `level`/`name` of `sock` to 1.
+    fn set_flag(sock: &UdpSocket, level: c_int, name: c_int) -> io::Result<()> {
         let on: c_int = 1;
         // SAFETY: the fd is open for as long as `sock` is borrowed; the
         // option value is a live `c_int` and its exact length is passed.
         let r = unsafe {
             libc::setsockopt(
                 sock.as_raw_fd(),
-                libc::SOL_UDP,
-                libc::UDP_GRO,
+                level,
+                name,
                 ptr::from_ref(&on).cast::<c_void>(),
                 size_of::<c_int>() as socklen_t,
             )
@@ -221,6 +222,10 @@ mod sys {
         } else {
             Err(io::Error::last_os_error())
         }
+    }
+
+    pub fn enable_gro(sock: &UdpSocket) -> io::Result<()> {
+        set_flag(sock, libc::SOL_UDP, libc::UDP_GRO)
     }
 
     pub fn recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
@@ -340,22 +345,7 @@ mod sys {
     /// kernel refuses GSO (how the tests see the fallback).
     #[cfg(test)]
     pub fn send_without_checksums(sock: &UdpSocket) -> io::Result<()> {
-        let on: c_int = 1;
-        // SAFETY: as in `enable_gro`.
-        let r = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_NO_CHECK,
-                ptr::from_ref(&on).cast::<c_void>(),
-                size_of::<c_int>() as socklen_t,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        set_flag(sock, libc::SOL_SOCKET, libc::SO_NO_CHECK)
     }
 
     fn from_c(addr: &sockaddr_storage, len: socklen_t) -> io::Result<SocketAddr> {
