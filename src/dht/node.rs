@@ -156,22 +156,10 @@ impl Node {
         udp_offload::enable_gro(self.sock.get_ref());
         let mut buf = vec![0u8; udp_offload::MAX_COALESCED];
         loop {
-            let sock = &self.sock;
-            match sock
-                .read_with(|s| udp_offload::recv_segments(s, &mut buf))
-                .await
-            {
-                Ok((n, seg, from)) => {
-                    let mut taken = self.take(&buf[..n], seg, from);
-                    // The rest of the burst, without waiting.
-                    while taken < BURST {
-                        let Ok((n, seg, from)) =
-                            udp_offload::recv_segments(sock.get_ref(), &mut buf)
-                        else {
-                            break;
-                        };
-                        taken += self.take(&buf[..n], seg, from);
-                    }
+            let burst =
+                udp_offload::recv_burst(&self.sock, &mut buf, BURST, |d, from| self.take(d, from));
+            match burst.await {
+                Ok(()) => {
                     if let Some(h) = self.other.borrow().as_ref() {
                         (h.burst_end)();
                     }
@@ -186,23 +174,17 @@ impl Node {
 
     /// The datagrams of one receive (`seg` bytes each, the last maybe
     /// shorter: GRO), from `from`, one at a time; how many.
-    fn take(&self, data: &[u8], seg: usize, from: SocketAddr) -> usize {
-        // IPv4 peers of a dual-stack socket come IPv4-mapped.
-        let from = crate::net::dual::canonical(from);
-        let mut n = 0;
-        for d in udp_offload::segments(data, seg) {
-            n += 1;
-            match classify(d) {
-                Datagram::Dht => self.handle(d, from),
-                Datagram::Other => {
-                    bump(&self.stats.other_datagrams);
-                    if let Some(h) = self.other.borrow().as_ref() {
-                        (h.datagram)(d, from);
-                    }
+    /// One datagram from the socket: ours, or the other user's (uTP).
+    fn take(&self, d: &[u8], from: SocketAddr) {
+        match classify(d) {
+            Datagram::Dht => self.handle(d, from),
+            Datagram::Other => {
+                bump(&self.stats.other_datagrams);
+                if let Some(h) = self.other.borrow().as_ref() {
+                    (h.datagram)(d, from);
                 }
             }
         }
-        n
     }
 
     fn send(&self, msg: &Krpc, to: SocketAddr) -> bool {

@@ -22,7 +22,10 @@ use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
+use async_io::Async;
 use log::debug;
+
+use super::dual::canonical;
 
 /// A buffer this long takes any coalesced receive whole (the kernel keeps
 /// a GRO packet under 64 KiB).
@@ -61,6 +64,32 @@ pub fn segments(data: &[u8], seg: usize) -> impl Iterator<Item = &[u8]> {
     let seg = if seg == 0 { data.len().max(1) } else { seg };
     let empty = data.is_empty().then_some(data);
     empty.into_iter().chain(data.chunks(seg))
+}
+
+/// One burst of the receive loops that share a peer port's socket (uTP's
+/// own and the DHT node's): wait for one receive, then take whatever else
+/// is queued without waiting, until `max` datagrams. Every datagram goes to
+/// `each`, split out of GRO runs and with an IPv4-mapped sender made
+/// IPv4. An error is the first receive's only; later ones end the burst.
+pub async fn recv_burst(
+    sock: &Async<UdpSocket>,
+    buf: &mut [u8],
+    max: usize,
+    mut each: impl FnMut(&[u8], SocketAddr),
+) -> io::Result<()> {
+    let mut split = |data: &[u8], seg: usize, from: SocketAddr| {
+        let from = canonical(from);
+        segments(data, seg).map(|d| each(d, from)).count()
+    };
+    let (n, seg, from) = sock.read_with(|s| recv_segments(s, buf)).await?;
+    let mut taken = split(&buf[..n], seg, from);
+    while taken < max {
+        let Ok((n, seg, from)) = recv_segments(sock.get_ref(), buf) else {
+            break;
+        };
+        taken += split(&buf[..n], seg, from);
+    }
+    Ok(())
 }
 
 /// Send `data` to `to` as datagrams of `seg` bytes (the last may be

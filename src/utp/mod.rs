@@ -412,43 +412,19 @@ impl Utp {
         udp_offload::enable_gro(sock.get_ref());
         let mut buf = vec![0u8; udp_offload::MAX_COALESCED];
         loop {
-            match sock
-                .read_with(|s| udp_offload::recv_segments(s, &mut buf))
-                .await
-            {
-                Ok((n, seg, from)) => {
-                    let mut taken = self.take(&buf[..n], seg, from);
-                    // The rest of the burst, without waiting.
-                    while taken < BURST {
-                        let Ok((n, seg, from)) =
-                            udp_offload::recv_segments(sock.get_ref(), &mut buf)
-                        else {
-                            break;
-                        };
-                        taken += self.take(&buf[..n], seg, from);
-                    }
-                    self.flush_due();
+            let burst = udp_offload::recv_burst(&sock, &mut buf, BURST, |d, from| {
+                if crate::dht::classify(d) == crate::dht::Datagram::Other {
+                    self.on_datagram(d, from);
                 }
+            });
+            match burst.await {
+                Ok(()) => self.flush_due(),
                 Err(e) => {
                     debug!("uTP socket: {e}");
                     Timer::after(TICK).await;
                 }
             }
         }
-    }
-
-    /// The datagrams (`seg` bytes each, the last maybe shorter) of one
-    /// receive of the socket's own loop; how many.
-    fn take(&self, data: &[u8], seg: usize, from: SocketAddr) -> usize {
-        let from = crate::net::dual::canonical(from);
-        let mut n = 0;
-        for d in udp_offload::segments(data, seg) {
-            n += 1;
-            if crate::dht::classify(d) == crate::dht::Datagram::Other {
-                self.on_datagram(d, from);
-            }
-        }
-        n
     }
 }
 
