@@ -54,6 +54,17 @@ impl CancelCause {
     }
 }
 
+/// What the store did with a block that arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Stored: the piece needed it.
+    Kept,
+    /// A second copy of a block already there.
+    Copy,
+    /// No in-flight room for its piece: dropped, to be fetched again.
+    NoRoom,
+}
+
 /// What became of one cause's cancels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CancelCounts {
@@ -96,9 +107,22 @@ impl Waste {
         c.cancelled = c.cancelled.saturating_add(1);
     }
 
+    /// A block of `len` bytes arrived, on a live request (`cancelled` is
+    /// `None`) or on one we took back, and the store did `fate` with it.
+    /// Each wasted byte counts once: a block without room as no room,
+    /// whether or not it had been cancelled.
+    pub fn arrived(&mut self, cancelled: Option<CancelCause>, len: u32, fate: Fate) {
+        match (fate, cancelled) {
+            (Fate::NoRoom, _) => self.add_no_room(len),
+            (fate, Some(cause)) => self.late(cause, len, fate == Fate::Kept),
+            (Fate::Copy, None) => self.add_copy(len),
+            (Fate::Kept, None) => {}
+        }
+    }
+
     /// A block cancelled for `cause` arrived anyway: `len` bytes, a second
     /// copy or still `needed`.
-    pub fn late(&mut self, cause: CancelCause, len: u32, needed: bool) {
+    fn late(&mut self, cause: CancelCause, len: u32, needed: bool) {
         let c = &mut self.cancels[cause.index()];
         let field = if needed {
             &mut c.late_kept_bytes
@@ -112,11 +136,11 @@ impl Waste {
         self.cancels[cause.index()]
     }
 
-    pub fn add_copy(&mut self, len: u32) {
+    fn add_copy(&mut self, len: u32) {
         self.copy_bytes = self.copy_bytes.saturating_add(u64::from(len));
     }
 
-    pub fn add_no_room(&mut self, len: u32) {
+    fn add_no_room(&mut self, len: u32) {
         self.no_room_bytes = self.no_room_bytes.saturating_add(u64::from(len));
     }
 
@@ -188,6 +212,24 @@ mod tests {
         );
         assert_eq!(w.of(CancelCause::Choke).late_kept_bytes, 16384);
         assert_eq!(w.of(CancelCause::Rush), CancelCounts::default());
+    }
+
+    #[test]
+    fn a_block_arriving_is_counted_once_by_its_fate() {
+        let mut w = Waste::default();
+        w.arrived(None, 100, Fate::Kept);
+        assert_eq!(w.total(), 0);
+        w.arrived(None, 100, Fate::Copy);
+        assert_eq!(w.copy_bytes, 100);
+        // Cancelled, then arrived to no room: no room only, not also late.
+        w.arrived(Some(CancelCause::Rush), 10, Fate::NoRoom);
+        assert_eq!(w.no_room_bytes, 10);
+        assert_eq!(w.of(CancelCause::Rush), CancelCounts::default());
+        w.arrived(Some(CancelCause::Rush), 20, Fate::Copy);
+        w.arrived(Some(CancelCause::Rush), 30, Fate::Kept);
+        let rush = w.of(CancelCause::Rush);
+        assert_eq!((rush.late_copy_bytes, rush.late_kept_bytes), (20, 30));
+        assert_eq!(w.total(), 100 + 10 + 20);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::TState;
 use crate::store::BlockOutcome;
 use crate::swarm::peer::Asked;
 use crate::swarm::picker::{Block, PeerKey};
-use crate::swarm::waste::CancelCause;
+use crate::swarm::waste::{CancelCause, Fate};
 use crate::wire::Message;
 
 /// Unrequested blocks tolerated from one peer before dropping it.
@@ -80,19 +80,20 @@ impl TState {
                 return Err(format!("block {piece}+{begin}: {e}"));
             }
         };
-        let needed = matches!(outcome, BlockOutcome::Stored | BlockOutcome::PieceReady);
-        match asked {
-            Asked::Cancelled(cause) => counters.waste.late(cause, len, needed),
-            Asked::Live if outcome == BlockOutcome::Duplicate => counters.waste.add_copy(len),
-            Asked::Live => {}
-        }
+        let fate = match outcome {
+            BlockOutcome::Stored | BlockOutcome::PieceReady => Fate::Kept,
+            BlockOutcome::Duplicate => Fate::Copy,
+            BlockOutcome::NoRoom => Fate::NoRoom,
+        };
+        let cancelled = match asked {
+            Asked::Cancelled(cause) => Some(cause),
+            Asked::Live => None,
+        };
+        counters.waste.arrived(cancelled, len, fate);
         match outcome {
-            BlockOutcome::NoRoom => {
-                counters.waste.add_no_room(len);
-                d.picker.request_failed(key, block);
-            }
+            BlockOutcome::NoRoom => d.picker.request_failed(key, block),
             BlockOutcome::Stored | BlockOutcome::PieceReady | BlockOutcome::Duplicate => {
-                if needed {
+                if fate == Fate::Kept {
                     blame.record(piece, begin, from);
                 }
                 for other in d.picker.block_received(key, block) {
